@@ -1,0 +1,225 @@
+//! `mfa.toml`: where the database, spool and runtime directory live.
+//!
+//! Loaded strictly, as pam-u2f loads its files: unknown keys and malformed TOML are errors
+//! naming the file, line and key, and a file that anyone but root (or its owner, when that is
+//! the user running us) could write is refused.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// The configuration file used when neither `--config` nor `MFA_CONFIG` names another.
+pub const DEFAULT_CONFIG: &str = "/etc/mfa/mfa.toml";
+/// The environment variable that names another configuration file.
+pub const CONFIG_ENV: &str = "MFA_CONFIG";
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where mfa keeps its files.
+    #[serde(default)]
+    pub paths: Paths,
+}
+
+/// The `[paths]` table.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Paths {
+    /// The SQLite rule store.
+    pub database: PathBuf,
+    /// The message spool the PAM module writes and the sender drains.
+    pub spool: PathBuf,
+    /// Runtime state, such as the sender's heartbeat.
+    pub runtime: PathBuf,
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Paths {
+            database: PathBuf::from("/var/lib/mfa/mfa.db"),
+            spool: PathBuf::from("/var/spool/mfa"),
+            runtime: PathBuf::from("/run/mfa"),
+        }
+    }
+}
+
+/// Which file to read, and whether the administrator named it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigSource {
+    /// The file.
+    pub path: PathBuf,
+    /// True when `--config` or `MFA_CONFIG` named it (a missing file is then an error).
+    pub explicit: bool,
+}
+
+impl ConfigSource {
+    /// Picks the file: the explicit argument, else `MFA_CONFIG`, else [`DEFAULT_CONFIG`].
+    pub fn resolve(arg: Option<&Path>) -> Self {
+        if let Some(p) = arg {
+            return ConfigSource {
+                path: p.to_path_buf(),
+                explicit: true,
+            };
+        }
+        match std::env::var_os(CONFIG_ENV) {
+            Some(p) if !p.is_empty() => ConfigSource {
+                path: PathBuf::from(p),
+                explicit: true,
+            },
+            _ => ConfigSource {
+                path: PathBuf::from(DEFAULT_CONFIG),
+                explicit: false,
+            },
+        }
+    }
+}
+
+impl Config {
+    /// Reads and checks the configuration. A missing default file means the built-in defaults;
+    /// a missing file the administrator named is an error.
+    pub fn load(source: &ConfigSource) -> Result<Config> {
+        let path = &source.path;
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !source.explicit => {
+                return Ok(Config::default());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::Config(format!(
+                    "{}: configuration file not found; create it (mfa-admin init writes one) \
+                     or point --config / {CONFIG_ENV} at an existing file",
+                    path.display()
+                )));
+            }
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        check_not_writable_by_others(path)?;
+        Config::parse(path, &text)
+    }
+
+    /// Parses configuration text; `path` only names the file in error messages.
+    pub fn parse(path: &Path, text: &str) -> Result<Config> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let (line, col) = e
+                .span()
+                .map(|s| line_col(text, s.start))
+                .unwrap_or((1, 1));
+            Error::Config(format!(
+                "{}, line {line}, column {col}: {}",
+                path.display(),
+                e.message().trim_end()
+            ))
+        })?;
+        for (key, p) in [
+            ("paths.database", &config.paths.database),
+            ("paths.spool", &config.paths.spool),
+            ("paths.runtime", &config.paths.runtime),
+        ] {
+            if !p.is_absolute() {
+                let line = text
+                    .lines()
+                    .position(|l| l.trim_start().starts_with(key.rsplit('.').next().unwrap_or(key)))
+                    .map_or(0, |i| i + 1);
+                return Err(Error::Config(format!(
+                    "{}, line {line}: {key} = {:?} must be an absolute path such as {:?}",
+                    path.display(),
+                    p.display().to_string(),
+                    Paths::default().path_for(key).display().to_string()
+                )));
+            }
+        }
+        Ok(config)
+    }
+
+    /// The configuration as TOML text, as `mfa-admin init` writes it.
+    pub fn to_toml(&self) -> String {
+        let body = toml::to_string(self).unwrap_or_default();
+        format!(
+            "# mfa configuration. Rules live in the database and change through mfa-admin;\n\
+             # this file says where mfa keeps its files (and, later, the sender's transports).\n\n{body}"
+        )
+    }
+}
+
+impl Paths {
+    fn path_for(&self, key: &str) -> &Path {
+        match key {
+            "paths.spool" => &self.spool,
+            "paths.runtime" => &self.runtime,
+            _ => &self.database,
+        }
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rfind('\n').map_or(before.len(), |i| before.len() - i - 1) + 1;
+    (line, col)
+}
+
+/// Refuses a file (or directory) that a user other than root or the file's owner (when that
+/// owner is the user running us) could write: such a file could rewrite who must prove a
+/// second factor.
+pub fn check_not_writable_by_others(path: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    let euid = nix::unistd::geteuid().as_raw();
+    let owner = meta.uid();
+    if owner != 0 && owner != euid {
+        return Err(Error::Insecure(format!(
+            "{}: refusing to use it: owned by uid {owner}, not by root or uid {euid}; \
+             fix with: chown root: {}",
+            path.display(),
+            path.display()
+        )));
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        let who = if mode & 0o002 != 0 { "everyone" } else { "its group" };
+        return Err(Error::Insecure(format!(
+            "{}: refusing to use it: mode {mode:04o} lets {who} write it; fix with: chmod go-w {}",
+            path.display(),
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_when_empty() {
+        let c = Config::parse(Path::new("x.toml"), "").unwrap();
+        assert_eq!(c, Config::default());
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let text = "[paths]\ndatabase = \"/tmp/a.db\"\nspoool = \"/tmp/s\"\n";
+        let e = Config::parse(Path::new("/etc/x.toml"), text).unwrap_err().to_string();
+        assert!(e.contains("/etc/x.toml, line 3"), "{e}");
+        assert!(e.contains("spoool"), "{e}");
+    }
+
+    #[test]
+    fn relative_path_refused() {
+        let e = Config::parse(Path::new("c"), "[paths]\nspool = \"spool\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("paths.spool") && e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn malformed_names_line() {
+        let e = Config::parse(Path::new("c"), "[paths]\ndatabase = \n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("c, line 2"), "{e}");
+    }
+}

@@ -1,0 +1,397 @@
+//! The declarative export document: every rule (settings, services, networks, carriers,
+//! templates, users with contacts and overrides) as one TOML file, and its all-or-nothing,
+//! idempotent import.
+//!
+//! Importing a document makes the rules exactly what it says: rows it does not name are
+//! removed, rows it names are added or updated in place (a user's lockout state and log
+//! history survive an import that keeps the user). Logs, challenges and grants are state,
+//! not rules, and are neither exported nor replaced.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rusqlite::{Connection, params};
+use serde::{Deserialize, Serialize};
+
+use crate::contact::{Contact, MAX_CONTACTS};
+use crate::net::{IpRange, addr_key};
+use crate::settings::{Kind, SPECS, spec};
+use crate::store::{people, rules};
+use crate::validate;
+use crate::{Error, Result, invalid};
+
+/// The version of the document format.
+pub const FORMAT: u32 = 1;
+
+/// The whole document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Document {
+    /// Always [`FORMAT`].
+    pub format: u32,
+    /// Setting key → value (strings, or integers for numeric settings).
+    #[serde(default)]
+    pub settings: BTreeMap<String, toml::Value>,
+    /// Service → method; `*` covers the rest.
+    #[serde(default)]
+    pub services: BTreeMap<String, String>,
+    #[serde(default)]
+    pub templates: BTreeMap<String, String>,
+    #[serde(default)]
+    pub carriers: Vec<CarrierDoc>,
+    #[serde(default)]
+    pub networks: Vec<NetworkDoc>,
+    #[serde(default)]
+    pub users: Vec<UserDoc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CarrierDoc {
+    pub name: String,
+    pub suffix: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkDoc {
+    pub service: String,
+    /// CIDR or FIRST-LAST.
+    pub range: String,
+    pub require: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserDoc {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub full_name: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default, rename = "override", skip_serializing_if = "Option::is_none")]
+    pub overrides: Option<OverrideDoc>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contacts: Vec<ContactDoc>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverrideDoc {
+    #[serde(default)]
+    pub mandatory: bool,
+    #[serde(default)]
+    pub exempt: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub self_enroll: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
+}
+
+/// One contact: exactly one of `email`, `phone` (with `carrier`) or `sms`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactDoc {
+    pub seq: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carrier: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sms: Option<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub label: String,
+}
+
+/// Reads every rule into a document (call inside one read transaction).
+pub fn export(conn: &Connection) -> Result<Document> {
+    let stored = rules::stored_settings(conn)?;
+    let mut settings = BTreeMap::new();
+    for s in SPECS {
+        let value = match stored.get(s.key) {
+            Some(v) => v.clone(),
+            // A default computed from the host (totp_issuer) is not pinned by an export.
+            None if s.default.is_empty() => continue,
+            None => s.default.to_string(),
+        };
+        let v = match s.kind {
+            Kind::Int(..) => value.parse::<i64>().map(toml::Value::Integer).unwrap_or(toml::Value::String(value)),
+            _ => toml::Value::String(value),
+        };
+        settings.insert(s.key.to_string(), v);
+    }
+    let services = rules::services(conn)?.into_iter().map(|s| (s.service, s.method)).collect();
+    let templates = rules::templates(conn)?.into_iter().map(|t| (t.name, t.text)).collect();
+    let carriers = people::carriers(conn)?
+        .into_iter()
+        .map(|c| CarrierDoc { name: c.name, suffix: c.suffix })
+        .collect();
+    let networks = rules::networks(conn, None)?
+        .into_iter()
+        .map(|n| NetworkDoc { service: n.service, range: n.range, require: n.require, log: n.log, note: n.note })
+        .collect();
+    let mut users = Vec::new();
+    for u in people::users(conn)? {
+        let full = people::user(conn, &u.name)?.ok_or_else(|| Error::Database(format!("user {} vanished during export", u.name)))?;
+        users.push(UserDoc {
+            name: full.name,
+            full_name: full.full_name,
+            enabled: full.enabled,
+            overrides: full.overrides.map(|o| OverrideDoc {
+                mandatory: o.mandatory,
+                exempt: o.exempt,
+                self_enroll: o.self_enroll,
+                log: o.log,
+            }),
+            contacts: full
+                .contacts
+                .into_iter()
+                .map(|c| {
+                    let mut d = ContactDoc { seq: c.seq, email: None, phone: None, carrier: None, sms: None, label: c.label };
+                    match c.channel.as_str() {
+                        "email" => d.email = Some(c.address),
+                        "sms-gateway" => {
+                            d.phone = Some(c.address);
+                            d.carrier = c.carrier;
+                        }
+                        _ => d.sms = Some(c.address),
+                    }
+                    d
+                })
+                .collect(),
+        });
+    }
+    Ok(Document { format: FORMAT, settings, services, templates, carriers, networks, users })
+}
+
+/// Renders a document as TOML.
+pub fn to_toml(doc: &Document) -> Result<String> {
+    let body = toml::to_string(doc).map_err(|e| Error::Invalid(format!("cannot write the export: {e}")))?;
+    Ok(format!("# mfa rules, written by `mfa-admin export`; load with `mfa-admin import FILE`.\n{body}"))
+}
+
+/// Parses a document; errors name the file, line and key.
+pub fn parse(name: &str, text: &str) -> Result<Document> {
+    let doc: Document = toml::from_str(text).map_err(|e| {
+        let line = e.span().map_or(1, |s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        Error::Invalid(format!("{name}, line {line}: {}", e.message().trim_end()))
+    })?;
+    if doc.format != FORMAT {
+        return Err(invalid!("{name}: format = {} is not supported; this mfa reads format = {FORMAT}", doc.format));
+    }
+    Ok(doc)
+}
+
+/// A document checked in full, ready to apply.
+struct Checked {
+    settings: Vec<(String, String)>,
+    services: Vec<(String, String)>,
+    templates: Vec<(String, String)>,
+    carriers: Vec<(String, String)>,
+    networks: Vec<rules::NewNetRule>,
+    users: Vec<(UserDoc, Vec<(i64, Contact, String)>)>,
+}
+
+fn check(doc: &Document) -> Result<Checked> {
+    let at = |path: String, e: Error| invalid!("{path}: {e}");
+    let mut settings = Vec::new();
+    for (k, v) in &doc.settings {
+        let text = match v {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Integer(i) => i.to_string(),
+            other => return Err(invalid!("settings.{k}: expected a string or an integer, found {}", other.type_str())),
+        };
+        let s = spec(k).map_err(|e| at(format!("settings.{k}"), e))?;
+        settings.push((k.clone(), s.normalize(&text).map_err(|e| at(format!("settings.{k}"), e))?));
+    }
+    let mut services = Vec::new();
+    for (name, method) in &doc.services {
+        let n = validate::service(name).map_err(|e| at(format!("services.{name}"), e))?;
+        let m = validate::method(method).map_err(|e| at(format!("services.{name}"), e))?;
+        services.push((n, m));
+    }
+    let mut templates = Vec::new();
+    for (name, text) in &doc.templates {
+        crate::template::validate(name, text).map_err(|e| at(format!("templates.{name}"), e))?;
+        templates.push((name.clone(), text.clone()));
+    }
+    let mut carriers = Vec::new();
+    let mut carrier_names = BTreeSet::new();
+    for (i, c) in doc.carriers.iter().enumerate() {
+        let name = validate::label("carrier name", &c.name, 40).map_err(|e| at(format!("carriers[{i}].name"), e))?;
+        if name.is_empty() {
+            return Err(invalid!("carriers[{i}].name: a carrier needs a name"));
+        }
+        if !carrier_names.insert(name.to_lowercase()) {
+            return Err(invalid!("carriers[{i}]: carrier {name:?} is listed twice"));
+        }
+        let suffix = validate::domain("carrier suffix", &c.suffix).map_err(|e| at(format!("carriers[{i}].suffix"), e))?;
+        carriers.push((name, suffix));
+    }
+    let mut networks = Vec::new();
+    let mut seen_nets = BTreeSet::new();
+    for (i, n) in doc.networks.iter().enumerate() {
+        let p = |f: &str| format!("networks[{i}].{f}");
+        let service = validate::service(&n.service).map_err(|e| at(p("service"), e))?;
+        let range = IpRange::parse_any(&n.range).map_err(|e| at(p("range"), e))?;
+        if let Some(l) = &n.log {
+            crate::settings::LogLevel::parse(l).map_err(|e| at(p("log"), e))?;
+        }
+        let note = validate::label("note", &n.note, 200).map_err(|e| at(p("note"), e))?;
+        if !seen_nets.insert((service.clone(), addr_key(range.first()), addr_key(range.last()), range.family())) {
+            return Err(invalid!("networks[{i}]: {range} for service {service} is listed twice"));
+        }
+        networks.push(rules::NewNetRule { service, range, require: n.require, log: n.log.clone(), note });
+    }
+    let mut users = Vec::new();
+    let mut user_names = BTreeSet::new();
+    for (i, u) in doc.users.iter().enumerate() {
+        let p = |f: &str| format!("users[{i}].{f}");
+        let name = validate::user_name(&u.name).map_err(|e| at(p("name"), e))?;
+        if !user_names.insert(name.clone()) {
+            return Err(invalid!("users[{i}]: user {name:?} is listed twice"));
+        }
+        validate::label("full name", &u.full_name, 100).map_err(|e| at(p("full_name"), e))?;
+        if let Some(o) = &u.overrides {
+            if o.mandatory && o.exempt {
+                return Err(invalid!("users[{i}].override: user {name:?} cannot be both mandatory and exempt"));
+            }
+            if let Some(l) = &o.log {
+                crate::settings::LogLevel::parse(l).map_err(|e| at(p("override.log"), e))?;
+            }
+        }
+        if u.contacts.len() > MAX_CONTACTS {
+            return Err(invalid!("users[{i}].contacts: user {name:?} has {} contacts; at most {MAX_CONTACTS} are allowed", u.contacts.len()));
+        }
+        let mut contacts = Vec::new();
+        let mut seqs = BTreeSet::new();
+        for (j, c) in u.contacts.iter().enumerate() {
+            let cp = format!("users[{i}].contacts[{j}]");
+            if !(1..=MAX_CONTACTS as i64).contains(&c.seq) || !seqs.insert(c.seq) {
+                return Err(invalid!("{cp}.seq: expected a number from 1 to {MAX_CONTACTS}, unique for the user"));
+            }
+            let contact = match (&c.email, &c.phone, &c.carrier, &c.sms) {
+                (Some(e), None, None, None) => Contact::email(e),
+                (None, Some(ph), Some(k), None) => {
+                    if !carrier_names.contains(&k.trim().to_lowercase()) {
+                        return Err(invalid!("{cp}.carrier: unknown carrier {k:?}: it must be listed under [[carriers]]"));
+                    }
+                    Contact::phone(ph, k)
+                }
+                (None, None, None, Some(s)) => Contact::sms(s),
+                _ => return Err(invalid!("{cp}: expected exactly one of email = \"...\", phone = \"...\" with carrier = \"...\", or sms = \"+E164\"")),
+            }
+            .map_err(|e| at(cp.clone(), e))?;
+            let label = validate::label("label", &c.label, 32).map_err(|e| at(format!("{cp}.label"), e))?;
+            contacts.push((c.seq, contact, label));
+        }
+        users.push((u.clone(), contacts));
+    }
+    Ok(Checked { settings, services, templates, carriers, networks, users })
+}
+
+/// Replaces every rule with the document's, inside the caller's write transaction. Returns
+/// a one-line summary for the audit log.
+pub fn import(conn: &Connection, doc: &Document, now: i64) -> Result<String> {
+    let c = check(doc)?;
+    conn.execute_batch("PRAGMA defer_foreign_keys = ON")?;
+
+    conn.execute("DELETE FROM settings", [])?;
+    for (k, v) in &c.settings {
+        rules::set_setting(conn, k, v)?;
+    }
+    conn.execute("DELETE FROM services", [])?;
+    for (n, m) in &c.services {
+        rules::set_service(conn, n, m)?;
+    }
+    conn.execute("DELETE FROM templates", [])?;
+    for (n, t) in &c.templates {
+        rules::set_template(conn, n, t)?;
+    }
+
+    // Users: drop those not in the document, add or update the rest; contacts are replaced.
+    let names: BTreeSet<&str> = c.users.iter().map(|(u, _)| u.name.as_str()).collect();
+    for existing in people::users(conn)? {
+        if !names.contains(existing.name.as_str()) {
+            people::delete_user(conn, &existing.name)?;
+        }
+    }
+    conn.execute("DELETE FROM contacts", [])?;
+    conn.execute("DELETE FROM overrides", [])?;
+    for (u, contacts) in &c.users {
+        conn.execute(
+            "INSERT INTO users (name, full_name, enabled, created) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (name) DO UPDATE SET full_name = excluded.full_name, enabled = excluded.enabled",
+            params![u.name, u.full_name.trim(), u.enabled, now],
+        )?;
+        if let Some(o) = &u.overrides {
+            conn.execute(
+                "INSERT INTO overrides (user, mandatory, exempt, self_enroll, log_level) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![u.name, o.mandatory, o.exempt, o.self_enroll, o.log],
+            )?;
+        }
+        for (seq, contact, label) in contacts {
+            // Carriers are written below; store the name as the document spells it in
+            // the carriers list so the foreign key resolves.
+            let carrier = contact.carrier.as_ref().and_then(|k| {
+                c.carriers.iter().find(|(n, _)| n.eq_ignore_ascii_case(k.trim())).map(|(n, _)| n.clone())
+            });
+            conn.execute(
+                "INSERT INTO contacts (user, seq, channel, address, carrier, label, created)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![u.name, seq, contact.channel.as_str(), contact.address, carrier, label, now],
+            )?;
+        }
+    }
+
+    conn.execute("DELETE FROM carriers", [])?;
+    for (n, s) in &c.carriers {
+        conn.execute("INSERT INTO carriers (name, suffix) VALUES (?1, ?2)", params![n, s])?;
+    }
+
+    // Networks: keep rules whose service and range are unchanged (their numbers stay),
+    // update their fields, drop the rest, add the new ones.
+    let existing = rules::networks(conn, None)?;
+    let mut kept = BTreeSet::new();
+    for n in &c.networks {
+        let found = existing.iter().find(|e| {
+            e.service == n.service && e.first == n.range.first().to_string() && e.last == n.range.last().to_string()
+        });
+        match found {
+            Some(e) => {
+                conn.execute(
+                    "UPDATE networks SET require = ?2, log_level = ?3, note = ?4 WHERE id = ?1",
+                    params![e.id, n.require, n.log, n.note],
+                )?;
+                kept.insert(e.id);
+            }
+            None => {
+                kept.insert(rules::add_network(conn, n, now)?);
+            }
+        }
+    }
+    for e in &existing {
+        if !kept.contains(&e.id) {
+            conn.execute("DELETE FROM networks WHERE id = ?1", [e.id])?;
+        }
+    }
+
+    Ok(format!(
+        "{} settings, {} services, {} templates, {} carriers, {} networks, {} users",
+        c.settings.len(),
+        c.services.len(),
+        c.templates.len(),
+        c.carriers.len(),
+        c.networks.len(),
+        c.users.len()
+    ))
+}

@@ -1,0 +1,252 @@
+//! The SQLite rule store: opening with safe modes, migrations, and write transactions that
+//! always leave an audit record.
+//!
+//! The database runs in WAL mode (readers never wait for writers) with a busy timeout, and
+//! every write is one `BEGIN IMMEDIATE` transaction, so concurrent writers queue instead of
+//! failing with "database is locked" and a failed change leaves nothing behind. The queries
+//! themselves live in the submodules, one per topic, as functions over a `Connection`.
+
+pub mod logs;
+pub mod people;
+pub mod rules;
+mod schema;
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+
+use crate::config::check_not_writable_by_others;
+use crate::{Error, Result};
+
+/// The schema version this build reads and writes.
+pub const SCHEMA_VERSION: i64 = schema::MIGRATIONS.len() as i64;
+
+/// How long a writer waits for another writer before giving up.
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An open rule store.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens an existing database, refusing one that others can write, and brings its
+    /// schema up to date.
+    pub fn open(path: &Path) -> Result<Store> {
+        match std::fs::metadata(path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::Database(format!(
+                    "{}: database does not exist; create it with `mfa-admin init`",
+                    path.display()
+                )));
+            }
+            Err(e) => return Err(Error::io(path, e)),
+        }
+        check_files(path)?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)?;
+        let mut store = Store { conn, path: path.to_path_buf() };
+        store.configure()?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Creates the database file (mode 0600) if it does not exist, switches it to WAL and
+    /// migrates it. Returns the store and whether the file was created now.
+    pub fn create(path: &Path) -> Result<(Store, bool)> {
+        let created = match OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+            Ok(_) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        check_files(path)?;
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        let mut store = Store { conn, path: path.to_path_buf() };
+        store.configure()?;
+        let mode: String = store.conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::Database(format!(
+                "{}: cannot switch the database to WAL mode (got {mode}); is it on a network file system?",
+                path.display()
+            )));
+        }
+        store.migrate()?;
+        Ok((store, created))
+    }
+
+    fn configure(&mut self) -> Result<()> {
+        self.conn.busy_timeout(DEFAULT_BUSY_TIMEOUT)?;
+        self.conn.execute_batch(
+            "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA trusted_schema = OFF;",
+        )?;
+        Ok(())
+    }
+
+    /// Sets how long to wait for a busy database.
+    pub fn set_busy_timeout(&mut self, timeout: Duration) -> Result<()> {
+        Ok(self.conn.busy_timeout(timeout)?)
+    }
+
+    fn version(&self) -> Result<i64> {
+        Ok(self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    /// Applies missing migrations, each in its own immediate transaction, re-reading the
+    /// version under the write lock so that concurrent openers migrate once.
+    fn migrate(&mut self) -> Result<()> {
+        if self.version()? == SCHEMA_VERSION {
+            return Ok(());
+        }
+        loop {
+            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let v: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            if v > SCHEMA_VERSION {
+                return Err(Error::Database(format!(
+                    "{}: schema version {v} is newer than this mfa understands ({SCHEMA_VERSION}); upgrade mfa",
+                    self.path.display()
+                )));
+            }
+            if v == SCHEMA_VERSION {
+                return Ok(());
+            }
+            let sql = schema::MIGRATIONS
+                .get(usize::try_from(v).unwrap_or(usize::MAX))
+                .ok_or_else(|| Error::Database(format!("no migration from schema version {v}")))?;
+            tx.execute_batch(sql)?;
+            tx.execute_batch(&format!("PRAGMA user_version = {}", v + 1))?;
+            tx.commit()?;
+        }
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The connection, for reads (each statement sees a consistent snapshot).
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Runs several reads in one snapshot.
+    pub fn read<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Runs one change as an immediate transaction and records it in the audit log.
+    /// `f` returns its result and the audit detail; any error rolls everything back.
+    pub fn change<T>(
+        &mut self,
+        actor: &str,
+        action: &str,
+        f: impl FnOnce(&Transaction<'_>) -> Result<(T, String)>,
+    ) -> Result<T> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (out, detail) = f(&tx)?;
+        logs::audit(&tx, actor, action, &detail)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Runs a write that is not an administrator's change (the PAM module's challenges,
+    /// grants and log rows) as one immediate transaction.
+    pub fn write<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Runs SQLite's integrity check; returns the problems found (empty when sound).
+    pub fn integrity_check(&self) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        let mut problems = Vec::new();
+        for r in rows {
+            let r = r?;
+            if r != "ok" {
+                problems.push(r);
+            }
+        }
+        let mut fk = self.conn.prepare("PRAGMA foreign_key_check")?;
+        let n = fk.query_map([], |_| Ok(()))?.count();
+        if n > 0 {
+            problems.push(format!("{n} rows violate foreign keys"));
+        }
+        Ok(problems)
+    }
+}
+
+/// The database and its directory must not be writable by anyone but root or their owner.
+fn check_files(path: &Path) -> Result<()> {
+    check_not_writable_by_others(path)?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    check_not_writable_by_others(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_open_and_modes() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("mfa.db");
+        assert!(matches!(Store::open(&db), Err(Error::Database(_))));
+        let (_, created) = Store::create(&db).unwrap();
+        assert!(created);
+        let mode = std::fs::metadata(&db).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let (s, created) = Store::create(&db).unwrap();
+        assert!(!created);
+        assert_eq!(s.version().unwrap(), SCHEMA_VERSION);
+        let s = Store::open(&db).unwrap();
+        assert!(s.integrity_check().unwrap().is_empty());
+        let jm: String = s.conn().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        assert_eq!(jm, "wal");
+    }
+
+    #[test]
+    fn refuses_writable_by_others() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("mfa.db");
+        Store::create(&db).unwrap();
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let e = Store::open(&db).unwrap_err();
+        assert!(matches!(e, Error::Insecure(_)), "{e}");
+        assert!(e.to_string().contains("chmod go-w"), "{e}");
+    }
+
+    #[test]
+    fn failed_change_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut s, _) = Store::create(&dir.path().join("mfa.db")).unwrap();
+        let r: Result<()> = s.change("root", "test", |tx| {
+            tx.execute("INSERT INTO settings (key, value) VALUES ('enabled', 'on')", [])?;
+            Err(Error::Invalid("no".into()))
+        });
+        assert!(r.is_err());
+        let n: i64 = s.conn().query_row("SELECT count(*) FROM settings", [], |r| r.get(0)).unwrap();
+        let a: i64 = s.conn().query_row("SELECT count(*) FROM audit_log", [], |r| r.get(0)).unwrap();
+        assert_eq!((n, a), (0, 0));
+    }
+}

@@ -1,0 +1,442 @@
+//! Queries for who proves a second factor and how to reach them: users, their contacts
+//! (at most four), their overrides, and the carrier gateways phone contacts go through.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::contact::{Channel, Contact, MAX_CONTACTS};
+use crate::{Error, Result};
+
+/// A user record with everything `user show` prints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    pub name: String,
+    pub full_name: String,
+    /// A disabled user's factors are suspended: they are refused wherever 2FA is required.
+    pub enabled: bool,
+    pub created: i64,
+    pub contacts: Vec<ContactRow>,
+    #[serde(rename = "override")]
+    pub overrides: Option<Override>,
+    /// Consecutive failures counted toward the lockout.
+    pub failures: i64,
+    /// Unix time until which the user is locked out (0: not locked).
+    pub locked_until: i64,
+}
+
+/// One line of `user list`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserSummary {
+    pub name: String,
+    pub full_name: String,
+    pub enabled: bool,
+    pub contacts: i64,
+    pub mandatory: bool,
+    pub exempt: bool,
+    pub created: i64,
+}
+
+/// A stored contact, with its fully resolved destination and masked form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContactRow {
+    /// 1 to 4; stays with the contact when others are deleted.
+    pub seq: i64,
+    /// email, sms-gateway or sms.
+    pub channel: String,
+    /// The email address, 10-digit phone number or +E164 number.
+    pub address: String,
+    /// Carrier of an sms-gateway contact.
+    pub carrier: Option<String>,
+    /// Where a message goes: the address, `number@gateway`, or the +E164 number.
+    pub to: String,
+    /// The form prompts and logs show.
+    pub masked: String,
+    pub label: String,
+}
+
+/// A user's overrides. `None` fields follow the global setting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Override {
+    pub user: String,
+    pub mandatory: bool,
+    pub exempt: bool,
+    pub self_enroll: Option<bool>,
+    pub log: Option<String>,
+}
+
+/// A change to a user's overrides; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct OverrideChange {
+    pub mandatory: Option<bool>,
+    pub exempt: Option<bool>,
+    /// `Some(None)` returns to the global setting.
+    pub self_enroll: Option<Option<bool>>,
+    pub log: Option<Option<String>>,
+}
+
+/// A carrier gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Carrier {
+    pub name: String,
+    pub suffix: String,
+    /// Contacts that use it.
+    pub contacts: i64,
+}
+
+fn no_user(name: &str) -> Error {
+    Error::NotFound(format!(
+        "unknown user {name:?}: add it first with `mfa-admin user add {name}` (`mfa-admin user list` shows the users)"
+    ))
+}
+
+/// Fails with a clear message unless the user exists.
+pub fn require_user(conn: &Connection, name: &str) -> Result<()> {
+    let found: Option<i64> =
+        conn.query_row("SELECT 1 FROM users WHERE name = ?1", [name], |r| r.get(0)).optional()?;
+    found.map(|_| ()).ok_or_else(|| no_user(name))
+}
+
+/// Every user, by name.
+pub fn users(conn: &Connection) -> Result<Vec<UserSummary>> {
+    let mut stmt = conn.prepare(
+        "SELECT u.name, u.full_name, u.enabled, u.created,
+                (SELECT count(*) FROM contacts c WHERE c.user = u.name),
+                coalesce(o.mandatory, 0), coalesce(o.exempt, 0)
+         FROM users u LEFT JOIN overrides o ON o.user = u.name ORDER BY u.name",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(UserSummary {
+            name: r.get(0)?,
+            full_name: r.get(1)?,
+            enabled: r.get(2)?,
+            created: r.get(3)?,
+            contacts: r.get(4)?,
+            mandatory: r.get(5)?,
+            exempt: r.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// One user with contacts, overrides and lockout state; `None` if unknown.
+pub fn user(conn: &Connection, name: &str) -> Result<Option<User>> {
+    let base = conn
+        .query_row(
+            "SELECT u.full_name, u.enabled, u.created, coalesce(l.failures, 0), coalesce(l.locked_until, 0)
+             FROM users u LEFT JOIN lockouts l ON l.user = u.name WHERE u.name = ?1",
+            [name],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .optional()?;
+    let Some((full_name, enabled, created, failures, locked_until)) = base else {
+        return Ok(None);
+    };
+    Ok(Some(User {
+        name: name.to_string(),
+        full_name,
+        enabled,
+        created,
+        contacts: contacts(conn, name)?,
+        overrides: override_of(conn, name)?,
+        failures,
+        locked_until,
+    }))
+}
+
+/// Adds a user; an existing name is a conflict.
+pub fn add_user(conn: &Connection, name: &str, full_name: &str, now: i64) -> Result<()> {
+    let n = conn.execute(
+        "INSERT INTO users (name, full_name, created) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+        params![name, full_name, now],
+    )?;
+    if n == 0 {
+        return Err(Error::Conflict(format!("user {name:?} already exists; `mfa-admin user show {name}` shows it")));
+    }
+    Ok(())
+}
+
+/// Deletes a user with their contacts, overrides and login state.
+pub fn delete_user(conn: &Connection, name: &str) -> Result<()> {
+    if conn.execute("DELETE FROM users WHERE name = ?1", [name])? == 0 {
+        return Err(no_user(name));
+    }
+    for table in ["challenges", "grants", "lockouts"] {
+        conn.execute(&format!("DELETE FROM {table} WHERE user = ?1"), [name])?;
+    }
+    Ok(())
+}
+
+/// Enables or disables a user; returns false when it already was so.
+pub fn set_enabled(conn: &Connection, name: &str, enabled: bool) -> Result<bool> {
+    require_user(conn, name)?;
+    let n = conn.execute(
+        "UPDATE users SET enabled = ?2 WHERE name = ?1 AND enabled <> ?2",
+        params![name, enabled],
+    )?;
+    Ok(n > 0)
+}
+
+/// Ends a lockout and clears the failure count; returns whether the user was locked.
+pub fn unlock(conn: &Connection, name: &str, now: i64) -> Result<bool> {
+    let locked: Option<i64> = conn
+        .query_row("SELECT locked_until FROM lockouts WHERE user = ?1", [name], |r| r.get(0))
+        .optional()?;
+    conn.execute("DELETE FROM lockouts WHERE user = ?1", [name])?;
+    Ok(locked.is_some_and(|t| t > now))
+}
+
+fn contact_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ContactRow> {
+    let channel: String = r.get(1)?;
+    let address: String = r.get(2)?;
+    let carrier: Option<String> = r.get(3)?;
+    let suffix: Option<String> = r.get(5)?;
+    let to = match (&channel[..], &suffix) {
+        ("sms-gateway", Some(s)) => format!("{address}@{s}"),
+        _ => address.clone(),
+    };
+    let masked = Contact {
+        channel: Channel::parse(&channel).unwrap_or(Channel::Email),
+        address: address.clone(),
+        carrier: carrier.clone(),
+    }
+    .masked();
+    Ok(ContactRow { seq: r.get(0)?, channel, address, carrier, to, masked, label: r.get(4)? })
+}
+
+/// A user's contacts by number.
+pub fn contacts(conn: &Connection, user: &str) -> Result<Vec<ContactRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT c.seq, c.channel, c.address, c.carrier, c.label, k.suffix
+         FROM contacts c LEFT JOIN carriers k ON k.name = c.carrier
+         WHERE c.user = ?1 ORDER BY c.seq",
+    )?;
+    let rows = stmt.query_map([user], contact_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Resolves a carrier name (any case) to its stored name.
+pub fn carrier_name(conn: &Connection, name: &str) -> Result<String> {
+    let found: Option<String> = conn
+        .query_row("SELECT name FROM carriers WHERE name = ?1", [name.trim()], |r| r.get(0))
+        .optional()?;
+    found.ok_or_else(|| {
+        Error::NotFound(format!(
+            "unknown carrier {name:?}: `mfa-admin carrier list` shows the carriers, `mfa-admin carrier add NAME SUFFIX` adds one"
+        ))
+    })
+}
+
+/// Adds a contact with the lowest free number (or `seq` when given); a fifth contact or the
+/// same destination twice is a conflict. Returns the number.
+pub fn add_contact(
+    conn: &Connection,
+    user: &str,
+    contact: &Contact,
+    label: &str,
+    seq: Option<i64>,
+    now: i64,
+) -> Result<i64> {
+    require_user(conn, user)?;
+    let existing = contacts(conn, user)?;
+    if existing.len() >= MAX_CONTACTS {
+        return Err(Error::Conflict(format!(
+            "user {user:?} already has {MAX_CONTACTS} contacts, the most allowed; delete one first with `mfa-admin contact del {user} SEQ`"
+        )));
+    }
+    let carrier = contact.carrier.as_deref().map(|c| carrier_name(conn, c)).transpose()?;
+    if let Some(dup) = existing
+        .iter()
+        .find(|c| c.channel == contact.channel.as_str() && c.address == contact.address && c.carrier == carrier)
+    {
+        return Err(Error::Conflict(format!(
+            "user {user:?} already has this contact as number {}",
+            dup.seq
+        )));
+    }
+    let seq = match seq {
+        Some(s) if existing.iter().any(|c| c.seq == s) => {
+            return Err(Error::Conflict(format!("user {user:?} already has a contact number {s}")));
+        }
+        Some(s) => s,
+        None => (1..=MAX_CONTACTS as i64).find(|s| existing.iter().all(|c| c.seq != *s)).unwrap_or(1),
+    };
+    conn.execute(
+        "INSERT INTO contacts (user, seq, channel, address, carrier, label, created)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![user, seq, contact.channel.as_str(), contact.address, carrier, label, now],
+    )?;
+    Ok(seq)
+}
+
+/// Deletes a contact by number, returning it.
+pub fn delete_contact(conn: &Connection, user: &str, seq: i64) -> Result<ContactRow> {
+    require_user(conn, user)?;
+    let row = contacts(conn, user)?.into_iter().find(|c| c.seq == seq).ok_or_else(|| {
+        Error::NotFound(format!(
+            "user {user:?} has no contact number {seq}; `mfa-admin contact list {user}` shows the numbers"
+        ))
+    })?;
+    conn.execute("DELETE FROM contacts WHERE user = ?1 AND seq = ?2", params![user, seq])?;
+    Ok(row)
+}
+
+fn override_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Override> {
+    Ok(Override {
+        user: r.get(0)?,
+        mandatory: r.get(1)?,
+        exempt: r.get(2)?,
+        self_enroll: r.get(3)?,
+        log: r.get(4)?,
+    })
+}
+
+/// A user's overrides, if any.
+pub fn override_of(conn: &Connection, user: &str) -> Result<Option<Override>> {
+    Ok(conn
+        .query_row(
+            "SELECT user, mandatory, exempt, self_enroll, log_level FROM overrides WHERE user = ?1",
+            [user],
+            override_row,
+        )
+        .optional()?)
+}
+
+/// Every override, by user.
+pub fn overrides(conn: &Connection) -> Result<Vec<Override>> {
+    let mut stmt = conn.prepare(
+        "SELECT user, mandatory, exempt, self_enroll, log_level FROM overrides ORDER BY user",
+    )?;
+    let rows = stmt.query_map([], override_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Applies a change to a user's overrides; being both mandatory and exempt is refused.
+pub fn set_override(conn: &Connection, user: &str, change: &OverrideChange) -> Result<Override> {
+    require_user(conn, user)?;
+    let mut o = override_of(conn, user)?.unwrap_or(Override {
+        user: user.to_string(),
+        mandatory: false,
+        exempt: false,
+        self_enroll: None,
+        log: None,
+    });
+    if let Some(v) = change.mandatory {
+        o.mandatory = v;
+    }
+    if let Some(v) = change.exempt {
+        o.exempt = v;
+    }
+    if let Some(v) = change.self_enroll {
+        o.self_enroll = v;
+    }
+    if let Some(v) = &change.log {
+        o.log.clone_from(v);
+    }
+    if o.mandatory && o.exempt {
+        return Err(Error::Conflict(format!(
+            "user {user:?} cannot be both mandatory and exempt; set the other to no in the same command (e.g. --exempt no --mandatory yes)"
+        )));
+    }
+    conn.execute(
+        "INSERT INTO overrides (user, mandatory, exempt, self_enroll, log_level) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (user) DO UPDATE SET mandatory = excluded.mandatory, exempt = excluded.exempt,
+             self_enroll = excluded.self_enroll, log_level = excluded.log_level",
+        params![user, o.mandatory, o.exempt, o.self_enroll, o.log],
+    )?;
+    Ok(o)
+}
+
+/// Removes a user's overrides.
+pub fn delete_override(conn: &Connection, user: &str) -> Result<()> {
+    require_user(conn, user)?;
+    if conn.execute("DELETE FROM overrides WHERE user = ?1", [user])? == 0 {
+        return Err(Error::NotFound(format!("user {user:?} has no overrides")));
+    }
+    Ok(())
+}
+
+/// Every carrier, by name.
+pub fn carriers(conn: &Connection) -> Result<Vec<Carrier>> {
+    let mut stmt = conn.prepare(
+        "SELECT k.name, k.suffix, (SELECT count(*) FROM contacts c WHERE c.carrier = k.name)
+         FROM carriers k ORDER BY k.name COLLATE NOCASE",
+    )?;
+    let rows = stmt.query_map([], |r| Ok(Carrier { name: r.get(0)?, suffix: r.get(1)?, contacts: r.get(2)? }))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Adds a carrier (name and suffix already validated); an existing name is a conflict.
+pub fn add_carrier(conn: &Connection, name: &str, suffix: &str) -> Result<()> {
+    if conn.execute(
+        "INSERT INTO carriers (name, suffix) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+        params![name, suffix],
+    )? == 0
+    {
+        let existing = carrier_name(conn, name)?;
+        return Err(Error::Conflict(format!(
+            "carrier {existing:?} already exists; delete it first with `mfa-admin carrier del '{existing}'`"
+        )));
+    }
+    Ok(())
+}
+
+/// Deletes a carrier no contact uses; otherwise the error names the users.
+pub fn delete_carrier(conn: &Connection, name: &str) -> Result<String> {
+    let name = carrier_name(conn, name)?;
+    let mut stmt = conn.prepare("SELECT DISTINCT user FROM contacts WHERE carrier = ?1 ORDER BY user")?;
+    let users: Vec<String> = stmt.query_map([&name], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    if !users.is_empty() {
+        return Err(Error::Conflict(format!(
+            "carrier {name:?} is used by contacts of {}; delete or change those contacts first",
+            users.join(", ")
+        )));
+    }
+    conn.execute("DELETE FROM carriers WHERE name = ?1", [&name])?;
+    Ok(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    #[test]
+    fn contacts_limit_and_numbering() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _) = Store::create(&dir.path().join("mfa.db")).unwrap();
+        let c = s.conn();
+        add_user(c, "ann", "Ann", 1).unwrap();
+        assert!(matches!(add_user(c, "ann", "", 1), Err(Error::Conflict(_))));
+        let e = Contact::email("ann@example.com").unwrap();
+        assert_eq!(add_contact(c, "ann", &e, "", None, 1).unwrap(), 1);
+        assert!(matches!(add_contact(c, "ann", &e, "", None, 1), Err(Error::Conflict(_))));
+        let p = Contact::phone("5551234567", "verizon").unwrap();
+        assert_eq!(add_contact(c, "ann", &p, "cell", None, 1).unwrap(), 2);
+        let rows = contacts(c, "ann").unwrap();
+        assert_eq!(rows[1].to, "5551234567@vtext.com");
+        assert_eq!(rows[1].carrier.as_deref(), Some("Verizon"));
+        for n in ["+14155550101", "+14155550102"] {
+            add_contact(c, "ann", &Contact::sms(n).unwrap(), "", None, 1).unwrap();
+        }
+        let fifth = add_contact(c, "ann", &Contact::sms("+14155550103").unwrap(), "", None, 1);
+        assert!(matches!(fifth, Err(Error::Conflict(_))));
+        delete_contact(c, "ann", 2).unwrap();
+        assert_eq!(add_contact(c, "ann", &Contact::sms("+14155550103").unwrap(), "", None, 1).unwrap(), 2);
+        assert!(matches!(delete_carrier(c, "Verizon"), Ok(_)));
+        add_contact(c, "ann", &Contact::email("b@example.com").unwrap(), "", None, 1).unwrap_err();
+        delete_user(c, "ann").unwrap();
+        assert!(contacts(c, "ann").unwrap().is_empty());
+    }
+
+    #[test]
+    fn carrier_in_use_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _) = Store::create(&dir.path().join("mfa.db")).unwrap();
+        let c = s.conn();
+        add_user(c, "bob", "", 1).unwrap();
+        add_contact(c, "bob", &Contact::phone("5551234567", "AT&T").unwrap(), "", None, 1).unwrap();
+        let e = delete_carrier(c, "at&t").unwrap_err().to_string();
+        assert!(e.contains("bob"), "{e}");
+        assert_eq!(carriers(c).unwrap().len(), 10);
+    }
+}

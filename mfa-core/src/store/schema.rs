@@ -1,0 +1,161 @@
+//! The versioned migrations of the store. Migration N brings `PRAGMA user_version` from N-1
+//! to N; each runs in one transaction. Never edit a released migration: add the next one.
+
+/// The migrations, in order.
+pub const MIGRATIONS: &[&str] = &[V1];
+
+const V1: &str = r#"
+-- Secrets and identifiers of this installation (the passcode hash key lives here; the file
+-- is 0600 root).
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
+
+-- Global settings by key; an absent key has its default (mfa_core::settings::SPECS).
+CREATE TABLE settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+-- Second-factor method per PAM service; '*' covers services without a row of their own.
+CREATE TABLE services (
+    name   TEXT PRIMARY KEY,
+    method TEXT NOT NULL CHECK (method IN ('none', 'passcode', 'totp', 'duo', 'any'))
+);
+INSERT INTO services (name, method) VALUES ('*', 'any');
+
+-- Trusted-network rules. Addresses are 16-byte big-endian keys (IPv4 in the low 32 bits),
+-- so blob comparison is numeric; span = last - first, the narrowest rule wins.
+CREATE TABLE networks (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    service   TEXT NOT NULL,
+    family    INTEGER NOT NULL CHECK (family IN (4, 6)),
+    first     BLOB NOT NULL,
+    last      BLOB NOT NULL,
+    span      BLOB NOT NULL,
+    require   INTEGER NOT NULL CHECK (require IN (0, 1)),
+    log_level TEXT CHECK (log_level IN ('all', 'rejects', 'none')),
+    note      TEXT NOT NULL DEFAULT '',
+    created   INTEGER NOT NULL,
+    UNIQUE (service, family, first, last)
+);
+CREATE INDEX networks_lookup ON networks (family, first, last);
+
+-- Email-to-SMS carrier gateways.
+CREATE TABLE carriers (
+    name   TEXT PRIMARY KEY COLLATE NOCASE,
+    suffix TEXT NOT NULL
+);
+INSERT INTO carriers (name, suffix) VALUES
+    ('Verizon', 'vtext.com'),
+    ('AT&T', 'txt.att.net'),
+    ('T-Mobile', 'tmomail.net'),
+    ('Sprint', 'messaging.sprintpcs.com'),
+    ('Sprint (Nextel)', 'messaging.nextel.com'),
+    ('Cellular One', 'mobile.celloneusa.com'),
+    ('Boost Mobile', 'myboostmobile.com'),
+    ('Cricket', 'sms.mycricket.com'),
+    ('US Cellular', 'email.uscc.net'),
+    ('Alltel', 'message.alltel.com');
+
+CREATE TABLE users (
+    name      TEXT PRIMARY KEY,
+    full_name TEXT NOT NULL DEFAULT '',
+    enabled   INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+    created   INTEGER NOT NULL
+);
+
+-- Up to four contacts per user, numbered 1..4 (a number stays with its contact).
+CREATE TABLE contacts (
+    user    TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE ON UPDATE CASCADE,
+    seq     INTEGER NOT NULL CHECK (seq BETWEEN 1 AND 4),
+    channel TEXT NOT NULL CHECK (channel IN ('email', 'sms-gateway', 'sms')),
+    address TEXT NOT NULL,
+    carrier TEXT REFERENCES carriers (name) ON UPDATE CASCADE ON DELETE RESTRICT,
+    label   TEXT NOT NULL DEFAULT '',
+    created INTEGER NOT NULL,
+    PRIMARY KEY (user, seq),
+    CHECK ((channel = 'sms-gateway') = (carrier IS NOT NULL))
+);
+CREATE INDEX contacts_carrier ON contacts (carrier);
+
+-- Per-user overrides; NULL self_enroll / log_level means "the global setting".
+CREATE TABLE overrides (
+    user        TEXT PRIMARY KEY REFERENCES users (name) ON DELETE CASCADE ON UPDATE CASCADE,
+    mandatory   INTEGER NOT NULL DEFAULT 0 CHECK (mandatory IN (0, 1)),
+    exempt      INTEGER NOT NULL DEFAULT 0 CHECK (exempt IN (0, 1)),
+    self_enroll INTEGER CHECK (self_enroll IN (0, 1)),
+    log_level   TEXT CHECK (log_level IN ('all', 'rejects', 'none')),
+    CHECK (NOT (mandatory = 1 AND exempt = 1))
+);
+
+-- Templates the administrator changed; the others use their defaults.
+CREATE TABLE templates (
+    name TEXT PRIMARY KEY CHECK (name IN ('passcode-subject', 'passcode-body', 'test-body')),
+    body TEXT NOT NULL
+);
+
+-- One row per authentication outcome. No code and no full contact ever goes here.
+CREATE TABLE auth_log (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts          INTEGER NOT NULL,
+    user        TEXT NOT NULL,
+    service     TEXT NOT NULL,
+    address     TEXT NOT NULL DEFAULT '',
+    addr_key    BLOB,
+    tty         TEXT NOT NULL DEFAULT '',
+    outcome     TEXT NOT NULL,
+    method      TEXT NOT NULL DEFAULT '',
+    destination TEXT NOT NULL DEFAULT '',
+    reason      TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX auth_log_ts ON auth_log (ts);
+CREATE INDEX auth_log_user ON auth_log (user, ts);
+CREATE INDEX auth_log_addr ON auth_log (addr_key, ts);
+
+-- Every change made through mfa-admin: who, what, when.
+CREATE TABLE audit_log (
+    id     INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts     INTEGER NOT NULL,
+    actor  TEXT NOT NULL,
+    action TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX audit_log_ts ON audit_log (ts);
+
+-- Outstanding passcode challenges (only a keyed hash of the code is kept).
+CREATE TABLE challenges (
+    id            TEXT PRIMARY KEY,
+    user          TEXT NOT NULL,
+    service       TEXT NOT NULL,
+    address       TEXT NOT NULL DEFAULT '',
+    purpose       TEXT NOT NULL CHECK (purpose IN ('login', 'enroll', 'ftp')),
+    prefix        TEXT NOT NULL,
+    code_hash     BLOB NOT NULL,
+    destination   TEXT NOT NULL DEFAULT '',
+    created       INTEGER NOT NULL,
+    expires       INTEGER NOT NULL,
+    attempts_left INTEGER NOT NULL,
+    resends       INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX challenges_user ON challenges (user, service, address);
+CREATE INDEX challenges_expires ON challenges (expires);
+
+-- Repeat-window grants: user passed 2FA on service from address at `granted`.
+CREATE TABLE grants (
+    user    TEXT NOT NULL,
+    service TEXT NOT NULL,
+    address TEXT NOT NULL,
+    granted INTEGER NOT NULL,
+    PRIMARY KEY (user, service, address)
+) WITHOUT ROWID;
+
+-- Consecutive failures and lockouts per user.
+CREATE TABLE lockouts (
+    user         TEXT PRIMARY KEY,
+    failures     INTEGER NOT NULL DEFAULT 0,
+    last_failure INTEGER NOT NULL DEFAULT 0,
+    locked_until INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+"#;

@@ -36,11 +36,11 @@ pub struct Document {
     pub services: BTreeMap<String, String>,
     #[serde(default)]
     pub templates: BTreeMap<String, String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub carriers: Vec<CarrierDoc>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub networks: Vec<NetworkDoc>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub users: Vec<UserDoc>,
 }
 

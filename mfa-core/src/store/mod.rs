@@ -21,6 +21,9 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use crate::config::check_not_writable_by_others;
 use crate::{Error, Result};
 
+/// The transaction a change runs in.
+pub type Tx<'a> = Transaction<'a>;
+
 /// The schema version this build reads and writes.
 pub const SCHEMA_VERSION: i64 = schema::MIGRATIONS.len() as i64;
 

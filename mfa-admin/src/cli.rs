@@ -1,0 +1,302 @@
+//! The command line as typed: clap definitions only. Values stay raw strings here and are
+//! validated by mfa-core, so every bad input gets the same message whatever path it takes.
+
+use std::path::PathBuf;
+
+use clap::{ArgGroup, Args, Parser, Subcommand};
+
+/// Manage mfa: who must prove a second factor, where and how.
+#[derive(Debug, Parser)]
+#[command(name = "mfa-admin", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Machine-readable JSON output (see docs/json.md)
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the configuration, database and directories with safe modes
+    Init,
+    /// Global settings
+    #[command(subcommand)]
+    Settings(SettingsCmd),
+    /// Second-factor method per PAM service
+    #[command(subcommand)]
+    Service(ServiceCmd),
+    /// Trusted networks per service
+    #[command(subcommand)]
+    Net(NetCmd),
+    /// Users known to mfa
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Users' contacts (at most 4 each)
+    #[command(subcommand)]
+    Contact(ContactCmd),
+    /// Per-user overrides
+    #[command(subcommand)]
+    Override(OverrideCmd),
+    /// Email-to-SMS carrier gateways
+    #[command(subcommand)]
+    Carrier(CarrierCmd),
+    /// Message templates
+    #[command(subcommand)]
+    Template(TemplateCmd),
+    /// The authentication log
+    #[command(subcommand)]
+    Log(LogCmd),
+    /// The log of administrators' changes
+    #[command(subcommand)]
+    Audit(AuditCmd),
+    /// Write every rule as one TOML document (to FILE, or standard output)
+    Export {
+        /// Output file (written atomically, mode 0600)
+        file: Option<PathBuf>,
+    },
+    /// Make the rules exactly those of a TOML document (all or nothing)
+    Import {
+        /// Document written by `export` ('-' for standard input)
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SettingsCmd {
+    /// Show every setting with its value and default
+    Show,
+    /// Change settings: KEY=VALUE ... (all or none are applied)
+    Set {
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        pairs: Vec<String>,
+    },
+    /// Return settings to their defaults
+    Reset {
+        #[arg(required = true, value_name = "KEY")]
+        keys: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCmd {
+    /// Show the method of each service ('*' covers the others)
+    List,
+    /// Set a service's method: none|passcode|totp|duo|any
+    Set {
+        /// PAM service (sshd, vsftpd, login, su, sudo, ...) or '*'
+        name: String,
+        /// none|passcode|totp|duo|any
+        method: String,
+    },
+    /// Remove a service's own rule so that '*' applies to it
+    Del { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NetCmd {
+    /// Show trusted-network rules
+    List {
+        /// Only rules of this service (and '*')
+        #[arg(long)]
+        service: Option<String>,
+    },
+    /// Add a rule for a CIDR block or an address range
+    Add(NetAdd),
+    /// Delete a rule by its ID
+    Del { id: String },
+    /// Tell which rule decides for an address, and why (narrowest range wins)
+    Check {
+        #[arg(long)]
+        service: String,
+        address: String,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("where").required(true).args(["cidr", "range"])))]
+pub struct NetAdd {
+    /// PAM service, or '*' for every service
+    #[arg(long)]
+    pub service: String,
+    /// A CIDR block: 10.0.0.0/24, 2001:db8::/32, or one address
+    #[arg(long)]
+    pub cidr: Option<String>,
+    /// An address range: 10.2.2.0-10.2.2.254
+    #[arg(long)]
+    pub range: Option<String>,
+    /// yes: 2FA required from here; no: trusted, no second factor
+    #[arg(long, value_parser = parse_yes_no, value_name = "yes|no", action = clap::ArgAction::Set, required = true)]
+    pub require: bool,
+    /// Log level for outcomes this rule decides: all|rejects|none
+    #[arg(long, value_name = "all|rejects|none")]
+    pub log: Option<String>,
+    /// Free text shown in listings
+    #[arg(long, default_value = "")]
+    pub note: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCmd {
+    /// Show every user
+    List,
+    /// Add a user
+    Add {
+        name: String,
+        #[arg(long, default_value = "")]
+        full_name: String,
+    },
+    /// Show a user with contacts, overrides and lockout state
+    Show { name: String },
+    /// Delete a user with their contacts and overrides
+    Del { name: String },
+    /// Enable a user's second factor
+    Enable { name: String },
+    /// Disable a user: refused wherever a second factor is required
+    Disable { name: String },
+    /// End a user's lockout and clear their failure count
+    Unlock { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContactCmd {
+    /// Add a contact: --email, --phone with --carrier, or --sms
+    Add(ContactAdd),
+    /// Show a user's contacts
+    List { user: String },
+    /// Delete a user's contact by its number
+    Del { user: String, seq: String },
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("kind").required(true).args(["email", "phone", "sms"])))]
+pub struct ContactAdd {
+    pub user: String,
+    /// An email address
+    #[arg(long)]
+    pub email: Option<String>,
+    /// A 10-digit phone number reached through a carrier's email-to-SMS gateway
+    #[arg(long, requires = "carrier")]
+    pub phone: Option<String>,
+    /// The carrier of --phone (see `carrier list`)
+    #[arg(long, requires = "phone")]
+    pub carrier: Option<String>,
+    /// A number in E.164 form (+14155550123) for an SMS API
+    #[arg(long)]
+    pub sms: Option<String>,
+    /// A label shown in listings (e.g. work, cell)
+    #[arg(long, default_value = "")]
+    pub label: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OverrideCmd {
+    /// Set a user's overrides (only the options given change)
+    Set(OverrideSet),
+    /// Show every override
+    List,
+    /// Remove a user's overrides
+    Del { user: String },
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("what").required(true).multiple(true)
+    .args(["mandatory", "exempt", "self_enroll", "log"])))]
+pub struct OverrideSet {
+    pub user: String,
+    /// 2FA even from trusted networks
+    #[arg(long, value_parser = parse_yes_no, value_name = "yes|no")]
+    pub mandatory: Option<bool>,
+    /// Never asked for a second factor (emergency override; logged)
+    #[arg(long, value_parser = parse_yes_no, value_name = "yes|no")]
+    pub exempt: Option<bool>,
+    /// May register a contact at login (default: the global setting)
+    #[arg(long, value_name = "yes|no|default")]
+    pub self_enroll: Option<String>,
+    /// Log level for this user: all|rejects|none|default
+    #[arg(long, value_name = "all|rejects|none|default")]
+    pub log: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CarrierCmd {
+    /// Show the carrier gateways
+    List,
+    /// Add a carrier: NAME and its gateway domain (e.g. vtext.com)
+    Add { name: String, suffix: String },
+    /// Delete a carrier no contact uses
+    Del { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TemplateCmd {
+    /// Show the templates (or one)
+    Show { name: Option<String> },
+    /// Change a template: passcode-subject, passcode-body or test-body
+    Set {
+        name: String,
+        /// Text with placeholders {prefix} {code} {user} {host} {minutes}
+        text: String,
+    },
+    /// Return a template to its default text
+    Reset { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LogCmd {
+    /// Show authentication outcomes, oldest first
+    Show(LogShow),
+    /// Delete old entries: --before DATE, --keep-days N, or the log_keep_days setting
+    Purge {
+        /// Delete entries before this time (2026-01-31, '2026-01-31 12:00', RFC 3339)
+        #[arg(long, conflicts_with = "keep_days")]
+        before: Option<String>,
+        /// Keep only the last N days
+        #[arg(long)]
+        keep_days: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct LogShow {
+    #[arg(long)]
+    pub user: Option<String>,
+    /// An address, or a CIDR block / range of addresses
+    #[arg(long)]
+    pub address: Option<String>,
+    #[arg(long)]
+    pub service: Option<String>,
+    /// From this time (date, date and time, RFC 3339, or an age such as 2h or 7d)
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Before this time (same forms as --since)
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Only the newest N entries
+    #[arg(long)]
+    pub limit: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCmd {
+    /// Show administrators' changes, oldest first
+    Show {
+        /// From this time (same forms as `log show --since`)
+        #[arg(long)]
+        since: Option<String>,
+        /// Only the newest N entries
+        #[arg(long)]
+        limit: Option<String>,
+    },
+}
+
+fn parse_yes_no(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err("expected yes or no".into()),
+    }
+}

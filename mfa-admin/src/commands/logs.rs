@@ -1,0 +1,102 @@
+//! `log` and `audit`: reading and purging the auth log, reading the audit log.
+
+use mfa_core::net::IpRange;
+use mfa_core::store::logs::{self as q, AuthFilter};
+use mfa_core::store::rules::settings;
+use mfa_core::{Result, invalid, validate};
+
+use super::{Ctx, parse_number};
+use crate::cli::{AuditCmd, LogCmd};
+use crate::output::{json, table};
+use crate::when::{self, parse_time};
+
+const MAX_LIMIT: i64 = 1_000_000_000;
+
+fn limit(text: Option<&str>) -> Result<Option<u32>> {
+    text.map(|l| parse_number("--limit", l, MAX_LIMIT).map(|n| u32::try_from(n).unwrap_or(u32::MAX)))
+        .transpose()
+}
+
+pub fn log(ctx: &Ctx, cmd: LogCmd) -> Result<()> {
+    let now = mfa_core::now();
+    match cmd {
+        LogCmd::Show(s) => {
+            let filter = AuthFilter {
+                user: s.user.map(|u| validate::user_name(&u)).transpose()?,
+                address: s.address.as_deref().map(IpRange::parse_any).transpose()?,
+                service: s.service.map(|v| validate::service(&v)).transpose()?,
+                since: s.since.as_deref().map(|t| parse_time("--since", t, now)).transpose()?,
+                until: s.until.as_deref().map(|t| parse_time("--until", t, now)).transpose()?,
+                limit: limit(s.limit.as_deref())?,
+            };
+            if let (Some(a), Some(b)) = (filter.since, filter.until) {
+                if a >= b {
+                    return Err(invalid!("--since must be before --until"));
+                }
+            }
+            let rows = q::auth_log(ctx.store()?.conn(), &filter)?;
+            if ctx.json {
+                return json(&rows);
+            }
+            let rows = rows
+                .into_iter()
+                .map(|e| {
+                    vec![
+                        when::show(e.time),
+                        e.user,
+                        e.service,
+                        if e.address.is_empty() { "local".into() } else { e.address },
+                        e.tty,
+                        e.outcome,
+                        e.method,
+                        e.destination,
+                        e.reason,
+                    ]
+                })
+                .collect();
+            table(&["TIME", "USER", "SERVICE", "ADDRESS", "TTY", "OUTCOME", "METHOD", "SENT TO", "REASON"], rows, "no log entries");
+            Ok(())
+        }
+        LogCmd::Purge { before, keep_days } => {
+            let mut store = ctx.store()?;
+            let cutoff = match (before, keep_days) {
+                (Some(b), _) => parse_time("--before", &b, now)?,
+                (None, Some(k)) => now - parse_number("--keep-days", &k, 36500)? * 86400,
+                (None, None) => {
+                    let days = settings(store.conn())?.log_keep_days;
+                    if days == 0 {
+                        return Err(invalid!(
+                            "say what to purge: --before DATE or --keep-days N (the log_keep_days setting is 0, keep everything)"
+                        ));
+                    }
+                    now - i64::from(days) * 86400
+                }
+            };
+            let shown = when::show(cutoff);
+            let n = store.change(&ctx.actor(), "log purge", |tx| {
+                let n = q::purge_auth_log(tx, cutoff)?;
+                Ok((n, format!("{n} entries before {shown}")))
+            })?;
+            if ctx.json {
+                return json(&serde_json::json!({ "deleted": n, "before": cutoff }));
+            }
+            println!("deleted {n} log entries before {shown}");
+            Ok(())
+        }
+    }
+}
+
+pub fn audit(ctx: &Ctx, cmd: AuditCmd) -> Result<()> {
+    let AuditCmd::Show { since, limit: lim } = cmd;
+    let since = since.as_deref().map(|t| parse_time("--since", t, mfa_core::now())).transpose()?;
+    let rows = q::audit_log(ctx.store()?.conn(), since, limit(lim.as_deref())?)?;
+    if ctx.json {
+        return json(&rows);
+    }
+    let rows = rows
+        .into_iter()
+        .map(|e| vec![when::show(e.time), e.actor, e.action, e.detail])
+        .collect();
+    table(&["TIME", "WHO", "ACTION", "DETAIL"], rows, "no audit entries");
+    Ok(())
+}

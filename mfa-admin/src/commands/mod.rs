@@ -1,0 +1,66 @@
+//! Runs a parsed command: loads the configuration, opens the store and hands over to the
+//! module of the command's topic.
+
+mod init;
+mod logs;
+mod network;
+mod people;
+mod rules;
+mod transfer;
+
+use mfa_core::config::{Config, ConfigSource};
+use mfa_core::store::Store;
+use mfa_core::{Result, invalid};
+
+use crate::cli::{Cli, Command};
+
+/// What every command needs.
+pub struct Ctx {
+    pub config: Config,
+    pub json: bool,
+}
+
+impl Ctx {
+    /// Opens the configured database.
+    pub fn store(&self) -> Result<Store> {
+        Store::open(&self.config.paths.database)
+    }
+
+    /// The name the audit log records for this change.
+    pub fn actor(&self) -> String {
+        crate::actor::actor()
+    }
+}
+
+/// Runs one command.
+pub fn run(cli: Cli) -> Result<()> {
+    let source = ConfigSource::resolve(cli.config.as_deref());
+    if let Command::Init = cli.command {
+        return init::run(&source, cli.json);
+    }
+    let config = Config::load(&source)?;
+    let ctx = Ctx { config, json: cli.json };
+    match cli.command {
+        Command::Init => Ok(()),
+        Command::Settings(c) => rules::settings(&ctx, c),
+        Command::Service(c) => rules::service(&ctx, c),
+        Command::Template(c) => rules::template(&ctx, c),
+        Command::Net(c) => network::run(&ctx, c),
+        Command::User(c) => people::user(&ctx, c),
+        Command::Contact(c) => people::contact(&ctx, c),
+        Command::Override(c) => people::overrides(&ctx, c),
+        Command::Carrier(c) => people::carrier(&ctx, c),
+        Command::Log(c) => logs::log(&ctx, c),
+        Command::Audit(c) => logs::audit(&ctx, c),
+        Command::Export { file } => transfer::export(&ctx, file.as_deref()),
+        Command::Import { file } => transfer::import(&ctx, &file),
+    }
+}
+
+/// Parses a positive integer argument (an ID, a number, a count).
+pub fn parse_number(what: &str, text: &str, max: i64) -> Result<i64> {
+    match text.trim().parse::<i64>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(invalid!("invalid {what} {text:?}: expected a whole number from 1 to {max}")),
+    }
+}

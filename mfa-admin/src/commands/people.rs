@@ -1,0 +1,291 @@
+//! `user`, `contact`, `override` and `carrier`: who proves a second factor and how they are
+//! reached.
+
+use mfa_core::contact::{Contact, MAX_CONTACTS};
+use mfa_core::store::Tx;
+use mfa_core::store::people::{self as q, OverrideChange};
+use mfa_core::{Error, Result, invalid, validate};
+
+use super::rules::log_level_or_default;
+use super::{Ctx, parse_number};
+use crate::cli::{CarrierCmd, ContactCmd, OverrideCmd, UserCmd};
+use crate::output::{json, table, yes_no};
+use crate::when;
+
+pub fn user(ctx: &Ctx, cmd: UserCmd) -> Result<()> {
+    match cmd {
+        UserCmd::List => {
+            let users = q::users(ctx.store()?.conn())?;
+            if ctx.json {
+                return json(&users);
+            }
+            let rows = users
+                .into_iter()
+                .map(|u| {
+                    let mut flags = Vec::new();
+                    if !u.enabled {
+                        flags.push("disabled");
+                    }
+                    if u.mandatory {
+                        flags.push("mandatory");
+                    }
+                    if u.exempt {
+                        flags.push("exempt");
+                    }
+                    vec![u.name, u.full_name, u.contacts.to_string(), flags.join(","), when::show(u.created)]
+                })
+                .collect();
+            table(&["USER", "FULL NAME", "CONTACTS", "FLAGS", "ADDED"], rows, "no users");
+            Ok(())
+        }
+        UserCmd::Add { name, full_name } => {
+            let name = validate::user_name(&name)?;
+            let full_name = validate::label("full name", &full_name, 100)?;
+            let mut store = ctx.store()?;
+            store.change(&ctx.actor(), "user add", |tx| {
+                q::add_user(tx, &name, &full_name, mfa_core::now())?;
+                Ok(((), name.clone()))
+            })?;
+            println!("added user {name}");
+            if !matches!(nix::unistd::User::from_name(&name), Ok(Some(_))) {
+                eprintln!("note: this system has no account named {name} (yet); mfa applies once it logs in");
+            }
+            Ok(())
+        }
+        UserCmd::Show { name } => {
+            let u = q::user(ctx.store()?.conn(), &name)?.ok_or_else(|| unknown(&name))?;
+            if ctx.json {
+                return json(&u);
+            }
+            println!("user:       {}", u.name);
+            println!("full name:  {}", u.full_name);
+            println!("enabled:    {}", yes_no(u.enabled));
+            println!("added:      {}", when::show(u.created));
+            let now = mfa_core::now();
+            if u.locked_until > now {
+                println!("locked out: until {} (`mfa-admin user unlock {}` ends it)", when::show(u.locked_until), u.name);
+            } else {
+                println!("failures:   {} in a row", u.failures);
+            }
+            match &u.overrides {
+                Some(o) => println!(
+                    "overrides:  mandatory {}, exempt {}, self-enroll {}, log {}",
+                    yes_no(o.mandatory),
+                    yes_no(o.exempt),
+                    o.self_enroll.map_or("default".into(), yes_no),
+                    o.log.as_deref().unwrap_or("default")
+                ),
+                None => println!("overrides:  none"),
+            }
+            println!("contacts:   {}", if u.contacts.is_empty() { "none" } else { "" });
+            print_contacts(&u.contacts);
+            Ok(())
+        }
+        UserCmd::Del { name } => change_user(ctx, "user del", &name, |tx, n| q::delete_user(tx, n), "deleted user"),
+        UserCmd::Enable { name } => toggle(ctx, &name, true),
+        UserCmd::Disable { name } => toggle(ctx, &name, false),
+        UserCmd::Unlock { name } => {
+            let mut store = ctx.store()?;
+            let was = store.change(&ctx.actor(), "user unlock", |tx| {
+                q::require_user(tx, &name)?;
+                Ok((q::unlock(tx, &name, mfa_core::now())?, name.clone()))
+            })?;
+            if was {
+                println!("unlocked user {name}");
+            } else {
+                println!("user {name} was not locked out; failure count cleared");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn unknown(name: &str) -> Error {
+    Error::NotFound(format!("unknown user {name:?}: `mfa-admin user list` shows the users"))
+}
+
+fn change_user(
+    ctx: &Ctx,
+    action: &str,
+    name: &str,
+    f: impl FnOnce(&Tx<'_>, &str) -> Result<()>,
+    done: &str,
+) -> Result<()> {
+    let mut store = ctx.store()?;
+    store.change(&ctx.actor(), action, |tx| {
+        f(tx, name)?;
+        Ok(((), name.to_string()))
+    })?;
+    println!("{done} {name}");
+    Ok(())
+}
+
+fn toggle(ctx: &Ctx, name: &str, enabled: bool) -> Result<()> {
+    let action = if enabled { "user enable" } else { "user disable" };
+    let mut store = ctx.store()?;
+    let changed = store.change(&ctx.actor(), action, |tx| Ok((q::set_enabled(tx, name, enabled)?, name.to_string())))?;
+    let state = if enabled { "enabled" } else { "disabled" };
+    if changed {
+        println!("user {name} {state}");
+    } else {
+        println!("user {name} was already {state}");
+    }
+    Ok(())
+}
+
+fn print_contacts(contacts: &[q::ContactRow]) {
+    let rows = contacts
+        .iter()
+        .map(|c| vec![c.seq.to_string(), c.channel.clone(), c.to.clone(), c.carrier.clone().unwrap_or_default(), c.masked.clone(), c.label.clone()])
+        .collect();
+    table(&["SEQ", "CHANNEL", "SENT TO", "CARRIER", "SHOWN AS", "LABEL"], rows, "no contacts");
+}
+
+pub fn contact(ctx: &Ctx, cmd: ContactCmd) -> Result<()> {
+    match cmd {
+        ContactCmd::Add(a) => {
+            let contact = match (&a.email, &a.phone, &a.carrier, &a.sms) {
+                (Some(e), None, None, None) => Contact::email(e)?,
+                (None, Some(p), Some(c), None) => Contact::phone(p, c)?,
+                (None, None, None, Some(s)) => Contact::sms(s)?,
+                _ => {
+                    return Err(invalid!(
+                        "give exactly one of --email ADDR, --phone NUMBER --carrier NAME, or --sms +E164"
+                    ));
+                }
+            };
+            let label = validate::label("label", &a.label, 32)?;
+            let mut store = ctx.store()?;
+            let user = a.user.clone();
+            let row = store.change(&ctx.actor(), "contact add", |tx| {
+                let seq = q::add_contact(tx, &user, &contact, &label, None, mfa_core::now())?;
+                let row = q::contacts(tx, &user)?.into_iter().find(|c| c.seq == seq);
+                let row = row.ok_or_else(|| Error::Database("contact vanished after insert".into()))?;
+                let detail = format!("{user} #{seq}: {} {}", row.channel, row.masked);
+                Ok((row, detail))
+            })?;
+            if ctx.json {
+                return json(&row);
+            }
+            println!("added contact {} for {}: {} ({})", row.seq, a.user, row.to, row.channel);
+            Ok(())
+        }
+        ContactCmd::List { user } => {
+            let store = ctx.store()?;
+            q::require_user(store.conn(), &user)?;
+            let list = q::contacts(store.conn(), &user)?;
+            if ctx.json {
+                return json(&list);
+            }
+            print_contacts(&list);
+            Ok(())
+        }
+        ContactCmd::Del { user, seq } => {
+            let seq = parse_number("contact number", &seq, MAX_CONTACTS as i64)?;
+            let mut store = ctx.store()?;
+            let row = store.change(&ctx.actor(), "contact del", |tx| {
+                let row = q::delete_contact(tx, &user, seq)?;
+                let detail = format!("{user} #{seq}: {} {}", row.channel, row.masked);
+                Ok((row, detail))
+            })?;
+            println!("deleted contact {seq} of {user}: {}", row.to);
+            Ok(())
+        }
+    }
+}
+
+pub fn overrides(ctx: &Ctx, cmd: OverrideCmd) -> Result<()> {
+    match cmd {
+        OverrideCmd::Set(s) => {
+            let self_enroll = match s.self_enroll.as_deref() {
+                None => None,
+                Some("yes") => Some(Some(true)),
+                Some("no") => Some(Some(false)),
+                Some("default") => Some(None),
+                Some(other) => return Err(invalid!("invalid --self-enroll {other:?}: expected yes|no|default")),
+            };
+            let log = s.log.as_deref().map(log_level_or_default).transpose()?;
+            let change = OverrideChange { mandatory: s.mandatory, exempt: s.exempt, self_enroll, log };
+            let mut store = ctx.store()?;
+            let o = store.change(&ctx.actor(), "override set", |tx| {
+                let o = q::set_override(tx, &s.user, &change)?;
+                let detail = override_line(&o);
+                Ok((o, detail))
+            })?;
+            if ctx.json {
+                return json(&o);
+            }
+            println!("{}", override_line(&o));
+            Ok(())
+        }
+        OverrideCmd::List => {
+            let list = q::overrides(ctx.store()?.conn())?;
+            if ctx.json {
+                return json(&list);
+            }
+            let rows = list
+                .into_iter()
+                .map(|o| {
+                    vec![
+                        o.user,
+                        yes_no(o.mandatory),
+                        yes_no(o.exempt),
+                        o.self_enroll.map_or("default".into(), yes_no),
+                        o.log.unwrap_or_else(|| "default".into()),
+                    ]
+                })
+                .collect();
+            table(&["USER", "MANDATORY", "EXEMPT", "SELF-ENROLL", "LOG"], rows, "no overrides");
+            Ok(())
+        }
+        OverrideCmd::Del { user } => change_user(ctx, "override del", &user, |tx, n| q::delete_override(tx, n), "removed the overrides of"),
+    }
+}
+
+fn override_line(o: &q::Override) -> String {
+    format!(
+        "{}: mandatory {}, exempt {}, self-enroll {}, log {}",
+        o.user,
+        yes_no(o.mandatory),
+        yes_no(o.exempt),
+        o.self_enroll.map_or("default".into(), yes_no),
+        o.log.as_deref().unwrap_or("default")
+    )
+}
+
+pub fn carrier(ctx: &Ctx, cmd: CarrierCmd) -> Result<()> {
+    match cmd {
+        CarrierCmd::List => {
+            let list = q::carriers(ctx.store()?.conn())?;
+            if ctx.json {
+                return json(&list);
+            }
+            let rows = list.into_iter().map(|c| vec![c.name, c.suffix, c.contacts.to_string()]).collect();
+            table(&["CARRIER", "GATEWAY", "CONTACTS"], rows, "no carriers");
+            Ok(())
+        }
+        CarrierCmd::Add { name, suffix } => {
+            let name = validate::label("carrier name", &name, 40)?;
+            if name.is_empty() {
+                return Err(invalid!("a carrier needs a name, such as Verizon"));
+            }
+            let suffix = validate::domain("carrier gateway", &suffix)?;
+            let mut store = ctx.store()?;
+            store.change(&ctx.actor(), "carrier add", |tx| {
+                q::add_carrier(tx, &name, &suffix)?;
+                Ok(((), format!("{name}: {suffix}")))
+            })?;
+            println!("added carrier {name}: NUMBER@{suffix}");
+            Ok(())
+        }
+        CarrierCmd::Del { name } => {
+            let mut store = ctx.store()?;
+            let name = store.change(&ctx.actor(), "carrier del", |tx| {
+                let n = q::delete_carrier(tx, &name)?;
+                Ok((n.clone(), n))
+            })?;
+            println!("deleted carrier {name}");
+            Ok(())
+        }
+    }
+}

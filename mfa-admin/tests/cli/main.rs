@@ -1,0 +1,153 @@
+//! Integration tests of mfa-admin: each drives the built binary on a private configuration
+//! and database in a temporary directory. One test binary, a module per topic.
+
+mod bad_input;
+mod commands;
+mod concurrency;
+mod safenet;
+mod transfer;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use rusqlite::types::ValueRef;
+
+/// A private mfa installation: config, database, spool and runtime under one temp dir.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+/// What a run of mfa-admin did.
+#[derive(Debug)]
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Env {
+    /// A configuration file only (no database yet).
+    pub fn bare() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let config = root.join("mfa.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[paths]\ndatabase = \"{}/db/mfa.db\"\nspool = \"{}/spool\"\nruntime = \"{}/run\"\n",
+                root.display(),
+                root.display(),
+                root.display()
+            ),
+        )
+        .unwrap();
+        Env { dir, config }
+    }
+
+    /// An initialised installation.
+    pub fn new() -> Env {
+        let env = Env::bare();
+        env.ok(&["init"]);
+        env
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("db/mfa.db")
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Runs mfa-admin with `--config` pointing at this installation.
+    pub fn run(&self, args: &[&str]) -> Out {
+        self.run_with(args, &[])
+    }
+
+    /// Runs mfa-admin with extra environment variables.
+    pub fn run_with(&self, args: &[&str], envs: &[(&str, &str)]) -> Out {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mfa-admin"));
+        cmd.arg("--config").arg(&self.config).args(args).env_remove("MFA_CONFIG").env("TZ", "UTC");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        out(cmd.output().unwrap())
+    }
+
+    /// Runs and asserts success; returns standard output.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert_eq!(o.code, 0, "mfa-admin {args:?} failed: {o:?}");
+        o.stdout
+    }
+
+    /// Runs with --json and parses the output.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut a = vec!["--json"];
+        a.extend_from_slice(args);
+        let text = self.ok(&a);
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {text}"))
+    }
+
+    /// Asserts that a command is refused as bad input (exit 2) with a message containing
+    /// every one of `needles`, and that the database is exactly as it was.
+    pub fn bad(&self, args: &[&str], needles: &[&str]) -> Out {
+        let before = self.dump();
+        let o = self.run(args);
+        assert_eq!(o.code, 2, "mfa-admin {args:?} should exit 2: {o:?}");
+        for n in needles {
+            assert!(o.stderr.contains(n), "mfa-admin {args:?}: stderr lacks {n:?}: {}", o.stderr);
+        }
+        assert_eq!(self.dump(), before, "mfa-admin {args:?} changed the database");
+        o
+    }
+
+    /// Every row of every table (and the schema version), as sorted text.
+    pub fn dump(&self) -> Vec<String> {
+        dump(&self.db())
+    }
+}
+
+pub fn out(o: Output) -> Out {
+    Out {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+/// A logical dump of a database: independent of page layout and WAL state.
+pub fn dump(db: &Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    let mut lines = vec![format!("user_version={version}")];
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for t in tables {
+        let mut stmt = conn.prepare(&format!("SELECT * FROM \"{t}\"")).unwrap();
+        let n = stmt.column_count();
+        let mut rows = stmt.query([]).unwrap();
+        let mut table_lines = Vec::new();
+        while let Some(r) = rows.next().unwrap() {
+            let cells: Vec<String> = (0..n)
+                .map(|i| match r.get_ref(i).unwrap() {
+                    ValueRef::Null => "NULL".into(),
+                    ValueRef::Integer(v) => v.to_string(),
+                    ValueRef::Real(v) => v.to_string(),
+                    ValueRef::Text(v) => format!("{:?}", String::from_utf8_lossy(v)),
+                    ValueRef::Blob(v) => format!("x{}", v.iter().map(|b| format!("{b:02x}")).collect::<String>()),
+                })
+                .collect();
+            table_lines.push(format!("{t}: {}", cells.join("|")));
+        }
+        table_lines.sort();
+        lines.extend(table_lines);
+    }
+    lines
+}

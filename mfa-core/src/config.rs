@@ -194,6 +194,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn written_default_reads_back() {
+        let text = Config::default().to_toml();
+        assert!(text.contains("database = \"/var/lib/mfa/mfa.db\""), "{text}");
+        assert_eq!(Config::parse(Path::new("x"), &text).unwrap(), Config::default());
+    }
+
+    #[test]
     fn defaults_when_empty() {
         let c = Config::parse(Path::new("x.toml"), "").unwrap();
         assert_eq!(c, Config::default());

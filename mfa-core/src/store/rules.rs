@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::net::{IpRange, addr_key};
-use crate::settings::Settings;
+use crate::settings::{self, Settings};
 use crate::template;
 use crate::validate::ANY_SERVICE;
 use crate::{Error, Result};
@@ -25,8 +25,12 @@ pub fn settings(conn: &Connection) -> Result<Settings> {
     Settings::from_stored(&stored_settings(conn)?)
 }
 
-/// Sets one setting to an already-normalised value.
+/// Sets one setting to an already-normalised value. Only values that differ from the
+/// default are stored, so that one state has one representation (and import is idempotent).
 pub fn set_setting(conn: &Connection, key: &str, value: &str) -> Result<()> {
+    if settings::spec(key)?.default == value {
+        return reset_setting(conn, key);
+    }
     conn.execute(
         "INSERT INTO settings (key, value) VALUES (?1, ?2)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",

@@ -21,7 +21,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("mfa-admin: {e}");
-            if e.is_bad_input() { ExitCode::from(2) } else { ExitCode::from(1) }
+            if e.is_bad_input() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
         }
     }
 }

@@ -22,7 +22,12 @@ pub fn parse_time(what: &str, text: &str, now: i64) -> Result<i64> {
     if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
         return Ok(dt.timestamp());
     }
-    for fmt in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(naive) = NaiveDateTime::parse_from_str(t, fmt) {
             return local(naive).ok_or_else(bad);
         }
@@ -34,7 +39,10 @@ pub fn parse_time(what: &str, text: &str, now: i64) -> Result<i64> {
 }
 
 fn local(naive: NaiveDateTime) -> Option<i64> {
-    Local.from_local_datetime(&naive).earliest().map(|d| d.timestamp())
+    Local
+        .from_local_datetime(&naive)
+        .earliest()
+        .map(|d| d.timestamp())
 }
 
 /// Formats Unix seconds as local `YYYY-MM-DD HH:MM:SS`.

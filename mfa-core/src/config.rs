@@ -103,10 +103,7 @@ impl Config {
     /// Parses configuration text; `path` only names the file in error messages.
     pub fn parse(path: &Path, text: &str) -> Result<Config> {
         let config: Config = toml::from_str(text).map_err(|e| {
-            let (line, col) = e
-                .span()
-                .map(|s| line_col(text, s.start))
-                .unwrap_or((1, 1));
+            let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
             Error::Config(format!(
                 "{}, line {line}, column {col}: {}",
                 path.display(),
@@ -121,7 +118,10 @@ impl Config {
             if !p.is_absolute() {
                 let line = text
                     .lines()
-                    .position(|l| l.trim_start().starts_with(key.rsplit('.').next().unwrap_or(key)))
+                    .position(|l| {
+                        l.trim_start()
+                            .starts_with(key.rsplit('.').next().unwrap_or(key))
+                    })
                     .map_or(0, |i| i + 1);
                 return Err(Error::Config(format!(
                     "{}, line {line}: {key} = {:?} must be an absolute path such as {:?}",
@@ -157,7 +157,10 @@ impl Paths {
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let col = before.rfind('\n').map_or(before.len(), |i| before.len() - i - 1) + 1;
+    let col = before
+        .rfind('\n')
+        .map_or(before.len(), |i| before.len() - i - 1)
+        + 1;
     (line, col)
 }
 
@@ -179,7 +182,11 @@ pub fn check_not_writable_by_others(path: &Path) -> Result<()> {
     }
     let mode = meta.mode() & 0o7777;
     if mode & 0o022 != 0 {
-        let who = if mode & 0o002 != 0 { "everyone" } else { "its group" };
+        let who = if mode & 0o002 != 0 {
+            "everyone"
+        } else {
+            "its group"
+        };
         return Err(Error::Insecure(format!(
             "{}: refusing to use it: mode {mode:04o} lets {who} write it; fix with: chmod go-w {}",
             path.display(),
@@ -196,8 +203,14 @@ mod tests {
     #[test]
     fn written_default_reads_back() {
         let text = Config::default().to_toml();
-        assert!(text.contains("database = \"/var/lib/mfa/mfa.db\""), "{text}");
-        assert_eq!(Config::parse(Path::new("x"), &text).unwrap(), Config::default());
+        assert!(
+            text.contains("database = \"/var/lib/mfa/mfa.db\""),
+            "{text}"
+        );
+        assert_eq!(
+            Config::parse(Path::new("x"), &text).unwrap(),
+            Config::default()
+        );
     }
 
     #[test]
@@ -209,7 +222,9 @@ mod tests {
     #[test]
     fn unknown_key_names_file_line_and_key() {
         let text = "[paths]\ndatabase = \"/tmp/a.db\"\nspoool = \"/tmp/s\"\n";
-        let e = Config::parse(Path::new("/etc/x.toml"), text).unwrap_err().to_string();
+        let e = Config::parse(Path::new("/etc/x.toml"), text)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("/etc/x.toml, line 3"), "{e}");
         assert!(e.contains("spoool"), "{e}");
     }

@@ -40,7 +40,9 @@ impl Channel {
             "email" => Ok(Channel::Email),
             "sms-gateway" => Ok(Channel::SmsGateway),
             "sms" => Ok(Channel::Sms),
-            other => Err(invalid!("unknown channel {other:?}: expected email|sms-gateway|sms")),
+            other => Err(invalid!(
+                "unknown channel {other:?}: expected email|sms-gateway|sms"
+            )),
         }
     }
 }
@@ -60,7 +62,11 @@ pub struct Contact {
 impl Contact {
     /// An email contact.
     pub fn email(text: &str) -> Result<Contact> {
-        Ok(Contact { channel: Channel::Email, address: email(text)?, carrier: None })
+        Ok(Contact {
+            channel: Channel::Email,
+            address: email(text)?,
+            carrier: None,
+        })
     }
 
     /// A phone reached through a carrier's gateway.
@@ -74,7 +80,11 @@ impl Contact {
 
     /// A number for an SMS API.
     pub fn sms(text: &str) -> Result<Contact> {
-        Ok(Contact { channel: Channel::Sms, address: e164(text)?, carrier: None })
+        Ok(Contact {
+            channel: Channel::Sms,
+            address: e164(text)?,
+            carrier: None,
+        })
     }
 
     /// The form shown in prompts and logs: `j***@e***.com`, `***-***-1234 (Verizon)`,
@@ -91,14 +101,22 @@ impl Contact {
             }
             Channel::Sms => {
                 let digits = self.address.len().saturating_sub(1);
-                format!("+{}{}", "*".repeat(digits.saturating_sub(4)), last_chars(&self.address, 4))
+                format!(
+                    "+{}{}",
+                    "*".repeat(digits.saturating_sub(4)),
+                    last_chars(&self.address, 4)
+                )
             }
         }
     }
 }
 
 fn last_chars(s: &str, n: usize) -> &str {
-    let start = s.char_indices().rev().nth(n.saturating_sub(1)).map_or(0, |(i, _)| i);
+    let start = s
+        .char_indices()
+        .rev()
+        .nth(n.saturating_sub(1))
+        .map_or(0, |(i, _)| i);
     &s[start..]
 }
 
@@ -108,7 +126,11 @@ fn mask_email(addr: &str) -> String {
     };
     let first = |s: &str| s.chars().next().map(String::from).unwrap_or_default();
     let (host, tld) = domain.rsplit_once('.').unwrap_or((domain, ""));
-    let tld = if tld.is_empty() { String::new() } else { format!(".{tld}") };
+    let tld = if tld.is_empty() {
+        String::new()
+    } else {
+        format!(".{tld}")
+    };
     format!("{}***@{}***{tld}", first(local), first(host))
 }
 
@@ -116,13 +138,16 @@ fn mask_email(addr: &str) -> String {
 /// dots, a real domain, nothing that could break out of a mail header. Returns it with the
 /// domain in lower case.
 pub fn email(text: &str) -> Result<String> {
-    let bad = || invalid!("invalid email address {text:?}: expected a form such as ann@example.com");
+    let bad =
+        || invalid!("invalid email address {text:?}: expected a form such as ann@example.com");
     let t = text.trim();
     let (local, dom) = t.rsplit_once('@').ok_or_else(bad)?;
     let atext = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+/=?^_`{|}~-".contains(&b);
     let local_ok = !local.is_empty()
         && local.len() <= 64
-        && local.split('.').all(|atom| !atom.is_empty() && atom.bytes().all(atext));
+        && local
+            .split('.')
+            .all(|atom| !atom.is_empty() && atom.bytes().all(atext));
     if !local_ok || t.len() > 254 {
         return Err(bad());
     }
@@ -139,7 +164,11 @@ pub fn phone(text: &str) -> Result<String> {
         )
     };
     let t = text.trim();
-    if t.is_empty() || !t.chars().all(|c| c.is_ascii_digit() || " .-()+".contains(c)) {
+    if t.is_empty()
+        || !t
+            .chars()
+            .all(|c| c.is_ascii_digit() || " .-()+".contains(c))
+    {
         return Err(bad());
     }
     if t.chars().skip(1).any(|c| c == '+') {
@@ -159,10 +188,17 @@ pub fn phone(text: &str) -> Result<String> {
 /// Checks an E.164 number: `+`, a country code not starting with 0, 8 to 15 digits in all.
 /// Spaces, dots and dashes between digits are dropped.
 pub fn e164(text: &str) -> Result<String> {
-    let bad = || invalid!("invalid SMS number {text:?}: expected E.164 form, '+' then country code and number, such as +14155550123");
+    let bad = || {
+        invalid!(
+            "invalid SMS number {text:?}: expected E.164 form, '+' then country code and number, such as +14155550123"
+        )
+    };
     let t = text.trim();
     let rest = t.strip_prefix('+').ok_or_else(bad)?;
-    if !rest.chars().all(|c| c.is_ascii_digit() || " .-".contains(c)) {
+    if !rest
+        .chars()
+        .all(|c| c.is_ascii_digit() || " .-".contains(c))
+    {
         return Err(bad());
     }
     let digits: String = rest.chars().filter(char::is_ascii_digit).collect();
@@ -179,32 +215,76 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(email("John.Doe@Example.COM").unwrap(), "John.Doe@example.com");
-        for bad in ["", "a", "a@", "@b.com", "a@b", "a b@c.com", "a@b.com>", "a..b@c.com",
-                    "a@b.com\r\nBcc: x@y.com", "a,b@c.com", "<a@b.com>", ".a@b.com"] {
+        assert_eq!(
+            email("John.Doe@Example.COM").unwrap(),
+            "John.Doe@example.com"
+        );
+        for bad in [
+            "",
+            "a",
+            "a@",
+            "@b.com",
+            "a@b",
+            "a b@c.com",
+            "a@b.com>",
+            "a..b@c.com",
+            "a@b.com\r\nBcc: x@y.com",
+            "a,b@c.com",
+            "<a@b.com>",
+            ".a@b.com",
+        ] {
             assert!(email(bad).is_err(), "{bad:?}");
         }
     }
 
     #[test]
     fn phones() {
-        for ok in ["5551234567", "(555) 123-4567", "555.123.4567", "+1 555 123 4567", "1-555-123-4567"] {
+        for ok in [
+            "5551234567",
+            "(555) 123-4567",
+            "555.123.4567",
+            "+1 555 123 4567",
+            "1-555-123-4567",
+        ] {
             assert_eq!(phone(ok).unwrap(), "5551234567", "{ok}");
         }
-        for bad in ["", "555123456", "55512345678", "+44 20 7946 0958", "0551234567", "155-123-4567", "555-123-456x"] {
+        for bad in [
+            "",
+            "555123456",
+            "55512345678",
+            "+44 20 7946 0958",
+            "0551234567",
+            "155-123-4567",
+            "555-123-456x",
+        ] {
             assert!(phone(bad).is_err(), "{bad}");
         }
         assert_eq!(e164("+1 415 555 0123").unwrap(), "+14155550123");
-        for bad in ["14155550123", "+0123456789", "+1234", "+1234567890123456", "+1-415-ABC"] {
+        for bad in [
+            "14155550123",
+            "+0123456789",
+            "+1234",
+            "+1234567890123456",
+            "+1-415-ABC",
+        ] {
             assert!(e164(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn masks() {
-        assert_eq!(Contact::email("john@example.com").unwrap().masked(), "j***@e***.com");
-        assert_eq!(Contact::phone("5551231234", "Verizon").unwrap().masked(), "***-***-1234 (Verizon)");
-        assert_eq!(Contact::sms("+14155550123").unwrap().masked(), "+*******0123");
+        assert_eq!(
+            Contact::email("john@example.com").unwrap().masked(),
+            "j***@e***.com"
+        );
+        assert_eq!(
+            Contact::phone("5551231234", "Verizon").unwrap().masked(),
+            "***-***-1234 (Verizon)"
+        );
+        assert_eq!(
+            Contact::sms("+14155550123").unwrap().masked(),
+            "+*******0123"
+        );
         let m = Contact::email("j@mail.example.co.uk").unwrap().masked();
         assert!(!m.contains("mail.example"), "{m}");
     }

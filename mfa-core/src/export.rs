@@ -124,24 +124,43 @@ pub fn export(conn: &Connection) -> Result<Document> {
             None => s.default.to_string(),
         };
         let v = match s.kind {
-            Kind::Int(..) => value.parse::<i64>().map(toml::Value::Integer).unwrap_or(toml::Value::String(value)),
+            Kind::Int(..) => value
+                .parse::<i64>()
+                .map(toml::Value::Integer)
+                .unwrap_or(toml::Value::String(value)),
             _ => toml::Value::String(value),
         };
         settings.insert(s.key.to_string(), v);
     }
-    let services = rules::services(conn)?.into_iter().map(|s| (s.service, s.method)).collect();
-    let templates = rules::templates(conn)?.into_iter().map(|t| (t.name, t.text)).collect();
+    let services = rules::services(conn)?
+        .into_iter()
+        .map(|s| (s.service, s.method))
+        .collect();
+    let templates = rules::templates(conn)?
+        .into_iter()
+        .map(|t| (t.name, t.text))
+        .collect();
     let carriers = people::carriers(conn)?
         .into_iter()
-        .map(|c| CarrierDoc { name: c.name, suffix: c.suffix })
+        .map(|c| CarrierDoc {
+            name: c.name,
+            suffix: c.suffix,
+        })
         .collect();
     let networks = rules::networks(conn, None)?
         .into_iter()
-        .map(|n| NetworkDoc { service: n.service, range: n.range, require: n.require, log: n.log, note: n.note })
+        .map(|n| NetworkDoc {
+            service: n.service,
+            range: n.range,
+            require: n.require,
+            log: n.log,
+            note: n.note,
+        })
         .collect();
     let mut users = Vec::new();
     for u in people::users(conn)? {
-        let full = people::user(conn, &u.name)?.ok_or_else(|| Error::Database(format!("user {} vanished during export", u.name)))?;
+        let full = people::user(conn, &u.name)?
+            .ok_or_else(|| Error::Database(format!("user {} vanished during export", u.name)))?;
         users.push(UserDoc {
             name: full.name,
             full_name: full.full_name,
@@ -156,7 +175,14 @@ pub fn export(conn: &Connection) -> Result<Document> {
                 .contacts
                 .into_iter()
                 .map(|c| {
-                    let mut d = ContactDoc { seq: c.seq, email: None, phone: None, carrier: None, sms: None, label: c.label };
+                    let mut d = ContactDoc {
+                        seq: c.seq,
+                        email: None,
+                        phone: None,
+                        carrier: None,
+                        sms: None,
+                        label: c.label,
+                    };
                     match c.channel.as_str() {
                         "email" => d.email = Some(c.address),
                         "sms-gateway" => {
@@ -170,23 +196,39 @@ pub fn export(conn: &Connection) -> Result<Document> {
                 .collect(),
         });
     }
-    Ok(Document { format: FORMAT, settings, services, templates, carriers, networks, users })
+    Ok(Document {
+        format: FORMAT,
+        settings,
+        services,
+        templates,
+        carriers,
+        networks,
+        users,
+    })
 }
 
 /// Renders a document as TOML.
 pub fn to_toml(doc: &Document) -> Result<String> {
-    let body = toml::to_string(doc).map_err(|e| Error::Invalid(format!("cannot write the export: {e}")))?;
-    Ok(format!("# mfa rules, written by `mfa-admin export`; load with `mfa-admin import FILE`.\n{body}"))
+    let body = toml::to_string(doc)
+        .map_err(|e| Error::Invalid(format!("cannot write the export: {e}")))?;
+    Ok(format!(
+        "# mfa rules, written by `mfa-admin export`; load with `mfa-admin import FILE`.\n{body}"
+    ))
 }
 
 /// Parses a document; errors name the file, line and key.
 pub fn parse(name: &str, text: &str) -> Result<Document> {
     let doc: Document = toml::from_str(text).map_err(|e| {
-        let line = e.span().map_or(1, |s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        let line = e.span().map_or(1, |s| {
+            text[..s.start.min(text.len())].matches('\n').count() + 1
+        });
         Error::Invalid(format!("{name}, line {line}: {}", e.message().trim_end()))
     })?;
     if doc.format != FORMAT {
-        return Err(invalid!("{name}: format = {} is not supported; this mfa reads format = {FORMAT}", doc.format));
+        return Err(invalid!(
+            "{name}: format = {} is not supported; this mfa reads format = {FORMAT}",
+            doc.format
+        ));
     }
     Ok(doc)
 }
@@ -198,8 +240,11 @@ struct Checked {
     templates: Vec<(String, String)>,
     carriers: Vec<(String, String)>,
     networks: Vec<rules::NewNetRule>,
-    users: Vec<(UserDoc, Vec<(i64, Contact, String)>)>,
+    users: Vec<(UserDoc, Vec<NumberedContact>)>,
 }
+
+/// A contact of the document: its number, the validated contact, its label.
+type NumberedContact = (i64, Contact, String);
 
 fn check(doc: &Document) -> Result<Checked> {
     let at = |path: String, e: Error| invalid!("{path}: {e}");
@@ -208,10 +253,19 @@ fn check(doc: &Document) -> Result<Checked> {
         let text = match v {
             toml::Value::String(s) => s.clone(),
             toml::Value::Integer(i) => i.to_string(),
-            other => return Err(invalid!("settings.{k}: expected a string or an integer, found {}", other.type_str())),
+            other => {
+                return Err(invalid!(
+                    "settings.{k}: expected a string or an integer, found {}",
+                    other.type_str()
+                ));
+            }
         };
         let s = spec(k).map_err(|e| at(format!("settings.{k}"), e))?;
-        settings.push((k.clone(), s.normalize(&text).map_err(|e| at(format!("settings.{k}"), e))?));
+        settings.push((
+            k.clone(),
+            s.normalize(&text)
+                .map_err(|e| at(format!("settings.{k}"), e))?,
+        ));
     }
     let mut services = Vec::new();
     for (name, method) in &doc.services {
@@ -227,14 +281,16 @@ fn check(doc: &Document) -> Result<Checked> {
     let mut carriers = Vec::new();
     let mut carrier_names = BTreeSet::new();
     for (i, c) in doc.carriers.iter().enumerate() {
-        let name = validate::label("carrier name", &c.name, 40).map_err(|e| at(format!("carriers[{i}].name"), e))?;
+        let name = validate::label("carrier name", &c.name, 40)
+            .map_err(|e| at(format!("carriers[{i}].name"), e))?;
         if name.is_empty() {
             return Err(invalid!("carriers[{i}].name: a carrier needs a name"));
         }
         if !carrier_names.insert(name.to_lowercase()) {
             return Err(invalid!("carriers[{i}]: carrier {name:?} is listed twice"));
         }
-        let suffix = validate::domain("carrier suffix", &c.suffix).map_err(|e| at(format!("carriers[{i}].suffix"), e))?;
+        let suffix = validate::domain("carrier suffix", &c.suffix)
+            .map_err(|e| at(format!("carriers[{i}].suffix"), e))?;
         carriers.push((name, suffix));
     }
     let mut networks = Vec::new();
@@ -247,10 +303,23 @@ fn check(doc: &Document) -> Result<Checked> {
             crate::settings::LogLevel::parse(l).map_err(|e| at(p("log"), e))?;
         }
         let note = validate::label("note", &n.note, 200).map_err(|e| at(p("note"), e))?;
-        if !seen_nets.insert((service.clone(), addr_key(range.first()), addr_key(range.last()), range.family())) {
-            return Err(invalid!("networks[{i}]: {range} for service {service} is listed twice"));
+        if !seen_nets.insert((
+            service.clone(),
+            addr_key(range.first()),
+            addr_key(range.last()),
+            range.family(),
+        )) {
+            return Err(invalid!(
+                "networks[{i}]: {range} for service {service} is listed twice"
+            ));
         }
-        networks.push(rules::NewNetRule { service, range, require: n.require, log: n.log.clone(), note });
+        networks.push(rules::NewNetRule {
+            service,
+            range,
+            require: n.require,
+            log: n.log.clone(),
+            note,
+        });
     }
     let mut users = Vec::new();
     let mut user_names = BTreeSet::new();
@@ -263,21 +332,28 @@ fn check(doc: &Document) -> Result<Checked> {
         validate::label("full name", &u.full_name, 100).map_err(|e| at(p("full_name"), e))?;
         if let Some(o) = &u.overrides {
             if o.mandatory && o.exempt {
-                return Err(invalid!("users[{i}].override: user {name:?} cannot be both mandatory and exempt"));
+                return Err(invalid!(
+                    "users[{i}].override: user {name:?} cannot be both mandatory and exempt"
+                ));
             }
             if let Some(l) = &o.log {
                 crate::settings::LogLevel::parse(l).map_err(|e| at(p("override.log"), e))?;
             }
         }
         if u.contacts.len() > MAX_CONTACTS {
-            return Err(invalid!("users[{i}].contacts: user {name:?} has {} contacts; at most {MAX_CONTACTS} are allowed", u.contacts.len()));
+            return Err(invalid!(
+                "users[{i}].contacts: user {name:?} has {} contacts; at most {MAX_CONTACTS} are allowed",
+                u.contacts.len()
+            ));
         }
         let mut contacts = Vec::new();
         let mut seqs = BTreeSet::new();
         for (j, c) in u.contacts.iter().enumerate() {
             let cp = format!("users[{i}].contacts[{j}]");
             if !(1..=MAX_CONTACTS as i64).contains(&c.seq) || !seqs.insert(c.seq) {
-                return Err(invalid!("{cp}.seq: expected a number from 1 to {MAX_CONTACTS}, unique for the user"));
+                return Err(invalid!(
+                    "{cp}.seq: expected a number from 1 to {MAX_CONTACTS}, unique for the user"
+                ));
             }
             let contact = match (&c.email, &c.phone, &c.carrier, &c.sms) {
                 (Some(e), None, None, None) => Contact::email(e),
@@ -291,12 +367,20 @@ fn check(doc: &Document) -> Result<Checked> {
                 _ => return Err(invalid!("{cp}: expected exactly one of email = \"...\", phone = \"...\" with carrier = \"...\", or sms = \"+E164\"")),
             }
             .map_err(|e| at(cp.clone(), e))?;
-            let label = validate::label("label", &c.label, 32).map_err(|e| at(format!("{cp}.label"), e))?;
+            let label =
+                validate::label("label", &c.label, 32).map_err(|e| at(format!("{cp}.label"), e))?;
             contacts.push((c.seq, contact, label));
         }
         users.push((u.clone(), contacts));
     }
-    Ok(Checked { settings, services, templates, carriers, networks, users })
+    Ok(Checked {
+        settings,
+        services,
+        templates,
+        carriers,
+        networks,
+        users,
+    })
 }
 
 /// Replaces every rule with the document's, inside the caller's write transaction. Returns
@@ -343,19 +427,33 @@ pub fn import(conn: &Connection, doc: &Document, now: i64) -> Result<String> {
             // Carriers are written below; store the name as the document spells it in
             // the carriers list so the foreign key resolves.
             let carrier = contact.carrier.as_ref().and_then(|k| {
-                c.carriers.iter().find(|(n, _)| n.eq_ignore_ascii_case(k.trim())).map(|(n, _)| n.clone())
+                c.carriers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(k.trim()))
+                    .map(|(n, _)| n.clone())
             });
             conn.execute(
                 "INSERT INTO contacts (user, seq, channel, address, carrier, label, created)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![u.name, seq, contact.channel.as_str(), contact.address, carrier, label, now],
+                params![
+                    u.name,
+                    seq,
+                    contact.channel.as_str(),
+                    contact.address,
+                    carrier,
+                    label,
+                    now
+                ],
             )?;
         }
     }
 
     conn.execute("DELETE FROM carriers", [])?;
     for (n, s) in &c.carriers {
-        conn.execute("INSERT INTO carriers (name, suffix) VALUES (?1, ?2)", params![n, s])?;
+        conn.execute(
+            "INSERT INTO carriers (name, suffix) VALUES (?1, ?2)",
+            params![n, s],
+        )?;
     }
 
     // Networks: keep rules whose service and range are unchanged (their numbers stay),
@@ -364,7 +462,9 @@ pub fn import(conn: &Connection, doc: &Document, now: i64) -> Result<String> {
     let mut kept = BTreeSet::new();
     for n in &c.networks {
         let found = existing.iter().find(|e| {
-            e.service == n.service && e.first == n.range.first().to_string() && e.last == n.range.last().to_string()
+            e.service == n.service
+                && e.first == n.range.first().to_string()
+                && e.last == n.range.last().to_string()
         });
         match found {
             Some(e) => {

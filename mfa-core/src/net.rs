@@ -42,7 +42,10 @@ pub struct IpRange {
 /// (`fe80::1%eth0`) are dropped, IPv4-mapped IPv6 becomes IPv4.
 pub fn parse_address(text: &str) -> Result<IpAddr> {
     let t = text.trim();
-    let t = t.strip_prefix('[').and_then(|s| s.strip_suffix(']')).unwrap_or(t);
+    let t = t
+        .strip_prefix('[')
+        .and_then(|s| s.strip_suffix(']'))
+        .unwrap_or(t);
     let t = t.split_once('%').map_or(t, |(a, _)| a);
     IpAddr::from_str(t).map(|a| a.to_canonical()).map_err(|_| {
         invalid!("invalid IP address {text:?}: expected an IPv4 address such as 192.0.2.7 or an IPv6 address such as 2001:db8::7")
@@ -119,14 +122,20 @@ impl IpRange {
             .trim()
             .split_once('-')
             .ok_or_else(|| invalid!("invalid range {text:?}: {form}"))?;
-        let first = parse_address(a).map_err(|_| invalid!("invalid range {text:?}: {a:?} is not an IP address; {form}"))?;
-        let last = parse_address(b).map_err(|_| invalid!("invalid range {text:?}: {b:?} is not an IP address; {form}"))?;
+        let first = parse_address(a)
+            .map_err(|_| invalid!("invalid range {text:?}: {a:?} is not an IP address; {form}"))?;
+        let last = parse_address(b)
+            .map_err(|_| invalid!("invalid range {text:?}: {b:?} is not an IP address; {form}"))?;
         IpRange::new(first, last)
     }
 
     /// Parses either form: `A-B` as a range, anything else as CIDR.
     pub fn parse_any(text: &str) -> Result<IpRange> {
-        if text.contains('-') { IpRange::parse_range(text) } else { IpRange::parse_cidr(text) }
+        if text.contains('-') {
+            IpRange::parse_range(text)
+        } else {
+            IpRange::parse_cidr(text)
+        }
     }
 
     /// The first address.
@@ -174,7 +183,10 @@ impl IpRange {
     pub fn from_keys(fam: i64, first: &[u8], last: &[u8]) -> Option<IpRange> {
         let f = if fam == 4 { Family::V4 } else { Family::V6 };
         let bits = |k: &[u8]| <[u8; 16]>::try_from(k).ok().map(u128::from_be_bytes);
-        Some(IpRange { first: from_bits(f, bits(first)?), last: from_bits(f, bits(last)?) })
+        Some(IpRange {
+            first: from_bits(f, bits(first)?),
+            last: from_bits(f, bits(last)?),
+        })
     }
 }
 
@@ -204,11 +216,25 @@ mod tests {
         let r = IpRange::parse_range("10.2.2.0-10.2.2.254").unwrap();
         assert_eq!(r.to_string(), "10.2.2.0-10.2.2.254");
         assert_eq!(r.span(), 254);
-        assert_eq!(IpRange::parse_range("10.0.0.0-10.0.0.255").unwrap().to_string(), "10.0.0.0/24");
-        assert_eq!(IpRange::parse_cidr("10.2.2.120").unwrap().to_string(), "10.2.2.120/32");
-        assert_eq!(IpRange::parse_cidr("0.0.0.0/0").unwrap().to_string(), "0.0.0.0/0");
+        assert_eq!(
+            IpRange::parse_range("10.0.0.0-10.0.0.255")
+                .unwrap()
+                .to_string(),
+            "10.0.0.0/24"
+        );
+        assert_eq!(
+            IpRange::parse_cidr("10.2.2.120").unwrap().to_string(),
+            "10.2.2.120/32"
+        );
+        assert_eq!(
+            IpRange::parse_cidr("0.0.0.0/0").unwrap().to_string(),
+            "0.0.0.0/0"
+        );
         assert_eq!(IpRange::parse_cidr("::/0").unwrap().to_string(), "::/0");
-        assert_eq!(IpRange::parse_cidr("2001:db8::/32").unwrap().to_string(), "2001:db8::/32");
+        assert_eq!(
+            IpRange::parse_cidr("2001:db8::/32").unwrap().to_string(),
+            "2001:db8::/32"
+        );
     }
 
     #[test]
@@ -225,7 +251,9 @@ mod tests {
     fn bad_forms_explain() {
         let e = IpRange::parse_cidr("10.0.0.5/24").unwrap_err().to_string();
         assert!(e.contains("did you mean 10.0.0.0/24"), "{e}");
-        let e = IpRange::parse_range("10.2.2.254-10.2.2.0").unwrap_err().to_string();
+        let e = IpRange::parse_range("10.2.2.254-10.2.2.0")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("above the last"), "{e}");
         for bad in ["10.0.0.0/33", "300.1.1.1/8", "10.0.0/24", "abc", "::/129"] {
             assert!(IpRange::parse_cidr(bad).is_err(), "{bad}");

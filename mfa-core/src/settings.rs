@@ -45,20 +45,90 @@ const DAY: u32 = 86400;
 
 /// Every setting, in display order.
 pub const SPECS: &[Spec] = &[
-    Spec { key: "enabled", kind: Kind::Choice(ON_OFF), default: "off", about: "second factor on or off for every service" },
-    Spec { key: "code_length", kind: Kind::Int(4, 8), default: "6", about: "digits in a passcode" },
-    Spec { key: "code_ttl", kind: Kind::Duration(MIN, 999 * MIN), default: "10m", about: "how long a passcode stays valid" },
-    Spec { key: "attempts", kind: Kind::Int(1, 9), default: "3", about: "tries per passcode" },
-    Spec { key: "repeat_window", kind: Kind::Duration(0, 24 * HOUR), default: "0", about: "skip 2FA when the same user reconnects to the same service from the same address within this time (0 = off)" },
-    Spec { key: "ftp_window", kind: Kind::Duration(MIN, 999 * MIN), default: "5m", about: "time for the second login of FTP's double logon" },
-    Spec { key: "self_enroll", kind: Kind::Choice(YES_NO), default: "no", about: "users without a contact may register one at login" },
-    Spec { key: "unassigned", kind: Kind::Choice(&["allow", "deny", "enroll"]), default: "deny", about: "what happens to a user with no record or no usable factor" },
-    Spec { key: "fail_mode", kind: Kind::Choice(&["secure", "safe"]), default: "secure", about: "when mfa itself cannot work: secure denies, safe lets the rest of the stack decide" },
-    Spec { key: "lockout_after", kind: Kind::Int(0, 999), default: "10", about: "consecutive failures that lock a user out (0 = never)" },
-    Spec { key: "lockout_for", kind: Kind::Duration(MIN, 7 * DAY), default: "15m", about: "how long a lockout lasts" },
-    Spec { key: "log_level", kind: Kind::Choice(LOG_LEVELS), default: "all", about: "which outcomes go to the auth log" },
-    Spec { key: "totp_issuer", kind: Kind::Label, default: "", about: "issuer shown in authenticator apps (default: this host's name)" },
-    Spec { key: "log_keep_days", kind: Kind::Int(0, 3650), default: "0", about: "days of auth log kept by `mfa-admin log purge` (0 = keep everything)" },
+    Spec {
+        key: "enabled",
+        kind: Kind::Choice(ON_OFF),
+        default: "off",
+        about: "second factor on or off for every service",
+    },
+    Spec {
+        key: "code_length",
+        kind: Kind::Int(4, 8),
+        default: "6",
+        about: "digits in a passcode",
+    },
+    Spec {
+        key: "code_ttl",
+        kind: Kind::Duration(MIN, 999 * MIN),
+        default: "10m",
+        about: "how long a passcode stays valid",
+    },
+    Spec {
+        key: "attempts",
+        kind: Kind::Int(1, 9),
+        default: "3",
+        about: "tries per passcode",
+    },
+    Spec {
+        key: "repeat_window",
+        kind: Kind::Duration(0, 24 * HOUR),
+        default: "0",
+        about: "skip 2FA when the same user reconnects to the same service from the same address within this time (0 = off)",
+    },
+    Spec {
+        key: "ftp_window",
+        kind: Kind::Duration(MIN, 999 * MIN),
+        default: "5m",
+        about: "time for the second login of FTP's double logon",
+    },
+    Spec {
+        key: "self_enroll",
+        kind: Kind::Choice(YES_NO),
+        default: "no",
+        about: "users without a contact may register one at login",
+    },
+    Spec {
+        key: "unassigned",
+        kind: Kind::Choice(&["allow", "deny", "enroll"]),
+        default: "deny",
+        about: "what happens to a user with no record or no usable factor",
+    },
+    Spec {
+        key: "fail_mode",
+        kind: Kind::Choice(&["secure", "safe"]),
+        default: "secure",
+        about: "when mfa itself cannot work: secure denies, safe lets the rest of the stack decide",
+    },
+    Spec {
+        key: "lockout_after",
+        kind: Kind::Int(0, 999),
+        default: "10",
+        about: "consecutive failures that lock a user out (0 = never)",
+    },
+    Spec {
+        key: "lockout_for",
+        kind: Kind::Duration(MIN, 7 * DAY),
+        default: "15m",
+        about: "how long a lockout lasts",
+    },
+    Spec {
+        key: "log_level",
+        kind: Kind::Choice(LOG_LEVELS),
+        default: "all",
+        about: "which outcomes go to the auth log",
+    },
+    Spec {
+        key: "totp_issuer",
+        kind: Kind::Label,
+        default: "",
+        about: "issuer shown in authenticator apps (default: this host's name)",
+    },
+    Spec {
+        key: "log_keep_days",
+        kind: Kind::Int(0, 3650),
+        default: "0",
+        about: "days of auth log kept by `mfa-admin log purge` (0 = keep everything)",
+    },
 ];
 
 /// Looks a key up; an unknown key is an error listing the known ones.
@@ -78,8 +148,15 @@ impl Spec {
             Kind::Choice(words) => words.join("|"),
             Kind::Int(lo, hi) => format!("an integer from {lo} to {hi}"),
             Kind::Duration(lo, hi) => {
-                let lo = if lo == 0 { "0".to_string() } else { format_duration(lo) };
-                format!("a duration from {lo} to {} such as 90s, 10m or 2h", format_duration(hi))
+                let lo = if lo == 0 {
+                    "0".to_string()
+                } else {
+                    format_duration(lo)
+                };
+                format!(
+                    "a duration from {lo} to {} such as 90s, 10m or 2h",
+                    format_duration(hi)
+                )
             }
             Kind::Label => "text of 1 to 64 characters without ':' or control characters".into(),
         }
@@ -197,7 +274,9 @@ impl LogLevel {
             "all" => Ok(LogLevel::All),
             "rejects" => Ok(LogLevel::Rejects),
             "none" => Ok(LogLevel::None),
-            other => Err(invalid!("invalid log level {other:?}: expected all|rejects|none")),
+            other => Err(invalid!(
+                "invalid log level {other:?}: expected all|rejects|none"
+            )),
         }
     }
 
@@ -238,9 +317,9 @@ impl Settings {
         let get = |key: &str| -> Result<String> {
             let s = spec(key)?;
             match stored.get(key) {
-                Some(v) => s.normalize(v).map_err(|e| {
-                    Error::Database(format!("stored setting is corrupt: {e}"))
-                }),
+                Some(v) => s
+                    .normalize(v)
+                    .map_err(|e| Error::Database(format!("stored setting is corrupt: {e}"))),
                 None => Ok(s.default.to_string()),
             }
         };
@@ -296,7 +375,13 @@ mod tests {
 
     #[test]
     fn durations_round_trip() {
-        for (text, secs) in [("90s", 90), ("10m", 600), ("2h", 7200), ("1d", 86400), ("0", 0)] {
+        for (text, secs) in [
+            ("90s", 90),
+            ("10m", 600),
+            ("2h", 7200),
+            ("1d", 86400),
+            ("0", 0),
+        ] {
             assert_eq!(parse_duration(text), Some(secs));
             assert_eq!(format_duration(secs), text);
         }
@@ -317,9 +402,18 @@ mod tests {
         assert!(spec("code_length").unwrap().normalize("9").is_err());
         assert!(spec("code_length").unwrap().normalize("3").is_err());
         assert_eq!(spec("enabled").unwrap().normalize("ON").unwrap(), "on");
-        let e = spec("attempts").unwrap().normalize("0").unwrap_err().to_string();
+        let e = spec("attempts")
+            .unwrap()
+            .normalize("0")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("attempts") && e.contains("from 1 to 9"), "{e}");
-        assert!(spec("nope").unwrap_err().to_string().contains("known settings: enabled"));
+        assert!(
+            spec("nope")
+                .unwrap_err()
+                .to_string()
+                .contains("known settings: enabled")
+        );
     }
 
     #[test]

@@ -16,7 +16,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "passcode-body",
         "{prefix}-{code} is your passcode for {user} on {host}. It expires in {minutes} minutes. If you did not try to log in, tell your administrator.",
     ),
-    ("test-body", "Test message from mfa on {host} for {user}. No action is needed."),
+    (
+        "test-body",
+        "Test message from mfa on {host} for {user}. No action is needed.",
+    ),
 ];
 
 const MAX_SUBJECT: usize = 78;
@@ -24,12 +27,20 @@ const MAX_BODY: usize = 1000;
 
 /// The default text of a template, or an error listing the names.
 pub fn default_text(name: &str) -> Result<&'static str> {
-    TEMPLATES.iter().find(|(n, _)| *n == name).map(|(_, t)| *t).ok_or_else(|| {
-        invalid!(
-            "unknown template {name:?}: expected one of {}",
-            TEMPLATES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
-        )
-    })
+    TEMPLATES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, t)| *t)
+        .ok_or_else(|| {
+            invalid!(
+                "unknown template {name:?}: expected one of {}",
+                TEMPLATES
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
 }
 
 /// Checks a template's text for its name.
@@ -39,19 +50,34 @@ pub fn validate(name: &str, text: &str) -> Result<()> {
     let is_subject = name.ends_with("-subject");
     let max = if is_subject { MAX_SUBJECT } else { MAX_BODY };
     if text.trim().is_empty() {
-        return Err(invalid!("template {name} is empty: give the text of the message"));
+        return Err(invalid!(
+            "template {name} is empty: give the text of the message"
+        ));
     }
     if text.chars().count() > max {
-        return Err(invalid!("template {name} is {} characters long: at most {max} are allowed", text.chars().count()));
+        return Err(invalid!(
+            "template {name} is {} characters long: at most {max} are allowed",
+            text.chars().count()
+        ));
     }
     if is_subject && text.chars().any(char::is_control) {
-        return Err(invalid!("template {name} must be one line without control characters"));
+        return Err(invalid!(
+            "template {name} must be one line without control characters"
+        ));
     }
-    if !is_subject && text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        return Err(invalid!("template {name} contains control characters other than newline and tab"));
+    if !is_subject
+        && text
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(invalid!(
+            "template {name} contains control characters other than newline and tab"
+        ));
     }
     if name == "passcode-body" && !used.contains(&"code") {
-        return Err(invalid!("template passcode-body must contain {{code}}, or users never see their passcode"));
+        return Err(invalid!(
+            "template passcode-body must contain {{code}}, or users never see their passcode"
+        ));
     }
     Ok(())
 }
@@ -68,14 +94,22 @@ fn placeholders(text: &str) -> Result<Vec<&'static str>> {
             continue;
         }
         if tail.starts_with('}') {
-            return Err(invalid!("unmatched '}}' in template: write }}}} for a literal brace"));
+            return Err(invalid!(
+                "unmatched '}}' in template: write }}}} for a literal brace"
+            ));
         }
-        let close = tail.find('}').ok_or_else(|| invalid!("unclosed '{{' in template: write {{{{ for a literal brace"))?;
+        let close = tail
+            .find('}')
+            .ok_or_else(|| invalid!("unclosed '{{' in template: write {{{{ for a literal brace"))?;
         let name = &tail[1..close];
         let known = PLACEHOLDERS.iter().find(|p| **p == name).ok_or_else(|| {
             invalid!(
                 "unknown placeholder {{{name}}} in template: expected {}",
-                PLACEHOLDERS.iter().map(|p| format!("{{{p}}}")).collect::<Vec<_>>().join(" ")
+                PLACEHOLDERS
+                    .iter()
+                    .map(|p| format!("{{{p}}}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
             )
         })?;
         used.push(*known);
@@ -143,19 +177,43 @@ mod tests {
 
     #[test]
     fn renders() {
-        let v = Values { prefix: "V", code: "482913", user: "ann", host: "web1", minutes: 10 };
+        let v = Values {
+            prefix: "V",
+            code: "482913",
+            user: "ann",
+            host: "web1",
+            minutes: 10,
+        };
         let body = render(default_text("passcode-body").unwrap(), &v);
-        assert!(body.starts_with("V-482913 is your passcode for ann on web1"), "{body}");
+        assert!(
+            body.starts_with("V-482913 is your passcode for ann on web1"),
+            "{body}"
+        );
         assert_eq!(render("{{x}} {code}", &v), "{x} 482913");
     }
 
     #[test]
     fn rejects() {
-        assert!(validate("passcode-body", "no code here").unwrap_err().to_string().contains("{code}"));
-        assert!(validate("passcode-body", "{code} {nope}").unwrap_err().to_string().contains("{nope}"));
+        assert!(
+            validate("passcode-body", "no code here")
+                .unwrap_err()
+                .to_string()
+                .contains("{code}")
+        );
+        assert!(
+            validate("passcode-body", "{code} {nope}")
+                .unwrap_err()
+                .to_string()
+                .contains("{nope}")
+        );
         assert!(validate("passcode-subject", "a\r\nBcc: x").is_err());
         assert!(validate("passcode-subject", &"x".repeat(79)).is_err());
-        assert!(validate("other", "x").unwrap_err().to_string().contains("passcode-subject"));
+        assert!(
+            validate("other", "x")
+                .unwrap_err()
+                .to_string()
+                .contains("passcode-subject")
+        );
         assert!(validate("test-body", "open { brace").is_err());
         assert!(validate("test-body", "close } brace").is_err());
     }

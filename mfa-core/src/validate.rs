@@ -16,7 +16,10 @@ pub fn method(text: &str) -> Result<String> {
     if METHODS.contains(&m.as_str()) {
         Ok(m)
     } else {
-        Err(invalid!("unknown method {text:?}: expected one of {}", METHODS.join("|")))
+        Err(invalid!(
+            "unknown method {text:?}: expected one of {}",
+            METHODS.join("|")
+        ))
     }
 }
 
@@ -34,8 +37,13 @@ pub fn service(text: &str) -> Result<String> {
         && s.len() <= 64
         && !s.starts_with('.')
         && !s.starts_with('-')
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-    if ok { Ok(s.into()) } else { Err(invalid!("invalid service name {text:?}: {form}")) }
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if ok {
+        Ok(s.into())
+    } else {
+        Err(invalid!("invalid service name {text:?}: {form}"))
+    }
 }
 
 /// Checks a user name as PAM gives it (local, or directory names such as `ann@corp.example`).
@@ -78,7 +86,9 @@ pub fn domain(what: &str, text: &str) -> Result<String> {
             && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     };
     let labels: Vec<&str> = d.split('.').collect();
-    let tld_ok = labels.last().is_some_and(|t| t.bytes().any(|b| b.is_ascii_alphabetic()));
+    let tld_ok = labels
+        .last()
+        .is_some_and(|t| t.bytes().any(|b| b.is_ascii_alphabetic()));
     if d.len() <= 253 && labels.len() >= 2 && labels.iter().all(|l| label_ok(l)) && tld_ok {
         Ok(d)
     } else {
@@ -114,7 +124,14 @@ mod tests {
         assert!(user_name("alice").is_ok() && user_name("ann@corp.example").is_ok());
         assert!(user_name("-x").is_err() && user_name("a b").is_err() && user_name("").is_err());
         assert_eq!(domain("suffix", "VText.com").unwrap(), "vtext.com");
-        for bad in ["vtext", "-a.com", "a..com", "a.123", "a_b.com", "exa mple.com"] {
+        for bad in [
+            "vtext",
+            "-a.com",
+            "a..com",
+            "a.123",
+            "a_b.com",
+            "exa mple.com",
+        ] {
             assert!(domain("suffix", bad).is_err(), "{bad}");
         }
     }

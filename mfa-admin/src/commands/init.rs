@@ -29,30 +29,61 @@ struct Created {
 pub fn run(source: &ConfigSource, as_json: bool) -> Result<()> {
     let mut done = Vec::new();
     let config_created = write_default_config(&source.path)?;
-    done.push(Created { path: source.path.display().to_string(), what: "configuration", created: config_created });
-    let config = Config::load(&ConfigSource { path: source.path.clone(), explicit: true })?;
+    done.push(Created {
+        path: source.path.display().to_string(),
+        what: "configuration",
+        created: config_created,
+    });
+    let config = Config::load(&ConfigSource {
+        path: source.path.clone(),
+        explicit: true,
+    })?;
     let p = &config.paths;
 
-    let db_dir = p.database.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    done.push(Created { path: db_dir.display().to_string(), what: "database directory", created: mkdir(db_dir, 0o700, None)? });
+    let db_dir = p
+        .database
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    done.push(Created {
+        path: db_dir.display().to_string(),
+        what: "database directory",
+        created: mkdir(db_dir, 0o700, None)?,
+    });
 
     let is_root = Uid::effective().is_root();
     let mfa_group = Group::from_name("mfa").ok().flatten().filter(|_| is_root);
     let spool_owner = mfa_group.as_ref().map(|g| (Uid::from_raw(0), g.gid));
     let spool_mode = if spool_owner.is_some() { 0o2770 } else { 0o700 };
-    done.push(Created { path: p.spool.display().to_string(), what: "spool", created: mkdir(&p.spool, spool_mode, spool_owner)? });
+    done.push(Created {
+        path: p.spool.display().to_string(),
+        what: "spool",
+        created: mkdir(&p.spool, spool_mode, spool_owner)?,
+    });
     for sub in ["tmp", "new", "cur", "failed"] {
         let d = p.spool.join(sub);
-        done.push(Created { path: d.display().to_string(), what: "spool", created: mkdir(&d, spool_mode, spool_owner)? });
+        done.push(Created {
+            path: d.display().to_string(),
+            what: "spool",
+            created: mkdir(&d, spool_mode, spool_owner)?,
+        });
     }
     let mfa_user = User::from_name("mfa").ok().flatten().filter(|_| is_root);
     let runtime_owner = mfa_user.map(|u| (u.uid, u.gid));
-    done.push(Created { path: p.runtime.display().to_string(), what: "runtime directory", created: mkdir(&p.runtime, 0o755, runtime_owner)? });
+    done.push(Created {
+        path: p.runtime.display().to_string(),
+        what: "runtime directory",
+        created: mkdir(&p.runtime, 0o755, runtime_owner)?,
+    });
 
     let (mut store, db_created) = Store::create(&p.database)?;
     let detail = format!("database {}", p.database.display());
     store.change(&crate::actor::actor(), "init", |_| Ok(((), detail)))?;
-    done.push(Created { path: p.database.display().to_string(), what: "database", created: db_created });
+    done.push(Created {
+        path: p.database.display().to_string(),
+        what: "database",
+        created: db_created,
+    });
 
     if as_json {
         return json(&done);
@@ -76,7 +107,12 @@ fn write_default_config(path: &Path) -> Result<bool> {
         }
     }
     let text = Config::default().to_toml();
-    let mut f = match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o644).open(path) {
+    let mut f = match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(path)
+    {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
         Err(e) => return Err(Error::io(path, e)),
@@ -91,14 +127,25 @@ fn mkdir(dir: &Path, mode: u32, owner: Option<(Uid, Gid)>) -> Result<bool> {
     if dir.is_dir() {
         return Ok(false);
     }
-    if let Some(parent) = dir.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
-        DirBuilder::new().recursive(true).mode(0o755).create(parent).map_err(|e| Error::io(parent, e))?;
+    if let Some(parent) = dir
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+    {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(parent)
+            .map_err(|e| Error::io(parent, e))?;
     }
-    DirBuilder::new().mode(mode).create(dir).map_err(|e| Error::io(dir, e))?;
+    DirBuilder::new()
+        .mode(mode)
+        .create(dir)
+        .map_err(|e| Error::io(dir, e))?;
     if let Some((uid, gid)) = owner {
         chown(dir, Some(uid), Some(gid)).map_err(|e| Error::io(dir, e.into()))?;
     }
     // The umask may have narrowed the mode, and set-group-ID needs setting explicitly.
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)).map_err(|e| Error::io(dir, e))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| Error::io(dir, e))?;
     Ok(true)
 }

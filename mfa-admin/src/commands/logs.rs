@@ -13,8 +13,10 @@ use crate::when::{self, parse_time};
 const MAX_LIMIT: i64 = 1_000_000_000;
 
 fn limit(text: Option<&str>) -> Result<Option<u32>> {
-    text.map(|l| parse_number("--limit", l, MAX_LIMIT).map(|n| u32::try_from(n).unwrap_or(u32::MAX)))
-        .transpose()
+    text.map(|l| {
+        parse_number("--limit", l, MAX_LIMIT).map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+    })
+    .transpose()
 }
 
 pub fn log(ctx: &Ctx, cmd: LogCmd) -> Result<()> {
@@ -25,8 +27,16 @@ pub fn log(ctx: &Ctx, cmd: LogCmd) -> Result<()> {
                 user: s.user.map(|u| validate::user_name(&u)).transpose()?,
                 address: s.address.as_deref().map(IpRange::parse_any).transpose()?,
                 service: s.service.map(|v| validate::service(&v)).transpose()?,
-                since: s.since.as_deref().map(|t| parse_time("--since", t, now)).transpose()?,
-                until: s.until.as_deref().map(|t| parse_time("--until", t, now)).transpose()?,
+                since: s
+                    .since
+                    .as_deref()
+                    .map(|t| parse_time("--since", t, now))
+                    .transpose()?,
+                until: s
+                    .until
+                    .as_deref()
+                    .map(|t| parse_time("--until", t, now))
+                    .transpose()?,
                 limit: limit(s.limit.as_deref())?,
             };
             if let (Some(a), Some(b)) = (filter.since, filter.until) {
@@ -45,7 +55,11 @@ pub fn log(ctx: &Ctx, cmd: LogCmd) -> Result<()> {
                         when::show(e.time),
                         e.user,
                         e.service,
-                        if e.address.is_empty() { "local".into() } else { e.address },
+                        if e.address.is_empty() {
+                            "local".into()
+                        } else {
+                            e.address
+                        },
                         e.tty,
                         e.outcome,
                         e.method,
@@ -54,7 +68,14 @@ pub fn log(ctx: &Ctx, cmd: LogCmd) -> Result<()> {
                     ]
                 })
                 .collect();
-            table(&["TIME", "USER", "SERVICE", "ADDRESS", "TTY", "OUTCOME", "METHOD", "SENT TO", "REASON"], rows, "no log entries");
+            table(
+                &[
+                    "TIME", "USER", "SERVICE", "ADDRESS", "TTY", "OUTCOME", "METHOD", "SENT TO",
+                    "REASON",
+                ],
+                rows,
+                "no log entries",
+            );
             Ok(())
         }
         LogCmd::Purge { before, keep_days } => {
@@ -88,7 +109,10 @@ pub fn log(ctx: &Ctx, cmd: LogCmd) -> Result<()> {
 
 pub fn audit(ctx: &Ctx, cmd: AuditCmd) -> Result<()> {
     let AuditCmd::Show { since, limit: lim } = cmd;
-    let since = since.as_deref().map(|t| parse_time("--since", t, mfa_core::now())).transpose()?;
+    let since = since
+        .as_deref()
+        .map(|t| parse_time("--since", t, mfa_core::now()))
+        .transpose()?;
     let rows = q::audit_log(ctx.store()?.conn(), since, limit(lim.as_deref())?)?;
     if ctx.json {
         return json(&rows);
@@ -97,6 +121,10 @@ pub fn audit(ctx: &Ctx, cmd: AuditCmd) -> Result<()> {
         .into_iter()
         .map(|e| vec![when::show(e.time), e.actor, e.action, e.detail])
         .collect();
-    table(&["TIME", "WHO", "ACTION", "DETAIL"], rows, "no audit entries");
+    table(
+        &["TIME", "WHO", "ACTION", "DETAIL"],
+        rows,
+        "no audit entries",
+    );
     Ok(())
 }

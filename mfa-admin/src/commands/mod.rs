@@ -39,7 +39,10 @@ pub fn run(cli: Cli) -> Result<()> {
         return init::run(&source, cli.json);
     }
     let config = Config::load(&source)?;
-    let ctx = Ctx { config, json: cli.json };
+    let ctx = Ctx {
+        config,
+        json: cli.json,
+    };
     match cli.command {
         Command::Init => Ok(()),
         Command::Settings(c) => rules::settings(&ctx, c),
@@ -61,6 +64,8 @@ pub fn run(cli: Cli) -> Result<()> {
 pub fn parse_number(what: &str, text: &str, max: i64) -> Result<i64> {
     match text.trim().parse::<i64>() {
         Ok(n) if (1..=max).contains(&n) => Ok(n),
-        _ => Err(invalid!("invalid {what} {text:?}: expected a whole number from 1 to {max}")),
+        _ => Err(invalid!(
+            "invalid {what} {text:?}: expected a whole number from 1 to {max}"
+        )),
     }
 }

@@ -20,7 +20,11 @@ fn rows(rules: &[NetRule]) -> Vec<Vec<String>> {
                 r.id.to_string(),
                 r.service.clone(),
                 r.range.clone(),
-                if r.require { "required".into() } else { "trusted".into() },
+                if r.require {
+                    "required".into()
+                } else {
+                    "trusted".into()
+                },
                 r.log.clone().unwrap_or_else(|| "-".into()),
                 when::show(r.created),
                 r.note.clone(),
@@ -65,15 +69,30 @@ pub fn run(ctx: &Ctx, cmd: NetCmd) -> Result<()> {
                 (None, Some(r)) => IpRange::parse_range(r)?,
                 (None, None) => unreachable_where()?,
             };
-            let log = a.log.as_deref().map(LogLevel::parse).transpose()?.map(|l| l.as_str().to_string());
+            let log = a
+                .log
+                .as_deref()
+                .map(LogLevel::parse)
+                .transpose()?
+                .map(|l| l.as_str().to_string());
             let note = validate::label("note", &a.note, 200)?;
-            let rule = NewNetRule { service, range, require: a.require, log, note };
+            let rule = NewNetRule {
+                service,
+                range,
+                require: a.require,
+                log,
+                note,
+            };
             let mut store = ctx.store()?;
             let what = format!(
                 "{} for {}: 2FA {}",
                 rule.range,
                 rule.service,
-                if rule.require { "required" } else { "not required (trusted)" }
+                if rule.require {
+                    "required"
+                } else {
+                    "not required (trusted)"
+                }
             );
             let id = store.change(&ctx.actor(), "net add", |tx| {
                 let id = q::add_network(tx, &rule, mfa_core::now())?;
@@ -108,7 +127,15 @@ pub fn run(ctx: &Ctx, cmd: NetCmd) -> Result<()> {
                 Some(r) if !r.require => "trusted",
                 _ => "required",
             };
-            let check = Check { address: addr.to_string(), service: service.clone(), decision, rule, matches, enabled: settings.enabled, method };
+            let check = Check {
+                address: addr.to_string(),
+                service: service.clone(),
+                decision,
+                rule,
+                matches,
+                enabled: settings.enabled,
+                method,
+            };
             if ctx.json {
                 return json(&check);
             }
@@ -132,20 +159,29 @@ fn print_check(c: &Check) {
                 "trusted: no second factor (except for users marked mandatory)".to_string()
             };
             println!("{} on {}: {verdict}", c.address, c.service);
-            println!("rule {} ({} for {}) decides: {why}", r.id, r.range, r.service);
+            println!(
+                "rule {} ({} for {}) decides: {why}",
+                r.id, r.range, r.service
+            );
             println!();
             table(HEADER, rows(&c.matches), "");
         }
         None => {
             println!("{} on {}: 2FA required", c.address, c.service);
-            println!("no trusted-network rule for {} or * contains this address", c.service);
+            println!(
+                "no trusted-network rule for {} or * contains this address",
+                c.service
+            );
         }
     }
     if !c.enabled {
         println!("note: 2FA is off globally; `mfa-admin settings set enabled=on` turns it on");
     }
     if c.method == "none" {
-        println!("note: service {} has method none; `mfa-admin service set {} METHOD` changes it", c.service, c.service);
+        println!(
+            "note: service {} has method none; `mfa-admin service set {} METHOD` changes it",
+            c.service, c.service
+        );
     }
 }
 

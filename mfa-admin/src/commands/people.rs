@@ -32,10 +32,20 @@ pub fn user(ctx: &Ctx, cmd: UserCmd) -> Result<()> {
                     if u.exempt {
                         flags.push("exempt");
                     }
-                    vec![u.name, u.full_name, u.contacts.to_string(), flags.join(","), when::show(u.created)]
+                    vec![
+                        u.name,
+                        u.full_name,
+                        u.contacts.to_string(),
+                        flags.join(","),
+                        when::show(u.created),
+                    ]
                 })
                 .collect();
-            table(&["USER", "FULL NAME", "CONTACTS", "FLAGS", "ADDED"], rows, "no users");
+            table(
+                &["USER", "FULL NAME", "CONTACTS", "FLAGS", "ADDED"],
+                rows,
+                "no users",
+            );
             Ok(())
         }
         UserCmd::Add { name, full_name } => {
@@ -48,7 +58,9 @@ pub fn user(ctx: &Ctx, cmd: UserCmd) -> Result<()> {
             })?;
             println!("added user {name}");
             if !matches!(nix::unistd::User::from_name(&name), Ok(Some(_))) {
-                eprintln!("note: this system has no account named {name} (yet); mfa applies once it logs in");
+                eprintln!(
+                    "note: this system has no account named {name} (yet); mfa applies once it logs in"
+                );
             }
             Ok(())
         }
@@ -63,7 +75,11 @@ pub fn user(ctx: &Ctx, cmd: UserCmd) -> Result<()> {
             println!("added:      {}", when::show(u.created));
             let now = mfa_core::now();
             if u.locked_until > now {
-                println!("locked out: until {} (`mfa-admin user unlock {}` ends it)", when::show(u.locked_until), u.name);
+                println!(
+                    "locked out: until {} (`mfa-admin user unlock {}` ends it)",
+                    when::show(u.locked_until),
+                    u.name
+                );
             } else {
                 println!("failures:   {} in a row", u.failures);
             }
@@ -77,11 +93,20 @@ pub fn user(ctx: &Ctx, cmd: UserCmd) -> Result<()> {
                 ),
                 None => println!("overrides:  none"),
             }
-            println!("contacts:   {}", if u.contacts.is_empty() { "none" } else { "" });
+            println!(
+                "contacts:   {}",
+                if u.contacts.is_empty() { "none" } else { "" }
+            );
             print_contacts(&u.contacts);
             Ok(())
         }
-        UserCmd::Del { name } => change_user(ctx, "user del", &name, |tx, n| q::delete_user(tx, n), "deleted user"),
+        UserCmd::Del { name } => change_user(
+            ctx,
+            "user del",
+            &name,
+            |tx, n| q::delete_user(tx, n),
+            "deleted user",
+        ),
         UserCmd::Enable { name } => toggle(ctx, &name, true),
         UserCmd::Disable { name } => toggle(ctx, &name, false),
         UserCmd::Unlock { name } => {
@@ -101,7 +126,9 @@ pub fn user(ctx: &Ctx, cmd: UserCmd) -> Result<()> {
 }
 
 fn unknown(name: &str) -> Error {
-    Error::NotFound(format!("unknown user {name:?}: `mfa-admin user list` shows the users"))
+    Error::NotFound(format!(
+        "unknown user {name:?}: `mfa-admin user list` shows the users"
+    ))
 }
 
 fn change_user(
@@ -121,9 +148,15 @@ fn change_user(
 }
 
 fn toggle(ctx: &Ctx, name: &str, enabled: bool) -> Result<()> {
-    let action = if enabled { "user enable" } else { "user disable" };
+    let action = if enabled {
+        "user enable"
+    } else {
+        "user disable"
+    };
     let mut store = ctx.store()?;
-    let changed = store.change(&ctx.actor(), action, |tx| Ok((q::set_enabled(tx, name, enabled)?, name.to_string())))?;
+    let changed = store.change(&ctx.actor(), action, |tx| {
+        Ok((q::set_enabled(tx, name, enabled)?, name.to_string()))
+    })?;
     let state = if enabled { "enabled" } else { "disabled" };
     if changed {
         println!("user {name} {state}");
@@ -136,9 +169,22 @@ fn toggle(ctx: &Ctx, name: &str, enabled: bool) -> Result<()> {
 fn print_contacts(contacts: &[q::ContactRow]) {
     let rows = contacts
         .iter()
-        .map(|c| vec![c.seq.to_string(), c.channel.clone(), c.to.clone(), c.carrier.clone().unwrap_or_default(), c.masked.clone(), c.label.clone()])
+        .map(|c| {
+            vec![
+                c.seq.to_string(),
+                c.channel.clone(),
+                c.to.clone(),
+                c.carrier.clone().unwrap_or_default(),
+                c.masked.clone(),
+                c.label.clone(),
+            ]
+        })
         .collect();
-    table(&["SEQ", "CHANNEL", "SENT TO", "CARRIER", "SHOWN AS", "LABEL"], rows, "no contacts");
+    table(
+        &["SEQ", "CHANNEL", "SENT TO", "CARRIER", "SHOWN AS", "LABEL"],
+        rows,
+        "no contacts",
+    );
 }
 
 pub fn contact(ctx: &Ctx, cmd: ContactCmd) -> Result<()> {
@@ -160,14 +206,18 @@ pub fn contact(ctx: &Ctx, cmd: ContactCmd) -> Result<()> {
             let row = store.change(&ctx.actor(), "contact add", |tx| {
                 let seq = q::add_contact(tx, &user, &contact, &label, None, mfa_core::now())?;
                 let row = q::contacts(tx, &user)?.into_iter().find(|c| c.seq == seq);
-                let row = row.ok_or_else(|| Error::Database("contact vanished after insert".into()))?;
+                let row =
+                    row.ok_or_else(|| Error::Database("contact vanished after insert".into()))?;
                 let detail = format!("{user} #{seq}: {} {}", row.channel, row.masked);
                 Ok((row, detail))
             })?;
             if ctx.json {
                 return json(&row);
             }
-            println!("added contact {} for {}: {} ({})", row.seq, a.user, row.to, row.channel);
+            println!(
+                "added contact {} for {}: {} ({})",
+                row.seq, a.user, row.to, row.channel
+            );
             Ok(())
         }
         ContactCmd::List { user } => {
@@ -202,10 +252,19 @@ pub fn overrides(ctx: &Ctx, cmd: OverrideCmd) -> Result<()> {
                 Some("yes") => Some(Some(true)),
                 Some("no") => Some(Some(false)),
                 Some("default") => Some(None),
-                Some(other) => return Err(invalid!("invalid --self-enroll {other:?}: expected yes|no|default")),
+                Some(other) => {
+                    return Err(invalid!(
+                        "invalid --self-enroll {other:?}: expected yes|no|default"
+                    ));
+                }
             };
             let log = s.log.as_deref().map(log_level_or_default).transpose()?;
-            let change = OverrideChange { mandatory: s.mandatory, exempt: s.exempt, self_enroll, log };
+            let change = OverrideChange {
+                mandatory: s.mandatory,
+                exempt: s.exempt,
+                self_enroll,
+                log,
+            };
             let mut store = ctx.store()?;
             let o = store.change(&ctx.actor(), "override set", |tx| {
                 let o = q::set_override(tx, &s.user, &change)?;
@@ -235,10 +294,20 @@ pub fn overrides(ctx: &Ctx, cmd: OverrideCmd) -> Result<()> {
                     ]
                 })
                 .collect();
-            table(&["USER", "MANDATORY", "EXEMPT", "SELF-ENROLL", "LOG"], rows, "no overrides");
+            table(
+                &["USER", "MANDATORY", "EXEMPT", "SELF-ENROLL", "LOG"],
+                rows,
+                "no overrides",
+            );
             Ok(())
         }
-        OverrideCmd::Del { user } => change_user(ctx, "override del", &user, |tx, n| q::delete_override(tx, n), "removed the overrides of"),
+        OverrideCmd::Del { user } => change_user(
+            ctx,
+            "override del",
+            &user,
+            |tx, n| q::delete_override(tx, n),
+            "removed the overrides of",
+        ),
     }
 }
 
@@ -260,7 +329,10 @@ pub fn carrier(ctx: &Ctx, cmd: CarrierCmd) -> Result<()> {
             if ctx.json {
                 return json(&list);
             }
-            let rows = list.into_iter().map(|c| vec![c.name, c.suffix, c.contacts.to_string()]).collect();
+            let rows = list
+                .into_iter()
+                .map(|c| vec![c.name, c.suffix, c.contacts.to_string()])
+                .collect();
             table(&["CARRIER", "GATEWAY", "CONTACTS"], rows, "no carriers");
             Ok(())
         }

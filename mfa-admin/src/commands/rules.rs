@@ -28,10 +28,17 @@ pub fn settings(ctx: &Ctx, cmd: SettingsCmd) -> Result<()> {
             let views: Vec<SettingView> = SPECS
                 .iter()
                 .map(|s| {
-                    let default = if s.default.is_empty() { host_name() } else { s.default.to_string() };
+                    let default = if s.default.is_empty() {
+                        host_name()
+                    } else {
+                        s.default.to_string()
+                    };
                     SettingView {
                         key: s.key,
-                        value: stored.get(s.key).cloned().unwrap_or_else(|| default.clone()),
+                        value: stored
+                            .get(s.key)
+                            .cloned()
+                            .unwrap_or_else(|| default.clone()),
                         default,
                         accepted: s.accepted(),
                         about: s.about,
@@ -43,7 +50,14 @@ pub fn settings(ctx: &Ctx, cmd: SettingsCmd) -> Result<()> {
             }
             let rows = views
                 .iter()
-                .map(|v| vec![v.key.to_string(), v.value.clone(), v.default.clone(), v.about.to_string()])
+                .map(|v| {
+                    vec![
+                        v.key.to_string(),
+                        v.value.clone(),
+                        v.default.clone(),
+                        v.about.to_string(),
+                    ]
+                })
                 .collect();
             table(&["KEY", "VALUE", "DEFAULT", "ABOUT"], rows, "");
             Ok(())
@@ -53,7 +67,9 @@ pub fn settings(ctx: &Ctx, cmd: SettingsCmd) -> Result<()> {
             let mut errors = Vec::new();
             for pair in &pairs {
                 let Some((k, v)) = pair.split_once('=') else {
-                    errors.push(format!("invalid argument {pair:?}: expected KEY=VALUE such as enabled=on"));
+                    errors.push(format!(
+                        "invalid argument {pair:?}: expected KEY=VALUE such as enabled=on"
+                    ));
                     continue;
                 };
                 let k = k.trim();
@@ -69,9 +85,18 @@ pub fn settings(ctx: &Ctx, cmd: SettingsCmd) -> Result<()> {
             match errors.len() {
                 0 => {}
                 1 => return Err(Error::Invalid(format!("{}; nothing changed", errors[0]))),
-                _ => return Err(Error::Invalid(format!("nothing changed:\n  {}", errors.join("\n  ")))),
+                _ => {
+                    return Err(Error::Invalid(format!(
+                        "nothing changed:\n  {}",
+                        errors.join("\n  ")
+                    )));
+                }
             }
-            let detail = changes.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
+            let detail = changes
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ");
             let mut store = ctx.store()?;
             let before = store.change(&ctx.actor(), "settings set", |tx| {
                 let before = q::stored_settings(tx)?;
@@ -81,8 +106,14 @@ pub fn settings(ctx: &Ctx, cmd: SettingsCmd) -> Result<()> {
                 Ok((before, detail))
             })?;
             for (k, v) in &changes {
-                let old = before.get(k).cloned().unwrap_or_else(|| spec(k).map(|s| s.default.to_string()).unwrap_or_default());
-                println!("{k} = {v} (was {})", if old.is_empty() { "the default" } else { &old });
+                let old = before
+                    .get(k)
+                    .cloned()
+                    .unwrap_or_else(|| spec(k).map(|s| s.default.to_string()).unwrap_or_default());
+                println!(
+                    "{k} = {v} (was {})",
+                    if old.is_empty() { "the default" } else { &old }
+                );
             }
             Ok(())
         }
@@ -112,7 +143,10 @@ pub fn service(ctx: &Ctx, cmd: ServiceCmd) -> Result<()> {
             if ctx.json {
                 return json(&rows);
             }
-            let rows = rows.into_iter().map(|s| vec![s.service, s.method]).collect();
+            let rows = rows
+                .into_iter()
+                .map(|s| vec![s.service, s.method])
+                .collect();
             table(&["SERVICE", "METHOD"], rows, "no service rules");
             Ok(())
         }
@@ -148,7 +182,10 @@ pub fn template(ctx: &Ctx, cmd: TemplateCmd) -> Result<()> {
                 template::default_text(n)?;
             }
             let all = q::templates(ctx.store()?.conn())?;
-            let shown: Vec<_> = all.into_iter().filter(|t| name.as_ref().is_none_or(|n| *n == t.name)).collect();
+            let shown: Vec<_> = all
+                .into_iter()
+                .filter(|t| name.as_ref().is_none_or(|n| *n == t.name))
+                .collect();
             if ctx.json {
                 return json(&shown);
             }

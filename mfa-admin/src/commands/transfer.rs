@@ -32,10 +32,20 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let name = path.file_name().ok_or_else(|| Error::Invalid(format!("{}: not a file name", path.display())))?;
-    let tmp = dir.join(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::Invalid(format!("{}: not a file name", path.display())))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
     let result = (|| {
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)
@@ -50,12 +60,18 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 pub fn import(ctx: &Ctx, file: &Path) -> Result<()> {
     let (name, text) = if file == Path::new("-") {
         let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).map_err(|e| Error::io("standard input", e))?;
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| Error::io("standard input", e))?;
         ("standard input".to_string(), s)
     } else {
         let text = std::fs::read_to_string(file).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::Invalid(format!("{}: no such file", file.display())),
-            std::io::ErrorKind::InvalidData => Error::Invalid(format!("{}: not UTF-8 text", file.display())),
+            std::io::ErrorKind::NotFound => {
+                Error::Invalid(format!("{}: no such file", file.display()))
+            }
+            std::io::ErrorKind::InvalidData => {
+                Error::Invalid(format!("{}: not UTF-8 text", file.display()))
+            }
             _ => Error::io(file, e),
         })?;
         (file.display().to_string(), text)

@@ -1,6 +1,9 @@
 //! Integration tests of mfa-admin: each drives the built binary on a private configuration
 //! and database in a temporary directory. One test binary, a module per topic.
 
+// A failed assertion is the point of a test; helpers here panic on purpose.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::new_without_default)]
+
 mod bad_input;
 mod commands;
 mod concurrency;

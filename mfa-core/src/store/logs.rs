@@ -6,8 +6,8 @@ use serde::Serialize;
 
 use std::net::IpAddr;
 
-use crate::net::{IpRange, addr_key, parse_address};
 use crate::Result;
+use crate::net::{IpRange, addr_key, parse_address};
 
 /// One authentication outcome. `destination` is masked; no code ever goes here.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -33,7 +33,11 @@ pub fn record_auth(conn: &Connection, event: &AuthEvent) -> Result<i64> {
         "INSERT INTO auth_log (ts, user, service, address, addr_key, tty, outcome, method, destination, reason)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
-    let ts = if event.time == 0 { crate::now() } else { event.time };
+    let ts = if event.time == 0 {
+        crate::now()
+    } else {
+        event.time
+    };
     stmt.execute(params![
         ts,
         event.user,
@@ -139,14 +143,24 @@ pub fn audit(conn: &Connection, actor: &str, action: &str, detail: &str) -> Resu
 }
 
 /// The newest `limit` audit records (all when `None`), oldest first, optionally since a time.
-pub fn audit_log(conn: &Connection, since: Option<i64>, limit: Option<u32>) -> Result<Vec<AuditEntry>> {
+pub fn audit_log(
+    conn: &Connection,
+    since: Option<i64>,
+    limit: Option<u32>,
+) -> Result<Vec<AuditEntry>> {
     let mut stmt = conn.prepare(
         "SELECT * FROM (SELECT id, ts, actor, action, detail FROM audit_log
                         WHERE ?1 IS NULL OR ts >= ?1 ORDER BY id DESC LIMIT ?2)
          ORDER BY id",
     )?;
     let rows = stmt.query_map(params![since, limit.map_or(-1, i64::from)], |r| {
-        Ok(AuditEntry { id: r.get(0)?, time: r.get(1)?, actor: r.get(2)?, action: r.get(3)?, detail: r.get(4)? })
+        Ok(AuditEntry {
+            id: r.get(0)?,
+            time: r.get(1)?,
+            actor: r.get(2)?,
+            action: r.get(3)?,
+            detail: r.get(4)?,
+        })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -161,9 +175,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (s, _) = Store::create(&dir.path().join("mfa.db")).unwrap();
         let c = s.conn();
-        for (i, (user, addr)) in [("ann", "10.0.0.1"), ("bob", "10.0.0.2"), ("ann", "2001:db8::1"), ("ann", "")]
-            .iter()
-            .enumerate()
+        for (i, (user, addr)) in [
+            ("ann", "10.0.0.1"),
+            ("bob", "10.0.0.2"),
+            ("ann", "2001:db8::1"),
+            ("ann", ""),
+        ]
+        .iter()
+        .enumerate()
         {
             let ev = AuthEvent {
                 time: 1000 + i as i64,
@@ -177,15 +196,53 @@ mod tests {
         }
         let q = |f: AuthFilter| auth_log(c, &f).unwrap().len();
         assert_eq!(q(AuthFilter::default()), 4);
-        assert_eq!(q(AuthFilter { user: Some("ann".into()), ..Default::default() }), 3);
+        assert_eq!(
+            q(AuthFilter {
+                user: Some("ann".into()),
+                ..Default::default()
+            }),
+            3
+        );
         let net = IpRange::parse_cidr("10.0.0.0/30").unwrap();
-        assert_eq!(q(AuthFilter { address: Some(net), ..Default::default() }), 2);
+        assert_eq!(
+            q(AuthFilter {
+                address: Some(net),
+                ..Default::default()
+            }),
+            2
+        );
         let v6 = IpRange::parse_cidr("2001:db8::/32").unwrap();
-        assert_eq!(q(AuthFilter { address: Some(v6), ..Default::default() }), 1);
+        assert_eq!(
+            q(AuthFilter {
+                address: Some(v6),
+                ..Default::default()
+            }),
+            1
+        );
         let low6 = IpRange::parse_cidr("::/64").unwrap();
-        assert_eq!(q(AuthFilter { address: Some(low6), ..Default::default() }), 0);
-        assert_eq!(q(AuthFilter { since: Some(1001), until: Some(1003), ..Default::default() }), 2);
-        let last = auth_log(c, &AuthFilter { limit: Some(1), ..Default::default() }).unwrap();
+        assert_eq!(
+            q(AuthFilter {
+                address: Some(low6),
+                ..Default::default()
+            }),
+            0
+        );
+        assert_eq!(
+            q(AuthFilter {
+                since: Some(1001),
+                until: Some(1003),
+                ..Default::default()
+            }),
+            2
+        );
+        let last = auth_log(
+            c,
+            &AuthFilter {
+                limit: Some(1),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert_eq!(last[0].time, 1003);
         assert_eq!(purge_auth_log(c, 1002).unwrap(), 2);
         assert_eq!(q(AuthFilter::default()), 2);

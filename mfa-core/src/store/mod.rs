@@ -59,7 +59,10 @@ impl Store {
         check_files(path)?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags)?;
-        let mut store = Store { conn, path: path.to_path_buf() };
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
         store.configure()?;
         store.migrate()?;
         Ok(store)
@@ -68,16 +71,26 @@ impl Store {
     /// Creates the database file (mode 0600) if it does not exist, switches it to WAL and
     /// migrates it. Returns the store and whether the file was created now.
     pub fn create(path: &Path) -> Result<(Store, bool)> {
-        let created = match OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        let created = match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
             Ok(_) => true,
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
             Err(e) => return Err(Error::io(path, e)),
         };
         check_files(path)?;
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
-        let mut store = Store { conn, path: path.to_path_buf() };
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
         store.configure()?;
-        let mode: String = store.conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        let mode: String = store
+            .conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(Error::Database(format!(
                 "{}: cannot switch the database to WAL mode (got {mode}); is it on a network file system?",
@@ -102,7 +115,9 @@ impl Store {
     }
 
     fn version(&self) -> Result<i64> {
-        Ok(self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+        Ok(self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
     }
 
     /// Applies missing migrations, each in its own immediate transaction, re-reading the
@@ -112,7 +127,9 @@ impl Store {
             return Ok(());
         }
         loop {
-            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
             let v: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
             if v > SCHEMA_VERSION {
                 return Err(Error::Database(format!(
@@ -144,7 +161,9 @@ impl Store {
 
     /// Runs several reads in one snapshot.
     pub fn read<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Deferred)?;
         let out = f(&tx)?;
         tx.commit()?;
         Ok(out)
@@ -158,7 +177,9 @@ impl Store {
         action: &str,
         f: impl FnOnce(&Transaction<'_>) -> Result<(T, String)>,
     ) -> Result<T> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let (out, detail) = f(&tx)?;
         logs::audit(&tx, actor, action, &detail)?;
         tx.commit()?;
@@ -168,7 +189,9 @@ impl Store {
     /// Runs a write that is not an administrator's change (the PAM module's challenges,
     /// grants and log rows) as one immediate transaction.
     pub fn write<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
         tx.commit()?;
         Ok(out)
@@ -223,7 +246,10 @@ mod tests {
         assert_eq!(s.version().unwrap(), SCHEMA_VERSION);
         let s = Store::open(&db).unwrap();
         assert!(s.integrity_check().unwrap().is_empty());
-        let jm: String = s.conn().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        let jm: String = s
+            .conn()
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(jm, "wal");
     }
 
@@ -244,12 +270,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut s, _) = Store::create(&dir.path().join("mfa.db")).unwrap();
         let r: Result<()> = s.change("root", "test", |tx| {
-            tx.execute("INSERT INTO settings (key, value) VALUES ('enabled', 'on')", [])?;
+            tx.execute(
+                "INSERT INTO settings (key, value) VALUES ('enabled', 'on')",
+                [],
+            )?;
             Err(Error::Invalid("no".into()))
         });
         assert!(r.is_err());
-        let n: i64 = s.conn().query_row("SELECT count(*) FROM settings", [], |r| r.get(0)).unwrap();
-        let a: i64 = s.conn().query_row("SELECT count(*) FROM audit_log", [], |r| r.get(0)).unwrap();
+        let n: i64 = s
+            .conn()
+            .query_row("SELECT count(*) FROM settings", [], |r| r.get(0))
+            .unwrap();
+        let a: i64 = s
+            .conn()
+            .query_row("SELECT count(*) FROM audit_log", [], |r| r.get(0))
+            .unwrap();
         assert_eq!((n, a), (0, 0));
     }
 }

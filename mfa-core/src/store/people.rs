@@ -91,8 +91,9 @@ fn no_user(name: &str) -> Error {
 
 /// Fails with a clear message unless the user exists.
 pub fn require_user(conn: &Connection, name: &str) -> Result<()> {
-    let found: Option<i64> =
-        conn.query_row("SELECT 1 FROM users WHERE name = ?1", [name], |r| r.get(0)).optional()?;
+    let found: Option<i64> = conn
+        .query_row("SELECT 1 FROM users WHERE name = ?1", [name], |r| r.get(0))
+        .optional()?;
     found.map(|_| ()).ok_or_else(|| no_user(name))
 }
 
@@ -150,7 +151,9 @@ pub fn add_user(conn: &Connection, name: &str, full_name: &str, now: i64) -> Res
         params![name, full_name, now],
     )?;
     if n == 0 {
-        return Err(Error::Conflict(format!("user {name:?} already exists; `mfa-admin user show {name}` shows it")));
+        return Err(Error::Conflict(format!(
+            "user {name:?} already exists; `mfa-admin user show {name}` shows it"
+        )));
     }
     Ok(())
 }
@@ -179,7 +182,11 @@ pub fn set_enabled(conn: &Connection, name: &str, enabled: bool) -> Result<bool>
 /// Ends a lockout and clears the failure count; returns whether the user was locked.
 pub fn unlock(conn: &Connection, name: &str, now: i64) -> Result<bool> {
     let locked: Option<i64> = conn
-        .query_row("SELECT locked_until FROM lockouts WHERE user = ?1", [name], |r| r.get(0))
+        .query_row(
+            "SELECT locked_until FROM lockouts WHERE user = ?1",
+            [name],
+            |r| r.get(0),
+        )
         .optional()?;
     conn.execute("DELETE FROM lockouts WHERE user = ?1", [name])?;
     Ok(locked.is_some_and(|t| t > now))
@@ -200,7 +207,15 @@ fn contact_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ContactRow> {
         carrier: carrier.clone(),
     }
     .masked();
-    Ok(ContactRow { seq: r.get(0)?, channel, address, carrier, to, masked, label: r.get(4)? })
+    Ok(ContactRow {
+        seq: r.get(0)?,
+        channel,
+        address,
+        carrier,
+        to,
+        masked,
+        label: r.get(4)?,
+    })
 }
 
 /// A user's contacts by number.
@@ -217,7 +232,11 @@ pub fn contacts(conn: &Connection, user: &str) -> Result<Vec<ContactRow>> {
 /// Resolves a carrier name (any case) to its stored name.
 pub fn carrier_name(conn: &Connection, name: &str) -> Result<String> {
     let found: Option<String> = conn
-        .query_row("SELECT name FROM carriers WHERE name = ?1", [name.trim()], |r| r.get(0))
+        .query_row(
+            "SELECT name FROM carriers WHERE name = ?1",
+            [name.trim()],
+            |r| r.get(0),
+        )
         .optional()?;
     found.ok_or_else(|| {
         Error::NotFound(format!(
@@ -243,11 +262,16 @@ pub fn add_contact(
             "user {user:?} already has {MAX_CONTACTS} contacts, the most allowed; delete one first with `mfa-admin contact del {user} SEQ`"
         )));
     }
-    let carrier = contact.carrier.as_deref().map(|c| carrier_name(conn, c)).transpose()?;
-    if let Some(dup) = existing
-        .iter()
-        .find(|c| c.channel == contact.channel.as_str() && c.address == contact.address && c.carrier == carrier)
-    {
+    let carrier = contact
+        .carrier
+        .as_deref()
+        .map(|c| carrier_name(conn, c))
+        .transpose()?;
+    if let Some(dup) = existing.iter().find(|c| {
+        c.channel == contact.channel.as_str()
+            && c.address == contact.address
+            && c.carrier == carrier
+    }) {
         return Err(Error::Conflict(format!(
             "user {user:?} already has this contact as number {}",
             dup.seq
@@ -255,15 +279,27 @@ pub fn add_contact(
     }
     let seq = match seq {
         Some(s) if existing.iter().any(|c| c.seq == s) => {
-            return Err(Error::Conflict(format!("user {user:?} already has a contact number {s}")));
+            return Err(Error::Conflict(format!(
+                "user {user:?} already has a contact number {s}"
+            )));
         }
         Some(s) => s,
-        None => (1..=MAX_CONTACTS as i64).find(|s| existing.iter().all(|c| c.seq != *s)).unwrap_or(1),
+        None => (1..=MAX_CONTACTS as i64)
+            .find(|s| existing.iter().all(|c| c.seq != *s))
+            .unwrap_or(1),
     };
     conn.execute(
         "INSERT INTO contacts (user, seq, channel, address, carrier, label, created)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![user, seq, contact.channel.as_str(), contact.address, carrier, label, now],
+        params![
+            user,
+            seq,
+            contact.channel.as_str(),
+            contact.address,
+            carrier,
+            label,
+            now
+        ],
     )?;
     Ok(seq)
 }
@@ -276,7 +312,10 @@ pub fn delete_contact(conn: &Connection, user: &str, seq: i64) -> Result<Contact
             "user {user:?} has no contact number {seq}; `mfa-admin contact list {user}` shows the numbers"
         ))
     })?;
-    conn.execute("DELETE FROM contacts WHERE user = ?1 AND seq = ?2", params![user, seq])?;
+    conn.execute(
+        "DELETE FROM contacts WHERE user = ?1 AND seq = ?2",
+        params![user, seq],
+    )?;
     Ok(row)
 }
 
@@ -361,7 +400,13 @@ pub fn carriers(conn: &Connection) -> Result<Vec<Carrier>> {
         "SELECT k.name, k.suffix, (SELECT count(*) FROM contacts c WHERE c.carrier = k.name)
          FROM carriers k ORDER BY k.name COLLATE NOCASE",
     )?;
-    let rows = stmt.query_map([], |r| Ok(Carrier { name: r.get(0)?, suffix: r.get(1)?, contacts: r.get(2)? }))?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Carrier {
+            name: r.get(0)?,
+            suffix: r.get(1)?,
+            contacts: r.get(2)?,
+        })
+    })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -383,8 +428,11 @@ pub fn add_carrier(conn: &Connection, name: &str, suffix: &str) -> Result<()> {
 /// Deletes a carrier no contact uses; otherwise the error names the users.
 pub fn delete_carrier(conn: &Connection, name: &str) -> Result<String> {
     let name = carrier_name(conn, name)?;
-    let mut stmt = conn.prepare("SELECT DISTINCT user FROM contacts WHERE carrier = ?1 ORDER BY user")?;
-    let users: Vec<String> = stmt.query_map([&name], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    let mut stmt =
+        conn.prepare("SELECT DISTINCT user FROM contacts WHERE carrier = ?1 ORDER BY user")?;
+    let users: Vec<String> = stmt
+        .query_map([&name], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
     if !users.is_empty() {
         return Err(Error::Conflict(format!(
             "carrier {name:?} is used by contacts of {}; delete or change those contacts first",
@@ -409,7 +457,10 @@ mod tests {
         assert!(matches!(add_user(c, "ann", "", 1), Err(Error::Conflict(_))));
         let e = Contact::email("ann@example.com").unwrap();
         assert_eq!(add_contact(c, "ann", &e, "", None, 1).unwrap(), 1);
-        assert!(matches!(add_contact(c, "ann", &e, "", None, 1), Err(Error::Conflict(_))));
+        assert!(matches!(
+            add_contact(c, "ann", &e, "", None, 1),
+            Err(Error::Conflict(_))
+        ));
         let p = Contact::phone("5551234567", "verizon").unwrap();
         assert_eq!(add_contact(c, "ann", &p, "cell", None, 1).unwrap(), 2);
         let rows = contacts(c, "ann").unwrap();
@@ -418,12 +469,38 @@ mod tests {
         for n in ["+14155550101", "+14155550102"] {
             add_contact(c, "ann", &Contact::sms(n).unwrap(), "", None, 1).unwrap();
         }
-        let fifth = add_contact(c, "ann", &Contact::sms("+14155550103").unwrap(), "", None, 1);
+        let fifth = add_contact(
+            c,
+            "ann",
+            &Contact::sms("+14155550103").unwrap(),
+            "",
+            None,
+            1,
+        );
         assert!(matches!(fifth, Err(Error::Conflict(_))));
         delete_contact(c, "ann", 2).unwrap();
-        assert_eq!(add_contact(c, "ann", &Contact::sms("+14155550103").unwrap(), "", None, 1).unwrap(), 2);
-        assert!(matches!(delete_carrier(c, "Verizon"), Ok(_)));
-        add_contact(c, "ann", &Contact::email("b@example.com").unwrap(), "", None, 1).unwrap_err();
+        assert_eq!(
+            add_contact(
+                c,
+                "ann",
+                &Contact::sms("+14155550103").unwrap(),
+                "",
+                None,
+                1
+            )
+            .unwrap(),
+            2
+        );
+        assert!(delete_carrier(c, "Verizon").is_ok());
+        add_contact(
+            c,
+            "ann",
+            &Contact::email("b@example.com").unwrap(),
+            "",
+            None,
+            1,
+        )
+        .unwrap_err();
         delete_user(c, "ann").unwrap();
         assert!(contacts(c, "ann").unwrap().is_empty());
     }
@@ -434,7 +511,15 @@ mod tests {
         let (s, _) = Store::create(&dir.path().join("mfa.db")).unwrap();
         let c = s.conn();
         add_user(c, "bob", "", 1).unwrap();
-        add_contact(c, "bob", &Contact::phone("5551234567", "AT&T").unwrap(), "", None, 1).unwrap();
+        add_contact(
+            c,
+            "bob",
+            &Contact::phone("5551234567", "AT&T").unwrap(),
+            "",
+            None,
+            1,
+        )
+        .unwrap();
         let e = delete_carrier(c, "at&t").unwrap_err().to_string();
         assert!(e.contains("bob"), "{e}");
         assert_eq!(carriers(c).unwrap().len(), 10);

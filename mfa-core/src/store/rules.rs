@@ -56,10 +56,13 @@ pub struct ServiceMethod {
 
 /// Every service rule, `*` first.
 pub fn services(conn: &Connection) -> Result<Vec<ServiceMethod>> {
-    let mut stmt = conn.prepare(
-        "SELECT name, method FROM services ORDER BY name <> '*', name",
-    )?;
-    let rows = stmt.query_map([], |r| Ok(ServiceMethod { service: r.get(0)?, method: r.get(1)? }))?;
+    let mut stmt = conn.prepare("SELECT name, method FROM services ORDER BY name <> '*', name")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(ServiceMethod {
+            service: r.get(0)?,
+            method: r.get(1)?,
+        })
+    })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -142,7 +145,11 @@ fn net_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<NetRule> {
     let first: Vec<u8> = r.get(3)?;
     let last: Vec<u8> = r.get(4)?;
     let range = IpRange::from_keys(family, &first, &last).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Blob, "bad address key".into())
+        rusqlite::Error::FromSqlConversionFailure(
+            3,
+            rusqlite::types::Type::Blob,
+            "bad address key".into(),
+        )
     })?;
     Ok(NetRule {
         id: r.get(0)?,
@@ -206,10 +213,16 @@ pub fn add_network(conn: &Connection, rule: &NewNetRule, now: i64) -> Result<i64
 /// Deletes a rule by number, returning it.
 pub fn delete_network(conn: &Connection, id: i64) -> Result<NetRule> {
     let rule = conn
-        .query_row(&format!("SELECT {NET_COLUMNS} FROM networks WHERE id = ?1"), [id], net_row)
+        .query_row(
+            &format!("SELECT {NET_COLUMNS} FROM networks WHERE id = ?1"),
+            [id],
+            net_row,
+        )
         .optional()?
         .ok_or_else(|| {
-            Error::NotFound(format!("no network rule {id}; `mfa-admin net list` shows the rules"))
+            Error::NotFound(format!(
+                "no network rule {id}; `mfa-admin net list` shows the rules"
+            ))
         })?;
     conn.execute("DELETE FROM networks WHERE id = ?1", [id])?;
     Ok(rule)
@@ -305,12 +318,18 @@ mod tests {
         let star = add(c, "*", "10.0.0.0/8", true);
         let v6 = add(c, "*", "2001:db8::/32", false);
         let at = |a: &str| matching_networks(c, "sshd", parse_address(a).unwrap()).unwrap();
-        assert_eq!(at("10.2.2.7").iter().map(|r| r.id).collect::<Vec<_>>(), vec![wide, star]);
+        assert_eq!(
+            at("10.2.2.7").iter().map(|r| r.id).collect::<Vec<_>>(),
+            vec![wide, star]
+        );
         assert_eq!(at("10.2.2.120")[0].id, host);
         assert_eq!(at("10.9.9.9")[0].id, star);
         assert_eq!(at("2001:db8::5")[0].id, v6);
         assert!(at("192.168.1.1").is_empty());
-        assert!(matching_networks(c, "vsftpd", parse_address("10.2.2.7").unwrap()).unwrap()[0].id == star);
+        assert!(
+            matching_networks(c, "vsftpd", parse_address("10.2.2.7").unwrap()).unwrap()[0].id
+                == star
+        );
     }
 
     #[test]
@@ -322,7 +341,18 @@ mod tests {
         let a = parse_address("10.0.0.1").unwrap();
         assert_eq!(matching_networks(c, "sshd", a).unwrap()[0].id, own);
         assert_eq!(matching_networks(c, "su", a).unwrap()[0].id, star);
-        let e = add_network(c, &NewNetRule { service: "sshd".into(), range: IpRange::parse_any("10.0.0.0/24").unwrap(), require: true, log: None, note: String::new() }, 0).unwrap_err();
+        let e = add_network(
+            c,
+            &NewNetRule {
+                service: "sshd".into(),
+                range: IpRange::parse_any("10.0.0.0/24").unwrap(),
+                require: true,
+                log: None,
+                note: String::new(),
+            },
+            0,
+        )
+        .unwrap_err();
         assert!(matches!(e, Error::Conflict(_)));
     }
 

@@ -5,12 +5,16 @@
 //! message templates) and the declarative export document ([`export`]). No PAM and no network
 //! here: the PAM module, the sender daemon and the admin CLI are thin layers over this crate.
 
+pub mod auth;
 pub mod config;
 pub mod contact;
 pub mod error;
 pub mod export;
 pub mod net;
+pub mod passcode;
+pub mod policy;
 pub mod settings;
+pub mod spool;
 pub mod store;
 pub mod template;
 pub mod validate;

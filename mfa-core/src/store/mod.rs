@@ -6,6 +6,7 @@
 //! failing with "database is locked" and a failed change leaves nothing behind. The queries
 //! themselves live in the submodules, one per topic, as functions over a `Connection`.
 
+pub mod auth;
 pub mod logs;
 pub mod people;
 pub mod rules;

@@ -1,0 +1,335 @@
+//! The decision, in the order of the design, as a pure function of what the store knows
+//! ([`Facts`]) and the time. The PAM module gathers the facts, calls [`decide`] and acts on
+//! the [`Decision`]; `mfa-admin net check` explains the network step with the same rule
+//! lookup.
+//!
+//! 1. 2FA globally off, or the service's method is `none` → ignore.
+//! 2. The user is exempt → ignore (logged as an override).
+//! 3. The user is locked out → deny.
+//! 4. The narrowest trusted-network rule says "not required" and the user is not
+//!    mandatory → ignore.
+//! 5. The user passed 2FA on this service from this address within the repeat window →
+//!    ignore.
+//! 6. The user has no record or no usable factor → `unassigned`: allow (ignore), deny, or
+//!    enroll. A disabled user is denied here.
+//! 7. Challenge with the service's method.
+
+use crate::settings::{LogLevel, Settings, Unassigned};
+
+/// Everything the decision depends on, read from the store for one request.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    pub settings: Settings,
+    /// The service's method: none, passcode, totp, duo or any.
+    pub method: String,
+    /// The user's record, if mfa knows the user.
+    pub user: Option<UserFacts>,
+    /// Unix time until which the user (known or not) is locked out; 0 when not.
+    pub locked_until: i64,
+    /// The deciding trusted-network rule: (rule id, 2FA required, rule's log level).
+    pub network: Option<NetworkFacts>,
+    /// When the user last passed 2FA on this service from this address.
+    pub last_grant: Option<i64>,
+}
+
+/// What the decision needs of a user record.
+#[derive(Debug, Clone, Default)]
+pub struct UserFacts {
+    pub enabled: bool,
+    pub mandatory: bool,
+    pub exempt: bool,
+    /// The user's self-enroll override (None: the global setting).
+    pub self_enroll: Option<bool>,
+    /// The user's log-level override.
+    pub log: Option<LogLevel>,
+    /// Number of contacts (passcode destinations).
+    pub contacts: usize,
+}
+
+/// The deciding trusted-network rule.
+#[derive(Debug, Clone)]
+pub struct NetworkFacts {
+    pub id: i64,
+    pub require: bool,
+    pub log: Option<LogLevel>,
+}
+
+/// Why the module ignores (lets the rest of the stack decide).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bypass {
+    Disabled,
+    MethodNone,
+    Exempt,
+    TrustedNetwork(i64),
+    RepeatWindow,
+    UnassignedAllow,
+}
+
+/// Why the module denies without a challenge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    LockedOut { until: i64 },
+    UnassignedDeny,
+    UserDisabled,
+}
+
+/// What the module does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// PAM_IGNORE: never PAM_SUCCESS for a bypass.
+    Ignore(Bypass),
+    /// PAM_AUTH_ERR (or PAM_MAXTRIES for a lockout).
+    Deny(Refusal),
+    /// Let the user register a contact now.
+    Enroll,
+    /// Challenge with this method (passcode, totp, duo, any).
+    Challenge(String),
+}
+
+impl Bypass {
+    /// Short text for logs.
+    pub fn reason(self) -> String {
+        match self {
+            Bypass::Disabled => "2FA is off globally".into(),
+            Bypass::MethodNone => "service method is none".into(),
+            Bypass::Exempt => "user is exempt (override)".into(),
+            Bypass::TrustedNetwork(id) => format!("trusted network (rule {id})"),
+            Bypass::RepeatWindow => "repeat window".into(),
+            Bypass::UnassignedAllow => "no factor; unassigned=allow".into(),
+        }
+    }
+}
+
+impl Refusal {
+    /// Short text for logs.
+    pub fn reason(self) -> String {
+        match self {
+            Refusal::LockedOut { until } => format!("locked out until {until}"),
+            Refusal::UnassignedDeny => "no factor; unassigned=deny".into(),
+            Refusal::UserDisabled => "user is disabled".into(),
+        }
+    }
+}
+
+/// Decides for a request at time `now` (Unix seconds).
+pub fn decide(f: &Facts, now: i64) -> Decision {
+    let s = &f.settings;
+    if !s.enabled {
+        return Decision::Ignore(Bypass::Disabled);
+    }
+    if f.method == "none" {
+        return Decision::Ignore(Bypass::MethodNone);
+    }
+    let user = f.user.as_ref();
+    if user.is_some_and(|u| u.exempt) {
+        return Decision::Ignore(Bypass::Exempt);
+    }
+    if f.locked_until > now {
+        return Decision::Deny(Refusal::LockedOut { until: f.locked_until });
+    }
+    let mandatory = user.is_some_and(|u| u.mandatory);
+    if let Some(n) = &f.network {
+        if !n.require && !mandatory {
+            return Decision::Ignore(Bypass::TrustedNetwork(n.id));
+        }
+    }
+    if s.repeat_window > 0 {
+        if let Some(t) = f.last_grant {
+            if t <= now && now - t < i64::from(s.repeat_window) {
+                return Decision::Ignore(Bypass::RepeatWindow);
+            }
+        }
+    }
+    match user {
+        Some(u) if !u.enabled => Decision::Deny(Refusal::UserDisabled),
+        Some(u) if has_factor(&f.method, u) => Decision::Challenge(f.method.clone()),
+        Some(u) => match u.self_enroll {
+            Some(true) => Decision::Enroll,
+            Some(false) => Decision::Deny(Refusal::UnassignedDeny),
+            None if s.self_enroll => Decision::Enroll,
+            None => unassigned(s.unassigned),
+        },
+        None => unassigned(s.unassigned),
+    }
+}
+
+fn unassigned(u: Unassigned) -> Decision {
+    match u {
+        Unassigned::Allow => Decision::Ignore(Bypass::UnassignedAllow),
+        Unassigned::Deny => Decision::Deny(Refusal::UnassignedDeny),
+        Unassigned::Enroll => Decision::Enroll,
+    }
+}
+
+/// True when the user has a factor the method can use. (TOTP and Duo factors arrive with
+/// their issues; until then only contacts count.)
+fn has_factor(method: &str, u: &UserFacts) -> bool {
+    match method {
+        "passcode" | "any" => u.contacts > 0,
+        _ => false,
+    }
+}
+
+/// Whether an outcome is written to the auth log: the rule's level, else the user's, else
+/// the global one. `rejected` marks denials and failures.
+pub fn should_log(f: &Facts, rejected: bool) -> bool {
+    let level = f
+        .network
+        .as_ref()
+        .and_then(|n| n.log)
+        .or_else(|| f.user.as_ref().and_then(|u| u.log))
+        .unwrap_or(f.settings.log_level);
+    match level {
+        LogLevel::All => true,
+        LogLevel::Rejects => rejected,
+        LogLevel::None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn facts() -> Facts {
+        let mut s = Settings::from_stored(&BTreeMap::new()).unwrap();
+        s.enabled = true;
+        Facts {
+            settings: s,
+            method: "passcode".into(),
+            user: Some(UserFacts { enabled: true, contacts: 1, ..Default::default() }),
+            locked_until: 0,
+            network: None,
+            last_grant: None,
+        }
+    }
+
+    const NOW: i64 = 1_000_000;
+
+    #[test]
+    fn order_of_the_design() {
+        let f = facts();
+        assert_eq!(decide(&f, NOW), Decision::Challenge("passcode".into()));
+
+        let mut g = f.clone();
+        g.settings.enabled = false;
+        g.locked_until = NOW + 10;
+        assert_eq!(decide(&g, NOW), Decision::Ignore(Bypass::Disabled), "step 1 before 3");
+
+        let mut g = f.clone();
+        g.method = "none".into();
+        assert_eq!(decide(&g, NOW), Decision::Ignore(Bypass::MethodNone));
+
+        let mut g = f.clone();
+        g.user.as_mut().unwrap().exempt = true;
+        g.locked_until = NOW + 10;
+        assert_eq!(decide(&g, NOW), Decision::Ignore(Bypass::Exempt), "step 2 before 3");
+
+        let mut g = f.clone();
+        g.locked_until = NOW + 10;
+        g.network = Some(NetworkFacts { id: 1, require: false, log: None });
+        assert_eq!(decide(&g, NOW), Decision::Deny(Refusal::LockedOut { until: NOW + 10 }), "step 3 before 4");
+        g.locked_until = NOW;
+        assert_eq!(decide(&g, NOW), Decision::Ignore(Bypass::TrustedNetwork(1)), "a lockout ends");
+
+        let mut g = f.clone();
+        g.network = Some(NetworkFacts { id: 1, require: false, log: None });
+        g.user.as_mut().unwrap().mandatory = true;
+        assert_eq!(decide(&g, NOW), Decision::Challenge("passcode".into()), "mandatory ignores trust");
+        g.network = Some(NetworkFacts { id: 2, require: true, log: None });
+        g.user.as_mut().unwrap().mandatory = false;
+        assert_eq!(decide(&g, NOW), Decision::Challenge("passcode".into()), "required rule");
+    }
+
+    #[test]
+    fn repeat_window() {
+        let mut f = facts();
+        f.last_grant = Some(NOW - 60);
+        assert_eq!(decide(&f, NOW), Decision::Challenge("passcode".into()), "window off by default");
+        f.settings.repeat_window = 300;
+        assert_eq!(decide(&f, NOW), Decision::Ignore(Bypass::RepeatWindow));
+        f.last_grant = Some(NOW - 300);
+        assert_eq!(decide(&f, NOW), Decision::Challenge("passcode".into()), "window is half-open");
+        f.last_grant = Some(NOW + 100);
+        assert_eq!(decide(&f, NOW), Decision::Challenge("passcode".into()), "a grant from the future is not trusted");
+        // A mandatory user from a trusted network still gets the repeat window.
+        f.last_grant = Some(NOW - 1);
+        f.user.as_mut().unwrap().mandatory = true;
+        assert_eq!(decide(&f, NOW), Decision::Ignore(Bypass::RepeatWindow));
+    }
+
+    #[test]
+    fn unassigned_and_enrollment() {
+        let mut f = facts();
+        f.user = None;
+        assert_eq!(decide(&f, NOW), Decision::Deny(Refusal::UnassignedDeny));
+        f.settings.unassigned = Unassigned::Allow;
+        assert_eq!(decide(&f, NOW), Decision::Ignore(Bypass::UnassignedAllow));
+        f.settings.unassigned = Unassigned::Enroll;
+        assert_eq!(decide(&f, NOW), Decision::Enroll);
+
+        let mut f = facts();
+        f.user.as_mut().unwrap().contacts = 0;
+        assert_eq!(decide(&f, NOW), Decision::Deny(Refusal::UnassignedDeny));
+        f.settings.self_enroll = true;
+        assert_eq!(decide(&f, NOW), Decision::Enroll);
+        f.user.as_mut().unwrap().self_enroll = Some(false);
+        assert_eq!(decide(&f, NOW), Decision::Deny(Refusal::UnassignedDeny));
+        f.settings.self_enroll = false;
+        f.user.as_mut().unwrap().self_enroll = Some(true);
+        assert_eq!(decide(&f, NOW), Decision::Enroll);
+
+        let mut f = facts();
+        f.method = "totp".into();
+        assert_eq!(decide(&f, NOW), Decision::Deny(Refusal::UnassignedDeny), "no TOTP key yet");
+        f.method = "any".into();
+        assert_eq!(decide(&f, NOW), Decision::Challenge("any".into()));
+
+        let mut f = facts();
+        f.user.as_mut().unwrap().enabled = false;
+        assert_eq!(decide(&f, NOW), Decision::Deny(Refusal::UserDisabled));
+        f.network = Some(NetworkFacts { id: 1, require: false, log: None });
+        assert_eq!(decide(&f, NOW), Decision::Ignore(Bypass::TrustedNetwork(1)));
+    }
+
+    #[test]
+    fn never_success_without_challenge() {
+        // Exhaustive over the boolean inputs: the decision is never a bypass when 2FA is
+        // required and nothing allows it.
+        for bits in 0..256u32 {
+            let b = |i: u32| bits & (1 << i) != 0;
+            let mut f = facts();
+            f.settings.enabled = b(0);
+            f.method = if b(1) { "passcode".into() } else { "none".into() };
+            let u = f.user.as_mut().unwrap();
+            u.exempt = b(2);
+            u.mandatory = b(3) && !b(2);
+            u.contacts = usize::from(b(5));
+            f.locked_until = if b(4) { NOW + 1 } else { 0 };
+            f.network = b(6).then_some(NetworkFacts { id: 9, require: b(7), log: None });
+            let d = decide(&f, NOW);
+            let may_bypass = !f.settings.enabled
+                || f.method == "none"
+                || b(2)
+                || (b(6) && !b(7) && !b(3) && !b(4));
+            if let Decision::Ignore(_) = d {
+                assert!(may_bypass, "bits {bits:08b}: {d:?}");
+            }
+            if b(4) && f.settings.enabled && f.method != "none" && !b(2) {
+                assert!(matches!(d, Decision::Deny(Refusal::LockedOut { .. })), "bits {bits:08b}: {d:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn log_levels() {
+        let mut f = facts();
+        assert!(should_log(&f, false));
+        f.settings.log_level = LogLevel::Rejects;
+        assert!(!should_log(&f, false) && should_log(&f, true));
+        f.user.as_mut().unwrap().log = Some(LogLevel::All);
+        assert!(should_log(&f, false));
+        f.network = Some(NetworkFacts { id: 1, require: false, log: Some(LogLevel::None) });
+        assert!(!should_log(&f, true));
+    }
+}

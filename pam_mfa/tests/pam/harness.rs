@@ -1,0 +1,131 @@
+//! Drives the built pam_mfa.so through the system's libpam: `pam_start_confdir` loads a
+//! service file from a temporary directory (no /etc/pam.d edits), and a scripted
+//! conversation answers each prompt (reading the passcode from the spool like a user reading
+//! their mail).
+#![allow(unsafe_code)]
+
+use std::ffi::{CStr, CString, c_char, c_int, c_void};
+use std::path::{Path, PathBuf};
+
+pub const PAM_SUCCESS: i32 = 0;
+pub const PAM_SERVICE_ERR: i32 = 3;
+pub const PAM_PERM_DENIED: i32 = 6;
+pub const PAM_AUTH_ERR: i32 = 7;
+const PAM_CONV_ERR: c_int = 19;
+const PAM_RHOST: c_int = 4;
+const PAM_TTY: c_int = 3;
+
+#[repr(C)]
+struct PamMessage {
+    style: c_int,
+    msg: *const c_char,
+}
+
+#[repr(C)]
+struct PamResponse {
+    resp: *mut c_char,
+    retcode: c_int,
+}
+
+#[repr(C)]
+struct PamConv {
+    conv: extern "C" fn(c_int, *mut *const PamMessage, *mut *mut PamResponse, *mut c_void) -> c_int,
+    appdata: *mut c_void,
+}
+
+#[link(name = "pam")]
+unsafe extern "C" {
+    fn pam_start_confdir(service: *const c_char, user: *const c_char, conv: *const PamConv, confdir: *const c_char, pamh: *mut *mut c_void) -> c_int;
+    fn pam_set_item(pamh: *mut c_void, item: c_int, value: *const c_void) -> c_int;
+    fn pam_authenticate(pamh: *mut c_void, flags: c_int) -> c_int;
+    fn pam_end(pamh: *mut c_void, status: c_int) -> c_int;
+}
+
+/// One message the module sent: its style (1 echo off, 2 echo on, 3 error, 4 info) and text.
+#[derive(Debug, Clone)]
+pub struct Shown {
+    pub style: i32,
+    pub text: String,
+}
+
+/// Answers a prompt; `None` fails the conversation (Ctrl-C).
+pub type Answer<'a> = Box<dyn FnMut(&str) -> Option<Vec<u8>> + 'a>;
+
+struct Script<'a> {
+    answer: Answer<'a>,
+    shown: Vec<Shown>,
+}
+
+extern "C" fn conversation(n: c_int, msgs: *mut *const PamMessage, resps: *mut *mut PamResponse, data: *mut c_void) -> c_int {
+    // SAFETY: libpam passes `n` valid messages and our own Script as appdata.
+    let script = unsafe { &mut *(data as *mut Script<'_>) };
+    let n = usize::try_from(n).unwrap_or(0);
+    let out = unsafe { libc::calloc(n, std::mem::size_of::<PamResponse>()) as *mut PamResponse };
+    for i in 0..n {
+        let m = unsafe { &**msgs.add(i) };
+        let text = unsafe { CStr::from_ptr(m.msg) }.to_string_lossy().into_owned();
+        script.shown.push(Shown { style: m.style, text: text.clone() });
+        if m.style == 1 || m.style == 2 {
+            match (script.answer)(&text) {
+                Some(bytes) => {
+                    let mut v = bytes.clone();
+                    v.retain(|b| *b != 0);
+                    v.push(0);
+                    let p = unsafe { libc::malloc(v.len()) as *mut u8 };
+                    unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), p, v.len()) };
+                    unsafe { (*out.add(i)).resp = p as *mut c_char };
+                }
+                None => {
+                    unsafe { libc::free(out as *mut c_void) };
+                    return PAM_CONV_ERR;
+                }
+            }
+        }
+    }
+    unsafe { *resps = out };
+    0
+}
+
+/// What one authentication returned and showed.
+#[derive(Debug)]
+pub struct Result {
+    pub code: i32,
+    pub shown: Vec<Shown>,
+}
+
+impl Result {
+    pub fn prompts(&self) -> Vec<&str> {
+        self.shown.iter().filter(|s| s.style == 1 || s.style == 2).map(|s| s.text.as_str()).collect()
+    }
+    pub fn said(&self, needle: &str) -> bool {
+        self.shown.iter().any(|s| s.text.contains(needle))
+    }
+}
+
+/// Runs pam_authenticate for `user` on `service` from the files in `confdir`.
+pub fn authenticate(confdir: &Path, service: &str, user: &str, rhost: Option<&str>, answer: Answer<'_>) -> Result {
+    let mut script = Script { answer, shown: Vec::new() };
+    let conv = PamConv { conv: conversation, appdata: &mut script as *mut Script<'_> as *mut c_void };
+    let (svc, usr, dir) = (CString::new(service).unwrap(), CString::new(user).unwrap(), CString::new(confdir.to_str().unwrap()).unwrap());
+    let mut pamh: *mut c_void = std::ptr::null_mut();
+    let rc = unsafe { pam_start_confdir(svc.as_ptr(), usr.as_ptr(), &conv, dir.as_ptr(), &mut pamh) };
+    assert_eq!(rc, PAM_SUCCESS, "pam_start_confdir failed");
+    if let Some(h) = rhost {
+        let h = CString::new(h).unwrap();
+        unsafe { pam_set_item(pamh, PAM_RHOST, h.as_ptr() as *const c_void) };
+    }
+    let tty = CString::new("pts/7").unwrap();
+    unsafe { pam_set_item(pamh, PAM_TTY, tty.as_ptr() as *const c_void) };
+    let code = unsafe { pam_authenticate(pamh, 0) };
+    unsafe { pam_end(pamh, code) };
+    Result { code, shown: script.shown }
+}
+
+/// The built module: target/<profile>/libpam_mfa.so next to this test binary's deps/.
+pub fn module_path() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    let p = profile_dir.join("libpam_mfa.so");
+    assert!(p.exists(), "{} not built", p.display());
+    p
+}

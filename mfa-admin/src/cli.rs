@@ -53,6 +53,25 @@ pub enum Command {
     /// The log of administrators' changes
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Queue a test message to a user's contact (from the test-body template)
+    Test {
+        user: String,
+        /// Contact number (default: the user's first contact)
+        #[arg(long)]
+        contact: Option<String>,
+    },
+    /// The delivery queue
+    #[command(subcommand)]
+    Queue(QueueCmd),
+    /// Diagnose this installation: files, database, spool, sender, PAM and sshd setup
+    Doctor {
+        /// Directory of PAM service files to inspect
+        #[arg(long, default_value = "/etc/pam.d", value_name = "DIR")]
+        pam_dir: PathBuf,
+        /// sshd configuration to inspect
+        #[arg(long, default_value = "/etc/ssh/sshd_config", value_name = "FILE")]
+        sshd_config: PathBuf,
+    },
     /// Write every rule as one TOML document (to FILE, or standard output)
     Export {
         /// Output file (written atomically, mode 0600)
@@ -63,6 +82,12 @@ pub enum Command {
         /// Document written by `export` ('-' for standard input)
         file: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCmd {
+    /// Pending, in-flight and failed messages (recipients masked)
+    List,
 }
 
 #[derive(Debug, Subcommand)]

@@ -28,6 +28,9 @@ pub enum Error {
     /// The database file is missing (not initialised) or from a newer version.
     #[error("{0}")]
     Database(String),
+    /// A diagnosis found problems (`mfa-admin doctor`).
+    #[error("{0}")]
+    Failed(String),
     /// An operating-system call on a path failed.
     #[error("{path}: {source}")]
     Io {

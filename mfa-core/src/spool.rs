@@ -18,6 +18,9 @@
 //! | `user` | the user it is for (for logs) |
 //! | `kind` | `passcode` or `test` |
 //! | `masked_to` | the recipient as logs may show it |
+//!
+//! A message the sender gives up on moves to `failed/ID.json`, with the reason in
+//! `failed/ID.reason` (one line of text).
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -81,6 +84,12 @@ pub fn enqueue(spool: &Path, msg: &Message) -> Result<PathBuf> {
 pub fn read(path: &Path) -> Result<Message> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     serde_json::from_slice(&bytes).map_err(|e| Error::Invalid(format!("{}: not a spool message: {e}", path.display())))
+}
+
+/// The reason next to a failed message (`ID.reason` beside `ID.json`), if any.
+pub fn failure_reason(message: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(message.with_extension("reason")).ok()?;
+    Some(text.trim().to_string())
 }
 
 /// True when a spool is usable: every subdirectory exists and `tmp`/`new` are writable by us.

@@ -1,10 +1,12 @@
 //! Runs a parsed command: loads the configuration, opens the store and hands over to the
 //! module of the command's topic.
 
+mod doctor;
 mod init;
 mod logs;
 mod network;
 mod people;
+mod queue;
 mod rules;
 mod transfer;
 
@@ -16,6 +18,8 @@ use crate::cli::{Cli, Command};
 
 /// What every command needs.
 pub struct Ctx {
+    /// The configuration file in use.
+    pub config_path: std::path::PathBuf,
     pub config: Config,
     pub json: bool,
 }
@@ -40,6 +44,7 @@ pub fn run(cli: Cli) -> Result<()> {
     }
     let config = Config::load(&source)?;
     let ctx = Ctx {
+        config_path: source.path,
         config,
         json: cli.json,
     };
@@ -55,6 +60,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Carrier(c) => people::carrier(&ctx, c),
         Command::Log(c) => logs::log(&ctx, c),
         Command::Audit(c) => logs::audit(&ctx, c),
+        Command::Test { user, contact } => queue::test(&ctx, &user, contact.as_deref()),
+        Command::Queue(c) => queue::run(&ctx, c),
+        Command::Doctor { pam_dir, sshd_config } => doctor::run(&ctx, &pam_dir, &sshd_config),
         Command::Export { file } => transfer::export(&ctx, file.as_deref()),
         Command::Import { file } => transfer::import(&ctx, &file),
     }

@@ -112,8 +112,12 @@ pub fn user(ctx: &Ctx, cmd: UserCmd) -> Result<()> {
         UserCmd::Unlock { name } => {
             let mut store = ctx.store()?;
             let was = store.change(&ctx.actor(), "user unlock", |tx| {
-                q::require_user(tx, &name)?;
-                Ok((q::unlock(tx, &name, mfa_core::now())?, name.clone()))
+                // Lockouts are kept by name: a locked-out name without a record can be unlocked.
+                let was = q::unlock(tx, &name, mfa_core::now())?;
+                if !was {
+                    q::require_user(tx, &name)?;
+                }
+                Ok((was, name.clone()))
             })?;
             if was {
                 println!("unlocked user {name}");

@@ -7,6 +7,7 @@
 mod bad_input;
 mod commands;
 mod concurrency;
+mod diagnose;
 mod safenet;
 mod transfer;
 

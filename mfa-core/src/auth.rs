@@ -7,7 +7,6 @@
 //! sender's health becomes [`Outcome::Unavailable`], which the fail mode turns into a denial
 //! (`secure`) or a bypass (`safe`).
 
-
 use crate::config::Config;
 use crate::contact::{Channel, Contact};
 use crate::net::parse_address;
@@ -80,13 +79,21 @@ impl From<ConvError> for Flow {
 
 impl From<Error> for Flow {
     fn from(e: Error) -> Self {
-        Flow::Done(Outcome::Unavailable { reason: e.to_string(), fail_mode: FailMode::Secure })
+        Flow::Done(Outcome::Unavailable {
+            reason: e.to_string(),
+            fail_mode: FailMode::Secure,
+        })
     }
 }
 
 /// Runs one authentication. `fallback` is the fail mode used when the database cannot be
 /// read (the setting lives in it).
-pub fn authenticate(config: &Config, req: &Request, conv: &mut dyn Conversation, fallback: FailMode) -> Outcome {
+pub fn authenticate(
+    config: &Config,
+    req: &Request,
+    conv: &mut dyn Conversation,
+    fallback: FailMode,
+) -> Outcome {
     let mut store = match Store::open(&config.paths.database) {
         Ok(s) => s,
         Err(e) => return unavailable(conv, fallback, format!("cannot open the database: {e}")),
@@ -103,7 +110,9 @@ pub fn authenticate(config: &Config, req: &Request, conv: &mut dyn Conversation,
         Decision::Ignore(b) => (Outcome::Ignore { reason: b.reason() }, String::new()),
         Decision::Deny(r) => {
             let _ = conv.error(&match r {
-                policy::Refusal::LockedOut { .. } => "Second factor: too many failures; this account is locked for now.".to_string(),
+                policy::Refusal::LockedOut { .. } => {
+                    "Second factor: too many failures; this account is locked for now.".to_string()
+                }
                 _ => "Second factor: access denied.".to_string(),
             });
             (Outcome::Deny { reason: r.reason() }, String::new())
@@ -112,7 +121,10 @@ pub fn authenticate(config: &Config, req: &Request, conv: &mut dyn Conversation,
             let flow = passcode_login(&mut store, config, req, &facts, conv);
             (finish(flow), method)
         }
-        Decision::Enroll => (finish(enroll(&mut store, config, req, &facts, conv)), "enroll".to_string()),
+        Decision::Enroll => (
+            finish(enroll(&mut store, config, req, &facts, conv)),
+            "enroll".to_string(),
+        ),
     };
     let outcome = match outcome {
         Outcome::Unavailable { reason, .. } => unavailable(conv, fail_mode, reason),
@@ -125,7 +137,9 @@ pub fn authenticate(config: &Config, req: &Request, conv: &mut dyn Conversation,
 fn finish(flow: Result<Outcome, Flow>) -> Outcome {
     match flow {
         Ok(o) | Err(Flow::Done(o)) => o,
-        Err(Flow::Conv) => Outcome::Deny { reason: "conversation aborted".into() },
+        Err(Flow::Conv) => Outcome::Deny {
+            reason: "conversation aborted".into(),
+        },
     }
 }
 
@@ -133,18 +147,27 @@ fn unavailable(conv: &mut dyn Conversation, mode: FailMode, reason: String) -> O
     if mode == FailMode::Secure {
         let _ = conv.error(UNAVAILABLE_MESSAGE);
     }
-    Outcome::Unavailable { reason, fail_mode: mode }
+    Outcome::Unavailable {
+        reason,
+        fail_mode: mode,
+    }
 }
 
 /// Writes the auth-log row, honouring the log levels. A failure to log does not change the
 /// outcome (syslog still has it).
 fn log(store: &mut Store, req: &Request, facts: &Facts, outcome: &Outcome, method: &str) {
     let (name, reason, destination, rejected) = match outcome {
-        Outcome::Success { destination, .. } => ("success", String::new(), destination.clone(), false),
+        Outcome::Success { destination, .. } => {
+            ("success", String::new(), destination.clone(), false)
+        }
         Outcome::Ignore { reason } => ("ignore", reason.clone(), String::new(), false),
         Outcome::Deny { reason } => ("deny", reason.clone(), String::new(), true),
         Outcome::Unavailable { reason, fail_mode } => (
-            if *fail_mode == FailMode::Secure { "unavailable-deny" } else { "unavailable-ignore" },
+            if *fail_mode == FailMode::Secure {
+                "unavailable-deny"
+            } else {
+                "unavailable-ignore"
+            },
             reason.clone(),
             String::new(),
             true,
@@ -170,16 +193,21 @@ fn log(store: &mut Store, req: &Request, facts: &Facts, outcome: &Outcome, metho
 /// The sender must be alive and the spool usable before a passcode is promised.
 fn check_delivery(config: &Config) -> Result<(), Flow> {
     if let Err(e) = spool::check(&config.paths.spool) {
-        return Err(Flow::Done(Outcome::Unavailable { reason: format!("spool unusable: {e}"), fail_mode: FailMode::Secure }));
+        return Err(Flow::Done(Outcome::Unavailable {
+            reason: format!("spool unusable: {e}"),
+            fail_mode: FailMode::Secure,
+        }));
     }
     match spool::heartbeat_age(&config.paths.runtime, std::time::SystemTime::now()) {
         Some(age) if age <= HEARTBEAT_STALE_SECS => Ok(()),
-        Some(age) => Err(Flow::Done(
-            Outcome::Unavailable { reason: format!("sender heartbeat is {age} s old"), fail_mode: FailMode::Secure },
-        )),
-        None => Err(Flow::Done(
-            Outcome::Unavailable { reason: "sender is not running (no heartbeat)".into(), fail_mode: FailMode::Secure },
-        )),
+        Some(age) => Err(Flow::Done(Outcome::Unavailable {
+            reason: format!("sender heartbeat is {age} s old"),
+            fail_mode: FailMode::Secure,
+        })),
+        None => Err(Flow::Done(Outcome::Unavailable {
+            reason: "sender is not running (no heartbeat)".into(),
+            fail_mode: FailMode::Secure,
+        })),
     }
 }
 
@@ -200,7 +228,11 @@ fn passcode_login(
     check_delivery(config)?;
     let contacts = people::contacts(store.conn(), &req.user)?;
     let dest = match contacts.len() {
-        0 => return Ok(Outcome::Deny { reason: "no contact".into() }),
+        0 => {
+            return Ok(Outcome::Deny {
+                reason: "no contact".into(),
+            });
+        }
         1 => &contacts[0],
         n => {
             let mut list = String::from("Where should the passcode go?");
@@ -217,7 +249,11 @@ fn passcode_login(
                     chosen = contacts.first();
                     break;
                 }
-                if let Some(c) = text.parse::<i64>().ok().and_then(|s| contacts.iter().find(|c| c.seq == s)) {
+                if let Some(c) = text
+                    .parse::<i64>()
+                    .ok()
+                    .and_then(|s| contacts.iter().find(|c| c.seq == s))
+                {
                     chosen = Some(c);
                     break;
                 }
@@ -225,7 +261,11 @@ fn passcode_login(
             }
             match chosen {
                 Some(c) => c,
-                None => return Ok(Outcome::Deny { reason: "no contact chosen".into() }),
+                None => {
+                    return Ok(Outcome::Deny {
+                        reason: "no contact chosen".into(),
+                    });
+                }
             }
         }
     };
@@ -243,7 +283,11 @@ fn passcode_login(
 }
 
 fn seqs(contacts: &[people::ContactRow]) -> String {
-    contacts.iter().map(|c| c.seq.to_string()).collect::<Vec<_>>().join("/")
+    contacts
+        .iter()
+        .map(|c| c.seq.to_string())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Issues a code to `dest` and asks for it until it is typed, the attempts run out, it
@@ -267,7 +311,9 @@ fn challenge(
         let answer = conv.prompt(&prompt, false)?;
         let now = crate::now();
         let Some(stored) = q::challenge(store.conn(), &c.id)? else {
-            return Ok(Outcome::Deny { reason: "challenge vanished".into() });
+            return Ok(Outcome::Deny {
+                reason: "challenge vanished".into(),
+            });
         };
         if answer.iter().all(u8::is_ascii_whitespace) && resends < MAX_RESENDS {
             resends += 1;
@@ -279,13 +325,18 @@ fn challenge(
         if now > stored.expires {
             store.write(|tx| q::delete_challenge(tx, &c.id))?;
             conv.error("That passcode has expired. Log in again for a new one.")?;
-            return Ok(Outcome::Deny { reason: "passcode expired".into() });
+            return Ok(Outcome::Deny {
+                reason: "passcode expired".into(),
+            });
         }
         let good = passcode::normalize_answer(&answer, stored.prefix, s.code_length)
             .is_some_and(|code| passcode::verify(&key, &stored.id, &code, &stored.code_hash));
         if good {
             store.write(|tx| q::delete_challenge(tx, &c.id))?;
-            return Ok(Outcome::Success { method: "passcode".into(), destination: dest.masked.clone() });
+            return Ok(Outcome::Success {
+                method: "passcode".into(),
+                destination: dest.masked.clone(),
+            });
         }
         let user = req.user.clone();
         let (left, locked) = store.write(|tx| {
@@ -298,13 +349,20 @@ fn challenge(
         })?;
         if locked.is_some() {
             conv.error("Wrong passcode. Too many failures: this account is locked for now.")?;
-            return Ok(Outcome::Deny { reason: "wrong passcode; locked out".into() });
+            return Ok(Outcome::Deny {
+                reason: "wrong passcode; locked out".into(),
+            });
         }
         if left == 0 {
             conv.error("Wrong passcode. No attempts left.")?;
-            return Ok(Outcome::Deny { reason: "wrong passcode; attempts used up".into() });
+            return Ok(Outcome::Deny {
+                reason: "wrong passcode; attempts used up".into(),
+            });
         }
-        conv.error(&format!("Wrong passcode. {left} attempt{} left.", if left == 1 { "" } else { "s" }))?;
+        conv.error(&format!(
+            "Wrong passcode. {left} attempt{} left.",
+            if left == 1 { "" } else { "s" }
+        ))?;
     }
 }
 
@@ -344,9 +402,21 @@ fn issue(
     let result = store.write(|tx: &Tx<'_>| {
         q::insert_challenge(tx, &ch)?;
         let templates = rules::templates(tx)?;
-        let text = |name: &str| templates.iter().find(|t| t.name == name).map(|t| t.text.clone()).unwrap_or_default();
+        let text = |name: &str| {
+            templates
+                .iter()
+                .find(|t| t.name == name)
+                .map(|t| t.text.clone())
+                .unwrap_or_default()
+        };
         let prefix_text = prefix.to_string();
-        let values = Values { prefix: &prefix_text, code: &code, user: &req.user, host: &host, minutes: s.code_ttl.div_ceil(60) };
+        let values = Values {
+            prefix: &prefix_text,
+            code: &code,
+            user: &req.user,
+            host: &host,
+            minutes: s.code_ttl.div_ceil(60),
+        };
         let msg = Message {
             id: format!("{now}-{id}"),
             created: now,
@@ -364,16 +434,23 @@ fn issue(
     });
     match result {
         Ok(()) => Ok(ch),
-        Err(e @ Error::Io { .. }) => Err(Flow::Done(
-            Outcome::Unavailable { reason: format!("cannot queue the passcode: {e}"), fail_mode: FailMode::Secure },
-        )),
+        Err(e @ Error::Io { .. }) => Err(Flow::Done(Outcome::Unavailable {
+            reason: format!("cannot queue the passcode: {e}"),
+            fail_mode: FailMode::Secure,
+        })),
         Err(e) => Err(e.into()),
     }
 }
 
 /// Self-enrollment: ask for an email address or a phone number, send a passcode there, and
 /// save the contact only once that passcode is typed back.
-fn enroll(store: &mut Store, config: &Config, req: &Request, facts: &Facts, conv: &mut dyn Conversation) -> Result<Outcome, Flow> {
+fn enroll(
+    store: &mut Store,
+    config: &Config,
+    req: &Request,
+    facts: &Facts,
+    conv: &mut dyn Conversation,
+) -> Result<Outcome, Flow> {
     check_delivery(config)?;
     conv.info("Your account has no second factor yet. Register where passcodes should be sent.")?;
     let mut contact = None;
@@ -402,17 +479,26 @@ fn enroll(store: &mut Store, config: &Config, req: &Request, facts: &Facts, conv
         }
     }
     let Some(contact) = contact else {
-        return Ok(Outcome::Deny { reason: "enrollment: no valid contact given".into() });
+        return Ok(Outcome::Deny {
+            reason: "enrollment: no valid contact given".into(),
+        });
     };
     let suffix = match &contact.carrier {
-        Some(c) => people::carriers(store.conn())?.into_iter().find(|k| &k.name == c).map(|k| k.suffix),
+        Some(c) => people::carriers(store.conn())?
+            .into_iter()
+            .find(|k| &k.name == c)
+            .map(|k| k.suffix),
         None => None,
     };
     let to = match &suffix {
         Some(s) => format!("{}@{s}", contact.address),
         None => contact.address.clone(),
     };
-    let dest = Destination { channel: contact.channel.clone(), to, masked: contact.masked() };
+    let dest = Destination {
+        channel: contact.channel.clone(),
+        to,
+        masked: contact.masked(),
+    };
     let result = challenge(store, config, req, facts, conv, &dest, "enroll")?;
     if let Outcome::Success { .. } = result {
         let (user, service, addr) = (req.user.clone(), req.service.clone(), req.rhost.clone());
@@ -427,7 +513,10 @@ fn enroll(store: &mut Store, config: &Config, req: &Request, facts: &Facts, conv
             Ok(((), detail))
         })?;
         conv.info("Your contact is registered.")?;
-        return Ok(Outcome::Success { method: "enroll".into(), destination: dest.masked });
+        return Ok(Outcome::Success {
+            method: "enroll".into(),
+            destination: dest.masked,
+        });
     }
     Ok(result)
 }
@@ -441,7 +530,13 @@ fn choose_carrier(store: &Store, conv: &mut dyn Conversation) -> Result<Option<S
     conv.info(&list)?;
     let answer = conv.prompt(&format!("Carrier [1-{}]: ", carriers.len()), true)?;
     let text = String::from_utf8_lossy(&answer);
-    match text.trim().parse::<usize>().ok().and_then(|i| i.checked_sub(1)).and_then(|i| carriers.get(i)) {
+    match text
+        .trim()
+        .parse::<usize>()
+        .ok()
+        .and_then(|i| i.checked_sub(1))
+        .and_then(|i| carriers.get(i))
+    {
         Some(c) => Ok(Some(c.name.clone())),
         None => {
             conv.error("Please answer with one of the numbers shown.")?;

@@ -22,7 +22,8 @@ type HmacSha256 = Hmac<Sha256>;
 /// Random bytes from the OS CSPRNG.
 pub fn random_bytes<const N: usize>() -> Result<[u8; N]> {
     let mut buf = [0u8; N];
-    getrandom::fill(&mut buf).map_err(|e| Error::Database(format!("the OS random source failed: {e}")))?;
+    getrandom::fill(&mut buf)
+        .map_err(|e| Error::Database(format!("the OS random source failed: {e}")))?;
     Ok(buf)
 }
 
@@ -52,7 +53,10 @@ pub fn generate(digits: u32) -> Result<(char, String)> {
 
 /// A random identifier: 16 bytes as 32 lower-case hex digits.
 pub fn random_id() -> Result<String> {
-    Ok(random_bytes::<16>()?.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(random_bytes::<16>()?
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 fn mac(key: &[u8], challenge: &str, code: &str) -> Result<HmacSha256> {
@@ -90,7 +94,8 @@ pub fn normalize_answer(answer: &[u8], prefix: char, digits: u32) -> Option<Stri
         }
         _ => compact.as_str(),
     };
-    (rest.len() == digits as usize && rest.bytes().all(|b| b.is_ascii_digit())).then(|| rest.to_string())
+    (rest.len() == digits as usize && rest.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| rest.to_string())
 }
 
 #[cfg(test)]
@@ -120,7 +125,10 @@ mod tests {
             }
         }
         // 16,000 digits: each expected 1,600; a biased generator falls far outside this.
-        assert!(counts.iter().all(|&n| (1350..1850).contains(&n)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&n| (1350..1850).contains(&n)),
+            "{counts:?}"
+        );
     }
 
     #[test]
@@ -137,7 +145,11 @@ mod tests {
     #[test]
     fn answers() {
         for ok in ["V-482913", "v482913", "482913", " 482 913 ", "V- 482913"] {
-            assert_eq!(normalize_answer(ok.as_bytes(), 'V', 6).as_deref(), Some("482913"), "{ok}");
+            assert_eq!(
+                normalize_answer(ok.as_bytes(), 'V', 6).as_deref(),
+                Some("482913"),
+                "{ok}"
+            );
         }
         for bad in ["W-482913", "48291", "4829134", "V--482913", "abcdef", ""] {
             assert_eq!(normalize_answer(bad.as_bytes(), 'V', 6), None, "{bad}");

@@ -125,7 +125,9 @@ pub fn decide(f: &Facts, now: i64) -> Decision {
         return Decision::Ignore(Bypass::Exempt);
     }
     if f.locked_until > now {
-        return Decision::Deny(Refusal::LockedOut { until: f.locked_until });
+        return Decision::Deny(Refusal::LockedOut {
+            until: f.locked_until,
+        });
     }
     let mandatory = user.is_some_and(|u| u.mandatory);
     if let Some(n) = &f.network {
@@ -197,7 +199,11 @@ mod tests {
         Facts {
             settings: s,
             method: "passcode".into(),
-            user: Some(UserFacts { enabled: true, contacts: 1, ..Default::default() }),
+            user: Some(UserFacts {
+                enabled: true,
+                contacts: 1,
+                ..Default::default()
+            }),
             locked_until: 0,
             network: None,
             last_grant: None,
@@ -214,7 +220,11 @@ mod tests {
         let mut g = f.clone();
         g.settings.enabled = false;
         g.locked_until = NOW + 10;
-        assert_eq!(decide(&g, NOW), Decision::Ignore(Bypass::Disabled), "step 1 before 3");
+        assert_eq!(
+            decide(&g, NOW),
+            Decision::Ignore(Bypass::Disabled),
+            "step 1 before 3"
+        );
 
         let mut g = f.clone();
         g.method = "none".into();
@@ -223,35 +233,79 @@ mod tests {
         let mut g = f.clone();
         g.user.as_mut().unwrap().exempt = true;
         g.locked_until = NOW + 10;
-        assert_eq!(decide(&g, NOW), Decision::Ignore(Bypass::Exempt), "step 2 before 3");
+        assert_eq!(
+            decide(&g, NOW),
+            Decision::Ignore(Bypass::Exempt),
+            "step 2 before 3"
+        );
 
         let mut g = f.clone();
         g.locked_until = NOW + 10;
-        g.network = Some(NetworkFacts { id: 1, require: false, log: None });
-        assert_eq!(decide(&g, NOW), Decision::Deny(Refusal::LockedOut { until: NOW + 10 }), "step 3 before 4");
+        g.network = Some(NetworkFacts {
+            id: 1,
+            require: false,
+            log: None,
+        });
+        assert_eq!(
+            decide(&g, NOW),
+            Decision::Deny(Refusal::LockedOut { until: NOW + 10 }),
+            "step 3 before 4"
+        );
         g.locked_until = NOW;
-        assert_eq!(decide(&g, NOW), Decision::Ignore(Bypass::TrustedNetwork(1)), "a lockout ends");
+        assert_eq!(
+            decide(&g, NOW),
+            Decision::Ignore(Bypass::TrustedNetwork(1)),
+            "a lockout ends"
+        );
 
         let mut g = f.clone();
-        g.network = Some(NetworkFacts { id: 1, require: false, log: None });
+        g.network = Some(NetworkFacts {
+            id: 1,
+            require: false,
+            log: None,
+        });
         g.user.as_mut().unwrap().mandatory = true;
-        assert_eq!(decide(&g, NOW), Decision::Challenge("passcode".into()), "mandatory ignores trust");
-        g.network = Some(NetworkFacts { id: 2, require: true, log: None });
+        assert_eq!(
+            decide(&g, NOW),
+            Decision::Challenge("passcode".into()),
+            "mandatory ignores trust"
+        );
+        g.network = Some(NetworkFacts {
+            id: 2,
+            require: true,
+            log: None,
+        });
         g.user.as_mut().unwrap().mandatory = false;
-        assert_eq!(decide(&g, NOW), Decision::Challenge("passcode".into()), "required rule");
+        assert_eq!(
+            decide(&g, NOW),
+            Decision::Challenge("passcode".into()),
+            "required rule"
+        );
     }
 
     #[test]
     fn repeat_window() {
         let mut f = facts();
         f.last_grant = Some(NOW - 60);
-        assert_eq!(decide(&f, NOW), Decision::Challenge("passcode".into()), "window off by default");
+        assert_eq!(
+            decide(&f, NOW),
+            Decision::Challenge("passcode".into()),
+            "window off by default"
+        );
         f.settings.repeat_window = 300;
         assert_eq!(decide(&f, NOW), Decision::Ignore(Bypass::RepeatWindow));
         f.last_grant = Some(NOW - 300);
-        assert_eq!(decide(&f, NOW), Decision::Challenge("passcode".into()), "window is half-open");
+        assert_eq!(
+            decide(&f, NOW),
+            Decision::Challenge("passcode".into()),
+            "window is half-open"
+        );
         f.last_grant = Some(NOW + 100);
-        assert_eq!(decide(&f, NOW), Decision::Challenge("passcode".into()), "a grant from the future is not trusted");
+        assert_eq!(
+            decide(&f, NOW),
+            Decision::Challenge("passcode".into()),
+            "a grant from the future is not trusted"
+        );
         // A mandatory user from a trusted network still gets the repeat window.
         f.last_grant = Some(NOW - 1);
         f.user.as_mut().unwrap().mandatory = true;
@@ -281,14 +335,22 @@ mod tests {
 
         let mut f = facts();
         f.method = "totp".into();
-        assert_eq!(decide(&f, NOW), Decision::Deny(Refusal::UnassignedDeny), "no TOTP key yet");
+        assert_eq!(
+            decide(&f, NOW),
+            Decision::Deny(Refusal::UnassignedDeny),
+            "no TOTP key yet"
+        );
         f.method = "any".into();
         assert_eq!(decide(&f, NOW), Decision::Challenge("any".into()));
 
         let mut f = facts();
         f.user.as_mut().unwrap().enabled = false;
         assert_eq!(decide(&f, NOW), Decision::Deny(Refusal::UserDisabled));
-        f.network = Some(NetworkFacts { id: 1, require: false, log: None });
+        f.network = Some(NetworkFacts {
+            id: 1,
+            require: false,
+            log: None,
+        });
         assert_eq!(decide(&f, NOW), Decision::Ignore(Bypass::TrustedNetwork(1)));
     }
 
@@ -300,13 +362,21 @@ mod tests {
             let b = |i: u32| bits & (1 << i) != 0;
             let mut f = facts();
             f.settings.enabled = b(0);
-            f.method = if b(1) { "passcode".into() } else { "none".into() };
+            f.method = if b(1) {
+                "passcode".into()
+            } else {
+                "none".into()
+            };
             let u = f.user.as_mut().unwrap();
             u.exempt = b(2);
             u.mandatory = b(3) && !b(2);
             u.contacts = usize::from(b(5));
             f.locked_until = if b(4) { NOW + 1 } else { 0 };
-            f.network = b(6).then_some(NetworkFacts { id: 9, require: b(7), log: None });
+            f.network = b(6).then_some(NetworkFacts {
+                id: 9,
+                require: b(7),
+                log: None,
+            });
             let d = decide(&f, NOW);
             let may_bypass = !f.settings.enabled
                 || f.method == "none"
@@ -316,7 +386,10 @@ mod tests {
                 assert!(may_bypass, "bits {bits:08b}: {d:?}");
             }
             if b(4) && f.settings.enabled && f.method != "none" && !b(2) {
-                assert!(matches!(d, Decision::Deny(Refusal::LockedOut { .. })), "bits {bits:08b}: {d:?}");
+                assert!(
+                    matches!(d, Decision::Deny(Refusal::LockedOut { .. })),
+                    "bits {bits:08b}: {d:?}"
+                );
             }
         }
     }
@@ -329,7 +402,11 @@ mod tests {
         assert!(!should_log(&f, false) && should_log(&f, true));
         f.user.as_mut().unwrap().log = Some(LogLevel::All);
         assert!(should_log(&f, false));
-        f.network = Some(NetworkFacts { id: 1, require: false, log: Some(LogLevel::None) });
+        f.network = Some(NetworkFacts {
+            id: 1,
+            require: false,
+            log: Some(LogLevel::None),
+        });
         assert!(!should_log(&f, true));
     }
 }

@@ -61,15 +61,28 @@ pub struct Message {
 
 /// Queues a message: writes `tmp/ID.json` and renames it into `new/`. Returns the path.
 pub fn enqueue(spool: &Path, msg: &Message) -> Result<PathBuf> {
-    if msg.id.is_empty() || !msg.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-        return Err(Error::Invalid(format!("invalid spool message id {:?}", msg.id)));
+    if msg.id.is_empty()
+        || !msg
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return Err(Error::Invalid(format!(
+            "invalid spool message id {:?}",
+            msg.id
+        )));
     }
     let name = format!("{}.json", msg.id);
     let tmp = spool.join("tmp").join(&name);
     let new = spool.join("new").join(&name);
-    let bytes = serde_json::to_vec(msg).map_err(|e| Error::Invalid(format!("cannot encode message: {e}")))?;
+    let bytes = serde_json::to_vec(msg)
+        .map_err(|e| Error::Invalid(format!("cannot encode message: {e}")))?;
     let written = (|| {
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o640).open(&tmp)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o640)
+            .open(&tmp)?;
         f.write_all(&bytes)?;
         std::fs::rename(&tmp, &new)
     })();
@@ -83,7 +96,8 @@ pub fn enqueue(spool: &Path, msg: &Message) -> Result<PathBuf> {
 /// Reads a message file.
 pub fn read(path: &Path) -> Result<Message> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_slice(&bytes).map_err(|e| Error::Invalid(format!("{}: not a spool message: {e}", path.display())))
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Error::Invalid(format!("{}: not a spool message: {e}", path.display())))
 }
 
 /// The reason next to a failed message (`ID.reason` beside `ID.json`), if any.
@@ -97,13 +111,22 @@ pub fn check(spool: &Path) -> Result<()> {
     for sub in SUBDIRS {
         let d = spool.join(sub);
         if !d.is_dir() {
-            return Err(Error::io(&d, std::io::Error::new(std::io::ErrorKind::NotFound, "spool directory missing; run mfa-admin init")));
+            return Err(Error::io(
+                &d,
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "spool directory missing; run mfa-admin init",
+                ),
+            ));
         }
     }
     for sub in ["tmp", "new"] {
         let d = spool.join(sub);
-        nix::unistd::access(&d, nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK)
-            .map_err(|e| Error::io(&d, e.into()))?;
+        nix::unistd::access(
+            &d,
+            nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK,
+        )
+        .map_err(|e| Error::io(&d, e.into()))?;
     }
     Ok(())
 }
@@ -115,7 +138,10 @@ pub fn heartbeat_path(runtime: &Path) -> PathBuf {
 
 /// Seconds since the sender last touched its heartbeat, or `None` if there is none.
 pub fn heartbeat_age(runtime: &Path, now: std::time::SystemTime) -> Option<u64> {
-    let modified = std::fs::metadata(heartbeat_path(runtime)).ok()?.modified().ok()?;
+    let modified = std::fs::metadata(heartbeat_path(runtime))
+        .ok()?
+        .modified()
+        .ok()?;
     Some(now.duration_since(modified).map_or(0, |d| d.as_secs()))
 }
 
@@ -153,7 +179,10 @@ mod tests {
         let p = enqueue(d.path(), &msg).unwrap();
         assert_eq!(p, d.path().join("new/1700000000-abc.json"));
         assert_eq!(std::fs::read_dir(d.path().join("tmp")).unwrap().count(), 0);
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o640);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
         assert_eq!(read(&p).unwrap(), msg);
         let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
         assert_eq!(json["channel"], "sms-gateway");

@@ -15,7 +15,11 @@ impl<'a> PamConversation<'a> {
         PamConversation { pamh }
     }
 
-    fn send(&mut self, style: pam::constants::PamMessageStyle, text: &str) -> Result<Option<Vec<u8>>, ConvError> {
+    fn send(
+        &mut self,
+        style: pam::constants::PamMessageStyle,
+        text: &str,
+    ) -> Result<Option<Vec<u8>>, ConvError> {
         let conv = match self.pamh.get_item::<Conv<'_>>() {
             Ok(Some(c)) => c,
             _ => return Err(ConvError),
@@ -31,7 +35,11 @@ impl<'a> PamConversation<'a> {
 
 impl Conversation for PamConversation<'_> {
     fn prompt(&mut self, text: &str, echo: bool) -> Result<Vec<u8>, ConvError> {
-        let style = if echo { PAM_PROMPT_ECHO_ON } else { PAM_PROMPT_ECHO_OFF };
+        let style = if echo {
+            PAM_PROMPT_ECHO_ON
+        } else {
+            PAM_PROMPT_ECHO_OFF
+        };
         // No answer at all (a NULL response) is an interrupted conversation.
         self.send(style, text)?.ok_or(ConvError)
     }

@@ -46,7 +46,12 @@ fn authenticate(pamh: &mut PamHandle, raw_args: &[&CStr]) -> PamResultCode {
     let args = match args::parse(raw_args) {
         Ok(a) => a,
         Err(bad) => {
-            syslog::err(&pam_service, &format!("refusing to run: unknown module argument {bad:?} (known: config=PATH service=NAME fail_mode=secure|safe debug)"));
+            syslog::err(
+                &pam_service,
+                &format!(
+                    "refusing to run: unknown module argument {bad:?} (known: config=PATH service=NAME fail_mode=secure|safe debug)"
+                ),
+            );
             return PamResultCode::PAM_SERVICE_ERR;
         }
     };
@@ -71,11 +76,18 @@ fn authenticate(pamh: &mut PamHandle, raw_args: &[&CStr]) -> PamResultCode {
             if args.fail_mode == FailMode::Secure {
                 let _ = mfa_core::auth::Conversation::error(&mut conv, auth::UNAVAILABLE_MESSAGE);
             }
-            Outcome::Unavailable { reason: format!("configuration: {e}"), fail_mode: args.fail_mode }
+            Outcome::Unavailable {
+                reason: format!("configuration: {e}"),
+                fail_mode: args.fail_mode,
+            }
         }
     };
     let (code, line) = map(&outcome);
-    let rhost = if req.rhost.is_empty() { "local" } else { &req.rhost };
+    let rhost = if req.rhost.is_empty() {
+        "local"
+    } else {
+        &req.rhost
+    };
     let text = format!("user={} rhost={} tty={} {line}", req.user, rhost, req.tty);
     match &outcome {
         Outcome::Unavailable { .. } => syslog::err(&pam_service, &text),
@@ -83,7 +95,10 @@ fn authenticate(pamh: &mut PamHandle, raw_args: &[&CStr]) -> PamResultCode {
         _ => syslog::info(&pam_service, &text),
     }
     if args.debug {
-        syslog::debug(&pam_service, &format!("service={} returns {code:?}", req.service));
+        syslog::debug(
+            &pam_service,
+            &format!("service={} returns {code:?}", req.service),
+        );
     }
     code
 }
@@ -92,14 +107,34 @@ fn authenticate(pamh: &mut PamHandle, raw_args: &[&CStr]) -> PamResultCode {
 /// PAM_SUCCESS: this module must never make a stack succeed that would otherwise fail.
 fn map(outcome: &Outcome) -> (PamResultCode, String) {
     match outcome {
-        Outcome::Success { method, destination } => (PamResultCode::PAM_SUCCESS, format!("outcome=success method={method} to={destination}")),
-        Outcome::Ignore { reason } => (PamResultCode::PAM_IGNORE, format!("outcome=ignore reason=\"{reason}\"")),
-        Outcome::Deny { reason } => (PamResultCode::PAM_AUTH_ERR, format!("outcome=deny reason=\"{reason}\"")),
-        Outcome::Unavailable { reason, fail_mode: FailMode::Secure } => {
-            (PamResultCode::PAM_AUTH_ERR, format!("outcome=deny fail_mode=secure MFA UNAVAILABLE: {reason}"))
-        }
-        Outcome::Unavailable { reason, fail_mode: FailMode::Safe } => {
-            (PamResultCode::PAM_IGNORE, format!("outcome=ignore fail_mode=safe MFA UNAVAILABLE: {reason}"))
-        }
+        Outcome::Success {
+            method,
+            destination,
+        } => (
+            PamResultCode::PAM_SUCCESS,
+            format!("outcome=success method={method} to={destination}"),
+        ),
+        Outcome::Ignore { reason } => (
+            PamResultCode::PAM_IGNORE,
+            format!("outcome=ignore reason=\"{reason}\""),
+        ),
+        Outcome::Deny { reason } => (
+            PamResultCode::PAM_AUTH_ERR,
+            format!("outcome=deny reason=\"{reason}\""),
+        ),
+        Outcome::Unavailable {
+            reason,
+            fail_mode: FailMode::Secure,
+        } => (
+            PamResultCode::PAM_AUTH_ERR,
+            format!("outcome=deny fail_mode=secure MFA UNAVAILABLE: {reason}"),
+        ),
+        Outcome::Unavailable {
+            reason,
+            fail_mode: FailMode::Safe,
+        } => (
+            PamResultCode::PAM_IGNORE,
+            format!("outcome=ignore fail_mode=safe MFA UNAVAILABLE: {reason}"),
+        ),
     }
 }

@@ -30,12 +30,23 @@ struct Report(Vec<Check>);
 
 impl Report {
     fn add(&mut self, check: impl Into<String>, status: &'static str, detail: impl Into<String>) {
-        self.0.push(Check { check: check.into(), status, detail: detail.into() });
+        self.0.push(Check {
+            check: check.into(),
+            status,
+            detail: detail.into(),
+        });
     }
 }
 
 /// Modules that prove the first factor (a password, a directory login).
-const PRIMARY: &[&str] = &["pam_unix.so", "pam_sss.so", "pam_ldap.so", "pam_krb5.so", "pam_winbind.so", "pam_userdb.so"];
+const PRIMARY: &[&str] = &[
+    "pam_unix.so",
+    "pam_sss.so",
+    "pam_ldap.so",
+    "pam_krb5.so",
+    "pam_winbind.so",
+    "pam_userdb.so",
+];
 
 pub fn run(ctx: &Ctx, pam_dir: &Path, sshd_config: &Path) -> Result<()> {
     let mut r = Report(Vec::new());
@@ -44,15 +55,31 @@ pub fn run(ctx: &Ctx, pam_dir: &Path, sshd_config: &Path) -> Result<()> {
     let spool_dir = &ctx.config.paths.spool;
     match spool::check(spool_dir) {
         Ok(()) => match std::fs::metadata(spool_dir) {
-            Ok(m) if m.mode() & 0o002 != 0 => r.add("spool", "fail", format!("{} is writable by everyone", spool_dir.display())),
+            Ok(m) if m.mode() & 0o002 != 0 => r.add(
+                "spool",
+                "fail",
+                format!("{} is writable by everyone", spool_dir.display()),
+            ),
             _ => r.add("spool", "ok", format!("{} is usable", spool_dir.display())),
         },
         Err(e) => r.add("spool", "fail", e.to_string()),
     }
     match spool::heartbeat_age(&ctx.config.paths.runtime, std::time::SystemTime::now()) {
-        Some(age) if age <= HEARTBEAT_STALE_SECS => r.add("sender", "ok", format!("heartbeat {age} s old")),
-        Some(age) => r.add("sender", "fail", format!("heartbeat {age} s old: mfa-sender is not running; passcode logins follow fail_mode")),
-        None => r.add("sender", "fail", "no heartbeat: mfa-sender has not run; passcode logins follow fail_mode"),
+        Some(age) if age <= HEARTBEAT_STALE_SECS => {
+            r.add("sender", "ok", format!("heartbeat {age} s old"))
+        }
+        Some(age) => r.add(
+            "sender",
+            "fail",
+            format!(
+                "heartbeat {age} s old: mfa-sender is not running; passcode logins follow fail_mode"
+            ),
+        ),
+        None => r.add(
+            "sender",
+            "fail",
+            "no heartbeat: mfa-sender has not run; passcode logins follow fail_mode",
+        ),
     }
     let pubkey_mfa = check_sshd(&mut r, sshd_config);
     for service in ["sshd", "login", "su", "sudo"] {
@@ -63,7 +90,10 @@ pub fn run(ctx: &Ctx, pam_dir: &Path, sshd_config: &Path) -> Result<()> {
     if ctx.json {
         json(&r.0)?;
     } else {
-        let rows = r.0.iter().map(|c| vec![c.status.to_uppercase(), c.check.clone(), c.detail.clone()]).collect();
+        let rows =
+            r.0.iter()
+                .map(|c| vec![c.status.to_uppercase(), c.check.clone(), c.detail.clone()])
+                .collect();
         table(&["STATUS", "CHECK", "DETAIL"], rows, "");
     }
     if failed > 0 {
@@ -74,11 +104,25 @@ pub fn run(ctx: &Ctx, pam_dir: &Path, sshd_config: &Path) -> Result<()> {
 
 fn check_config(r: &mut Report, path: &Path) {
     if !path.exists() {
-        r.add("config", "warn", format!("{} does not exist: built-in defaults are used", path.display()));
+        r.add(
+            "config",
+            "warn",
+            format!(
+                "{} does not exist: built-in defaults are used",
+                path.display()
+            ),
+        );
         return;
     }
     match check_not_writable_by_others(path) {
-        Ok(()) => r.add("config", "ok", format!("{} is owned by root and not writable by others", path.display())),
+        Ok(()) => r.add(
+            "config",
+            "ok",
+            format!(
+                "{} is owned by root and not writable by others",
+                path.display()
+            ),
+        ),
         Err(e) => r.add("config", "fail", e.to_string()),
     }
 }
@@ -93,19 +137,40 @@ fn check_database(r: &mut Report, ctx: &Ctx) {
         Ok(m) if m.mode() & 0o077 != 0 => r.add(
             "database permissions",
             "warn",
-            format!("{} has mode {:04o}: others can read contacts; chmod 600 {}", db.display(), m.mode() & 0o7777, db.display()),
+            format!(
+                "{} has mode {:04o}: others can read contacts; chmod 600 {}",
+                db.display(),
+                m.mode() & 0o7777,
+                db.display()
+            ),
         ),
-        Ok(_) => r.add("database permissions", "ok", format!("{} is private", db.display())),
+        Ok(_) => r.add(
+            "database permissions",
+            "ok",
+            format!("{} is private", db.display()),
+        ),
         Err(e) => r.add("database permissions", "fail", e.to_string()),
     }
     match store.integrity_check() {
-        Ok(p) if p.is_empty() => r.add("database", "ok", format!("integrity ok, schema version {SCHEMA_VERSION}")),
-        Ok(p) => r.add("database", "fail", format!("integrity check: {}", p.join("; "))),
+        Ok(p) if p.is_empty() => r.add(
+            "database",
+            "ok",
+            format!("integrity ok, schema version {SCHEMA_VERSION}"),
+        ),
+        Ok(p) => r.add(
+            "database",
+            "fail",
+            format!("integrity check: {}", p.join("; ")),
+        ),
         Err(e) => r.add("database", "fail", e.to_string()),
     }
     match rules::settings(store.conn()) {
         Ok(s) if s.enabled => r.add("enabled", "ok", "2FA is on"),
-        Ok(_) => r.add("enabled", "warn", "2FA is off globally: `mfa-admin settings set enabled=on`"),
+        Ok(_) => r.add(
+            "enabled",
+            "warn",
+            "2FA is off globally: `mfa-admin settings set enabled=on`",
+        ),
         Err(e) => r.add("enabled", "fail", e.to_string()),
     }
 }
@@ -127,15 +192,27 @@ fn auth_lines(pam_dir: &Path, name: &str, depth: usize) -> Option<Vec<AuthLine>>
         }
         let mut words = line.split_whitespace();
         match (words.next(), words.next()) {
-            (Some("@include"), Some(inc)) if depth < 3 => out.extend(auth_lines(pam_dir, inc, depth + 1).unwrap_or_default()),
+            (Some("@include"), Some(inc)) if depth < 3 => {
+                out.extend(auth_lines(pam_dir, inc, depth + 1).unwrap_or_default())
+            }
             (Some(kind), Some(rest)) if kind.trim_start_matches('-') == "auth" => {
                 // A bracketed control may contain spaces: [success=1 default=ignore].
                 let (control, module) = if rest.starts_with('[') {
-                    let joined: String = line.splitn(2, '[').nth(1).unwrap_or_default().to_string();
-                    let (ctl, after) = joined.split_once(']').unwrap_or((&joined, ""));
-                    (format!("[{ctl}]"), after.split_whitespace().next().unwrap_or_default().to_string())
+                    let joined = line.split_once('[').map_or("", |x| x.1);
+                    let (ctl, after) = joined.split_once(']').unwrap_or((joined, ""));
+                    (
+                        format!("[{ctl}]"),
+                        after
+                            .split_whitespace()
+                            .next()
+                            .unwrap_or_default()
+                            .to_string(),
+                    )
                 } else {
-                    (rest.to_string(), words.next().unwrap_or_default().to_string())
+                    (
+                        rest.to_string(),
+                        words.next().unwrap_or_default().to_string(),
+                    )
                 };
                 out.push(AuthLine { control, module });
             }
@@ -152,10 +229,16 @@ fn base(module: &str) -> &str {
 fn check_pam(r: &mut Report, pam_dir: &Path, service: &str, pubkey_first: bool) {
     let what = format!("pam.d/{service}");
     let Some(lines) = auth_lines(pam_dir, service, 0) else {
-        return r.add(what, "warn", format!("{} not found", pam_dir.join(service).display()));
+        return r.add(
+            what,
+            "warn",
+            format!("{} not found", pam_dir.join(service).display()),
+        );
     };
     let mfa = lines.iter().position(|l| base(&l.module) == "pam_mfa.so");
-    let primary = lines.iter().position(|l| PRIMARY.contains(&base(&l.module)));
+    let primary = lines
+        .iter()
+        .position(|l| PRIMARY.contains(&base(&l.module)));
     match (mfa, primary) {
         (None, _) => r.add(what, "warn", "pam_mfa is not in the auth stack: no second factor here"),
         (Some(m), _) if lines[m].control == "sufficient" => {
@@ -173,32 +256,64 @@ fn check_pam(r: &mut Report, pam_dir: &Path, service: &str, pubkey_first: bool) 
 fn check_sshd(r: &mut Report, path: &Path) -> bool {
     let mut values: Vec<(String, String)> = Vec::new();
     if !read_sshd(path, &mut values, 0) {
-        r.add("sshd_config", "warn", format!("{} not found", path.display()));
+        r.add(
+            "sshd_config",
+            "warn",
+            format!("{} not found", path.display()),
+        );
         return false;
     }
-    let get = |k: &str| values.iter().find(|(key, _)| key == k).map(|(_, v)| v.to_ascii_lowercase());
+    let get = |k: &str| {
+        values
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.to_ascii_lowercase())
+    };
     match get("usepam") {
         Some(v) if v == "yes" => r.add("sshd UsePAM", "ok", "UsePAM yes"),
-        _ => r.add("sshd UsePAM", "fail", "sshd does not use PAM: set `UsePAM yes`"),
+        _ => r.add(
+            "sshd UsePAM",
+            "fail",
+            "sshd does not use PAM: set `UsePAM yes`",
+        ),
     }
-    let kbd = get("kbdinteractiveauthentication").or_else(|| get("challengeresponseauthentication"));
+    let kbd =
+        get("kbdinteractiveauthentication").or_else(|| get("challengeresponseauthentication"));
     match kbd.as_deref() {
-        Some("yes") | None => r.add("sshd KbdInteractiveAuthentication", "ok", "keyboard-interactive is enabled"),
-        Some(_) => r.add("sshd KbdInteractiveAuthentication", "fail", "set `KbdInteractiveAuthentication yes`: the passcode prompt needs it"),
+        Some("yes") | None => r.add(
+            "sshd KbdInteractiveAuthentication",
+            "ok",
+            "keyboard-interactive is enabled",
+        ),
+        Some(_) => r.add(
+            "sshd KbdInteractiveAuthentication",
+            "fail",
+            "set `KbdInteractiveAuthentication yes`: the passcode prompt needs it",
+        ),
     }
-    get("authenticationmethods").is_some_and(|m| m.split_whitespace().any(|l| l.starts_with("publickey,keyboard-interactive")))
+    get("authenticationmethods").is_some_and(|m| {
+        m.split_whitespace()
+            .any(|l| l.starts_with("publickey,keyboard-interactive"))
+    })
 }
 
 fn read_sshd(path: &Path, values: &mut Vec<(String, String)>, depth: usize) -> bool {
-    let Ok(text) = std::fs::read_to_string(path) else { return false };
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
     for line in text.lines() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let (key, value) = line.split_once(|c: char| c.is_whitespace() || c == '=').unwrap_or((line, ""));
+        let (key, value) = line
+            .split_once(|c: char| c.is_whitespace() || c == '=')
+            .unwrap_or((line, ""));
         let key = key.to_ascii_lowercase();
-        let value = value.trim_start_matches(|c: char| c.is_whitespace() || c == '=').trim().to_string();
+        let value = value
+            .trim_start_matches(|c: char| c.is_whitespace() || c == '=')
+            .trim()
+            .to_string();
         if key == "match" {
             break; // settings after Match apply only to some connections
         }
@@ -217,8 +332,20 @@ fn read_sshd(path: &Path, values: &mut Vec<(String, String)>, depth: usize) -> b
 
 /// Expands an Include pattern: relative to /etc/ssh, with `*` only in the file name.
 fn expand(config: &Path, pattern: &str) -> Vec<PathBuf> {
-    let p = if pattern.starts_with('/') { PathBuf::from(pattern) } else { config.parent().unwrap_or(Path::new("/etc/ssh")).join(pattern) };
-    let (Some(dir), Some(name)) = (p.parent(), p.file_name().map(|n| n.to_string_lossy().into_owned())) else { return vec![] };
+    let p = if pattern.starts_with('/') {
+        PathBuf::from(pattern)
+    } else {
+        config
+            .parent()
+            .unwrap_or(Path::new("/etc/ssh"))
+            .join(pattern)
+    };
+    let (Some(dir), Some(name)) = (
+        p.parent(),
+        p.file_name().map(|n| n.to_string_lossy().into_owned()),
+    ) else {
+        return vec![];
+    };
     if !name.contains('*') {
         return vec![p.clone()];
     }
@@ -226,7 +353,11 @@ fn expand(config: &Path, pattern: &str) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|rd| {
             rd.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| f.file_name().is_some_and(|n| n.to_string_lossy().starts_with(pre) && n.to_string_lossy().ends_with(post)))
+                .filter(|f| {
+                    f.file_name().is_some_and(|n| {
+                        n.to_string_lossy().starts_with(pre) && n.to_string_lossy().ends_with(post)
+                    })
+                })
                 .collect()
         })
         .unwrap_or_default();

@@ -62,7 +62,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Audit(c) => logs::audit(&ctx, c),
         Command::Test { user, contact } => queue::test(&ctx, &user, contact.as_deref()),
         Command::Queue(c) => queue::run(&ctx, c),
-        Command::Doctor { pam_dir, sshd_config } => doctor::run(&ctx, &pam_dir, &sshd_config),
+        Command::Doctor {
+            pam_dir,
+            sshd_config,
+        } => doctor::run(&ctx, &pam_dir, &sshd_config),
         Command::Export { file } => transfer::export(&ctx, file.as_deref()),
         Command::Import { file } => transfer::import(&ctx, &file),
     }

@@ -17,7 +17,9 @@ use crate::output::{json, table};
 const TEST_TTL: i64 = 3600;
 
 pub fn test(ctx: &Ctx, user: &str, contact: Option<&str>) -> Result<()> {
-    let seq = contact.map(|c| parse_number("contact number", c, 4)).transpose()?;
+    let seq = contact
+        .map(|c| parse_number("contact number", c, 4))
+        .transpose()?;
     let mut store = ctx.store()?;
     let spool_dir = ctx.config.paths.spool.clone();
     spool::check(&spool_dir)?;
@@ -55,7 +57,12 @@ pub fn test(ctx: &Ctx, user: &str, contact: Option<&str>) -> Result<()> {
     if ctx.json {
         return json(&serde_json::json!({ "id": msg.id, "to": msg.masked_to }));
     }
-    println!("queued test message {} to {} ({})", msg.id, msg.masked_to, msg.channel.as_str());
+    println!(
+        "queued test message {} to {} ({})",
+        msg.id,
+        msg.masked_to,
+        msg.channel.as_str()
+    );
     Ok(())
 }
 
@@ -80,7 +87,11 @@ pub fn run(ctx: &Ctx, cmd: QueueCmd) -> Result<()> {
     let QueueCmd::List = cmd;
     let now = mfa_core::now();
     let mut all = Vec::new();
-    for (dir, state) in [("new", "pending"), ("cur", "in-flight"), ("failed", "failed")] {
+    for (dir, state) in [
+        ("new", "pending"),
+        ("cur", "in-flight"),
+        ("failed", "failed"),
+    ] {
         scan(&ctx.config.paths.spool.join(dir), state, now, &mut all)?;
     }
     all.sort_by_key(|q| -q.age);
@@ -89,9 +100,23 @@ pub fn run(ctx: &Ctx, cmd: QueueCmd) -> Result<()> {
     }
     let rows = all
         .into_iter()
-        .map(|q| vec![q.id, q.state.into(), q.user, q.kind, q.to, format!("{}s", q.age), q.reason])
+        .map(|q| {
+            vec![
+                q.id,
+                q.state.into(),
+                q.user,
+                q.kind,
+                q.to,
+                format!("{}s", q.age),
+                q.reason,
+            ]
+        })
         .collect();
-    table(&["ID", "STATE", "USER", "KIND", "TO", "AGE", "REASON"], rows, "the queue is empty");
+    table(
+        &["ID", "STATE", "USER", "KIND", "TO", "AGE", "REASON"],
+        rows,
+        "the queue is empty",
+    );
     Ok(())
 }
 
@@ -118,7 +143,10 @@ fn scan(dir: &Path, state: &'static str, now: i64, out: &mut Vec<Queued>) -> Res
                 reason,
             }),
             Err(err) => out.push(Queued {
-                id: path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+                id: path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
                 state,
                 user: String::new(),
                 kind: String::new(),

@@ -15,7 +15,14 @@ fn twenty_writers_and_readers_lose_nothing() {
     let env = Env::new();
     let config = env.config.clone();
     let bin = env!("CARGO_BIN_EXE_mfa-admin");
-    let run = move |args: Vec<String>| out(Command::new(bin).arg("--config").arg(&config).args(&args).output().unwrap());
+    let run = move |args: Vec<String>| {
+        out(Command::new(bin)
+            .arg("--config")
+            .arg(&config)
+            .args(&args)
+            .output()
+            .unwrap())
+    };
 
     let mut handles = Vec::new();
     for w in 0..WRITERS {
@@ -23,7 +30,13 @@ fn twenty_writers_and_readers_lose_nothing() {
         handles.push(thread::spawn(move || {
             let user = format!("user{w:02}");
             let mut outs = vec![run(vec!["user".into(), "add".into(), user.clone()])];
-            outs.push(run(vec!["contact".into(), "add".into(), user.clone(), "--email".into(), format!("{user}@example.com")]));
+            outs.push(run(vec![
+                "contact".into(),
+                "add".into(),
+                user.clone(),
+                "--email".into(),
+                format!("{user}@example.com"),
+            ]));
             for i in 0..WRITES_EACH - 2 {
                 outs.push(run(vec![
                     "net".into(),
@@ -64,7 +77,13 @@ fn twenty_writers_and_readers_lose_nothing() {
     let users = env.json(&["user", "list"]);
     assert_eq!(users.as_array().unwrap().len(), WRITERS);
     assert!(users.as_array().unwrap().iter().all(|u| u["contacts"] == 1));
-    assert_eq!(env.json(&["net", "list"]).as_array().unwrap().len(), WRITERS * (WRITES_EACH - 2));
+    assert_eq!(
+        env.json(&["net", "list"]).as_array().unwrap().len(),
+        WRITERS * (WRITES_EACH - 2)
+    );
     // init + every write, each with its own audit record.
-    assert_eq!(env.json(&["audit", "show"]).as_array().unwrap().len(), 1 + WRITERS * WRITES_EACH);
+    assert_eq!(
+        env.json(&["audit", "show"]).as_array().unwrap().len(),
+        1 + WRITERS * WRITES_EACH
+    );
 }

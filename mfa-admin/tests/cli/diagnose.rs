@@ -6,7 +6,8 @@ use super::Env;
 
 fn heartbeat(env: &Env, age: u64) {
     let f = std::fs::File::create(env.path("run/sender.heartbeat")).unwrap();
-    f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(age)).unwrap();
+    f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(age))
+        .unwrap();
 }
 
 #[test]
@@ -14,15 +15,36 @@ fn test_message_is_spooled_and_listed() {
     let env = Env::new();
     env.ok(&["user", "add", "una"]);
     env.ok(&["contact", "add", "una", "--email", "una@example.com"]);
-    env.ok(&["contact", "add", "una", "--phone", "5552010177", "--carrier", "AT&T"]);
+    env.ok(&[
+        "contact",
+        "add",
+        "una",
+        "--phone",
+        "5552010177",
+        "--carrier",
+        "AT&T",
+    ]);
     env.ok(&["template", "set", "test-body", "Hello {user} from {host}"]);
     let q = env.json(&["test", "una", "--contact", "2"]);
     assert_eq!(q["to"], "***-***-0177 (AT&T)");
-    let files: Vec<_> = std::fs::read_dir(env.path("spool/new")).unwrap().map(|e| e.unwrap().path()).collect();
+    let files: Vec<_> = std::fs::read_dir(env.path("spool/new"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert_eq!(files.len(), 1);
     let m: serde_json::Value = serde_json::from_slice(&std::fs::read(&files[0]).unwrap()).unwrap();
-    assert_eq!((m["to"].as_str(), m["channel"].as_str(), m["kind"].as_str()), (Some("5552010177@txt.att.net"), Some("sms-gateway"), Some("test")));
-    assert!(m["body"].as_str().unwrap().starts_with("Hello una from "), "{m}");
+    assert_eq!(
+        (m["to"].as_str(), m["channel"].as_str(), m["kind"].as_str()),
+        (
+            Some("5552010177@txt.att.net"),
+            Some("sms-gateway"),
+            Some("test")
+        )
+    );
+    assert!(
+        m["body"].as_str().unwrap().starts_with("Hello una from "),
+        "{m}"
+    );
     assert_eq!(m["id"], q["id"]);
     env.ok(&["test", "una"]);
 
@@ -34,12 +56,25 @@ fn test_message_is_spooled_and_listed() {
     let list = list.as_array().unwrap();
     assert_eq!(list.len(), 2);
     let f = list.iter().find(|x| x["state"] == "failed").unwrap();
-    assert_eq!((f["reason"].as_str(), f["to"].as_str(), f["user"].as_str()), (Some("550 5.1.1 no such user"), Some("***-***-0177 (AT&T)"), Some("una")));
+    assert_eq!(
+        (f["reason"].as_str(), f["to"].as_str(), f["user"].as_str()),
+        (
+            Some("550 5.1.1 no such user"),
+            Some("***-***-0177 (AT&T)"),
+            Some("una")
+        )
+    );
     let p = list.iter().find(|x| x["state"] == "pending").unwrap();
     assert_eq!(p["to"], "u***@e***.com");
     let text = env.ok(&["queue", "list"]);
-    assert!(!text.contains("una@example.com") && !text.contains("5552010177"), "recipients must be masked: {text}");
-    assert_eq!(env.json(&["audit", "show", "--limit", "1"])[0]["action"], "test");
+    assert!(
+        !text.contains("una@example.com") && !text.contains("5552010177"),
+        "recipients must be masked: {text}"
+    );
+    assert_eq!(
+        env.json(&["audit", "show", "--limit", "1"])[0]["action"],
+        "test"
+    );
 
     env.bad(&["test", "nobody"], &["unknown user"]);
     env.ok(&["user", "add", "vic"]);
@@ -51,7 +86,11 @@ fn pam_fixture(dir: &Path, mfa_line: &str) {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("common-auth"), "auth [success=1 default=ignore] pam_unix.so nullok\nauth requisite pam_deny.so\nauth required pam_permit.so\n").unwrap();
     for s in ["sshd", "login", "su", "sudo"] {
-        std::fs::write(dir.join(s), format!("# {s}\n@include common-auth\n{mfa_line}\n@include common-account\n")).unwrap();
+        std::fs::write(
+            dir.join(s),
+            format!("# {s}\n@include common-auth\n{mfa_line}\n@include common-account\n"),
+        )
+        .unwrap();
     }
 }
 
@@ -61,29 +100,77 @@ fn doctor_reports_each_problem() {
     let pam = env.path("pam.d");
     pam_fixture(&pam, "auth required pam_mfa.so config=/etc/mfa/mfa.toml");
     let sshd = env.path("sshd_config");
-    std::fs::write(&sshd, format!("Include {}/sshd_config.d/*.conf\nUsePAM no\n", env.dir.path().display())).unwrap();
+    std::fs::write(
+        &sshd,
+        format!(
+            "Include {}/sshd_config.d/*.conf\nUsePAM no\n",
+            env.dir.path().display()
+        ),
+    )
+    .unwrap();
     std::fs::create_dir_all(env.path("sshd_config.d")).unwrap();
-    std::fs::write(env.path("sshd_config.d/mfa.conf"), "UsePAM yes\nKbdInteractiveAuthentication yes\n").unwrap();
+    std::fs::write(
+        env.path("sshd_config.d/mfa.conf"),
+        "UsePAM yes\nKbdInteractiveAuthentication yes\n",
+    )
+    .unwrap();
     heartbeat(&env, 0);
     env.ok(&["settings", "set", "enabled=on"]);
-    let args = ["doctor", "--pam-dir", pam.to_str().unwrap(), "--sshd-config", sshd.to_str().unwrap()];
+    let args = [
+        "doctor",
+        "--pam-dir",
+        pam.to_str().unwrap(),
+        "--sshd-config",
+        sshd.to_str().unwrap(),
+    ];
     let out = env.run(&args);
     assert_eq!(out.code, 0, "{out:?}");
-    assert!(out.stdout.contains("pam_mfa (required) follows pam_unix.so"), "{}", out.stdout);
-    assert!(out.stdout.contains("UsePAM yes"), "the Include comes first and wins: {}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("pam_mfa (required) follows pam_unix.so"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("UsePAM yes"),
+        "the Include comes first and wins: {}",
+        out.stdout
+    );
 
     // Break things one by one.
     heartbeat(&env, 300);
-    std::fs::write(pam.join("su"), "auth required pam_mfa.so\n@include common-auth\n").unwrap();
-    std::fs::write(pam.join("sudo"), "@include common-auth\nauth sufficient pam_mfa.so\n").unwrap();
+    std::fs::write(
+        pam.join("su"),
+        "auth required pam_mfa.so\n@include common-auth\n",
+    )
+    .unwrap();
+    std::fs::write(
+        pam.join("sudo"),
+        "@include common-auth\nauth sufficient pam_mfa.so\n",
+    )
+    .unwrap();
     std::fs::write(pam.join("login"), "@include common-auth\n").unwrap();
-    std::fs::write(env.path("sshd_config.d/mfa.conf"), "KbdInteractiveAuthentication no\n").unwrap();
+    std::fs::write(
+        env.path("sshd_config.d/mfa.conf"),
+        "KbdInteractiveAuthentication no\n",
+    )
+    .unwrap();
     let mut json_args = vec!["--json"];
     json_args.extend_from_slice(&args);
     let out = env.run(&json_args);
     assert_eq!(out.code, 1, "{out:?}");
     let checks: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    let status = |name: &str| checks.as_array().unwrap().iter().find(|c| c["check"] == name).unwrap_or_else(|| panic!("{name}: {checks}"))["status"].as_str().unwrap().to_string();
+    let status = |name: &str| {
+        checks
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == name)
+            .unwrap_or_else(|| panic!("{name}: {checks}"))["status"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
     assert_eq!(status("sender"), "fail");
     assert_eq!(status("pam.d/su"), "fail");
     assert_eq!(status("pam.d/sudo"), "fail");
@@ -102,7 +189,14 @@ fn doctor_reports_each_problem() {
     let out = env.run(&json_args);
     assert_eq!(out.code, 1);
     let checks: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    assert!(checks.as_array().unwrap().iter().any(|c| c["check"] == "database" && c["status"] == "fail"), "{checks}");
+    assert!(
+        checks
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["check"] == "database" && c["status"] == "fail"),
+        "{checks}"
+    );
 }
 
 #[test]
@@ -110,12 +204,28 @@ fn doctor_accepts_publickey_then_passcode() {
     let env = Env::new();
     let pam = env.path("pam.d");
     pam_fixture(&pam, "auth required pam_mfa.so");
-    std::fs::write(pam.join("sshd"), "auth required pam_mfa.so\nauth required pam_permit.so\n").unwrap();
+    std::fs::write(
+        pam.join("sshd"),
+        "auth required pam_mfa.so\nauth required pam_permit.so\n",
+    )
+    .unwrap();
     let sshd = env.path("sshd_config");
     std::fs::write(&sshd, "UsePAM yes\nKbdInteractiveAuthentication yes\nAuthenticationMethods publickey,keyboard-interactive\n").unwrap();
     heartbeat(&env, 0);
-    let checks = env.json(&["doctor", "--pam-dir", pam.to_str().unwrap(), "--sshd-config", sshd.to_str().unwrap()]);
-    let sshd_check = checks.as_array().unwrap().iter().find(|c| c["check"] == "pam.d/sshd").unwrap().clone();
+    let checks = env.json(&[
+        "doctor",
+        "--pam-dir",
+        pam.to_str().unwrap(),
+        "--sshd-config",
+        sshd.to_str().unwrap(),
+    ]);
+    let sshd_check = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "pam.d/sshd")
+        .unwrap()
+        .clone();
     assert_eq!(sshd_check["status"], "ok", "{sshd_check}");
 }
 
@@ -123,9 +233,18 @@ fn doctor_accepts_publickey_then_passcode() {
 fn unlock_a_name_without_a_record() {
     let env = Env::new();
     let conn = rusqlite::Connection::open(env.db()).unwrap();
-    conn.execute("INSERT INTO lockouts (user, failures, locked_until) VALUES ('walt', 0, 9999999999)", []).unwrap();
-    assert!(env.ok(&["user", "unlock", "walt"]).contains("unlocked user walt"));
-    let left: i64 = conn.query_row("SELECT count(*) FROM lockouts", [], |r| r.get(0)).unwrap();
+    conn.execute(
+        "INSERT INTO lockouts (user, failures, locked_until) VALUES ('walt', 0, 9999999999)",
+        [],
+    )
+    .unwrap();
+    assert!(
+        env.ok(&["user", "unlock", "walt"])
+            .contains("unlocked user walt")
+    );
+    let left: i64 = conn
+        .query_row("SELECT count(*) FROM lockouts", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(left, 0);
     env.bad(&["user", "unlock", "walt"], &["unknown user"]);
 }

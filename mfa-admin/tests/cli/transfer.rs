@@ -8,19 +8,45 @@ use super::{Env, out};
 
 fn populated() -> Env {
     let env = Env::new();
-    env.ok(&["settings", "set", "enabled=on", "code_ttl=5m", "totp_issuer=Example Corp"]);
+    env.ok(&[
+        "settings",
+        "set",
+        "enabled=on",
+        "code_ttl=5m",
+        "totp_issuer=Example Corp",
+    ]);
     env.ok(&["service", "set", "sudo", "totp"]);
-    env.ok(&["net", "add", "--service", "sshd", "--cidr", "192.0.2.0/24", "--require", "no"]);
+    env.ok(&[
+        "net",
+        "add",
+        "--service",
+        "sshd",
+        "--cidr",
+        "192.0.2.0/24",
+        "--require",
+        "no",
+    ]);
     env.ok(&["carrier", "add", "Example Mobile", "sms.example.net"]);
     env.ok(&["user", "add", "dave"]);
-    env.ok(&["contact", "add", "dave", "--phone", "5552010199", "--carrier", "Example Mobile"]);
+    env.ok(&[
+        "contact",
+        "add",
+        "dave",
+        "--phone",
+        "5552010199",
+        "--carrier",
+        "Example Mobile",
+    ]);
     env.ok(&["contact", "add", "dave", "--sms", "+447700900123"]);
     env
 }
 
 /// The database dump without the audit log (which records every import).
 fn rules(env: &Env) -> Vec<String> {
-    env.dump().into_iter().filter(|l| !l.starts_with("audit_log:")).collect()
+    env.dump()
+        .into_iter()
+        .filter(|l| !l.starts_with("audit_log:"))
+        .collect()
 }
 
 #[test]
@@ -33,9 +59,18 @@ fn import_is_idempotent_and_keeps_rule_numbers() {
     let before = rules(&env);
     env.ok(&["import", file.to_str().unwrap()]);
     env.ok(&["import", file.to_str().unwrap()]);
-    assert_eq!(rules(&env), before, "importing the current rules must change nothing");
+    assert_eq!(
+        rules(&env),
+        before,
+        "importing the current rules must change nothing"
+    );
     let audit = env.json(&["audit", "show"]);
-    let imports = audit.as_array().unwrap().iter().filter(|e| e["action"] == "import").count();
+    let imports = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "import")
+        .count();
     assert_eq!(imports, 2);
 }
 
@@ -45,20 +80,46 @@ fn import_replaces_rules_and_keeps_state_of_kept_users() {
     env.ok(&["user", "add", "erin"]);
     let doc = env.ok(&["export"]);
     env.ok(&["user", "add", "frank"]);
-    env.ok(&["net", "add", "--service", "*", "--cidr", "198.51.100.0/24", "--require", "yes"]);
+    env.ok(&[
+        "net",
+        "add",
+        "--service",
+        "*",
+        "--cidr",
+        "198.51.100.0/24",
+        "--require",
+        "yes",
+    ]);
     env.ok(&["settings", "set", "attempts=5"]);
     // erin is locked out (state the PAM module keeps); an import that keeps erin keeps it.
     let conn = rusqlite::Connection::open(env.db()).unwrap();
-    conn.execute("INSERT INTO lockouts (user, failures, locked_until) VALUES ('erin', 10, 9999999999)", []).unwrap();
+    conn.execute(
+        "INSERT INTO lockouts (user, failures, locked_until) VALUES ('erin', 10, 9999999999)",
+        [],
+    )
+    .unwrap();
     drop(conn);
 
     let file = env.path("doc.toml");
     std::fs::write(&file, &doc).unwrap();
     env.ok(&["import", file.to_str().unwrap()]);
-    let users: Vec<String> = env.json(&["user", "list"]).as_array().unwrap().iter().map(|u| u["name"].as_str().unwrap().to_string()).collect();
+    let users: Vec<String> = env
+        .json(&["user", "list"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(users, ["dave", "erin"]);
     assert_eq!(env.json(&["net", "list"]).as_array().unwrap().len(), 1);
-    let attempts = env.json(&["settings", "show"]).as_array().unwrap().iter().find(|s| s["key"] == "attempts").unwrap()["value"].clone();
+    let attempts = env
+        .json(&["settings", "show"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key"] == "attempts")
+        .unwrap()["value"]
+        .clone();
     assert_eq!(attempts, "3");
     assert_eq!(env.json(&["user", "show", "erin"])["failures"], 10);
     assert_eq!(env.ok(&["export"]), doc);
@@ -78,7 +139,12 @@ fn import_from_standard_input() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(doc.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(doc.as_bytes())
+        .unwrap();
     let o = out(child.wait_with_output().unwrap());
     assert_eq!(o.code, 0, "{o:?}");
     assert!(o.stdout.contains("1 networks, 1 users"), "{}", o.stdout);
@@ -93,6 +159,9 @@ fn a_bad_document_changes_nothing() {
     doc = doc.replace("+447700900123", "+44");
     let file = env.path("bad.toml");
     std::fs::write(&file, &doc).unwrap();
-    let o = env.bad(&["import", file.to_str().unwrap()], &["users[0].contacts[1]", "E.164"]);
+    let o = env.bad(
+        &["import", file.to_str().unwrap()],
+        &["users[0].contacts[1]", "E.164"],
+    );
     assert!(o.stdout.is_empty());
 }

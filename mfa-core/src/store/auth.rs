@@ -15,19 +15,34 @@ use crate::{Error, Result};
 /// The installation's passcode hash key, created on first use.
 pub fn passcode_key(conn: &Connection) -> Result<Vec<u8>> {
     let get = || -> Result<Option<Vec<u8>>> {
-        Ok(conn.query_row("SELECT value FROM meta WHERE key = 'passcode_key'", [], |r| r.get(0)).optional()?)
+        Ok(conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'passcode_key'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?)
     };
     if let Some(k) = get()? {
         return Ok(k);
     }
     let key = random_bytes::<KEY_LEN>()?;
-    conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('passcode_key', ?1)", [key.as_slice()])?;
+    conn.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('passcode_key', ?1)",
+        [key.as_slice()],
+    )?;
     get()?.ok_or_else(|| Error::Database("passcode key missing after insert".into()))
 }
 
 /// Reads everything [`crate::policy::decide`] needs for one request. `address` is PAM_RHOST
 /// as given ("" for local); `ip` its parsed form when it is an IP address.
-pub fn facts(conn: &Connection, user: &str, service: &str, address: &str, ip: Option<IpAddr>) -> Result<Facts> {
+pub fn facts(
+    conn: &Connection,
+    user: &str,
+    service: &str,
+    address: &str,
+    ip: Option<IpAddr>,
+) -> Result<Facts> {
     let settings: Settings = rules::settings(conn)?;
     let method = rules::method_for(conn, service)?;
     let user_facts = conn
@@ -63,15 +78,22 @@ pub fn facts(conn: &Connection, user: &str, service: &str, address: &str, ip: Op
     // Lockouts are kept by name, so a user without a record (an enrollment that keeps
     // failing) is locked out too.
     let locked_until: i64 = conn
-        .query_row("SELECT locked_until FROM lockouts WHERE user = ?1", [user], |r| r.get(0))
+        .query_row(
+            "SELECT locked_until FROM lockouts WHERE user = ?1",
+            [user],
+            |r| r.get(0),
+        )
         .optional()?
         .unwrap_or(0);
     let network = match ip {
-        Some(ip) => rules::matching_networks(conn, service, ip)?.into_iter().next().map(|r| NetworkFacts {
-            id: r.id,
-            require: r.require,
-            log: r.log.as_deref().and_then(|l| LogLevel::parse(l).ok()),
-        }),
+        Some(ip) => rules::matching_networks(conn, service, ip)?
+            .into_iter()
+            .next()
+            .map(|r| NetworkFacts {
+                id: r.id,
+                require: r.require,
+                log: r.log.as_deref().and_then(|l| LogLevel::parse(l).ok()),
+            }),
         None => None,
     };
     let last_grant: Option<i64> = conn
@@ -81,7 +103,14 @@ pub fn facts(conn: &Connection, user: &str, service: &str, address: &str, ip: Op
             |r| r.get(0),
         )
         .optional()?;
-    Ok(Facts { settings, method, user: user_facts, locked_until, network, last_grant })
+    Ok(Facts {
+        settings,
+        method,
+        user: user_facts,
+        locked_until,
+        network,
+        last_grant,
+    })
 }
 
 /// An outstanding challenge.
@@ -104,7 +133,10 @@ pub struct Challenge {
 
 /// Stores a challenge (and drops challenges that expired over an hour ago).
 pub fn insert_challenge(conn: &Connection, c: &Challenge) -> Result<()> {
-    conn.execute("DELETE FROM challenges WHERE expires < ?1", [c.created - 3600])?;
+    conn.execute(
+        "DELETE FROM challenges WHERE expires < ?1",
+        [c.created - 3600],
+    )?;
     conn.execute(
         "INSERT INTO challenges (id, user, service, address, purpose, prefix, code_hash, destination,
                                  created, expires, attempts_left, resends)
@@ -159,7 +191,11 @@ pub fn challenge(conn: &Connection, id: &str) -> Result<Option<Challenge>> {
 pub fn spend_attempt(conn: &Connection, id: &str) -> Result<i64> {
     conn.execute("UPDATE challenges SET attempts_left = attempts_left - 1 WHERE id = ?1 AND attempts_left > 0", [id])?;
     Ok(conn
-        .query_row("SELECT attempts_left FROM challenges WHERE id = ?1", [id], |r| r.get(0))
+        .query_row(
+            "SELECT attempts_left FROM challenges WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
         .optional()?
         .unwrap_or(0))
 }
@@ -172,23 +208,41 @@ pub fn delete_challenge(conn: &Connection, id: &str) -> Result<()> {
 
 /// Counts a failure; returns the time the user is locked out until, if this failure locked
 /// them out.
-pub fn record_failure(conn: &Connection, user: &str, now: i64, settings: &Settings) -> Result<Option<i64>> {
+pub fn record_failure(
+    conn: &Connection,
+    user: &str,
+    now: i64,
+    settings: &Settings,
+) -> Result<Option<i64>> {
     conn.execute(
         "INSERT INTO lockouts (user, failures, last_failure) VALUES (?1, 1, ?2)
          ON CONFLICT (user) DO UPDATE SET failures = failures + 1, last_failure = excluded.last_failure",
         params![user, now],
     )?;
-    let failures: i64 = conn.query_row("SELECT failures FROM lockouts WHERE user = ?1", [user], |r| r.get(0))?;
+    let failures: i64 = conn.query_row(
+        "SELECT failures FROM lockouts WHERE user = ?1",
+        [user],
+        |r| r.get(0),
+    )?;
     if settings.lockout_after > 0 && failures >= i64::from(settings.lockout_after) {
         let until = now + i64::from(settings.lockout_for);
-        conn.execute("UPDATE lockouts SET locked_until = ?2, failures = 0 WHERE user = ?1", params![user, until])?;
+        conn.execute(
+            "UPDATE lockouts SET locked_until = ?2, failures = 0 WHERE user = ?1",
+            params![user, until],
+        )?;
         return Ok(Some(until));
     }
     Ok(None)
 }
 
 /// Records a passed second factor: clears the failure count and grants the repeat window.
-pub fn record_success(conn: &Connection, user: &str, service: &str, address: &str, now: i64) -> Result<()> {
+pub fn record_success(
+    conn: &Connection,
+    user: &str,
+    service: &str,
+    address: &str,
+    now: i64,
+) -> Result<()> {
     conn.execute("DELETE FROM lockouts WHERE user = ?1", [user])?;
     conn.execute(
         "INSERT INTO grants (user, service, address, granted) VALUES (?1, ?2, ?3, ?4)

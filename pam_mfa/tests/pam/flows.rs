@@ -18,21 +18,49 @@ fn passcode_success_with_one_contact() {
     let prompts = r.prompts();
     assert_eq!(prompts.len(), 1);
     let p = prompts[0];
-    assert!(p.starts_with("Passcode ") && p.ends_with("- (sent to a***@e***.com): "), "{p}");
+    assert!(
+        p.starts_with("Passcode ") && p.ends_with("- (sent to a***@e***.com): "),
+        "{p}"
+    );
     let msgs = i.messages();
     assert_eq!(msgs.len(), 1);
     let m = &msgs[0];
-    assert_eq!((m["to"].as_str(), m["channel"].as_str(), m["kind"].as_str(), m["user"].as_str()), (Some("ann@example.com"), Some("email"), Some("passcode"), Some("ann")));
+    assert_eq!(
+        (
+            m["to"].as_str(),
+            m["channel"].as_str(),
+            m["kind"].as_str(),
+            m["user"].as_str()
+        ),
+        (
+            Some("ann@example.com"),
+            Some("email"),
+            Some("passcode"),
+            Some("ann")
+        )
+    );
     let body = m["body"].as_str().unwrap();
     let prefix = p.chars().nth(9).unwrap();
     assert!(body.contains(&format!("{prefix}-")), "{body}");
     assert!(m["expires"].as_i64().unwrap() - m["created"].as_i64().unwrap() == 600);
-    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::read_dir(i.path("spool/new")).unwrap().next().unwrap().unwrap().metadata().unwrap().permissions()) & 0o777;
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::read_dir(i.path("spool/new"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .metadata()
+            .unwrap()
+            .permissions(),
+    ) & 0o777;
     assert_eq!(mode, 0o640);
     // Only a keyed hash was stored, and the challenge is gone once answered.
     assert_eq!(i.count("SELECT count(*) FROM challenges"), 0);
     assert_eq!(i.outcomes(), ["success:"]);
-    assert_eq!(i.count("SELECT count(*) FROM grants WHERE user = 'ann' AND address = '192.0.2.10'"), 1);
+    assert_eq!(
+        i.count("SELECT count(*) FROM grants WHERE user = 'ann' AND address = '192.0.2.10'"),
+        1
+    );
 }
 
 #[test]
@@ -40,19 +68,27 @@ fn the_code_never_reaches_the_store_or_the_log() {
     let i = Install::new();
     i.user("ann", &["ann@example.com"]);
     let mut seen_code = String::new();
-    let r = i.auth("ann", None, Box::new(|p: &str| {
-        let c = code_for(&i, p)?;
-        // Look at the store while the challenge is open.
-        let hash_len = i.count("SELECT length(code_hash) FROM challenges");
-        assert_eq!(hash_len, 32);
-        seen_code = c.clone();
-        Some(c.into_bytes())
-    }));
+    let r = i.auth(
+        "ann",
+        None,
+        Box::new(|p: &str| {
+            let c = code_for(&i, p)?;
+            // Look at the store while the challenge is open.
+            let hash_len = i.count("SELECT length(code_hash) FROM challenges");
+            assert_eq!(hash_len, 32);
+            seen_code = c.clone();
+            Some(c.into_bytes())
+        }),
+    );
     assert_eq!(r.code, PAM_SUCCESS);
     let dump = std::fs::read(i.path("db/mfa.db")).unwrap();
     let wal = std::fs::read(i.path("db/mfa.db-wal")).unwrap_or_default();
     for hay in [&dump, &wal] {
-        assert!(!hay.windows(seen_code.len()).any(|w| w == seen_code.as_bytes()), "code found in the database files");
+        assert!(
+            !hay.windows(seen_code.len())
+                .any(|w| w == seen_code.as_bytes()),
+            "code found in the database files"
+        );
     }
 }
 
@@ -60,16 +96,27 @@ fn the_code_never_reaches_the_store_or_the_log() {
 fn several_contacts_offer_a_masked_menu() {
     let i = Install::new();
     i.user("bob", &["bob@example.com", "robert@work.example"]);
-    let r = i.auth("bob", None, Box::new(|p: &str| {
-        if p.starts_with("Choice") {
-            Some(b"2".to_vec())
-        } else {
-            code_for(&i, p).map(String::into_bytes)
-        }
-    }));
+    let r = i.auth(
+        "bob",
+        None,
+        Box::new(|p: &str| {
+            if p.starts_with("Choice") {
+                Some(b"2".to_vec())
+            } else {
+                code_for(&i, p).map(String::into_bytes)
+            }
+        }),
+    );
     assert_eq!(r.code, PAM_SUCCESS, "{r:?}");
-    assert!(r.said("1) b***@e***.com") && r.said("2) r***@w***.example"), "{:?}", r.shown);
-    assert!(!r.shown.iter().any(|s| s.text.contains("bob@example.com")), "a full address was shown");
+    assert!(
+        r.said("1) b***@e***.com") && r.said("2) r***@w***.example"),
+        "{:?}",
+        r.shown
+    );
+    assert!(
+        !r.shown.iter().any(|s| s.text.contains("bob@example.com")),
+        "a full address was shown"
+    );
     assert_eq!(i.messages()[0]["to"], "robert@work.example");
     assert!(r.prompts()[1].contains("r***@w***.example"));
 }
@@ -83,8 +130,15 @@ fn wrong_codes_use_up_attempts_then_lock_out() {
     let r = i.auth("cy", None, Box::new(|_: &str| Some(b"000000".to_vec())));
     assert_eq!(r.code, PAM_AUTH_ERR);
     assert_eq!(r.prompts().len(), 3);
-    assert!(r.said("2 attempts left") && r.said("No attempts left"), "{:?}", r.shown);
-    assert_eq!(i.count("SELECT failures FROM lockouts WHERE user = 'cy'"), 3);
+    assert!(
+        r.said("2 attempts left") && r.said("No attempts left"),
+        "{:?}",
+        r.shown
+    );
+    assert_eq!(
+        i.count("SELECT failures FROM lockouts WHERE user = 'cy'"),
+        3
+    );
     // Two more failures reach lockout_after = 5.
     let r = i.auth("cy", None, Box::new(|_: &str| Some(b"111111".to_vec())));
     assert_eq!(r.code, PAM_AUTH_ERR);
@@ -92,14 +146,26 @@ fn wrong_codes_use_up_attempts_then_lock_out() {
     assert_eq!(r.prompts().len(), 2);
     // Now locked: denied before any passcode is sent, even with the right one.
     let before = i.messages().len();
-    let r = i.auth("cy", None, Box::new(|p: &str| code_for(&i, p).map(String::into_bytes)));
+    let r = i.auth(
+        "cy",
+        None,
+        Box::new(|p: &str| code_for(&i, p).map(String::into_bytes)),
+    );
     assert_eq!(r.code, PAM_AUTH_ERR);
     assert!(r.prompts().is_empty());
     assert_eq!(i.messages().len(), before);
-    assert!(i.outcomes().last().unwrap().starts_with("deny:locked out"), "{:?}", i.outcomes());
+    assert!(
+        i.outcomes().last().unwrap().starts_with("deny:locked out"),
+        "{:?}",
+        i.outcomes()
+    );
     // Unlock (what `mfa-admin user unlock` does) and the right code works again.
     i.sql("DELETE FROM lockouts WHERE user = 'cy'");
-    let r = i.auth("cy", None, Box::new(|p: &str| code_for(&i, p).map(String::into_bytes)));
+    let r = i.auth(
+        "cy",
+        None,
+        Box::new(|p: &str| code_for(&i, p).map(String::into_bytes)),
+    );
     assert_eq!(r.code, PAM_SUCCESS);
 }
 
@@ -108,22 +174,37 @@ fn success_resets_the_failure_count() {
     let i = Install::new();
     i.user("dee", &["dee@example.com"]);
     let mut first = true;
-    let r = i.auth("dee", None, Box::new(|p: &str| {
-        if std::mem::take(&mut first) { Some(b"999999".to_vec()) } else { code_for(&i, p).map(String::into_bytes) }
-    }));
+    let r = i.auth(
+        "dee",
+        None,
+        Box::new(|p: &str| {
+            if std::mem::take(&mut first) {
+                Some(b"999999".to_vec())
+            } else {
+                code_for(&i, p).map(String::into_bytes)
+            }
+        }),
+    );
     assert_eq!(r.code, PAM_SUCCESS);
-    assert_eq!(i.count("SELECT count(*) FROM lockouts WHERE user = 'dee'"), 0);
+    assert_eq!(
+        i.count("SELECT count(*) FROM lockouts WHERE user = 'dee'"),
+        0
+    );
 }
 
 #[test]
 fn an_expired_code_is_refused() {
     let i = Install::new();
     i.user("eve", &["eve@example.com"]);
-    let r = i.auth("eve", None, Box::new(|p: &str| {
-        let code = code_for(&i, p)?;
-        i.sql("UPDATE challenges SET expires = 1");
-        Some(code.into_bytes())
-    }));
+    let r = i.auth(
+        "eve",
+        None,
+        Box::new(|p: &str| {
+            let code = code_for(&i, p)?;
+            i.sql("UPDATE challenges SET expires = 1");
+            Some(code.into_bytes())
+        }),
+    );
     assert_eq!(r.code, PAM_AUTH_ERR);
     assert!(r.said("expired"), "{:?}", r.shown);
     assert_eq!(i.outcomes(), ["deny:passcode expired"]);
@@ -135,10 +216,14 @@ fn an_empty_answer_resends_at_most_twice() {
     i.user("fay", &["fay@example.com"]);
     i.set("attempts", "1");
     let mut n = 0;
-    let r = i.auth("fay", None, Box::new(|_: &str| {
-        n += 1;
-        Some(Vec::new())
-    }));
+    let r = i.auth(
+        "fay",
+        None,
+        Box::new(|_: &str| {
+            n += 1;
+            Some(Vec::new())
+        }),
+    );
     assert_eq!(r.code, PAM_AUTH_ERR);
     assert_eq!(i.messages().len(), 3, "first code and two resends");
     assert_eq!(n, 3, "the third empty answer counts as a wrong code");
@@ -147,13 +232,17 @@ fn an_empty_answer_resends_at_most_twice() {
     let i = Install::new();
     i.user("fay", &["fay@example.com"]);
     let mut old = None;
-    let r = i.auth("fay", None, Box::new(|p: &str| {
-        if old.is_none() {
-            old = code_for(&i, p);
-            return Some(Vec::new());
-        }
-        code_for(&i, p).map(String::into_bytes)
-    }));
+    let r = i.auth(
+        "fay",
+        None,
+        Box::new(|p: &str| {
+            if old.is_none() {
+                old = code_for(&i, p);
+                return Some(Vec::new());
+            }
+            code_for(&i, p).map(String::into_bytes)
+        }),
+    );
     assert_eq!(r.code, PAM_SUCCESS);
     assert_eq!(i.messages().len(), 2);
 }
@@ -162,20 +251,32 @@ fn an_empty_answer_resends_at_most_twice() {
 fn bypasses_are_ignore_never_success() {
     let i = Install::new();
     i.user("gil", &["gil@example.com"]);
-    let never = || -> super::harness::Answer<'static> { Box::new(|p: &str| panic!("unexpected prompt {p}")) };
+    let never = || -> super::harness::Answer<'static> {
+        Box::new(|p: &str| panic!("unexpected prompt {p}"))
+    };
     i.set("enabled", "off");
     assert_eq!(i.auth("gil", None, never()).code, PAM_PERM_DENIED);
     i.set("enabled", "on");
     {
         let mut s = i.store();
-        s.change("t", "t", |tx| Ok((rules::set_service(tx, "mfa-test", "none")?, String::new()))).unwrap();
+        s.change("t", "t", |tx| {
+            Ok((rules::set_service(tx, "mfa-test", "none")?, String::new()))
+        })
+        .unwrap();
     }
     assert_eq!(i.auth("gil", None, never()).code, PAM_PERM_DENIED);
     i.sql("DELETE FROM services WHERE name = 'mfa-test'");
     i.sql("INSERT INTO overrides (user, exempt) VALUES ('gil', 1)");
     assert_eq!(i.auth("gil", None, never()).code, PAM_PERM_DENIED);
     let log = i.outcomes();
-    assert_eq!(log, ["ignore:2FA is off globally", "ignore:service method is none", "ignore:user is exempt (override)"]);
+    assert_eq!(
+        log,
+        [
+            "ignore:2FA is off globally",
+            "ignore:service method is none",
+            "ignore:user is exempt (override)"
+        ]
+    );
 }
 
 use mfa_core::net::IpRange;
@@ -183,8 +284,17 @@ use mfa_core::store::rules::{self, NewNetRule};
 
 fn net(i: &Install, service: &str, range: &str, require: bool) {
     let mut s = i.store();
-    let rule = NewNetRule { service: service.into(), range: IpRange::parse_any(range).unwrap(), require, log: None, note: String::new() };
-    s.change("t", "net add", |tx| Ok((rules::add_network(tx, &rule, 0)?, String::new()))).unwrap();
+    let rule = NewNetRule {
+        service: service.into(),
+        range: IpRange::parse_any(range).unwrap(),
+        require,
+        log: None,
+        note: String::new(),
+    };
+    s.change("t", "net add", |tx| {
+        Ok((rules::add_network(tx, &rule, 0)?, String::new()))
+    })
+    .unwrap();
 }
 
 #[test]
@@ -195,18 +305,44 @@ fn trusted_networks_and_mandatory_users() {
     net(&i, "mfa-test", "10.2.2.120", true);
     net(&i, "*", "2001:db8::/32", false);
     let none = || -> super::harness::Answer<'static> { Box::new(|_: &str| None) };
-    assert_eq!(i.auth("hal", Some("10.2.2.7"), none()).code, PAM_PERM_DENIED);
-    assert_eq!(i.auth("hal", Some("2001:db8::7"), none()).code, PAM_PERM_DENIED);
-    assert_eq!(i.auth("hal", Some("::ffff:10.2.2.8"), none()).code, PAM_PERM_DENIED);
-    assert_eq!(i.auth("hal", Some("10.2.2.120"), reader(&i)).code, PAM_SUCCESS);
-    assert_eq!(i.auth("hal", Some("10.9.9.9"), reader(&i)).code, PAM_SUCCESS);
+    assert_eq!(
+        i.auth("hal", Some("10.2.2.7"), none()).code,
+        PAM_PERM_DENIED
+    );
+    assert_eq!(
+        i.auth("hal", Some("2001:db8::7"), none()).code,
+        PAM_PERM_DENIED
+    );
+    assert_eq!(
+        i.auth("hal", Some("::ffff:10.2.2.8"), none()).code,
+        PAM_PERM_DENIED
+    );
+    assert_eq!(
+        i.auth("hal", Some("10.2.2.120"), reader(&i)).code,
+        PAM_SUCCESS
+    );
+    assert_eq!(
+        i.auth("hal", Some("10.9.9.9"), reader(&i)).code,
+        PAM_SUCCESS
+    );
     // A host name is not an address: no rule can trust it.
-    assert_eq!(i.auth("hal", Some("client.example"), reader(&i)).code, PAM_SUCCESS);
+    assert_eq!(
+        i.auth("hal", Some("client.example"), reader(&i)).code,
+        PAM_SUCCESS
+    );
     i.sql("INSERT INTO overrides (user, mandatory) VALUES ('hal', 1)");
     let r = i.auth("hal", Some("10.2.2.7"), reader(&i));
     assert_eq!(r.code, PAM_SUCCESS);
-    assert_eq!(r.prompts().len(), 1, "a mandatory user is challenged on a trusted network");
-    assert!(i.outcomes()[0].starts_with("ignore:trusted network (rule 1)"), "{:?}", i.outcomes());
+    assert_eq!(
+        r.prompts().len(),
+        1,
+        "a mandatory user is challenged on a trusted network"
+    );
+    assert!(
+        i.outcomes()[0].starts_with("ignore:trusted network (rule 1)"),
+        "{:?}",
+        i.outcomes()
+    );
 }
 
 #[test]
@@ -215,13 +351,32 @@ fn repeat_window_is_keyed_on_user_service_and_address() {
     i.user("ida", &["ida@example.com"]);
     i.user("jo", &["jo@example.com"]);
     i.set("repeat_window", "10m");
-    assert_eq!(i.auth("ida", Some("198.51.100.1"), reader(&i)).code, PAM_SUCCESS);
+    assert_eq!(
+        i.auth("ida", Some("198.51.100.1"), reader(&i)).code,
+        PAM_SUCCESS
+    );
     let none = || -> super::harness::Answer<'static> { Box::new(|_: &str| None) };
-    assert_eq!(i.auth("ida", Some("198.51.100.1"), none()).code, PAM_PERM_DENIED, "same user, service, address");
-    assert_eq!(i.auth("ida", Some("198.51.100.2"), none()).code, PAM_AUTH_ERR, "another address is challenged");
-    assert_eq!(i.auth("jo", Some("198.51.100.1"), none()).code, PAM_AUTH_ERR, "another user is challenged");
+    assert_eq!(
+        i.auth("ida", Some("198.51.100.1"), none()).code,
+        PAM_PERM_DENIED,
+        "same user, service, address"
+    );
+    assert_eq!(
+        i.auth("ida", Some("198.51.100.2"), none()).code,
+        PAM_AUTH_ERR,
+        "another address is challenged"
+    );
+    assert_eq!(
+        i.auth("jo", Some("198.51.100.1"), none()).code,
+        PAM_AUTH_ERR,
+        "another user is challenged"
+    );
     i.sql("UPDATE grants SET granted = granted - 601");
-    assert_eq!(i.auth("ida", Some("198.51.100.1"), none()).code, PAM_AUTH_ERR, "the window ends");
+    assert_eq!(
+        i.auth("ida", Some("198.51.100.1"), none()).code,
+        PAM_AUTH_ERR,
+        "the window ends"
+    );
 }
 
 #[test]
@@ -240,7 +395,15 @@ fn unassigned_users() {
     i.user("lee", &["lee@example.com"]);
     i.sql("UPDATE users SET enabled = 0 WHERE name = 'lee'");
     assert_eq!(i.auth("lee", None, none()).code, PAM_AUTH_ERR);
-    assert_eq!(i.outcomes(), ["deny:no factor; unassigned=deny", "ignore:no factor; unassigned=allow", "ignore:no factor; unassigned=allow", "deny:user is disabled"]);
+    assert_eq!(
+        i.outcomes(),
+        [
+            "deny:no factor; unassigned=deny",
+            "ignore:no factor; unassigned=allow",
+            "ignore:no factor; unassigned=allow",
+            "deny:user is disabled"
+        ]
+    );
 }
 
 #[test]
@@ -248,44 +411,92 @@ fn self_enrollment_saves_the_contact_only_after_the_code() {
     let i = Install::new();
     i.set("unassigned", "enroll");
     // A wrong code: nothing saved.
-    let r = i.auth("max", None, Box::new(|p: &str| {
-        if p.starts_with("Email address") { Some(b"max@example.com".to_vec()) } else { Some(b"000000".to_vec()) }
-    }));
+    let r = i.auth(
+        "max",
+        None,
+        Box::new(|p: &str| {
+            if p.starts_with("Email address") {
+                Some(b"max@example.com".to_vec())
+            } else {
+                Some(b"000000".to_vec())
+            }
+        }),
+    );
     assert_eq!(r.code, PAM_AUTH_ERR);
     assert_eq!(i.count("SELECT count(*) FROM contacts"), 0);
     assert_eq!(i.count("SELECT count(*) FROM users"), 0);
     assert_eq!(i.messages()[0]["to"], "max@example.com");
     // An invalid address is asked again; then a phone with a carrier; the right code saves it.
     let mut asked = 0;
-    let r = i.auth("max", None, Box::new(|p: &str| {
-        if p.starts_with("Email address") {
-            asked += 1;
-            Some(if asked == 1 { b"max@".to_vec() } else { b"555-201-0188".to_vec() })
-        } else if p.starts_with("Carrier") {
-            Some(b"10".to_vec())
-        } else {
-            code_for(&i, p).map(String::into_bytes)
-        }
-    }));
+    let r = i.auth(
+        "max",
+        None,
+        Box::new(|p: &str| {
+            if p.starts_with("Email address") {
+                asked += 1;
+                Some(if asked == 1 {
+                    b"max@".to_vec()
+                } else {
+                    b"555-201-0188".to_vec()
+                })
+            } else if p.starts_with("Carrier") {
+                Some(b"10".to_vec())
+            } else {
+                code_for(&i, p).map(String::into_bytes)
+            }
+        }),
+    );
     assert_eq!(r.code, PAM_SUCCESS, "{r:?}");
-    assert!(r.said("Your mobile carrier") && r.said("Your contact is registered"), "{:?}", r.shown);
-    assert!(r.said("invalid email address"), "the bad address is explained: {:?}", r.shown);
-    assert_eq!(r.prompts().iter().filter(|p| p.starts_with("Email address")).count(), 2);
-    let to: String = rusqlite::Connection::open(i.path("db/mfa.db")).unwrap().query_row("SELECT address || '/' || carrier FROM contacts WHERE user = 'max'", [], |r| r.get(0)).unwrap();
+    assert!(
+        r.said("Your mobile carrier") && r.said("Your contact is registered"),
+        "{:?}",
+        r.shown
+    );
+    assert!(
+        r.said("invalid email address"),
+        "the bad address is explained: {:?}",
+        r.shown
+    );
+    assert_eq!(
+        r.prompts()
+            .iter()
+            .filter(|p| p.starts_with("Email address"))
+            .count(),
+        2
+    );
+    let to: String = rusqlite::Connection::open(i.path("db/mfa.db"))
+        .unwrap()
+        .query_row(
+            "SELECT address || '/' || carrier FROM contacts WHERE user = 'max'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
     assert_eq!(to, "5552010188/Verizon");
     assert_eq!(i.messages().last().unwrap()["to"], "5552010188@vtext.com");
-    assert_eq!(i.count("SELECT count(*) FROM audit_log WHERE actor LIKE 'pam_mfa%'"), 1);
+    assert_eq!(
+        i.count("SELECT count(*) FROM audit_log WHERE actor LIKE 'pam_mfa%'"),
+        1
+    );
     // Next login is an ordinary passcode login to the new contact.
     let r = i.auth("max", None, reader(&i));
     assert_eq!(r.code, PAM_SUCCESS);
-    assert!(r.prompts()[0].contains("***-***-0188 (Verizon)"), "{:?}", r.prompts());
+    assert!(
+        r.prompts()[0].contains("***-***-0188 (Verizon)"),
+        "{:?}",
+        r.prompts()
+    );
 }
 
 #[test]
 fn bad_enrollment_addresses_are_refused() {
     let i = Install::new();
     i.set("unassigned", "enroll");
-    let r = i.auth("ned", None, Box::new(|_: &str| Some(b"not an address".to_vec())));
+    let r = i.auth(
+        "ned",
+        None,
+        Box::new(|_: &str| Some(b"not an address".to_vec())),
+    );
     assert_eq!(r.code, PAM_AUTH_ERR);
     assert_eq!(r.prompts().len(), 3);
     assert!(i.messages().is_empty());
@@ -301,13 +512,24 @@ fn fail_modes() {
     let none = || -> super::harness::Answer<'static> { Box::new(|_: &str| None) };
     let r = i.auth("oz", None, none());
     assert_eq!(r.code, PAM_AUTH_ERR);
-    assert!(r.said("second factor unavailable — contact your administrator"), "{:?}", r.shown);
+    assert!(
+        r.said("second factor unavailable — contact your administrator"),
+        "{:?}",
+        r.shown
+    );
     i.set("fail_mode", "safe");
     let r = i.auth("oz", None, none());
     assert_eq!(r.code, PAM_PERM_DENIED);
-    assert!(i.messages().is_empty(), "nothing is promised while the sender is down");
+    assert!(
+        i.messages().is_empty(),
+        "nothing is promised while the sender is down"
+    );
     let log = i.outcomes();
-    assert!(log[0].starts_with("unavailable-deny:sender heartbeat is 1") && log[1].starts_with("unavailable-ignore:"), "{log:?}");
+    assert!(
+        log[0].starts_with("unavailable-deny:sender heartbeat is 1")
+            && log[1].starts_with("unavailable-ignore:"),
+        "{log:?}"
+    );
     // No heartbeat file at all.
     std::fs::remove_file(i.path("run/sender.heartbeat")).unwrap();
     i.set("fail_mode", "secure");
@@ -321,7 +543,11 @@ fn fail_modes() {
     assert_eq!(i.auth("oz", None, none()).code, PAM_AUTH_ERR);
     i.set("fail_mode", "safe");
     assert_eq!(i.auth("oz", None, none()).code, PAM_PERM_DENIED);
-    assert_eq!(i.count("SELECT count(*) FROM challenges"), 0, "no challenge without a queued message");
+    assert_eq!(
+        i.count("SELECT count(*) FROM challenges"),
+        0,
+        "no challenge without a queued message"
+    );
 
     // Corrupt database: the fail mode comes from the module argument (default secure).
     for (args, expect) in [("", PAM_AUTH_ERR), ("fail_mode=safe", PAM_PERM_DENIED)] {
@@ -354,14 +580,26 @@ fn hostile_input_is_refused_cleanly() {
     let i = Install::new();
     i.user("ray", &["ray@example.com"]);
     i.set("attempts", "3");
-    let mut answers = vec![vec![b'7'; 10_240], vec![0xff, 0xfe, 0x80, b'1', b'2'], b"V-12'; DROP TABLE users;--".to_vec()].into_iter();
-    let r = i.auth("ray", Some("2001:db8::dead:beef"), Box::new(move |_: &str| answers.next()));
+    let mut answers = vec![
+        vec![b'7'; 10_240],
+        vec![0xff, 0xfe, 0x80, b'1', b'2'],
+        b"V-12'; DROP TABLE users;--".to_vec(),
+    ]
+    .into_iter();
+    let r = i.auth(
+        "ray",
+        Some("2001:db8::dead:beef"),
+        Box::new(move |_: &str| answers.next()),
+    );
     assert_eq!(r.code, PAM_AUTH_ERR);
     assert_eq!(r.prompts().len(), 3);
     assert_eq!(i.count("SELECT count(*) FROM users"), 1);
     let log = i.outcomes();
     assert_eq!(log, ["deny:wrong passcode; attempts used up"]);
-    let addr: String = rusqlite::Connection::open(i.path("db/mfa.db")).unwrap().query_row("SELECT address FROM auth_log", [], |r| r.get(0)).unwrap();
+    let addr: String = rusqlite::Connection::open(i.path("db/mfa.db"))
+        .unwrap()
+        .query_row("SELECT address FROM auth_log", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(addr, "2001:db8::dead:beef");
     // A user name full of odd bytes is just an unknown user.
     let r = i.auth("x'; --\u{1b}[31m", None, Box::new(|_: &str| None));
@@ -378,7 +616,10 @@ fn unknown_module_arguments_are_refused() {
     i.user("sam", &["sam@example.com"]);
     {
         let mut s = i.store();
-        s.change("t", "t", |tx| Ok((rules::set_service(tx, "sshd", "none")?, String::new()))).unwrap();
+        s.change("t", "t", |tx| {
+            Ok((rules::set_service(tx, "sshd", "none")?, String::new()))
+        })
+        .unwrap();
     }
     let r = i.auth("sam", None, Box::new(|_: &str| None));
     assert_eq!(r.code, PAM_PERM_DENIED, "service=sshd selects sshd's rules");
@@ -399,18 +640,32 @@ fn thirty_two_concurrent_logins() {
             std::thread::spawn(move || {
                 let user = format!("u{n:02}");
                 let me = user.clone();
-                let r = super::harness::authenticate(&confdir, "mfa-test", &user, Some("203.0.113.9"), Box::new(move |p: &str| {
-                    let prefix = p.chars().nth(9)?;
-                    for e in std::fs::read_dir(&spool).ok()? {
-                        let m: serde_json::Value = serde_json::from_slice(&std::fs::read(e.ok()?.path()).ok()?).ok()?;
-                        if m["user"] == me.as_str() {
-                            let body = m["body"].as_str()?;
-                            let at = body.find(&format!("{prefix}-"))?;
-                            return Some(body[at + 2..].chars().take_while(char::is_ascii_digit).collect::<String>().into_bytes());
+                let r = super::harness::authenticate(
+                    &confdir,
+                    "mfa-test",
+                    &user,
+                    Some("203.0.113.9"),
+                    Box::new(move |p: &str| {
+                        let prefix = p.chars().nth(9)?;
+                        for e in std::fs::read_dir(&spool).ok()? {
+                            let m: serde_json::Value =
+                                serde_json::from_slice(&std::fs::read(e.ok()?.path()).ok()?)
+                                    .ok()?;
+                            if m["user"] == me.as_str() {
+                                let body = m["body"].as_str()?;
+                                let at = body.find(&format!("{prefix}-"))?;
+                                return Some(
+                                    body[at + 2..]
+                                        .chars()
+                                        .take_while(char::is_ascii_digit)
+                                        .collect::<String>()
+                                        .into_bytes(),
+                                );
+                            }
                         }
-                    }
-                    None
-                }));
+                        None
+                    }),
+                );
                 (r.code, r.shown)
             })
         })
@@ -420,5 +675,8 @@ fn thirty_two_concurrent_logins() {
         assert_eq!(code, PAM_SUCCESS, "{shown:?}");
     }
     assert_eq!(i.messages().len(), 32);
-    assert_eq!(i.count("SELECT count(*) FROM auth_log WHERE outcome = 'success'"), 32);
+    assert_eq!(
+        i.count("SELECT count(*) FROM auth_log WHERE outcome = 'success'"),
+        32
+    );
 }

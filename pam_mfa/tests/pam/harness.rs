@@ -35,7 +35,13 @@ struct PamConv {
 
 #[link(name = "pam")]
 unsafe extern "C" {
-    fn pam_start_confdir(service: *const c_char, user: *const c_char, conv: *const PamConv, confdir: *const c_char, pamh: *mut *mut c_void) -> c_int;
+    fn pam_start_confdir(
+        service: *const c_char,
+        user: *const c_char,
+        conv: *const PamConv,
+        confdir: *const c_char,
+        pamh: *mut *mut c_void,
+    ) -> c_int;
     fn pam_set_item(pamh: *mut c_void, item: c_int, value: *const c_void) -> c_int;
     fn pam_authenticate(pamh: *mut c_void, flags: c_int) -> c_int;
     fn pam_end(pamh: *mut c_void, status: c_int) -> c_int;
@@ -56,15 +62,25 @@ struct Script<'a> {
     shown: Vec<Shown>,
 }
 
-extern "C" fn conversation(n: c_int, msgs: *mut *const PamMessage, resps: *mut *mut PamResponse, data: *mut c_void) -> c_int {
+extern "C" fn conversation(
+    n: c_int,
+    msgs: *mut *const PamMessage,
+    resps: *mut *mut PamResponse,
+    data: *mut c_void,
+) -> c_int {
     // SAFETY: libpam passes `n` valid messages and our own Script as appdata.
     let script = unsafe { &mut *(data as *mut Script<'_>) };
     let n = usize::try_from(n).unwrap_or(0);
     let out = unsafe { libc::calloc(n, std::mem::size_of::<PamResponse>()) as *mut PamResponse };
     for i in 0..n {
         let m = unsafe { &**msgs.add(i) };
-        let text = unsafe { CStr::from_ptr(m.msg) }.to_string_lossy().into_owned();
-        script.shown.push(Shown { style: m.style, text: text.clone() });
+        let text = unsafe { CStr::from_ptr(m.msg) }
+            .to_string_lossy()
+            .into_owned();
+        script.shown.push(Shown {
+            style: m.style,
+            text: text.clone(),
+        });
         if m.style == 1 || m.style == 2 {
             match (script.answer)(&text) {
                 Some(bytes) => {
@@ -95,7 +111,11 @@ pub struct Result {
 
 impl Result {
     pub fn prompts(&self) -> Vec<&str> {
-        self.shown.iter().filter(|s| s.style == 1 || s.style == 2).map(|s| s.text.as_str()).collect()
+        self.shown
+            .iter()
+            .filter(|s| s.style == 1 || s.style == 2)
+            .map(|s| s.text.as_str())
+            .collect()
     }
     pub fn said(&self, needle: &str) -> bool {
         self.shown.iter().any(|s| s.text.contains(needle))
@@ -103,12 +123,29 @@ impl Result {
 }
 
 /// Runs pam_authenticate for `user` on `service` from the files in `confdir`.
-pub fn authenticate(confdir: &Path, service: &str, user: &str, rhost: Option<&str>, answer: Answer<'_>) -> Result {
-    let mut script = Script { answer, shown: Vec::new() };
-    let conv = PamConv { conv: conversation, appdata: &mut script as *mut Script<'_> as *mut c_void };
-    let (svc, usr, dir) = (CString::new(service).unwrap(), CString::new(user).unwrap(), CString::new(confdir.to_str().unwrap()).unwrap());
+pub fn authenticate(
+    confdir: &Path,
+    service: &str,
+    user: &str,
+    rhost: Option<&str>,
+    answer: Answer<'_>,
+) -> Result {
+    let mut script = Script {
+        answer,
+        shown: Vec::new(),
+    };
+    let conv = PamConv {
+        conv: conversation,
+        appdata: &mut script as *mut Script<'_> as *mut c_void,
+    };
+    let (svc, usr, dir) = (
+        CString::new(service).unwrap(),
+        CString::new(user).unwrap(),
+        CString::new(confdir.to_str().unwrap()).unwrap(),
+    );
     let mut pamh: *mut c_void = std::ptr::null_mut();
-    let rc = unsafe { pam_start_confdir(svc.as_ptr(), usr.as_ptr(), &conv, dir.as_ptr(), &mut pamh) };
+    let rc =
+        unsafe { pam_start_confdir(svc.as_ptr(), usr.as_ptr(), &conv, dir.as_ptr(), &mut pamh) };
     assert_eq!(rc, PAM_SUCCESS, "pam_start_confdir failed");
     if let Some(h) = rhost {
         let h = CString::new(h).unwrap();
@@ -118,7 +155,10 @@ pub fn authenticate(confdir: &Path, service: &str, user: &str, rhost: Option<&st
     unsafe { pam_set_item(pamh, PAM_TTY, tty.as_ptr() as *const c_void) };
     let code = unsafe { pam_authenticate(pamh, 0) };
     unsafe { pam_end(pamh, code) };
-    Result { code, shown: script.shown }
+    Result {
+        code,
+        shown: script.shown,
+    }
 }
 
 /// The built module: target/<profile>/libpam_mfa.so next to this test binary's deps/.

@@ -3,7 +3,12 @@
 //! hostile conversations, and concurrent logins. Each test builds a private installation in
 //! a temporary directory.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::new_without_default
+)]
 
 mod flows;
 mod harness;
@@ -28,7 +33,15 @@ impl Install {
     pub fn with_args(extra: &str) -> Install {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        for d in ["db", "spool/tmp", "spool/new", "spool/cur", "spool/failed", "run", "pam.d"] {
+        for d in [
+            "db",
+            "spool/tmp",
+            "spool/new",
+            "spool/cur",
+            "spool/failed",
+            "run",
+            "pam.d",
+        ] {
             std::fs::create_dir_all(root.join(d)).unwrap();
         }
         let config = root.join("mfa.toml");
@@ -66,13 +79,20 @@ impl Install {
     pub fn heartbeat(&self, age: u64) {
         let p = self.path("run/sender.heartbeat");
         let f = std::fs::File::create(&p).unwrap();
-        f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(age)).unwrap();
+        f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(age))
+            .unwrap();
     }
 
     pub fn set(&self, key: &str, value: &str) {
         let mut s = self.store();
-        let v = mfa_core::settings::spec(key).unwrap().normalize(value).unwrap();
-        s.change("test", "settings set", |tx| Ok((rules::set_setting(tx, key, &v)?, String::new()))).unwrap();
+        let v = mfa_core::settings::spec(key)
+            .unwrap()
+            .normalize(value)
+            .unwrap();
+        s.change("test", "settings set", |tx| {
+            Ok((rules::set_setting(tx, key, &v)?, String::new()))
+        })
+        .unwrap();
     }
 
     /// Adds a user with the given email contacts.
@@ -89,18 +109,29 @@ impl Install {
     }
 
     pub fn sql(&self, sql: &str) {
-        rusqlite::Connection::open(self.path("db/mfa.db")).unwrap().execute_batch(sql).unwrap();
+        rusqlite::Connection::open(self.path("db/mfa.db"))
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap();
     }
 
     pub fn count(&self, sql: &str) -> i64 {
-        rusqlite::Connection::open(self.path("db/mfa.db")).unwrap().query_row(sql, [], |r| r.get(0)).unwrap()
+        rusqlite::Connection::open(self.path("db/mfa.db"))
+            .unwrap()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap()
     }
 
     /// The auth log's outcome column, oldest first.
     pub fn outcomes(&self) -> Vec<String> {
         let c = rusqlite::Connection::open(self.path("db/mfa.db")).unwrap();
-        let mut st = c.prepare("SELECT outcome || ':' || reason FROM auth_log ORDER BY id").unwrap();
-        st.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+        let mut st = c
+            .prepare("SELECT outcome || ':' || reason FROM auth_log ORDER BY id")
+            .unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
     }
 
     pub fn auth(&self, user: &str, rhost: Option<&str>, answer: Answer<'_>) -> harness::Result {
@@ -109,9 +140,15 @@ impl Install {
 
     /// Spooled messages, oldest first.
     pub fn messages(&self) -> Vec<serde_json::Value> {
-        let mut files: Vec<_> = std::fs::read_dir(self.path("spool/new")).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut files: Vec<_> = std::fs::read_dir(self.path("spool/new"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         files.sort_by_key(|p| std::fs::metadata(p).unwrap().modified().unwrap());
-        files.iter().map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()).collect()
+        files
+            .iter()
+            .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+            .collect()
     }
 }
 
@@ -123,7 +160,10 @@ pub fn code_for(install: &Install, prompt: &str) -> Option<String> {
     install.messages().iter().rev().find_map(|m| {
         let body = m["body"].as_str()?;
         let i = body.find(&needle)?;
-        let digits: String = body[i + 2..].chars().take_while(char::is_ascii_digit).collect();
+        let digits: String = body[i + 2..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
         (!digits.is_empty()).then_some(digits)
     })
 }

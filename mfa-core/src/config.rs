@@ -22,6 +22,113 @@ pub struct Config {
     /// Where mfa keeps its files.
     #[serde(default)]
     pub paths: Paths,
+    /// The SMTP transport of the sender (email and email-to-SMS gateways).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp: Option<Smtp>,
+    /// The SMS API transport of the sender.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sms: Option<Sms>,
+    /// How the sender runs.
+    #[serde(default)]
+    pub sender: Sender,
+}
+
+/// How the sender talks to its SMTP server.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain SMTP (a local relay).
+    None,
+    /// STARTTLS, required.
+    #[default]
+    Starttls,
+    /// TLS from the first byte (SMTPS, port 465).
+    Tls,
+}
+
+/// `[smtp]`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Smtp {
+    pub host: String,
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    #[serde(default)]
+    pub tls: SmtpTls,
+    /// PEM file of a private CA that signed the server's certificate (optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// File holding the password, readable by the sender's user only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+    /// The From address of every message.
+    pub from: String,
+    /// Timeout of each SMTP operation, such as "10s".
+    #[serde(default = "default_timeout")]
+    pub timeout: String,
+}
+
+fn default_smtp_port() -> u16 {
+    25
+}
+
+fn default_timeout() -> String {
+    "10s".into()
+}
+
+/// Which SMS API.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SmsProvider {
+    Twilio,
+    Telesign,
+}
+
+/// `[sms]`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Sms {
+    pub provider: SmsProvider,
+    /// Twilio: the account SID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_sid: Option<String>,
+    /// Twilio: file holding the auth token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_token_file: Option<PathBuf>,
+    /// Twilio: the sending number (+E164), or use `messaging_service_sid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Twilio: a messaging service instead of `from`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messaging_service_sid: Option<String>,
+    /// TeleSign: the customer id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
+    /// TeleSign: file holding the API key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_file: Option<PathBuf>,
+    /// The API's base URL (default: the provider's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// Timeout of each request, such as "10s".
+    #[serde(default = "default_timeout")]
+    pub timeout: String,
+}
+
+/// `[sender]`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Sender {
+    /// Messages sent at once.
+    pub workers: u16,
+}
+
+impl Default for Sender {
+    fn default() -> Self {
+        Sender { workers: 8 }
+    }
 }
 
 /// The `[paths]` table.
@@ -211,6 +318,16 @@ mod tests {
             Config::parse(Path::new("x"), &text).unwrap(),
             Config::default()
         );
+    }
+
+    #[test]
+    fn transports() {
+        let text = "[smtp]\nhost = \"mail.example.com\"\nport = 587\ntls = \"starttls\"\nfrom = \"mfa@example.com\"\n\n[sms]\nprovider = \"twilio\"\naccount_sid = \"AC1\"\n";
+        let c = Config::parse(Path::new("c"), text).unwrap();
+        assert_eq!(c.smtp.unwrap().port, 587);
+        assert_eq!(c.sms.unwrap().provider, SmsProvider::Twilio);
+        let e = Config::parse(Path::new("c"), "[smtp]\nhost = \"h\"\nfrom = \"f@x.com\"\ntls = \"ssl\"\n").unwrap_err().to_string();
+        assert!(e.contains("line 4") && e.contains("ssl"), "{e}");
     }
 
     #[test]

@@ -100,6 +100,78 @@ pub fn read(path: &Path) -> Result<Message> {
         .map_err(|e| Error::Invalid(format!("{}: not a spool message: {e}", path.display())))
 }
 
+/// Names (`ID.json`) of the messages waiting in `new/`, oldest first (ids start with the
+/// creation time).
+pub fn pending(spool: &Path) -> Result<Vec<String>> {
+    let dir = spool.join("new");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .map_err(|e| Error::io(&dir, e))?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// Claims a message for sending by renaming `new/NAME` to `cur/NAME`. Returns `None` when
+/// another sender claimed it first (the rename is atomic: one of them wins).
+pub fn claim(spool: &Path, name: &str) -> Result<Option<PathBuf>> {
+    let from = spool.join("new").join(name);
+    let to = spool.join("cur").join(name);
+    match std::fs::rename(&from, &to) {
+        Ok(()) => Ok(Some(to)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(&from, e)),
+    }
+}
+
+/// Deletes a claimed message once the server or API accepted it.
+pub fn ack(claimed: &Path) -> Result<()> {
+    match std::fs::remove_file(claimed) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(claimed, e)),
+    }
+}
+
+/// Gives up on a claimed message: writes `failed/ID.reason`, then moves the message to
+/// `failed/`.
+pub fn fail(spool: &Path, claimed: &Path, reason: &str) -> Result<PathBuf> {
+    let name = claimed.file_name().ok_or_else(|| Error::Invalid(format!("{}: not a message file", claimed.display())))?;
+    let to = spool.join("failed").join(name);
+    let reason_path = to.with_extension("reason");
+    std::fs::write(&reason_path, format!("{}\n", reason.replace('\n', " "))).map_err(|e| Error::io(&reason_path, e))?;
+    std::fs::rename(claimed, &to).map_err(|e| Error::io(claimed, e))?;
+    Ok(to)
+}
+
+/// Puts a failed message back in `new/` for another try (`mfa-admin queue retry`).
+pub fn retry(spool: &Path, name: &str) -> Result<bool> {
+    let from = spool.join("failed").join(name);
+    let to = spool.join("new").join(name);
+    match std::fs::rename(&from, &to) {
+        Ok(()) => {
+            let _ = std::fs::remove_file(from.with_extension("reason"));
+            Ok(true)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::io(&from, e)),
+    }
+}
+
+/// Moves every message a dead sender left in `cur/` back to `new/`; returns how many.
+pub fn recover(spool: &Path) -> Result<usize> {
+    let dir = spool.join("cur");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
+        let e = e.map_err(|e| Error::io(&dir, e))?;
+        let to = spool.join("new").join(e.file_name());
+        std::fs::rename(e.path(), &to).map_err(|err| Error::io(e.path(), err))?;
+        n += 1;
+    }
+    Ok(n)
+}
+
 /// The reason next to a failed message (`ID.reason` beside `ID.json`), if any.
 pub fn failure_reason(message: &Path) -> Option<String> {
     let text = std::fs::read_to_string(message.with_extension("reason")).ok()?;
@@ -188,6 +260,19 @@ mod tests {
         assert_eq!(json["channel"], "sms-gateway");
         assert_eq!(json["kind"], "passcode");
         assert!(check(d.path()).is_ok());
+        assert_eq!(pending(d.path()).unwrap(), ["1700000000-abc.json"]);
+        let claimed = claim(d.path(), "1700000000-abc.json").unwrap().unwrap();
+        assert!(claim(d.path(), "1700000000-abc.json").unwrap().is_none(), "claimed twice");
+        assert_eq!(recover(d.path()).unwrap(), 1);
+        let claimed2 = claim(d.path(), "1700000000-abc.json").unwrap().unwrap();
+        assert_eq!(claimed, claimed2);
+        let failed = fail(d.path(), &claimed, "550 no\nsuch user").unwrap();
+        assert_eq!(failure_reason(&failed).unwrap(), "550 no such user");
+        assert!(retry(d.path(), "1700000000-abc.json").unwrap());
+        assert!(failure_reason(&failed).is_none());
+        let c = claim(d.path(), "1700000000-abc.json").unwrap().unwrap();
+        ack(&c).unwrap();
+        assert!(pending(d.path()).unwrap().is_empty());
         let mut bad = msg.clone();
         bad.id = "../x".into();
         assert!(enqueue(d.path(), &bad).is_err());

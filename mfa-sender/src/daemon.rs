@@ -1,0 +1,480 @@
+//! The sender's loop: watch `new/` with inotify (and rescan every minute as a safety net),
+//! claim each message by renaming it into `cur/`, hand it to a worker thread, and act on the
+//! result: delete it once accepted, retry transient failures with exponential backoff and
+//! jitter (honouring Retry-After), move permanent failures and expired messages to
+//! `failed/` with the reason. A heartbeat file tells the PAM module the sender is alive.
+//!
+//! Nothing is lost when the process dies: a message is deleted only after the server
+//! accepted it, and messages left in `cur/` go back to `new/` at the next start.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use inotify::{Inotify, WatchMask};
+use mfa_core::config::{Config, ConfigSource};
+use mfa_core::spool::{self, Message};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+use crate::transport::{Delivery, Transports};
+
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
+const RESCAN_EVERY: Duration = Duration::from_secs(60);
+const BACKOFF_BASE: f64 = 1.0;
+const BACKOFF_MAX: f64 = 300.0;
+
+/// How the loop ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Run until SIGTERM.
+    Daemon,
+    /// Drain what is there now, then exit (transient failures stay queued).
+    Once,
+}
+
+struct Job {
+    name: String,
+    path: PathBuf,
+    msg: Message,
+    attempt: u32,
+}
+
+struct Done {
+    job: Job,
+    delivery: Delivery,
+}
+
+/// Logs one line to stderr (journald): message ids and masked recipients, never a body.
+fn log(text: &str) {
+    eprintln!("mfa-sender: {text}");
+}
+
+pub struct Daemon {
+    source: ConfigSource,
+    config: Config,
+    transports: Arc<RwLock<Arc<Transports>>>,
+    jobs: Sender<Job>,
+    results: Receiver<Done>,
+    wake_read: UnixStream,
+    in_flight: usize,
+    /// Claimed messages waiting for their next try, by due time.
+    retries: BTreeMap<(Instant, String), Job>,
+    attempts: HashMap<String, u32>,
+    terminate: Arc<AtomicBool>,
+    reload: Arc<AtomicBool>,
+    last_error: Option<String>,
+}
+
+fn now_secs() -> i64 {
+    mfa_core::now()
+}
+
+impl Daemon {
+    pub fn new(source: ConfigSource, config: Config) -> Result<Daemon, String> {
+        let transports = Arc::new(RwLock::new(Arc::new(Transports::new(&config)?)));
+        let (wake_read, wake_write) = UnixStream::pair().map_err(|e| format!("socketpair: {e}"))?;
+        wake_read.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let terminate = Arc::new(AtomicBool::new(false));
+        let reload = Arc::new(AtomicBool::new(false));
+        for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+            signal_hook::flag::register(sig, Arc::clone(&terminate)).map_err(|e| e.to_string())?;
+        }
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload))
+            .map_err(|e| e.to_string())?;
+        for sig in [
+            signal_hook::consts::SIGTERM,
+            signal_hook::consts::SIGINT,
+            signal_hook::consts::SIGHUP,
+        ] {
+            let w = wake_write.try_clone().map_err(|e| e.to_string())?;
+            signal_hook::low_level::pipe::register(sig, w).map_err(|e| e.to_string())?;
+        }
+        let (jobs, job_rx) = channel::<Job>();
+        let (done_tx, results) = channel::<Done>();
+        let job_rx = Arc::new(Mutex::new(job_rx));
+        for i in 0..config.sender.workers.max(1) {
+            let job_rx = Arc::clone(&job_rx);
+            let done_tx = done_tx.clone();
+            let transports = Arc::clone(&transports);
+            let mut wake = wake_write.try_clone().map_err(|e| e.to_string())?;
+            std::thread::Builder::new()
+                .name(format!("send-{i}"))
+                .spawn(move || {
+                    loop {
+                        let job = match job_rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok(job) = job else { return };
+                        let t = match transports.read() {
+                            Ok(t) => Arc::clone(&t),
+                            Err(_) => return,
+                        };
+                        let delivery = t.send(&job.msg);
+                        if done_tx.send(Done { job, delivery }).is_err() {
+                            return;
+                        }
+                        let _ = wake.write_all(b"d");
+                    }
+                })
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(Daemon {
+            source,
+            config,
+            transports,
+            jobs,
+            results,
+            wake_read,
+            in_flight: 0,
+            retries: BTreeMap::new(),
+            attempts: HashMap::new(),
+            terminate,
+            reload,
+            last_error: None,
+        })
+    }
+
+    fn spool(&self) -> &Path {
+        &self.config.paths.spool
+    }
+
+    /// Runs until SIGTERM (daemon) or until the spool is drained (once). Returns the exit code.
+    pub fn run(mut self, mode: Mode) -> i32 {
+        let spool = self.spool().to_path_buf();
+        match spool::recover(&spool) {
+            Ok(0) => {}
+            Ok(n) => log(&format!(
+                "{n} message(s) left in cur/ by a previous sender returned to new/"
+            )),
+            Err(e) => {
+                log(&format!("cannot use the spool: {e}"));
+                return 1;
+            }
+        }
+        let mut inotify = match Inotify::init() {
+            Ok(i) => i,
+            Err(e) => {
+                log(&format!("inotify: {e}"));
+                return 1;
+            }
+        };
+        if let Err(e) = inotify.watches().add(
+            spool.join("new"),
+            WatchMask::MOVED_TO | WatchMask::CLOSE_WRITE,
+        ) {
+            log(&format!(
+                "cannot watch {}: {e}",
+                spool.join("new").display()
+            ));
+            return 1;
+        }
+        self.heartbeat();
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+        log(&format!(
+            "started: {} worker(s), spool {}",
+            self.config.sender.workers.max(1),
+            spool.display()
+        ));
+        let mut next_heartbeat = Instant::now() + HEARTBEAT_EVERY;
+        let mut next_scan = Instant::now();
+        let mut buf = [0u8; 4096];
+        loop {
+            if self.reload.swap(false, Ordering::Relaxed) {
+                self.reload_config();
+            }
+            let stopping = self.terminate.load(Ordering::Relaxed);
+            let now = Instant::now();
+            if !stopping && now >= next_scan {
+                self.scan();
+                next_scan = now + RESCAN_EVERY;
+            }
+            self.collect();
+            self.due_retries();
+            if Instant::now() >= next_heartbeat {
+                self.heartbeat();
+                next_heartbeat = Instant::now() + HEARTBEAT_EVERY;
+            }
+            if stopping && self.in_flight == 0 {
+                self.release_retries();
+                log("stopped (SIGTERM): nothing in flight");
+                return 0;
+            }
+            if mode == Mode::Once
+                && self.in_flight == 0
+                && (self.retries.is_empty() || !self.retries_soon())
+            {
+                let pending = spool::pending(&spool).map(|p| p.len()).unwrap_or(0);
+                if pending == 0 || self.retries.len() >= pending {
+                    self.release_retries();
+                    return 0;
+                }
+                next_scan = Instant::now();
+                continue;
+            }
+            // Sleep until something happens: a new file, a finished send, a signal, a timer.
+            let mut deadline = next_heartbeat.min(next_scan);
+            if let Some(((due, _), _)) = self.retries.first_key_value() {
+                deadline = deadline.min(*due);
+            }
+            let wait = deadline
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_secs(1));
+            let ms = u16::try_from(wait.as_millis()).unwrap_or(1000);
+            let (ino_ready, wake_ready) = {
+                let mut fds = [
+                    PollFd::new(inotify.as_fd(), PollFlags::POLLIN),
+                    PollFd::new(self.wake_read.as_fd(), PollFlags::POLLIN),
+                ];
+                let _ = poll(&mut fds, PollTimeout::from(ms));
+                let ready =
+                    |f: &PollFd<'_>| f.revents().is_some_and(|r| r.contains(PollFlags::POLLIN));
+                (ready(&fds[0]), ready(&fds[1]))
+            };
+            if wake_ready {
+                while matches!(self.wake_read.read(&mut buf), Ok(n) if n > 0) {}
+            }
+            if ino_ready {
+                let mut names = Vec::new();
+                if let Ok(events) = inotify.read_events(&mut buf) {
+                    for ev in events {
+                        if let Some(n) = ev.name.and_then(|n| n.to_str()) {
+                            if n.ends_with(".json") {
+                                names.push(n.to_string());
+                            }
+                        }
+                    }
+                }
+                if !self.terminate.load(Ordering::Relaxed) {
+                    for n in names {
+                        self.claim(&n);
+                    }
+                }
+            }
+        }
+    }
+
+    fn retries_soon(&self) -> bool {
+        self.retries.keys().next().is_some_and(|(due, _)| {
+            due.saturating_duration_since(Instant::now()) < Duration::from_secs(2)
+        })
+    }
+
+    /// Claims everything in new/.
+    fn scan(&mut self) {
+        match spool::pending(&self.config.paths.spool.clone()) {
+            Ok(names) => {
+                for n in names {
+                    self.claim(&n);
+                }
+            }
+            Err(e) => log(&format!("scan: {e}")),
+        }
+    }
+
+    fn claim(&mut self, name: &str) {
+        let spool = self.config.paths.spool.clone();
+        let path = match spool::claim(&spool, name) {
+            Ok(Some(p)) => p,
+            Ok(None) => return,
+            Err(e) => {
+                log(&format!("claim {name}: {e}"));
+                return;
+            }
+        };
+        let msg = match spool::read(&path) {
+            Ok(m) => m,
+            Err(e) => {
+                self.give_up(&path, name, &format!("unreadable: {e}"));
+                return;
+            }
+        };
+        let attempt = self.attempts.remove(name).unwrap_or(0);
+        self.dispatch(Job {
+            name: name.to_string(),
+            path,
+            msg,
+            attempt,
+        });
+    }
+
+    fn dispatch(&mut self, job: Job) {
+        if job.msg.expires < now_secs() {
+            let (path, name, to) = (
+                job.path.clone(),
+                job.name.clone(),
+                job.msg.masked_to.clone(),
+            );
+            log(&format!("id={} to={to} failed: expired", job.msg.id));
+            self.give_up(&path, &name, "expired");
+            return;
+        }
+        self.in_flight += 1;
+        if self.jobs.send(job).is_err() {
+            self.in_flight -= 1;
+            log("no worker left");
+        }
+    }
+
+    fn give_up(&mut self, path: &Path, name: &str, reason: &str) {
+        self.attempts.remove(name);
+        if let Err(e) = spool::fail(&self.config.paths.spool.clone(), path, reason) {
+            log(&format!("cannot move {name} to failed/: {e}"));
+        }
+    }
+
+    /// Acts on finished sends.
+    fn collect(&mut self) {
+        while let Ok(Done { job, delivery }) = self.results.try_recv() {
+            self.in_flight -= 1;
+            let id = job.msg.id.clone();
+            let to = job.msg.masked_to.clone();
+            match delivery {
+                Delivery::Sent(r) => {
+                    if let Err(e) = spool::ack(&job.path) {
+                        log(&format!("id={id}: sent but cannot delete: {e}"));
+                    }
+                    log(&format!(
+                        "id={id} to={to} channel={} sent ({r})",
+                        job.msg.channel.as_str()
+                    ));
+                }
+                Delivery::Permanent(reason) => {
+                    log(&format!("id={id} to={to} failed: {reason}"));
+                    self.last_error = Some(format!("{id}: {reason}"));
+                    self.give_up(&job.path, &job.name, &reason);
+                }
+                Delivery::Transient {
+                    reason,
+                    retry_after,
+                } => {
+                    let attempt = job.attempt + 1;
+                    let wait = retry_after.unwrap_or_else(|| backoff(attempt));
+                    log(&format!(
+                        "id={id} to={to} attempt {attempt} failed ({reason}); retry in {:.1}s",
+                        wait.as_secs_f64()
+                    ));
+                    self.last_error = Some(format!("{id}: {reason}"));
+                    let due = Instant::now() + wait;
+                    self.retries
+                        .insert((due, job.name.clone()), Job { attempt, ..job });
+                }
+            }
+        }
+        self.status();
+    }
+
+    fn due_retries(&mut self) {
+        if self.terminate.load(Ordering::Relaxed) {
+            return;
+        }
+        let now = Instant::now();
+        while let Some(entry) = self.retries.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let job = entry.remove();
+            self.dispatch(job);
+        }
+    }
+
+    /// Puts messages waiting for a retry back in new/ (at shutdown, or at the end of --once).
+    fn release_retries(&mut self) {
+        let spool = self.config.paths.spool.clone();
+        for ((_, name), job) in std::mem::take(&mut self.retries) {
+            let _ = std::fs::rename(&job.path, spool.join("new").join(&name));
+        }
+    }
+
+    fn heartbeat(&self) {
+        let path = spool::heartbeat_path(&self.config.paths.runtime);
+        let tmp = path.with_extension("tmp");
+        let ok = std::fs::write(&tmp, format!("{}\n", now_secs()))
+            .and_then(|()| std::fs::rename(&tmp, &path));
+        if let Err(e) = ok {
+            log(&format!(
+                "cannot write the heartbeat {}: {e}",
+                path.display()
+            ));
+        }
+        if sd_notify::watchdog_enabled().is_some() {
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+        }
+    }
+
+    fn status(&self) {
+        let text = format!(
+            "in flight {}, waiting to retry {}{}",
+            self.in_flight,
+            self.retries.len(),
+            self.last_error
+                .as_ref()
+                .map(|e| format!("; last error {e}"))
+                .unwrap_or_default()
+        );
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Status(&text)]);
+        let status = self.config.paths.runtime.join("sender.status");
+        let _ = std::fs::write(
+            status,
+            serde_json::json!({
+                "in_flight": self.in_flight,
+                "retrying": self.retries.len(),
+                "last_error": self.last_error,
+                "time": now_secs(),
+            })
+            .to_string(),
+        );
+    }
+
+    fn reload_config(&mut self) {
+        match Config::load(&self.source)
+            .map_err(|e| e.to_string())
+            .and_then(|c| Transports::new(&c).map(|t| (c, t)))
+        {
+            Ok((c, t)) => {
+                if let Ok(mut slot) = self.transports.write() {
+                    *slot = Arc::new(t);
+                }
+                self.config.smtp = c.smtp;
+                self.config.sms = c.sms;
+                log("configuration reloaded (SIGHUP)");
+            }
+            Err(e) => log(&format!(
+                "reload failed, keeping the old configuration: {e}"
+            )),
+        }
+    }
+}
+
+/// Exponential backoff with ±25 % jitter: 1 s, 2 s, 4 s, ... up to 5 minutes.
+fn backoff(attempt: u32) -> Duration {
+    let base = (BACKOFF_BASE * 2f64.powi(i32::try_from(attempt.saturating_sub(1)).unwrap_or(30)))
+        .min(BACKOFF_MAX);
+    let mut r = [0u8; 2];
+    let _ = getrandom::fill(&mut r);
+    let jitter = 0.75 + 0.5 * f64::from(u16::from_le_bytes(r)) / f64::from(u16::MAX);
+    Duration::from_secs_f64(base * jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        for attempt in 1..20 {
+            let d = backoff(attempt).as_secs_f64();
+            let base = (2f64.powi(attempt as i32 - 1)).min(300.0);
+            assert!(
+                d >= base * 0.75 - 1e-9 && d <= base * 1.25 + 1e-9,
+                "attempt {attempt}: {d}"
+            );
+        }
+    }
+}

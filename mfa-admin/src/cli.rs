@@ -63,6 +63,9 @@ pub enum Command {
     /// The delivery queue
     #[command(subcommand)]
     Queue(QueueCmd),
+    /// The delivery daemon
+    #[command(subcommand)]
+    Sender(SenderCmd),
     /// Diagnose this installation: files, database, spool, sender, PAM and sshd setup
     Doctor {
         /// Directory of PAM service files to inspect
@@ -88,6 +91,27 @@ pub enum Command {
 pub enum QueueCmd {
     /// Pending, in-flight and failed messages (recipients masked)
     List,
+    /// Put failed messages back in the queue
+    #[command(group(ArgGroup::new("which").required(true).args(["id", "all_failed"])))]
+    Retry {
+        /// The message id (see `queue list`)
+        id: Option<String>,
+        /// Every failed message
+        #[arg(long)]
+        all_failed: bool,
+    },
+    /// Delete messages
+    Purge {
+        /// Delete every failed message
+        #[arg(long, required = true)]
+        failed: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SenderCmd {
+    /// Heartbeat age, queue counts and the last delivery error
+    Status,
 }
 
 #[derive(Debug, Subcommand)]

@@ -81,6 +81,15 @@ pub fn run(ctx: &Ctx, pam_dir: &Path, sshd_config: &Path) -> Result<()> {
             "no heartbeat: mfa-sender has not run; passcode logins follow fail_mode",
         ),
     }
+    if ctx.config.smtp.is_some() || ctx.config.sms.is_some() {
+        check_transports(&mut r, &ctx.config_path);
+    } else {
+        r.add(
+            "transports",
+            "warn",
+            "no [smtp] or [sms] section: the sender cannot deliver anything",
+        );
+    }
     let pubkey_mfa = check_sshd(&mut r, sshd_config);
     for service in ["sshd", "login", "su", "sudo"] {
         check_pam(&mut r, pam_dir, service, service == "sshd" && pubkey_mfa);
@@ -100,6 +109,53 @@ pub fn run(ctx: &Ctx, pam_dir: &Path, sshd_config: &Path) -> Result<()> {
         return Err(Error::Failed(format!("{failed} check(s) failed")));
     }
     Ok(())
+}
+
+/// Runs `mfa-sender --check` (the binary next to this one, else on PATH): it connects to each
+/// transport and verifies the credentials, which only the sender can read.
+fn check_transports(r: &mut Report, config: &Path) {
+    let sibling = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|d| d.join("mfa-sender")));
+    let bin = match sibling.filter(|p| p.exists()) {
+        Some(p) => p,
+        None => PathBuf::from("mfa-sender"),
+    };
+    let out = match std::process::Command::new(&bin)
+        .arg("--config")
+        .arg(config)
+        .arg("--check")
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) => {
+            return r.add(
+                "transports",
+                "warn",
+                format!("cannot run {}: {e}", bin.display()),
+            );
+        }
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut any = false;
+    for line in text.lines() {
+        let (status, rest) = match line.split_once(char::is_whitespace) {
+            Some(("OK", rest)) => ("ok", rest.trim()),
+            Some(("FAIL", rest)) => ("fail", rest.trim()),
+            _ => continue,
+        };
+        any = true;
+        let (name, detail) = rest.split_once(": ").unwrap_or((rest, ""));
+        r.add(format!("transport {name}"), status, detail);
+    }
+    if !any {
+        let err = String::from_utf8_lossy(&out.stderr);
+        r.add(
+            "transports",
+            "fail",
+            format!("mfa-sender --check: {}", err.trim()),
+        );
+    }
 }
 
 fn check_config(r: &mut Report, path: &Path) {

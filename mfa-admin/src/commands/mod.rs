@@ -62,6 +62,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Audit(c) => logs::audit(&ctx, c),
         Command::Test { user, contact } => queue::test(&ctx, &user, contact.as_deref()),
         Command::Queue(c) => queue::run(&ctx, c),
+        Command::Sender(c) => queue::sender(&ctx, c),
         Command::Doctor {
             pam_dir,
             sshd_config,

@@ -1,4 +1,5 @@
-//! `test` and `queue`: queue a test message, and look at what waits in the spool.
+//! `test`, `queue` and `sender status`: queue a test message, look at (and retry or purge)
+//! what waits in the spool, and see whether the sender is alive.
 
 use std::path::Path;
 
@@ -10,7 +11,7 @@ use mfa_core::{Error, Result, invalid};
 use serde::Serialize;
 
 use super::{Ctx, parse_number};
-use crate::cli::QueueCmd;
+use crate::cli::{QueueCmd, SenderCmd};
 use crate::output::{json, table};
 
 /// How long a test message may wait for the sender.
@@ -84,7 +85,136 @@ struct Queued {
 }
 
 pub fn run(ctx: &Ctx, cmd: QueueCmd) -> Result<()> {
-    let QueueCmd::List = cmd;
+    match cmd {
+        QueueCmd::List => list(ctx),
+        QueueCmd::Retry { id, all_failed } => retry(ctx, id.as_deref(), all_failed),
+        QueueCmd::Purge { .. } => purge_failed(ctx),
+    }
+}
+
+fn failed_names(spool_dir: &Path) -> Result<Vec<String>> {
+    let dir = spool_dir.join("failed");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .map_err(|e| Error::io(&dir, e))?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+fn retry(ctx: &Ctx, id: Option<&str>, all: bool) -> Result<()> {
+    let spool_dir = ctx.config.paths.spool.clone();
+    let names = match id {
+        Some(id) if !all => {
+            if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+                return Err(invalid!(
+                    "invalid message id {id:?}: expected an id as `mfa-admin queue list` shows it"
+                ));
+            }
+            vec![format!("{id}.json")]
+        }
+        _ => failed_names(&spool_dir)?,
+    };
+    let mut store = ctx.store()?;
+    let moved = store.change(&ctx.actor(), "queue retry", |_| {
+        let mut moved = Vec::new();
+        for n in &names {
+            if spool::retry(&spool_dir, n)? {
+                moved.push(n.trim_end_matches(".json").to_string());
+            }
+        }
+        if moved.is_empty() && id.is_some() {
+            return Err(Error::NotFound(format!(
+                "no failed message {:?}; `mfa-admin queue list` shows the failed ones",
+                id.unwrap_or_default()
+            )));
+        }
+        let detail = format!("{} message(s): {}", moved.len(), moved.join(" "));
+        Ok((moved, detail))
+    })?;
+    if ctx.json {
+        return json(&serde_json::json!({ "retried": moved }));
+    }
+    println!("{} message(s) back in the queue", moved.len());
+    Ok(())
+}
+
+fn purge_failed(ctx: &Ctx) -> Result<()> {
+    let spool_dir = ctx.config.paths.spool.clone();
+    let names = failed_names(&spool_dir)?;
+    let mut store = ctx.store()?;
+    let n = store.change(&ctx.actor(), "queue purge", |_| {
+        for n in &names {
+            let p = spool_dir.join("failed").join(n);
+            std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+            let _ = std::fs::remove_file(p.with_extension("reason"));
+        }
+        Ok((names.len(), format!("{} failed message(s)", names.len())))
+    })?;
+    if ctx.json {
+        return json(&serde_json::json!({ "deleted": n }));
+    }
+    println!("deleted {n} failed message(s)");
+    Ok(())
+}
+
+/// `sender status`.
+#[derive(Debug, Serialize)]
+struct SenderStatus {
+    /// Seconds since the last heartbeat; null when there is none.
+    heartbeat_age: Option<u64>,
+    /// True when the heartbeat is at most 30 s old.
+    alive: bool,
+    pending: usize,
+    in_flight: usize,
+    failed: usize,
+    /// The sender's last delivery error, if it reported one.
+    last_error: Option<String>,
+}
+
+pub fn sender(ctx: &Ctx, cmd: SenderCmd) -> Result<()> {
+    let SenderCmd::Status = cmd;
+    let p = &ctx.config.paths;
+    let count = |sub: &str| -> Result<usize> {
+        let d = p.spool.join(sub);
+        Ok(std::fs::read_dir(&d)
+            .map_err(|e| Error::io(&d, e))?
+            .filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".json"))
+            })
+            .count())
+    };
+    let age = spool::heartbeat_age(&p.runtime, std::time::SystemTime::now());
+    let last_error = std::fs::read(p.runtime.join("sender.status"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v["last_error"].as_str().map(String::from));
+    let st = SenderStatus {
+        heartbeat_age: age,
+        alive: age.is_some_and(|a| a <= spool::HEARTBEAT_STALE_SECS),
+        pending: count("new")?,
+        in_flight: count("cur")?,
+        failed: count("failed")?,
+        last_error,
+    };
+    if ctx.json {
+        return json(&st);
+    }
+    match st.heartbeat_age {
+        Some(a) if st.alive => println!("sender:     running (heartbeat {a} s ago)"),
+        Some(a) => println!("sender:     NOT running (last heartbeat {a} s ago)"),
+        None => println!("sender:     NOT running (no heartbeat)"),
+    }
+    println!("pending:    {}", st.pending);
+    println!("in flight:  {}", st.in_flight);
+    println!("failed:     {}", st.failed);
+    println!("last error: {}", st.last_error.as_deref().unwrap_or("none"));
+    Ok(())
+}
+
+fn list(ctx: &Ctx) -> Result<()> {
     let now = mfa_core::now();
     let mut all = Vec::new();
     for (dir, state) in [

@@ -248,3 +248,85 @@ fn unlock_a_name_without_a_record() {
     assert_eq!(left, 0);
     env.bad(&["user", "unlock", "walt"], &["unknown user"]);
 }
+
+#[test]
+fn queue_retry_purge_and_sender_status() {
+    let env = Env::new();
+    env.ok(&["user", "add", "xia"]);
+    env.ok(&["contact", "add", "xia", "--email", "xia@example.com"]);
+    let ids: Vec<String> = (0..3)
+        .map(|_| {
+            env.json(&["test", "xia"])["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    // A sender gave up on two of them.
+    for id in &ids[..2] {
+        let from = env.path(&format!("spool/new/{id}.json"));
+        let to = env.path(&format!("spool/failed/{id}.json"));
+        std::fs::rename(&from, &to).unwrap();
+        std::fs::write(to.with_extension("reason"), "550 rejected\n").unwrap();
+    }
+    let st = env.json(&["sender", "status"]);
+    assert_eq!(
+        (
+            st["pending"].as_u64(),
+            st["failed"].as_u64(),
+            st["alive"].as_bool()
+        ),
+        (Some(1), Some(2), Some(false))
+    );
+    assert!(st["heartbeat_age"].is_null());
+    assert!(
+        env.ok(&["sender", "status"])
+            .contains("NOT running (no heartbeat)")
+    );
+    heartbeat(&env, 3);
+    std::fs::write(
+        env.path("run/sender.status"),
+        r#"{"last_error":"abc: 451 try later"}"#,
+    )
+    .unwrap();
+    let st = env.json(&["sender", "status"]);
+    assert_eq!(
+        (st["alive"].as_bool(), st["last_error"].as_str()),
+        (Some(true), Some("abc: 451 try later"))
+    );
+    assert!(st["heartbeat_age"].as_u64().unwrap() >= 3);
+
+    let r = env.json(&["queue", "retry", &ids[0]]);
+    assert_eq!(r["retried"], serde_json::json!([ids[0]]));
+    assert!(env.path(&format!("spool/new/{}.json", ids[0])).exists());
+    assert!(
+        !env.path(&format!("spool/failed/{}.reason", ids[0]))
+            .exists()
+    );
+    env.bad(&["queue", "retry", &ids[0]], &["no failed message"]);
+    env.bad(&["queue", "retry", "../etc"], &["invalid message id"]);
+    env.bad(&["queue", "retry"], &["--all-failed"]);
+    // Put it back and purge every failed one.
+    std::fs::rename(
+        env.path(&format!("spool/new/{}.json", ids[0])),
+        env.path(&format!("spool/failed/{}.json", ids[0])),
+    )
+    .unwrap();
+    assert_eq!(env.json(&["queue", "purge", "--failed"])["deleted"], 2);
+    assert_eq!(
+        std::fs::read_dir(env.path("spool/failed")).unwrap().count(),
+        0
+    );
+    assert_eq!(env.json(&["sender", "status"])["pending"], 1);
+    let audit = env.json(&["audit", "show"]);
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.contains(&"queue retry") && actions.contains(&"queue purge"),
+        "{actions:?}"
+    );
+}

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# scripts/demo.sh — see mfa work on a fresh Debian 12 machine, as root, in one command:
+#
+#     sudo scripts/demo.sh
+#
+# Installs what it needs, builds mfa, and starts (all on 127.0.0.1): a demo sshd on port
+# 2222 guarded by pam_mfa (password + passcode), a local SMTP server that prints the mail it
+# receives, and mfa-sender. Creates a demo user and tells you how to log in. Ctrl-C stops it
+# and leaves the machine as it was: processes stopped, the demo user, PAM file and temporary
+# files removed, and the Debian packages it installed purged again (the build in target/
+# stays).
+set -euo pipefail
+[ "$(id -u)" = 0 ] || { echo "run as root: sudo $0" >&2; exit 1; }
+repo=$(cd "$(dirname "$0")/.." && pwd)
+port=${MFA_DEMO_PORT:-2222}
+smtp_port=${MFA_DEMO_SMTP_PORT:-2525}
+user=mfademo
+password=$(head -c 9 /dev/urandom | base64 | tr -d '/+=' | head -c 10)
+service=mfa-demo-sshd
+work=$(mktemp -d /tmp/mfa-demo.XXXXXX)
+pids=()
+installed=()
+
+cleanup() {
+  set +e
+  echo; echo "stopping the demo..."
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  userdel -r "$user" 2>/dev/null
+  rm -f "/etc/pam.d/$service"
+  rm -rf "$work"
+  if [ ${#installed[@]} -gt 0 ]; then
+    echo "purging the packages this demo installed: ${installed[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get purge -y -q "${installed[@]}" >/dev/null
+  fi
+  echo "done: the machine is as it was (the build stays in $repo/target)."
+}
+trap cleanup EXIT INT TERM
+
+need=(openssh-server python3-aiosmtpd libpam0g-dev gcc make pkg-config ca-certificates)
+missing=()
+for p in "${need[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  apt-get update -q >/dev/null
+  # Do not let the package start the system's own sshd.
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  rm -f /usr/sbin/policy-rc.d
+  installed=("${missing[@]}")
+fi
+export PATH="$HOME/.cargo/bin:$PATH"
+command -v cargo >/dev/null || { echo "cargo is needed: install Rust from https://rustup.rs" >&2; exit 1; }
+
+echo "building mfa (release)..."
+(cd "$repo" && cargo build --release -q -p mfa-admin -p mfa-sender -p pam_mfa)
+bin="$repo/target/release"
+
+mkdir -p "$work/ssh"
+cat > "$work/mfa.toml" <<TOML
+[paths]
+database = "$work/db/mfa.db"
+spool = "$work/spool"
+runtime = "$work/run"
+
+[smtp]
+host = "127.0.0.1"
+port = $smtp_port
+tls = "none"
+from = "mfa-demo@localhost"
+TOML
+chmod 600 "$work/mfa.toml"
+admin() { "$bin/mfa-admin" --config "$work/mfa.toml" "$@" >/dev/null; }
+admin init
+admin settings set enabled=on repeat_window=0
+admin service set "$service" passcode
+useradd -m -s /bin/bash "$user"
+echo "$user:$password" | chpasswd
+admin user add "$user" --full-name "mfa demo user"
+admin contact add "$user" --email "$user@localhost"
+
+# The SMTP server prints every mail it receives (the passcode is in it).
+python3 -m aiosmtpd -n -l "127.0.0.1:$smtp_port" -c aiosmtpd.handlers.Debugging stdout &
+pids+=($!)
+sleep 1
+"$bin/mfa-sender" --config "$work/mfa.toml" 2> "$work/sender.log" &
+pids+=($!)
+
+# sshd's PAM service is the name it is started by: a symlink keeps /etc/pam.d/sshd untouched.
+cat > "/etc/pam.d/$service" <<PAM
+auth     required  pam_unix.so
+auth     required  $bin/libpam_mfa.so config=$work/mfa.toml
+account  required  pam_unix.so
+session  required  pam_permit.so
+PAM
+ssh-keygen -q -t ed25519 -N '' -f "$work/ssh/host_key"
+cat > "$work/ssh/sshd_config" <<SSHD
+ListenAddress 127.0.0.1
+Port $port
+HostKey $work/ssh/host_key
+PidFile $work/ssh/sshd.pid
+UsePAM yes
+KbdInteractiveAuthentication yes
+PasswordAuthentication no
+PubkeyAuthentication no
+AuthenticationMethods keyboard-interactive
+AllowUsers $user
+SSHD
+mkdir -p /run/sshd
+ln -s /usr/sbin/sshd "$work/ssh/$service"
+"$work/ssh/$service" -D -e -f "$work/ssh/sshd_config" 2> "$work/sshd.log" &
+pids+=($!)
+sleep 1
+
+cat <<MSG
+
+mfa demo is running.
+  Log in from another terminal:   ssh -p $port $user@127.0.0.1
+  Password:                       $password
+  Passcode:                       printed below, in the mail the local SMTP server receives
+  The auth log:                   $bin/mfa-admin --config $work/mfa.toml log show
+Press Ctrl-C here to stop the demo and clean up.
+
+MSG
+wait

@@ -11,6 +11,8 @@ build:
 
 # Builds and runs every test: unit tests and the integration tests that drive the binaries.
 test: lint
+	# The PAM tests load target/debug/libpam_mfa.so: build every target first.
+	$(CARGO) build --workspace --all-targets --locked
 	$(CARGO) test --workspace --all-targets --locked
 	$(CARGO) test --workspace --doc --locked
 

@@ -15,7 +15,7 @@ use crate::policy::{self, Decision, Facts};
 use crate::settings::FailMode;
 use crate::spool::{self, HEARTBEAT_STALE_SECS, Kind, Message};
 use crate::store::logs::{AuthEvent, record_auth};
-use crate::store::{Store, Tx, auth as q, people, rules};
+use crate::store::{Store, Tx, auth as q, factors, people, rules};
 use crate::template::{self, Values};
 use crate::{Error, Result};
 
@@ -118,9 +118,13 @@ pub fn authenticate(
             (Outcome::Deny { reason: r.reason() }, String::new())
         }
         Decision::Challenge(method) => {
-            let flow = passcode_login(&mut store, config, req, &facts, conv);
+            let flow = second_factor(&mut store, config, req, &facts, conv, &method);
             (finish(flow), method)
         }
+        Decision::EnrollTotp => (
+            finish(enroll_totp(&mut store, req, &facts, conv)),
+            "totp".to_string(),
+        ),
         Decision::Enroll => (
             finish(enroll(&mut store, config, req, &facts, conv)),
             "enroll".to_string(),
@@ -218,63 +222,112 @@ struct Destination {
     masked: String,
 }
 
-fn passcode_login(
+/// One way to prove the second factor, as the menu offers it.
+enum Factor {
+    /// A passcode to this contact.
+    Contact(people::ContactRow),
+    /// A code from the authenticator app (a backup code is accepted too).
+    Authenticator,
+    /// A backup code.
+    Backup,
+}
+
+impl Factor {
+    fn label(&self) -> String {
+        match self {
+            Factor::Contact(c) => format!("passcode to {}", c.masked),
+            Factor::Authenticator => "code from your authenticator app".into(),
+            Factor::Backup => "backup code".into(),
+        }
+    }
+}
+
+/// Challenges with the service's method: the factors the method allows and the user has;
+/// a menu when there are several.
+fn second_factor(
     store: &mut Store,
     config: &Config,
     req: &Request,
     facts: &Facts,
     conv: &mut dyn Conversation,
+    method: &str,
 ) -> Result<Outcome, Flow> {
-    check_delivery(config)?;
-    let contacts = people::contacts(store.conn(), &req.user)?;
-    let dest = match contacts.len() {
+    let mut options = Vec::new();
+    if method == "totp" || method == "any" {
+        let has_key = factors::totp_of(store.conn(), &req.user)?.is_some();
+        let backups = factors::backup_count(store.conn(), &req.user)? > 0;
+        if has_key {
+            options.push(Factor::Authenticator);
+        }
+        if backups && (method == "any" || !has_key) {
+            options.push(Factor::Backup);
+        }
+    }
+    if method == "passcode" || method == "any" {
+        let contacts = people::contacts(store.conn(), &req.user)?;
+        options.extend(contacts.into_iter().map(Factor::Contact));
+    }
+    let chosen = match options.len() {
         0 => {
             return Ok(Outcome::Deny {
-                reason: "no contact".into(),
+                reason: "no usable factor".into(),
             });
         }
-        1 => &contacts[0],
+        1 => options.swap_remove(0),
         n => {
-            let mut list = String::from("Where should the passcode go?");
-            for c in &contacts {
-                list.push_str(&format!("\n  {}) {}", c.seq, c.masked));
+            let all_contacts = options.iter().all(|o| matches!(o, Factor::Contact(_)));
+            let mut list = String::from(if all_contacts {
+                "Where should the passcode go?"
+            } else {
+                "How will you prove it is you?"
+            });
+            for (i, o) in options.iter().enumerate() {
+                let label = match o {
+                    Factor::Contact(c) if all_contacts => c.masked.clone(),
+                    o => o.label(),
+                };
+                list.push_str(&format!("\n  {}) {label}", i + 1));
             }
             conv.info(&list)?;
             let mut chosen = None;
             for _ in 0..MENU_TRIES {
-                let answer = conv.prompt(&format!("Choice [{}]: ", seqs(&contacts)), true)?;
+                let answer = conv.prompt(&format!("Choice [1-{n}]: "), true)?;
                 let text = String::from_utf8_lossy(&answer);
                 let text = text.trim();
-                if text.is_empty() && n > 0 {
-                    chosen = contacts.first();
-                    break;
-                }
-                if let Some(c) = text
-                    .parse::<i64>()
-                    .ok()
-                    .and_then(|s| contacts.iter().find(|c| c.seq == s))
-                {
-                    chosen = Some(c);
+                let pick = if text.is_empty() {
+                    Some(1)
+                } else {
+                    text.parse::<usize>().ok()
+                };
+                if let Some(i) = pick.filter(|i| (1..=n).contains(i)) {
+                    chosen = Some(i - 1);
                     break;
                 }
                 conv.error("Please answer with one of the numbers shown.")?;
             }
             match chosen {
-                Some(c) => c,
+                Some(i) => options.swap_remove(i),
                 None => {
                     return Ok(Outcome::Deny {
-                        reason: "no contact chosen".into(),
+                        reason: "no factor chosen".into(),
                     });
                 }
             }
         }
     };
-    let dest = Destination {
-        channel: crate::contact::Channel::parse(&dest.channel)?,
-        to: dest.to.clone(),
-        masked: dest.masked.clone(),
+    let result = match chosen {
+        Factor::Contact(c) => {
+            check_delivery(config)?;
+            let dest = Destination {
+                channel: Channel::parse(&c.channel)?,
+                to: c.to.clone(),
+                masked: c.masked.clone(),
+            };
+            challenge(store, config, req, facts, conv, &dest, "login")?
+        }
+        Factor::Authenticator => code_login(store, req, facts, conv, "Authenticator code: ")?,
+        Factor::Backup => code_login(store, req, facts, conv, "Backup code: ")?,
     };
-    let result = challenge(store, config, req, facts, conv, &dest, "login")?;
     if let Outcome::Success { .. } = result {
         let (user, service, addr) = (req.user.clone(), req.service.clone(), req.rhost.clone());
         store.write(|tx| q::record_success(tx, &user, &service, &addr, crate::now()))?;
@@ -282,12 +335,142 @@ fn passcode_login(
     Ok(result)
 }
 
-fn seqs(contacts: &[people::ContactRow]) -> String {
-    contacts
-        .iter()
-        .map(|c| c.seq.to_string())
-        .collect::<Vec<_>>()
-        .join("/")
+/// Asks for an authenticator code or a backup code, `attempts` times at most. A TOTP step is
+/// accepted once (and never an earlier one); a backup code once. Failures count toward the
+/// lockout.
+fn code_login(
+    store: &mut Store,
+    req: &Request,
+    facts: &Facts,
+    conv: &mut dyn Conversation,
+    prompt: &str,
+) -> Result<Outcome, Flow> {
+    let s = &facts.settings;
+    let user = req.user.clone();
+    let key = factors::totp_of(store.conn(), &user)?;
+    let hash_key = store.write(|tx| q::passcode_key(tx))?;
+    for attempt in 1..=s.attempts {
+        let answer = conv.prompt(prompt, false)?;
+        let now = crate::now();
+        let text: String = match std::str::from_utf8(&answer) {
+            Ok(t) if t.len() <= 64 => t
+                .chars()
+                .filter(|c| !c.is_whitespace() && *c != '-')
+                .collect(),
+            _ => String::new(),
+        };
+        let digits_only = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+        let step = match (&key, digits_only) {
+            (Some(k), true) => k.matching_step(&text, u64::try_from(now).unwrap_or(0), s.totp_skew),
+            _ => None,
+        };
+        let (ok, replay) = store.write(|tx| {
+            if let Some(step) = step {
+                if factors::accept_step(tx, &user, step)? {
+                    return Ok((Some("totp"), false));
+                }
+                return Ok((None, true));
+            }
+            if digits_only && text.len() == crate::totp::BACKUP_DIGITS as usize {
+                let h = crate::totp::backup_hash(&hash_key, &user, &text)?;
+                if factors::use_backup_code(tx, &user, &h)? {
+                    return Ok((Some("backup-code"), false));
+                }
+            }
+            Ok((None, false))
+        })?;
+        if let Some(method) = ok {
+            return Ok(Outcome::Success {
+                method: method.into(),
+                destination: String::new(),
+            });
+        }
+        let locked = store.write(|tx| q::record_failure(tx, &user, now, s))?;
+        let why = if replay {
+            "That code was already used."
+        } else {
+            "Wrong code."
+        };
+        if locked.is_some() {
+            conv.error(&format!(
+                "{why} Too many failures: this account is locked for now."
+            ))?;
+            return Ok(Outcome::Deny {
+                reason: format!("{}; locked out", why.trim_end_matches('.').to_lowercase()),
+            });
+        }
+        let left = s.attempts - attempt;
+        if left == 0 {
+            conv.error(&format!("{why} No attempts left."))?;
+            return Ok(Outcome::Deny {
+                reason: if replay {
+                    "code replayed; attempts used up".into()
+                } else {
+                    "wrong code; attempts used up".into()
+                },
+            });
+        }
+        conv.error(&format!(
+            "{why} {left} attempt{} left.",
+            if left == 1 { "" } else { "s" }
+        ))?;
+    }
+    Ok(Outcome::Deny {
+        reason: "wrong code; attempts used up".into(),
+    })
+}
+
+/// Enrols an authenticator app at login: shows a new key and its QR code, and saves the key
+/// only once the user typed a valid code from it.
+fn enroll_totp(
+    store: &mut Store,
+    req: &Request,
+    facts: &Facts,
+    conv: &mut dyn Conversation,
+) -> Result<Outcome, Flow> {
+    let key = crate::totp::Key::generate("sha1", 6)?;
+    let issuer = facts.settings.totp_issuer();
+    let uri = key.uri(&issuer, &req.user);
+    conv.info(&format!(
+        "Set up your authenticator app: scan this QR code, or enter the key by hand.\n\n{}\nIssuer: {issuer}\nAccount: {}\nKey: {}",
+        crate::totp::qr_text(&uri)?,
+        req.user,
+        key.base32()
+    ))?;
+    for attempt in 1..=facts.settings.attempts {
+        let answer = conv.prompt("Code from the app: ", true)?;
+        let text = String::from_utf8_lossy(&answer).trim().to_string();
+        let now = u64::try_from(crate::now()).unwrap_or(0);
+        if let Some(step) = key.matching_step(&text, now, facts.settings.totp_skew) {
+            let (user, service, addr) = (req.user.clone(), req.service.clone(), req.rhost.clone());
+            store.change("pam_mfa (self-enrollment)", "totp enroll", |tx| {
+                let t = crate::now();
+                factors::set_totp(tx, &user, &key, t)?;
+                factors::accept_step(tx, &user, step)?;
+                q::record_success(tx, &user, &service, &addr, t)?;
+                Ok((
+                    (),
+                    format!(
+                        "{user}: authenticator key ({}, {} digits)",
+                        key.algorithm, key.digits
+                    ),
+                ))
+            })?;
+            conv.info("Your authenticator app is set up.")?;
+            return Ok(Outcome::Success {
+                method: "totp-enroll".into(),
+                destination: String::new(),
+            });
+        }
+        let left = facts.settings.attempts - attempt;
+        conv.error(&format!(
+            "That code does not match. {left} attempt{} left.",
+            if left == 1 { "" } else { "s" }
+        ))?;
+    }
+    Ok(Outcome::Deny {
+        reason: "authenticator enrollment: no valid code".into(),
+    })
 }
 
 /// Issues a code to `dest` and asks for it until it is typed, the attempts run out, it

@@ -326,7 +326,12 @@ mod tests {
         let c = Config::parse(Path::new("c"), text).unwrap();
         assert_eq!(c.smtp.unwrap().port, 587);
         assert_eq!(c.sms.unwrap().provider, SmsProvider::Twilio);
-        let e = Config::parse(Path::new("c"), "[smtp]\nhost = \"h\"\nfrom = \"f@x.com\"\ntls = \"ssl\"\n").unwrap_err().to_string();
+        let e = Config::parse(
+            Path::new("c"),
+            "[smtp]\nhost = \"h\"\nfrom = \"f@x.com\"\ntls = \"ssl\"\n",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("line 4") && e.contains("ssl"), "{e}");
     }
 

@@ -17,6 +17,7 @@ pub mod settings;
 pub mod spool;
 pub mod store;
 pub mod template;
+pub mod totp;
 pub mod validate;
 
 pub use error::{Error, Result};

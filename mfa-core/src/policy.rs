@@ -44,6 +44,10 @@ pub struct UserFacts {
     pub log: Option<LogLevel>,
     /// Number of contacts (passcode destinations).
     pub contacts: usize,
+    /// An authenticator key is enrolled.
+    pub totp: bool,
+    /// Unused backup codes.
+    pub backup_codes: usize,
 }
 
 /// The deciding trusted-network rule.
@@ -82,6 +86,8 @@ pub enum Decision {
     Deny(Refusal),
     /// Let the user register a contact now.
     Enroll,
+    /// Let the user enrol an authenticator app now (`totp_self_enroll`).
+    EnrollTotp,
     /// Challenge with this method (passcode, totp, duo, any).
     Challenge(String),
 }
@@ -145,6 +151,9 @@ pub fn decide(f: &Facts, now: i64) -> Decision {
     match user {
         Some(u) if !u.enabled => Decision::Deny(Refusal::UserDisabled),
         Some(u) if has_factor(&f.method, u) => Decision::Challenge(f.method.clone()),
+        Some(_) if s.totp_self_enroll && (f.method == "totp" || f.method == "any") => {
+            Decision::EnrollTotp
+        }
         Some(u) => match u.self_enroll {
             Some(true) => Decision::Enroll,
             Some(false) => Decision::Deny(Refusal::UnassignedDeny),
@@ -163,11 +172,14 @@ fn unassigned(u: Unassigned) -> Decision {
     }
 }
 
-/// True when the user has a factor the method can use. (TOTP and Duo factors arrive with
-/// their issues; until then only contacts count.)
+/// True when the user has a factor the method can use. A backup code counts wherever an
+/// authenticator code does. (Duo arrives with its issue.)
 fn has_factor(method: &str, u: &UserFacts) -> bool {
+    let totp = u.totp || u.backup_codes > 0;
     match method {
-        "passcode" | "any" => u.contacts > 0,
+        "passcode" => u.contacts > 0,
+        "totp" => totp,
+        "any" => u.contacts > 0 || totp,
         _ => false,
     }
 }

@@ -129,6 +129,18 @@ pub const SPECS: &[Spec] = &[
         default: "0",
         about: "days of auth log kept by `mfa-admin log purge` (0 = keep everything)",
     },
+    Spec {
+        key: "totp_skew",
+        kind: Kind::Int(0, 10),
+        default: "1",
+        about: "TOTP steps (30 s) accepted before and after the current one",
+    },
+    Spec {
+        key: "totp_self_enroll",
+        kind: Kind::Choice(YES_NO),
+        default: "no",
+        about: "users without an authenticator key enrol one at login (key and QR code shown)",
+    },
 ];
 
 /// Looks a key up; an unknown key is an error listing the known ones.
@@ -308,6 +320,8 @@ pub struct Settings {
     /// `None` means the host name.
     pub totp_issuer: Option<String>,
     pub log_keep_days: u32,
+    pub totp_skew: u32,
+    pub totp_self_enroll: bool,
 }
 
 impl Settings {
@@ -351,6 +365,8 @@ impl Settings {
             log_level: LogLevel::parse(&get("log_level")?)?,
             totp_issuer: stored.get("totp_issuer").cloned(),
             log_keep_days: num("log_keep_days")?,
+            totp_skew: num("totp_skew")?,
+            totp_self_enroll: get("totp_self_enroll")? == "yes",
         })
     }
 

@@ -137,10 +137,13 @@ pub fn ack(claimed: &Path) -> Result<()> {
 /// Gives up on a claimed message: writes `failed/ID.reason`, then moves the message to
 /// `failed/`.
 pub fn fail(spool: &Path, claimed: &Path, reason: &str) -> Result<PathBuf> {
-    let name = claimed.file_name().ok_or_else(|| Error::Invalid(format!("{}: not a message file", claimed.display())))?;
+    let name = claimed
+        .file_name()
+        .ok_or_else(|| Error::Invalid(format!("{}: not a message file", claimed.display())))?;
     let to = spool.join("failed").join(name);
     let reason_path = to.with_extension("reason");
-    std::fs::write(&reason_path, format!("{}\n", reason.replace('\n', " "))).map_err(|e| Error::io(&reason_path, e))?;
+    std::fs::write(&reason_path, format!("{}\n", reason.replace('\n', " ")))
+        .map_err(|e| Error::io(&reason_path, e))?;
     std::fs::rename(claimed, &to).map_err(|e| Error::io(claimed, e))?;
     Ok(to)
 }
@@ -262,7 +265,10 @@ mod tests {
         assert!(check(d.path()).is_ok());
         assert_eq!(pending(d.path()).unwrap(), ["1700000000-abc.json"]);
         let claimed = claim(d.path(), "1700000000-abc.json").unwrap().unwrap();
-        assert!(claim(d.path(), "1700000000-abc.json").unwrap().is_none(), "claimed twice");
+        assert!(
+            claim(d.path(), "1700000000-abc.json").unwrap().is_none(),
+            "claimed twice"
+        );
         assert_eq!(recover(d.path()).unwrap(), 1);
         let claimed2 = claim(d.path(), "1700000000-abc.json").unwrap().unwrap();
         assert_eq!(claimed, claimed2);

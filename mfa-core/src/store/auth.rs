@@ -48,7 +48,9 @@ pub fn facts(
     let user_facts = conn
         .query_row(
             "SELECT u.enabled, coalesce(o.mandatory, 0), coalesce(o.exempt, 0), o.self_enroll, o.log_level,
-                    (SELECT count(*) FROM contacts c WHERE c.user = u.name)
+                    (SELECT count(*) FROM contacts c WHERE c.user = u.name),
+                    EXISTS (SELECT 1 FROM totp t WHERE t.user = u.name),
+                    (SELECT count(*) FROM backup_codes b WHERE b.user = u.name)
              FROM users u LEFT JOIN overrides o ON o.user = u.name
              WHERE u.name = ?1",
             [user],
@@ -60,19 +62,25 @@ pub fn facts(
                     r.get::<_, Option<bool>>(3)?,
                     r.get::<_, Option<String>>(4)?,
                     r.get::<_, i64>(5)?,
+                    r.get::<_, bool>(6)?,
+                    r.get::<_, i64>(7)?,
                 ))
             },
         )
         .optional()?;
     let user_facts = match user_facts {
-        Some((enabled, mandatory, exempt, self_enroll, log, contacts)) => Some(UserFacts {
-            enabled,
-            mandatory,
-            exempt,
-            self_enroll,
-            log: log.as_deref().map(LogLevel::parse).transpose()?,
-            contacts: usize::try_from(contacts).unwrap_or(0),
-        }),
+        Some((enabled, mandatory, exempt, self_enroll, log, contacts, totp, backups)) => {
+            Some(UserFacts {
+                enabled,
+                mandatory,
+                exempt,
+                self_enroll,
+                log: log.as_deref().map(LogLevel::parse).transpose()?,
+                contacts: usize::try_from(contacts).unwrap_or(0),
+                totp,
+                backup_codes: usize::try_from(backups).unwrap_or(0),
+            })
+        }
         None => None,
     };
     // Lockouts are kept by name, so a user without a record (an enrollment that keeps

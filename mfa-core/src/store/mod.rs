@@ -7,6 +7,7 @@
 //! themselves live in the submodules, one per topic, as functions over a `Connection`.
 
 pub mod auth;
+pub mod factors;
 pub mod logs;
 pub mod people;
 pub mod rules;

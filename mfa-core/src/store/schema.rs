@@ -2,7 +2,7 @@
 //! to N; each runs in one transaction. Never edit a released migration: add the next one.
 
 /// The migrations, in order.
-pub const MIGRATIONS: &[&str] = &[V1];
+pub const MIGRATIONS: &[&str] = &[V1, V2];
 
 const V1: &str = r#"
 -- Secrets and identifiers of this installation (the passcode hash key lives here; the file
@@ -157,5 +157,27 @@ CREATE TABLE lockouts (
     failures     INTEGER NOT NULL DEFAULT 0,
     last_failure INTEGER NOT NULL DEFAULT 0,
     locked_until INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+"#;
+
+const V2: &str = r#"
+-- Authenticator-app keys (the database is 0600 root). last_step is the newest TOTP step
+-- accepted: that step and every earlier one are refused afterwards (replay protection,
+-- enforced by a conditional UPDATE under the write lock).
+CREATE TABLE totp (
+    user      TEXT PRIMARY KEY REFERENCES users (name) ON DELETE CASCADE ON UPDATE CASCADE,
+    secret    BLOB NOT NULL,
+    algorithm TEXT NOT NULL CHECK (algorithm IN ('sha1', 'sha256', 'sha512')),
+    digits    INTEGER NOT NULL CHECK (digits IN (6, 8)),
+    created   INTEGER NOT NULL,
+    last_step INTEGER NOT NULL DEFAULT -1
+);
+
+-- Single-use recovery codes, as keyed hashes; a code is used by deleting its row.
+CREATE TABLE backup_codes (
+    user    TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE ON UPDATE CASCADE,
+    hash    BLOB NOT NULL,
+    created INTEGER NOT NULL,
+    PRIMARY KEY (user, hash)
 ) WITHOUT ROWID;
 "#;

@@ -243,7 +243,7 @@ fn an_empty_answer_resends_at_most_twice() {
             code_for(&i, p).map(String::into_bytes)
         }),
     );
-    assert_eq!(r.code, PAM_SUCCESS);
+    assert_eq!(r.code, PAM_SUCCESS, "{r:?} {:?}", i.outcomes());
     assert_eq!(i.messages().len(), 2);
 }
 

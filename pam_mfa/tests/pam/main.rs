@@ -23,6 +23,8 @@ use mfa_core::store::{Store, people, rules};
 /// the module ignores, pam_debug returning PAM_PERM_DENIED (so a bypass is visible).
 pub struct Install {
     pub dir: tempfile::TempDir,
+    /// Messages whose code a conversation already read (a user reads each mail once).
+    seen: std::cell::RefCell<std::collections::HashSet<String>>,
 }
 
 impl Install {
@@ -61,7 +63,10 @@ impl Install {
             ),
         )
         .unwrap();
-        let i = Install { dir };
+        let i = Install {
+            dir,
+            seen: Default::default(),
+        };
         i.heartbeat(0);
         i.set("enabled", "on");
         i
@@ -152,18 +157,29 @@ impl Install {
     }
 }
 
-/// The code for a prompt `Passcode V- (...)`: taken from the newest spooled message whose
-/// body carries `V-` and digits, as the user reads it in their mail.
+/// The code for a prompt `Passcode V- (...)`: taken from the newest spooled message not
+/// read before whose body carries `V-` and digits, as the user reads it in their mail.
+/// (Message times are too coarse to order a resend after its original, and two codes may
+/// share a prefix letter, so each message is read once.)
 pub fn code_for(install: &Install, prompt: &str) -> Option<String> {
     let prefix = prompt.strip_prefix("Passcode ")?.chars().next()?;
     let needle = format!("{prefix}-");
+    let mut seen = install.seen.borrow_mut();
     install.messages().iter().rev().find_map(|m| {
+        let id = m["id"].as_str()?.to_string();
+        if seen.contains(&id) {
+            return None;
+        }
         let body = m["body"].as_str()?;
         let i = body.find(&needle)?;
         let digits: String = body[i + 2..]
             .chars()
             .take_while(char::is_ascii_digit)
             .collect();
-        (!digits.is_empty()).then_some(digits)
+        if digits.is_empty() {
+            return None;
+        }
+        seen.insert(id);
+        Some(digits)
     })
 }

@@ -63,6 +63,16 @@ pub enum Command {
     /// The delivery queue
     #[command(subcommand)]
     Queue(QueueCmd),
+    /// Authenticator-app (TOTP) keys
+    #[command(subcommand)]
+    Totp(TotpCmd),
+    /// Generate single-use backup codes for a user (revokes the old ones)
+    BackupCodes {
+        user: String,
+        /// How many codes
+        #[arg(long, default_value = "10")]
+        count: String,
+    },
     /// The delivery daemon
     #[command(subcommand)]
     Sender(SenderCmd),
@@ -106,6 +116,31 @@ pub enum QueueCmd {
         #[arg(long, required = true)]
         failed: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TotpCmd {
+    /// Give a user an authenticator key: prints the key, the otpauth:// URI and a QR code
+    Enroll {
+        user: String,
+        /// 6 or 8
+        #[arg(long, default_value = "6")]
+        digits: String,
+        /// sha1, sha256 or sha512 (most apps only support sha1)
+        #[arg(long, default_value = "sha1")]
+        algorithm: String,
+        /// Also write the QR code as a PNG image
+        #[arg(long, value_name = "FILE")]
+        png: Option<PathBuf>,
+    },
+    /// Replace a user's key with a new one (the old one stops working at once)
+    Reset {
+        user: String,
+        #[arg(long, value_name = "FILE")]
+        png: Option<PathBuf>,
+    },
+    /// Remove a user's key
+    Remove { user: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -300,6 +300,14 @@ fn check_pam(r: &mut Report, pam_dir: &Path, service: &str, pubkey_first: bool) 
         (Some(m), _) if lines[m].control == "sufficient" => {
             r.add(what, "fail", "pam_mfa is `sufficient`: it would let a user in on the second factor alone; use `required`")
         }
+        (Some(m), Some(p)) if m > p && lines[p].control == "required" => r.add(
+            what,
+            "warn",
+            format!(
+                "{} is `required`: a wrong password still reaches pam_mfa, which sends a passcode to anyone who knows a user name; make it `requisite` (Debian's common-auth already stops at pam_deny)",
+                base(&lines[p].module)
+            ),
+        ),
         (Some(m), Some(p)) if m > p => r.add(what, "ok", format!("pam_mfa ({}) follows {}", lines[m].control, base(&lines[p].module))),
         (Some(_), Some(p)) => r.add(what, "fail", format!("pam_mfa comes before {}: the second factor would be asked before the password", base(&lines[p].module))),
         (Some(_), None) if pubkey_first => r.add(what, "ok", "pam_mfa after sshd's publickey (AuthenticationMethods publickey,keyboard-interactive)"),

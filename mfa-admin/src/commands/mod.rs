@@ -8,6 +8,7 @@ mod network;
 mod people;
 mod queue;
 mod rules;
+mod totp;
 mod transfer;
 
 use mfa_core::config::{Config, ConfigSource};
@@ -63,6 +64,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Test { user, contact } => queue::test(&ctx, &user, contact.as_deref()),
         Command::Queue(c) => queue::run(&ctx, c),
         Command::Sender(c) => queue::sender(&ctx, c),
+        Command::Totp(c) => totp::run(&ctx, c),
+        Command::BackupCodes { user, count } => totp::backup_codes(&ctx, &user, &count),
         Command::Doctor {
             pam_dir,
             sshd_config,

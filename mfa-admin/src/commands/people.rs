@@ -93,6 +93,16 @@ pub fn user(ctx: &Ctx, cmd: UserCmd) -> Result<()> {
                 ),
                 None => println!("overrides:  none"),
             }
+            match &u.totp {
+                Some(t) => println!(
+                    "authenticator: {} {} digits, since {}",
+                    t.algorithm,
+                    t.digits,
+                    when::show(t.created)
+                ),
+                None => println!("authenticator: none"),
+            }
+            println!("backup codes: {} remaining", u.backup_codes);
             println!(
                 "contacts:   {}",
                 if u.contacts.is_empty() { "none" } else { "" }

@@ -151,6 +151,11 @@ fn doctor_reports_each_problem() {
     .unwrap();
     std::fs::write(pam.join("login"), "@include common-auth\n").unwrap();
     std::fs::write(
+        pam.join("sshd"),
+        "auth required pam_unix.so\nauth required pam_mfa.so\n",
+    )
+    .unwrap();
+    std::fs::write(
         env.path("sshd_config.d/mfa.conf"),
         "KbdInteractiveAuthentication no\n",
     )
@@ -175,7 +180,11 @@ fn doctor_reports_each_problem() {
     assert_eq!(status("pam.d/su"), "fail");
     assert_eq!(status("pam.d/sudo"), "fail");
     assert_eq!(status("pam.d/login"), "warn");
-    assert_eq!(status("pam.d/sshd"), "ok");
+    assert_eq!(
+        status("pam.d/sshd"),
+        "warn",
+        "a `required` password module lets wrong passwords reach pam_mfa"
+    );
     assert_eq!(status("sshd UsePAM"), "fail");
     assert_eq!(status("sshd KbdInteractiveAuthentication"), "fail");
     assert_eq!(status("database"), "ok");

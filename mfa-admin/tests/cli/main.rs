@@ -4,6 +4,7 @@
 // A failed assertion is the point of a test; helpers here panic on purpose.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::new_without_default)]
 
+mod authenticator;
 mod bad_input;
 mod commands;
 mod concurrency;

@@ -22,6 +22,18 @@ pub struct User {
     pub failures: i64,
     /// Unix time until which the user is locked out (0: not locked).
     pub locked_until: i64,
+    /// The authenticator key's parameters, if one is enrolled (never the key).
+    pub totp: Option<TotpInfo>,
+    /// Unused backup codes.
+    pub backup_codes: i64,
+}
+
+/// What `user show` tells of an authenticator key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TotpInfo {
+    pub algorithm: String,
+    pub digits: u32,
+    pub created: i64,
 }
 
 /// One line of `user list`.
@@ -141,6 +153,12 @@ pub fn user(conn: &Connection, name: &str) -> Result<Option<User>> {
         overrides: override_of(conn, name)?,
         failures,
         locked_until,
+        totp: conn
+            .query_row("SELECT algorithm, digits, created FROM totp WHERE user = ?1", [name], |r| {
+                Ok(TotpInfo { algorithm: r.get(0)?, digits: r.get(1)?, created: r.get(2)? })
+            })
+            .optional()?,
+        backup_codes: crate::store::factors::backup_count(conn, name)?,
     }))
 }
 

@@ -57,9 +57,13 @@ pub struct Shown {
 /// Answers a prompt; `None` fails the conversation (Ctrl-C).
 pub type Answer<'a> = Box<dyn FnMut(&str) -> Option<Vec<u8>> + 'a>;
 
+/// Answers a prompt knowing everything shown so far (info messages before the prompt).
+pub type SeeingAnswer<'a> = Box<dyn FnMut(&[Shown], &str) -> Option<Vec<u8>> + 'a>;
+
 struct Script<'a> {
-    answer: Answer<'a>,
+    answer: SeeingAnswer<'a>,
     shown: Vec<Shown>,
+    panic: Option<Box<dyn std::any::Any + Send>>,
 }
 
 extern "C" fn conversation(
@@ -82,7 +86,19 @@ extern "C" fn conversation(
             text: text.clone(),
         });
         if m.style == 1 || m.style == 2 {
-            match (script.answer)(&text) {
+            // A panic must not unwind into libpam: note it, fail the conversation, and
+            // re-raise it once pam_authenticate has returned.
+            let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                (script.answer)(&script.shown, &text)
+            }));
+            let answered = match answered {
+                Ok(a) => a,
+                Err(e) => {
+                    script.panic = Some(e);
+                    None
+                }
+            };
+            match answered {
                 Some(bytes) => {
                     let mut v = bytes.clone();
                     v.retain(|b| *b != 0);
@@ -128,11 +144,29 @@ pub fn authenticate(
     service: &str,
     user: &str,
     rhost: Option<&str>,
-    answer: Answer<'_>,
+    mut answer: Answer<'_>,
+) -> Result {
+    authenticate_seeing(
+        confdir,
+        service,
+        user,
+        rhost,
+        Box::new(move |_: &[Shown], p: &str| answer(p)),
+    )
+}
+
+/// Like [`authenticate`], with an answer that sees what was shown before the prompt.
+pub fn authenticate_seeing(
+    confdir: &Path,
+    service: &str,
+    user: &str,
+    rhost: Option<&str>,
+    answer: SeeingAnswer<'_>,
 ) -> Result {
     let mut script = Script {
         answer,
         shown: Vec::new(),
+        panic: None,
     };
     let conv = PamConv {
         conv: conversation,
@@ -155,17 +189,47 @@ pub fn authenticate(
     unsafe { pam_set_item(pamh, PAM_TTY, tty.as_ptr() as *const c_void) };
     let code = unsafe { pam_authenticate(pamh, 0) };
     unsafe { pam_end(pamh, code) };
+    if let Some(p) = script.panic.take() {
+        std::panic::resume_unwind(p);
+    }
     Result {
         code,
         shown: script.shown,
     }
 }
 
-/// The built module: target/<profile>/libpam_mfa.so next to this test binary's deps/.
+/// The module, built now: `cargo test` does not build a cdylib for integration tests
+/// (rust-lang/cargo#8311), so without this a test could load a stale libpam_mfa.so.
 pub fn module_path() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap();
-    let p = profile_dir.join("libpam_mfa.so");
-    assert!(p.exists(), "{} not built", p.display());
-    p
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().unwrap();
+            let profile_dir = exe.parent().unwrap().parent().unwrap();
+            let profile = match profile_dir.file_name().unwrap().to_str().unwrap() {
+                "debug" => "dev",
+                other => other,
+            };
+            let status = std::process::Command::new(env!("CARGO"))
+                .args([
+                    "build",
+                    "--offline",
+                    "-q",
+                    "-p",
+                    "pam_mfa",
+                    "--lib",
+                    "--profile",
+                    profile,
+                    "--target-dir",
+                ])
+                .arg(profile_dir.parent().unwrap())
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .unwrap();
+            assert!(status.success(), "cargo build -p pam_mfa failed");
+            let p = profile_dir.join("libpam_mfa.so");
+            assert!(p.exists(), "{} not built", p.display());
+            p
+        })
+        .clone()
 }

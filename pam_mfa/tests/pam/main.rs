@@ -12,6 +12,7 @@
 
 mod flows;
 mod harness;
+mod totp;
 
 use std::path::PathBuf;
 

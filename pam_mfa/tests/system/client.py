@@ -9,7 +9,8 @@ one JSON object on stdout that the Rust test asserts on:
       Logs in to 127.0.0.1:N with paramiko's keyboard-interactive authentication, from the
       source address ADDR when given. Answers "Password" prompts with P and "Passcode X- ..."
       prompts with the code read from the spool (as a user reads it in the mail), or, with
-      --wrong, with a code that differs from it in every digit. Once in, runs CMD.
+      --wrong, with a code that differs from it in every digit; "Authenticator code" prompts
+      with the current TOTP code of --totp-key BASE32 (as an app shows it). Once in, runs CMD.
 
   client.py pty --user U --password P --spool DIR [--wrong] -- COMMAND...
       Runs COMMAND (pamtester) on a pseudo-terminal, as a person at a terminal would, and
@@ -66,8 +67,20 @@ def code_for(spool, user, letter, timeout=5.0):
         time.sleep(0.02)
 
 
+def totp(key_b32, digits=6, step=30):
+    """RFC 6238 (HMAC-SHA1) code of a base-32 key for the current time, as an app shows it."""
+    import base64, hashlib, hmac, struct
+    key = base64.b32decode(key_b32 + "=" * (-len(key_b32) % 8))
+    mac = hmac.new(key, struct.pack(">Q", int(time.time()) // step), hashlib.sha1).digest()
+    off = mac[-1] & 0x0F
+    value = struct.unpack(">I", mac[off:off + 4])[0] & 0x7FFFFFFF
+    return str(value % 10 ** digits).zfill(digits)
+
+
 def answer_for(args, text):
     """(kind, answer) for one prompt text."""
+    if "Authenticator code" in text and args.totp_key:
+        return ("totp", totp(args.totp_key))
     m = PASSCODE.search(text)
     if m:
         code = code_for(args.spool, args.user, m.group(1))
@@ -202,6 +215,7 @@ def main():
     p.add_argument("--spool", required=True)
     p.add_argument("--host-key")
     p.add_argument("--wrong", action="store_true")
+    p.add_argument("--totp-key", help="answer 'Authenticator code' prompts from this base-32 key")
     p.add_argument("--command")
     argv = sys.argv[1:]
     rest = []

@@ -161,6 +161,17 @@ fn login(
     bind: Option<&str>,
     wrong: bool,
 ) -> serde_json::Value {
+    login_with(sshd, install, user, bind, wrong, None)
+}
+
+fn login_with(
+    sshd: &Sshd,
+    install: &Install,
+    user: &SystemUser,
+    bind: Option<&str>,
+    wrong: bool,
+    totp_key: Option<&str>,
+) -> serde_json::Value {
     install.heartbeat();
     let mut args: Vec<String> = vec![
         "ssh".into(),
@@ -182,6 +193,9 @@ fn login(
     }
     if wrong {
         args.push("--wrong".into());
+    }
+    if let Some(k) = totp_key {
+        args.extend(["--totp-key".into(), k.into()]);
     }
     let r = client(&args);
     assert_eq!(r["host_key_ok"], true, "not our sshd: {r}");
@@ -371,4 +385,50 @@ fn ssh_wrong_passcode_is_refused() {
         ),
         "{log:?}"
     );
+}
+
+#[test]
+fn ssh_login_with_an_authenticator_code() {
+    if !root_or_skip("ssh_login_with_an_authenticator_code") {
+        return;
+    }
+    let install = Install::new();
+    let user = SystemUser::new();
+    install.user(&user.name, &user.email());
+    let key = mfa_core::totp::Key::generate("sha1", 6).unwrap();
+    {
+        let mut s = install.store();
+        s.change("test", "totp", |tx| {
+            mfa_core::store::factors::set_totp(tx, &user.name, &key, 0)?;
+            mfa_core::store::rules::set_service(tx, "*", "totp")?;
+            Ok(((), String::new()))
+        })
+        .unwrap();
+    }
+    let sshd = Sshd::start(&install, &user);
+    // Stay clear of a step boundary: the client computes the code a moment after we look.
+    while mfa_core::now() % 30 > 25 {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let r = login_with(&sshd, &install, &user, None, false, Some(&key.base32()));
+    assert_eq!(r["authenticated"], true, "{r}");
+    assert_eq!(
+        r["output"].as_str().unwrap(),
+        format!("mfa-ok-{0}\n{0}\n", user.name),
+        "{r}"
+    );
+    let p = prompts(&r);
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert!(
+        p[0].0.contains("Password") && p[1].0 == "Authenticator code: ",
+        "{p:?}"
+    );
+    assert_eq!((p[1].1, p[1].2.as_str()), (false, "totp"), "{p:?}");
+    assert!(
+        install.messages().is_empty(),
+        "no passcode is sent for an authenticator login"
+    );
+    let log = install.log();
+    let row = columns(&log[0]);
+    assert_eq!((row[0], row[2]), ("success", sshd.service()), "{log:?}");
 }

@@ -367,6 +367,18 @@ fn check(doc: &Document) -> Result<Checked> {
                 _ => return Err(invalid!("{cp}: expected exactly one of email = \"...\", phone = \"...\" with carrier = \"...\", or sms = \"+E164\"")),
             }
             .map_err(|e| at(cp.clone(), e))?;
+            let same = |(_, other, _): &&NumberedContact| {
+                other.channel == contact.channel
+                    && other.address == contact.address
+                    && other.carrier.as_deref().map(str::to_lowercase)
+                        == contact.carrier.as_deref().map(str::to_lowercase)
+            };
+            if let Some((seq, _, _)) = contacts.iter().find(same) {
+                return Err(invalid!(
+                    "{cp}: {} is the same contact as seq {seq} of user {name:?}",
+                    contact.address
+                ));
+            }
             let label =
                 validate::label("label", &c.label, 32).map_err(|e| at(format!("{cp}.label"), e))?;
             contacts.push((c.seq, contact, label));

@@ -7,7 +7,7 @@
 //! Nothing is lost when the process dies: a message is deleted only after the server
 //! accepted it, and messages left in `cur/` go back to `new/` at the next start.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
@@ -62,7 +62,12 @@ pub struct Daemon {
     jobs: Sender<Job>,
     results: Receiver<Done>,
     wake_read: UnixStream,
+    /// Messages handed to a worker: at most `workers`.
     in_flight: usize,
+    workers: usize,
+    /// Claimed messages waiting for a free worker. They stay here rather than in the workers'
+    /// channel so that SIGTERM waits only for the sends under way and puts these back.
+    ready: VecDeque<Job>,
     /// Claimed messages waiting for their next try, by due time.
     retries: BTreeMap<(Instant, String), Job>,
     attempts: HashMap<String, u32>,
@@ -126,6 +131,7 @@ impl Daemon {
                 .map_err(|e| e.to_string())?;
         }
         Ok(Daemon {
+            workers: usize::from(config.sender.workers.max(1)),
             source,
             config,
             transports,
@@ -133,6 +139,7 @@ impl Daemon {
             results,
             wake_read,
             in_flight: 0,
+            ready: VecDeque::new(),
             retries: BTreeMap::new(),
             attempts: HashMap::new(),
             terminate,
@@ -197,6 +204,7 @@ impl Daemon {
             }
             self.collect();
             self.due_retries();
+            self.pump();
             if Instant::now() >= next_heartbeat {
                 self.heartbeat();
                 next_heartbeat = Instant::now() + HEARTBEAT_EVERY;
@@ -305,20 +313,32 @@ impl Daemon {
     }
 
     fn dispatch(&mut self, job: Job) {
-        if job.msg.expires < now_secs() {
-            let (path, name, to) = (
-                job.path.clone(),
-                job.name.clone(),
-                job.msg.masked_to.clone(),
-            );
-            log(&format!("id={} to={to} failed: expired", job.msg.id));
-            self.give_up(&path, &name, "expired");
-            return;
-        }
-        self.in_flight += 1;
-        if self.jobs.send(job).is_err() {
-            self.in_flight -= 1;
-            log("no worker left");
+        self.ready.push_back(job);
+        self.pump();
+    }
+
+    /// Hands waiting messages to idle workers (none once SIGTERM came); fails expired ones.
+    fn pump(&mut self) {
+        while self.in_flight < self.workers && !self.terminate.load(Ordering::Relaxed) {
+            let Some(job) = self.ready.pop_front() else {
+                return;
+            };
+            if job.msg.expires < now_secs() {
+                let (path, name, to) = (
+                    job.path.clone(),
+                    job.name.clone(),
+                    job.msg.masked_to.clone(),
+                );
+                log(&format!("id={} to={to} failed: expired", job.msg.id));
+                self.give_up(&path, &name, "expired");
+                continue;
+            }
+            self.in_flight += 1;
+            if self.jobs.send(job).is_err() {
+                self.in_flight -= 1;
+                log("no worker left");
+                return;
+            }
         }
     }
 
@@ -384,11 +404,13 @@ impl Daemon {
         }
     }
 
-    /// Puts messages waiting for a retry back in new/ (at shutdown, or at the end of --once).
+    /// Puts messages waiting for a retry or for a worker back in new/ (at shutdown, or at
+    /// the end of --once).
     fn release_retries(&mut self) {
         let spool = self.config.paths.spool.clone();
-        for ((_, name), job) in std::mem::take(&mut self.retries) {
-            let _ = std::fs::rename(&job.path, spool.join("new").join(&name));
+        let retries = std::mem::take(&mut self.retries).into_values();
+        for job in retries.chain(std::mem::take(&mut self.ready)) {
+            let _ = std::fs::rename(&job.path, spool.join("new").join(&job.name));
         }
     }
 

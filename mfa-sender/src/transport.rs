@@ -187,6 +187,18 @@ impl SmtpSender {
         for _ in 0..2 {
             match self.transport.send(&email) {
                 Ok(r) => return Delivery::Sent(r.code().to_string()),
+                // 530/534/535/538: the server refused our credentials (or wants TLS first).
+                // That is the configuration's fault, not the message's: keep it queued, as
+                // Postfix's smtp_sasl_auth_soft_bounce does, until the administrator fixes it.
+                Err(e)
+                    if e.status()
+                        .is_some_and(|c| matches!(u16::from(c), 530 | 534 | 535 | 538)) =>
+                {
+                    return Delivery::Transient {
+                        reason: format!("{e} (check [smtp] username, password_file and tls)"),
+                        retry_after: None,
+                    };
+                }
                 Err(e) if e.is_permanent() => return Delivery::Permanent(e.to_string()),
                 Err(e) if e.is_transient() => {
                     return Delivery::Transient {
@@ -329,6 +341,15 @@ impl SmsSender {
                 reason: format!("HTTP {status}: {}", api_reason(self.provider, &json)),
                 retry_after,
             },
+            // Refused credentials are a configuration error the administrator can fix (and
+            // SIGHUP): keep the messages queued, as for an SMTP authentication failure.
+            (_, 401 | 403) => Delivery::Transient {
+                reason: format!(
+                    "HTTP {status}: {}; credentials refused: check [sms] account_sid/auth_token_file or customer_id/api_key_file",
+                    api_reason(self.provider, &json)
+                ),
+                retry_after,
+            },
             (_, s) => {
                 Delivery::Permanent(format!("HTTP {s}: {}", api_reason(self.provider, &json)))
             }
@@ -356,7 +377,12 @@ impl SmsSender {
                 "{url}: credentials refused (HTTP {})",
                 resp.status().as_u16()
             )),
-            200..=299 | 404 => Ok(format!("{} answered, credentials accepted", self.base)),
+            200..=299 => Ok(format!("{} answered, credentials accepted", self.base)),
+            // Only TeleSign's probe expects 404; from Twilio it means the account resource
+            // was not there (a wrong base_url or account_sid), so nothing was verified.
+            404 if self.provider == SmsProvider::Telesign => {
+                Ok(format!("{} answered, credentials accepted", self.base))
+            }
             s => Err(format!("{url}: HTTP {s}")),
         }
     }

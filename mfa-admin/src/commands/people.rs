@@ -65,6 +65,7 @@ pub fn user(ctx: &Ctx, cmd: UserCmd) -> Result<()> {
             Ok(())
         }
         UserCmd::Show { name } => {
+            validate::user_name(&name)?;
             let u = q::user(ctx.store()?.conn(), &name)?.ok_or_else(|| unknown(&name))?;
             if ctx.json {
                 return json(&u);

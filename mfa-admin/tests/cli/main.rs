@@ -2,7 +2,12 @@
 //! and database in a temporary directory. One test binary, a module per topic.
 
 // A failed assertion is the point of a test; helpers here panic on purpose.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::new_without_default)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::new_without_default
+)]
 
 mod authenticator;
 mod bad_input;
@@ -73,7 +78,11 @@ impl Env {
     /// Runs mfa-admin with extra environment variables.
     pub fn run_with(&self, args: &[&str], envs: &[(&str, &str)]) -> Out {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mfa-admin"));
-        cmd.arg("--config").arg(&self.config).args(args).env_remove("MFA_CONFIG").env("TZ", "UTC");
+        cmd.arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .env_remove("MFA_CONFIG")
+            .env("TZ", "UTC");
         for (k, v) in envs {
             cmd.env(k, v);
         }
@@ -102,9 +111,17 @@ impl Env {
         let o = self.run(args);
         assert_eq!(o.code, 2, "mfa-admin {args:?} should exit 2: {o:?}");
         for n in needles {
-            assert!(o.stderr.contains(n), "mfa-admin {args:?}: stderr lacks {n:?}: {}", o.stderr);
+            assert!(
+                o.stderr.contains(n),
+                "mfa-admin {args:?}: stderr lacks {n:?}: {}",
+                o.stderr
+            );
         }
-        assert_eq!(self.dump(), before, "mfa-admin {args:?} changed the database");
+        assert_eq!(
+            self.dump(),
+            before,
+            "mfa-admin {args:?} changed the database"
+        );
         o
     }
 
@@ -124,8 +141,12 @@ pub fn out(o: Output) -> Out {
 
 /// A logical dump of a database: independent of page layout and WAL state.
 pub fn dump(db: &Path) -> Vec<String> {
-    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
     let mut lines = vec![format!("user_version={version}")];
     let tables: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
@@ -146,7 +167,10 @@ pub fn dump(db: &Path) -> Vec<String> {
                     ValueRef::Integer(v) => v.to_string(),
                     ValueRef::Real(v) => v.to_string(),
                     ValueRef::Text(v) => format!("{:?}", String::from_utf8_lossy(v)),
-                    ValueRef::Blob(v) => format!("x{}", v.iter().map(|b| format!("{b:02x}")).collect::<String>()),
+                    ValueRef::Blob(v) => format!(
+                        "x{}",
+                        v.iter().map(|b| format!("{b:02x}")).collect::<String>()
+                    ),
                 })
                 .collect();
             table_lines.push(format!("{t}: {}", cells.join("|")));

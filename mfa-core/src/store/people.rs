@@ -103,6 +103,7 @@ fn no_user(name: &str) -> Error {
 
 /// Fails with a clear message unless the user exists.
 pub fn require_user(conn: &Connection, name: &str) -> Result<()> {
+    crate::validate::user_name(name)?;
     let found: Option<i64> = conn
         .query_row("SELECT 1 FROM users WHERE name = ?1", [name], |r| r.get(0))
         .optional()?;
@@ -154,9 +155,17 @@ pub fn user(conn: &Connection, name: &str) -> Result<Option<User>> {
         failures,
         locked_until,
         totp: conn
-            .query_row("SELECT algorithm, digits, created FROM totp WHERE user = ?1", [name], |r| {
-                Ok(TotpInfo { algorithm: r.get(0)?, digits: r.get(1)?, created: r.get(2)? })
-            })
+            .query_row(
+                "SELECT algorithm, digits, created FROM totp WHERE user = ?1",
+                [name],
+                |r| {
+                    Ok(TotpInfo {
+                        algorithm: r.get(0)?,
+                        digits: r.get(1)?,
+                        created: r.get(2)?,
+                    })
+                },
+            )
             .optional()?,
         backup_codes: crate::store::factors::backup_count(conn, name)?,
     }))
@@ -178,6 +187,7 @@ pub fn add_user(conn: &Connection, name: &str, full_name: &str, now: i64) -> Res
 
 /// Deletes a user with their contacts, overrides and login state.
 pub fn delete_user(conn: &Connection, name: &str) -> Result<()> {
+    crate::validate::user_name(name)?;
     if conn.execute("DELETE FROM users WHERE name = ?1", [name])? == 0 {
         return Err(no_user(name));
     }

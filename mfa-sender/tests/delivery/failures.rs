@@ -1,0 +1,121 @@
+//! What the server refuses: 4xx is retried with backoff until it goes through (exactly once),
+//! 5xx fails the one message for good with the server's words, and an expired message is
+//! never sent.
+
+use std::time::Duration;
+
+use super::{Env, ServerOpts, SmtpServer, smtp_plain, tail, wait_until};
+
+#[test]
+fn temporary_failures_are_retried_and_delivered_once() {
+    // The first RCPT and the first DATA get 451: the message needs three attempts.
+    let server = SmtpServer::start(&ServerOpts {
+        tempfail_rcpt: 1,
+        tempfail_data: 1,
+        ..ServerOpts::default()
+    });
+    let env = Env::new(&smtp_plain(server.port));
+    let id = env.email("carol@example.com", 600);
+    let mut sender = env.start();
+    server.wait_ids(std::slice::from_ref(&id), Duration::from_secs(20));
+    wait_until("the spool to drain", Duration::from_secs(10), || {
+        env.drained()
+    });
+    // Drained: the sender deleted the message, so nothing more can arrive.
+    let (status, _) = sender.terminate(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0));
+
+    let stages: Vec<String> = server
+        .events_of("tempfail")
+        .iter()
+        .map(|e| e["stage"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(stages, ["RCPT", "DATA"]);
+    let arrivals = server.arrivals();
+    assert_eq!(arrivals.get(&id), Some(&1), "{arrivals:?}");
+    assert_eq!(arrivals.len(), 1);
+    assert!(env.files("failed").is_empty(), "{:?}", env.files("failed"));
+    let log = env.log();
+    for line in [
+        format!("id={id} to=a***@e***.com attempt 1 failed"),
+        format!("id={id} to=a***@e***.com attempt 2 failed"),
+    ] {
+        assert!(log.contains(&line), "log lacks {line:?}:\n{log}");
+    }
+    assert!(log.contains("(451)"), "{log}");
+    assert!(log.contains(&format!("id={id} to=a***@e***.com channel=email sent")));
+    // Backoff: the 2nd attempt came about 1 s after the 1st, the 3rd about 2 s later.
+    let waits: Vec<f64> = log
+        .lines()
+        .filter_map(|l| l.split("; retry in ").nth(1))
+        .map(|w| w.trim_end_matches('s').parse().unwrap())
+        .collect();
+    assert_eq!(waits.len(), 2, "{log}");
+    assert!((0.75..=1.25).contains(&waits[0]), "{waits:?}");
+    assert!((1.5..=2.5).contains(&waits[1]), "{waits:?}");
+}
+
+#[test]
+fn permanent_failure_fails_only_that_message() {
+    let server = SmtpServer::start(&ServerOpts {
+        reject: vec!["nobody@example.com".into()],
+        ..ServerOpts::default()
+    });
+    let env = Env::new(&smtp_plain(server.port));
+    let good1 = env.email("dave@example.com", 600);
+    let bad = env.email("nobody@example.com", 600);
+    let good2 = env.email("erin@example.com", 600);
+    let out = env.once();
+
+    server.wait_ids(&[good1.clone(), good2.clone()], Duration::from_secs(10));
+    let arrivals = server.arrivals();
+    assert!(!arrivals.contains_key(&bad), "{arrivals:?}");
+    assert_eq!(arrivals.len(), 2);
+    assert!(env.drained(), "{out:?}");
+    assert_eq!(
+        env.files("failed"),
+        [format!("{bad}.json"), format!("{bad}.reason")]
+    );
+    let reason = env.reason(&bad).unwrap();
+    assert!(
+        reason.contains("550")
+            && reason.contains("<nobody@example.com>: Recipient address rejected: no such user"),
+        "{reason:?}"
+    );
+    // Tried once: a 5xx is not retried.
+    assert_eq!(server.events_of("reject").len(), 1);
+    assert!(
+        out.stderr
+            .contains(&format!("id={bad} to=a***@e***.com failed: ")),
+        "{out:?}"
+    );
+    // The message itself is kept intact for `mfa-admin queue retry`.
+    let kept =
+        mfa_core::spool::read(&env.spool().join("failed").join(format!("{bad}.json"))).unwrap();
+    assert_eq!(kept.to, "nobody@example.com");
+}
+
+#[test]
+fn expired_messages_are_not_sent() {
+    let server = SmtpServer::start(&ServerOpts::default());
+    let env = Env::new(&smtp_plain(server.port));
+    let stale = env.email("frank@example.com", -60);
+    let just_expired = env.email("grace@example.com", -1);
+    let fresh = env.email("heidi@example.com", 600);
+    let out = env.once();
+
+    server.wait_ids(std::slice::from_ref(&fresh), Duration::from_secs(10));
+    let arrivals = server.arrivals();
+    assert_eq!(arrivals.keys().collect::<Vec<_>>(), [&fresh], "{out:?}");
+    assert!(env.drained());
+    for id in [&stale, &just_expired] {
+        assert_eq!(
+            env.reason(id).as_deref(),
+            Some("expired"),
+            "{id}: {:?}\n{}",
+            env.files("failed"),
+            tail(&out.stderr, 10)
+        );
+    }
+    assert_eq!(env.files("failed").len(), 4);
+}

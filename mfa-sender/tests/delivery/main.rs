@@ -1,0 +1,548 @@
+//! Delivery tests of mfa-sender against a real SMTP server: Debian's python3-aiosmtpd, run
+//! by `smtp_server.py` beside this file on 127.0.0.1, which stores every message it accepts
+//! (and every AUTH, 4xx and 5xx it answers) as JSON lines. Each test drives the built
+//! `mfa-sender` on a private configuration and spool in a temporary directory and tells the
+//! messages apart by the `Message-ID: <ID@mfa>` the sender puts on each mail.
+//!
+//! Needs `/usr/bin/python3` with aiosmtpd (Debian: python3-aiosmtpd) and `openssl`. One test
+//! binary, a module per topic; every child process is killed by a guard when a test ends.
+
+// A failed assertion is the point of a test; helpers here panic on purpose.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod crash;
+mod failures;
+mod lifecycle;
+mod outage;
+mod plain;
+mod tls;
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use mfa_core::contact::Channel;
+use mfa_core::spool::{self, Kind, Message};
+use serde_json::Value;
+
+/// Debian's interpreter: aiosmtpd is installed for it, not for another `python3` on PATH.
+pub const PYTHON: &str = "/usr/bin/python3";
+pub const SERVER_SCRIPT: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/delivery/smtp_server.py");
+pub const SENDER: &str = env!("CARGO_BIN_EXE_mfa-sender");
+/// The From address of every test configuration.
+pub const FROM: &str = "mfa@example.com";
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+fn seq() -> usize {
+    SEQ.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Polls `f` every 20 ms until it returns `Some`, or panics naming `what` after `timeout`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Polls `f` until it is true (see [`wait_for`]).
+pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    wait_for(what, timeout, || f().then_some(()));
+}
+
+/// Waits for a child with a timeout; `None` if it is still running.
+fn wait_child(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let start = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return Some(s);
+        }
+        if start.elapsed() >= timeout {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn signal(pid: u32, sig: &str) {
+    let s = Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(s.success(), "kill -{sig} {pid} failed");
+}
+
+/// A port on 127.0.0.1 that nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The last `n` lines of a text, for failure messages.
+pub fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+// ---------------------------------------------------------------------------------------
+// The SMTP server
+
+/// How the test SMTP server behaves.
+#[derive(Debug, Clone, Default)]
+pub struct ServerOpts {
+    /// Bind this port (default: any free one).
+    pub port: Option<u16>,
+    /// Recipients answered with 550.
+    pub reject: Vec<String>,
+    /// Answer 451 to this many first RCPT commands.
+    pub tempfail_rcpt: u32,
+    /// Answer 451 to this many first DATA commands.
+    pub tempfail_data: u32,
+    /// Seconds each accepted DATA takes (a slow relay).
+    pub data_delay: f64,
+    /// Certificate and key: offer STARTTLS and require it.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// User and password: require AUTH.
+    pub auth: Option<(String, String)>,
+}
+
+/// A running aiosmtpd; stopped (SIGTERM, then SIGKILL) when dropped.
+pub struct SmtpServer {
+    child: Child,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+/// One message the server accepted.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub rcpt: Vec<String>,
+    pub from: String,
+    pub data: String,
+    pub tls: bool,
+    pub auth: Option<String>,
+}
+
+impl Mail {
+    /// The value of a header (unfolded), if present.
+    pub fn header(&self, name: &str) -> Option<String> {
+        let head = self.data.split("\r\n\r\n").next().unwrap_or("");
+        let mut value: Option<String> = None;
+        for line in head.split("\r\n") {
+            if line.starts_with([' ', '\t']) {
+                if let Some(v) = value.as_mut() {
+                    v.push_str(line);
+                }
+                continue;
+            }
+            if value.is_some() {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                if k.eq_ignore_ascii_case(name) {
+                    value = Some(v.trim().to_string());
+                }
+            }
+        }
+        value
+    }
+
+    /// The spool id from `Message-ID: <ID@mfa>`.
+    pub fn id(&self) -> String {
+        let mid = self
+            .header("Message-ID")
+            .unwrap_or_else(|| panic!("mail without Message-ID: {}", self.data));
+        mid.strip_prefix('<')
+            .and_then(|m| m.strip_suffix("@mfa>"))
+            .unwrap_or_else(|| panic!("Message-ID {mid:?} is not <ID@mfa>"))
+            .to_string()
+    }
+
+    /// The body (after the blank line).
+    pub fn body(&self) -> &str {
+        self.data.split_once("\r\n\r\n").map_or("", |(_, b)| b)
+    }
+}
+
+impl SmtpServer {
+    pub fn start(opts: &ServerOpts) -> SmtpServer {
+        let tmp = tempfile::Builder::new()
+            .prefix("mfa-smtp")
+            .tempdir()
+            .unwrap();
+        let dir = tmp.path();
+        let mut cmd = Command::new(PYTHON);
+        cmd.arg(SERVER_SCRIPT)
+            .arg("--out")
+            .arg(dir.join("events.jsonl"))
+            .arg("--ready")
+            .arg(dir.join("ready"))
+            .arg("--port")
+            .arg(opts.port.unwrap_or(0).to_string())
+            .arg("--tempfail-rcpt")
+            .arg(opts.tempfail_rcpt.to_string())
+            .arg("--tempfail-data")
+            .arg(opts.tempfail_data.to_string())
+            .arg("--data-delay")
+            .arg(opts.data_delay.to_string());
+        for r in &opts.reject {
+            cmd.arg("--reject").arg(r);
+        }
+        if let Some((cert, key)) = &opts.tls {
+            cmd.arg("--cert").arg(cert).arg("--key").arg(key);
+        }
+        if let Some((user, password)) = &opts.auth {
+            cmd.arg("--user").arg(user).arg("--password").arg(password);
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(File::create(dir.join("stdout")).unwrap())
+            .stderr(File::create(dir.join("stderr")).unwrap());
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {PYTHON} (install python3-aiosmtpd): {e}"));
+        let mut server = SmtpServer {
+            child,
+            port: 0,
+            dir: tmp,
+        };
+        let ready = server.dir.path().join("ready");
+        server.port = wait_for("the SMTP server to listen", Duration::from_secs(15), || {
+            if let Some(status) = server.child.try_wait().unwrap() {
+                panic!(
+                    "the SMTP server exited ({status}); is python3-aiosmtpd installed?\n{}",
+                    std::fs::read_to_string(server.dir.path().join("stderr")).unwrap_or_default()
+                );
+            }
+            std::fs::read_to_string(&ready)
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+        });
+        server
+    }
+
+    /// Every event so far (complete lines only).
+    pub fn events(&self) -> Vec<Value> {
+        let text =
+            std::fs::read_to_string(self.dir.path().join("events.jsonl")).unwrap_or_default();
+        let complete = text.rfind('\n').map_or("", |i| &text[..i]);
+        complete
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad event {l:?}: {e}")))
+            .collect()
+    }
+
+    /// Events of one kind.
+    pub fn events_of(&self, kind: &str) -> Vec<Value> {
+        self.events()
+            .into_iter()
+            .filter(|e| e["event"] == kind)
+            .collect()
+    }
+
+    /// Every message accepted so far, in order.
+    pub fn mails(&self) -> Vec<Mail> {
+        self.events_of("message")
+            .into_iter()
+            .map(|e| Mail {
+                rcpt: e["rcpt"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.as_str().unwrap().to_string())
+                    .collect(),
+                from: e["from"].as_str().unwrap_or("").to_string(),
+                data: e["data"].as_str().unwrap().to_string(),
+                tls: e["tls"].as_bool().unwrap(),
+                auth: e["auth"].as_str().map(String::from),
+            })
+            .collect()
+    }
+
+    /// How many times each spool id arrived.
+    pub fn arrivals(&self) -> BTreeMap<String, usize> {
+        let mut m = BTreeMap::new();
+        for mail in self.mails() {
+            *m.entry(mail.id()).or_insert(0) += 1;
+        }
+        m
+    }
+
+    /// Waits until every one of `ids` arrived at least once; returns all mails.
+    pub fn wait_ids(&self, ids: &[String], timeout: Duration) -> Vec<Mail> {
+        wait_until(
+            &format!("{} message(s) to arrive", ids.len()),
+            timeout,
+            || {
+                let a = self.arrivals();
+                ids.iter().all(|id| a.contains_key(id))
+            },
+        );
+        self.mails()
+    }
+
+    pub fn stop(&mut self) {
+        if self.child.try_wait().unwrap().is_none() {
+            signal(self.child.id(), "TERM");
+            if wait_child(&mut self.child, Duration::from_secs(5)).is_none() {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+        }
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The installation: configuration, spool, runtime directory
+
+/// A private mfa installation for the sender: config, spool and runtime under one temp dir.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+/// The `[smtp]` lines of a plain (no TLS, no AUTH) server on 127.0.0.1.
+pub fn smtp_plain(port: u16) -> String {
+    format!(
+        "host = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\nfrom = \"{FROM}\"\ntimeout = \"5s\"\n"
+    )
+}
+
+/// What a finished run of mfa-sender did.
+#[derive(Debug)]
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub took: Duration,
+}
+
+impl Env {
+    /// A configuration with these `[smtp]` lines, and the spool and runtime directories.
+    pub fn new(smtp: &str) -> Env {
+        Env::with(smtp, "")
+    }
+
+    /// Like [`Env::new`], with more TOML appended (such as a `[sender]` table).
+    pub fn with(smtp: &str, extra: &str) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let config = root.join("mfa.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[paths]\ndatabase = \"{r}/db/mfa.db\"\nspool = \"{r}/spool\"\nruntime = \"{r}/run\"\n\n[smtp]\n{smtp}\n{extra}",
+                r = root.display()
+            ),
+        )
+        .unwrap();
+        // The sender refuses a configuration others could write, whatever the umask.
+        std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
+        for sub in spool::SUBDIRS {
+            std::fs::create_dir_all(root.join("spool").join(sub)).unwrap();
+        }
+        std::fs::create_dir_all(root.join("run")).unwrap();
+        Env { dir, config }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn spool(&self) -> PathBuf {
+        self.path("spool")
+    }
+
+    pub fn runtime(&self) -> PathBuf {
+        self.path("run")
+    }
+
+    /// Sorted file names in a spool subdirectory.
+    pub fn files(&self, sub: &str) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.spool().join(sub))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Ids of the messages in a spool subdirectory.
+    pub fn ids(&self, sub: &str) -> Vec<String> {
+        self.files(sub)
+            .iter()
+            .filter_map(|n| n.strip_suffix(".json"))
+            .map(String::from)
+            .collect()
+    }
+
+    /// True when nothing waits in new/ or cur/ (and tmp/ is empty).
+    pub fn drained(&self) -> bool {
+        ["tmp", "new", "cur"]
+            .iter()
+            .all(|s| self.files(s).is_empty())
+    }
+
+    /// The reason next to a failed message.
+    pub fn reason(&self, id: &str) -> Option<String> {
+        spool::failure_reason(&self.spool().join("failed").join(format!("{id}.json")))
+    }
+
+    /// Queues a message to `to` that expires `ttl` seconds from now (negative: expired).
+    pub fn enqueue(&self, to: &str, channel: Channel, ttl: i64) -> String {
+        let now = mfa_core::now();
+        let id = format!("{now}-t{:06}", seq());
+        let msg = Message {
+            id: id.clone(),
+            created: now,
+            expires: now + ttl,
+            channel,
+            to: to.to_string(),
+            subject: format!("test {id}"),
+            body: format!("Delivery test message {id}."),
+            user: "alice".into(),
+            kind: Kind::Test,
+            masked_to: "a***@e***.com".into(),
+        };
+        spool::enqueue(&self.spool(), &msg).unwrap();
+        id
+    }
+
+    /// Queues an email to `to`.
+    pub fn email(&self, to: &str, ttl: i64) -> String {
+        self.enqueue(to, Channel::Email, ttl)
+    }
+
+    /// The sender's log (stderr of every run started by [`Env::start`]).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.path("sender.log")).unwrap_or_default()
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(SENDER);
+        cmd.arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .env_remove("MFA_CONFIG")
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs mfa-sender to the end (`--once`, `--check`, or a daemon expected to refuse to
+    /// start), killing it after `timeout`.
+    pub fn run(&self, args: &[&str], timeout: Duration) -> Out {
+        let n = seq();
+        let (o, e) = (
+            self.path(&format!("run-{n}.out")),
+            self.path(&format!("run-{n}.err")),
+        );
+        let start = Instant::now();
+        let mut child = self
+            .command(args)
+            .stdout(File::create(&o).unwrap())
+            .stderr(File::create(&e).unwrap())
+            .spawn()
+            .unwrap();
+        let status = wait_child(&mut child, timeout);
+        let took = start.elapsed();
+        if status.is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let out = Out {
+            code: status.and_then(|s| s.code()).unwrap_or(-1),
+            stdout: std::fs::read_to_string(&o).unwrap(),
+            stderr: std::fs::read_to_string(&e).unwrap(),
+            took,
+        };
+        assert!(
+            status.is_some(),
+            "mfa-sender {args:?} still running after {timeout:?}: {out:?}"
+        );
+        out
+    }
+
+    /// `mfa-sender --once`, asserted to exit 0.
+    pub fn once(&self) -> Out {
+        let o = self.run(&["--once"], Duration::from_secs(60));
+        assert_eq!(o.code, 0, "mfa-sender --once failed: {o:?}");
+        o
+    }
+
+    /// Starts the daemon; its stderr goes to `sender.log`.
+    pub fn start(&self) -> Sender {
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path("sender.log"))
+            .unwrap();
+        let child = self
+            .command(&[])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Sender { child }
+    }
+}
+
+/// A running `mfa-sender` daemon; SIGKILLed when dropped.
+pub struct Sender {
+    child: Child,
+}
+
+impl Sender {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// True while the process runs.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// SIGTERM; returns the exit status and how long the exit took, or panics after
+    /// `timeout`.
+    pub fn terminate(&mut self, timeout: Duration) -> (ExitStatus, Duration) {
+        let start = Instant::now();
+        signal(self.pid(), "TERM");
+        let status = wait_child(&mut self.child, timeout)
+            .unwrap_or_else(|| panic!("mfa-sender did not exit within {timeout:?} of SIGTERM"));
+        (status, start.elapsed())
+    }
+
+    /// SIGKILL, and reap.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

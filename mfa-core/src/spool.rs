@@ -84,6 +84,8 @@ pub fn enqueue(spool: &Path, msg: &Message) -> Result<PathBuf> {
             .mode(0o640)
             .open(&tmp)?;
         f.write_all(&bytes)?;
+        // Close before the rename: the file is complete when it appears in new/.
+        drop(f);
         std::fs::rename(&tmp, &new)
     })();
     if let Err(e) = written {

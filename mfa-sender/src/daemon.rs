@@ -74,6 +74,8 @@ pub struct Daemon {
     terminate: Arc<AtomicBool>,
     reload: Arc<AtomicBool>,
     last_error: Option<String>,
+    /// The state last written by `status`.
+    reported: Option<(usize, usize, Option<String>)>,
 }
 
 fn now_secs() -> i64 {
@@ -145,6 +147,7 @@ impl Daemon {
             terminate,
             reload,
             last_error: None,
+            reported: None,
         })
     }
 
@@ -174,7 +177,8 @@ impl Daemon {
         };
         if let Err(e) = inotify.watches().add(
             spool.join("new"),
-            WatchMask::MOVED_TO | WatchMask::CLOSE_WRITE,
+            // Messages arrive only by rename from tmp/ (mfa_core::spool::enqueue).
+            WatchMask::MOVED_TO,
         ) {
             log(&format!(
                 "cannot watch {}: {e}",
@@ -430,7 +434,14 @@ impl Daemon {
         }
     }
 
-    fn status(&self) {
+    /// Reports the queue state (sd_notify STATUS and `<runtime>/sender.status`) when it
+    /// changed since the last report.
+    fn status(&mut self) {
+        let state = (self.in_flight, self.retries.len(), self.last_error.clone());
+        if self.reported.as_ref() == Some(&state) {
+            return;
+        }
+        self.reported = Some(state);
         let text = format!(
             "in flight {}, waiting to retry {}{}",
             self.in_flight,

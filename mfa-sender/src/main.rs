@@ -7,6 +7,7 @@
 //! SIGHUP reloads the transports.
 
 mod daemon;
+mod smtp;
 mod transport;
 
 use std::path::PathBuf;

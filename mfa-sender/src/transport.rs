@@ -1,4 +1,4 @@
-//! The transports: SMTP (lettre, rustls, pooled) for email and email-to-SMS gateways, and the
+//! The transports: SMTP (our own client, rustls, pooled: see `smtp`) for email and email-to-SMS gateways, and the
 //! HTTP SMS APIs of Twilio and TeleSign (reqwest, rustls). Each send ends in a [`Delivery`]:
 //! accepted, worth retrying (with the server's Retry-After when it gave one), or refused for
 //! good with the server's reason.
@@ -6,12 +6,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use lettre::message::Mailbox;
-use lettre::message::header::ContentType;
-use lettre::transport::smtp::PoolConfig;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{SmtpTransport, Transport};
+use std::sync::Arc;
+
+use crate::smtp::{self, Failure, Pool, Security};
 use mfa_core::config::{Config, SmsProvider, SmtpTls};
 use mfa_core::contact::Channel;
 use mfa_core::spool::Message;
@@ -37,8 +34,11 @@ pub struct Transports {
 }
 
 struct SmtpSender {
-    transport: SmtpTransport,
-    from: Mailbox,
+    pool: Pool,
+    /// The From header as configured.
+    from: String,
+    /// The envelope sender.
+    from_addr: String,
     host: String,
 }
 
@@ -102,12 +102,7 @@ impl Transports {
     pub fn check(&self) -> Vec<(String, Result<String, String>)> {
         let mut out = Vec::new();
         if let Some(s) = &self.smtp {
-            let r = match s.transport.test_connection() {
-                Ok(true) => Ok(format!("connected to {}, EHLO/TLS/AUTH accepted", s.host)),
-                Ok(false) => Err(format!("{} did not accept the connection", s.host)),
-                Err(e) => Err(format!("{}: {e}", s.host)),
-            };
-            out.push(("smtp".to_string(), r));
+            out.push(("smtp".to_string(), s.check()));
         }
         if let Some(s) = &self.sms {
             out.push((format!("sms ({:?})", s.provider).to_lowercase(), s.check()));
@@ -124,96 +119,127 @@ impl Transports {
 
 impl SmtpSender {
     fn new(c: &mfa_core::config::Smtp) -> Result<SmtpSender, String> {
-        let from: Mailbox = c
-            .from
-            .parse()
+        // The envelope sender: the address inside `Name <addr>`, or the whole value.
+        let from_addr = match (c.from.rfind('<'), c.from.rfind('>')) {
+            (Some(a), Some(b)) if a < b => c.from[a + 1..b].trim().to_string(),
+            _ => c.from.trim().to_string(),
+        };
+        mfa_core::contact::email(&from_addr)
             .map_err(|e| format!("[smtp] from = {:?}: {e}", c.from))?;
-        let tls_params = || -> Result<TlsParameters, String> {
-            let mut b = TlsParameters::builder(c.host.clone());
-            if let Some(ca) = &c.ca_file {
-                let pem = std::fs::read(ca)
-                    .map_err(|e| format!("[smtp] ca_file {}: {e}", ca.display()))?;
-                let cert = Certificate::from_pem(&pem)
-                    .map_err(|e| format!("[smtp] ca_file {}: {e}", ca.display()))?;
-                b = b.add_root_certificate(cert);
-            }
-            b.build_rustls().map_err(|e| format!("[smtp] TLS: {e}"))
+        let security = match c.tls {
+            SmtpTls::None => Security::None,
+            SmtpTls::Starttls => Security::StartTls,
+            SmtpTls::Tls => Security::Tls,
         };
-        let tls = match c.tls {
-            SmtpTls::None => Tls::None,
-            SmtpTls::Starttls => Tls::Required(tls_params()?),
-            SmtpTls::Tls => Tls::Wrapper(tls_params()?),
+        let tls = match security {
+            Security::None => None,
+            _ => Some(Arc::new(tls_config(c.ca_file.as_deref())?)),
         };
-        let mut b = SmtpTransport::builder_dangerous(c.host.clone())
-            .port(c.port)
-            .tls(tls)
-            .timeout(Some(duration("[smtp] timeout", &c.timeout)?))
-            .pool_config(
-                PoolConfig::new()
-                    .max_size(16)
-                    .idle_timeout(Duration::from_secs(30)),
-            );
-        match (&c.username, &c.password_file) {
-            (Some(u), Some(p)) => b = b.credentials(Credentials::new(u.clone(), read_secret(p)?)),
-            (None, None) => {}
+        let credentials = match (&c.username, &c.password_file) {
+            (Some(u), Some(p)) => Some((u.clone(), read_secret(p)?)),
+            (None, None) => None,
             _ => return Err("[smtp]: give both username and password_file, or neither".into()),
-        }
+        };
+        let settings = smtp::Settings {
+            host: c.host.clone(),
+            port: c.port,
+            security,
+            tls,
+            credentials,
+            timeout: duration("[smtp] timeout", &c.timeout)?,
+            hello: mfa_core::settings::host_name(),
+        };
         Ok(SmtpSender {
-            transport: b.build(),
-            from,
+            pool: Pool::new(settings),
+            from: c.from.clone(),
+            from_addr,
             host: c.host.clone(),
         })
     }
 
     fn send(&self, msg: &Message) -> Delivery {
-        let to: Mailbox = match msg.to.parse() {
-            Ok(m) => m,
-            Err(e) => return Delivery::Permanent(format!("invalid recipient: {e}")),
+        let Ok(to) = mfa_core::contact::email(&msg.to) else {
+            return Delivery::Permanent(format!("invalid recipient {:?}", msg.to));
         };
-        let email = lettre::Message::builder()
-            .from(self.from.clone())
-            .to(to)
-            .subject(msg.subject.clone())
-            .message_id(Some(format!("<{}@mfa>", msg.id)))
-            .header(ContentType::TEXT_PLAIN)
-            .body(msg.body.clone());
-        let email = match email {
-            Ok(e) => e,
-            Err(e) => return Delivery::Permanent(format!("cannot build the message: {e}")),
-        };
-        let mut first_error = None;
-        // A pooled connection may have been closed by the server while idle: one immediate
-        // retry on a fresh connection before calling it transient.
-        for _ in 0..2 {
-            match self.transport.send(&email) {
-                Ok(r) => return Delivery::Sent(r.code().to_string()),
-                // 530/534/535/538: the server refused our credentials (or wants TLS first).
-                // That is the configuration's fault, not the message's: keep it queued, as
-                // Postfix's smtp_sasl_auth_soft_bounce does, until the administrator fixes it.
-                Err(e)
-                    if e.status()
-                        .is_some_and(|c| matches!(u16::from(c), 530 | 534 | 535 | 538)) =>
-                {
-                    return Delivery::Transient {
-                        reason: format!("{e} (check [smtp] username, password_file and tls)"),
-                        retry_after: None,
-                    };
-                }
-                Err(e) if e.is_permanent() => return Delivery::Permanent(e.to_string()),
-                Err(e) if e.is_transient() => {
-                    return Delivery::Transient {
-                        reason: e.to_string(),
-                        retry_after: None,
-                    };
-                }
-                Err(e) => first_error = Some(e.to_string()),
-            }
-        }
-        Delivery::Transient {
-            reason: first_error.unwrap_or_default(),
-            retry_after: None,
+        let date = chrono::Utc::now().to_rfc2822();
+        let data = smtp::format_message(
+            &self.from,
+            &to,
+            &msg.subject,
+            &msg.body,
+            &format!("<{}@mfa>", msg.id),
+            &date,
+        );
+        match self.pool.send(&self.from_addr, &to, &data) {
+            Ok(r) => Delivery::Sent(r.code.to_string()),
+            Err(e) => classify(e),
         }
     }
+
+    fn check(&self) -> Result<String, String> {
+        let c = smtp::Connection::open(self.pool.settings())
+            .map_err(|e| format!("{}: {e}", self.host))?;
+        c.quit();
+        Ok(format!(
+            "connected to {}, EHLO/TLS/AUTH accepted",
+            self.host
+        ))
+    }
+}
+
+/// What a failed SMTP attempt means for the message.
+fn classify(e: Failure) -> Delivery {
+    match &e {
+        Failure::Connection(_) => Delivery::Transient {
+            reason: e.to_string(),
+            retry_after: None,
+        },
+        // 530/534/535/538: the server refused our credentials (or wants TLS first). That is
+        // the configuration's fault, not the message's: keep it queued, as Postfix's
+        // smtp_sasl_auth_soft_bounce does, until the administrator fixes it.
+        Failure::Refused { reply, .. } if matches!(reply.code, 530 | 534 | 535 | 538) => {
+            Delivery::Transient {
+                reason: format!("{e} (check [smtp] username, password_file and tls)"),
+                retry_after: None,
+            }
+        }
+        Failure::Refused { reply, .. } if (500..600).contains(&reply.code) => {
+            Delivery::Permanent(e.to_string())
+        }
+        Failure::Refused { .. } => Delivery::Transient {
+            reason: e.to_string(),
+            retry_after: None,
+        },
+    }
+}
+
+/// The TLS client configuration: Mozilla's roots (webpki-roots), plus a private CA.
+fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    if let Some(ca) = ca_file {
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(ca)
+            .map_err(|e| format!("[smtp] ca_file {}: {e}", ca.display()))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("[smtp] ca_file {}: {e}", ca.display()))?;
+        if certs.is_empty() {
+            return Err(format!(
+                "[smtp] ca_file {}: no PEM certificate in it",
+                ca.display()
+            ));
+        }
+        for c in certs {
+            roots
+                .add(c)
+                .map_err(|e| format!("[smtp] ca_file {}: {e}", ca.display()))?;
+        }
+    }
+    Ok(rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 impl SmsSender {

@@ -42,7 +42,10 @@ fn temporary_failures_are_retried_and_delivered_once() {
     ] {
         assert!(log.contains(&line), "log lacks {line:?}:\n{log}");
     }
-    assert!(log.contains("(451)"), "{log}");
+    assert!(
+        log.contains("RCPT TO: 451 ") && log.contains("DATA: 451 "),
+        "the server's reply is logged: {log}"
+    );
     assert!(log.contains(&format!("id={id} to=a***@e***.com channel=email sent")));
     // Backoff: the 2nd attempt came about 1 s after the 1st, the 3rd about 2 s later.
     let waits: Vec<f64> = log

@@ -16,6 +16,9 @@
 # the auth-log write, the WAL checkpoint at close). Every temporary file and the background
 # processes (sender heartbeat + current TOTP code loop, a database holder) go away on exit.
 #
+# The setup it shares with bench/totp_bench.sh (build, installation, bulk data, the runner
+# that hides /dev/console, the table) is in bench/common.sh.
+#
 # Usage: bench/pam_bench.sh            (as root, or as any user who can build)
 # Environment:
 #   PAMBENCH_C      pambench.c to build, if set (else <repo>/../shared/tools/pambench.c)
@@ -24,7 +27,7 @@
 #   WARMUP          unreported iterations run before each case (default 50)
 #   CARGO_TARGET_DIR  as for cargo (default <repo>/target)
 #   KEEP=1          keep the temporary directory (its path is printed)
-#   CONSOLE=keep    do not hide /dev/console from pambench (see "runs" below)
+#   CONSOLE=keep    do not hide /dev/console from pambench (see bench_console in common.sh)
 #
 # Exit status: 0 when every case ran as intended (targets met or not: PASS/MISS is in the
 # table); 1 when something failed to build or run, or a case did not take the path it was
@@ -32,38 +35,18 @@
 
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/.." && pwd)
-pambench_c=${PAMBENCH_C:-"$(cd "$(dirname "$0")/../.." && pwd)/shared/tools/pambench.c"}
+bench_name=pam_bench
+. "$(cd "$(dirname "$0")" && pwd)/common.sh"
 n_fast=${N_FAST:-2000}
 n_issue=${N_ISSUE:-500}
-warmup=${WARMUP:-50}
-target_dir=${CARGO_TARGET_DIR:-$repo/target}
 
 # Targets from the issue: µs above pam_permit's p50.
 target_fast_us=300
 target_issue_us=1000
 
-die() { echo "pam_bench: $*" >&2; exit 1; }
-note() { echo "pam_bench: $*"; }
-
-[ -f "$pambench_c" ] || die "pambench.c not found at $pambench_c (set PAMBENCH_C)"
-for tool in cc cargo sqlite3 oathtool awk; do
-    command -v "$tool" >/dev/null || die "$tool is not installed"
-done
-ga_module=
-for d in /lib/x86_64-linux-gnu/security /usr/lib/x86_64-linux-gnu/security /lib/security /usr/lib/security \
-         /lib64/security /usr/lib64/security "/usr/lib/$(uname -m)-linux-gnu/security"; do
-    if [ -f "$d/pam_google_authenticator.so" ]; then ga_module=$d/pam_google_authenticator.so; break; fi
-done
-[ -n "$ga_module" ] || die "pam_google_authenticator.so not found (apt-get install libpam-google-authenticator)"
-
-umask 077
-work=$(mktemp -d "${TMPDIR:-/tmp}/mfa-bench.XXXXXX")
 loop_pid=
 holder_pid=
-cleanup() {
-    local rc=$?
+cleanup_extra() {
     exec 7>&- 2>/dev/null || true
     if [ -n "$holder_pid" ]; then
         kill "$holder_pid" 2>/dev/null || true
@@ -73,40 +56,14 @@ cleanup() {
         kill "$loop_pid" 2>/dev/null || true
         wait "$loop_pid" 2>/dev/null || true
     fi
-    if [ "${KEEP:-0}" = 1 ]; then
-        note "kept $work"
-    else
-        rm -rf "$work"
-    fi
-    exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_start oathtool
 
 # ---------------------------------------------------------------- build
-note "building pambench, pam_mfa (release) and mfa-admin (release)"
-cc -O2 -o "$work/pambench" "$pambench_c" -lpam
-(cd "$repo" && cargo build --quiet --release -p pam_mfa -p mfa-admin)
-module=$target_dir/release/libpam_mfa.so
-admin=$target_dir/release/mfa-admin
-[ -f "$module" ] || die "$module was not built"
-[ -x "$admin" ] || die "$admin was not built"
-pambench=$work/pambench
+bench_build
 
 # ---------------------------------------------------------------- installation
-inst=$work/mfa
-mkdir -p "$inst"
-config=$inst/mfa.toml
-cat >"$config" <<EOF
-[paths]
-database = "$inst/db/mfa.db"
-spool = "$inst/spool"
-runtime = "$inst/run"
-EOF
-db=$inst/db/mfa.db
-mfa() { "$admin" --config "$config" "$@"; }
-mfa init >/dev/null
+bench_install
 # One try per code and no lockout, so that one passcode-issue iteration is exactly one
 # issued message and one wrong answer, and the user is never locked out.
 mfa settings set enabled=on repeat_window=10m attempts=1 lockout_after=0 >/dev/null
@@ -118,83 +75,7 @@ bypass_user=u01234 bypass_rhost=10.1.1.77
 repeat_user=u04321 repeat_rhost=10.200.0.9
 issue_user=u07777 issue_rhost=10.200.0.5
 
-note "loading 10,000 users, 1,000 network rules, 100,000 auth-log rows"
-now=$(date +%s)
-awk -v now="$now" '
-function hex32(n) { return sprintf("%08X", n) }
-function v4key(n) { return "X'\''000000000000000000000000" hex32(n) "'\''" }
-BEGIN {
-    print "PRAGMA foreign_keys = ON;"
-    print "BEGIN;"
-    # 10,000 users, each with one email contact.
-    print "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10000)"
-    print "INSERT INTO users (name, full_name, enabled, created)"
-    print "  SELECT printf('\''u%05d'\'', i), printf('\''Bench User %d'\'', i), 1, " now " FROM n;"
-    print "INSERT INTO contacts (user, seq, channel, address, carrier, label, created)"
-    print "  SELECT name, 1, '\''email'\'', name || '\''@example.com'\'', NULL, '\'''\'', " now " FROM users;"
-
-    # 1,000 network rules: 10.0.0.0/8 requires 2FA everywhere; 899 IPv4 /24s inside it and
-    # 100 IPv6 /48s, for sshd, ftp or every service, one in seven requiring 2FA.
-    printf "INSERT INTO networks (service, family, first, last, span, require, note, created) VALUES "
-    printf "('\''*'\'', 4, %s, %s, %s, 1, '\''corporate'\'', %d)", v4key(10 * 16777216), v4key(10 * 16777216 + 16777215), v4key(16777215), now
-    for (k = 0; k < 999; k++) {
-        svc = (k % 3 == 0) ? "*" : (k % 3 == 1) ? "sshd" : "ftp"
-        req = (k % 7 == 0) ? 1 : 0
-        if (k % 10 == 9) {
-            pre = sprintf("20010DB8%04X", k)
-            first = "X'\''" pre "00000000000000000000'\''"
-            last = "X'\''" pre "FFFFFFFFFFFFFFFFFFFF'\''"
-            span = "X'\''000000000000FFFFFFFFFFFFFFFFFFFF'\''"
-            fam = 6
-        } else {
-            a = int(k / 250) + 1; b = k % 250
-            base = 10 * 16777216 + a * 65536 + b * 256
-            first = v4key(base); last = v4key(base + 255); span = v4key(255)
-            fam = 4
-        }
-        printf ",\n('\''%s'\'', %d, %s, %s, %s, %d, '\''rule %d'\'', %d)", svc, fam, first, last, span, req, k, now
-    }
-    print ";"
-
-    # 100,000 auth-log rows over the last 30 days, oldest first.
-    srand(1)
-    split("success ignore ignore ignore deny", outcomes, " ")
-    split("sshd sshd sshd ftp su sudo", services, " ")
-    n = 100000; step = 30 * 86400 / n
-    for (i = 0; i < n; i++) {
-        if (i % 1000 == 0) {
-            if (i) print ";"
-            printf "INSERT INTO auth_log (ts, user, service, address, addr_key, tty, outcome, method, destination, reason) VALUES\n"
-            sep = ""
-        }
-        ts = now - 30 * 86400 + int(i * step)
-        user = sprintf("u%05d", 1 + int(rand() * 10000))
-        a = 1 + int(rand() * 200); b = int(rand() * 256); c = 1 + int(rand() * 254)
-        addr = sprintf("10.%d.%d.%d", a, b, c)
-        key = v4key(10 * 16777216 + a * 65536 + b * 256 + c)
-        o = outcomes[1 + int(rand() * 5)]
-        if (o == "success") { m = "passcode"; dest = "u***@e***.com"; r = "" }
-        else if (o == "deny") { m = "passcode"; dest = ""; r = "wrong passcode; attempts used up" }
-        else { m = ""; dest = ""; r = (rand() < 0.5) ? "trusted network (rule 17)" : "repeat window" }
-        printf "%s(%d, '\''%s'\'', '\''%s'\'', '\''%s'\'', %s, '\''pts/%d'\'', '\''%s'\'', '\''%s'\'', '\''%s'\'', '\''%s'\'')", \
-            sep, ts, user, services[1 + int(rand() * 6)], addr, key, int(rand() * 10), o, m, dest, r
-        sep = ",\n"
-    }
-    print ";"
-    print "COMMIT;"
-    print "PRAGMA wal_checkpoint(TRUNCATE);"
-}' >"$work/load.sql"
-sqlite3 "$db" <"$work/load.sql" >/dev/null
-counts=$(sqlite3 "$db" "SELECT (SELECT count(*) FROM users) || ' ' || (SELECT count(*) FROM contacts) || ' ' ||
-                               (SELECT count(*) FROM networks) || ' ' || (SELECT count(*) FROM auth_log)")
-[ "$counts" = "10000 10000 1000 100000" ] || die "unexpected row counts (users contacts networks auth_log): $counts"
-
-# The rules read back through mfa-admin as intended (this checks the blob encoding).
-check_net() { # SERVICE ADDRESS WANT(required|trusted)
-    local out
-    out=$(mfa --json net check --service "$1" "$2") || die "net check $1 $2 failed"
-    grep -Eq '"decision": *"'"$3"'"' <<<"$out" || die "net check --service $1 $2: expected $3, got: $out"
-}
+bench_load
 check_net sshd "$bypass_rhost" trusted
 check_net sshd "$issue_rhost" required
 check_net sshd "$repeat_rhost" required
@@ -238,62 +119,12 @@ for s in bypass repeat issue; do
 done
 
 # ---------------------------------------------------------------- runs
-# With no syslog daemon (no /dev/log), pam_google_authenticator's syslog falls back to
-# /dev/console (a slow serial console on many VMs: ~2 ms per login, 50 ms stalls), which no
-# real host has in its login path. So, as root, each pambench runs in a private mount
-# namespace where /dev/console is /dev/null; nothing outside that process sees it.
-# pam_mfa and pam_permit never write to the console. CONSOLE=keep turns this off.
-pb_prefix=()
-console_note="syslog: $( [ -S /dev/log ] && echo "/dev/log is present" || echo "no /dev/log: syslog lines are dropped")"
-if [ ! -S /dev/log ] && [ "${CONSOLE:-}" != keep ] && [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
-    pb_prefix=(unshare --mount --propagation private sh -c 'mount --bind /dev/null /dev/console && exec "$@"' sh)
-    if "${pb_prefix[@]}" true 2>/dev/null; then
-        console_note="$console_note; pambench runs with /dev/console bound to /dev/null in a private mount namespace"
-    else
-        pb_prefix=()
-        console_note="$console_note; could not hide /dev/console (google-authenticator may be slowed by console writes)"
-    fi
-fi
-pb_env=()
+bench_console
 
 spool_count() { find "$inst/spool/$1" -maxdepth 1 -type f -name '*.json' | wc -l; }
 spool_clean() { find "$inst/spool/new" "$inst/spool/tmp" -maxdepth 1 -type f -delete; }
-log_mark() { sqlite3 "$db" "SELECT coalesce(max(id), 0) FROM auth_log"; }
-log_since() { # MARK -> "count outcome:reason" lines
-    sqlite3 -separator ' ' "$db" "SELECT count(*), outcome || ':' || reason FROM auth_log WHERE id > $1 GROUP BY 2 ORDER BY 1 DESC"
-}
-field() { # LINE KEY
-    sed -n "s/.* $2=\([0-9.]*\).*/\1/p" <<<" $1"
-}
-
-problems=()
-declare -A line iters oks
-
-run() { # NAME N SERVICE USER RHOST RESPONSE...
-    local name=$1 n=$2 svc=$3 user=$4 rhost=$5 out
-    shift 5
-    env "${pb_env[@]}" "${pb_prefix[@]}" "$pambench" -c "$confdir" -r "$rhost" -n "$warmup" "$svc" "$user" "$@" >/dev/null 2>&1 || true
-    [ "$name" = mfa-issue ] && spool_clean
-    out=$(env "${pb_env[@]}" "${pb_prefix[@]}" "$pambench" -c "$confdir" -r "$rhost" -n "$n" "$svc" "$user" "$@" 2>&1) || true
-    [[ "$out" == service=* ]] || die "pambench $svc failed: $out"
-    line[$name]=$out
-    iters[$name]=$(field "$out" n)
-    oks[$name]=$(field "$out" ok)
-    echo "  $name: $out"
-}
-
-expect_ok() { # NAME WANT
-    [ "${oks[$1]}" = "$2" ] || problems+=("$1: $2 successes expected, pambench counted ${oks[$1]}")
-}
-expect_log() { # NAME MARK WANT-OUTCOME:REASON-PREFIX N
-    local got count reason
-    got=$(log_since "$2")
-    echo "    auth log: ${got//$'\n'/; }"
-    read -r count reason <<<"$(head -n1 <<<"$got")"
-    if [ "$(wc -l <<<"$got")" != 1 ] || [[ "$reason" != "$3"* ]] || [ "$count" != "$4" ]; then
-        problems+=("$1: auth log should hold $4 rows '$3...', has: ${got//$'\n'/; }")
-    fi
-}
+# The passcode-issue case counts the messages of its measured iterations only.
+before_measured() { if [ "$1" = mfa-issue ]; then spool_clean; fi; }
 
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 note "running (warm-up $warmup iterations per case, not counted; load average $load_start)"
@@ -373,16 +204,14 @@ holder_pid=
 # ---------------------------------------------------------------- tables
 floor=$(field "${line[permit]}" p50_us)
 bypass50=$(field "${line[mfa-bypass]}" p50_us)
-fmt='%-22s %6s %6s %10s %10s %12s %14s  %s\n'
 echo
-echo "pam_bench: $(uname -srm), $(nproc) CPUs, $(date -u '+%Y-%m-%d %H:%M UTC'), load average at start $load_start, now $(cut -d' ' -f1-3 /proc/loadavg)"
+machine_line "$load_start"
 echo "installation: 10000 users (1 email contact each), 1000 network rules, 100000 auth-log rows;"
 echo "  enabled=on repeat_window=10m attempts=1 lockout_after=0 log_level=all; sshd method passcode"
 echo "module: $module ($(du -k "$module" | cut -f1) KiB)"
 echo "$console_note"
 echo
-printf "$fmt" case iters ok "p50 µs" "p99 µs" "Δp50 µs" "target Δp50" result
-printf "$fmt" ---------------------- ------ ------ ---------- ---------- ------------ -------------- ------
+table_header
 for name in permit google-authenticator mfa-bypass mfa-repeat mfa-issue; do
     l=${line[$name]}
     p50=$(field "$l" p50_us) p99=$(field "$l" p99_us)
@@ -391,7 +220,7 @@ for name in permit google-authenticator mfa-bypass mfa-repeat mfa-issue; do
         mfa-issue) target=$target_issue_us ;;
         *) target= ;;
     esac
-    delta=$(awk -v a="$p50" -v b="$floor" 'BEGIN { printf "%+.1f", a - b }')
+    delta=$(delta "$p50" "$floor")
     if [ "$name" = permit ]; then delta=floor; fi
     if [ -n "$target" ]; then
         verdict=$(awk -v d="$delta" -v t="$target" 'BEGIN { print (d + 0 <= t) ? "PASS" : "MISS" }')
@@ -399,7 +228,7 @@ for name in permit google-authenticator mfa-bypass mfa-repeat mfa-issue; do
     else
         verdict=- tgt=-
     fi
-    printf "$fmt" "$name" "${iters[$name]}" "${oks[$name]}" "$p50" "$p99" "$delta" "$tgt" "$verdict"
+    table_row "$name" "${iters[$name]}" "${oks[$name]}" "$p50" "$p99" "$delta" "$tgt" "$verdict"
 done
 echo
 echo "ok: successes (mfa-issue answers a wrong code on purpose: 0 expected; each of its iterations"
@@ -412,8 +241,8 @@ printf "$fmt2" ---------------------- ------ ---------- ---------- ------------ 
 for name in load-only load-only+deps bypass+deps bypass+nolog bypass+held bypass+held+nolog; do
     l=${line[$name]}
     p50=$(field "$l" p50_us) p99=$(field "$l" p99_us)
-    delta=$(awk -v a="$p50" -v b="$floor" 'BEGIN { printf "%+.1f", a - b }')
-    vs=$(awk -v a="$p50" -v b="$bypass50" 'BEGIN { printf "%+.1f", a - b }')
+    delta=$(delta "$p50" "$floor")
+    vs=$(delta "$p50" "$bypass50")
     case $name in
         load-only) what="everything but dlopen/dlclose of the module (and libgcc_s, libm)" ;;
         load-only+deps) what="same, with libgcc_s and libm already loaded in the process" ;;
@@ -425,10 +254,5 @@ for name in load-only load-only+deps bypass+deps bypass+nolog bypass+held bypass
     printf "$fmt2" "$name" "${iters[$name]}" "$p50" "$p99" "$delta" "$vs" "$what"
 done
 
-if [ ${#problems[@]} -gt 0 ]; then
-    echo
-    echo "PROBLEMS (a case did not take the path it was meant to):"
-    printf '  %s\n' "${problems[@]}"
-    exit 1
-fi
+report_problems "a case did not take the path it was meant to"
 exit 0

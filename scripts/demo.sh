@@ -23,6 +23,7 @@ installed=()
 
 cleanup() {
   set +e
+  trap - EXIT INT TERM
   echo; echo "stopping the demo..."
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
   wait 2>/dev/null
@@ -79,14 +80,18 @@ admin service set "$service" passcode
 useradd -m -s /bin/bash "$user"
 echo "$user:$password" | chpasswd
 admin user add "$user" --full-name "mfa demo user"
-admin contact add "$user" --email "$user@localhost"
+admin contact add "$user" --email "$user@demo.example"
 
 # The SMTP server prints every mail it receives (the passcode is in it).
-python3 -m aiosmtpd -n -l "127.0.0.1:$smtp_port" -c aiosmtpd.handlers.Debugging stdout &
+/usr/bin/python3 -m aiosmtpd -n -l "127.0.0.1:$smtp_port" -c aiosmtpd.handlers.Debugging stdout &
 pids+=($!)
 sleep 1
 "$bin/mfa-sender" --config "$work/mfa.toml" 2> "$work/sender.log" &
 pids+=($!)
+sleep 1
+if [ ! -e "$work/run/sender.heartbeat" ]; then
+  echo "mfa-sender did not start:" >&2; cat "$work/sender.log" >&2; exit 1
+fi
 
 # sshd's PAM service is the name it is started by: a symlink keeps /etc/pam.d/sshd untouched.
 cat > "/etc/pam.d/$service" <<PAM

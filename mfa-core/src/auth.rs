@@ -348,7 +348,7 @@ fn code_login(
     let s = &facts.settings;
     let user = req.user.clone();
     let key = factors::totp_of(store.conn(), &user)?;
-    let hash_key = store.write(|tx| q::passcode_key(tx))?;
+    let hash_key = q::passcode_key(store.conn())?;
     for attempt in 1..=s.attempts {
         let answer = conv.prompt(prompt, false)?;
         let now = crate::now();
@@ -485,7 +485,7 @@ fn challenge(
     purpose: &str,
 ) -> Result<Outcome, Flow> {
     let s = &facts.settings;
-    let key = store.write(|tx| q::passcode_key(tx))?;
+    let key = q::passcode_key(store.conn())?;
     let mut resends = 0;
     let mut current = issue(store, config, req, facts, dest, purpose, &key, resends)?;
     loop {

@@ -124,8 +124,20 @@ impl SmtpSender {
             (Some(a), Some(b)) if a < b => c.from[a + 1..b].trim().to_string(),
             _ => c.from.trim().to_string(),
         };
-        mfa_core::contact::email(&from_addr)
-            .map_err(|e| format!("[smtp] from = {:?}: {e}", c.from))?;
+        // A local relay may use a dotless domain (mfa@localhost): only refuse what could
+        // break the SMTP command or the header.
+        let bad = from_addr.is_empty()
+            || !from_addr.contains('@')
+            || from_addr
+                .chars()
+                .any(|ch| ch.is_whitespace() || ch.is_control() || "<>,;\"".contains(ch))
+            || c.from.chars().any(char::is_control);
+        if bad {
+            return Err(format!(
+                "[smtp] from = {:?}: expected an address such as mfa@example.com or \"mfa <mfa@example.com>\"",
+                c.from
+            ));
+        }
         let security = match c.tls {
             SmtpTls::None => Security::None,
             SmtpTls::Starttls => Security::StartTls,

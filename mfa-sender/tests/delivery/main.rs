@@ -10,6 +10,9 @@
 // A failed assertion is the point of a test; helpers here panic on purpose.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../support/mod.rs"]
+mod support;
+
 mod crash;
 mod failures;
 mod lifecycle;
@@ -18,72 +21,32 @@ mod plain;
 mod tls;
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::PermissionsExt;
+use std::fs::OpenOptions;
+use std::ops::Deref;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::{Child, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use mfa_core::contact::Channel;
 use mfa_core::spool::{self, Kind, Message};
 use serde_json::Value;
 
-/// Debian's interpreter: aiosmtpd is installed for it, not for another `python3` on PATH.
-pub const PYTHON: &str = "/usr/bin/python3";
+use support::*;
+
 pub const SERVER_SCRIPT: &str =
     concat!(env!("CARGO_MANIFEST_DIR"), "/tests/delivery/smtp_server.py");
-pub const SENDER: &str = env!("CARGO_BIN_EXE_mfa-sender");
 /// The From address of every test configuration.
 pub const FROM: &str = "mfa@example.com";
 
-static SEQ: AtomicUsize = AtomicUsize::new(0);
-
-fn seq() -> usize {
-    SEQ.fetch_add(1, Ordering::Relaxed)
-}
-
-/// Polls `f` every 20 ms until it returns `Some`, or panics naming `what` after `timeout`.
-pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            start.elapsed() < timeout,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Polls `f` until it is true (see [`wait_for`]).
-pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    wait_for(what, timeout, || f().then_some(()));
-}
-
-/// Waits for a child with a timeout; `None` if it is still running.
-fn wait_child(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
-    let start = Instant::now();
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            return Some(s);
-        }
-        if start.elapsed() >= timeout {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn signal(pid: u32, sig: &str) {
-    let s = Command::new("kill")
-        .args([&format!("-{sig}"), &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(s.success(), "kill -{sig} {pid} failed");
-}
+/// The aiosmtpd of [`SmtpServer`].
+const SMTP_SERVER: PyServerSpec = PyServerSpec {
+    name: "the SMTP server",
+    script: SERVER_SCRIPT,
+    prefix: "mfa-smtp",
+    hint: " (is python3-aiosmtpd installed?)",
+    ready_timeout: Duration::from_secs(15),
+    grace: Duration::from_secs(5),
+};
 
 /// A port on 127.0.0.1 that nothing listens on right now.
 pub fn free_port() -> u16 {
@@ -124,9 +87,8 @@ pub struct ServerOpts {
 
 /// A running aiosmtpd; stopped (SIGTERM, then SIGKILL) when dropped.
 pub struct SmtpServer {
-    child: Child,
+    server: PyServer,
     pub port: u16,
-    dir: tempfile::TempDir,
 }
 
 /// One message the server accepted.
@@ -182,69 +144,36 @@ impl Mail {
 
 impl SmtpServer {
     pub fn start(opts: &ServerOpts) -> SmtpServer {
-        let tmp = tempfile::Builder::new()
-            .prefix("mfa-smtp")
-            .tempdir()
-            .unwrap();
-        let dir = tmp.path();
-        let mut cmd = Command::new(PYTHON);
-        cmd.arg(SERVER_SCRIPT)
-            .arg("--out")
-            .arg(dir.join("events.jsonl"))
-            .arg("--ready")
-            .arg(dir.join("ready"))
-            .arg("--port")
-            .arg(opts.port.unwrap_or(0).to_string())
-            .arg("--tempfail-rcpt")
-            .arg(opts.tempfail_rcpt.to_string())
-            .arg("--tempfail-data")
-            .arg(opts.tempfail_data.to_string())
-            .arg("--data-delay")
-            .arg(opts.data_delay.to_string());
-        for r in &opts.reject {
-            cmd.arg("--reject").arg(r);
-        }
-        if let Some((cert, key)) = &opts.tls {
-            cmd.arg("--cert").arg(cert).arg("--key").arg(key);
-        }
-        if let Some((user, password)) = &opts.auth {
-            cmd.arg("--user").arg(user).arg("--password").arg(password);
-        }
-        cmd.stdin(Stdio::null())
-            .stdout(File::create(dir.join("stdout")).unwrap())
-            .stderr(File::create(dir.join("stderr")).unwrap());
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {PYTHON} (install python3-aiosmtpd): {e}"));
-        let mut server = SmtpServer {
-            child,
-            port: 0,
-            dir: tmp,
-        };
-        let ready = server.dir.path().join("ready");
-        server.port = wait_for("the SMTP server to listen", Duration::from_secs(15), || {
-            if let Some(status) = server.child.try_wait().unwrap() {
-                panic!(
-                    "the SMTP server exited ({status}); is python3-aiosmtpd installed?\n{}",
-                    std::fs::read_to_string(server.dir.path().join("stderr")).unwrap_or_default()
-                );
+        let server = PyServer::start(&SMTP_SERVER, |cmd, dir| {
+            cmd.arg("--out")
+                .arg(dir.join("events.jsonl"))
+                .arg("--port")
+                .arg(opts.port.unwrap_or(0).to_string())
+                .arg("--tempfail-rcpt")
+                .arg(opts.tempfail_rcpt.to_string())
+                .arg("--tempfail-data")
+                .arg(opts.tempfail_data.to_string())
+                .arg("--data-delay")
+                .arg(opts.data_delay.to_string());
+            for r in &opts.reject {
+                cmd.arg("--reject").arg(r);
             }
-            std::fs::read_to_string(&ready)
-                .ok()
-                .and_then(|t| t.trim().parse().ok())
+            if let Some((cert, key)) = &opts.tls {
+                cmd.arg("--cert").arg(cert).arg("--key").arg(key);
+            }
+            if let Some((user, password)) = &opts.auth {
+                cmd.arg("--user").arg(user).arg("--password").arg(password);
+            }
         });
-        server
+        SmtpServer {
+            port: server.port,
+            server,
+        }
     }
 
     /// Every event so far (complete lines only).
     pub fn events(&self) -> Vec<Value> {
-        let text =
-            std::fs::read_to_string(self.dir.path().join("events.jsonl")).unwrap_or_default();
-        let complete = text.rfind('\n').map_or("", |i| &text[..i]);
-        complete
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad event {l:?}: {e}")))
-            .collect()
+        self.server.json_lines("events.jsonl")
     }
 
     /// Events of one kind.
@@ -296,30 +225,25 @@ impl SmtpServer {
         self.mails()
     }
 
+    /// SIGTERM, then SIGKILL after 5 s; nothing if it has already stopped.
     pub fn stop(&mut self) {
-        if self.child.try_wait().unwrap().is_none() {
-            signal(self.child.id(), "TERM");
-            if wait_child(&mut self.child, Duration::from_secs(5)).is_none() {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-            }
-        }
-    }
-}
-
-impl Drop for SmtpServer {
-    fn drop(&mut self) {
-        self.stop();
+        self.server.stop();
     }
 }
 
 // ---------------------------------------------------------------------------------------
 // The installation: configuration, spool, runtime directory
 
-/// A private mfa installation for the sender: config, spool and runtime under one temp dir.
-pub struct Env {
-    pub dir: tempfile::TempDir,
-    pub config: PathBuf,
+/// A private mfa installation for the sender: config, spool and runtime under one temp dir
+/// (an [`Install`] with an `[smtp]` table, and what the delivery tests ask of it).
+pub struct Env(Install);
+
+impl Deref for Env {
+    type Target = Install;
+
+    fn deref(&self) -> &Install {
+        &self.0
+    }
 }
 
 /// The `[smtp]` lines of a plain (no TLS, no AUTH) server on 127.0.0.1.
@@ -327,15 +251,6 @@ pub fn smtp_plain(port: u16) -> String {
     format!(
         "host = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\nfrom = \"{FROM}\"\ntimeout = \"5s\"\n"
     )
-}
-
-/// What a finished run of mfa-sender did.
-#[derive(Debug)]
-pub struct Out {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-    pub took: Duration,
 }
 
 impl Env {
@@ -346,46 +261,14 @@ impl Env {
 
     /// Like [`Env::new`], with more TOML appended (such as a `[sender]` table).
     pub fn with(smtp: &str, extra: &str) -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        let config = root.join("mfa.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[paths]\ndatabase = \"{r}/db/mfa.db\"\nspool = \"{r}/spool\"\nruntime = \"{r}/run\"\n\n[smtp]\n{smtp}\n{extra}",
-                r = root.display()
-            ),
-        )
-        .unwrap();
-        // The sender refuses a configuration others could write, whatever the umask.
-        std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
-        for sub in spool::SUBDIRS {
-            std::fs::create_dir_all(root.join("spool").join(sub)).unwrap();
-        }
-        std::fs::create_dir_all(root.join("run")).unwrap();
-        Env { dir, config }
-    }
-
-    pub fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    pub fn spool(&self) -> PathBuf {
-        self.path("spool")
+        Env(Install::create(
+            tempfile::tempdir().unwrap(),
+            &format!("[smtp]\n{smtp}\n{extra}"),
+        ))
     }
 
     pub fn runtime(&self) -> PathBuf {
         self.path("run")
-    }
-
-    /// Sorted file names in a spool subdirectory.
-    pub fn files(&self, sub: &str) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(self.spool().join(sub))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        v.sort();
-        v
     }
 
     /// Ids of the messages in a spool subdirectory.
@@ -395,13 +278,6 @@ impl Env {
             .filter_map(|n| n.strip_suffix(".json"))
             .map(String::from)
             .collect()
-    }
-
-    /// True when nothing waits in new/ or cur/ (and tmp/ is empty).
-    pub fn drained(&self) -> bool {
-        ["tmp", "new", "cur"]
-            .iter()
-            .all(|s| self.files(s).is_empty())
     }
 
     /// The reason next to a failed message.
@@ -437,52 +313,6 @@ impl Env {
     /// The sender's log (stderr of every run started by [`Env::start`]).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.path("sender.log")).unwrap_or_default()
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(SENDER);
-        cmd.arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .env_remove("MFA_CONFIG")
-            .env_remove("NOTIFY_SOCKET")
-            .env_remove("WATCHDOG_USEC")
-            .stdin(Stdio::null());
-        cmd
-    }
-
-    /// Runs mfa-sender to the end (`--once`, `--check`, or a daemon expected to refuse to
-    /// start), killing it after `timeout`.
-    pub fn run(&self, args: &[&str], timeout: Duration) -> Out {
-        let n = seq();
-        let (o, e) = (
-            self.path(&format!("run-{n}.out")),
-            self.path(&format!("run-{n}.err")),
-        );
-        let start = Instant::now();
-        let mut child = self
-            .command(args)
-            .stdout(File::create(&o).unwrap())
-            .stderr(File::create(&e).unwrap())
-            .spawn()
-            .unwrap();
-        let status = wait_child(&mut child, timeout);
-        let took = start.elapsed();
-        if status.is_none() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let out = Out {
-            code: status.and_then(|s| s.code()).unwrap_or(-1),
-            stdout: std::fs::read_to_string(&o).unwrap(),
-            stderr: std::fs::read_to_string(&e).unwrap(),
-            took,
-        };
-        assert!(
-            status.is_some(),
-            "mfa-sender {args:?} still running after {timeout:?}: {out:?}"
-        );
-        out
     }
 
     /// `mfa-sender --once`, asserted to exit 0.
@@ -536,8 +366,7 @@ impl Sender {
 
     /// SIGKILL, and reap.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        kill_and_reap(&mut self.child);
     }
 }
 

@@ -1,57 +1,11 @@
 //! Plain SMTP, end to end: contacts made with mfa-admin, test messages queued with
 //! `mfa-admin test`, delivered by `mfa-sender --once` to a local aiosmtpd.
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use mfa_core::spool;
 
-use super::{Env, FROM, ServerOpts, SmtpServer, smtp_plain};
-
-/// The mfa-admin binary of the same build (a sibling of mfa-sender); built by cargo if this
-/// test run did not build it (`cargo test -p mfa-sender` builds mfa-sender only).
-fn mfa_admin() -> PathBuf {
-    let sender = PathBuf::from(super::SENDER);
-    let admin = sender.with_file_name("mfa-admin");
-    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    // target/<profile>/mfa-sender
-    let profile_dir = sender.parent().unwrap();
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.current_dir(&workspace)
-        .args(["build", "--quiet", "-p", "mfa-admin"])
-        .env("CARGO_TARGET_DIR", profile_dir.parent().unwrap());
-    if profile_dir.ends_with("release") {
-        cmd.arg("--release");
-    }
-    let status = cmd.status().unwrap();
-    assert!(status.success(), "cargo build -p mfa-admin failed");
-    assert!(admin.exists(), "{} missing", admin.display());
-    admin
-}
-
-fn admin(env: &Env, bin: &PathBuf, args: &[&str]) -> String {
-    let o = Command::new(bin)
-        .arg("--config")
-        .arg(&env.config)
-        .args(args)
-        .env_remove("MFA_CONFIG")
-        .output()
-        .unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    );
-    assert!(
-        o.status.success(),
-        "mfa-admin {args:?}: {}\n{stdout}{stderr}",
-        o.status
-    );
-    stdout
-}
+use super::{Env, FROM, ServerOpts, SmtpServer, admin, mfa_admin, smtp_plain};
 
 #[test]
 fn email_and_carrier_gateway_contacts_arrive() {

@@ -12,6 +12,9 @@
 // A failed assertion is the point of a test; helpers here panic on purpose.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../support/mod.rs"]
+mod support;
+
 mod admin;
 mod check;
 mod telesign;
@@ -19,20 +22,19 @@ mod twilio;
 
 use std::collections::BTreeMap;
 use std::fs::File;
+use std::ops::Deref;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::process::{Child, Stdio};
+use std::time::Duration;
 
 use mfa_core::contact::Channel;
 use mfa_core::spool::{self, Kind, Message};
 use serde_json::Value;
 
-/// Debian's interpreter (the design notes: another `python3` on PATH may be a different one).
-pub const PYTHON: &str = "/usr/bin/python3";
+use support::*;
+
 pub const MOCK_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sms/mock_sms.py");
-pub const SENDER: &str = env!("CARGO_BIN_EXE_mfa-sender");
 
 /// The Twilio test account the mock knows.
 pub const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
@@ -49,65 +51,6 @@ pub const TO: &str = "+14155550123";
 pub const BODY: &str = "mfa passcode 482913 for alice@vm (valid 5 min) & +1=%2B café";
 /// The passcode inside [`BODY`]: it must never appear in the sender's log.
 pub const PASSCODE: &str = "482913";
-
-static SEQ: AtomicUsize = AtomicUsize::new(0);
-
-/// Polls `f` every 20 ms until it returns `Some`, or panics naming `what` after `timeout`.
-pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            start.elapsed() < timeout,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Polls `f` until it is true (see [`wait_for`]).
-pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    wait_for(what, timeout, || f().then_some(()));
-}
-
-/// Waits for a child with a timeout; `None` if it is still running.
-fn wait_child(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
-    let start = Instant::now();
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            return Some(s);
-        }
-        if start.elapsed() >= timeout {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn signal(pid: u32, sig: &str) {
-    let s = Command::new("kill")
-        .args([&format!("-{sig}"), &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(s.success(), "kill -{sig} {pid} failed");
-}
-
-/// Stops a child: SIGTERM, then SIGKILL after `grace`. Returns how it ended.
-fn terminate(child: &mut Child, grace: Duration) -> ExitStatus {
-    if let Some(s) = child.try_wait().unwrap() {
-        return s;
-    }
-    signal(child.id(), "TERM");
-    match wait_child(child, grace) {
-        Some(s) => s,
-        None => {
-            let _ = child.kill();
-            child.wait().unwrap()
-        }
-    }
-}
 
 // ---------------------------------------------------------------------------------------
 // The mock API server
@@ -128,11 +71,20 @@ impl Provider {
     }
 }
 
-/// A running mock; killed when dropped.
+/// The mock of [`Mock`].
+const MOCK_SERVER: PyServerSpec = PyServerSpec {
+    name: "the mock SMS API",
+    script: MOCK_SCRIPT,
+    prefix: "mfa-sms-mock",
+    hint: "",
+    ready_timeout: Duration::from_secs(10),
+    grace: Duration::from_secs(2),
+};
+
+/// A running mock; stopped (SIGTERM, then SIGKILL after 2 s) when dropped.
 pub struct Mock {
-    child: Child,
+    server: PyServer,
     pub port: u16,
-    dir: tempfile::TempDir,
 }
 
 /// One request the mock saw, as it logged it.
@@ -197,55 +149,24 @@ impl Mock {
     /// The account it accepts is [`ACCOUNT_SID`]/[`AUTH_TOKEN`] with [`TWILIO_FROM`] and
     /// [`SERVICE_SID`], or [`CUSTOMER_ID`]/[`API_KEY`].
     pub fn start(provider: Provider, flags: &[&str]) -> Mock {
-        let tmp = tempfile::Builder::new()
-            .prefix("mfa-sms-mock")
-            .tempdir()
-            .unwrap();
-        let dir = tmp.path();
-        let mut cmd = Command::new(PYTHON);
-        cmd.arg(MOCK_SCRIPT)
-            .args(["--provider", provider.name()])
-            .arg("--log")
-            .arg(dir.join("requests.jsonl"))
-            .arg("--ready")
-            .arg(dir.join("ready"))
-            .args(["--account-sid", ACCOUNT_SID, "--auth-token", AUTH_TOKEN])
-            .args([
-                "--from",
-                TWILIO_FROM,
-                "--messaging-service-sid",
-                SERVICE_SID,
-            ])
-            .args(["--customer-id", CUSTOMER_ID, "--api-key", API_KEY])
-            .args(flags)
-            .stdin(Stdio::null())
-            .stdout(File::create(dir.join("stdout")).unwrap())
-            .stderr(File::create(dir.join("stderr")).unwrap());
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {PYTHON} {MOCK_SCRIPT}: {e}"));
-        let mut mock = Mock {
-            child,
-            port: 0,
-            dir: tmp,
-        };
-        let ready = mock.dir.path().join("ready");
-        mock.port = wait_for(
-            "the mock SMS API to listen",
-            Duration::from_secs(10),
-            || {
-                if let Some(status) = mock.child.try_wait().unwrap() {
-                    panic!(
-                        "the mock SMS API exited ({status}):\n{}",
-                        std::fs::read_to_string(mock.dir.path().join("stderr")).unwrap_or_default()
-                    );
-                }
-                std::fs::read_to_string(&ready)
-                    .ok()
-                    .and_then(|t| t.trim().parse().ok())
-            },
-        );
-        mock
+        let server = PyServer::start(&MOCK_SERVER, |cmd, dir| {
+            cmd.args(["--provider", provider.name()])
+                .arg("--log")
+                .arg(dir.join("requests.jsonl"))
+                .args(["--account-sid", ACCOUNT_SID, "--auth-token", AUTH_TOKEN])
+                .args([
+                    "--from",
+                    TWILIO_FROM,
+                    "--messaging-service-sid",
+                    SERVICE_SID,
+                ])
+                .args(["--customer-id", CUSTOMER_ID, "--api-key", API_KEY])
+                .args(flags);
+        });
+        Mock {
+            port: server.port,
+            server,
+        }
     }
 
     pub fn base_url(&self) -> String {
@@ -254,23 +175,18 @@ impl Mock {
 
     /// Every request so far, in arrival order (complete lines only).
     pub fn requests(&self) -> Vec<Request> {
-        let text =
-            std::fs::read_to_string(self.dir.path().join("requests.jsonl")).unwrap_or_default();
-        let complete = text.rfind('\n').map_or("", |i| &text[..=i]);
-        let mut v: Vec<Request> = complete
-            .lines()
-            .map(|l| {
-                let raw: Value = serde_json::from_str(l)
-                    .unwrap_or_else(|e| panic!("bad mock log line {l:?}: {e}"));
-                Request {
-                    t: raw["t"].as_f64().unwrap(),
-                    method: raw["method"].as_str().unwrap().to_string(),
-                    path: raw["path"].as_str().unwrap().to_string(),
-                    status: raw["status"].as_u64().unwrap(),
-                    code: raw["code"].as_i64(),
-                    accepted: raw["accepted"].as_bool().unwrap(),
-                    raw,
-                }
+        let mut v: Vec<Request> = self
+            .server
+            .json_lines("requests.jsonl")
+            .into_iter()
+            .map(|raw| Request {
+                t: raw["t"].as_f64().unwrap(),
+                method: raw["method"].as_str().unwrap().to_string(),
+                path: raw["path"].as_str().unwrap().to_string(),
+                status: raw["status"].as_u64().unwrap(),
+                code: raw["code"].as_i64(),
+                accepted: raw["accepted"].as_bool().unwrap(),
+                raw,
             })
             .collect();
         v.sort_by_key(|r| r.raw["seq"].as_u64());
@@ -315,13 +231,7 @@ impl Mock {
 
     /// The mock's stderr (its own failures; it logs requests to the JSON file only).
     pub fn stderr(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("stderr")).unwrap_or_default()
-    }
-}
-
-impl Drop for Mock {
-    fn drop(&mut self) {
-        terminate(&mut self.child, Duration::from_secs(2));
+        self.server.read("stderr")
     }
 }
 
@@ -369,20 +279,20 @@ impl SmsConfig {
     }
 }
 
-/// What a finished run of mfa-sender did.
-#[derive(Debug)]
-pub struct Out {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-/// A private mfa installation for the sender under one temporary directory.
+/// A private mfa installation for the sender under one temporary directory (an [`Install`]
+/// with an `[sms]` table and its secret file, and what the SMS tests ask of it).
 pub struct Env {
-    pub dir: tempfile::TempDir,
-    pub config: PathBuf,
+    install: Install,
     /// The token or API key file.
     pub secret: PathBuf,
+}
+
+impl Deref for Env {
+    type Target = Install;
+
+    fn deref(&self) -> &Install {
+        &self.install
+    }
 }
 
 impl Env {
@@ -420,50 +330,15 @@ impl Env {
         std::fs::write(&secret, format!("{}\n", sms.secret)).unwrap();
         std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(sms.secret_mode))
             .unwrap();
-        let config = root.join("mfa.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[paths]\ndatabase = \"{r}/db/mfa.db\"\nspool = \"{r}/spool\"\nruntime = \"{r}/run\"\n\n\
-                 [sms]\n{keys}base_url = \"{base}\"\ntimeout = \"5s\"\n\n[sender]\nworkers = 2\n",
-                r = root.display(),
+        let install = Install::create(
+            dir,
+            &format!(
+                "[sms]\n{keys}base_url = \"{base}\"\ntimeout = \"5s\"\n\n[sender]\nworkers = 2\n",
                 base = sms.base_url,
             ),
-        )
-        .unwrap();
-        // The sender refuses a configuration others could write, whatever the umask.
-        std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
-        for sub in spool::SUBDIRS {
-            std::fs::create_dir_all(root.join("spool").join(sub)).unwrap();
-        }
-        std::fs::create_dir_all(root.join("run")).unwrap();
-        std::fs::create_dir_all(root.join("db")).unwrap();
-        Env {
-            dir,
-            config,
-            secret,
-        }
-    }
-
-    pub fn spool(&self) -> PathBuf {
-        self.dir.path().join("spool")
-    }
-
-    /// Sorted file names in a spool subdirectory.
-    pub fn files(&self, sub: &str) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(self.spool().join(sub))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        v.sort();
-        v
-    }
-
-    /// True when nothing waits in tmp/, new/ or cur/.
-    pub fn drained(&self) -> bool {
-        ["tmp", "new", "cur"]
-            .iter()
-            .all(|s| self.files(s).is_empty())
+        );
+        std::fs::create_dir_all(install.path("db")).unwrap();
+        Env { install, secret }
     }
 
     /// Asserts the whole spool is empty (nothing pending, nothing failed).
@@ -491,11 +366,7 @@ impl Env {
     /// Queues an SMS to `to` with `body`; returns its id.
     pub fn enqueue(&self, to: &str, body: &str) -> String {
         let now = mfa_core::now();
-        let id = format!(
-            "{now}-sms{}-{}",
-            SEQ.fetch_add(1, Ordering::Relaxed),
-            std::process::id()
-        );
+        let id = format!("{now}-sms{}-{}", seq(), std::process::id());
         let masked = format!("+*******{}", &to[to.len().saturating_sub(4)..]);
         let msg = Message {
             id: id.clone(),
@@ -513,46 +384,6 @@ impl Env {
         id
     }
 
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(SENDER);
-        cmd.arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .env_remove("MFA_CONFIG")
-            .env_remove("NOTIFY_SOCKET")
-            .stdin(Stdio::null());
-        cmd
-    }
-
-    /// Runs `mfa-sender --config C ARGS` to completion (killed after `timeout`).
-    pub fn run(&self, args: &[&str], timeout: Duration) -> Out {
-        let out_path = self
-            .dir
-            .path()
-            .join(format!("run-{}.out", SEQ.fetch_add(1, Ordering::Relaxed)));
-        let err_path = out_path.with_extension("err");
-        let mut child = self
-            .command(args)
-            .stdout(File::create(&out_path).unwrap())
-            .stderr(File::create(&err_path).unwrap())
-            .spawn()
-            .unwrap();
-        let status = wait_child(&mut child, timeout);
-        let status = status.unwrap_or_else(|| {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "mfa-sender {args:?} still running after {timeout:?}:\n{}",
-                std::fs::read_to_string(&err_path).unwrap_or_default()
-            )
-        });
-        Out {
-            code: status.code().unwrap_or(-1),
-            stdout: std::fs::read_to_string(&out_path).unwrap(),
-            stderr: std::fs::read_to_string(&err_path).unwrap(),
-        }
-    }
-
     /// `mfa-sender --once`, which must finish within 15 s.
     pub fn once(&self) -> Out {
         self.run(&["--once"], Duration::from_secs(15))
@@ -560,10 +391,7 @@ impl Env {
 
     /// Starts the sender as a daemon; it is stopped when the guard drops.
     pub fn daemon(&self) -> Daemon {
-        let log = self.dir.path().join(format!(
-            "daemon-{}.err",
-            SEQ.fetch_add(1, Ordering::Relaxed)
-        ));
+        let log = self.path(&format!("daemon-{}.err", seq()));
         let child = self
             .command(&[])
             .stdout(Stdio::null())
@@ -606,10 +434,7 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        kill_and_reap(&mut self.child);
     }
 }
 

@@ -1,0 +1,276 @@
+# shellcheck shell=bash disable=SC2034,SC2059,SC2154
+# bench/common.sh — what the PAM benchmarks (bench/pam_bench.sh, bench/totp_bench.sh) share.
+# Sourced, not run. The script sets bench_name (the prefix of its messages) and `set -euo
+# pipefail` first, then sources this file, which sets here, repo, pambench_c, warmup and
+# target_dir and defines:
+#
+#   die, note              messages prefixed with "$bench_name: "
+#   find_pam_module FILE   the path of a module in the system's PAM module directory
+#   bench_start TOOL...    checks that cc, cargo, sqlite3, awk and each TOOL are installed, finds
+#                          pam_google_authenticator.so (ga_module), makes the temporary directory
+#                          $work (umask 077) and the exit trap that removes it (KEEP=1 keeps it),
+#                          after calling the script's cleanup_extra function if it has one
+#   bench_build            builds pambench, the release pam_mfa module and mfa-admin; sets
+#                          pambench, module, admin
+#   bench_install          a fresh installation in $work/mfa (never /etc/mfa, /var/lib/mfa or
+#                          /var/spool/mfa): sets inst, config, db; defines `mfa ARGS...`
+#   bench_load             loads 10,000 users u00001..u10000 (one email contact each), 1,000
+#                          network rules (10.0.0.0/8 requires 2FA; 10.1.1.0/24 is trusted for
+#                          sshd; 10.200.0.0/16 is only inside 10.0.0.0/8) and 100,000 auth-log rows
+#   check_net SERVICE ADDRESS required|trusted
+#   bench_console          sets pb_prefix (as root without /dev/log: run pambench in a private
+#                          mount namespace where /dev/console is /dev/null) and console_note
+#   run NAME N SERVICE USER RHOST RESPONSE...
+#                          WARMUP unreported iterations, then N measured ones, in one pambench
+#                          process each; calls the script's before_measured NAME in between, if
+#                          defined; sets line[NAME], iters[NAME], oks[NAME]
+#   field LINE KEY         a numeric KEY=value of a pambench summary line
+#   percentiles FILE       "n p50 p99" of the numbers in FILE, indexed as pambench does
+#   delta A B              A - B, signed, one decimal
+#   expect_ok NAME WANT, log_mark, log_since MARK, expect_log NAME MARK OUTCOME:REASON N
+#                          checks; a failed one is added to problems
+#   machine_line           the first line of a report: kernel, CPUs, date, load averages
+#   table_header, table_row CASE ITERS OK P50 P99 DELTA TARGET RESULT
+#   report_problems        prints problems and exits 1 if there are any
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/.." && pwd)
+pambench_c=${PAMBENCH_C:-"$(cd "$here/../.." && pwd)/shared/tools/pambench.c"}
+warmup=${WARMUP:-50}
+target_dir=${CARGO_TARGET_DIR:-$repo/target}
+
+die() { echo "$bench_name: $*" >&2; exit 1; }
+note() { echo "$bench_name: $*"; }
+
+problems=()
+declare -A line iters oks
+pb_env=()
+pb_prefix=()
+
+bench_start() {
+    local tool
+    [ -f "$pambench_c" ] || die "pambench.c not found at $pambench_c (set PAMBENCH_C)"
+    for tool in cc cargo sqlite3 awk "$@"; do
+        command -v "$tool" >/dev/null || die "$tool is not installed"
+    done
+    ga_module=$(find_pam_module pam_google_authenticator.so) ||
+        die "pam_google_authenticator.so not found (apt-get install libpam-google-authenticator)"
+
+    umask 077
+    work=$(mktemp -d "${TMPDIR:-/tmp}/mfa-$bench_name.XXXXXX")
+    trap bench_cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}
+
+find_pam_module() { # FILE -> its path in the system's PAM module directory; fails if absent
+    local d
+    for d in /lib/x86_64-linux-gnu/security /usr/lib/x86_64-linux-gnu/security /lib/security /usr/lib/security \
+             /lib64/security /usr/lib64/security "/usr/lib/$(uname -m)-linux-gnu/security"; do
+        if [ -f "$d/$1" ]; then echo "$d/$1"; return 0; fi
+    done
+    return 1
+}
+
+bench_cleanup() {
+    local rc=$?
+    if declare -F cleanup_extra >/dev/null; then cleanup_extra || true; fi
+    if [ "${KEEP:-0}" = 1 ]; then
+        note "kept $work"
+    else
+        rm -rf "$work"
+    fi
+    exit "$rc"
+}
+
+bench_build() {
+    note "building pambench, pam_mfa (release) and mfa-admin (release)"
+    cc -O2 -o "$work/pambench" "$pambench_c" -lpam
+    (cd "$repo" && cargo build --quiet --release -p pam_mfa -p mfa-admin)
+    module=$target_dir/release/libpam_mfa.so
+    admin=$target_dir/release/mfa-admin
+    [ -f "$module" ] || die "$module was not built"
+    [ -x "$admin" ] || die "$admin was not built"
+    pambench=$work/pambench
+}
+
+mfa() { "$admin" --config "$config" "$@"; }
+
+bench_install() {
+    inst=$work/mfa
+    mkdir -p "$inst"
+    config=$inst/mfa.toml
+    cat >"$config" <<EOF
+[paths]
+database = "$inst/db/mfa.db"
+spool = "$inst/spool"
+runtime = "$inst/run"
+EOF
+    db=$inst/db/mfa.db
+    mfa init >/dev/null
+}
+
+bench_load() {
+    local now counts
+    note "loading 10,000 users, 1,000 network rules, 100,000 auth-log rows"
+    now=$(date +%s)
+    awk -v now="$now" '
+function hex32(n) { return sprintf("%08X", n) }
+function v4key(n) { return "X'\''000000000000000000000000" hex32(n) "'\''" }
+BEGIN {
+    print "PRAGMA foreign_keys = ON;"
+    print "BEGIN;"
+    # 10,000 users, each with one email contact.
+    print "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10000)"
+    print "INSERT INTO users (name, full_name, enabled, created)"
+    print "  SELECT printf('\''u%05d'\'', i), printf('\''Bench User %d'\'', i), 1, " now " FROM n;"
+    print "INSERT INTO contacts (user, seq, channel, address, carrier, label, created)"
+    print "  SELECT name, 1, '\''email'\'', name || '\''@example.com'\'', NULL, '\'''\'', " now " FROM users;"
+
+    # 1,000 network rules: 10.0.0.0/8 requires 2FA everywhere; 899 IPv4 /24s inside it and
+    # 100 IPv6 /48s, for sshd, ftp or every service, one in seven requiring 2FA.
+    printf "INSERT INTO networks (service, family, first, last, span, require, note, created) VALUES "
+    printf "('\''*'\'', 4, %s, %s, %s, 1, '\''corporate'\'', %d)", v4key(10 * 16777216), v4key(10 * 16777216 + 16777215), v4key(16777215), now
+    for (k = 0; k < 999; k++) {
+        svc = (k % 3 == 0) ? "*" : (k % 3 == 1) ? "sshd" : "ftp"
+        req = (k % 7 == 0) ? 1 : 0
+        if (k % 10 == 9) {
+            pre = sprintf("20010DB8%04X", k)
+            first = "X'\''" pre "00000000000000000000'\''"
+            last = "X'\''" pre "FFFFFFFFFFFFFFFFFFFF'\''"
+            span = "X'\''000000000000FFFFFFFFFFFFFFFFFFFF'\''"
+            fam = 6
+        } else {
+            a = int(k / 250) + 1; b = k % 250
+            base = 10 * 16777216 + a * 65536 + b * 256
+            first = v4key(base); last = v4key(base + 255); span = v4key(255)
+            fam = 4
+        }
+        printf ",\n('\''%s'\'', %d, %s, %s, %s, %d, '\''rule %d'\'', %d)", svc, fam, first, last, span, req, k, now
+    }
+    print ";"
+
+    # 100,000 auth-log rows over the last 30 days, oldest first.
+    srand(1)
+    split("success ignore ignore ignore deny", outcomes, " ")
+    split("sshd sshd sshd ftp su sudo", services, " ")
+    n = 100000; step = 30 * 86400 / n
+    for (i = 0; i < n; i++) {
+        if (i % 1000 == 0) {
+            if (i) print ";"
+            printf "INSERT INTO auth_log (ts, user, service, address, addr_key, tty, outcome, method, destination, reason) VALUES\n"
+            sep = ""
+        }
+        ts = now - 30 * 86400 + int(i * step)
+        user = sprintf("u%05d", 1 + int(rand() * 10000))
+        a = 1 + int(rand() * 200); b = int(rand() * 256); c = 1 + int(rand() * 254)
+        addr = sprintf("10.%d.%d.%d", a, b, c)
+        key = v4key(10 * 16777216 + a * 65536 + b * 256 + c)
+        o = outcomes[1 + int(rand() * 5)]
+        if (o == "success") { m = "passcode"; dest = "u***@e***.com"; r = "" }
+        else if (o == "deny") { m = "passcode"; dest = ""; r = "wrong passcode; attempts used up" }
+        else { m = ""; dest = ""; r = (rand() < 0.5) ? "trusted network (rule 17)" : "repeat window" }
+        printf "%s(%d, '\''%s'\'', '\''%s'\'', '\''%s'\'', %s, '\''pts/%d'\'', '\''%s'\'', '\''%s'\'', '\''%s'\'', '\''%s'\'')", \
+            sep, ts, user, services[1 + int(rand() * 6)], addr, key, int(rand() * 10), o, m, dest, r
+        sep = ",\n"
+    }
+    print ";"
+    print "COMMIT;"
+    print "PRAGMA wal_checkpoint(TRUNCATE);"
+}' >"$work/load.sql"
+    sqlite3 "$db" <"$work/load.sql" >/dev/null
+    counts=$(sqlite3 "$db" "SELECT (SELECT count(*) FROM users) || ' ' || (SELECT count(*) FROM contacts) || ' ' ||
+                                   (SELECT count(*) FROM networks) || ' ' || (SELECT count(*) FROM auth_log)")
+    [ "$counts" = "10000 10000 1000 100000" ] || die "unexpected row counts (users contacts networks auth_log): $counts"
+}
+
+# The rules read back through mfa-admin as intended (this checks the blob encoding).
+check_net() { # SERVICE ADDRESS WANT(required|trusted)
+    local out
+    out=$(mfa --json net check --service "$1" "$2") || die "net check $1 $2 failed"
+    grep -Eq '"decision": *"'"$3"'"' <<<"$out" || die "net check --service $1 $2: expected $3, got: $out"
+}
+
+# With no syslog daemon (no /dev/log), pam_google_authenticator's syslog falls back to
+# /dev/console (a slow serial console on many VMs: ~2 ms per login, 50 ms stalls), which no
+# real host has in its login path. So, as root, each pambench runs in a private mount
+# namespace where /dev/console is /dev/null; nothing outside that process sees it.
+# pam_mfa and pam_permit never write to the console. CONSOLE=keep turns this off.
+bench_console() {
+    pb_prefix=()
+    console_note="syslog: $( [ -S /dev/log ] && echo "/dev/log is present" || echo "no /dev/log: syslog lines are dropped")"
+    if [ ! -S /dev/log ] && [ "${CONSOLE:-}" != keep ] && [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
+        pb_prefix=(unshare --mount --propagation private sh -c 'mount --bind /dev/null /dev/console && exec "$@"' sh)
+        if "${pb_prefix[@]}" true 2>/dev/null; then
+            console_note="$console_note; pambench runs with /dev/console bound to /dev/null in a private mount namespace"
+        else
+            pb_prefix=()
+            console_note="$console_note; could not hide /dev/console (google-authenticator may be slowed by console writes)"
+        fi
+    fi
+}
+
+field() { # LINE KEY
+    sed -n "s/.* $2=\([0-9.]*\).*/\1/p" <<<" $1"
+}
+
+run() { # NAME N SERVICE USER RHOST RESPONSE...
+    local name=$1 n=$2 svc=$3 user=$4 rhost=$5 out
+    shift 5
+    env "${pb_env[@]}" "${pb_prefix[@]}" "$pambench" -c "$confdir" -r "$rhost" -n "$warmup" "$svc" "$user" "$@" >/dev/null 2>&1 || true
+    if declare -F before_measured >/dev/null; then before_measured "$name"; fi
+    out=$(env "${pb_env[@]}" "${pb_prefix[@]}" "$pambench" -c "$confdir" -r "$rhost" -n "$n" "$svc" "$user" "$@" 2>&1) || true
+    [[ "$out" == service=* ]] || die "pambench $svc failed: $out"
+    line[$name]=$out
+    iters[$name]=$(field "$out" n)
+    oks[$name]=$(field "$out" ok)
+    echo "  $name: $out"
+}
+
+percentiles() { # FILE -> "n p50 p99", the same order statistics as pambench's summary line
+    sort -g "$1" | awk '{ v[n++] = $1 } END { if (n) printf "%d %.1f %.1f\n", n, v[int(n / 2)], v[int(n * 0.99)]; else print "0 - -" }'
+}
+
+delta() { # A B -> A - B, signed
+    awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.1f", a - b }'
+}
+
+log_mark() { sqlite3 "$db" "SELECT coalesce(max(id), 0) FROM auth_log"; }
+log_since() { # MARK -> "count outcome:reason" lines
+    sqlite3 -separator ' ' "$db" "SELECT count(*), outcome || ':' || reason FROM auth_log WHERE id > $1 GROUP BY 2 ORDER BY 1 DESC"
+}
+
+expect_ok() { # NAME WANT
+    [ "${oks[$1]}" = "$2" ] || problems+=("$1: $2 successes expected, pambench counted ${oks[$1]}")
+}
+expect_log() { # NAME MARK WANT-OUTCOME:REASON-PREFIX N
+    local got count reason
+    got=$(log_since "$2")
+    echo "    auth log: ${got//$'\n'/; }"
+    read -r count reason <<<"$(head -n1 <<<"$got")"
+    if [ "$(wc -l <<<"$got")" != 1 ] || [[ "$reason" != "$3"* ]] || [ "$count" != "$4" ]; then
+        problems+=("$1: auth log should hold $4 rows '$3...', has: ${got//$'\n'/; }")
+    fi
+}
+
+machine_line() { # LOAD-AT-START
+    echo "$bench_name: $(uname -srm), $(nproc) CPUs, $(date -u '+%Y-%m-%d %H:%M UTC'), load average at start $1, now $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
+table_fmt='%-22s %6s %6s %10s %10s %12s %14s  %s\n'
+table_header() {
+    printf "$table_fmt" case iters ok "p50 µs" "p99 µs" "Δp50 µs" "target Δp50" result
+    printf "$table_fmt" ---------------------- ------ ------ ---------- ---------- ------------ -------------- ------
+}
+table_row() { # CASE ITERS OK P50 P99 DELTA TARGET RESULT
+    printf "$table_fmt" "$@"
+}
+
+report_problems() { # HEADING
+    if [ ${#problems[@]} -gt 0 ]; then
+        echo
+        echo "PROBLEMS ($1):"
+        printf '  %s\n' "${problems[@]}"
+        exit 1
+    fi
+}

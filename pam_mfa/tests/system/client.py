@@ -77,11 +77,32 @@ def totp(key_b32, digits=6, step=30):
     return str(value % 10 ** digits).zfill(digits)
 
 
+def code_from_mail(mailbox, rcpt, letter, timeout=15.0):
+    """The code in the newest mail to `rcpt` that the SMTP server received (polls)."""
+    needle = re.compile(re.escape(letter) + r"-(\d+)")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with open(mailbox, encoding="utf-8") as f:
+                mails = [json.loads(line) for line in f if line.strip()]
+        except OSError:
+            mails = []
+        for mail in reversed(mails):
+            m = needle.search(mail["data"])
+            if rcpt in mail["rcpt"] and m:
+                return m.group(1)
+        if time.monotonic() > deadline:
+            return ""
+        time.sleep(0.05)
+
+
 def answer_for(args, text):
     """(kind, answer) for one prompt text."""
     if "Authenticator code" in text and args.totp_key:
         return ("totp", totp(args.totp_key))
     m = PASSCODE.search(text)
+    if m and args.mailbox:
+        return ("passcode-from-mail", code_from_mail(args.mailbox, args.rcpt, m.group(1)))
     if m:
         code = code_for(args.spool, args.user, m.group(1))
         if args.wrong:
@@ -216,6 +237,8 @@ def main():
     p.add_argument("--host-key")
     p.add_argument("--wrong", action="store_true")
     p.add_argument("--totp-key", help="answer 'Authenticator code' prompts from this base-32 key")
+    p.add_argument("--mailbox", help="read passcodes from the mail this SMTP server's mailbox holds")
+    p.add_argument("--rcpt", help="the recipient of those mails")
     p.add_argument("--command")
     argv = sys.argv[1:]
     rest = []

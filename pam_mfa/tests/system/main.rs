@@ -87,6 +87,42 @@ pub fn module_path() -> PathBuf {
 }
 
 /// The Python client next to this file.
+/// The mfa-sender binary, built now (another package's binary is not built for this one's
+/// tests).
+pub fn sender_path() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().unwrap();
+            let profile_dir = exe.parent().unwrap().parent().unwrap();
+            let profile = match profile_dir.file_name().unwrap().to_str().unwrap() {
+                "debug" => "dev",
+                other => other,
+            };
+            let ran = run(
+                Command::new(env!("CARGO"))
+                    .args([
+                        "build",
+                        "--offline",
+                        "-q",
+                        "-p",
+                        "mfa-sender",
+                        "--bin",
+                        "mfa-sender",
+                        "--profile",
+                    ])
+                    .arg(profile)
+                    .arg("--target-dir")
+                    .arg(profile_dir.parent().unwrap())
+                    .current_dir(env!("CARGO_MANIFEST_DIR")),
+                Duration::from_secs(600),
+            );
+            assert_eq!(ran.status, Some(0), "cargo build -p mfa-sender: {ran:?}");
+            profile_dir.join("mfa-sender")
+        })
+        .clone()
+}
+
 pub fn client_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/system/client.py")
 }

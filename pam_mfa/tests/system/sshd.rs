@@ -432,3 +432,142 @@ fn ssh_login_with_an_authenticator_code() {
     let row = columns(&log[0]);
     assert_eq!((row[0], row[2]), ("success", sshd.service()), "{log:?}");
 }
+
+/// Stops a child process when dropped.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits up to `limit` for `path` to exist.
+fn wait_file(path: &Path, limit: Duration) -> bool {
+    let start = Instant::now();
+    while !path.exists() {
+        if start.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
+}
+
+#[test]
+fn ssh_login_with_the_passcode_from_the_mail_server() {
+    if !root_or_skip("ssh_login_with_the_passcode_from_the_mail_server") {
+        return;
+    }
+    need(
+        "/usr/lib/python3/dist-packages/aiosmtpd",
+        "python3-aiosmtpd",
+    );
+    let install = Install::new();
+    let user = SystemUser::new();
+    install.user(&user.name, &user.email());
+    // A real SMTP server, and the real sender delivering to it (its heartbeat, not ours).
+    let smtp_port = free_port();
+    let mailbox = install.path("mailbox.jsonl");
+    let ready = install.path("smtp.ready");
+    let smtp = Killed(
+        Command::new("/usr/bin/python3")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/system/smtp_sink.py"))
+            .arg(smtp_port.to_string())
+            .arg(&mailbox)
+            .arg(&ready)
+            .spawn()
+            .unwrap(),
+    );
+    assert!(
+        wait_file(&ready, Duration::from_secs(15)),
+        "the SMTP server did not start"
+    );
+    let mut config = std::fs::read_to_string(install.config()).unwrap();
+    config.push_str(&format!(
+        "\n[smtp]\nhost = \"127.0.0.1\"\nport = {smtp_port}\ntls = \"none\"\nfrom = \"mfa@example.com\"\n"
+    ));
+    std::fs::write(install.config(), config).unwrap();
+    std::fs::remove_file(install.path("run/sender.heartbeat")).unwrap();
+    let sender_log = std::fs::File::create(install.path("sender.log")).unwrap();
+    let sender = Killed(
+        Command::new(super::sender_path())
+            .arg("--config")
+            .arg(install.config())
+            .stderr(sender_log)
+            .spawn()
+            .unwrap(),
+    );
+    assert!(
+        wait_file(
+            &install.path("run/sender.heartbeat"),
+            Duration::from_secs(15)
+        ),
+        "mfa-sender did not start: {}",
+        std::fs::read_to_string(install.path("sender.log")).unwrap_or_default()
+    );
+    let sshd = Sshd::start(&install, &user);
+
+    let args: Vec<String> = vec![
+        "ssh".into(),
+        "--port".into(),
+        sshd.port.to_string(),
+        "--user".into(),
+        user.name.clone(),
+        "--password".into(),
+        user.password.clone(),
+        "--spool".into(),
+        install.spool().display().to_string(),
+        "--host-key".into(),
+        sshd.host_key().display().to_string(),
+        "--command".into(),
+        "echo mfa-ok-$USER; id -un".into(),
+        "--mailbox".into(),
+        mailbox.display().to_string(),
+        "--rcpt".into(),
+        user.email(),
+    ];
+    let r = client(&args);
+    assert_eq!(
+        r["authenticated"],
+        true,
+        "{r}\nsender: {}",
+        std::fs::read_to_string(install.path("sender.log")).unwrap_or_default()
+    );
+    assert_eq!(
+        r["output"].as_str().unwrap(),
+        format!("mfa-ok-{0}\n{0}\n", user.name),
+        "{r}"
+    );
+    let p = prompts(&r);
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert_eq!(p[1].2, "passcode-from-mail", "{p:?}");
+    // The mail really went through the server, and the sender deleted the spool file.
+    let mails = std::fs::read_to_string(&mailbox).unwrap();
+    assert_eq!(mails.lines().count(), 1, "{mails}");
+    let mail: serde_json::Value = serde_json::from_str(mails.lines().next().unwrap()).unwrap();
+    assert_eq!(mail["rcpt"], serde_json::json!([user.email()]));
+    assert!(
+        mail["data"]
+            .as_str()
+            .unwrap()
+            .contains("From: mfa@example.com"),
+        "{mail}"
+    );
+    let spooled = std::fs::read_dir(install.path("spool/new"))
+        .unwrap()
+        .count()
+        + std::fs::read_dir(install.path("spool/cur"))
+            .unwrap()
+            .count();
+    assert_eq!(spooled, 0, "the sender deletes what the server accepted");
+    let log = install.log();
+    assert_eq!(columns(&log[0])[0], "success", "{log:?}");
+    let sender_text = std::fs::read_to_string(install.path("sender.log")).unwrap();
+    assert!(
+        sender_text.contains("sent (250)") && !sender_text.contains(&user.email()),
+        "masked in the sender's log: {sender_text}"
+    );
+    drop((sender, smtp));
+}

@@ -113,3 +113,35 @@ fn sigterm_mid_backlog_finishes_only_what_is_in_flight() {
     assert!(server.arrivals().values().all(|n| *n == 1));
     assert!(env.drained());
 }
+
+/// SIGHUP reloads the transports: a sender pointed at a port where no server listens keeps
+/// the message queued; after the configuration names the right port and SIGHUP, it arrives.
+#[test]
+fn sighup_reloads_the_transport() {
+    let server = SmtpServer::start(&ServerOpts::default());
+    let dead = super::free_port();
+    let env = Env::new(&smtp_plain(dead));
+    let mut sender = env.start();
+    let id = env.email("hugo@example.com", 600);
+    wait_until("a failed attempt", Duration::from_secs(10), || {
+        env.log().contains("attempt 1 failed")
+    });
+    assert!(server.arrivals().is_empty());
+    let config = env.path("mfa.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let fixed = text.replace(
+        &format!("port = {dead}"),
+        &format!("port = {}", server.port),
+    );
+    assert_ne!(text, fixed, "the test could not rewrite the port: {text}");
+    std::fs::write(&config, fixed).unwrap();
+    super::support::signal(sender.pid(), "HUP");
+    wait_until("the reload", Duration::from_secs(5), || {
+        env.log().contains("configuration reloaded (SIGHUP)")
+    });
+    server.wait_ids(std::slice::from_ref(&id), Duration::from_secs(20));
+    assert_eq!(server.arrivals().get(&id), Some(&1));
+    assert!(sender.running(), "SIGHUP must not stop the sender");
+    let (status, _) = sender.terminate(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "{}", env.log());
+}

@@ -186,7 +186,12 @@ fn log(store: &mut Store, req: &Request, facts: &Facts, outcome: &Outcome, metho
         address: req.rhost.clone(),
         tty: req.tty.clone(),
         outcome: name.into(),
-        method: method.into(),
+        // The factor actually used (totp, backup-code, passcode) when one was; else the
+        // service's method.
+        method: match outcome {
+            Outcome::Success { method: used, .. } => used.clone(),
+            _ => method.into(),
+        },
         destination,
         reason,
         ..Default::default()

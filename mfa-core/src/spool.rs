@@ -105,7 +105,13 @@ pub fn read(path: &Path) -> Result<Message> {
 /// Names (`ID.json`) of the messages waiting in `new/`, oldest first (ids start with the
 /// creation time).
 pub fn pending(spool: &Path) -> Result<Vec<String>> {
-    let dir = spool.join("new");
+    messages_in(spool, "new")
+}
+
+/// Names (`ID.json`) of the messages in one spool subdirectory (`new`, `cur`, `failed`),
+/// oldest first.
+pub fn messages_in(spool: &Path, sub: &str) -> Result<Vec<String>> {
+    let dir = spool.join(sub);
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .map_err(|e| Error::io(&dir, e))?
         .filter_map(|e| e.ok()?.file_name().into_string().ok())

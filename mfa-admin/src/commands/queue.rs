@@ -92,17 +92,6 @@ pub fn run(ctx: &Ctx, cmd: QueueCmd) -> Result<()> {
     }
 }
 
-fn failed_names(spool_dir: &Path) -> Result<Vec<String>> {
-    let dir = spool_dir.join("failed");
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .map_err(|e| Error::io(&dir, e))?
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.ends_with(".json"))
-        .collect();
-    names.sort();
-    Ok(names)
-}
-
 fn retry(ctx: &Ctx, id: Option<&str>, all: bool) -> Result<()> {
     let spool_dir = ctx.config.paths.spool.clone();
     let names = match id {
@@ -114,7 +103,7 @@ fn retry(ctx: &Ctx, id: Option<&str>, all: bool) -> Result<()> {
             }
             vec![format!("{id}.json")]
         }
-        _ => failed_names(&spool_dir)?,
+        _ => spool::messages_in(&spool_dir, "failed")?,
     };
     let mut store = ctx.store()?;
     let moved = store.change(&ctx.actor(), "queue retry", |_| {
@@ -142,7 +131,7 @@ fn retry(ctx: &Ctx, id: Option<&str>, all: bool) -> Result<()> {
 
 fn purge_failed(ctx: &Ctx) -> Result<()> {
     let spool_dir = ctx.config.paths.spool.clone();
-    let names = failed_names(&spool_dir)?;
+    let names = spool::messages_in(&spool_dir, "failed")?;
     let mut store = ctx.store()?;
     let n = store.change(&ctx.actor(), "queue purge", |_| {
         for n in &names {
@@ -176,16 +165,7 @@ struct SenderStatus {
 pub fn sender(ctx: &Ctx, cmd: SenderCmd) -> Result<()> {
     let SenderCmd::Status = cmd;
     let p = &ctx.config.paths;
-    let count = |sub: &str| -> Result<usize> {
-        let d = p.spool.join(sub);
-        Ok(std::fs::read_dir(&d)
-            .map_err(|e| Error::io(&d, e))?
-            .filter(|e| {
-                e.as_ref()
-                    .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".json"))
-            })
-            .count())
-    };
+    let count = |sub: &str| -> Result<usize> { Ok(spool::messages_in(&p.spool, sub)?.len()) };
     let age = spool::heartbeat_age(&p.runtime, std::time::SystemTime::now());
     let last_error = std::fs::read(p.runtime.join("sender.status"))
         .ok()

@@ -7,8 +7,8 @@
 # 2222 guarded by pam_mfa (password + passcode), a local SMTP server that prints the mail it
 # receives, and mfa-sender. Creates a demo user and tells you how to log in. Ctrl-C stops it
 # and leaves the machine as it was: processes stopped, the demo user, PAM file and temporary
-# files removed, and the Debian packages it installed purged again (the build in target/
-# stays).
+# files removed, the Debian packages (and the rustup toolchain) it installed removed again
+# (the build in target/ stays).
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "run as root: sudo $0" >&2; exit 1; }
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,6 +20,7 @@ service=mfa-demo-sshd
 work=$(mktemp -d /tmp/mfa-demo.XXXXXX)
 pids=()
 installed=()
+rustup_installed=
 
 cleanup() {
   set +e
@@ -30,6 +31,10 @@ cleanup() {
   userdel -r "$user" 2>/dev/null
   rm -f "/etc/pam.d/$service"
   rm -rf "$work"
+  if [ -n "$rustup_installed" ]; then
+    echo "removing the Rust toolchain this demo installed"
+    "$HOME/.cargo/bin/rustup" self uninstall -y >/dev/null 2>&1
+  fi
   if [ ${#installed[@]} -gt 0 ]; then
     echo "purging the packages this demo installed: ${installed[*]}"
     DEBIAN_FRONTEND=noninteractive apt-get purge -y -q "${installed[@]}" >/dev/null
@@ -53,7 +58,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   installed=("${missing[@]}")
 fi
 export PATH="$HOME/.cargo/bin:$PATH"
-command -v cargo >/dev/null || { echo "cargo is needed: install Rust from https://rustup.rs" >&2; exit 1; }
+if ! command -v cargo >/dev/null; then
+  # Debian 12's rustc is too old for this code: fetch the current toolchain with rustup
+  # (minimal profile), and remove it again when the demo stops.
+  echo "installing Rust with rustup (removed again when the demo stops)"
+  command -v curl >/dev/null || { apt-get update -q >/dev/null; apt-get install -y -q --no-install-recommends curl >/dev/null; installed+=(curl); }
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y -q --profile minimal --no-modify-path
+  rustup_installed=1
+fi
 
 echo "building mfa (release)..."
 (cd "$repo" && cargo build --release -q -p mfa-admin -p mfa-sender -p pam_mfa)

@@ -154,6 +154,26 @@ fn free_port() -> u16 {
 }
 
 /// Logs `user` in to `sshd` with the Python client; `bind` picks the source address.
+/// The client's arguments for a login to `sshd` as `user`, running a command that proves
+/// the session works.
+fn ssh_args(sshd: &Sshd, install: &Install, user: &SystemUser) -> Vec<String> {
+    vec![
+        "ssh".into(),
+        "--port".into(),
+        sshd.port.to_string(),
+        "--user".into(),
+        user.name.clone(),
+        "--password".into(),
+        user.password.clone(),
+        "--spool".into(),
+        install.spool().display().to_string(),
+        "--host-key".into(),
+        sshd.host_key().display().to_string(),
+        "--command".into(),
+        "echo mfa-ok-$USER; id -un".into(),
+    ]
+}
+
 fn login(
     sshd: &Sshd,
     install: &Install,
@@ -173,21 +193,7 @@ fn login_with(
     totp_key: Option<&str>,
 ) -> serde_json::Value {
     install.heartbeat();
-    let mut args: Vec<String> = vec![
-        "ssh".into(),
-        "--port".into(),
-        sshd.port.to_string(),
-        "--user".into(),
-        user.name.clone(),
-        "--password".into(),
-        user.password.clone(),
-        "--spool".into(),
-        install.spool().display().to_string(),
-        "--host-key".into(),
-        sshd.host_key().display().to_string(),
-        "--command".into(),
-        "echo mfa-ok-$USER; id -un".into(),
-    ];
+    let mut args = ssh_args(sshd, install, user);
     if let Some(b) = bind {
         args.extend(["--bind".into(), b.into()]);
     }
@@ -509,25 +515,13 @@ fn ssh_login_with_the_passcode_from_the_mail_server() {
     );
     let sshd = Sshd::start(&install, &user);
 
-    let args: Vec<String> = vec![
-        "ssh".into(),
-        "--port".into(),
-        sshd.port.to_string(),
-        "--user".into(),
-        user.name.clone(),
-        "--password".into(),
-        user.password.clone(),
-        "--spool".into(),
-        install.spool().display().to_string(),
-        "--host-key".into(),
-        sshd.host_key().display().to_string(),
-        "--command".into(),
-        "echo mfa-ok-$USER; id -un".into(),
+    let mut args = ssh_args(&sshd, &install, &user);
+    args.extend([
         "--mailbox".into(),
         mailbox.display().to_string(),
         "--rcpt".into(),
         user.email(),
-    ];
+    ]);
     let r = client(&args);
     assert_eq!(
         r["authenticated"],

@@ -370,6 +370,10 @@ fn code_login(
             _ => None,
         };
         let (ok, replay) = store.write(|tx| {
+            // Another login of this user may have locked it out while this one waited.
+            if q::locked_until(tx, &user)? > now {
+                return Ok((Some("locked"), false));
+            }
             if let Some(step) = step {
                 if factors::accept_step(tx, &user, step)? {
                     return Ok((Some("totp"), false));
@@ -384,6 +388,12 @@ fn code_login(
             }
             Ok((None, false))
         })?;
+        if ok == Some("locked") {
+            conv.error("Too many failures: this account is locked for now.")?;
+            return Ok(Outcome::Deny {
+                reason: "locked out during the challenge".into(),
+            });
+        }
         if let Some(method) = ok {
             return Ok(Outcome::Success {
                 method: method.into(),
@@ -450,6 +460,9 @@ fn enroll_totp(
             let (user, service, addr) = (req.user.clone(), req.service.clone(), req.rhost.clone());
             store.change("pam_mfa (self-enrollment)", "totp enroll", |tx| {
                 let t = crate::now();
+                if people::require_user(tx, &user).is_err() {
+                    people::add_user(tx, &user, "", t)?;
+                }
                 factors::set_totp(tx, &user, &key, t)?;
                 factors::accept_step(tx, &user, step)?;
                 q::record_success(tx, &user, &service, &addr, t)?;
@@ -509,6 +522,13 @@ fn challenge(
             current = issue(store, config, req, facts, dest, purpose, &key, resends)?;
             conv.info(&format!("A new passcode was sent to {}.", dest.masked))?;
             continue;
+        }
+        if q::locked_until(store.conn(), &req.user)? > now {
+            store.write(|tx| q::delete_challenge(tx, &c.id))?;
+            conv.error("Too many failures: this account is locked for now.")?;
+            return Ok(Outcome::Deny {
+                reason: "locked out during the challenge".into(),
+            });
         }
         if now > stored.expires {
             store.write(|tx| q::delete_challenge(tx, &c.id))?;

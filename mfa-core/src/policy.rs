@@ -72,9 +72,15 @@ pub enum Bypass {
 /// Why the module denies without a challenge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
-    LockedOut { until: i64 },
+    LockedOut {
+        until: i64,
+    },
     UnassignedDeny,
     UserDisabled,
+    /// The user has factors, but none the service's method accepts.
+    NoUsableFactor,
+    /// The method is not available in this version (duo).
+    MethodUnavailable,
 }
 
 /// What the module does.
@@ -113,6 +119,8 @@ impl Refusal {
             Refusal::LockedOut { until } => format!("locked out until {until}"),
             Refusal::UnassignedDeny => "no factor; unassigned=deny".into(),
             Refusal::UserDisabled => "user is disabled".into(),
+            Refusal::NoUsableFactor => "no factor this service's method accepts".into(),
+            Refusal::MethodUnavailable => "method duo is not available yet".into(),
         }
     }
 }
@@ -150,25 +158,42 @@ pub fn decide(f: &Facts, now: i64) -> Decision {
     }
     match user {
         Some(u) if !u.enabled => Decision::Deny(Refusal::UserDisabled),
+        // Duo is accepted as a method keyword but not implemented yet: refuse rather than
+        // let the `unassigned` setting wave everyone through.
+        _ if f.method == "duo" => Decision::Deny(Refusal::MethodUnavailable),
         Some(u) if has_factor(&f.method, u) => Decision::Challenge(f.method.clone()),
+        // Factors, but none this service's method accepts: enrolling another one here would
+        // let whoever has the password add a factor of their own.
+        Some(u) if u.contacts > 0 || u.totp || u.backup_codes > 0 => {
+            Decision::Deny(Refusal::NoUsableFactor)
+        }
         Some(_) if s.totp_self_enroll && (f.method == "totp" || f.method == "any") => {
             Decision::EnrollTotp
         }
         Some(u) => match u.self_enroll {
-            Some(true) => Decision::Enroll,
+            Some(true) => enroll_for(&f.method),
             Some(false) => Decision::Deny(Refusal::UnassignedDeny),
-            None if s.self_enroll => Decision::Enroll,
-            None => unassigned(s.unassigned),
+            None if s.self_enroll => enroll_for(&f.method),
+            None => unassigned(s.unassigned, &f.method),
         },
-        None => unassigned(s.unassigned),
+        None => unassigned(s.unassigned, &f.method),
     }
 }
 
-fn unassigned(u: Unassigned) -> Decision {
+/// Enrolment of the kind the method can use: a contact for passcodes, a key for TOTP.
+fn enroll_for(method: &str) -> Decision {
+    if method == "totp" {
+        Decision::EnrollTotp
+    } else {
+        Decision::Enroll
+    }
+}
+
+fn unassigned(u: Unassigned, method: &str) -> Decision {
     match u {
         Unassigned::Allow => Decision::Ignore(Bypass::UnassignedAllow),
         Unassigned::Deny => Decision::Deny(Refusal::UnassignedDeny),
-        Unassigned::Enroll => Decision::Enroll,
+        Unassigned::Enroll => enroll_for(method),
     }
 }
 
@@ -349,8 +374,8 @@ mod tests {
         f.method = "totp".into();
         assert_eq!(
             decide(&f, NOW),
-            Decision::Deny(Refusal::UnassignedDeny),
-            "no TOTP key yet"
+            Decision::Deny(Refusal::NoUsableFactor),
+            "contacts are no TOTP key"
         );
         f.method = "any".into();
         assert_eq!(decide(&f, NOW), Decision::Challenge("any".into()));
@@ -404,6 +429,40 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn enrolment_only_without_any_factor() {
+        // A user with contacts on a totp service: no enrolment, whatever the settings.
+        let mut f = facts();
+        f.method = "totp".into();
+        f.settings.totp_self_enroll = true;
+        f.settings.self_enroll = true;
+        f.settings.unassigned = Unassigned::Enroll;
+        assert_eq!(decide(&f, NOW), Decision::Deny(Refusal::NoUsableFactor));
+        // Without any factor: a key for totp, a contact for passcode.
+        f.user.as_mut().unwrap().contacts = 0;
+        assert_eq!(decide(&f, NOW), Decision::EnrollTotp);
+        f.settings.totp_self_enroll = false;
+        assert_eq!(
+            decide(&f, NOW),
+            Decision::EnrollTotp,
+            "self-enrolment on a totp service enrols a key"
+        );
+        f.method = "passcode".into();
+        assert_eq!(decide(&f, NOW), Decision::Enroll);
+        // A key but no contact on a passcode service: refused, not enrolled.
+        f.user.as_mut().unwrap().totp = true;
+        assert_eq!(decide(&f, NOW), Decision::Deny(Refusal::NoUsableFactor));
+        // Unknown users with unassigned=enroll get the method's kind of enrolment.
+        f.user = None;
+        assert_eq!(decide(&f, NOW), Decision::Enroll);
+        f.method = "totp".into();
+        assert_eq!(decide(&f, NOW), Decision::EnrollTotp);
+        // Duo is refused until it exists, even with unassigned=allow.
+        f.method = "duo".into();
+        f.settings.unassigned = Unassigned::Allow;
+        assert_eq!(decide(&f, NOW), Decision::Deny(Refusal::MethodUnavailable));
     }
 
     #[test]

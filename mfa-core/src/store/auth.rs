@@ -222,6 +222,12 @@ pub fn record_failure(
     now: i64,
     settings: &Settings,
 ) -> Result<Option<i64>> {
+    // A lockout that has run out starts a new count.
+    conn.execute(
+        "UPDATE lockouts SET failures = 0, locked_until = 0
+         WHERE user = ?1 AND locked_until > 0 AND locked_until <= ?2",
+        params![user, now],
+    )?;
     conn.execute(
         "INSERT INTO lockouts (user, failures, last_failure) VALUES (?1, 1, ?2)
          ON CONFLICT (user) DO UPDATE SET failures = failures + 1, last_failure = excluded.last_failure",
@@ -235,12 +241,28 @@ pub fn record_failure(
     if settings.lockout_after > 0 && failures >= i64::from(settings.lockout_after) {
         let until = now + i64::from(settings.lockout_for);
         conn.execute(
-            "UPDATE lockouts SET locked_until = ?2, failures = 0 WHERE user = ?1",
+            // The count stays: logins already at a prompt see the lockout at their next
+            // guess (see `locked_until`), and only a success or an unlock clears it.
+            "UPDATE lockouts SET locked_until = ?2 WHERE user = ?1",
             params![user, until],
         )?;
         return Ok(Some(until));
     }
     Ok(None)
+}
+
+/// Unix time until which a user is locked out (0 when not). Read inside the transaction
+/// that checks a guess, so that logins already waiting at a prompt stop guessing as soon as
+/// any of them locked the user out.
+pub fn locked_until(conn: &Connection, user: &str) -> Result<i64> {
+    Ok(conn
+        .query_row(
+            "SELECT locked_until FROM lockouts WHERE user = ?1",
+            [user],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0))
 }
 
 /// Records a passed second factor: clears the failure count and grants the repeat window.

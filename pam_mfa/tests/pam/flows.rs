@@ -680,3 +680,61 @@ fn thirty_two_concurrent_logins() {
         32
     );
 }
+
+#[test]
+fn a_lockout_stops_logins_already_at_the_prompt() {
+    // Another session of the same user reaches lockout_after while this one waits at the
+    // passcode prompt: this session's next guess is refused without being checked.
+    let i = Install::new();
+    i.user("zed", &["zed@example.com"]);
+    i.set("attempts", "3");
+    let mut first = true;
+    let r = i.auth(
+        "zed",
+        None,
+        Box::new(|p: &str| {
+            if std::mem::take(&mut first) {
+                return Some(b"000000".to_vec());
+            }
+            i.sql("UPDATE lockouts SET locked_until = 9999999999 WHERE user = 'zed'");
+            code_for(&i, p).map(String::into_bytes)
+        }),
+    );
+    assert_eq!(
+        r.code, PAM_AUTH_ERR,
+        "even the right code is refused once locked: {r:?}"
+    );
+    assert!(r.said("locked"), "{:?}", r.shown);
+    assert_eq!(i.outcomes(), ["deny:locked out during the challenge"]);
+    assert_eq!(
+        i.count("SELECT failures FROM lockouts WHERE user = 'zed'"),
+        1,
+        "the refused guess is not counted"
+    );
+}
+
+#[test]
+fn a_user_with_contacts_is_not_enrolled_on_a_totp_service() {
+    let i = Install::new();
+    i.user("yan", &["yan@example.com"]);
+    i.set("self_enroll", "yes");
+    i.set("totp_self_enroll", "yes");
+    {
+        let mut s = i.store();
+        s.change("t", "t", |tx| {
+            Ok((rules::set_service(tx, "*", "totp")?, String::new()))
+        })
+        .unwrap();
+    }
+    let r = i.auth(
+        "yan",
+        None,
+        Box::new(|p: &str| panic!("unexpected prompt {p}")),
+    );
+    assert_eq!(r.code, PAM_AUTH_ERR);
+    assert_eq!(
+        i.outcomes(),
+        ["deny:no factor this service's method accepts"]
+    );
+    assert_eq!(i.count("SELECT count(*) FROM totp"), 0);
+}

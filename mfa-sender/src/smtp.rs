@@ -56,6 +56,8 @@ pub enum Failure {
     Connection(String),
     /// The server answered `reply` to `command`.
     Refused { command: &'static str, reply: Reply },
+    /// The connection failed after the message was written: it may have been accepted.
+    AfterData(String),
 }
 
 impl std::fmt::Display for Failure {
@@ -63,6 +65,7 @@ impl std::fmt::Display for Failure {
         match self {
             Failure::Connection(e) => write!(f, "connection: {e}"),
             Failure::Refused { command, reply } => write!(f, "{command}: {reply}"),
+            Failure::AfterData(e) => write!(f, "connection lost after the message was sent: {e}"),
         }
     }
 }
@@ -276,10 +279,15 @@ impl Connection {
         }
         payload.extend_from_slice(b".\r\n");
         let w = self.io.get_mut();
-        w.write_all(&payload)
-            .and_then(|()| w.flush())
-            .map_err(io_failure)?;
-        self.expect("DATA", 250)
+        let sent = w.write_all(&payload).and_then(|()| w.flush());
+        // From here on the server may have the message: a lost connection is not a stale
+        // one, and an immediate resend could deliver it twice.
+        let after = |f: Failure| match f {
+            Failure::Connection(e) => Failure::AfterData(e),
+            other => other,
+        };
+        sent.map_err(io_failure).map_err(after)?;
+        self.expect("DATA", 250).map_err(after)
     }
 
     /// Ends a failed transaction so the connection can carry the next message.

@@ -85,7 +85,23 @@ impl Transports {
     }
 
     /// Sends one message by the transport of its channel.
+    /// Sends one message by the transport of its channel. Reasons never carry the full
+    /// recipient (servers like to quote it): it is replaced by the masked form.
     pub fn send(&self, msg: &Message) -> Delivery {
+        match self.send_raw(msg) {
+            Delivery::Transient {
+                reason,
+                retry_after,
+            } => Delivery::Transient {
+                reason: redact(&reason, msg),
+                retry_after,
+            },
+            Delivery::Permanent(reason) => Delivery::Permanent(redact(&reason, msg)),
+            sent => sent,
+        }
+    }
+
+    fn send_raw(&self, msg: &Message) -> Delivery {
         match msg.channel {
             Channel::Email | Channel::SmsGateway => match &self.smtp {
                 Some(s) => s.send(msg),
@@ -171,7 +187,7 @@ impl SmtpSender {
 
     fn send(&self, msg: &Message) -> Delivery {
         let Ok(to) = mfa_core::contact::email(&msg.to) else {
-            return Delivery::Permanent(format!("invalid recipient {:?}", msg.to));
+            return Delivery::Permanent(format!("invalid recipient {}", msg.masked_to));
         };
         let date = chrono::Utc::now().to_rfc2822();
         let data = smtp::format_message(
@@ -199,10 +215,38 @@ impl SmtpSender {
     }
 }
 
+/// Replaces the recipient (as given, without its `+`, and any `<address>`) by its masked
+/// form in a server's reason.
+fn redact(reason: &str, msg: &Message) -> String {
+    let mut out = reason.replace(&msg.to, &msg.masked_to);
+    let digits = msg.to.trim_start_matches('+');
+    if digits.len() >= 6 {
+        out = out.replace(digits, &msg.masked_to);
+    }
+    // Any other <...@...> the server quoted.
+    let mut clean = String::with_capacity(out.len());
+    let mut rest = out.as_str();
+    while let Some(i) = rest.find('<') {
+        match rest[i..].find('>') {
+            Some(j) if rest[i..i + j].contains('@') => {
+                clean.push_str(&rest[..i]);
+                clean.push_str("<***>");
+                rest = &rest[i + j + 1..];
+            }
+            _ => {
+                clean.push_str(&rest[..=i]);
+                rest = &rest[i + 1..];
+            }
+        }
+    }
+    clean.push_str(rest);
+    clean
+}
+
 /// What a failed SMTP attempt means for the message.
 fn classify(e: Failure) -> Delivery {
     match &e {
-        Failure::Connection(_) => Delivery::Transient {
+        Failure::Connection(_) | Failure::AfterData(_) => Delivery::Transient {
             reason: e.to_string(),
             retry_after: None,
         },

@@ -88,7 +88,13 @@ fn authenticate(pamh: &mut PamHandle, raw_args: &[&CStr]) -> PamResultCode {
     } else {
         &req.rhost
     };
-    let text = format!("user={} rhost={} tty={} {line}", req.user, rhost, req.tty);
+    // Escaped: a user name or host with control characters must not forge syslog fields.
+    let text = format!(
+        "user={} rhost={} tty={} {line}",
+        req.user.escape_debug(),
+        rhost.escape_debug(),
+        req.tty.escape_debug()
+    );
     match &outcome {
         Outcome::Unavailable { .. } => syslog::err(&pam_service, &text),
         Outcome::Deny { .. } => syslog::notice(&pam_service, &text),

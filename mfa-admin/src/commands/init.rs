@@ -2,8 +2,9 @@
 //! runtime directories with safe modes, and creates (or migrates) the database.
 //!
 //! Modes: database directory 0700 and file 0600 (root only: it will hold the passcode hash
-//! key and TOTP secrets). Spool directories 0700, or root:mfa 2770 when the system group
-//! `mfa` of the sender exists (the sender must claim and delete messages). Runtime
+//! key and TOTP secrets). The spool directory 0755 root; its subdirectories 0700, or
+//! root:mfa 2770 when the system group `mfa` of the sender exists (the sender must claim and
+//! delete messages). Runtime
 //! directory 0755, owned by the user `mfa` when it exists (the sender writes its heartbeat).
 
 use std::fs::DirBuilder;
@@ -58,7 +59,9 @@ pub fn run(source: &ConfigSource, as_json: bool) -> Result<()> {
     done.push(Created {
         path: p.spool.display().to_string(),
         what: "spool",
-        created: mkdir(&p.spool, spool_mode, spool_owner)?,
+        // The root stays root's: were it group-writable, the sender's group could swap
+        // tmp/ or new/ for a symlink and have the module (root) write elsewhere.
+        created: mkdir(&p.spool, 0o755, None)?,
     });
     for sub in ["tmp", "new", "cur", "failed"] {
         let d = p.spool.join(sub);

@@ -40,13 +40,10 @@ fn init_creates_private_files_and_is_idempotent() {
     );
     assert_eq!(mode(&env.db()), 0o600);
     assert_eq!(mode(&env.path("db")), 0o700);
-    for sub in [
-        "spool",
-        "spool/tmp",
-        "spool/new",
-        "spool/cur",
-        "spool/failed",
-    ] {
+    // The spool itself is root's and writable by nobody else (a group that could write it
+    // could swap tmp/ or new/ for a symlink); its subdirectories are closed to others.
+    assert_eq!(mode(&env.path("spool")), 0o755);
+    for sub in ["spool/tmp", "spool/new", "spool/cur", "spool/failed"] {
         assert!(env.path(sub).is_dir(), "{sub}");
         assert_eq!(
             mode(&env.path(sub)) & 0o007,

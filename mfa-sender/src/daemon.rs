@@ -158,6 +158,32 @@ impl Daemon {
     /// Runs until SIGTERM (daemon) or until the spool is drained (once). Returns the exit code.
     pub fn run(mut self, mode: Mode) -> i32 {
         let spool = self.spool().to_path_buf();
+        // One sender per spool: a second one (say `--once` beside the daemon) would move the
+        // first one's claimed messages back to new/ and send them twice.
+        let lock_path = self.config.paths.runtime.join("sender.lock");
+        let _lock = match std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+        {
+            Ok(f) => {
+                match nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+                    Ok(l) => l,
+                    Err(_) => {
+                        log(&format!(
+                            "another mfa-sender is running on this spool ({} is locked)",
+                            lock_path.display()
+                        ));
+                        return 1;
+                    }
+                }
+            }
+            Err(e) => {
+                log(&format!("cannot open {}: {e}", lock_path.display()));
+                return 1;
+            }
+        };
         match spool::recover(&spool) {
             Ok(0) => {}
             Ok(n) => log(&format!(

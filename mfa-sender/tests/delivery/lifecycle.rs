@@ -145,3 +145,31 @@ fn sighup_reloads_the_transport() {
     let (status, _) = sender.terminate(Duration::from_secs(10));
     assert_eq!(status.code(), Some(0), "{}", env.log());
 }
+
+/// A second sender on the same spool (here `--once` beside the daemon) refuses to run: it
+/// would move the daemon's claimed messages back and send them twice.
+#[test]
+fn one_sender_per_spool() {
+    let server = SmtpServer::start(&ServerOpts::default());
+    let env = Env::new(&smtp_plain(server.port));
+    let mut sender = env.start();
+    wait_until("the daemon's heartbeat", Duration::from_secs(10), || {
+        spool::heartbeat_age(&env.runtime(), SystemTime::now()).is_some()
+    });
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_mfa-sender"))
+        .arg("--config")
+        .arg(env.path("mfa.toml"))
+        .arg("--once")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("another mfa-sender is running"),
+        "{o:?}"
+    );
+    assert!(sender.running());
+    let (status, _) = sender.terminate(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0));
+    // With the daemon gone, --once runs.
+    env.once();
+}

@@ -111,11 +111,6 @@ impl Store {
         Ok(())
     }
 
-    /// Sets how long to wait for a busy database.
-    pub fn set_busy_timeout(&mut self, timeout: Duration) -> Result<()> {
-        Ok(self.conn.busy_timeout(timeout)?)
-    }
-
     fn version(&self) -> Result<i64> {
         Ok(self
             .conn

@@ -5,10 +5,11 @@ use nix::unistd::{Uid, User};
 
 /// The name recorded as the actor of a change.
 pub fn actor() -> String {
-    if let Ok(u) = std::env::var("SUDO_USER") {
-        if !u.is_empty() && !u.chars().any(char::is_control) {
-            return u;
-        }
+    if let Ok(u) = std::env::var("SUDO_USER")
+        && !u.is_empty()
+        && !u.chars().any(char::is_control)
+    {
+        return u;
     }
     let login_uid = std::fs::read_to_string("/proc/self/loginuid")
         .ok()

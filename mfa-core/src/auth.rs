@@ -9,12 +9,14 @@
 
 use crate::config::Config;
 use crate::contact::{Channel, Contact};
+use crate::grants;
 use crate::net::parse_address;
 use crate::passcode;
 use crate::policy::{self, Decision, Facts};
 use crate::settings::FailMode;
+use crate::snapshot::Snapshot;
 use crate::spool::{self, HEARTBEAT_STALE_SECS, Kind, Message};
-use crate::store::logs::{AuthEvent, record_auth};
+use crate::store::logs::AuthEvent;
 use crate::store::{Store, Tx, auth as q, factors, people, rules};
 use crate::template::{self, Values};
 use crate::{Error, Result};
@@ -88,35 +90,50 @@ impl From<Error> for Flow {
 
 /// Runs one authentication. `fallback` is the fail mode used when the database cannot be
 /// read (the setting lives in it).
+///
+/// First the fast path: the policy snapshot ([`crate::snapshot`]) and the grant file
+/// ([`crate::grants`]) settle steps 1–5 of the decision (bypasses and lockouts) without
+/// opening the database. Everything else, and every case the snapshot cannot answer (it is
+/// missing), goes through the database.
 pub fn authenticate(
     config: &Config,
     req: &Request,
     conv: &mut dyn Conversation,
     fallback: FailMode,
 ) -> Outcome {
-    let mut store = match Store::open(&config.paths.database) {
+    let db = &config.paths.database;
+    let ip = parse_address(&req.rhost).ok();
+    let now = crate::now();
+    if let Some(snap) = Snapshot::load(db) {
+        let mut facts = snap.facts(&req.user, &req.service, ip);
+        let mut decision = policy::decide(&facts, now);
+        if early(&decision).is_none() && facts.settings.repeat_window > 0 {
+            facts.last_grant = grants::last(db, &req.user, &req.service, &req.rhost);
+            decision = policy::decide(&facts, now);
+        }
+        if let Some(outcome) = early(&decision) {
+            let outcome = refuse(conv, outcome);
+            log(config, req, &facts, &outcome, "");
+            return outcome;
+        }
+    }
+    let mut store = match Store::open(db) {
         Ok(s) => s,
         Err(e) => return unavailable(conv, fallback, format!("cannot open the database: {e}")),
     };
-    let ip = parse_address(&req.rhost).ok();
-    let now = crate::now();
-    let facts = match q::facts(store.conn(), &req.user, &req.service, &req.rhost, ip) {
+    let mut facts = match q::facts(store.conn(), &req.user, &req.service, ip) {
         Ok(f) => f,
         Err(e) => return unavailable(conv, fallback, format!("cannot read the rules: {e}")),
     };
+    facts.last_grant = grants::last(db, &req.user, &req.service, &req.rhost);
     let fail_mode = facts.settings.fail_mode;
     let decision = policy::decide(&facts, now);
     let (outcome, method) = match decision {
         Decision::Ignore(b) => (Outcome::Ignore { reason: b.reason() }, String::new()),
-        Decision::Deny(r) => {
-            let _ = conv.error(&match r {
-                policy::Refusal::LockedOut { .. } => {
-                    "Second factor: too many failures; this account is locked for now.".to_string()
-                }
-                _ => "Second factor: access denied.".to_string(),
-            });
-            (Outcome::Deny { reason: r.reason() }, String::new())
-        }
+        Decision::Deny(r) => (
+            refuse(conv, Outcome::Deny { reason: r.reason() }),
+            String::new(),
+        ),
         Decision::Challenge(method) => {
             let flow = second_factor(&mut store, config, req, &facts, conv, &method);
             (finish(flow), method)
@@ -134,8 +151,51 @@ pub fn authenticate(
         Outcome::Unavailable { reason, .. } => unavailable(conv, fail_mode, reason),
         o => o,
     };
-    log(&mut store, req, &facts, &outcome, &method);
+    log(config, req, &facts, &outcome, &method);
+    // The inbox is moved into the database by mfa-admin; when nobody runs it for long, the
+    // module does it on a login that opened the database anyway.
+    if crate::authlog::pending(db) > crate::authlog::INGEST_AT {
+        let _ = store.ingest_auth_log();
+    }
     outcome
+}
+
+/// The outcome of a decision that steps 1–5 settle (a bypass or a lockout); `None` for one
+/// that needs the user's record (steps 6 and 7).
+fn early(decision: &Decision) -> Option<Outcome> {
+    match decision {
+        Decision::Ignore(b) if *b != policy::Bypass::UnassignedAllow => {
+            Some(Outcome::Ignore { reason: b.reason() })
+        }
+        Decision::Deny(r @ policy::Refusal::LockedOut { .. }) => {
+            Some(Outcome::Deny { reason: r.reason() })
+        }
+        _ => None,
+    }
+}
+
+/// Tells the user why a denial without a challenge happened (a lockout, or simply "denied").
+fn refuse(conv: &mut dyn Conversation, outcome: Outcome) -> Outcome {
+    if let Outcome::Deny { reason } = &outcome {
+        let _ = conv.error(if reason.starts_with("locked out") {
+            "Second factor: too many failures; this account is locked for now."
+        } else {
+            "Second factor: access denied."
+        });
+    }
+    outcome
+}
+
+/// Records the repeat-window grant of a passed second factor. A grant that cannot be written
+/// only costs the user a challenge next time.
+fn grant(store: &Store, req: &Request) {
+    let _ = grants::record(
+        store.path(),
+        &req.user,
+        &req.service,
+        &req.rhost,
+        crate::now(),
+    );
 }
 
 fn finish(flow: Result<Outcome, Flow>) -> Outcome {
@@ -157,9 +217,9 @@ fn unavailable(conv: &mut dyn Conversation, mode: FailMode, reason: String) -> O
     }
 }
 
-/// Writes the auth-log row, honouring the log levels. A failure to log does not change the
+/// Appends the auth-log row to the inbox ([`crate::authlog`]), honouring the log levels. A failure to log does not change the
 /// outcome (syslog still has it).
-fn log(store: &mut Store, req: &Request, facts: &Facts, outcome: &Outcome, method: &str) {
+fn log(config: &Config, req: &Request, facts: &Facts, outcome: &Outcome, method: &str) {
     let (name, reason, destination, rejected) = match outcome {
         Outcome::Success { destination, .. } => {
             ("success", String::new(), destination.clone(), false)
@@ -196,7 +256,7 @@ fn log(store: &mut Store, req: &Request, facts: &Facts, outcome: &Outcome, metho
         reason,
         ..Default::default()
     };
-    let _ = store.write(|tx| record_auth(tx, &ev));
+    let _ = crate::authlog::append(&config.paths.database, &ev);
 }
 
 /// The sender must be alive and the spool usable before a passcode is promised.
@@ -334,8 +394,9 @@ fn second_factor(
         Factor::Backup => code_login(store, req, facts, conv, "Backup code: ")?,
     };
     if let Outcome::Success { .. } = result {
-        let (user, service, addr) = (req.user.clone(), req.service.clone(), req.rhost.clone());
-        store.write(|tx| q::record_success(tx, &user, &service, &addr, crate::now()))?;
+        let user = req.user.clone();
+        store.write(|tx| q::record_success(tx, &user))?;
+        grant(store, req);
     }
     Ok(result)
 }
@@ -400,7 +461,10 @@ fn code_login(
                 destination: String::new(),
             });
         }
-        let locked = store.write(|tx| q::record_failure(tx, &user, now, s))?;
+        let locked = store.policy_write(false, |tx| {
+            let locked = q::record_failure(tx, &user, now, s)?;
+            Ok((locked, locked.is_some()))
+        })?;
         let why = if replay {
             "That code was already used."
         } else {
@@ -457,7 +521,7 @@ fn enroll_totp(
         let text = String::from_utf8_lossy(&answer).trim().to_string();
         let now = u64::try_from(crate::now()).unwrap_or(0);
         if let Some(step) = key.matching_step(&text, now, facts.settings.totp_skew) {
-            let (user, service, addr) = (req.user.clone(), req.service.clone(), req.rhost.clone());
+            let user = req.user.clone();
             store.change("pam_mfa (self-enrollment)", "totp enroll", |tx| {
                 let t = crate::now();
                 if people::require_user(tx, &user).is_err() {
@@ -465,7 +529,7 @@ fn enroll_totp(
                 }
                 factors::set_totp(tx, &user, &key, t)?;
                 factors::accept_step(tx, &user, step)?;
-                q::record_success(tx, &user, &service, &addr, t)?;
+                q::record_success(tx, &user)?;
                 Ok((
                     (),
                     format!(
@@ -474,6 +538,7 @@ fn enroll_totp(
                     ),
                 ))
             })?;
+            grant(store, req);
             conv.info("Your authenticator app is set up.")?;
             return Ok(Outcome::Success {
                 method: "totp-enroll".into(),
@@ -547,13 +612,13 @@ fn challenge(
             });
         }
         let user = req.user.clone();
-        let (left, locked) = store.write(|tx| {
+        let (left, locked) = store.policy_write(false, |tx| {
             let left = q::spend_attempt(tx, &c.id)?;
             let locked = q::record_failure(tx, &user, now, s)?;
             if left == 0 || locked.is_some() {
                 q::delete_challenge(tx, &c.id)?;
             }
-            Ok((left, locked))
+            Ok(((left, locked), locked.is_some()))
         })?;
         if locked.is_some() {
             conv.error("Wrong passcode. Too many failures: this account is locked for now.")?;
@@ -709,7 +774,7 @@ fn enroll(
     };
     let result = challenge(store, config, req, facts, conv, &dest, "enroll")?;
     if let Outcome::Success { .. } = result {
-        let (user, service, addr) = (req.user.clone(), req.service.clone(), req.rhost.clone());
+        let user = req.user.clone();
         let detail = format!("{user}: {} {}", contact.channel.as_str(), contact.masked());
         store.change("pam_mfa (self-enrollment)", "contact add", |tx| {
             let now = crate::now();
@@ -717,9 +782,10 @@ fn enroll(
                 people::add_user(tx, &user, "", now)?;
             }
             people::add_contact(tx, &user, &contact, "self-enrolled", None, now)?;
-            q::record_success(tx, &user, &service, &addr, now)?;
+            q::record_success(tx, &user)?;
             Ok(((), detail))
         })?;
+        grant(store, req);
         conv.info("Your contact is registered.")?;
         return Ok(Outcome::Success {
             method: "enroll".into(),

@@ -6,14 +6,17 @@
 //! here: the PAM module, the sender daemon and the admin CLI are thin layers over this crate.
 
 pub mod auth;
+pub mod authlog;
 pub mod config;
 pub mod contact;
 pub mod error;
 pub mod export;
+pub mod grants;
 pub mod net;
 pub mod passcode;
 pub mod policy;
 pub mod settings;
+pub mod snapshot;
 pub mod spool;
 pub mod store;
 pub mod template;

@@ -171,7 +171,7 @@ impl IpRange {
         let width: u32 = if self.family() == Family::V4 { 32 } else { 128 };
         match size {
             None => (addr_bits(self.first) == 0).then_some(0),
-            Some(n) if n.is_power_of_two() && addr_bits(self.first) % n == 0 => {
+            Some(n) if n.is_power_of_two() && addr_bits(self.first).is_multiple_of(n) => {
                 let host_bits = n.trailing_zeros();
                 (host_bits <= width).then(|| u8::try_from(width - host_bits).unwrap_or(0))
             }

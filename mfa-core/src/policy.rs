@@ -144,17 +144,18 @@ pub fn decide(f: &Facts, now: i64) -> Decision {
         });
     }
     let mandatory = user.is_some_and(|u| u.mandatory);
-    if let Some(n) = &f.network {
-        if !n.require && !mandatory {
-            return Decision::Ignore(Bypass::TrustedNetwork(n.id));
-        }
+    if let Some(n) = &f.network
+        && !n.require
+        && !mandatory
+    {
+        return Decision::Ignore(Bypass::TrustedNetwork(n.id));
     }
-    if s.repeat_window > 0 {
-        if let Some(t) = f.last_grant {
-            if t <= now && now - t < i64::from(s.repeat_window) {
-                return Decision::Ignore(Bypass::RepeatWindow);
-            }
-        }
+    if s.repeat_window > 0
+        && let Some(t) = f.last_grant
+        && t <= now
+        && now - t < i64::from(s.repeat_window)
+    {
+        return Decision::Ignore(Bypass::RepeatWindow);
     }
     match user {
         Some(u) if !u.enabled => Decision::Deny(Refusal::UserDisabled),

@@ -222,10 +222,11 @@ fn drain_watcher(
             if !(ev.mask.contains(EventMask::DELETE) || ev.mask.contains(EventMask::MOVED_FROM)) {
                 continue;
             }
-            if let Some(n) = ev.name.and_then(|n| n.to_str()) {
-                if pending.remove(n) && ev.mask.contains(EventMask::MOVED_FROM) {
-                    failed += 1;
-                }
+            if let Some(n) = ev.name.and_then(|n| n.to_str())
+                && pending.remove(n)
+                && ev.mask.contains(EventMask::MOVED_FROM)
+            {
+                failed += 1;
             }
         }
     }

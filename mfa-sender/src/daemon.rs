@@ -282,10 +282,10 @@ impl Daemon {
                 let mut names = Vec::new();
                 if let Ok(events) = inotify.read_events(&mut buf) {
                     for ev in events {
-                        if let Some(n) = ev.name.and_then(|n| n.to_str()) {
-                            if n.ends_with(".json") {
-                                names.push(n.to_string());
-                            }
+                        if let Some(n) = ev.name.and_then(|n| n.to_str())
+                            && n.ends_with(".json")
+                        {
+                            names.push(n.to_string());
                         }
                     }
                 }

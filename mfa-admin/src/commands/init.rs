@@ -104,10 +104,10 @@ fn write_default_config(path: &Path) -> Result<bool> {
     if path.exists() {
         return Ok(false);
     }
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.exists() {
-            mkdir(dir, 0o755, None)?;
-        }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        mkdir(dir, 0o755, None)?;
     }
     let text = Config::default().to_toml();
     let mut f = match std::fs::OpenOptions::new()

@@ -39,10 +39,10 @@ pub fn log(ctx: &Ctx, cmd: LogCmd) -> Result<()> {
                     .transpose()?,
                 limit: limit(s.limit.as_deref())?,
             };
-            if let (Some(a), Some(b)) = (filter.since, filter.until) {
-                if a >= b {
-                    return Err(invalid!("--since must be before --until"));
-                }
+            if let (Some(a), Some(b)) = (filter.since, filter.until)
+                && a >= b
+            {
+                return Err(invalid!("--since must be before --until"));
             }
             let rows = q::auth_log(ctx.store()?.conn(), &filter)?;
             if ctx.json {

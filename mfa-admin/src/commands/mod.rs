@@ -26,9 +26,19 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// Opens the configured database.
+    /// Opens the configured database, moves the module's auth-log inbox into it and makes
+    /// sure the policy snapshot matches it (see `mfa_core::authlog` and `mfa_core::snapshot`).
     pub fn store(&self) -> Result<Store> {
-        Store::open(&self.config.paths.database)
+        let mut store = Store::open(&self.config.paths.database)?;
+        let (_, bad) = store.ingest_auth_log()?;
+        if bad > 0 {
+            eprintln!(
+                "warning: {bad} unreadable line(s) in the auth-log inbox {} were skipped",
+                mfa_core::authlog::path_for(store.path()).display()
+            );
+        }
+        store.ensure_snapshot()?;
+        Ok(store)
     }
 
     /// The name the audit log records for this change.

@@ -111,13 +111,16 @@ pub fn user(ctx: &Ctx, cmd: UserCmd) -> Result<()> {
             print_contacts(&u.contacts);
             Ok(())
         }
-        UserCmd::Del { name } => change_user(
-            ctx,
-            "user del",
-            &name,
-            |tx, n| q::delete_user(tx, n),
-            "deleted user",
-        ),
+        UserCmd::Del { name } => {
+            change_user(
+                ctx,
+                "user del",
+                &name,
+                |tx, n| q::delete_user(tx, n),
+                "deleted user",
+            )?;
+            revoke_grants(ctx, &name)
+        }
         UserCmd::Enable { name } => toggle(ctx, &name, true),
         UserCmd::Disable { name } => toggle(ctx, &name, false),
         UserCmd::Unlock { name } => {
@@ -138,6 +141,12 @@ pub fn user(ctx: &Ctx, cmd: UserCmd) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Ends the repeat windows of a user who is deleted or disabled.
+fn revoke_grants(ctx: &Ctx, name: &str) -> Result<()> {
+    mfa_core::grants::revoke(&ctx.config.paths.database, Some(name))?;
+    Ok(())
 }
 
 fn unknown(name: &str) -> Error {
@@ -172,6 +181,9 @@ fn toggle(ctx: &Ctx, name: &str, enabled: bool) -> Result<()> {
     let changed = store.change(&ctx.actor(), action, |tx| {
         Ok((q::set_enabled(tx, name, enabled)?, name.to_string()))
     })?;
+    if !enabled {
+        revoke_grants(ctx, name)?;
+    }
     let state = if enabled { "enabled" } else { "disabled" };
     if changed {
         println!("user {name} {state}");

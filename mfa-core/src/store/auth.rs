@@ -1,6 +1,5 @@
 //! Queries of an authentication: the facts the decision needs, passcode challenges (keyed
-//! hashes only), repeat-window grants, failure counts and lockouts, and the installation's
-//! passcode hash key.
+//! hashes only), failure counts and lockouts, and the installation's passcode hash key.
 
 use std::net::IpAddr;
 
@@ -34,15 +33,9 @@ pub fn passcode_key(conn: &Connection) -> Result<Vec<u8>> {
     get()?.ok_or_else(|| Error::Database("passcode key missing after insert".into()))
 }
 
-/// Reads everything [`crate::policy::decide`] needs for one request. `address` is PAM_RHOST
-/// as given ("" for local); `ip` its parsed form when it is an IP address.
-pub fn facts(
-    conn: &Connection,
-    user: &str,
-    service: &str,
-    address: &str,
-    ip: Option<IpAddr>,
-) -> Result<Facts> {
+/// Reads everything [`crate::policy::decide`] needs for one request but the repeat-window
+/// grant (a file: [`crate::grants`]). `ip` is PAM_RHOST when it is an IP address.
+pub fn facts(conn: &Connection, user: &str, service: &str, ip: Option<IpAddr>) -> Result<Facts> {
     let settings: Settings = rules::settings(conn)?;
     let method = rules::method_for(conn, service)?;
     let user_facts = conn
@@ -104,20 +97,14 @@ pub fn facts(
             }),
         None => None,
     };
-    let last_grant: Option<i64> = conn
-        .query_row(
-            "SELECT granted FROM grants WHERE user = ?1 AND service = ?2 AND address = ?3",
-            params![user, service, address],
-            |r| r.get(0),
-        )
-        .optional()?;
     Ok(Facts {
         settings,
         method,
         user: user_facts,
         locked_until,
         network,
-        last_grant,
+        // Grants are files: the caller adds the time (crate::grants).
+        last_grant: None,
     })
 }
 
@@ -265,19 +252,9 @@ pub fn locked_until(conn: &Connection, user: &str) -> Result<i64> {
         .unwrap_or(0))
 }
 
-/// Records a passed second factor: clears the failure count and grants the repeat window.
-pub fn record_success(
-    conn: &Connection,
-    user: &str,
-    service: &str,
-    address: &str,
-    now: i64,
-) -> Result<()> {
+/// Records a passed second factor: clears the failure count. (The repeat-window grant is a
+/// file: [`crate::grants::record`].)
+pub fn record_success(conn: &Connection, user: &str) -> Result<()> {
     conn.execute("DELETE FROM lockouts WHERE user = ?1", [user])?;
-    conn.execute(
-        "INSERT INTO grants (user, service, address, granted) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (user, service, address) DO UPDATE SET granted = excluded.granted",
-        params![user, service, address, now],
-    )?;
     Ok(())
 }

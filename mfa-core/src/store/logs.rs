@@ -28,17 +28,29 @@ pub struct AuthEvent {
 
 /// Appends an auth-log row (the `id` and, if zero, `time` of `event` are ignored/filled).
 pub fn record_auth(conn: &Connection, event: &AuthEvent) -> Result<i64> {
+    insert_auth(conn, event, None)?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Stores a row moved from the module's inbox, once per `event_id`; returns whether it was
+/// new.
+pub fn record_auth_event(conn: &Connection, event: &AuthEvent, event_id: &str) -> Result<bool> {
+    Ok(insert_auth(conn, event, Some(event_id))? > 0)
+}
+
+fn insert_auth(conn: &Connection, event: &AuthEvent, event_id: Option<&str>) -> Result<usize> {
     let key = parse_address(&event.address).ok().map(log_key);
     let mut stmt = conn.prepare_cached(
-        "INSERT INTO auth_log (ts, user, service, address, addr_key, tty, outcome, method, destination, reason)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "INSERT OR IGNORE INTO auth_log
+             (ts, user, service, address, addr_key, tty, outcome, method, destination, reason, event)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?;
     let ts = if event.time == 0 {
         crate::now()
     } else {
         event.time
     };
-    stmt.execute(params![
+    Ok(stmt.execute(params![
         ts,
         event.user,
         event.service,
@@ -48,9 +60,9 @@ pub fn record_auth(conn: &Connection, event: &AuthEvent) -> Result<i64> {
         event.outcome,
         event.method,
         event.destination,
-        event.reason
-    ])?;
-    Ok(conn.last_insert_rowid())
+        event.reason,
+        event_id
+    ])?)
 }
 
 /// The auth log's address key: the family (4 or 6) then the 16-byte address key, so that

@@ -21,6 +21,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 use crate::config::check_not_writable_by_others;
+use crate::snapshot;
 use crate::{Error, Result};
 
 /// The transaction a change runs in.
@@ -100,6 +101,7 @@ impl Store {
             )));
         }
         store.migrate()?;
+        store.ensure_snapshot()?;
         Ok((store, created))
     }
 
@@ -167,24 +169,27 @@ impl Store {
     }
 
     /// Runs one change as an immediate transaction and records it in the audit log.
-    /// `f` returns its result and the audit detail; any error rolls everything back.
+    /// `f` returns its result and the audit detail; any error rolls everything back. The
+    /// commit is durable (synchronous = FULL) and the policy snapshot is rewritten after it
+    /// (see [`crate::snapshot`]).
     pub fn change<T>(
         &mut self,
         actor: &str,
         action: &str,
         f: impl FnOnce(&Transaction<'_>) -> Result<(T, String)>,
     ) -> Result<T> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let (out, detail) = f(&tx)?;
-        logs::audit(&tx, actor, action, &detail)?;
-        tx.commit()?;
-        Ok(out)
+        self.conn.execute_batch("PRAGMA synchronous = FULL")?;
+        let out = self.policy_write(true, |tx| {
+            let (out, detail) = f(tx)?;
+            logs::audit(tx, actor, action, &detail)?;
+            Ok((out, true))
+        });
+        self.conn.execute_batch("PRAGMA synchronous = NORMAL")?;
+        out
     }
 
-    /// Runs a write that is not an administrator's change (the PAM module's challenges,
-    /// grants and log rows) as one immediate transaction.
+    /// Runs a write that is not an administrator's change (the PAM module's challenges and
+    /// failure counts) as one immediate transaction.
     pub fn write<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         let tx = self
             .conn
@@ -192,6 +197,79 @@ impl Store {
         let out = f(&tx)?;
         tx.commit()?;
         Ok(out)
+    }
+
+    /// Runs a write that may change what the policy snapshot holds (a lockout): `f` says
+    /// whether it did. Then the snapshot is deleted before the commit and written again
+    /// after it, under the snapshot lock, so that it never disagrees with the database.
+    pub fn policy_write<T>(
+        &mut self,
+        durable: bool,
+        f: impl FnOnce(&Transaction<'_>) -> Result<(T, bool)>,
+    ) -> Result<T> {
+        let _lock = snapshot::lock(&self.path)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (out, changed) = f(&tx)?;
+        if changed {
+            snapshot::bump_generation(&tx)?;
+            snapshot::invalidate(&self.path)?;
+        }
+        tx.commit()?;
+        if changed {
+            // The change is committed; without a snapshot readers use the database, which
+            // gives the same answers, and `mfa-admin` writes it again at its next start.
+            let _ = self.write_snapshot(durable);
+        }
+        Ok(out)
+    }
+
+    /// Writes the policy snapshot from the database (caller holds the snapshot lock).
+    fn write_snapshot(&mut self, durable: bool) -> Result<()> {
+        let bytes = self.read(|tx| snapshot::build(tx))?;
+        snapshot::write(&self.path, &bytes, durable)
+    }
+
+    /// Rewrites the policy snapshot from the database, whatever its state.
+    pub fn rebuild_snapshot(&mut self) -> Result<()> {
+        let _lock = snapshot::lock(&self.path)?;
+        self.write_snapshot(true)
+    }
+
+    /// Rewrites the policy snapshot when it is missing, unreadable or of another generation
+    /// than the database (a crash between a commit and its snapshot, a restored backup).
+    /// Returns whether it did.
+    pub fn ensure_snapshot(&mut self) -> Result<bool> {
+        let current = snapshot::current_generation(&self.conn)?;
+        if snapshot::Snapshot::load(&self.path).is_some_and(|s| s.generation() == current) {
+            return Ok(false);
+        }
+        self.rebuild_snapshot()?;
+        Ok(true)
+    }
+
+    /// Moves the module's auth-log inbox ([`crate::authlog`]) into the `auth_log` table.
+    /// Returns the lines moved and the lines that could not be read (skipped).
+    pub fn ingest_auth_log(&mut self) -> Result<(usize, usize)> {
+        let Some(mut inbox) = crate::authlog::drain(&self.path)? else {
+            return Ok((0, 0));
+        };
+        let bad = inbox.bad;
+        let mut moved = 0;
+        if !inbox.lines.is_empty() {
+            let lines = std::mem::take(&mut inbox.lines);
+            moved = lines.len();
+            self.write(|tx| {
+                for line in lines {
+                    let (id, ev) = line.into_event();
+                    logs::record_auth_event(tx, &ev, &id)?;
+                }
+                Ok(())
+            })?;
+        }
+        inbox.done()?;
+        Ok((moved, bad))
     }
 
     /// Runs SQLite's integrity check; returns the problems found (empty when sound).

@@ -191,7 +191,7 @@ pub fn delete_user(conn: &Connection, name: &str) -> Result<()> {
     if conn.execute("DELETE FROM users WHERE name = ?1", [name])? == 0 {
         return Err(no_user(name));
     }
-    for table in ["challenges", "grants", "lockouts"] {
+    for table in ["challenges", "lockouts"] {
         conn.execute(&format!("DELETE FROM {table} WHERE user = ?1"), [name])?;
     }
     Ok(())

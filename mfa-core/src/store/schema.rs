@@ -2,7 +2,7 @@
 //! to N; each runs in one transaction. Never edit a released migration: add the next one.
 
 /// The migrations, in order.
-pub const MIGRATIONS: &[&str] = &[V1, V2];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 const V1: &str = r#"
 -- Secrets and identifiers of this installation (the passcode hash key lives here; the file
@@ -180,4 +180,14 @@ CREATE TABLE backup_codes (
     created INTEGER NOT NULL,
     PRIMARY KEY (user, hash)
 ) WITHOUT ROWID;
+"#;
+
+const V3: &str = r#"
+-- Auth-log rows now arrive through the module's inbox file (see mfa_core::authlog); each
+-- carries a unique event id so that a line moved twice is stored once.
+ALTER TABLE auth_log ADD COLUMN event TEXT;
+CREATE UNIQUE INDEX auth_log_event ON auth_log (event);
+
+-- Repeat-window grants moved to small files (see mfa_core::grants).
+DROP TABLE grants;
 "#;

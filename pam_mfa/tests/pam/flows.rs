@@ -57,9 +57,15 @@ fn passcode_success_with_one_contact() {
     // Only a keyed hash was stored, and the challenge is gone once answered.
     assert_eq!(i.count("SELECT count(*) FROM challenges"), 0);
     assert_eq!(i.outcomes(), ["success:"]);
+    let db = i.path("db/mfa.db");
+    let granted = mfa_core::grants::last(&db, "ann", "mfa-test", "192.0.2.10");
+    assert!(
+        granted.is_some_and(|t| (mfa_core::now() - t).abs() < 60),
+        "{granted:?}"
+    );
     assert_eq!(
-        i.count("SELECT count(*) FROM grants WHERE user = 'ann' AND address = '192.0.2.10'"),
-        1
+        mfa_core::grants::last(&db, "ann", "mfa-test", "192.0.2.11"),
+        None
     );
 }
 
@@ -371,7 +377,7 @@ fn repeat_window_is_keyed_on_user_service_and_address() {
         PAM_AUTH_ERR,
         "another user is challenged"
     );
-    i.sql("UPDATE grants SET granted = granted - 601");
+    mfa_core::grants::age_all(&i.path("db/mfa.db"), 601).unwrap();
     assert_eq!(
         i.auth("ida", Some("198.51.100.1"), none()).code,
         PAM_AUTH_ERR,

@@ -114,14 +114,19 @@ impl Install {
         .unwrap();
     }
 
+    /// Runs SQL on the database behind mfa's back, then rewrites the policy snapshot as
+    /// `mfa-admin` would at its next start.
     pub fn sql(&self, sql: &str) {
         rusqlite::Connection::open(self.path("db/mfa.db"))
             .unwrap()
             .execute_batch(sql)
             .unwrap();
+        self.store().rebuild_snapshot().unwrap();
     }
 
+    /// A number from the database, after the module's auth-log inbox was moved into it.
     pub fn count(&self, sql: &str) -> i64 {
+        self.store().ingest_auth_log().unwrap();
         rusqlite::Connection::open(self.path("db/mfa.db"))
             .unwrap()
             .query_row(sql, [], |r| r.get(0))
@@ -130,6 +135,7 @@ impl Install {
 
     /// The auth log's outcome column, oldest first.
     pub fn outcomes(&self) -> Vec<String> {
+        self.store().ingest_auth_log().unwrap();
         let c = rusqlite::Connection::open(self.path("db/mfa.db")).unwrap();
         let mut st = c
             .prepare("SELECT outcome || ':' || reason FROM auth_log ORDER BY id")

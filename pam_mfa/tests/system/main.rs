@@ -292,6 +292,10 @@ impl Install {
 
     /// The auth log, oldest first, as "outcome|reason|service|address|tty|destination".
     pub fn log(&self) -> Vec<String> {
+        mfa_core::store::Store::open(&self.path("db/mfa.db"))
+            .unwrap()
+            .ingest_auth_log()
+            .unwrap();
         let c = rusqlite::Connection::open(self.path("db/mfa.db")).unwrap();
         let mut st = c
             .prepare(

@@ -175,6 +175,10 @@ BEGIN {
         sep = ",\n"
     }
     print ";"
+    # Rows written behind mfa-admin'"'"'s back: a new policy generation makes the next
+    # mfa-admin command rewrite the policy snapshot the module reads (mfa_core::snapshot).
+    print "INSERT INTO meta (key, value) VALUES ('"'"'policy_generation'"'"', '"'"'1'"'"')"
+    print "  ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT);"
     print "COMMIT;"
     print "PRAGMA wal_checkpoint(TRUNCATE);"
 }' >"$work/load.sql"
@@ -182,6 +186,8 @@ BEGIN {
     counts=$(sqlite3 "$db" "SELECT (SELECT count(*) FROM users) || ' ' || (SELECT count(*) FROM contacts) || ' ' ||
                                    (SELECT count(*) FROM networks) || ' ' || (SELECT count(*) FROM auth_log)")
     [ "$counts" = "10000 10000 1000 100000" ] || die "unexpected row counts (users contacts networks auth_log): $counts"
+    mfa settings show >/dev/null || die "mfa-admin could not read the loaded database"
+    [ -s "$db-policy" ] || die "mfa-admin did not write the policy snapshot $db-policy"
 }
 
 # The rules read back through mfa-admin as intended (this checks the blob encoding).
@@ -235,8 +241,11 @@ delta() { # A B -> A - B, signed
     awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.1f", a - b }'
 }
 
-log_mark() { sqlite3 "$db" "SELECT coalesce(max(id), 0) FROM auth_log"; }
+# The module appends auth-log rows to an inbox file; any mfa-admin command moves them into
+# the database (mfa_core::authlog), so read the log after one.
+log_mark() { mfa settings show >/dev/null; sqlite3 "$db" "SELECT coalesce(max(id), 0) FROM auth_log"; }
 log_since() { # MARK -> "count outcome:reason" lines
+    mfa settings show >/dev/null
     sqlite3 -separator ' ' "$db" "SELECT count(*), outcome || ':' || reason FROM auth_log WHERE id > $1 GROUP BY 2 ORDER BY 1 DESC"
 }
 

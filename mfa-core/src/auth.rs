@@ -14,10 +14,12 @@ use crate::net::parse_address;
 use crate::passcode;
 use crate::policy::{self, Decision, Facts};
 use crate::settings::FailMode;
+use crate::settings::Settings;
 use crate::snapshot::Snapshot;
 use crate::spool::{self, HEARTBEAT_STALE_SECS, Kind, Message};
+use crate::state;
 use crate::store::logs::AuthEvent;
-use crate::store::{Store, Tx, auth as q, factors, people, rules};
+use crate::store::{Store, auth as q, factors, people, rules};
 use crate::template::{self, Values};
 use crate::{Error, Result};
 
@@ -196,6 +198,31 @@ fn grant(store: &Store, req: &Request) {
         &req.rhost,
         crate::now(),
     );
+}
+
+/// A passed second factor: the failure count goes, a lockout that ran out leaves the
+/// database (a database write only then), and the repeat window starts.
+fn passed(store: &mut Store, req: &Request, facts: &Facts) -> Result<()> {
+    state::clear_failures(store.path(), &req.user)?;
+    if facts.locked_until != 0 {
+        let user = req.user.clone();
+        store.policy_write(false, |tx| Ok((q::record_success(tx, &user)?, true)))?;
+    }
+    grant(store, req);
+    Ok(())
+}
+
+/// Counts a failure; when it locks the user out, the lockout goes into the database (and so
+/// into the policy snapshot). Returns the lock's end when this failure set it.
+fn failure(store: &mut Store, user: &str, now: i64, s: &Settings) -> Result<Option<i64>> {
+    let locked = state::record_failure(store.path(), user, now, s)?;
+    if let Some(until) = locked {
+        let count = state::failures(store.path(), user).count;
+        store.policy_write(false, |tx| {
+            Ok((q::record_lockout(tx, user, count, now, until)?, true))
+        })?;
+    }
+    Ok(locked)
 }
 
 fn finish(flow: Result<Outcome, Flow>) -> Outcome {
@@ -394,9 +421,7 @@ fn second_factor(
         Factor::Backup => code_login(store, req, facts, conv, "Backup code: ")?,
     };
     if let Outcome::Success { .. } = result {
-        let user = req.user.clone();
-        store.write(|tx| q::record_success(tx, &user))?;
-        grant(store, req);
+        passed(store, req, facts)?;
     }
     Ok(result)
 }
@@ -413,6 +438,7 @@ fn code_login(
 ) -> Result<Outcome, Flow> {
     let s = &facts.settings;
     let user = req.user.clone();
+    let db = &store.path().to_path_buf();
     let key = factors::totp_of(store.conn(), &user)?;
     let hash_key = q::passcode_key(store.conn())?;
     for attempt in 1..=s.attempts {
@@ -430,9 +456,10 @@ fn code_login(
             (Some(k), true) => k.matching_step(&text, u64::try_from(now).unwrap_or(0), s.totp_skew),
             _ => None,
         };
+        // Another login of this user may have locked it out while this one waited.
+        let locked_now = state::failures(db, &user).locked_until > now;
         let (ok, replay) = store.write(|tx| {
-            // Another login of this user may have locked it out while this one waited.
-            if q::locked_until(tx, &user)? > now {
+            if locked_now {
                 return Ok((Some("locked"), false));
             }
             if let Some(step) = step {
@@ -461,10 +488,7 @@ fn code_login(
                 destination: String::new(),
             });
         }
-        let locked = store.policy_write(false, |tx| {
-            let locked = q::record_failure(tx, &user, now, s)?;
-            Ok((locked, locked.is_some()))
-        })?;
+        let locked = failure(store, &user, now, s)?;
         let why = if replay {
             "That code was already used."
         } else {
@@ -538,6 +562,7 @@ fn enroll_totp(
                     ),
                 ))
             })?;
+            let _ = state::clear_failures(store.path(), &req.user);
             grant(store, req);
             conv.info("Your authenticator app is set up.")?;
             return Ok(Outcome::Success {
@@ -568,6 +593,7 @@ fn challenge(
     purpose: &str,
 ) -> Result<Outcome, Flow> {
     let s = &facts.settings;
+    let db = &store.path().to_path_buf();
     let key = q::passcode_key(store.conn())?;
     let mut resends = 0;
     let mut current = issue(store, config, req, facts, dest, purpose, &key, resends)?;
@@ -576,27 +602,27 @@ fn challenge(
         let prompt = format!("Passcode {}- (sent to {}): ", c.prefix, dest.masked);
         let answer = conv.prompt(&prompt, false)?;
         let now = crate::now();
-        let Some(stored) = q::challenge(store.conn(), &c.id)? else {
+        let Some(stored) = state::challenge(db, &c.id)? else {
             return Ok(Outcome::Deny {
                 reason: "challenge vanished".into(),
             });
         };
         if answer.iter().all(u8::is_ascii_whitespace) && resends < MAX_RESENDS {
             resends += 1;
-            store.write(|tx| q::delete_challenge(tx, &c.id))?;
+            state::delete_challenge(db, &c.id)?;
             current = issue(store, config, req, facts, dest, purpose, &key, resends)?;
             conv.info(&format!("A new passcode was sent to {}.", dest.masked))?;
             continue;
         }
-        if q::locked_until(store.conn(), &req.user)? > now {
-            store.write(|tx| q::delete_challenge(tx, &c.id))?;
+        if state::failures(db, &req.user).locked_until > now {
+            state::delete_challenge(db, &c.id)?;
             conv.error("Too many failures: this account is locked for now.")?;
             return Ok(Outcome::Deny {
                 reason: "locked out during the challenge".into(),
             });
         }
         if now > stored.expires {
-            store.write(|tx| q::delete_challenge(tx, &c.id))?;
+            state::delete_challenge(db, &c.id)?;
             conv.error("That passcode has expired. Log in again for a new one.")?;
             return Ok(Outcome::Deny {
                 reason: "passcode expired".into(),
@@ -605,21 +631,17 @@ fn challenge(
         let good = passcode::normalize_answer(&answer, stored.prefix, s.code_length)
             .is_some_and(|code| passcode::verify(&key, &stored.id, &code, &stored.code_hash));
         if good {
-            store.write(|tx| q::delete_challenge(tx, &c.id))?;
+            state::delete_challenge(db, &c.id)?;
             return Ok(Outcome::Success {
                 method: "passcode".into(),
                 destination: dest.masked.clone(),
             });
         }
-        let user = req.user.clone();
-        let (left, locked) = store.policy_write(false, |tx| {
-            let left = q::spend_attempt(tx, &c.id)?;
-            let locked = q::record_failure(tx, &user, now, s)?;
-            if left == 0 || locked.is_some() {
-                q::delete_challenge(tx, &c.id)?;
-            }
-            Ok(((left, locked), locked.is_some()))
-        })?;
+        let left = state::spend_attempt(db, &c.id)?;
+        let locked = failure(store, &req.user, now, s)?;
+        if left == 0 || locked.is_some() {
+            state::delete_challenge(db, &c.id)?;
+        }
         if locked.is_some() {
             conv.error("Wrong passcode. Too many failures: this account is locked for now.")?;
             return Ok(Outcome::Deny {
@@ -650,13 +672,13 @@ fn issue(
     purpose: &str,
     key: &[u8],
     resends: i64,
-) -> Result<q::Challenge, Flow> {
+) -> Result<state::Challenge, Flow> {
     let s = &facts.settings;
     let (prefix, code) = passcode::generate(s.code_length)?;
     let id = passcode::random_id()?;
     let now = crate::now();
     let expires = now + i64::from(s.code_ttl);
-    let ch = q::Challenge {
+    let ch = state::Challenge {
         id: id.clone(),
         user: req.user.clone(),
         service: req.service.clone(),
@@ -672,9 +694,10 @@ fn issue(
     };
     let host = crate::settings::host_name();
     let spool_dir = config.paths.spool.clone();
-    let result = store.write(|tx: &Tx<'_>| {
-        q::insert_challenge(tx, &ch)?;
-        let templates = rules::templates(tx)?;
+    let db = store.path().to_path_buf();
+    state::put_challenge(&db, &ch)?;
+    let result = (|| -> Result<()> {
+        let templates = rules::templates(store.conn())?;
         let text = |name: &str| {
             templates
                 .iter()
@@ -704,7 +727,11 @@ fn issue(
         };
         spool::enqueue(&spool_dir, &msg)?;
         Ok(())
-    });
+    })();
+    if result.is_err() {
+        // No challenge without a queued message.
+        let _ = state::delete_challenge(&db, &ch.id);
+    }
     match result {
         Ok(()) => Ok(ch),
         Err(e @ Error::Io { .. }) => Err(Flow::Done(Outcome::Unavailable {
@@ -785,6 +812,7 @@ fn enroll(
             q::record_success(tx, &user)?;
             Ok(((), detail))
         })?;
+        let _ = state::clear_failures(store.path(), &req.user);
         grant(store, req);
         conv.info("Your contact is registered.")?;
         return Ok(Outcome::Success {

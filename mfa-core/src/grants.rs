@@ -8,9 +8,7 @@
 //! and holds `T\0U\0S\0A`; a read checks the whole content, so a collision or a damaged file
 //! is no grant. The directory is 0700 and owned by root, like the database.
 
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -48,23 +46,7 @@ pub fn record(database: &Path, user: &str, service: &str, address: &str, now: i6
     let mut content = now.to_string().into_bytes();
     content.push(0);
     content.extend_from_slice(&key(user, service, address));
-    let mut tmp_name = path.as_os_str().to_os_string();
-    tmp_name.push(format!(".tmp{}", std::process::id()));
-    let tmp = PathBuf::from(tmp_name);
-    let res = (|| -> std::io::Result<()> {
-        let mut f = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(&content)?;
-        std::fs::rename(&tmp, &path)
-    })();
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res.map_err(|e| Error::io(&path, e))
+    crate::state::replace(&path, &content)
 }
 
 /// When `user` last passed 2FA on `service` from `address`, if a grant is on file.

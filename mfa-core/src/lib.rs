@@ -18,6 +18,7 @@ pub mod policy;
 pub mod settings;
 pub mod snapshot;
 pub mod spool;
+pub mod state;
 pub mod store;
 pub mod template;
 pub mod totp;

@@ -66,7 +66,12 @@ pub fn user(ctx: &Ctx, cmd: UserCmd) -> Result<()> {
         }
         UserCmd::Show { name } => {
             validate::user_name(&name)?;
-            let u = q::user(ctx.store()?.conn(), &name)?.ok_or_else(|| unknown(&name))?;
+            let mut u = q::user(ctx.store()?.conn(), &name)?.ok_or_else(|| unknown(&name))?;
+            // The running count is a file beside the database (mfa_core::state); the
+            // database holds the lockouts.
+            let f = mfa_core::state::failures(&ctx.config.paths.database, &name);
+            u.failures = u.failures.max(i64::from(f.count));
+            u.locked_until = u.locked_until.max(f.locked_until);
             if ctx.json {
                 return json(&u);
             }
@@ -119,20 +124,13 @@ pub fn user(ctx: &Ctx, cmd: UserCmd) -> Result<()> {
                 |tx, n| q::delete_user(tx, n),
                 "deleted user",
             )?;
-            revoke_grants(ctx, &name)
+            forget_state(ctx, &name)
         }
         UserCmd::Enable { name } => toggle(ctx, &name, true),
         UserCmd::Disable { name } => toggle(ctx, &name, false),
         UserCmd::Unlock { name } => {
             let mut store = ctx.store()?;
-            let was = store.change(&ctx.actor(), "user unlock", |tx| {
-                // Lockouts are kept by name: a locked-out name without a record can be unlocked.
-                let was = q::unlock(tx, &name, mfa_core::now())?;
-                if !was {
-                    q::require_user(tx, &name)?;
-                }
-                Ok((was, name.clone()))
-            })?;
+            let was = q::unlock_user(&mut store, &ctx.actor(), &name)?;
             if was {
                 println!("unlocked user {name}");
             } else {
@@ -147,6 +145,14 @@ pub fn user(ctx: &Ctx, cmd: UserCmd) -> Result<()> {
 fn revoke_grants(ctx: &Ctx, name: &str) -> Result<()> {
     mfa_core::grants::revoke(&ctx.config.paths.database, Some(name))?;
     Ok(())
+}
+
+/// Forgets the login state of a deleted user: grants, challenges, failure count.
+fn forget_state(ctx: &Ctx, name: &str) -> Result<()> {
+    let db = &ctx.config.paths.database;
+    revoke_grants(ctx, name)?;
+    mfa_core::state::drop_challenges_of(db, Some(name))?;
+    mfa_core::state::clear_failures(db, name)
 }
 
 fn unknown(name: &str) -> Error {

@@ -1,5 +1,5 @@
-//! Queries of an authentication: the facts the decision needs, passcode challenges (keyed
-//! hashes only), failure counts and lockouts, and the installation's passcode hash key.
+//! Queries of an authentication: the facts the decision needs, lockouts, and the
+//! installation's passcode hash key. (Challenges and failure counts are files: [`crate::state`].)
 
 use std::net::IpAddr;
 
@@ -108,152 +108,25 @@ pub fn facts(conn: &Connection, user: &str, service: &str, ip: Option<IpAddr>) -
     })
 }
 
-/// An outstanding challenge.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Challenge {
-    pub id: String,
-    pub user: String,
-    pub service: String,
-    pub address: String,
-    /// login, enroll or ftp.
-    pub purpose: String,
-    pub prefix: char,
-    pub code_hash: Vec<u8>,
-    pub destination: String,
-    pub created: i64,
-    pub expires: i64,
-    pub attempts_left: i64,
-    pub resends: i64,
-}
-
-/// Stores a challenge (and drops challenges that expired over an hour ago).
-pub fn insert_challenge(conn: &Connection, c: &Challenge) -> Result<()> {
-    conn.execute(
-        "DELETE FROM challenges WHERE expires < ?1",
-        [c.created - 3600],
-    )?;
-    conn.execute(
-        "INSERT INTO challenges (id, user, service, address, purpose, prefix, code_hash, destination,
-                                 created, expires, attempts_left, resends)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        params![
-            c.id,
-            c.user,
-            c.service,
-            c.address,
-            c.purpose,
-            c.prefix.to_string(),
-            c.code_hash,
-            c.destination,
-            c.created,
-            c.expires,
-            c.attempts_left,
-            c.resends
-        ],
-    )?;
-    Ok(())
-}
-
-/// Reads a challenge by id.
-pub fn challenge(conn: &Connection, id: &str) -> Result<Option<Challenge>> {
-    Ok(conn
-        .query_row(
-            "SELECT id, user, service, address, purpose, prefix, code_hash, destination, created, expires,
-                    attempts_left, resends FROM challenges WHERE id = ?1",
-            [id],
-            |r| {
-                let prefix: String = r.get(5)?;
-                Ok(Challenge {
-                    id: r.get(0)?,
-                    user: r.get(1)?,
-                    service: r.get(2)?,
-                    address: r.get(3)?,
-                    purpose: r.get(4)?,
-                    prefix: prefix.chars().next().unwrap_or('A'),
-                    code_hash: r.get(6)?,
-                    destination: r.get(7)?,
-                    created: r.get(8)?,
-                    expires: r.get(9)?,
-                    attempts_left: r.get(10)?,
-                    resends: r.get(11)?,
-                })
-            },
-        )
-        .optional()?)
-}
-
-/// Uses up one attempt of a challenge; returns the attempts left.
-pub fn spend_attempt(conn: &Connection, id: &str) -> Result<i64> {
-    conn.execute("UPDATE challenges SET attempts_left = attempts_left - 1 WHERE id = ?1 AND attempts_left > 0", [id])?;
-    Ok(conn
-        .query_row(
-            "SELECT attempts_left FROM challenges WHERE id = ?1",
-            [id],
-            |r| r.get(0),
-        )
-        .optional()?
-        .unwrap_or(0))
-}
-
-/// Removes a challenge (answered, replaced or given up).
-pub fn delete_challenge(conn: &Connection, id: &str) -> Result<()> {
-    conn.execute("DELETE FROM challenges WHERE id = ?1", [id])?;
-    Ok(())
-}
-
-/// Counts a failure; returns the time the user is locked out until, if this failure locked
-/// them out.
-pub fn record_failure(
+/// Records a lockout (the failure count itself is a file: [`crate::state`]).
+pub fn record_lockout(
     conn: &Connection,
     user: &str,
+    failures: u32,
     now: i64,
-    settings: &Settings,
-) -> Result<Option<i64>> {
-    // A lockout that has run out starts a new count.
+    until: i64,
+) -> Result<()> {
     conn.execute(
-        "UPDATE lockouts SET failures = 0, locked_until = 0
-         WHERE user = ?1 AND locked_until > 0 AND locked_until <= ?2",
-        params![user, now],
+        "INSERT INTO lockouts (user, failures, last_failure, locked_until) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (user) DO UPDATE SET failures = excluded.failures,
+             last_failure = excluded.last_failure, locked_until = excluded.locked_until",
+        params![user, failures, now, until],
     )?;
-    conn.execute(
-        "INSERT INTO lockouts (user, failures, last_failure) VALUES (?1, 1, ?2)
-         ON CONFLICT (user) DO UPDATE SET failures = failures + 1, last_failure = excluded.last_failure",
-        params![user, now],
-    )?;
-    let failures: i64 = conn.query_row(
-        "SELECT failures FROM lockouts WHERE user = ?1",
-        [user],
-        |r| r.get(0),
-    )?;
-    if settings.lockout_after > 0 && failures >= i64::from(settings.lockout_after) {
-        let until = now + i64::from(settings.lockout_for);
-        conn.execute(
-            // The count stays: logins already at a prompt see the lockout at their next
-            // guess (see `locked_until`), and only a success or an unlock clears it.
-            "UPDATE lockouts SET locked_until = ?2 WHERE user = ?1",
-            params![user, until],
-        )?;
-        return Ok(Some(until));
-    }
-    Ok(None)
+    Ok(())
 }
 
-/// Unix time until which a user is locked out (0 when not). Read inside the transaction
-/// that checks a guess, so that logins already waiting at a prompt stop guessing as soon as
-/// any of them locked the user out.
-pub fn locked_until(conn: &Connection, user: &str) -> Result<i64> {
-    Ok(conn
-        .query_row(
-            "SELECT locked_until FROM lockouts WHERE user = ?1",
-            [user],
-            |r| r.get(0),
-        )
-        .optional()?
-        .unwrap_or(0))
-}
-
-/// Records a passed second factor: clears the failure count. (The repeat-window grant is a
-/// file: [`crate::grants::record`].)
+/// Records a passed second factor: removes the user's (run-out) lockout. (The failure count
+/// and the repeat-window grant are files: [`crate::state`], [`crate::grants`].)
 pub fn record_success(conn: &Connection, user: &str) -> Result<()> {
     conn.execute("DELETE FROM lockouts WHERE user = ?1", [user])?;
     Ok(())

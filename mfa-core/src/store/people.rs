@@ -191,9 +191,7 @@ pub fn delete_user(conn: &Connection, name: &str) -> Result<()> {
     if conn.execute("DELETE FROM users WHERE name = ?1", [name])? == 0 {
         return Err(no_user(name));
     }
-    for table in ["challenges", "lockouts"] {
-        conn.execute(&format!("DELETE FROM {table} WHERE user = ?1"), [name])?;
-    }
+    conn.execute("DELETE FROM lockouts WHERE user = ?1", [name])?;
     Ok(())
 }
 
@@ -207,7 +205,24 @@ pub fn set_enabled(conn: &Connection, name: &str, enabled: bool) -> Result<bool>
     Ok(n > 0)
 }
 
-/// Ends a lockout and clears the failure count; returns whether the user was locked.
+/// `mfa-admin user unlock`: ends a lockout (in the database, hence the policy snapshot) and
+/// clears the failure count (a file, [`crate::state`]); returns whether the user was locked.
+/// A locked-out name without a record can be unlocked too (lockouts are kept by name).
+pub fn unlock_user(store: &mut super::Store, actor: &str, name: &str) -> Result<bool> {
+    let now = crate::now();
+    let file_lock = crate::state::failures(store.path(), name).locked_until > now;
+    let db_lock = store.change(actor, "user unlock", |tx| {
+        let was = unlock(tx, name, now)?;
+        if !was && !file_lock {
+            require_user(tx, name)?;
+        }
+        Ok((was, name.to_string()))
+    })?;
+    crate::state::clear_failures(store.path(), name)?;
+    Ok(db_lock || file_lock)
+}
+
+/// Ends a lockout in the database; returns whether the user was locked.
 pub fn unlock(conn: &Connection, name: &str, now: i64) -> Result<bool> {
     let locked: Option<i64> = conn
         .query_row(

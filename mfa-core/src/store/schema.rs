@@ -188,6 +188,8 @@ const V3: &str = r#"
 ALTER TABLE auth_log ADD COLUMN event TEXT;
 CREATE UNIQUE INDEX auth_log_event ON auth_log (event);
 
--- Repeat-window grants moved to small files (see mfa_core::grants).
+-- Repeat-window grants, challenges and failure counts moved to small files (see
+-- mfa_core::grants and mfa_core::state): a passcode login only reads the database.
 DROP TABLE grants;
+DROP TABLE challenges;
 "#;

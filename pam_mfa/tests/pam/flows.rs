@@ -55,7 +55,7 @@ fn passcode_success_with_one_contact() {
     ) & 0o777;
     assert_eq!(mode, 0o640);
     // Only a keyed hash was stored, and the challenge is gone once answered.
-    assert_eq!(i.count("SELECT count(*) FROM challenges"), 0);
+    assert_eq!(i.challenges(), 0);
     assert_eq!(i.outcomes(), ["success:"]);
     let db = i.path("db/mfa.db");
     let granted = mfa_core::grants::last(&db, "ann", "mfa-test", "192.0.2.10");
@@ -79,23 +79,35 @@ fn the_code_never_reaches_the_store_or_the_log() {
         None,
         Box::new(|p: &str| {
             let c = code_for(&i, p)?;
-            // Look at the store while the challenge is open.
-            let hash_len = i.count("SELECT length(code_hash) FROM challenges");
-            assert_eq!(hash_len, 32);
+            // Look at the challenge while it is open: a keyed hash only.
+            let open = mfa_core::state::challenges(&i.path("db/mfa.db")).unwrap();
+            assert_eq!(open.len(), 1);
+            assert_eq!(open[0].code_hash.len(), 32);
             seen_code = c.clone();
             Some(c.into_bytes())
         }),
     );
     assert_eq!(r.code, PAM_SUCCESS);
-    let dump = std::fs::read(i.path("db/mfa.db")).unwrap();
-    let wal = std::fs::read(i.path("db/mfa.db-wal")).unwrap_or_default();
-    for hay in [&dump, &wal] {
+    // Nowhere beside the database either: database, WAL, snapshot, log inbox, grants,
+    // challenges, failure counts.
+    i.outcomes();
+    let mut files = vec![i.path("db")];
+    let mut seen = 0;
+    while let Some(p) = files.pop() {
+        if p.is_dir() {
+            files.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        let hay = std::fs::read(&p).unwrap();
+        seen += 1;
         assert!(
             !hay.windows(seen_code.len())
                 .any(|w| w == seen_code.as_bytes()),
-            "code found in the database files"
+            "code found in {}",
+            p.display()
         );
     }
+    assert!(seen >= 3, "only {seen} files looked at");
 }
 
 #[test]
@@ -141,9 +153,11 @@ fn wrong_codes_use_up_attempts_then_lock_out() {
         "{:?}",
         r.shown
     );
+    assert_eq!(i.failures("cy"), 3);
     assert_eq!(
-        i.count("SELECT failures FROM lockouts WHERE user = 'cy'"),
-        3
+        i.challenges(),
+        0,
+        "a challenge without attempts left is gone"
     );
     // Two more failures reach lockout_after = 5.
     let r = i.auth("cy", None, Box::new(|_: &str| Some(b"111111".to_vec())));
@@ -165,8 +179,14 @@ fn wrong_codes_use_up_attempts_then_lock_out() {
         "{:?}",
         i.outcomes()
     );
+    // The lockout is in the database (hence the snapshot), the count in its file.
+    assert_eq!(
+        i.count("SELECT failures FROM lockouts WHERE user = 'cy' AND locked_until > 0"),
+        5
+    );
     // Unlock (what `mfa-admin user unlock` does) and the right code works again.
-    i.sql("DELETE FROM lockouts WHERE user = 'cy'");
+    i.unlock("cy");
+    assert_eq!(i.failures("cy"), 0);
     let r = i.auth(
         "cy",
         None,
@@ -192,10 +212,7 @@ fn success_resets_the_failure_count() {
         }),
     );
     assert_eq!(r.code, PAM_SUCCESS);
-    assert_eq!(
-        i.count("SELECT count(*) FROM lockouts WHERE user = 'dee'"),
-        0
-    );
+    assert_eq!(i.failures("dee"), 0);
 }
 
 #[test]
@@ -207,7 +224,7 @@ fn an_expired_code_is_refused() {
         None,
         Box::new(|p: &str| {
             let code = code_for(&i, p)?;
-            i.sql("UPDATE challenges SET expires = 1");
+            mfa_core::state::expire_all_challenges(&i.path("db/mfa.db")).unwrap();
             Some(code.into_bytes())
         }),
     );
@@ -549,11 +566,7 @@ fn fail_modes() {
     assert_eq!(i.auth("oz", None, none()).code, PAM_AUTH_ERR);
     i.set("fail_mode", "safe");
     assert_eq!(i.auth("oz", None, none()).code, PAM_PERM_DENIED);
-    assert_eq!(
-        i.count("SELECT count(*) FROM challenges"),
-        0,
-        "no challenge without a queued message"
-    );
+    assert_eq!(i.challenges(), 0, "no challenge without a queued message");
 
     // Corrupt database: the fail mode comes from the module argument (default secure).
     for (args, expect) in [("", PAM_AUTH_ERR), ("fail_mode=safe", PAM_PERM_DENIED)] {
@@ -702,7 +715,12 @@ fn a_lockout_stops_logins_already_at_the_prompt() {
             if std::mem::take(&mut first) {
                 return Some(b"000000".to_vec());
             }
-            i.sql("UPDATE lockouts SET locked_until = 9999999999 WHERE user = 'zed'");
+            // Another login's failure reaches lockout_after = 2.
+            let mut s = mfa_core::store::rules::settings(i.store().conn()).unwrap();
+            s.lockout_after = 2;
+            let db = i.path("db/mfa.db");
+            let until = mfa_core::state::record_failure(&db, "zed", mfa_core::now(), &s).unwrap();
+            assert!(until.is_some());
             code_for(&i, p).map(String::into_bytes)
         }),
     );
@@ -712,11 +730,7 @@ fn a_lockout_stops_logins_already_at_the_prompt() {
     );
     assert!(r.said("locked"), "{:?}", r.shown);
     assert_eq!(i.outcomes(), ["deny:locked out during the challenge"]);
-    assert_eq!(
-        i.count("SELECT failures FROM lockouts WHERE user = 'zed'"),
-        1,
-        "the refused guess is not counted"
-    );
+    assert_eq!(i.failures("zed"), 2, "the refused guess is not counted");
 }
 
 #[test]

@@ -133,6 +133,25 @@ impl Install {
             .unwrap()
     }
 
+    fn db(&self) -> PathBuf {
+        self.path("db/mfa.db")
+    }
+
+    /// The user's running failure count (a file beside the database).
+    pub fn failures(&self, user: &str) -> u32 {
+        mfa_core::state::failures(&self.db(), user).count
+    }
+
+    /// Outstanding challenges.
+    pub fn challenges(&self) -> usize {
+        mfa_core::state::challenges(&self.db()).unwrap().len()
+    }
+
+    /// What `mfa-admin user unlock` does.
+    pub fn unlock(&self, user: &str) {
+        people::unlock_user(&mut self.store(), "test", user).unwrap();
+    }
+
     /// The auth log's outcome column, oldest first.
     pub fn outcomes(&self) -> Vec<String> {
         self.store().ingest_auth_log().unwrap();

@@ -1,0 +1,391 @@
+//! The volatile state of logins, kept in small files beside the database instead of in it:
+//! outstanding passcode challenges (`<database>-challenges/ID`) and failure counts
+//! (`<database>-failures/SHA256(user)`). The design's hot path does no fsync ("passcodes
+//! live for minutes; a crash of the machine only costs the user a retry"); a write to the
+//! WAL database would cost the module a checkpoint with fsyncs when its connection closes.
+//! So a passcode login only *reads* the database, and these files are written without
+//! fsync (by rename, so a reader sees a whole file or none).
+//!
+//! The lockout itself is durable: when a failure reaches `lockout_after`, the caller records
+//! it in the database's `lockouts` table (and so in the policy snapshot). The failure file
+//! carries the same `locked_until`, so that logins already at a prompt see the lockout at
+//! their next guess. Counting is serialised per user by an exclusive `flock` on the user's
+//! failure file: 32 concurrent wrong guesses count 32.
+//!
+//! Both directories are 0700, owned by root like the database; files are 0600.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::settings::Settings;
+use crate::snapshot::sibling;
+use crate::{Error, Result};
+
+/// An outstanding challenge. Only a keyed hash of the code is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Challenge {
+    pub id: String,
+    pub user: String,
+    pub service: String,
+    pub address: String,
+    /// login or enroll.
+    pub purpose: String,
+    pub prefix: char,
+    pub code_hash: Vec<u8>,
+    pub destination: String,
+    pub created: i64,
+    pub expires: i64,
+    pub attempts_left: i64,
+    pub resends: i64,
+}
+
+/// A user's consecutive failures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Failures {
+    pub count: u32,
+    pub last: i64,
+    /// Unix time until which the user is locked out (0: not locked).
+    pub locked_until: i64,
+}
+
+fn dir(database: &Path, which: &str) -> Result<PathBuf> {
+    let d = sibling(database, which);
+    match std::fs::DirBuilder::new().mode(0o700).create(&d) {
+        Ok(()) => Ok(d),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(d),
+        Err(e) => Err(Error::io(&d, e)),
+    }
+}
+
+fn challenge_path(database: &Path, id: &str) -> Result<PathBuf> {
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Error::Invalid(format!("bad challenge id {id:?}")));
+    }
+    Ok(sibling(database, "-challenges").join(id))
+}
+
+/// A temporary name beside `path`, unique across processes and threads.
+pub(crate) fn temp_name(path: &Path) -> PathBuf {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut tmp = path.as_os_str().to_os_string();
+    tmp.push(format!("{TMP_MARK}{}.{n}", std::process::id()));
+    PathBuf::from(tmp)
+}
+
+/// Marks temporary files (never a challenge id, which is hex).
+const TMP_MARK: &str = ".tmp";
+
+/// Writes `bytes` to `path` through a temporary file and a rename (no fsync).
+pub(crate) fn replace(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = temp_name(path);
+    let res = (|| -> std::io::Result<()> {
+        let mut f = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        std::fs::rename(&tmp, path)
+    })();
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res.map_err(|e| Error::io(path, e))
+}
+
+/// Stores a new challenge, and drops challenges that expired over an hour ago.
+pub fn put_challenge(database: &Path, c: &Challenge) -> Result<()> {
+    let d = dir(database, "-challenges")?;
+    let path = challenge_path(database, &c.id)?;
+    let bytes = serde_json::to_vec(c).map_err(|e| Error::Failed(e.to_string()))?;
+    replace(&path, &bytes)?;
+    // Abandoned challenges (a closed connection) go away with the next ones; a cheap scan
+    // of a directory that holds only the challenges of the last few minutes.
+    let _ = purge_challenges(&d, |old| old.expires < c.created - 3600);
+    Ok(())
+}
+
+/// Reads a challenge by id.
+pub fn challenge(database: &Path, id: &str) -> Result<Option<Challenge>> {
+    let path = challenge_path(database, id)?;
+    match std::fs::read(&path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| Error::Database(format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(&path, e)),
+    }
+}
+
+/// Uses up one attempt of a challenge; returns the attempts left. (A challenge belongs to
+/// the one login that issued it, so no other process changes it meanwhile.)
+pub fn spend_attempt(database: &Path, id: &str) -> Result<i64> {
+    let Some(mut c) = challenge(database, id)? else {
+        return Ok(0);
+    };
+    c.attempts_left = (c.attempts_left - 1).max(0);
+    let bytes = serde_json::to_vec(&c).map_err(|e| Error::Failed(e.to_string()))?;
+    replace(&challenge_path(database, id)?, &bytes)?;
+    Ok(c.attempts_left)
+}
+
+/// Removes a challenge (answered, replaced or given up).
+pub fn delete_challenge(database: &Path, id: &str) -> Result<()> {
+    let path = challenge_path(database, id)?;
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(&path, e)),
+    }
+}
+
+/// Every outstanding challenge (for `mfa-admin` and tests).
+pub fn challenges(database: &Path) -> Result<Vec<Challenge>> {
+    let d = sibling(database, "-challenges");
+    let entries = match std::fs::read_dir(&d) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(&d, e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let name = entry.map_err(|e| Error::io(&d, e))?.file_name();
+        if let Some(c) = name
+            .to_str()
+            .and_then(|n| challenge(database, n).ok().flatten())
+        {
+            out.push(c);
+        }
+    }
+    out.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+    Ok(out)
+}
+
+/// Removes the challenges of `user` (deleted), or every challenge when `None`.
+pub fn drop_challenges_of(database: &Path, user: Option<&str>) -> Result<usize> {
+    let d = sibling(database, "-challenges");
+    if !d.exists() {
+        return Ok(0);
+    }
+    purge_challenges(&d, |c| user.is_none_or(|u| c.user == u))
+}
+
+fn purge_challenges(d: &Path, doomed: impl Fn(&Challenge) -> bool) -> Result<usize> {
+    let mut n = 0;
+    for entry in std::fs::read_dir(d).map_err(|e| Error::io(d, e))? {
+        let entry = entry.map_err(|e| Error::io(d, e))?;
+        let path = entry.path();
+        if entry.file_name().to_string_lossy().contains(TMP_MARK) {
+            // Another login is writing it; a crashed writer's leftover goes after an hour.
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age.as_secs() > 3600);
+            if old && std::fs::remove_file(&path).is_ok() {
+                n += 1;
+            }
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        let gone = serde_json::from_slice::<Challenge>(&bytes).map_or(true, |c| doomed(&c));
+        if gone && std::fs::remove_file(&path).is_ok() {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Makes every outstanding challenge expired (tests of expiry).
+#[doc(hidden)]
+pub fn expire_all_challenges(database: &Path) -> Result<()> {
+    for mut c in challenges(database)? {
+        c.expires = 1;
+        let bytes = serde_json::to_vec(&c).map_err(|e| Error::Failed(e.to_string()))?;
+        replace(&challenge_path(database, &c.id)?, &bytes)?;
+    }
+    Ok(())
+}
+
+fn failure_path(database: &Path, user: &str) -> PathBuf {
+    let digest = Sha256::digest(user.as_bytes());
+    let name: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    sibling(database, "-failures").join(name)
+}
+
+/// Content: `count last locked_until user` (the user name checks the file is theirs).
+fn parse_failures(text: &str, user: &str) -> Failures {
+    let mut it = text.splitn(4, ' ');
+    let (Some(c), Some(l), Some(u), Some(name)) = (it.next(), it.next(), it.next(), it.next())
+    else {
+        return Failures::default();
+    };
+    if name != user {
+        return Failures::default();
+    }
+    Failures {
+        count: c.parse().unwrap_or(0),
+        last: l.parse().unwrap_or(0),
+        locked_until: u.parse().unwrap_or(0),
+    }
+}
+
+/// A user's failures (none when no file).
+pub fn failures(database: &Path, user: &str) -> Failures {
+    std::fs::read_to_string(failure_path(database, user))
+        .map(|t| parse_failures(&t, user))
+        .unwrap_or_default()
+}
+
+/// Counts a failure at `now`; returns the time the user is locked out until when this
+/// failure locked them out (the caller then records the lockout in the database).
+pub fn record_failure(
+    database: &Path,
+    user: &str,
+    now: i64,
+    settings: &Settings,
+) -> Result<Option<i64>> {
+    dir(database, "-failures")?;
+    let path = failure_path(database, user);
+    let mut f: File = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    f.lock().map_err(|e| Error::io(&path, e))?;
+    let mut text = String::new();
+    let _ = f.read_to_string(&mut text);
+    let mut st = parse_failures(&text, user);
+    // A lockout that has run out starts a new count.
+    if st.locked_until > 0 && st.locked_until <= now {
+        st = Failures::default();
+    }
+    st.count += 1;
+    st.last = now;
+    let mut locked = None;
+    if settings.lockout_after > 0 && st.count >= settings.lockout_after && st.locked_until == 0 {
+        // The count stays: only a success or an unlock clears it.
+        st.locked_until = now + i64::from(settings.lockout_for);
+        locked = Some(st.locked_until);
+    }
+    let line = format!("{} {} {} {user}", st.count, st.last, st.locked_until);
+    let res = (|| -> std::io::Result<()> {
+        f.set_len(0)?;
+        f.rewind()?;
+        f.write_all(line.as_bytes())
+    })();
+    res.map_err(|e| Error::io(&path, e))?;
+    Ok(locked)
+}
+
+/// Clears a user's failures (a success, an unlock, a deleted user).
+pub fn clear_failures(database: &Path, user: &str) -> Result<()> {
+    let path = failure_path(database, user);
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(&path, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn settings(after: u32) -> Settings {
+        let mut s = Settings::from_stored(&BTreeMap::new()).unwrap();
+        s.lockout_after = after;
+        s.lockout_for = 600;
+        s
+    }
+
+    fn ch(id: &str, user: &str, created: i64) -> Challenge {
+        Challenge {
+            id: id.into(),
+            user: user.into(),
+            service: "sshd".into(),
+            address: "".into(),
+            purpose: "login".into(),
+            prefix: 'K',
+            code_hash: vec![1, 2, 3],
+            destination: "a***@e***.com".into(),
+            created,
+            expires: created + 600,
+            attempts_left: 2,
+            resends: 0,
+        }
+    }
+
+    #[test]
+    fn challenges_round_trip_spend_and_expire() {
+        let d = tempfile::tempdir().unwrap();
+        let db = d.path().join("mfa.db");
+        put_challenge(&db, &ch("aa01", "ann", 10_000)).unwrap();
+        assert_eq!(
+            challenge(&db, "aa01").unwrap(),
+            Some(ch("aa01", "ann", 10_000))
+        );
+        assert_eq!(spend_attempt(&db, "aa01").unwrap(), 1);
+        assert_eq!(spend_attempt(&db, "aa01").unwrap(), 0);
+        assert_eq!(spend_attempt(&db, "aa01").unwrap(), 0);
+        // A challenge issued two hours later sweeps the one that expired long ago.
+        put_challenge(&db, &ch("bb02", "bob", 10_000 + 7200)).unwrap();
+        assert_eq!(challenge(&db, "aa01").unwrap(), None);
+        assert_eq!(challenges(&db).unwrap().len(), 1);
+        assert_eq!(drop_challenges_of(&db, Some("bob")).unwrap(), 1);
+        assert!(challenges(&db).unwrap().is_empty());
+        // Ids are hex: nothing else reaches the file system.
+        assert!(challenge(&db, "../mfa.db").is_err());
+    }
+
+    #[test]
+    fn failures_count_lock_expire_and_clear() {
+        let d = tempfile::tempdir().unwrap();
+        let db = d.path().join("mfa.db");
+        let s = settings(3);
+        assert_eq!(record_failure(&db, "cy", 100, &s).unwrap(), None);
+        assert_eq!(record_failure(&db, "cy", 101, &s).unwrap(), None);
+        assert_eq!(record_failure(&db, "cy", 102, &s).unwrap(), Some(702));
+        // Further failures while locked keep the lock and the count.
+        assert_eq!(record_failure(&db, "cy", 103, &s).unwrap(), None);
+        let f = failures(&db, "cy");
+        assert_eq!((f.count, f.locked_until), (4, 702));
+        // After the lock ran out, a failure starts a new count.
+        assert_eq!(record_failure(&db, "cy", 800, &s).unwrap(), None);
+        assert_eq!(failures(&db, "cy").count, 1);
+        clear_failures(&db, "cy").unwrap();
+        assert_eq!(failures(&db, "cy"), Failures::default());
+        assert_eq!(failures(&db, "nobody"), Failures::default());
+    }
+
+    #[test]
+    fn concurrent_failures_all_count() {
+        let d = tempfile::tempdir().unwrap();
+        let db = d.path().join("mfa.db");
+        let s = settings(0);
+        std::thread::scope(|sc| {
+            for _ in 0..8 {
+                sc.spawn(|| {
+                    for _ in 0..25 {
+                        record_failure(&db, "zed", 5, &s).unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(failures(&db, "zed").count, 200);
+    }
+}

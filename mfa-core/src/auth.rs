@@ -103,33 +103,25 @@ pub fn authenticate(
     conv: &mut dyn Conversation,
     fallback: FailMode,
 ) -> Outcome {
-    let db = &config.paths.database;
     let ip = parse_address(&req.rhost).ok();
     let now = crate::now();
-    if let Some(snap) = Snapshot::load(db) {
-        let mut facts = snap.facts(&req.user, &req.service, ip);
-        let mut decision = policy::decide(&facts, now);
-        if early(&decision).is_none() && facts.settings.repeat_window > 0 {
-            facts.last_grant = grants::last(db, &req.user, &req.service, &req.rhost);
-            decision = policy::decide(&facts, now);
-        }
-        if let Some(outcome) = early(&decision) {
-            let outcome = refuse(conv, outcome);
-            log(config, req, &facts, &outcome, "");
-            return outcome;
-        }
-    }
-    let mut store = match Store::open(db) {
-        Ok(s) => s,
-        Err(e) => return unavailable(conv, fallback, format!("cannot open the database: {e}")),
+    let mut cx = Cx {
+        config,
+        snap: Snapshot::load(&config.paths.database),
+        store: None,
+        record: None,
     };
-    let mut facts = match q::facts(store.conn(), &req.user, &req.service, ip) {
+    let mut facts = match cx.facts(req, ip) {
         Ok(f) => f,
         Err(e) => return unavailable(conv, fallback, format!("cannot read the rules: {e}")),
     };
-    facts.last_grant = grants::last(db, &req.user, &req.service, &req.rhost);
     let fail_mode = facts.settings.fail_mode;
-    let decision = policy::decide(&facts, now);
+    let mut decision = policy::decide(&facts, now);
+    if let Decision::Challenge(_) | Decision::Enroll | Decision::EnrollTotp = decision {
+        // Step 5 comes before them: only then is the grant file worth a look.
+        facts.last_grant = grants::last(cx.db(), &req.user, &req.service, &req.rhost);
+        decision = policy::decide(&facts, now);
+    }
     let (outcome, method) = match decision {
         Decision::Ignore(b) => (Outcome::Ignore { reason: b.reason() }, String::new()),
         Decision::Deny(r) => (
@@ -137,15 +129,15 @@ pub fn authenticate(
             String::new(),
         ),
         Decision::Challenge(method) => {
-            let flow = second_factor(&mut store, config, req, &facts, conv, &method);
+            let flow = second_factor(&mut cx, config, req, &facts, conv, &method);
             (finish(flow), method)
         }
         Decision::EnrollTotp => (
-            finish(enroll_totp(&mut store, req, &facts, conv)),
+            finish(enroll_totp(&mut cx, req, &facts, conv)),
             "totp".to_string(),
         ),
         Decision::Enroll => (
-            finish(enroll(&mut store, config, req, &facts, conv)),
+            finish(enroll(&mut cx, config, req, &facts, conv)),
             "enroll".to_string(),
         ),
     };
@@ -155,24 +147,95 @@ pub fn authenticate(
     };
     log(config, req, &facts, &outcome, &method);
     // The inbox is moved into the database by mfa-admin; when nobody runs it for long, the
-    // module does it on a login that opened the database anyway.
-    if crate::authlog::pending(db) > crate::authlog::INGEST_AT {
+    // module does it itself now and then.
+    if crate::authlog::pending(cx.db()) > crate::authlog::INGEST_AT
+        && let Ok(store) = cx.store()
+    {
         let _ = store.ingest_auth_log();
     }
     outcome
 }
 
-/// The outcome of a decision that steps 1–5 settle (a bypass or a lockout); `None` for one
-/// that needs the user's record (steps 6 and 7).
-fn early(decision: &Decision) -> Option<Outcome> {
-    match decision {
-        Decision::Ignore(b) if *b != policy::Bypass::UnassignedAllow => {
-            Some(Outcome::Ignore { reason: b.reason() })
+/// Where one authentication reads and writes: reads come from the policy snapshot when it
+/// is there (two file reads), else from the database; the database is opened only for a
+/// write (a lockout, a used backup code, a self-enrollment) or when there is no snapshot.
+struct Cx<'a> {
+    config: &'a Config,
+    snap: Option<Snapshot>,
+    store: Option<Store>,
+    /// The user's record from the snapshot, read once.
+    record: Option<crate::snapshot::UserRecord>,
+}
+
+impl Cx<'_> {
+    fn db(&self) -> &std::path::Path {
+        &self.config.paths.database
+    }
+
+    fn store(&mut self) -> Result<&mut Store> {
+        if self.store.is_none() {
+            self.store = Some(Store::open(&self.config.paths.database)?);
         }
-        Decision::Deny(r @ policy::Refusal::LockedOut { .. }) => {
-            Some(Outcome::Deny { reason: r.reason() })
+        self.store
+            .as_mut()
+            .ok_or_else(|| Error::Database("the database is not open".into()))
+    }
+
+    fn facts(&mut self, req: &Request, ip: Option<std::net::IpAddr>) -> Result<Facts> {
+        match &self.snap {
+            Some(snap) => {
+                self.record = snap.user(&req.user);
+                Ok(snap.facts_for(self.record.as_ref(), &req.service, &req.user, ip))
+            }
+            None => q::facts(self.store()?.conn(), &req.user, &req.service, ip),
         }
-        _ => None,
+    }
+
+    fn contacts(&mut self, user: &str) -> Result<Vec<people::ContactRow>> {
+        if self.snap.is_some() {
+            return Ok(self
+                .record
+                .as_ref()
+                .map(|r| r.contacts.clone())
+                .unwrap_or_default());
+        }
+        people::contacts(self.store()?.conn(), user)
+    }
+
+    fn totp(&mut self, user: &str) -> Result<Option<crate::totp::Key>> {
+        if self.snap.is_some() {
+            return Ok(self.record.as_ref().and_then(|r| r.key.clone()));
+        }
+        factors::totp_of(self.store()?.conn(), user)
+    }
+
+    fn backup_count(&mut self, user: &str) -> Result<i64> {
+        if self.snap.is_some() {
+            let n = self.record.as_ref().map_or(0, |r| r.facts.backup_codes);
+            return Ok(i64::try_from(n).unwrap_or(0));
+        }
+        factors::backup_count(self.store()?.conn(), user)
+    }
+
+    fn passcode_key(&mut self) -> Result<Vec<u8>> {
+        if let Some(k) = self.snap.as_ref().and_then(Snapshot::passcode_key) {
+            return Ok(k);
+        }
+        q::passcode_key(self.store()?.conn())
+    }
+
+    fn templates(&mut self) -> Result<Vec<rules::Template>> {
+        if let Some(snap) = &self.snap {
+            return Ok(snap.templates());
+        }
+        rules::templates(self.store()?.conn())
+    }
+
+    fn carriers(&mut self) -> Result<Vec<people::Carrier>> {
+        if let Some(snap) = &self.snap {
+            return Ok(snap.carriers());
+        }
+        people::carriers(self.store()?.conn())
     }
 }
 
@@ -190,35 +253,30 @@ fn refuse(conv: &mut dyn Conversation, outcome: Outcome) -> Outcome {
 
 /// Records the repeat-window grant of a passed second factor. A grant that cannot be written
 /// only costs the user a challenge next time.
-fn grant(store: &Store, req: &Request) {
-    let _ = grants::record(
-        store.path(),
-        &req.user,
-        &req.service,
-        &req.rhost,
-        crate::now(),
-    );
+fn grant(cx: &Cx<'_>, req: &Request) {
+    let _ = grants::record(cx.db(), &req.user, &req.service, &req.rhost, crate::now());
 }
 
 /// A passed second factor: the failure count goes, a lockout that ran out leaves the
 /// database (a database write only then), and the repeat window starts.
-fn passed(store: &mut Store, req: &Request, facts: &Facts) -> Result<()> {
-    state::clear_failures(store.path(), &req.user)?;
+fn passed(cx: &mut Cx<'_>, req: &Request, facts: &Facts) -> Result<()> {
+    state::clear_failures(cx.db(), &req.user)?;
     if facts.locked_until != 0 {
         let user = req.user.clone();
-        store.policy_write(false, |tx| Ok((q::record_success(tx, &user)?, true)))?;
+        cx.store()?
+            .policy_write(false, |tx| Ok((q::record_success(tx, &user)?, true)))?;
     }
-    grant(store, req);
+    grant(cx, req);
     Ok(())
 }
 
 /// Counts a failure; when it locks the user out, the lockout goes into the database (and so
 /// into the policy snapshot). Returns the lock's end when this failure set it.
-fn failure(store: &mut Store, user: &str, now: i64, s: &Settings) -> Result<Option<i64>> {
-    let locked = state::record_failure(store.path(), user, now, s)?;
+fn failure(cx: &mut Cx<'_>, user: &str, now: i64, s: &Settings) -> Result<Option<i64>> {
+    let locked = state::record_failure(cx.db(), user, now, s)?;
     if let Some(until) = locked {
-        let count = state::failures(store.path(), user).count;
-        store.policy_write(false, |tx| {
+        let count = state::failures(cx.db(), user).count;
+        cx.store()?.policy_write(false, |tx| {
             Ok((q::record_lockout(tx, user, count, now, until)?, true))
         })?;
     }
@@ -337,7 +395,7 @@ impl Factor {
 /// Challenges with the service's method: the factors the method allows and the user has;
 /// a menu when there are several.
 fn second_factor(
-    store: &mut Store,
+    cx: &mut Cx<'_>,
     config: &Config,
     req: &Request,
     facts: &Facts,
@@ -346,8 +404,8 @@ fn second_factor(
 ) -> Result<Outcome, Flow> {
     let mut options = Vec::new();
     if method == "totp" || method == "any" {
-        let has_key = factors::totp_of(store.conn(), &req.user)?.is_some();
-        let backups = factors::backup_count(store.conn(), &req.user)? > 0;
+        let has_key = cx.totp(&req.user)?.is_some();
+        let backups = cx.backup_count(&req.user)? > 0;
         if has_key {
             options.push(Factor::Authenticator);
         }
@@ -356,7 +414,7 @@ fn second_factor(
         }
     }
     if method == "passcode" || method == "any" {
-        let contacts = people::contacts(store.conn(), &req.user)?;
+        let contacts = cx.contacts(&req.user)?;
         options.extend(contacts.into_iter().map(Factor::Contact));
     }
     let chosen = match options.len() {
@@ -415,13 +473,13 @@ fn second_factor(
                 to: c.to.clone(),
                 masked: c.masked.clone(),
             };
-            challenge(store, config, req, facts, conv, &dest, "login")?
+            challenge(cx, config, req, facts, conv, &dest, "login")?
         }
-        Factor::Authenticator => code_login(store, req, facts, conv, "Authenticator code: ")?,
-        Factor::Backup => code_login(store, req, facts, conv, "Backup code: ")?,
+        Factor::Authenticator => code_login(cx, req, facts, conv, "Authenticator code: ")?,
+        Factor::Backup => code_login(cx, req, facts, conv, "Backup code: ")?,
     };
     if let Outcome::Success { .. } = result {
-        passed(store, req, facts)?;
+        passed(cx, req, facts)?;
     }
     Ok(result)
 }
@@ -430,7 +488,7 @@ fn second_factor(
 /// accepted once (and never an earlier one); a backup code once. Failures count toward the
 /// lockout.
 fn code_login(
-    store: &mut Store,
+    cx: &mut Cx<'_>,
     req: &Request,
     facts: &Facts,
     conv: &mut dyn Conversation,
@@ -438,9 +496,9 @@ fn code_login(
 ) -> Result<Outcome, Flow> {
     let s = &facts.settings;
     let user = req.user.clone();
-    let db = &store.path().to_path_buf();
-    let key = factors::totp_of(store.conn(), &user)?;
-    let hash_key = q::passcode_key(store.conn())?;
+    let db = &cx.db().to_path_buf();
+    let key = cx.totp(&user)?;
+    let hash_key = cx.passcode_key()?;
     for attempt in 1..=s.attempts {
         let answer = conv.prompt(prompt, false)?;
         let now = crate::now();
@@ -458,24 +516,27 @@ fn code_login(
         };
         // Another login of this user may have locked it out while this one waited.
         let locked_now = state::failures(db, &user).locked_until > now;
-        let (ok, replay) = store.write(|tx| {
-            if locked_now {
-                return Ok((Some("locked"), false));
+        let (ok, replay) = if locked_now {
+            (Some("locked"), false)
+        } else if let Some(step) = step {
+            // A compare-and-set under the user's lock (crate::state): one login per step.
+            if state::accept_step(db, &user, step)? {
+                (Some("totp"), false)
+            } else {
+                (None, true)
             }
-            if let Some(step) = step {
-                if factors::accept_step(tx, &user, step)? {
-                    return Ok((Some("totp"), false));
-                }
-                return Ok((None, true));
-            }
-            if digits_only && text.len() == crate::totp::BACKUP_DIGITS as usize {
-                let h = crate::totp::backup_hash(&hash_key, &user, &text)?;
-                if factors::use_backup_code(tx, &user, &h)? {
-                    return Ok((Some("backup-code"), false));
-                }
-            }
-            Ok((None, false))
-        })?;
+        } else if digits_only && text.len() == crate::totp::BACKUP_DIGITS as usize {
+            let h = crate::totp::backup_hash(&hash_key, &user, &text)?;
+            // Used by deleting its row, a change the snapshot (which counts the codes left)
+            // follows.
+            let used = cx.store()?.policy_write(false, |tx| {
+                let used = factors::use_backup_code(tx, &user, &h)?;
+                Ok((used, used))
+            })?;
+            (used.then_some("backup-code"), false)
+        } else {
+            (None, false)
+        };
         if ok == Some("locked") {
             conv.error("Too many failures: this account is locked for now.")?;
             return Ok(Outcome::Deny {
@@ -488,7 +549,7 @@ fn code_login(
                 destination: String::new(),
             });
         }
-        let locked = failure(store, &user, now, s)?;
+        let locked = failure(cx, &user, now, s)?;
         let why = if replay {
             "That code was already used."
         } else {
@@ -526,7 +587,7 @@ fn code_login(
 /// Enrols an authenticator app at login: shows a new key and its QR code, and saves the key
 /// only once the user typed a valid code from it.
 fn enroll_totp(
-    store: &mut Store,
+    cx: &mut Cx<'_>,
     req: &Request,
     facts: &Facts,
     conv: &mut dyn Conversation,
@@ -546,24 +607,27 @@ fn enroll_totp(
         let now = u64::try_from(crate::now()).unwrap_or(0);
         if let Some(step) = key.matching_step(&text, now, facts.settings.totp_skew) {
             let user = req.user.clone();
-            store.change("pam_mfa (self-enrollment)", "totp enroll", |tx| {
-                let t = crate::now();
-                if people::require_user(tx, &user).is_err() {
-                    people::add_user(tx, &user, "", t)?;
-                }
-                factors::set_totp(tx, &user, &key, t)?;
-                factors::accept_step(tx, &user, step)?;
-                q::record_success(tx, &user)?;
-                Ok((
-                    (),
-                    format!(
-                        "{user}: authenticator key ({}, {} digits)",
-                        key.algorithm, key.digits
-                    ),
-                ))
-            })?;
-            let _ = state::clear_failures(store.path(), &req.user);
-            grant(store, req);
+            cx.store()?
+                .change("pam_mfa (self-enrollment)", "totp enroll", |tx| {
+                    let t = crate::now();
+                    if people::require_user(tx, &user).is_err() {
+                        people::add_user(tx, &user, "", t)?;
+                    }
+                    factors::set_totp(tx, &user, &key, t)?;
+                    q::record_success(tx, &user)?;
+                    Ok((
+                        (),
+                        format!(
+                            "{user}: authenticator key ({}, {} digits)",
+                            key.algorithm, key.digits
+                        ),
+                    ))
+                })?;
+            // The enrolment code is used: it cannot log in again.
+            state::clear_totp(cx.db(), &req.user)?;
+            state::accept_step(cx.db(), &req.user, step)?;
+            let _ = state::clear_failures(cx.db(), &req.user);
+            grant(cx, req);
             conv.info("Your authenticator app is set up.")?;
             return Ok(Outcome::Success {
                 method: "totp-enroll".into(),
@@ -584,7 +648,7 @@ fn enroll_totp(
 /// Issues a code to `dest` and asks for it until it is typed, the attempts run out, it
 /// expires or the user is locked out. An empty answer sends a new code (at most twice).
 fn challenge(
-    store: &mut Store,
+    cx: &mut Cx<'_>,
     config: &Config,
     req: &Request,
     facts: &Facts,
@@ -593,10 +657,12 @@ fn challenge(
     purpose: &str,
 ) -> Result<Outcome, Flow> {
     let s = &facts.settings;
-    let db = &store.path().to_path_buf();
-    let key = q::passcode_key(store.conn())?;
+    let db = &cx.db().to_path_buf();
+    let key = cx.passcode_key()?;
     let mut resends = 0;
-    let mut current = issue(store, config, req, facts, dest, purpose, &key, resends)?;
+    let mut current = issue(cx, config, req, facts, dest, purpose, &key, resends)?;
+    // Attempts are counted here: a challenge belongs to the one login that issued it.
+    let mut left = current.attempts_left;
     loop {
         let c = current.clone();
         let prompt = format!("Passcode {}- (sent to {}): ", c.prefix, dest.masked);
@@ -610,7 +676,8 @@ fn challenge(
         if answer.iter().all(u8::is_ascii_whitespace) && resends < MAX_RESENDS {
             resends += 1;
             state::delete_challenge(db, &c.id)?;
-            current = issue(store, config, req, facts, dest, purpose, &key, resends)?;
+            current = issue(cx, config, req, facts, dest, purpose, &key, resends)?;
+            left = current.attempts_left;
             conv.info(&format!("A new passcode was sent to {}.", dest.masked))?;
             continue;
         }
@@ -637,8 +704,8 @@ fn challenge(
                 destination: dest.masked.clone(),
             });
         }
-        let left = state::spend_attempt(db, &c.id)?;
-        let locked = failure(store, &req.user, now, s)?;
+        left = (left - 1).max(0);
+        let locked = failure(cx, &req.user, now, s)?;
         if left == 0 || locked.is_some() {
             state::delete_challenge(db, &c.id)?;
         }
@@ -664,7 +731,7 @@ fn challenge(
 /// Creates a challenge, stores its hash and queues the message, in one transaction.
 #[allow(clippy::too_many_arguments)]
 fn issue(
-    store: &mut Store,
+    cx: &mut Cx<'_>,
     config: &Config,
     req: &Request,
     facts: &Facts,
@@ -694,10 +761,10 @@ fn issue(
     };
     let host = crate::settings::host_name();
     let spool_dir = config.paths.spool.clone();
-    let db = store.path().to_path_buf();
+    let db = cx.db().to_path_buf();
     state::put_challenge(&db, &ch)?;
     let result = (|| -> Result<()> {
-        let templates = rules::templates(store.conn())?;
+        let templates = cx.templates()?;
         let text = |name: &str| {
             templates
                 .iter()
@@ -745,7 +812,7 @@ fn issue(
 /// Self-enrollment: ask for an email address or a phone number, send a passcode there, and
 /// save the contact only once that passcode is typed back.
 fn enroll(
-    store: &mut Store,
+    cx: &mut Cx<'_>,
     config: &Config,
     req: &Request,
     facts: &Facts,
@@ -763,7 +830,7 @@ fn enroll(
             Contact::sms(&text)
         } else {
             match crate::contact::phone(&text) {
-                Ok(_) => match choose_carrier(store, conv)? {
+                Ok(_) => match choose_carrier(cx, conv)? {
                     Some(carrier) => Contact::phone(&text, &carrier),
                     None => continue,
                 },
@@ -784,7 +851,8 @@ fn enroll(
         });
     };
     let suffix = match &contact.carrier {
-        Some(c) => people::carriers(store.conn())?
+        Some(c) => cx
+            .carriers()?
             .into_iter()
             .find(|k| &k.name == c)
             .map(|k| k.suffix),
@@ -799,21 +867,22 @@ fn enroll(
         to,
         masked: contact.masked(),
     };
-    let result = challenge(store, config, req, facts, conv, &dest, "enroll")?;
+    let result = challenge(cx, config, req, facts, conv, &dest, "enroll")?;
     if let Outcome::Success { .. } = result {
         let user = req.user.clone();
         let detail = format!("{user}: {} {}", contact.channel.as_str(), contact.masked());
-        store.change("pam_mfa (self-enrollment)", "contact add", |tx| {
-            let now = crate::now();
-            if people::require_user(tx, &user).is_err() {
-                people::add_user(tx, &user, "", now)?;
-            }
-            people::add_contact(tx, &user, &contact, "self-enrolled", None, now)?;
-            q::record_success(tx, &user)?;
-            Ok(((), detail))
-        })?;
-        let _ = state::clear_failures(store.path(), &req.user);
-        grant(store, req);
+        cx.store()?
+            .change("pam_mfa (self-enrollment)", "contact add", |tx| {
+                let now = crate::now();
+                if people::require_user(tx, &user).is_err() {
+                    people::add_user(tx, &user, "", now)?;
+                }
+                people::add_contact(tx, &user, &contact, "self-enrolled", None, now)?;
+                q::record_success(tx, &user)?;
+                Ok(((), detail))
+            })?;
+        let _ = state::clear_failures(cx.db(), &req.user);
+        grant(cx, req);
         conv.info("Your contact is registered.")?;
         return Ok(Outcome::Success {
             method: "enroll".into(),
@@ -823,8 +892,8 @@ fn enroll(
     Ok(result)
 }
 
-fn choose_carrier(store: &Store, conv: &mut dyn Conversation) -> Result<Option<String>, Flow> {
-    let carriers = people::carriers(store.conn())?;
+fn choose_carrier(cx: &mut Cx<'_>, conv: &mut dyn Conversation) -> Result<Option<String>, Flow> {
+    let carriers = cx.carriers()?;
     let mut list = String::from("Your mobile carrier:");
     for (i, c) in carriers.iter().enumerate() {
         list.push_str(&format!("\n  {}) {}", i + 1, c.name));

@@ -17,7 +17,7 @@
 use crate::settings::{LogLevel, Settings, Unassigned};
 
 /// Everything the decision depends on, read from the store for one request.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Facts {
     pub settings: Settings,
     /// The service's method: none, passcode, totp, duo or any.
@@ -33,7 +33,7 @@ pub struct Facts {
 }
 
 /// What the decision needs of a user record.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserFacts {
     pub enabled: bool,
     pub mandatory: bool,
@@ -51,7 +51,7 @@ pub struct UserFacts {
 }
 
 /// The deciding trusted-network rule.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetworkFacts {
     pub id: i64,
     pub require: bool,

@@ -1,6 +1,7 @@
 //! The volatile state of logins, kept in small files beside the database instead of in it:
-//! outstanding passcode challenges (`<database>-challenges/ID`) and failure counts
-//! (`<database>-failures/SHA256(user)`). The design's hot path does no fsync ("passcodes
+//! outstanding passcode challenges (`<database>-challenges/ID`), failure counts
+//! (`<database>-failures/SHA256(user)`) and the newest TOTP step each user had accepted
+//! (`<database>-totp/SHA256(user)`). The design's hot path does no fsync ("passcodes
 //! live for minutes; a crash of the machine only costs the user a retry"); a write to the
 //! WAL database would cost the module a checkpoint with fsyncs when its connection closes.
 //! So a passcode login only *reads* the database, and these files are written without
@@ -12,7 +13,11 @@
 //! their next guess. Counting is serialised per user by an exclusive `flock` on the user's
 //! failure file: 32 concurrent wrong guesses count 32.
 //!
-//! Both directories are 0700, owned by root like the database; files are 0600.
+//! TOTP replay protection takes an exclusive `flock` on the user's step file and moves the
+//! step forward only if the new one is greater: a compare-and-set under a lock, so of any
+//! number of concurrent logins with one code exactly one gets in.
+//!
+//! The directories are 0700, owned by root like the database; files are 0600.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
@@ -105,7 +110,15 @@ pub fn put_challenge(database: &Path, c: &Challenge) -> Result<()> {
     let d = dir(database, "-challenges")?;
     let path = challenge_path(database, &c.id)?;
     let bytes = serde_json::to_vec(c).map_err(|e| Error::Failed(e.to_string()))?;
-    replace(&path, &bytes)?;
+    // The id is 128 random bits: a new name, written in place (one file creation; a
+    // concurrent purge leaves a file it cannot parse alone for an hour).
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .and_then(|mut f| f.write_all(&bytes))
+        .map_err(|e| Error::io(&path, e))?;
     // Abandoned challenges (a closed connection) go away with the next ones; a cheap scan
     // of a directory that holds only the challenges of the last few minutes.
     let _ = purge_challenges(&d, |old| old.expires < c.created - 3600);
@@ -122,18 +135,6 @@ pub fn challenge(database: &Path, id: &str) -> Result<Option<Challenge>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io(&path, e)),
     }
-}
-
-/// Uses up one attempt of a challenge; returns the attempts left. (A challenge belongs to
-/// the one login that issued it, so no other process changes it meanwhile.)
-pub fn spend_attempt(database: &Path, id: &str) -> Result<i64> {
-    let Some(mut c) = challenge(database, id)? else {
-        return Ok(0);
-    };
-    c.attempts_left = (c.attempts_left - 1).max(0);
-    let bytes = serde_json::to_vec(&c).map_err(|e| Error::Failed(e.to_string()))?;
-    replace(&challenge_path(database, id)?, &bytes)?;
-    Ok(c.attempts_left)
 }
 
 /// Removes a challenge (answered, replaced or given up).
@@ -182,23 +183,20 @@ fn purge_challenges(d: &Path, doomed: impl Fn(&Challenge) -> bool) -> Result<usi
     for entry in std::fs::read_dir(d).map_err(|e| Error::io(d, e))? {
         let entry = entry.map_err(|e| Error::io(d, e))?;
         let path = entry.path();
-        if entry.file_name().to_string_lossy().contains(TMP_MARK) {
-            // Another login is writing it; a crashed writer's leftover goes after an hour.
-            let old = entry
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        // A file that does not parse may be one another login is writing right now; it goes
+        // only when an hour old (a crashed writer's leftover).
+        let gone = match serde_json::from_slice::<Challenge>(&bytes) {
+            Ok(c) => doomed(&c),
+            Err(_) => entry
                 .metadata()
                 .and_then(|m| m.modified())
                 .ok()
                 .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age.as_secs() > 3600);
-            if old && std::fs::remove_file(&path).is_ok() {
-                n += 1;
-            }
-            continue;
-        }
-        let Ok(bytes) = std::fs::read(&path) else {
-            continue;
+                .is_some_and(|age| age.as_secs() > 3600),
         };
-        let gone = serde_json::from_slice::<Challenge>(&bytes).map_or(true, |c| doomed(&c));
         if gone && std::fs::remove_file(&path).is_ok() {
             n += 1;
         }
@@ -217,10 +215,15 @@ pub fn expire_all_challenges(database: &Path) -> Result<()> {
     Ok(())
 }
 
-fn failure_path(database: &Path, user: &str) -> PathBuf {
+/// A per-user file: named by the SHA-256 of the name (PAM_USER may hold any bytes).
+fn user_file(database: &Path, which: &str, user: &str) -> PathBuf {
     let digest = Sha256::digest(user.as_bytes());
     let name: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    sibling(database, "-failures").join(name)
+    sibling(database, which).join(name)
+}
+
+fn failure_path(database: &Path, user: &str) -> PathBuf {
+    user_file(database, "-failures", user)
 }
 
 /// Content: `count last locked_until user` (the user name checks the file is theirs).
@@ -291,14 +294,55 @@ pub fn record_failure(
     Ok(locked)
 }
 
-/// Clears a user's failures (a success, an unlock, a deleted user).
-pub fn clear_failures(database: &Path, user: &str) -> Result<()> {
-    let path = failure_path(database, user);
-    match std::fs::remove_file(&path) {
+/// Accepts TOTP `step` for `user` if it is newer than every step accepted before (that
+/// step and every earlier one are refused afterwards). Atomic across processes.
+pub fn accept_step(database: &Path, user: &str, step: u64) -> Result<bool> {
+    dir(database, "-totp")?;
+    let path = user_file(database, "-totp", user);
+    let mut f: File = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    f.lock().map_err(|e| Error::io(&path, e))?;
+    let mut text = String::new();
+    let _ = f.read_to_string(&mut text);
+    let last = text
+        .split_once(' ')
+        .filter(|(_, name)| *name == user)
+        .and_then(|(step, _)| step.parse::<u64>().ok());
+    if last.is_some_and(|l| step <= l) {
+        return Ok(false);
+    }
+    let line = format!("{step} {user}");
+    let res = (|| -> std::io::Result<()> {
+        f.set_len(0)?;
+        f.rewind()?;
+        f.write_all(line.as_bytes())
+    })();
+    res.map_err(|e| Error::io(&path, e))?;
+    Ok(true)
+}
+
+/// Forgets the accepted TOTP steps of a user (a new key, or none).
+pub fn clear_totp(database: &Path, user: &str) -> Result<()> {
+    remove(&user_file(database, "-totp", user))
+}
+
+fn remove(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(&path, e)),
+        Err(e) => Err(Error::io(path, e)),
     }
+}
+
+/// Clears a user's failures (a success, an unlock, a deleted user).
+pub fn clear_failures(database: &Path, user: &str) -> Result<()> {
+    remove(&failure_path(database, user))
 }
 
 #[cfg(test)]
@@ -331,7 +375,7 @@ mod tests {
     }
 
     #[test]
-    fn challenges_round_trip_spend_and_expire() {
+    fn challenges_round_trip_and_expire() {
         let d = tempfile::tempdir().unwrap();
         let db = d.path().join("mfa.db");
         put_challenge(&db, &ch("aa01", "ann", 10_000)).unwrap();
@@ -339,13 +383,15 @@ mod tests {
             challenge(&db, "aa01").unwrap(),
             Some(ch("aa01", "ann", 10_000))
         );
-        assert_eq!(spend_attempt(&db, "aa01").unwrap(), 1);
-        assert_eq!(spend_attempt(&db, "aa01").unwrap(), 0);
-        assert_eq!(spend_attempt(&db, "aa01").unwrap(), 0);
+        // An id is used once.
+        assert!(put_challenge(&db, &ch("aa01", "ann", 10_000)).is_err());
+        // A file being written (not parseable yet) survives a purge.
+        std::fs::write(sibling(&db, "-challenges").join("cc03"), b"{").unwrap();
         // A challenge issued two hours later sweeps the one that expired long ago.
         put_challenge(&db, &ch("bb02", "bob", 10_000 + 7200)).unwrap();
         assert_eq!(challenge(&db, "aa01").unwrap(), None);
         assert_eq!(challenges(&db).unwrap().len(), 1);
+        assert!(sibling(&db, "-challenges").join("cc03").exists());
         assert_eq!(drop_challenges_of(&db, Some("bob")).unwrap(), 1);
         assert!(challenges(&db).unwrap().is_empty());
         // Ids are hex: nothing else reaches the file system.
@@ -370,6 +416,34 @@ mod tests {
         clear_failures(&db, "cy").unwrap();
         assert_eq!(failures(&db, "cy"), Failures::default());
         assert_eq!(failures(&db, "nobody"), Failures::default());
+    }
+
+    #[test]
+    fn a_totp_step_is_accepted_once_and_never_an_earlier_one() {
+        let d = tempfile::tempdir().unwrap();
+        let db = d.path().join("mfa.db");
+        assert!(accept_step(&db, "tom", 100).unwrap());
+        assert!(!accept_step(&db, "tom", 100).unwrap());
+        assert!(!accept_step(&db, "tom", 99).unwrap());
+        assert!(accept_step(&db, "tom", 101).unwrap());
+        assert!(accept_step(&db, "ann", 5).unwrap(), "per user");
+        clear_totp(&db, "tom").unwrap();
+        assert!(
+            accept_step(&db, "tom", 50).unwrap(),
+            "a new key starts over"
+        );
+        // Eight threads race with one step: exactly one wins.
+        let wins = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|sc| {
+            for _ in 0..8 {
+                sc.spawn(|| {
+                    if accept_step(&db, "zoe", 7).unwrap() {
+                        wins.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        assert_eq!(wins.into_inner(), 1);
     }
 
     #[test]

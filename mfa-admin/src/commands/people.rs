@@ -147,11 +147,12 @@ fn revoke_grants(ctx: &Ctx, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Forgets the login state of a deleted user: grants, challenges, failure count.
+/// Forgets the login state of a deleted user: grants, challenges, TOTP step, failure count.
 fn forget_state(ctx: &Ctx, name: &str) -> Result<()> {
     let db = &ctx.config.paths.database;
     revoke_grants(ctx, name)?;
     mfa_core::state::drop_challenges_of(db, Some(name))?;
+    mfa_core::state::clear_totp(db, name)?;
     mfa_core::state::clear_failures(db, name)
 }
 

@@ -57,6 +57,7 @@ pub fn run(ctx: &Ctx, cmd: TotpCmd) -> Result<()> {
                 }
                 Ok(((), user.clone()))
             })?;
+            mfa_core::state::clear_totp(&ctx.config.paths.database, &user)?;
             println!("removed the authenticator key of {user}");
             Ok(())
         }
@@ -84,6 +85,8 @@ fn enroll(ctx: &Ctx, user: &str, key: Key, png: Option<&Path>, reset: bool) -> R
         }
         Ok(((), format!("{user}: {} {} digits", key.algorithm, key.digits)))
     })?;
+    // The new key's replay window starts afresh.
+    mfa_core::state::clear_totp(&ctx.config.paths.database, user)?;
     let out = Enrolled {
         user: user.to_string(),
         issuer: issuer.clone(),

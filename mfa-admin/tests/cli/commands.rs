@@ -61,11 +61,20 @@ fn init_creates_private_files_and_is_idempotent() {
             .all(|c| c["created"] == false),
         "{again}"
     );
+    // A rollback journal (not WAL: see mfa_core::store), and the policy snapshot the module
+    // reads, private like the database.
     let journal: String = rusqlite::Connection::open(env.db())
         .unwrap()
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(journal, "wal");
+    assert_eq!(
+        journal, "delete",
+        "WAL is the one mode a database file remembers"
+    );
+    let mut snap = env.db().into_os_string();
+    snap.push("-policy");
+    let mode = std::fs::metadata(&snap).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
 }
 
 #[test]

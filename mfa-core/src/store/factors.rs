@@ -1,5 +1,5 @@
 //! Queries for the authenticator-app factor and backup codes: enrol, remove, and the atomic
-//! accept operations that make a TOTP step and a backup code usable once.
+//! use of a backup code. (The newest accepted TOTP step is a file: [`crate::state`].)
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -9,9 +9,9 @@ use crate::totp::Key;
 /// Stores (or replaces) a user's key; the old key stops working at once.
 pub fn set_totp(conn: &Connection, user: &str, key: &Key, now: i64) -> Result<()> {
     conn.execute(
-        "INSERT INTO totp (user, secret, algorithm, digits, created, last_step) VALUES (?1, ?2, ?3, ?4, ?5, -1)
+        "INSERT INTO totp (user, secret, algorithm, digits, created) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (user) DO UPDATE SET secret = excluded.secret, algorithm = excluded.algorithm,
-             digits = excluded.digits, created = excluded.created, last_step = -1",
+             digits = excluded.digits, created = excluded.created",
         params![user, key.secret, key.algorithm, key.digits, now],
     )?;
     Ok(())
@@ -37,17 +37,6 @@ pub fn totp_of(conn: &Connection, user: &str) -> Result<Option<Key>> {
 /// Removes a user's key; returns whether there was one.
 pub fn remove_totp(conn: &Connection, user: &str) -> Result<bool> {
     Ok(conn.execute("DELETE FROM totp WHERE user = ?1", [user])? > 0)
-}
-
-/// Accepts `step` for the user if it is newer than every step accepted before. One
-/// conditional UPDATE under the write lock: of two logins racing with one code, exactly one
-/// changes the row.
-pub fn accept_step(conn: &Connection, user: &str, step: u64) -> Result<bool> {
-    let step = i64::try_from(step).unwrap_or(i64::MAX);
-    Ok(conn.execute(
-        "UPDATE totp SET last_step = ?2 WHERE user = ?1 AND last_step < ?2",
-        params![user, step],
-    )? == 1)
 }
 
 /// Replaces a user's backup codes by these hashes.
@@ -85,7 +74,7 @@ mod tests {
     use crate::store::{Store, people};
 
     #[test]
-    fn steps_are_accepted_once_and_in_order() {
+    fn keys_replace_and_backup_codes_work_once() {
         let dir = tempfile::tempdir().unwrap();
         let (s, _) = Store::create(&dir.path().join("mfa.db")).unwrap();
         let c = s.conn();
@@ -93,18 +82,13 @@ mod tests {
         let k = Key::generate("sha1", 6).unwrap();
         set_totp(c, "ann", &k, 0).unwrap();
         assert_eq!(totp_of(c, "ann").unwrap().unwrap(), k);
-        assert!(accept_step(c, "ann", 100).unwrap());
-        assert!(!accept_step(c, "ann", 100).unwrap(), "same step twice");
-        assert!(!accept_step(c, "ann", 99).unwrap(), "an earlier step");
-        assert!(accept_step(c, "ann", 101).unwrap());
-        // A new key resets the replay window and the old key is gone.
+        // A new key replaces the old one at once.
         let k2 = Key::generate("sha256", 8).unwrap();
         set_totp(c, "ann", &k2, 1).unwrap();
         assert_eq!(totp_of(c, "ann").unwrap().unwrap(), k2);
-        assert!(accept_step(c, "ann", 50).unwrap());
         assert!(remove_totp(c, "ann").unwrap());
         assert!(totp_of(c, "ann").unwrap().is_none());
-        assert!(!accept_step(c, "ann", 200).unwrap());
+        assert!(!remove_totp(c, "ann").unwrap());
 
         set_backup_codes(c, "ann", &[vec![1], vec![2]], 0).unwrap();
         assert_eq!(backup_count(c, "ann").unwrap(), 2);

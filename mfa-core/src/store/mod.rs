@@ -1,10 +1,18 @@
 //! The SQLite rule store: opening with safe modes, migrations, and write transactions that
 //! always leave an audit record.
 //!
-//! The database runs in WAL mode (readers never wait for writers) with a busy timeout, and
+//! The database uses a rollback journal in TRUNCATE mode with a 30 s busy timeout, and
 //! every write is one `BEGIN IMMEDIATE` transaction, so concurrent writers queue instead of
 //! failing with "database is locked" and a failed change leaves nothing behind. The queries
 //! themselves live in the submodules, one per topic, as functions over a `Connection`.
+//!
+//! Why not WAL: the PAM module opens the database at a login and closes it at the end, so its
+//! connection is nearly always the only one. In WAL mode that connection creates the -wal
+//! and -shm files at open and checkpoints (fsync) and deletes them at close: most of a
+//! login's cost (bench/pam_bench.sh). With a rollback journal a read is an open, a shared
+//! lock and the pages; logins only read (their state is in files, `crate::state`), and the
+//! rare writers (mfa-admin, a lockout, a TOTP step) wait at most a few milliseconds for
+//! readers, which the busy timeout absorbs.
 
 pub mod auth;
 pub mod factors;
@@ -71,7 +79,7 @@ impl Store {
         Ok(store)
     }
 
-    /// Creates the database file (mode 0600) if it does not exist, switches it to WAL and
+    /// Creates the database file (mode 0600) if it does not exist, sets its journal mode and
     /// migrates it. Returns the store and whether the file was created now.
     pub fn create(path: &Path) -> Result<(Store, bool)> {
         let created = match OpenOptions::new()
@@ -91,18 +99,27 @@ impl Store {
             path: path.to_path_buf(),
         };
         store.configure()?;
-        let mode: String = store
-            .conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(Error::Database(format!(
-                "{}: cannot switch the database to WAL mode (got {mode}); is it on a network file system?",
-                path.display()
-            )));
-        }
         store.migrate()?;
+        // The passcode hash key exists before the first snapshot, which carries it.
+        store.write(|tx| auth::passcode_key(tx).map(|_| ()))?;
         store.ensure_snapshot()?;
         Ok((store, created))
+    }
+
+    /// Puts the database in rollback-journal mode, TRUNCATE flavour (see the module doc).
+    /// A database of an earlier build in WAL mode is switched when no other connection has
+    /// it open; until then it keeps working in WAL mode.
+    fn set_journal_mode(&mut self) -> Result<()> {
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode = TRUNCATE", [], |r| r.get(0))?;
+        if mode.eq_ignore_ascii_case("truncate") || mode.eq_ignore_ascii_case("wal") {
+            return Ok(());
+        }
+        Err(Error::Database(format!(
+            "{}: cannot set the journal mode of the database (got {mode})",
+            self.path.display()
+        )))
     }
 
     fn configure(&mut self) -> Result<()> {
@@ -110,6 +127,8 @@ impl Store {
         self.conn.execute_batch(
             "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA trusted_schema = OFF;",
         )?;
+        // Per connection (only WAL is remembered in the file): see the module doc.
+        self.set_journal_mode()?;
         Ok(())
     }
 
@@ -325,7 +344,7 @@ mod tests {
             .conn()
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(jm, "wal");
+        assert_eq!(jm, "truncate");
     }
 
     #[test]

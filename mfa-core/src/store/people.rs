@@ -235,7 +235,7 @@ pub fn unlock(conn: &Connection, name: &str, now: i64) -> Result<bool> {
     Ok(locked.is_some_and(|t| t > now))
 }
 
-fn contact_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ContactRow> {
+pub(crate) fn contact_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ContactRow> {
     let channel: String = r.get(1)?;
     let address: String = r.get(2)?;
     let carrier: Option<String> = r.get(3)?;

@@ -192,4 +192,6 @@ CREATE UNIQUE INDEX auth_log_event ON auth_log (event);
 -- mfa_core::grants and mfa_core::state): a passcode login only reads the database.
 DROP TABLE grants;
 DROP TABLE challenges;
+-- The newest accepted TOTP step is a file too (a compare-and-set under a flock).
+ALTER TABLE totp DROP COLUMN last_step;
 "#;

@@ -568,17 +568,27 @@ fn fail_modes() {
     assert_eq!(i.auth("oz", None, none()).code, PAM_PERM_DENIED);
     assert_eq!(i.challenges(), 0, "no challenge without a queued message");
 
-    // Corrupt database: the fail mode comes from the module argument (default secure).
+    // Corrupt database and no policy snapshot: the fail mode comes from the module argument
+    // (default secure), since the setting lives in the database.
     for (args, expect) in [("", PAM_AUTH_ERR), ("fail_mode=safe", PAM_PERM_DENIED)] {
         let i = Install::with_args(args);
         i.user("oz", &["oz@example.com"]);
-        for suffix in ["-wal", "-shm"] {
-            let _ = std::fs::remove_file(i.path(&format!("db/mfa.db{suffix}")));
-        }
+        std::fs::remove_file(i.path("db/mfa.db-policy")).unwrap();
         std::fs::write(i.path("db/mfa.db"), vec![0x5a; 8192]).unwrap();
         let r = i.auth("oz", None, none());
         assert_eq!(r.code, expect, "args {args:?}: {r:?}");
     }
+    // With the snapshot still there, logins read it and do not notice the database until
+    // they must write to it: a wrong code (a failure count is a file) is refused as usual,
+    // the lockout it triggers cannot be stored, and then the fail mode (safe) applies.
+    let i = Install::with_args("fail_mode=safe");
+    i.user("oz", &["oz@example.com"]);
+    i.set("lockout_after", "1");
+    i.set("fail_mode", "safe");
+    std::fs::write(i.path("db/mfa.db"), vec![0x5a; 8192]).unwrap();
+    let r = i.auth("oz", None, Box::new(|_: &str| Some(b"000000".to_vec())));
+    assert_eq!(r.prompts().len(), 1, "{r:?}");
+    assert_eq!(r.code, PAM_PERM_DENIED, "{r:?}");
 }
 
 #[test]

@@ -134,12 +134,17 @@ run mfa-bypass "$n_fast" bench-mfa-bypass "$bypass_user" "$bypass_rhost"
 expect_ok mfa-bypass "$n_fast"
 expect_log mfa-bypass "$mark" "ignore:trusted network" $((n_fast + warmup))
 
-# The grant a passed challenge leaves (format in mfa_core::grants): a file named by the
-# SHA-256 of "user\0service\0address" holding "time\0user\0service\0address".
-grant_dir="$db-grants"
-mkdir -p -m 0700 "$grant_dir"
-grant_name=$(printf '%s\0%s\0%s' "$repeat_user" sshd "$repeat_rhost" | sha256sum | cut -d' ' -f1)
-printf '%s\0%s\0%s\0%s' "$(date +%s)" "$repeat_user" sshd "$repeat_rhost" >"$grant_dir/$grant_name"
+# The grant a passed challenge leaves, in the user's login-state file (format in
+# mfa_core::state): named by the SHA-256 of the user name; a first line "count last locked
+# step user", then "time service-hex address-hex" per grant.
+hexof() { printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'; }
+state_dir="$db-users"
+mkdir -p -m 0700 "$state_dir"
+state_file=$state_dir/$(printf '%s' "$repeat_user" | sha256sum | cut -d' ' -f1)
+{
+    printf '%010d %020d %020d %020d %s\n' 0 0 0 0 "$repeat_user"
+    printf '%020d %s %s\n' "$(date +%s)" "$(hexof sshd)" "$(hexof "$repeat_rhost")"
+} >"$state_file"
 mark=$(log_mark)
 run mfa-repeat "$n_fast" bench-mfa-repeat "$repeat_user" "$repeat_rhost"
 expect_ok mfa-repeat "$n_fast"

@@ -1,110 +1,80 @@
-//! Repeat-window grants: "user U passed 2FA on service S from address A at time T", one small
-//! file per (U, S, A) in `<database>-grants/`, so that the module's repeat-window check is one
-//! file read instead of a database open. A grant only ever lets the rest of the stack decide
-//! (PAM_IGNORE) within `repeat_window`; losing one (a crash, a reboot) costs the user one
-//! challenge, so grants are written without fsync, as the design's hot path is.
-//!
-//! A file is named by the SHA-256 of `U\0S\0A` (PAM_RHOST may hold any bytes a client sent)
-//! and holds `T\0U\0S\0A`; a read checks the whole content, so a collision or a damaged file
-//! is no grant. The directory is 0700 and owned by root, like the database.
+//! Repeat-window grants: "user U passed 2FA on service S from address A at time T", kept in
+//! the user's login-state file ([`crate::state`]) beside the failure count, so that the
+//! module's repeat-window check is one file read instead of a database open, and a success
+//! writes one file. A grant only ever lets the rest of the stack decide (PAM_IGNORE) within
+//! `repeat_window`; losing one (a crash, a reboot) costs the user one challenge, so grants
+//! are written without fsync, as the design's hot path is. A user keeps at most
+//! [`MAX_GRANTS`] grants, none older than [`MAX_AGE`] seconds.
 
-use std::os::unix::fs::DirBuilderExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use sha2::{Digest, Sha256};
+use crate::Result;
+use crate::state::{read_user, user_files, with_user};
 
-use crate::snapshot::sibling;
-use crate::{Error, Result};
-
-/// The grant directory of a database.
-pub fn dir_for(database: &Path) -> PathBuf {
-    sibling(database, "-grants")
-}
-
-fn file_for(database: &Path, user: &str, service: &str, address: &str) -> PathBuf {
-    let digest = Sha256::digest(key(user, service, address));
-    let mut name = String::with_capacity(64);
-    for b in digest {
-        name.push_str(&format!("{b:02x}"));
-    }
-    dir_for(database).join(name)
-}
-
-fn key(user: &str, service: &str, address: &str) -> Vec<u8> {
-    [user.as_bytes(), service.as_bytes(), address.as_bytes()].join(&0u8)
-}
+/// Grants kept per user (the newest).
+pub const MAX_GRANTS: usize = 32;
+/// Grants older than this are dropped when another is recorded (the longest repeat window).
+pub const MAX_AGE: i64 = 7 * 86_400;
 
 /// Records that `user` passed 2FA on `service` from `address` at `now`.
 pub fn record(database: &Path, user: &str, service: &str, address: &str, now: i64) -> Result<()> {
-    let dir = dir_for(database);
-    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(Error::io(&dir, e)),
-    }
-    let path = file_for(database, user, service, address);
-    let mut content = now.to_string().into_bytes();
-    content.push(0);
-    content.extend_from_slice(&key(user, service, address));
-    crate::state::replace(&path, &content)
+    with_user(database, user, true, |st| {
+        st.grants
+            .retain(|(t, s, a)| !(s == service && a == address) && *t > now - MAX_AGE);
+        st.grants
+            .push((now, service.to_string(), address.to_string()));
+        if st.grants.len() > MAX_GRANTS {
+            let extra = st.grants.len() - MAX_GRANTS;
+            st.grants.drain(..extra);
+        }
+        ((), true)
+    })
 }
 
 /// When `user` last passed 2FA on `service` from `address`, if a grant is on file.
 pub fn last(database: &Path, user: &str, service: &str, address: &str) -> Option<i64> {
-    let content = std::fs::read(file_for(database, user, service, address)).ok()?;
-    let (time, rest) = content.split_at(content.iter().position(|&b| b == 0)?);
-    if rest.get(1..)? != key(user, service, address).as_slice() {
-        return None;
-    }
-    std::str::from_utf8(time).ok()?.parse().ok()
+    read_user(database, user)
+        .grants
+        .iter()
+        .find(|(_, s, a)| s == service && a == address)
+        .map(|(t, _, _)| *t)
 }
 
-/// Removes every grant of `user` (deleted, renamed, unlocked or given a new factor), or of
-/// everybody when `user` is `None`. Returns how many were removed.
+/// Removes every grant of `user` (deleted, disabled), or of everybody when `user` is `None`.
+/// Returns how many were removed.
 pub fn revoke(database: &Path, user: Option<&str>) -> Result<usize> {
-    let dir = dir_for(database);
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(Error::io(&dir, e)),
-    };
-    let mut removed = 0;
-    for entry in entries {
-        let path = entry.map_err(|e| Error::io(&dir, e))?.path();
-        let matches = match user {
-            None => true,
-            Some(u) => std::fs::read(&path)
-                .is_ok_and(|c| c.split(|&b| b == 0).nth(1) == Some(u.as_bytes())),
-        };
-        if matches && std::fs::remove_file(&path).is_ok() {
-            removed += 1;
+    let Some(user) = user else {
+        let mut n = 0;
+        for file in user_files(database) {
+            // The file holds its user's name on its first line.
+            let name = std::fs::read_to_string(&file).ok().and_then(|t| {
+                t.lines()
+                    .next()
+                    .and_then(|l| l.splitn(5, ' ').nth(4))
+                    .map(str::to_string)
+            });
+            if let Some(name) = name {
+                n += revoke(database, Some(&name))?;
+            }
         }
-    }
-    Ok(removed)
+        return Ok(n);
+    };
+    with_user(database, user, false, |st| {
+        let n = st.grants.len();
+        st.grants.clear();
+        (n, n > 0)
+    })
 }
 
-/// Ages every grant by `secs` (tests of the repeat window).
+/// Ages every grant of `user` by `secs` (tests of the repeat window).
 #[doc(hidden)]
-pub fn age_all(database: &Path, secs: i64) -> Result<()> {
-    let dir = dir_for(database);
-    let entries = std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))?;
-    for entry in entries {
-        let path = entry.map_err(|e| Error::io(&dir, e))?.path();
-        let content = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        let Some(i) = content.iter().position(|&b| b == 0) else {
-            continue;
-        };
-        let Some(t) = std::str::from_utf8(&content[..i])
-            .ok()
-            .and_then(|t| t.parse::<i64>().ok())
-        else {
-            continue;
-        };
-        let mut new = (t - secs).to_string().into_bytes();
-        new.extend_from_slice(&content[i..]);
-        std::fs::write(&path, new).map_err(|e| Error::io(&path, e))?;
-    }
-    Ok(())
+pub fn age(database: &Path, user: &str, secs: i64) -> Result<()> {
+    with_user(database, user, false, |st| {
+        for g in &mut st.grants {
+            g.0 -= secs;
+        }
+        ((), true)
+    })
 }
 
 #[cfg(test)]
@@ -123,31 +93,42 @@ mod tests {
         assert_eq!(last(&db, "ann", "su", ""), Some(1001));
         // Keyed on all three: no grant for another address, service or user.
         assert_eq!(last(&db, "ann", "sshd", "10.0.0.2"), None);
-        assert_eq!(last(&db, "ann", "sshd\0", "10.0.0.1"), None);
+        assert_eq!(last(&db, "ann", "sshd ", "10.0.0.1"), None);
+        assert_eq!(last(&db, "carl", "sshd", "10.0.0.1"), None);
+        // Any bytes in an address: spaces, newlines.
+        record(&db, "ann", "sshd", "evil host\n0 x y", 1003).unwrap();
+        assert_eq!(last(&db, "ann", "sshd", "evil host\n0 x y"), Some(1003));
         record(&db, "ann", "sshd", "10.0.0.1", 2000).unwrap();
         assert_eq!(last(&db, "ann", "sshd", "10.0.0.1"), Some(2000));
-        age_all(&db, 100).unwrap();
+        age(&db, "ann", 100).unwrap();
         assert_eq!(last(&db, "ann", "sshd", "10.0.0.1"), Some(1900));
-        assert_eq!(revoke(&db, Some("ann")).unwrap(), 2);
+        // Failures and grants live side by side.
+        let s = crate::settings::Settings::from_stored(&Default::default()).unwrap();
+        crate::state::record_failure(&db, "ann", 5, &s).unwrap();
+        assert_eq!(last(&db, "ann", "su", ""), Some(901));
+        assert_eq!(crate::state::failures(&db, "ann").count, 1);
+        assert_eq!(revoke(&db, Some("ann")).unwrap(), 3);
         assert_eq!(last(&db, "ann", "su", ""), None);
-        assert_eq!(last(&db, "bob", "sshd", "10.0.0.1"), Some(902));
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir_for(&db))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o700);
+        assert_eq!(crate::state::failures(&db, "ann").count, 1);
+        assert_eq!(last(&db, "bob", "sshd", "10.0.0.1"), Some(1002));
+        assert_eq!(revoke(&db, None).unwrap(), 1);
+        assert_eq!(last(&db, "bob", "sshd", "10.0.0.1"), None);
     }
 
     #[test]
-    fn a_damaged_or_foreign_file_is_no_grant() {
+    fn old_and_surplus_grants_go() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("mfa.db");
-        record(&db, "ann", "sshd", "h", 5).unwrap();
-        let f = file_for(&db, "ann", "sshd", "h");
-        std::fs::write(&f, b"5\0bob\0sshd\0h").unwrap();
-        assert_eq!(last(&db, "ann", "sshd", "h"), None);
-        std::fs::write(&f, b"garbage").unwrap();
-        assert_eq!(last(&db, "ann", "sshd", "h"), None);
+        record(&db, "ann", "sshd", "old", 0).unwrap();
+        for i in 0..40 {
+            record(&db, "ann", "sshd", &format!("10.0.0.{i}"), MAX_AGE + 10 + i).unwrap();
+        }
+        assert_eq!(last(&db, "ann", "sshd", "old"), None);
+        assert_eq!(
+            last(&db, "ann", "sshd", "10.0.0.7"),
+            None,
+            "the oldest beyond 32 went"
+        );
+        assert_eq!(last(&db, "ann", "sshd", "10.0.0.39"), Some(MAX_AGE + 49));
     }
 }

@@ -1,7 +1,7 @@
 //! The volatile state of logins, kept in small files beside the database instead of in it:
-//! outstanding passcode challenges (`<database>-challenges/ID`), failure counts
-//! (`<database>-failures/SHA256(user)`) and the newest TOTP step each user had accepted
-//! (`<database>-totp/SHA256(user)`). The design's hot path does no fsync ("passcodes
+//! outstanding passcode challenges (`<database>-challenges/ID`), and per user
+//! (`<database>-users/SHA256(user)`) the failure count, the newest accepted TOTP step and
+//! the repeat-window grants ([`crate::grants`]): one file, one lock, one write per login. The design's hot path does no fsync ("passcodes
 //! live for minutes; a crash of the machine only costs the user a retry"); a write to the
 //! WAL database would cost the module a checkpoint with fsyncs when its connection closes.
 //! So a passcode login only *reads* the database, and these files are written without
@@ -11,17 +11,17 @@
 //! it in the database's `lockouts` table (and so in the policy snapshot). The failure file
 //! carries the same `locked_until`, so that logins already at a prompt see the lockout at
 //! their next guess. Counting is serialised per user by an exclusive `flock` on the user's
-//! failure file: 32 concurrent wrong guesses count 32.
+//! file: 32 concurrent wrong guesses count 32.
 //!
-//! TOTP replay protection takes an exclusive `flock` on the user's step file and moves the
+//! TOTP replay protection takes the same exclusive `flock` on the user's file and moves the
 //! step forward only if the new one is greater: a compare-and-set under a lock, so of any
 //! number of concurrent logins with one code exactly one gets in.
 //!
 //! The directories are 0700, owned by root like the database; files are 0600.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -215,39 +215,166 @@ pub fn expire_all_challenges(database: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A per-user file: named by the SHA-256 of the name (PAM_USER may hold any bytes).
-fn user_file(database: &Path, which: &str, user: &str) -> PathBuf {
+/// A user's login-state file: named by the SHA-256 of the name (PAM_USER may hold any bytes).
+fn user_file(database: &Path, user: &str) -> PathBuf {
     let digest = Sha256::digest(user.as_bytes());
     let name: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    sibling(database, which).join(name)
+    sibling(database, USERS).join(name)
 }
 
-fn failure_path(database: &Path, user: &str) -> PathBuf {
-    user_file(database, "-failures", user)
+const USERS: &str = "-users";
+
+/// One user's login state, as its file holds it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct UserState {
+    pub failures: Failures,
+    /// The newest accepted TOTP step (0: none).
+    pub step: u64,
+    /// Repeat-window grants: (time, service, address), newest last ([`crate::grants`]).
+    pub grants: Vec<(i64, String, String)>,
 }
 
-/// Content: `count last locked_until user` (the user name checks the file is theirs).
-fn parse_failures(text: &str, user: &str) -> Failures {
-    let mut it = text.splitn(4, ' ');
-    let (Some(c), Some(l), Some(u), Some(name)) = (it.next(), it.next(), it.next(), it.next())
-    else {
-        return Failures::default();
+impl UserState {
+    /// The file's text. A first line of fixed width for a given user, `count last locked
+    /// step user`, numbers zero-padded; then one line per grant, `time service address`
+    /// with the time zero-padded and service and address in hex (PAM_RHOST may hold any
+    /// bytes). So a rewrite in place that changes no grant covers the old content exactly
+    /// (no truncate: on ext4 a truncate-and-rewrite also forces block allocation at close).
+    fn text(&self, user: &str) -> String {
+        let f = &self.failures;
+        let mut t = format!(
+            "{:010} {:020} {:020} {:020} {user}\n",
+            f.count,
+            f.last.max(0),
+            f.locked_until.max(0),
+            self.step
+        );
+        for (time, service, address) in &self.grants {
+            t.push_str(&format!(
+                "{:020} {} {}\n",
+                time.max(&0),
+                hex(service.as_bytes()),
+                hex(address.as_bytes())
+            ));
+        }
+        t
+    }
+
+    /// Parses a file; anything else (another user's, damaged) is a fresh state.
+    fn parse(text: &str, user: &str) -> UserState {
+        let mut lines = text.split('\n');
+        let mut it = lines.next().unwrap_or_default().splitn(5, ' ');
+        let (Some(c), Some(l), Some(u), Some(st), Some(name)) =
+            (it.next(), it.next(), it.next(), it.next(), it.next())
+        else {
+            return UserState::default();
+        };
+        if name != user {
+            return UserState::default();
+        }
+        let grants = lines
+            .filter_map(|line| {
+                let mut f = line.split(' ');
+                let time = f.next()?.parse().ok()?;
+                let service = String::from_utf8(unhex(f.next()?)?).ok()?;
+                let address = String::from_utf8(unhex(f.next()?)?).ok()?;
+                Some((time, service, address))
+            })
+            .collect();
+        UserState {
+            failures: Failures {
+                count: c.parse().unwrap_or(0),
+                last: l.parse().unwrap_or(0),
+                locked_until: u.parse().unwrap_or(0),
+            },
+            step: st.parse().unwrap_or(0),
+            grants,
+        }
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(t: &str) -> Option<Vec<u8>> {
+    if t.len() % 2 != 0 {
+        return None;
+    }
+    (0..t.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(t.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// Runs `f` on the user's state under an exclusive lock and writes it back when `f` says it
+/// changed it. `create`: make the file when there is none (else `f` sees nothing and
+/// nothing is written).
+pub(crate) fn with_user<T>(
+    database: &Path,
+    user: &str,
+    create: bool,
+    f: impl FnOnce(&mut UserState) -> (T, bool),
+) -> Result<T> {
+    if create {
+        dir(database, USERS)?;
+    }
+    let path = user_file(database, user);
+    let mut file: File = match OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(create)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+    {
+        Ok(file) => file,
+        Err(e) if !create && e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(f(&mut UserState::default()).0);
+        }
+        Err(e) => return Err(Error::io(&path, e)),
     };
-    if name != user {
-        return Failures::default();
+    file.lock().map_err(|e| Error::io(&path, e))?;
+    let mut text = String::new();
+    let _ = file.read_to_string(&mut text);
+    let mut st = UserState::parse(&text, user);
+    let (out, changed) = f(&mut st);
+    if changed {
+        let line = st.text(user);
+        let res = (|| -> std::io::Result<()> {
+            file.write_all_at(line.as_bytes(), 0)?;
+            if text.len() > line.len() {
+                file.set_len(line.len() as u64)?;
+            }
+            Ok(())
+        })();
+        res.map_err(|e| Error::io(&path, e))?;
     }
-    Failures {
-        count: c.parse().unwrap_or(0),
-        last: l.parse().unwrap_or(0),
-        locked_until: u.parse().unwrap_or(0),
+    Ok(out)
+}
+
+/// A user's state (fresh when no file). Read under a shared lock: never half a write.
+pub(crate) fn read_user(database: &Path, user: &str) -> UserState {
+    let Ok(mut file) = File::open(user_file(database, user)) else {
+        return UserState::default();
+    };
+    let mut text = String::new();
+    if file.lock_shared().is_err() || file.read_to_string(&mut text).is_err() {
+        return UserState::default();
     }
+    UserState::parse(&text, user)
+}
+
+/// Every user file (for revoking everybody's grants).
+pub(crate) fn user_files(database: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(sibling(database, USERS))
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default()
 }
 
 /// A user's failures (none when no file).
 pub fn failures(database: &Path, user: &str) -> Failures {
-    std::fs::read_to_string(failure_path(database, user))
-        .map(|t| parse_failures(&t, user))
-        .unwrap_or_default()
+    read_user(database, user).failures
 }
 
 /// Counts a failure at `now`; returns the time the user is locked out until when this
@@ -258,91 +385,62 @@ pub fn record_failure(
     now: i64,
     settings: &Settings,
 ) -> Result<Option<i64>> {
-    dir(database, "-failures")?;
-    let path = failure_path(database, user);
-    let mut f: File = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|e| Error::io(&path, e))?;
-    f.lock().map_err(|e| Error::io(&path, e))?;
-    let mut text = String::new();
-    let _ = f.read_to_string(&mut text);
-    let mut st = parse_failures(&text, user);
-    // A lockout that has run out starts a new count.
-    if st.locked_until > 0 && st.locked_until <= now {
-        st = Failures::default();
-    }
-    st.count += 1;
-    st.last = now;
-    let mut locked = None;
-    if settings.lockout_after > 0 && st.count >= settings.lockout_after && st.locked_until == 0 {
-        // The count stays: only a success or an unlock clears it.
-        st.locked_until = now + i64::from(settings.lockout_for);
-        locked = Some(st.locked_until);
-    }
-    let line = format!("{} {} {} {user}", st.count, st.last, st.locked_until);
-    let res = (|| -> std::io::Result<()> {
-        f.set_len(0)?;
-        f.rewind()?;
-        f.write_all(line.as_bytes())
-    })();
-    res.map_err(|e| Error::io(&path, e))?;
-    Ok(locked)
+    with_user(database, user, true, |st| {
+        let f = &mut st.failures;
+        // A lockout that has run out starts a new count.
+        if f.locked_until > 0 && f.locked_until <= now {
+            *f = Failures::default();
+        }
+        f.count += 1;
+        f.last = now;
+        let mut locked = None;
+        if settings.lockout_after > 0 && f.count >= settings.lockout_after && f.locked_until == 0 {
+            // The count stays: only a success or an unlock clears it.
+            f.locked_until = now + i64::from(settings.lockout_for);
+            locked = Some(f.locked_until);
+        }
+        (locked, true)
+    })
 }
 
 /// Accepts TOTP `step` for `user` if it is newer than every step accepted before (that
 /// step and every earlier one are refused afterwards). Atomic across processes.
 pub fn accept_step(database: &Path, user: &str, step: u64) -> Result<bool> {
-    dir(database, "-totp")?;
-    let path = user_file(database, "-totp", user);
-    let mut f: File = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|e| Error::io(&path, e))?;
-    f.lock().map_err(|e| Error::io(&path, e))?;
-    let mut text = String::new();
-    let _ = f.read_to_string(&mut text);
-    let last = text
-        .split_once(' ')
-        .filter(|(_, name)| *name == user)
-        .and_then(|(step, _)| step.parse::<u64>().ok());
-    if last.is_some_and(|l| step <= l) {
-        return Ok(false);
-    }
-    let line = format!("{step} {user}");
-    let res = (|| -> std::io::Result<()> {
-        f.set_len(0)?;
-        f.rewind()?;
-        f.write_all(line.as_bytes())
-    })();
-    res.map_err(|e| Error::io(&path, e))?;
-    Ok(true)
+    with_user(database, user, true, |st| {
+        if st.step >= step {
+            return (false, false);
+        }
+        st.step = step;
+        (true, true)
+    })
 }
 
 /// Forgets the accepted TOTP steps of a user (a new key, or none).
 pub fn clear_totp(database: &Path, user: &str) -> Result<()> {
-    remove(&user_file(database, "-totp", user))
+    with_user(database, user, false, |st| {
+        let changed = st.step != 0;
+        st.step = 0;
+        ((), changed)
+    })
 }
 
-fn remove(path: &Path) -> Result<()> {
-    match std::fs::remove_file(path) {
+/// Clears a user's failures (a success, an unlock).
+pub fn clear_failures(database: &Path, user: &str) -> Result<()> {
+    with_user(database, user, false, |st| {
+        let changed = st.failures != Failures::default();
+        st.failures = Failures::default();
+        ((), changed)
+    })
+}
+
+/// Forgets everything about a user (deleted).
+pub fn forget_user(database: &Path, user: &str) -> Result<()> {
+    let path = user_file(database, user);
+    match std::fs::remove_file(&path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(path, e)),
+        Err(e) => Err(Error::io(&path, e)),
     }
-}
-
-/// Clears a user's failures (a success, an unlock, a deleted user).
-pub fn clear_failures(database: &Path, user: &str) -> Result<()> {
-    remove(&failure_path(database, user))
 }
 
 #[cfg(test)]
@@ -427,11 +525,22 @@ mod tests {
         assert!(!accept_step(&db, "tom", 99).unwrap());
         assert!(accept_step(&db, "tom", 101).unwrap());
         assert!(accept_step(&db, "ann", 5).unwrap(), "per user");
+        // Failures and the step share the user's file without disturbing each other.
+        record_failure(&db, "tom", 5, &settings(0)).unwrap();
+        assert!(!accept_step(&db, "tom", 101).unwrap());
+        assert_eq!(failures(&db, "tom").count, 1);
+        clear_failures(&db, "tom").unwrap();
+        assert!(
+            !accept_step(&db, "tom", 101).unwrap(),
+            "a success keeps the step"
+        );
         clear_totp(&db, "tom").unwrap();
         assert!(
             accept_step(&db, "tom", 50).unwrap(),
             "a new key starts over"
         );
+        forget_user(&db, "tom").unwrap();
+        assert_eq!(failures(&db, "tom"), Failures::default());
         // Eight threads race with one step: exactly one wins.
         let wins = std::sync::atomic::AtomicUsize::new(0);
         std::thread::scope(|sc| {

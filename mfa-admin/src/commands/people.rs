@@ -152,8 +152,7 @@ fn forget_state(ctx: &Ctx, name: &str) -> Result<()> {
     let db = &ctx.config.paths.database;
     revoke_grants(ctx, name)?;
     mfa_core::state::drop_challenges_of(db, Some(name))?;
-    mfa_core::state::clear_totp(db, name)?;
-    mfa_core::state::clear_failures(db, name)
+    mfa_core::state::forget_user(db, name)
 }
 
 fn unknown(name: &str) -> Error {

@@ -394,7 +394,7 @@ fn repeat_window_is_keyed_on_user_service_and_address() {
         PAM_AUTH_ERR,
         "another user is challenged"
     );
-    mfa_core::grants::age_all(&i.path("db/mfa.db"), 601).unwrap();
+    mfa_core::grants::age(&i.path("db/mfa.db"), "ida", 601).unwrap();
     assert_eq!(
         i.auth("ida", Some("198.51.100.1"), none()).code,
         PAM_AUTH_ERR,

@@ -298,7 +298,7 @@ fn hex(b: &[u8]) -> String {
 }
 
 fn unhex(t: &str) -> Option<Vec<u8>> {
-    if t.len() % 2 != 0 {
+    if !t.len().is_multiple_of(2) {
         return None;
     }
     (0..t.len())

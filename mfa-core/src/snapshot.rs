@@ -111,6 +111,15 @@ impl Snapshot {
     /// unreadable (the caller then asks the database itself).
     pub fn load(database: &Path) -> Option<Snapshot> {
         let file = File::open(path_for(database)).ok()?;
+        // Whoever can write the snapshot decides every login: like the database, it must be
+        // root's (or the caller's) and writable by nobody else, and so must its directory
+        // (which also holds the login-state files, crate::state). Otherwise the caller goes
+        // to the database, whose opening refuses the same with a message saying why.
+        if !private(&file.metadata().ok()?) {
+            return None;
+        }
+        let dir = database.parent().filter(|d| !d.as_os_str().is_empty());
+        crate::config::check_not_writable_by_others(dir.unwrap_or(Path::new("."))).ok()?;
         let mut head = vec![0u8; FIRST_READ];
         let n = read_at(&file, &mut head, 0)?;
         head.truncate(n);
@@ -341,6 +350,13 @@ impl Snapshot {
         }
         best.map(|(_, n)| n)
     }
+}
+
+/// Owned by root or the caller, and writable by neither group nor others.
+fn private(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let owner = meta.uid();
+    (owner == 0 || owner == nix::unistd::geteuid().as_raw()) && meta.mode() & 0o022 == 0
 }
 
 fn read_at(file: &File, buf: &mut [u8], offset: u64) -> Option<usize> {
@@ -1012,5 +1028,14 @@ mod tests {
         store.rebuild_snapshot().unwrap();
         let mode = std::fs::metadata(&p).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "it holds keys");
+        // A snapshot others could have written is not trusted.
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o620)).unwrap();
+        assert!(Snapshot::load(store.path()).is_none());
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(Snapshot::load(store.path()).is_some());
+        let dir = store.path().parent().unwrap().to_path_buf();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(Snapshot::load(store.path()).is_none(), "nor in a directory anyone can write");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
     }
 }

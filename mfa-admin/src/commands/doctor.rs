@@ -185,10 +185,31 @@ fn check_config(r: &mut Report, path: &Path) {
 
 fn check_database(r: &mut Report, ctx: &Ctx) {
     let db = &ctx.config.paths.database;
-    let store = match ctx.store() {
+    let mut store = match ctx.store() {
         Ok(s) => s,
         Err(e) => return r.add("database", "fail", e.to_string()),
     };
+    // What the PAM module reads instead of the database (mfa_core::snapshot).
+    let snap = mfa_core::snapshot::path_for(db);
+    match store.snapshot_matches() {
+        Ok(true) => r.add(
+            "policy snapshot",
+            "ok",
+            format!("{} matches the database", snap.display()),
+        ),
+        Ok(false) => match store.rebuild_snapshot() {
+            Ok(()) => r.add(
+                "policy snapshot",
+                "warn",
+                format!(
+                    "{} did not match the database (was it changed without mfa-admin?); rewritten",
+                    snap.display()
+                ),
+            ),
+            Err(e) => r.add("policy snapshot", "fail", format!("cannot rewrite it: {e}")),
+        },
+        Err(e) => r.add("policy snapshot", "fail", e.to_string()),
+    }
     match std::fs::metadata(db) {
         Ok(m) if m.mode() & 0o077 != 0 => r.add(
             "database permissions",

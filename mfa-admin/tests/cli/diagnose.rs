@@ -188,12 +188,32 @@ fn doctor_reports_each_problem() {
     assert_eq!(status("sshd UsePAM"), "fail");
     assert_eq!(status("sshd KbdInteractiveAuthentication"), "fail");
     assert_eq!(status("database"), "ok");
+    assert_eq!(status("policy snapshot"), "ok");
     assert!(out.stderr.contains("check(s) failed"), "{}", out.stderr);
 
+    // The database changed behind mfa-admin's back: the snapshot the module reads is stale,
+    // which doctor notices (the generation did not move) and repairs.
+    let conn = rusqlite::Connection::open(env.db()).unwrap();
+    conn.execute("INSERT INTO services (name, method) VALUES ('vsftpd', 'none')", [])
+        .unwrap();
+    drop(conn);
+    let out = env.run(&json_args);
+    let checks: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let snap = |checks: &serde_json::Value| {
+        checks
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == "policy snapshot")
+            .unwrap()["status"]
+            .clone()
+    };
+    assert_eq!(snap(&checks), "warn", "{checks}");
+    let out = env.run(&json_args);
+    let checks: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(snap(&checks), "ok", "rewritten: {checks}");
+
     // A corrupt database fails the database check.
-    for suffix in ["-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", env.db().display()));
-    }
     std::fs::write(env.db(), vec![0x42; 4096]).unwrap();
     let out = env.run(&json_args);
     assert_eq!(out.code, 1);

@@ -256,6 +256,13 @@ impl Store {
         self.write_snapshot(true)
     }
 
+    /// Whether the policy snapshot on disk is exactly what the database holds now (it is not
+    /// after the database was edited behind mfa's back, which the generation cannot tell).
+    pub fn snapshot_matches(&mut self) -> Result<bool> {
+        let fresh = self.read(|tx| snapshot::build(tx))?;
+        Ok(std::fs::read(snapshot::path_for(&self.path)).is_ok_and(|on_disk| on_disk == fresh))
+    }
+
     /// Rewrites the policy snapshot when it is missing, unreadable or of another generation
     /// than the database (a crash between a commit and its snapshot, a restored backup).
     /// Returns whether it did.

@@ -1,9 +1,8 @@
 //! The auth log's inbox: the PAM module appends one JSON line per outcome to
 //! `<database>-authlog` instead of writing the database, and whoever opens the store to read
 //! the log (`mfa-admin`, or the module itself once the inbox passes [`INGEST_AT`] bytes)
-//! moves the lines into the `auth_log` table. A database write costs a WAL commit and, when
-//! the module's connection is the last one, a checkpoint with four fsyncs at close; an append
-//! costs one `write`.
+//! moves the lines into the `auth_log` table. A database write costs the module an open, a
+//! journal and fsyncs; an append costs one `write`.
 //!
 //! Each line carries a random event id, and the table has a unique index on it, so a line
 //! moved twice (a crash between the commit and the truncation) is stored once. Appenders take

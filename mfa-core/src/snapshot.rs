@@ -1035,7 +1035,10 @@ mod tests {
         assert!(Snapshot::load(store.path()).is_some());
         let dir = store.path().parent().unwrap().to_path_buf();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
-        assert!(Snapshot::load(store.path()).is_none(), "nor in a directory anyone can write");
+        assert!(
+            Snapshot::load(store.path()).is_none(),
+            "nor in a directory anyone can write"
+        );
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
     }
 }

@@ -1,11 +1,12 @@
 //! The volatile state of logins, kept in small files beside the database instead of in it:
 //! outstanding passcode challenges (`<database>-challenges/ID`), and per user
 //! (`<database>-users/SHA256(user)`) the failure count, the newest accepted TOTP step and
-//! the repeat-window grants ([`crate::grants`]): one file, one lock, one write per login. The design's hot path does no fsync ("passcodes
-//! live for minutes; a crash of the machine only costs the user a retry"); a write to the
-//! WAL database would cost the module a checkpoint with fsyncs when its connection closes.
-//! So a passcode login only *reads* the database, and these files are written without
-//! fsync (by rename, so a reader sees a whole file or none).
+//! the repeat-window grants ([`crate::grants`]): one file, one lock, one write per login.
+//! The design's hot path does no fsync ("passcodes live for minutes; a crash of the machine
+//! only costs the user a retry"); a write to the database would cost the module an open, a
+//! journal and fsyncs. So a login does not write the database (it does not even read it:
+//! [`crate::snapshot`]), and these files are written without fsync: a challenge once, under
+//! a new name; a user's file in place under an exclusive `flock`, read under a shared one.
 //!
 //! The lockout itself is durable: when a failure reaches `lockout_after`, the caller records
 //! it in the database's `lockouts` table (and so in the policy snapshot). The failure file

@@ -1,5 +1,6 @@
 //! Many mfa-admin processes on one database at once: writers queue on BEGIN IMMEDIATE with a
-//! busy timeout, readers read WAL snapshots; nobody sees "database is locked", nothing is lost.
+//! busy timeout, readers wait out a commit the same way; nobody sees "database is locked",
+//! nothing is lost.
 
 use std::process::Command;
 use std::thread;

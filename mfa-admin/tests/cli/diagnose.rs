@@ -194,8 +194,11 @@ fn doctor_reports_each_problem() {
     // The database changed behind mfa-admin's back: the snapshot the module reads is stale,
     // which doctor notices (the generation did not move) and repairs.
     let conn = rusqlite::Connection::open(env.db()).unwrap();
-    conn.execute("INSERT INTO services (name, method) VALUES ('vsftpd', 'none')", [])
-        .unwrap();
+    conn.execute(
+        "INSERT INTO services (name, method) VALUES ('vsftpd', 'none')",
+        [],
+    )
+    .unwrap();
     drop(conn);
     let out = env.run(&json_args);
     let checks: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();

@@ -29,57 +29,29 @@ pub fn path_for(database: &Path) -> PathBuf {
     sibling(database, "-authlog")
 }
 
-/// One line of the inbox.
+/// One line of the inbox: the event and a random id that makes moving it idempotent.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Line {
     pub event: String,
-    pub time: i64,
-    pub user: String,
-    pub service: String,
-    pub address: String,
-    pub tty: String,
-    pub outcome: String,
-    pub method: String,
-    pub destination: String,
-    pub reason: String,
-}
-
-impl Line {
-    pub(crate) fn into_event(self) -> (String, AuthEvent) {
-        (
-            self.event,
-            AuthEvent {
-                id: 0,
-                time: self.time,
-                user: self.user,
-                service: self.service,
-                address: self.address,
-                tty: self.tty,
-                outcome: self.outcome,
-                method: self.method,
-                destination: self.destination,
-                reason: self.reason,
-            },
-        )
-    }
+    #[serde(flatten)]
+    pub ev: AuthEvent,
 }
 
 /// Appends one outcome to the inbox of `database` (time 0 means now).
 pub fn append(database: &Path, ev: &AuthEvent) -> Result<()> {
     let id = crate::passcode::random_bytes::<12>()?;
+    let mut ev = ev.clone();
+    if ev.time == 0 {
+        ev.time = crate::now();
+    }
     let line = Line {
         event: id.iter().map(|b| format!("{b:02x}")).collect(),
-        time: if ev.time == 0 { crate::now() } else { ev.time },
-        user: ev.user.clone(),
-        service: ev.service.clone(),
-        address: ev.address.clone(),
-        tty: ev.tty.clone(),
-        outcome: ev.outcome.clone(),
-        method: ev.method.clone(),
-        destination: ev.destination.clone(),
-        reason: ev.reason.clone(),
+        ev,
     };
-    let mut bytes = serde_json::to_vec(&line).map_err(|e| Error::Failed(e.to_string()))?;
+    // A newline before as well as after: a line cut short (a full disk) ends at the next
+    // record instead of swallowing it.
+    let mut bytes = vec![b'\n'];
+    bytes.extend(serde_json::to_vec(&line).map_err(|e| Error::Failed(e.to_string()))?);
     bytes.push(b'\n');
     let p = path_for(database);
     let mut f = OpenOptions::new()
@@ -139,5 +111,52 @@ impl Drained {
     /// Empties the inbox (the lock goes with the file).
     pub fn done(self) -> Result<()> {
         self.file.set_len(0).map_err(|e| Error::io(&self.path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+    use crate::store::logs::{AuthFilter, auth_log};
+
+    fn ev(user: &str) -> AuthEvent {
+        AuthEvent {
+            user: user.into(),
+            service: "sshd".into(),
+            address: "192.0.2.1".into(),
+            outcome: "ignore".into(),
+            reason: "trusted network (rule 1)".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn lines_move_once_even_when_moved_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, _) = Store::create(&dir.path().join("mfa.db")).unwrap();
+        let db = store.path().to_path_buf();
+        for u in ["ann", "bob", "cy"] {
+            append(&db, &ev(u)).unwrap();
+        }
+        let inbox = std::fs::read(path_for(&db)).unwrap();
+        assert_eq!(store.ingest_auth_log().unwrap(), (3, 0));
+        assert_eq!(pending(&db), 0);
+        // A crash between the commit and the truncation leaves the lines in the inbox.
+        let mut again = inbox.clone();
+        // ... and a line cut short by a full disk.
+        again.extend_from_slice(b"{\"event\":\"ab\",\"us");
+        std::fs::write(path_for(&db), &again).unwrap();
+        append(&db, &ev("dee")).unwrap();
+        assert_eq!(store.ingest_auth_log().unwrap(), (4, 1));
+        let rows = auth_log(store.conn(), &AuthFilter::default()).unwrap();
+        let mut users: Vec<_> = rows.iter().map(|r| r.user.as_str()).collect();
+        users.sort();
+        assert_eq!(users, ["ann", "bob", "cy", "dee"], "each line stored once");
+        assert!(
+            rows.iter()
+                .all(|r| r.time > 0 && r.reason.starts_with("trusted"))
+        );
+        assert_eq!(store.ingest_auth_log().unwrap(), (0, 0));
     }
 }

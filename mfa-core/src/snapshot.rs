@@ -38,7 +38,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::net::IpAddr;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -712,29 +711,7 @@ pub fn invalidate(database: &Path) -> Result<()> {
 /// administrator's change deserves (the module's lockouts do without, as the design's hot
 /// path does).
 pub fn write(database: &Path, bytes: &[u8], durable: bool) -> Result<()> {
-    let p = path_for(database);
-    let tmp = sibling(database, &format!("-policy.tmp{}", std::process::id()));
-    let res = (|| -> std::io::Result<()> {
-        let mut f = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        if durable {
-            f.sync_all()?;
-        }
-        std::fs::rename(&tmp, &p)?;
-        if durable && let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-            File::open(dir)?.sync_all()?;
-        }
-        Ok(())
-    })();
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res.map_err(|e| Error::io(&p, e))
+    crate::state::replace(&path_for(database), bytes, durable)
 }
 
 fn generation(conn: &Connection) -> Result<u64> {

@@ -87,8 +87,10 @@ pub(crate) fn temp_name(path: &Path) -> PathBuf {
 /// Marks temporary files (never a challenge id, which is hex).
 const TMP_MARK: &str = ".tmp";
 
-/// Writes `bytes` to `path` through a temporary file and a rename (no fsync).
-pub(crate) fn replace(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes `bytes` to `path` through a temporary file and a rename, so a reader sees the
+/// old file, no file, or the whole new one. `durable` adds the fsyncs of the file and of
+/// its directory.
+pub(crate) fn replace(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
     let tmp = temp_name(path);
     let res = (|| -> std::io::Result<()> {
         let mut f = OpenOptions::new()
@@ -98,7 +100,14 @@ pub(crate) fn replace(path: &Path, bytes: &[u8]) -> Result<()> {
             .mode(0o600)
             .open(&tmp)?;
         f.write_all(bytes)?;
-        std::fs::rename(&tmp, path)
+        if durable {
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, path)?;
+        if durable && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
     })();
     if res.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -211,7 +220,7 @@ pub fn expire_all_challenges(database: &Path) -> Result<()> {
     for mut c in challenges(database)? {
         c.expires = 1;
         let bytes = serde_json::to_vec(&c).map_err(|e| Error::Failed(e.to_string()))?;
-        replace(&challenge_path(database, &c.id)?, &bytes)?;
+        replace(&challenge_path(database, &c.id)?, &bytes, false)?;
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! module) and the admin audit log (one row per change made through mfa-admin).
 
 use rusqlite::{Connection, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use std::net::IpAddr;
 
@@ -10,7 +10,7 @@ use crate::Result;
 use crate::net::{IpRange, addr_key, parse_address};
 
 /// One authentication outcome. `destination` is masked; no code ever goes here.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthEvent {
     pub id: i64,
     pub time: i64,

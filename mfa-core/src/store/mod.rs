@@ -288,8 +288,7 @@ impl Store {
             moved = lines.len();
             self.write(|tx| {
                 for line in lines {
-                    let (id, ev) = line.into_event();
-                    logs::record_auth_event(tx, &ev, &id)?;
+                    logs::record_auth_event(tx, &line.ev, &line.event)?;
                 }
                 Ok(())
             })?;

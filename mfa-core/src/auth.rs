@@ -115,13 +115,13 @@ pub fn authenticate(
         Ok(f) => f,
         Err(e) => return unavailable(conv, fallback, format!("cannot read the rules: {e}")),
     };
+    // The user's login-state file: the repeat-window grant, and a lockout this file already
+    // holds should storing it in the database have failed.
+    let st = state::read_user(cx.db(), &req.user);
+    facts.locked_until = facts.locked_until.max(st.failures.locked_until);
+    facts.last_grant = grants::in_state(&st, &req.service, &req.rhost);
     let fail_mode = facts.settings.fail_mode;
-    let mut decision = policy::decide(&facts, now);
-    if let Decision::Challenge(_) | Decision::Enroll | Decision::EnrollTotp = decision {
-        // Step 5 comes before them: only then is the grant file worth a look.
-        facts.last_grant = grants::last(cx.db(), &req.user, &req.service, &req.rhost);
-        decision = policy::decide(&facts, now);
-    }
+    let decision = policy::decide(&facts, now);
     let (outcome, method) = match decision {
         Decision::Ignore(b) => (Outcome::Ignore { reason: b.reason() }, String::new()),
         Decision::Deny(r) => (
@@ -302,8 +302,8 @@ fn unavailable(conv: &mut dyn Conversation, mode: FailMode, reason: String) -> O
     }
 }
 
-/// Appends the auth-log row to the inbox ([`crate::authlog`]), honouring the log levels. A failure to log does not change the
-/// outcome (syslog still has it).
+/// Appends the auth-log row to the inbox ([`crate::authlog`]), honouring the log levels. A
+/// failure to log does not change the outcome (syslog still has it).
 fn log(config: &Config, req: &Request, facts: &Facts, outcome: &Outcome, method: &str) {
     let (name, reason, destination, rejected) = match outcome {
         Outcome::Success { destination, .. } => {

@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use crate::Result;
-use crate::state::{read_user, user_files, with_user};
+use crate::state::{UserState, read_user, user_files, with_user};
 
 /// Grants kept per user (the newest).
 pub const MAX_GRANTS: usize = 32;
@@ -33,8 +33,12 @@ pub fn record(database: &Path, user: &str, service: &str, address: &str, now: i6
 
 /// When `user` last passed 2FA on `service` from `address`, if a grant is on file.
 pub fn last(database: &Path, user: &str, service: &str, address: &str) -> Option<i64> {
-    read_user(database, user)
-        .grants
+    in_state(&read_user(database, user), service, address)
+}
+
+/// The grant for `service` and `address` in a user's state already read.
+pub(crate) fn in_state(st: &UserState, service: &str, address: &str) -> Option<i64> {
+    st.grants
         .iter()
         .find(|(_, s, a)| s == service && a == address)
         .map(|(t, _, _)| *t)

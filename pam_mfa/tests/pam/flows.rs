@@ -768,3 +768,29 @@ fn a_user_with_contacts_is_not_enrolled_on_a_totp_service() {
     );
     assert_eq!(i.count("SELECT count(*) FROM totp"), 0);
 }
+
+#[test]
+fn a_lockout_only_the_state_file_holds_still_denies() {
+    // The failure that locked the user out was counted, but storing the lockout in the
+    // database failed (say, the disk was full): the next login is still refused, before any
+    // passcode is sent.
+    let i = Install::new();
+    i.user("vic", &["vic@example.com"]);
+    let mut s = mfa_core::store::rules::settings(i.store().conn()).unwrap();
+    s.lockout_after = 1;
+    let db = i.path("db/mfa.db");
+    assert!(
+        mfa_core::state::record_failure(&db, "vic", mfa_core::now(), &s)
+            .unwrap()
+            .is_some()
+    );
+    let r = i.auth("vic", None, Box::new(|_: &str| None));
+    assert_eq!(r.code, PAM_AUTH_ERR);
+    assert!(r.prompts().is_empty(), "{r:?}");
+    assert!(i.messages().is_empty());
+    assert!(
+        i.outcomes()[0].starts_with("deny:locked out"),
+        "{:?}",
+        i.outcomes()
+    );
+}

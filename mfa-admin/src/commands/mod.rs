@@ -30,14 +30,20 @@ impl Ctx {
     /// sure the policy snapshot matches it (see `mfa_core::authlog` and `mfa_core::snapshot`).
     pub fn store(&self) -> Result<Store> {
         let mut store = Store::open(&self.config.paths.database)?;
-        let (_, bad) = store.ingest_auth_log()?;
-        if bad > 0 {
-            eprintln!(
+        // Neither may stop the command: it may be the one that repairs what made them fail.
+        match store.ingest_auth_log() {
+            Ok((_, 0)) => {}
+            Ok((_, bad)) => eprintln!(
                 "warning: {bad} unreadable line(s) in the auth-log inbox {} were skipped",
                 mfa_core::authlog::path_for(store.path()).display()
+            ),
+            Err(e) => eprintln!("warning: the auth-log inbox was not moved into the database: {e}"),
+        }
+        if let Err(e) = store.ensure_snapshot() {
+            eprintln!(
+                "warning: cannot write the policy snapshot: {e}; logins read the database (slower) until it can be written"
             );
         }
-        store.ensure_snapshot()?;
         Ok(store)
     }
 

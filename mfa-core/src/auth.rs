@@ -28,8 +28,13 @@ use crate::{Error, Result};
 pub trait Conversation {
     /// Asks a question; returns the raw answer.
     fn prompt(&mut self, text: &str, echo: bool) -> Result<Vec<u8>, ConvError>;
-    /// Shows information.
+    /// Shows information (not when the application asked for silence).
     fn info(&mut self, text: &str) -> Result<(), ConvError>;
+    /// Shows what the user needs to answer the next prompt (a menu, a key to type into an
+    /// app): shown even when the application asked for silence.
+    fn show(&mut self, text: &str) -> Result<(), ConvError> {
+        self.info(text)
+    }
     /// Shows an error.
     fn error(&mut self, text: &str) -> Result<(), ConvError>;
 }
@@ -438,7 +443,7 @@ fn second_factor(
                 };
                 list.push_str(&format!("\n  {}) {label}", i + 1));
             }
-            conv.info(&list)?;
+            conv.show(&list)?;
             let mut chosen = None;
             for _ in 0..MENU_TRIES {
                 let answer = conv.prompt(&format!("Choice [1-{n}]: "), true)?;
@@ -595,7 +600,7 @@ fn enroll_totp(
     let key = crate::totp::Key::generate("sha1", 6)?;
     let issuer = facts.settings.totp_issuer();
     let uri = key.uri(&issuer, &req.user);
-    conv.info(&format!(
+    conv.show(&format!(
         "Set up your authenticator app: scan this QR code, or enter the key by hand.\n\n{}\nIssuer: {issuer}\nAccount: {}\nKey: {}",
         crate::totp::qr_text(&uri)?,
         req.user,
@@ -898,7 +903,7 @@ fn choose_carrier(cx: &mut Cx<'_>, conv: &mut dyn Conversation) -> Result<Option
     for (i, c) in carriers.iter().enumerate() {
         list.push_str(&format!("\n  {}) {}", i + 1, c.name));
     }
-    conv.info(&list)?;
+    conv.show(&list)?;
     let answer = conv.prompt(&format!("Carrier [1-{}]: ", carriers.len()), true)?;
     let text = String::from_utf8_lossy(&answer);
     match text

@@ -5,14 +5,17 @@ use pam::constants::{PAM_ERROR_MSG, PAM_PROMPT_ECHO_OFF, PAM_PROMPT_ECHO_ON, PAM
 use pam::conv::Conv;
 use pam::module::PamHandle;
 
-/// Talks to the user through the application's conversation function.
+/// Talks to the user through the application's conversation function. With PAM_SILENT
+/// (`silent`) it sends prompts and what the user needs to answer them (menus, a key to
+/// enrol) and no other messages, as Linux-PAM asks of modules.
 pub struct PamConversation<'a> {
     pamh: &'a PamHandle,
+    silent: bool,
 }
 
 impl<'a> PamConversation<'a> {
-    pub fn new(pamh: &'a PamHandle) -> Self {
-        PamConversation { pamh }
+    pub fn new(pamh: &'a PamHandle, silent: bool) -> Self {
+        PamConversation { pamh, silent }
     }
 
     fn send(
@@ -45,10 +48,20 @@ impl Conversation for PamConversation<'_> {
     }
 
     fn info(&mut self, text: &str) -> Result<(), ConvError> {
+        if self.silent {
+            return Ok(());
+        }
         self.send(PAM_TEXT_INFO, text).map(|_| ())
     }
 
     fn error(&mut self, text: &str) -> Result<(), ConvError> {
+        if self.silent {
+            return Ok(());
+        }
         self.send(PAM_ERROR_MSG, text).map(|_| ())
+    }
+
+    fn show(&mut self, text: &str) -> Result<(), ConvError> {
+        self.send(PAM_TEXT_INFO, text).map(|_| ())
     }
 }

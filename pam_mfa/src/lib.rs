@@ -25,8 +25,8 @@ struct PamMfa;
 pam::pam_hooks!(PamMfa);
 
 impl PamHooks for PamMfa {
-    fn sm_authenticate(pamh: &mut PamHandle, args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
-        authenticate(pamh, &args)
+    fn sm_authenticate(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
+        authenticate(pamh, &args, flags & pam::constants::PAM_SILENT != 0)
     }
 
     fn sm_setcred(_pamh: &mut PamHandle, _args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
@@ -41,7 +41,7 @@ fn item<'a, T: pam::items::Item<'a>>(pamh: &'a PamHandle, get: impl Fn(&T) -> &C
     }
 }
 
-fn authenticate(pamh: &mut PamHandle, raw_args: &[&CStr]) -> PamResultCode {
+fn authenticate(pamh: &mut PamHandle, raw_args: &[&CStr], silent: bool) -> PamResultCode {
     let pam_service = item::<Service>(pamh, |s| s.0);
     let args = match args::parse(raw_args) {
         Ok(a) => a,
@@ -69,7 +69,7 @@ fn authenticate(pamh: &mut PamHandle, raw_args: &[&CStr]) -> PamResultCode {
         user,
     };
     let source = ConfigSource::resolve(Some(&args.config));
-    let mut conv = conv::PamConversation::new(pamh);
+    let mut conv = conv::PamConversation::new(pamh, silent);
     let outcome = match Config::load(&source) {
         Ok(config) => auth::authenticate(&config, &req, &mut conv, args.fail_mode),
         Err(e) => {

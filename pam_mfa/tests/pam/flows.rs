@@ -794,3 +794,41 @@ fn a_lockout_only_the_state_file_holds_still_denies() {
         i.outcomes()
     );
 }
+
+#[test]
+fn pam_silent_sends_prompts_and_menus_only() {
+    let i = Install::new();
+    i.user("wes", &["w1@example.com", "w2@example.com"]);
+    i.set("attempts", "2");
+    let silent = |answers: Vec<&'static str>| {
+        let mut answers = answers.into_iter();
+        super::harness::authenticate_flags(
+            &i.path("pam.d"),
+            "mfa-test",
+            "wes",
+            None,
+            Box::new(move |_: &[super::harness::Shown], _: &str| {
+                answers.next().map(|a| a.as_bytes().to_vec())
+            }),
+            super::harness::PAM_SILENT,
+        )
+    };
+    // Menu, then two wrong codes: the menu is shown (the user must choose), the "wrong
+    // passcode, 1 attempt left" errors are not.
+    let r = silent(vec!["2", "000000", "111111"]);
+    assert_eq!(r.code, PAM_AUTH_ERR);
+    assert_eq!(r.prompts().len(), 3, "{r:?}");
+    assert!(r.said("w***@e***.com"), "the menu: {r:?}");
+    assert!(
+        r.shown.iter().all(|s| s.style != 3),
+        "no error message under PAM_SILENT: {r:?}"
+    );
+    // Without PAM_SILENT the same login hears about its mistakes.
+    let mut answers = vec!["2", "000000", "111111"].into_iter();
+    let r = i.auth(
+        "wes",
+        None,
+        Box::new(move |_: &str| answers.next().map(|a| a.as_bytes().to_vec())),
+    );
+    assert!(r.said("1 attempt left"), "{r:?}");
+}

@@ -163,6 +163,21 @@ pub fn authenticate_seeing(
     rhost: Option<&str>,
     answer: SeeingAnswer<'_>,
 ) -> Result {
+    authenticate_flags(confdir, service, user, rhost, answer, 0)
+}
+
+/// PAM_SILENT, for [`authenticate_flags`].
+pub const PAM_SILENT: c_int = 0x8000;
+
+/// Like [`authenticate_seeing`], with pam_authenticate's flags.
+pub fn authenticate_flags(
+    confdir: &Path,
+    service: &str,
+    user: &str,
+    rhost: Option<&str>,
+    answer: SeeingAnswer<'_>,
+    flags: c_int,
+) -> Result {
     let mut script = Script {
         answer,
         shown: Vec::new(),
@@ -187,7 +202,7 @@ pub fn authenticate_seeing(
     }
     let tty = CString::new("pts/7").unwrap();
     unsafe { pam_set_item(pamh, PAM_TTY, tty.as_ptr() as *const c_void) };
-    let code = unsafe { pam_authenticate(pamh, 0) };
+    let code = unsafe { pam_authenticate(pamh, flags) };
     unsafe { pam_end(pamh, code) };
     if let Some(p) = script.panic.take() {
         std::panic::resume_unwind(p);

@@ -95,13 +95,13 @@ impl From<Error> for Flow {
     }
 }
 
-/// Runs one authentication. `fallback` is the fail mode used when the database cannot be
-/// read (the setting lives in it).
+/// Runs one authentication. `fallback` is the fail mode used when the rules cannot be read
+/// at all (the setting lives with them).
 ///
-/// First the fast path: the policy snapshot ([`crate::snapshot`]) and the grant file
-/// ([`crate::grants`]) settle steps 1–5 of the decision (bypasses and lockouts) without
-/// opening the database. Everything else, and every case the snapshot cannot answer (it is
-/// missing), goes through the database.
+/// The rules come from the policy snapshot ([`crate::snapshot`]) and the user's login state
+/// (failures, TOTP step, grants) from their file ([`crate::state`]); the database is opened
+/// only to write (a lockout, a used backup code, a self-enrollment) or when there is no
+/// usable snapshot. See [`Cx`].
 pub fn authenticate(
     config: &Config,
     req: &Request,

@@ -4,9 +4,10 @@
 //! (pam-bindings' `pam_hooks!` catches any that slipped through and returns PAM_ABORT).
 //!
 //! Module arguments: `config=PATH` (default /etc/mfa/mfa.toml), `service=NAME` (the rules'
-//! service name; default PAM_SERVICE), `fail_mode=secure|safe` (used only when the database
-//! cannot be read, since the setting lives in it; default secure), `debug`. Any other
-//! argument is logged and refused with PAM_SERVICE_ERR.
+//! service name; default PAM_SERVICE), `fail_mode=secure|safe` (used only when the rules
+//! cannot be read at all, since the setting lives with them; default secure), `debug`. Any
+//! other argument is logged and refused with PAM_SERVICE_ERR. PAM_SILENT: prompts and what
+//! the user needs to answer them only (see `conv`).
 
 mod args;
 mod conv;

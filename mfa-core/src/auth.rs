@@ -101,7 +101,7 @@ impl From<Error> for Flow {
 /// The rules come from the policy snapshot ([`crate::snapshot`]) and the user's login state
 /// (failures, TOTP step, grants) from their file ([`crate::state`]); the database is opened
 /// only to write (a lockout, a used backup code, a self-enrollment) or when there is no
-/// usable snapshot. See [`Cx`].
+/// usable snapshot.
 pub fn authenticate(
     config: &Config,
     req: &Request,

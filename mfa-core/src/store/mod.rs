@@ -366,6 +366,70 @@ mod tests {
     }
 
     #[test]
+    fn a_database_of_the_first_release_is_brought_up_to_date() {
+        // Schema 2 in WAL mode, as the first build made it, with a key, a used step, a grant
+        // and a challenge.
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("mfa.db");
+        {
+            let c = Connection::open(&db).unwrap();
+            let mode: String = c
+                .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(mode, "wal");
+            c.execute_batch(schema::MIGRATIONS[0]).unwrap();
+            c.execute_batch(schema::MIGRATIONS[1]).unwrap();
+            c.execute_batch(
+                "PRAGMA user_version = 2;
+                 INSERT INTO users (name, full_name, enabled, created) VALUES ('ann', '', 1, 0);
+                 INSERT INTO totp (user, secret, algorithm, digits, created, last_step)
+                     VALUES ('ann', X'00112233445566778899aabbccddeeff00112233', 'sha1', 6, 0, 99);
+                 INSERT INTO grants (user, service, address, granted) VALUES ('ann', 'sshd', '', 5);
+                 INSERT INTO auth_log (ts, user, service, outcome) VALUES (1, 'ann', 'sshd', 'success');",
+            )
+            .unwrap();
+        }
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let mut s = Store::open(&db).unwrap();
+        assert_eq!(s.version().unwrap(), SCHEMA_VERSION);
+        let secret: Vec<u8> = s
+            .conn()
+            .query_row("SELECT secret FROM totp WHERE user = 'ann'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(secret.len(), 20, "keys survive");
+        let n: i64 = s
+            .conn()
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name IN ('grants', 'challenges')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 0, "state tables moved to files");
+        let old: i64 = s
+            .conn()
+            .query_row(
+                "SELECT count(*) FROM auth_log WHERE event IS NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(old, 1, "old log rows stay");
+        s.ensure_snapshot().unwrap();
+        drop(s);
+        // The journal is no longer WAL once nobody else has the file open.
+        let mode: String = Connection::open(&db)
+            .unwrap()
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "delete");
+        assert!(!dir.path().join("mfa.db-wal").exists());
+    }
+
+    #[test]
     fn failed_change_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let (mut s, _) = Store::create(&dir.path().join("mfa.db")).unwrap();

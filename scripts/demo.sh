@@ -107,7 +107,7 @@ fi
 
 # sshd's PAM service is the name it is started by: a symlink keeps /etc/pam.d/sshd untouched.
 cat > "/etc/pam.d/$service" <<PAM
-auth     required  pam_unix.so
+auth     requisite pam_unix.so
 auth     required  $bin/libpam_mfa.so config=$work/mfa.toml
 account  required  pam_unix.so
 session  required  pam_permit.so

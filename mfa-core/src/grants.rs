@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use crate::Result;
-use crate::state::{UserState, read_user, user_files, with_user};
+use crate::state::{UserState, read_user, user_names, with_user};
 
 /// Grants kept per user (the newest).
 pub const MAX_GRANTS: usize = 32;
@@ -49,17 +49,8 @@ pub(crate) fn in_state(st: &UserState, service: &str, address: &str) -> Option<i
 pub fn revoke(database: &Path, user: Option<&str>) -> Result<usize> {
     let Some(user) = user else {
         let mut n = 0;
-        for file in user_files(database) {
-            // The file holds its user's name on its first line.
-            let name = std::fs::read_to_string(&file).ok().and_then(|t| {
-                t.lines()
-                    .next()
-                    .and_then(|l| l.splitn(5, ' ').nth(4))
-                    .map(str::to_string)
-            });
-            if let Some(name) = name {
-                n += revoke(database, Some(&name))?;
-            }
+        for name in user_names(database) {
+            n += revoke(database, Some(&name))?;
         }
         return Ok(n);
     };

@@ -375,11 +375,18 @@ pub(crate) fn read_user(database: &Path, user: &str) -> UserState {
     UserState::parse(&text, user)
 }
 
-/// Every user file (for revoking everybody's grants).
-pub(crate) fn user_files(database: &Path) -> Vec<PathBuf> {
-    std::fs::read_dir(sibling(database, USERS))
-        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default()
+/// The names of the users that have a login-state file (each file's first line ends with
+/// its user's name).
+pub(crate) fn user_names(database: &Path) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(sibling(database, USERS)) else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| {
+        let text = std::fs::read_to_string(e.ok()?.path()).ok()?;
+        let first = text.lines().next()?;
+        first.splitn(5, ' ').nth(4).map(str::to_string)
+    })
+    .collect()
 }
 
 /// A user's failures (none when no file).
@@ -441,6 +448,19 @@ pub fn clear_failures(database: &Path, user: &str) -> Result<()> {
         st.failures = Failures::default();
         ((), changed)
     })
+}
+
+/// Forgets the login state (file and challenges) of every name for which `known` is false:
+/// users an import removed (and names without a record, whose failure counts start over;
+/// their lockouts are in the database and stay). Returns how many names were forgotten.
+pub fn forget_unknown(database: &Path, known: impl Fn(&str) -> bool) -> Result<usize> {
+    let mut n = 0;
+    for name in user_names(database).into_iter().filter(|n| !known(n)) {
+        drop_challenges_of(database, Some(&name))?;
+        forget_user(database, &name)?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// Forgets everything about a user (deleted).
@@ -563,6 +583,24 @@ mod tests {
             }
         });
         assert_eq!(wins.into_inner(), 1);
+    }
+
+    #[test]
+    fn forgetting_the_names_an_import_removed() {
+        let d = tempfile::tempdir().unwrap();
+        let db = d.path().join("mfa.db");
+        for u in ["ann", "bob", "cy"] {
+            record_failure(&db, u, 5, &settings(0)).unwrap();
+        }
+        put_challenge(&db, &ch("0b0b", "bob", 5)).unwrap();
+        let n = forget_unknown(&db, |n| n != "bob").unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(failures(&db, "bob"), Failures::default());
+        assert_eq!(failures(&db, "ann").count, 1);
+        assert!(challenges(&db).unwrap().is_empty());
+        let mut names = user_names(&db);
+        names.sort();
+        assert_eq!(names, ["ann", "cy"]);
     }
 
     #[test]

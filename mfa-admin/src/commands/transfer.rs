@@ -82,6 +82,12 @@ pub fn import(ctx: &Ctx, file: &Path) -> Result<()> {
         let s = export::import(tx, &doc, mfa_core::now())?;
         Ok((s.clone(), format!("{name}: {s}")))
     })?;
+    // Users the import removed leave no grant, failure count or challenge behind.
+    let users: std::collections::HashSet<String> = mfa_core::store::people::users(store.conn())?
+        .into_iter()
+        .map(|u| u.name)
+        .collect();
+    mfa_core::state::forget_unknown(&ctx.config.paths.database, |n| users.contains(n))?;
     println!("imported {name}: {summary}");
     Ok(())
 }

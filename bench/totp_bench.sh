@@ -7,6 +7,10 @@
 #
 #   pam_mfa's p50 above pam_permit's at most a fifth of pam_google_authenticator's
 #
+# The valid-code case also times an empty module (built here: it only returns PAM_IGNORE,
+# stacked as pam_mfa is), which shows what loading any module costs: on the development VM
+# more than that fifth, so the target cannot be met there by any module (see the issue notes).
+#
 # pam_oath and pam_mfa refuse a code once accepted (and, for pam_mfa, every earlier step), and
 # pam_google_authenticator without DISALLOW_REUSE does not, so a valid code can be timed only
 # once per user and 30 s step. Hence three cases, each for every module:
@@ -175,9 +179,21 @@ echo "auth required $oath_module usersfile=$oath_file window=1 digits=6" >"$conf
 printf 'auth [success=done ignore=ignore default=die] %s config=%s service=sshd\nauth required pam_permit.so\n' \
     "$module" "$config" >"$confdir/bench-mfa"
 
+# The floor of any module: one that only returns PAM_IGNORE, built here and stacked as
+# pam_mfa is. What libpam spends loading and unloading a module bounds what a target can ask.
+cat >"$work/empty.c" <<'C'
+#include <security/pam_modules.h>
+int pam_sm_authenticate(pam_handle_t *h, int f, int c, const char **v) { (void)h; (void)f; (void)c; (void)v; return PAM_IGNORE; }
+int pam_sm_setcred(pam_handle_t *h, int f, int c, const char **v) { (void)h; (void)f; (void)c; (void)v; return PAM_IGNORE; }
+C
+cc -O2 -shared -fPIC -o "$work/empty.so" "$work/empty.c" || die "cannot build the empty module"
+printf 'auth [success=done ignore=ignore default=die] %s\nauth required pam_permit.so\n' \
+    "$work/empty.so" >"$confdir/bench-empty"
+
 # Display names of the services.
 declare -A label=([bench-permit]=permit [bench-ga]=google-authenticator [bench-ga-noskewadj]=ga-noskewadj
-                  [bench-ga-reuse]=ga-disallow-reuse [bench-oath]=oath [bench-mfa]=mfa-totp)
+                  [bench-ga-reuse]=ga-disallow-reuse [bench-oath]=oath [bench-mfa]=mfa-totp
+                  [bench-empty]=empty-module)
 
 # ---------------------------------------------------------------- process-per-login rounds
 # rounds.sh PAMBENCH CONFDIR RHOST PLAN OUT SERVICE...: for each line "USER HEXKEY CODE" of PLAN
@@ -237,7 +253,7 @@ note "running (warm-up $warmup iterations or rounds per case, not counted; load 
 awk -v rounds=$((warmup + n_valid)) '
 { key[NR] = $2 }
 END { for (r = 0; r < rounds; r++) { i = 1 + (r * 7919) % 9999; printf "u%05d %s -\n", i, key[i] } }' "$keys" >"$work/plan-valid"
-all=(bench-permit bench-ga bench-ga-reuse bench-oath bench-mfa)
+all=(bench-permit bench-empty bench-ga bench-ga-reuse bench-oath bench-mfa)
 note "valid code, one process per login: $warmup + $n_valid rounds of ${#all[@]} logins"
 mark=$(log_mark)
 rounds valid "$work/plan-valid" "${all[@]}"
@@ -331,14 +347,15 @@ table() { # CASE TITLE SERVICE...: one table; the target applies to bench-mfa ag
     done
 }
 table valid "valid code: a fresh user per login, one pambench process per login (its first), $n_valid rounds after $warmup" \
-    bench-permit bench-ga bench-ga-reuse bench-oath bench-mfa
+    bench-permit bench-empty bench-ga bench-ga-reuse bench-oath bench-mfa
 table loop "wrong code: one user, in-process loop (pambench -n $n_wrong after $warmup)" \
     bench-permit bench-ga bench-ga-noskewadj bench-oath bench-mfa
 table proc "wrong code: one user, one pambench process per login (its first), $n_valid rounds after $warmup" \
     bench-permit bench-ga bench-ga-noskewadj bench-oath bench-mfa
 echo
 echo "ok: successes (0 expected with a wrong code, but for pam_permit). Δp50: p50 minus pam_permit's p50 in the"
-echo "same case. Target: mfa-totp's Δp50 at most google-authenticator's Δp50 / $target_ratio."
+echo "same case. Target: mfa-totp's Δp50 at most google-authenticator's Δp50 / $target_ratio. empty-module: a"
+echo "module that only returns PAM_IGNORE, stacked as pam_mfa is (the cost of loading any module)."
 printf 'cold cost of a process'\''s first login (wrong code, p50 one process per login minus in-process loop):'
 for svc in bench-permit bench-ga bench-oath bench-mfa; do
     printf ' %s %s µs;' "${label[$svc]}" "$(delta "${p50[proc:$svc]}" "${p50[loop:$svc]}")"

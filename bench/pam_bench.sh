@@ -136,13 +136,13 @@ expect_log mfa-bypass "$mark" "ignore:trusted network" $((n_fast + warmup))
 
 # The grant a passed challenge leaves, in the user's login-state file (format in
 # mfa_core::state): named by the SHA-256 of the user name; a first line "count last locked
-# step user", then "time service-hex address-hex" per grant.
+# step user-hex", then "time service-hex address-hex" per grant.
 hexof() { printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'; }
 state_dir="$db-users"
 mkdir -p -m 0700 "$state_dir"
 state_file=$state_dir/$(printf '%s' "$repeat_user" | sha256sum | cut -d' ' -f1)
 {
-    printf '%010d %020d %020d %020d %s\n' 0 0 0 0 "$repeat_user"
+    printf '%010d %020d %020d %020d %s\n' 0 0 0 0 "$(hexof "$repeat_user")"
     printf '%020d %s %s\n' "$(date +%s)" "$(hexof sshd)" "$(hexof "$repeat_rhost")"
 } >"$state_file"
 mark=$(log_mark)

@@ -265,7 +265,7 @@ got=$(sqlite3 -separator ' ' "$db" "SELECT count(*), outcome || ':' || method FR
 echo "    mfa auth log: ${got//$'\n'/; }"
 [ "$got" = "$((warmup + n_valid)) success:totp" ] || problems+=("valid mfa-totp: auth log should hold $((warmup + n_valid)) rows success:totp, has: ${got//$'\n'/; }")
 # The newest accepted step of each user is in a file beside the database (mfa_core::state:
-# "count last locked step user", one line without a newline).
+# first line "count last locked step user-hex", then a line per repeat-window grant).
 used=$(awk '$4 + 0 > 0 { n++ } END { print n + 0 }' "$db-users"/* 2>/dev/null || echo 0)
 [ "$used" = $((warmup + n_valid)) ] || problems+=("valid mfa-totp: $((warmup + n_valid)) keys with an accepted step expected, found $used")
 reuse_used=$(grep -rl '^" DISALLOW_REUSE [0-9]' "$work/ga-reuse/users" | wc -l)

@@ -249,18 +249,19 @@ pub(crate) struct UserState {
 
 impl UserState {
     /// The file's text. A first line of fixed width for a given user, `count last locked
-    /// step user`, numbers zero-padded; then one line per grant, `time service address`
-    /// with the time zero-padded and service and address in hex (PAM_RHOST may hold any
-    /// bytes). So a rewrite in place that changes no grant covers the old content exactly
+    /// step user`, numbers zero-padded, the user name in hex; then one line per grant,
+    /// `time service address` with the time zero-padded and service and address in hex
+    /// (PAM_USER and PAM_RHOST may hold any bytes, newlines too). So a rewrite in place that changes no grant covers the old content exactly
     /// (no truncate: on ext4 a truncate-and-rewrite also forces block allocation at close).
     fn text(&self, user: &str) -> String {
         let f = &self.failures;
         let mut t = format!(
-            "{:010} {:020} {:020} {:020} {user}\n",
+            "{:010} {:020} {:020} {:020} {}\n",
             f.count,
             f.last.max(0),
             f.locked_until.max(0),
-            self.step
+            self.step,
+            hex(user.as_bytes())
         );
         for (time, service, address) in &self.grants {
             t.push_str(&format!(
@@ -282,7 +283,7 @@ impl UserState {
         else {
             return UserState::default();
         };
-        if name != user {
+        if unhex(name).as_deref() != Some(user.as_bytes()) {
             return UserState::default();
         }
         let grants = lines
@@ -379,7 +380,7 @@ pub(crate) fn read_user(database: &Path, user: &str) -> UserState {
 }
 
 /// The names of the users that have a login-state file (each file's first line ends with
-/// its user's name).
+/// its user's name, in hex).
 pub(crate) fn user_names(database: &Path) -> Vec<String> {
     let Ok(dir) = std::fs::read_dir(sibling(database, USERS)) else {
         return Vec::new();
@@ -387,7 +388,7 @@ pub(crate) fn user_names(database: &Path) -> Vec<String> {
     dir.filter_map(|e| {
         let text = std::fs::read_to_string(e.ok()?.path()).ok()?;
         let first = text.lines().next()?;
-        first.splitn(5, ' ').nth(4).map(str::to_string)
+        String::from_utf8(unhex(first.splitn(5, ' ').nth(4)?)?).ok()
     })
     .collect()
 }
@@ -411,7 +412,7 @@ pub fn record_failure(
         if f.locked_until > 0 && f.locked_until <= now {
             *f = Failures::default();
         }
-        f.count += 1;
+        f.count = f.count.saturating_add(1);
         f.last = now;
         let mut locked = None;
         if settings.lockout_after > 0 && f.count >= settings.lockout_after && f.locked_until == 0 {
@@ -607,6 +608,18 @@ mod tests {
         let mut names = user_names(&db);
         names.sort();
         assert_eq!(names, ["ann", "cy"]);
+    }
+
+    #[test]
+    fn any_bytes_in_a_user_name() {
+        let d = tempfile::tempdir().unwrap();
+        let db = d.path().join("mfa.db");
+        let odd = "x y\nz 0000000001";
+        record_failure(&db, odd, 5, &settings(0)).unwrap();
+        record_failure(&db, odd, 6, &settings(0)).unwrap();
+        assert_eq!(failures(&db, odd).count, 2);
+        assert_eq!(failures(&db, "x y"), Failures::default());
+        assert_eq!(user_names(&db), [odd]);
     }
 
     #[test]

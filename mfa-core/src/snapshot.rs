@@ -452,7 +452,7 @@ fn read_user<'a>(r: &mut Reader<'a>) -> Option<(&'a str, UserRecord)> {
 pub fn build(conn: &Connection) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(64 * 1024);
     out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&generation(conn)?.to_le_bytes());
+    out.extend_from_slice(&current_generation(conn)?.to_le_bytes());
     out.extend_from_slice(&[0u8; 8]);
 
     let settings = crate::store::rules::stored_settings(conn)?;
@@ -675,11 +675,6 @@ pub fn bump_generation(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// The generation of the database as `conn` sees it.
-pub fn current_generation(conn: &Connection) -> Result<u64> {
-    generation(conn)
-}
-
 /// Takes the exclusive lock that serialises the writers of the snapshot (held until the
 /// returned file is dropped). Take it before the database's write lock, never after.
 pub fn lock(database: &Path) -> Result<File> {
@@ -698,12 +693,7 @@ pub fn lock(database: &Path) -> Result<File> {
 /// Deletes the snapshot, so that readers use the database until a new one is written.
 /// Call it inside the transaction of a change, before the commit.
 pub fn invalidate(database: &Path) -> Result<()> {
-    let p = path_for(database);
-    match std::fs::remove_file(&p) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(&p, e)),
-    }
+    crate::state::remove_if_exists(&path_for(database))
 }
 
 /// Writes `bytes` as the snapshot of `database`: a temporary file renamed into place, so a
@@ -714,7 +704,8 @@ pub fn write(database: &Path, bytes: &[u8], durable: bool) -> Result<()> {
     crate::state::replace(&path_for(database), bytes, durable)
 }
 
-fn generation(conn: &Connection) -> Result<u64> {
+/// The generation of the database as `conn` sees it (0 before the first change).
+pub fn current_generation(conn: &Connection) -> Result<u64> {
     use rusqlite::OptionalExtension;
     let g: Option<String> = conn
         .query_row(

@@ -87,6 +87,15 @@ pub(crate) fn temp_name(path: &Path) -> PathBuf {
 /// Marks temporary files (never a challenge id, which is hex).
 const TMP_MARK: &str = ".tmp";
 
+/// Removes a file; one that is not there is fine.
+pub(crate) fn remove_if_exists(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
 /// Writes `bytes` to `path` through a temporary file and a rename, so a reader sees the
 /// old file, no file, or the whole new one. `durable` adds the fsyncs of the file and of
 /// its directory.
@@ -152,12 +161,7 @@ pub fn challenge(database: &Path, id: &str) -> Result<Option<Challenge>> {
 
 /// Removes a challenge (answered, replaced or given up).
 pub fn delete_challenge(database: &Path, id: &str) -> Result<()> {
-    let path = challenge_path(database, id)?;
-    match std::fs::remove_file(&path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(&path, e)),
-    }
+    remove_if_exists(&challenge_path(database, id)?)
 }
 
 /// Every outstanding challenge (for `mfa-admin` and tests).
@@ -469,12 +473,7 @@ pub fn forget_unknown(database: &Path, known: impl Fn(&str) -> bool) -> Result<u
 
 /// Forgets everything about a user (deleted).
 pub fn forget_user(database: &Path, user: &str) -> Result<()> {
-    let path = user_file(database, user);
-    match std::fs::remove_file(&path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(&path, e)),
-    }
+    remove_if_exists(&user_file(database, user))
 }
 
 #[cfg(test)]

@@ -11,8 +11,9 @@
 //! and -shm files at open and checkpoints (fsync) and deletes them at close: most of a
 //! login's cost (bench/pam_bench.sh). With a rollback journal a read is an open, a shared
 //! lock and the pages; logins only read (their state is in files, `crate::state`), and the
-//! rare writers (mfa-admin, a lockout, a TOTP step) wait at most a few milliseconds for
-//! readers, which the busy timeout absorbs.
+//! rare writers (mfa-admin, a lockout, a used backup code, a self-enrollment, moving the
+//! auth-log inbox) wait at most a few milliseconds for readers, which the busy timeout
+//! absorbs.
 
 pub mod auth;
 pub mod factors;
@@ -207,8 +208,8 @@ impl Store {
         out
     }
 
-    /// Runs a write that is not an administrator's change (the PAM module's challenges and
-    /// failure counts) as one immediate transaction.
+    /// Runs a write that is neither an administrator's change nor one the policy snapshot
+    /// follows (moving the auth-log inbox) as one immediate transaction.
     pub fn write<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         let tx = self
             .conn
@@ -367,8 +368,8 @@ mod tests {
 
     #[test]
     fn a_database_of_the_first_release_is_brought_up_to_date() {
-        // Schema 2 in WAL mode, as the first build made it, with a key, a used step, a grant
-        // and a challenge.
+        // Schema 2 in WAL mode, as the first build made it, with a key and its used step, a
+        // grant and a log row.
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("mfa.db");
         {

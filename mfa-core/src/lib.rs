@@ -15,6 +15,7 @@ pub mod grants;
 pub mod net;
 pub mod passcode;
 pub mod policy;
+pub mod service;
 pub mod settings;
 pub mod snapshot;
 pub mod spool;

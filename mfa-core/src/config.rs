@@ -123,11 +123,21 @@ pub struct Sms {
 pub struct Sender {
     /// Messages sent at once.
     pub workers: u16,
+    /// The system account the sender runs as (`mfa`). `mfa-admin init` creates it when it is
+    /// missing and gives its group read access to this file, the spool and the runtime
+    /// directory; it never gets the rules database.
+    pub user: String,
 }
+
+/// The account the sender runs as unless `[sender] user` names another.
+pub const DEFAULT_SENDER_USER: &str = "mfa";
 
 impl Default for Sender {
     fn default() -> Self {
-        Sender { workers: 8 }
+        Sender {
+            workers: 8,
+            user: DEFAULT_SENDER_USER.to_string(),
+        }
     }
 }
 
@@ -237,6 +247,19 @@ impl Config {
                     Paths::default().path_for(key).display().to_string()
                 )));
             }
+        }
+        let user = &config.sender.user;
+        let valid = !user.is_empty()
+            && user.len() <= 32
+            && !user.starts_with('-')
+            && user
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+        if !valid {
+            return Err(Error::Config(format!(
+                "{}: sender.user = {user:?} is not a user name; use a system account such as \"{DEFAULT_SENDER_USER}\"",
+                path.display()
+            )));
         }
         Ok(config)
     }

@@ -1444,7 +1444,7 @@ fn config_with_an_unknown_key_is_refused() {
             format!("{good}\n[sender]\ncolour = \"red\"\n"),
             "line 7",
             "unknown field `colour`",
-            "expected `workers`",
+            "expected `workers` or `user`",
         ),
     ];
     for (text, line, key, accepted) in &cases {

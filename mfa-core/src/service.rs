@@ -22,7 +22,7 @@ pub fn lineage(service: &str) -> impl Iterator<Item = &str> {
 
 /// The name whose rules govern `service`: the nearest member of its [`lineage`] for which
 /// `has_rule` is true, else `service` itself (then only `*` applies to it).
-pub fn governing<'a>(service: &'a str, has_rule: impl Fn(&str) -> bool) -> &'a str {
+pub fn governing(service: &str, has_rule: impl Fn(&str) -> bool) -> &str {
     if service == "*" {
         return service;
     }

@@ -1,14 +1,27 @@
-//! `init`: writes a default configuration if there is none, creates the database, spool and
-//! runtime directories with safe modes, and creates (or migrates) the database.
+//! `init`: sets up (and, run again, repairs) an installation: the sender's system account,
+//! the configuration file, the database and its directory, the spool and the runtime
+//! directory, each with the owner and mode below. Idempotent: a second run changes nothing
+//! on a sound installation and puts back any owner or mode that drifted.
 //!
-//! Modes: database directory 0700 and file 0600 (root only: it will hold the passcode hash
-//! key and TOTP secrets). The spool directory 0755 root; its subdirectories 0700, or
-//! root:mfa 2770 when the system group `mfa` of the sender exists (the sender must claim and
-//! delete messages). Runtime
-//! directory 0755, owned by the user `mfa` when it exists (the sender writes its heartbeat).
+//! The ownership model (root runs `mfa-admin` and the PAM module runs as euid 0 inside sshd,
+//! su, sudo, login; the sender runs as the unprivileged account `[sender] user`, `mfa`):
+//!
+//! | path | owner | mode | why |
+//! |---|---|---|---|
+//! | config (`/etc/mfa/mfa.toml`) | root:mfa | 0640 | the sender reads its transport settings; only root writes it |
+//! | database directory (`/var/lib/mfa`) | root:root | 0700 | rules, contacts, TOTP keys, the passcode hash key: the sender never reads them |
+//! | database (`mfa.db`) | root:root | 0600 | as above |
+//! | spool (`/var/spool/mfa`) | root:root | 0755 | nobody else may swap `tmp/` or `new/` for a symlink |
+//! | `tmp/ new/ cur/ failed/` | root:mfa | 2770 | the module writes, the sender claims, deletes and fails messages |
+//! | message files | root:mfa | 0640 | set explicitly by the writer, whatever its umask (`mfa_core::spool`) |
+//! | runtime (`/run/mfa`) | mfa:mfa | 0755 | the sender's heartbeat and status; everyone may read them |
+//!
+//! Run as root, `init` creates the account when it is missing (`useradd --system`, no home,
+//! no shell). Run by another user (a private test installation) it cannot change owners: the
+//! files stay that user's, and the spool subdirectories are 0700.
 
 use std::fs::DirBuilder;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use mfa_core::config::{Config, ConfigSource};
@@ -19,84 +32,265 @@ use serde::Serialize;
 
 use crate::output::json;
 
+/// One thing `init` looked after.
 #[derive(Serialize)]
-struct Created {
+struct Done {
     path: String,
     what: &'static str,
     /// True when init created it now; false when it was already there.
     created: bool,
+    /// What init changed on something that existed ("mode 0600 -> 0640"); empty if nothing.
+    repaired: String,
+}
+
+impl Done {
+    fn new(path: &Path, what: &'static str, (created, repaired): (bool, String)) -> Done {
+        Done {
+            path: path.display().to_string(),
+            what,
+            created,
+            repaired,
+        }
+    }
+}
+
+/// Owner and mode a path must have.
+#[derive(Clone, Copy)]
+struct Want {
+    mode: u32,
+    /// None: leave the owner as it is (not root).
+    owner: Option<(Uid, Gid)>,
 }
 
 pub fn run(source: &ConfigSource, as_json: bool) -> Result<()> {
+    let is_root = Uid::effective().is_root();
     let mut done = Vec::new();
+    // The configuration first: it names the sender's account.
     let config_created = write_default_config(&source.path)?;
-    done.push(Created {
-        path: source.path.display().to_string(),
-        what: "configuration",
-        created: config_created,
-    });
     let config = Config::load(&ConfigSource {
         path: source.path.clone(),
         explicit: true,
     })?;
-    let p = &config.paths;
+    refuse_shared_dirs(&config)?;
+    let account = if is_root {
+        let (user, created) = sender_account(&config.sender.user)?;
+        done.push(Done {
+            path: format!("{} (uid {}, gid {})", user.name, user.uid, user.gid),
+            what: "sender account",
+            created,
+            repaired: String::new(),
+        });
+        Some(user)
+    } else {
+        None
+    };
+    let root = |mode| Want {
+        mode,
+        owner: is_root.then_some((Uid::from_raw(0), Gid::from_raw(0))),
+    };
+    let root_group = |mode| Want {
+        mode,
+        owner: account.as_ref().map(|u| (Uid::from_raw(0), u.gid)),
+    };
+    let private = account.is_none();
 
+    let cfg_want = if private {
+        root(0o600)
+    } else {
+        root_group(0o640)
+    };
+    done.push(Done::new(
+        &source.path,
+        "configuration",
+        (config_created, repair(&source.path, cfg_want)?),
+    ));
+
+    let p = &config.paths;
     let db_dir = p
         .database
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    done.push(Created {
-        path: db_dir.display().to_string(),
-        what: "database directory",
-        created: mkdir(db_dir, 0o700, None)?,
-    });
-
-    let is_root = Uid::effective().is_root();
-    let mfa_group = Group::from_name("mfa").ok().flatten().filter(|_| is_root);
-    let spool_owner = mfa_group.as_ref().map(|g| (Uid::from_raw(0), g.gid));
-    let spool_mode = if spool_owner.is_some() { 0o2770 } else { 0o700 };
-    done.push(Created {
-        path: p.spool.display().to_string(),
-        what: "spool",
-        // The root stays root's: were it group-writable, the sender's group could swap
-        // tmp/ or new/ for a symlink and have the module (root) write elsewhere.
-        created: mkdir(&p.spool, 0o755, None)?,
-    });
-    for sub in ["tmp", "new", "cur", "failed"] {
+    done.push(Done::new(
+        db_dir,
+        "database directory",
+        ensure_dir(db_dir, root(0o700))?,
+    ));
+    // The spool root stays root's and closed to writes: were it group-writable, the sender's
+    // group could swap tmp/ or new/ for a symlink and have the module (root) write elsewhere.
+    done.push(Done::new(
+        &p.spool,
+        "spool",
+        ensure_dir(&p.spool, root(0o755))?,
+    ));
+    let sub_want = if private {
+        root(0o700)
+    } else {
+        root_group(0o2770)
+    };
+    for sub in mfa_core::spool::SUBDIRS {
         let d = p.spool.join(sub);
-        done.push(Created {
-            path: d.display().to_string(),
-            what: "spool",
-            created: mkdir(&d, spool_mode, spool_owner)?,
-        });
+        let (created, mut repaired) = ensure_dir(&d, sub_want)?;
+        // Messages written before a repair (under a umask of 077, say) become readable again.
+        if !private {
+            repaired.push_str(&repair_messages(
+                &d,
+                Want {
+                    mode: 0o640,
+                    ..sub_want
+                },
+            )?);
+        }
+        done.push(Done::new(&d, "spool", (created, repaired)));
     }
-    let mfa_user = User::from_name("mfa").ok().flatten().filter(|_| is_root);
-    let runtime_owner = mfa_user.map(|u| (u.uid, u.gid));
-    done.push(Created {
-        path: p.runtime.display().to_string(),
-        what: "runtime directory",
-        created: mkdir(&p.runtime, 0o755, runtime_owner)?,
-    });
+    let runtime_want = Want {
+        mode: 0o755,
+        owner: account.as_ref().map(|u| (u.uid, u.gid)),
+    };
+    done.push(Done::new(
+        &p.runtime,
+        "runtime directory",
+        ensure_dir(&p.runtime, runtime_want)?,
+    ));
 
     let (mut store, db_created) = Store::create(&p.database)?;
     let detail = format!("database {}", p.database.display());
     store.change(&crate::actor::actor(), "init", |_| Ok(((), detail)))?;
-    done.push(Created {
-        path: p.database.display().to_string(),
-        what: "database",
-        created: db_created,
-    });
+    let db_repaired = repair(&p.database, root(0o600))?;
+    done.push(Done::new(
+        &p.database,
+        "database",
+        (db_created, db_repaired),
+    ));
 
     if as_json {
         return json(&done);
     }
     for d in &done {
-        let state = if d.created { "created" } else { "exists " };
-        println!("{state}  {:<18}  {}", d.what, d.path);
+        let state = match (d.created, d.repaired.is_empty()) {
+            (true, _) => "created ",
+            (false, true) => "ok      ",
+            (false, false) => "repaired",
+        };
+        let extra = if d.repaired.is_empty() {
+            String::new()
+        } else {
+            format!("  ({})", d.repaired.trim_start_matches("; "))
+        };
+        println!("{state}  {:<18}  {}{extra}", d.what, d.path);
     }
-    println!("\nmfa is initialised; 2FA stays off until `mfa-admin settings set enabled=on`.");
+    if !is_root {
+        println!(
+            "\nnot run as root: owners were left as they are and the sender's account was not checked"
+        );
+    }
+    let enabled = mfa_core::store::rules::settings(store.conn())
+        .map(|s| s.enabled)
+        .unwrap_or(false);
+    if enabled {
+        println!("\nmfa is initialised; 2FA is on (`mfa-admin settings show`).");
+    } else {
+        println!("\nmfa is initialised; 2FA stays off until `mfa-admin settings set enabled=on`.");
+    }
     Ok(())
+}
+
+/// Directories the system shares with other programs: init would chown or chmod them.
+const SHARED_DIRS: &[&str] = &[
+    "/",
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/home",
+    "/lib",
+    "/lib64",
+    "/media",
+    "/mnt",
+    "/opt",
+    "/proc",
+    "/root",
+    "/run",
+    "/run/user",
+    "/sbin",
+    "/srv",
+    "/sys",
+    "/tmp",
+    "/usr",
+    "/usr/local",
+    "/var",
+    "/var/cache",
+    "/var/lib",
+    "/var/log",
+    "/var/run",
+    "/var/spool",
+    "/var/tmp",
+];
+
+/// Refuses a configuration whose directories are the system's own (`runtime = "/run"`):
+/// init repairs the owner and mode of its directories, which must be mfa's alone.
+fn refuse_shared_dirs(config: &Config) -> Result<()> {
+    let p = &config.paths;
+    let db_dir = p.database.parent().unwrap_or(Path::new("/"));
+    for (key, dir, example) in [
+        ("paths.database", db_dir, "/var/lib/mfa/mfa.db"),
+        ("paths.spool", p.spool.as_path(), "/var/spool/mfa"),
+        ("paths.runtime", p.runtime.as_path(), "/run/mfa"),
+    ] {
+        let clean: std::path::PathBuf = dir.components().collect();
+        if SHARED_DIRS.iter().any(|s| Path::new(s) == clean) {
+            return Err(mfa_core::invalid!(
+                "{key} puts mfa's files in {}, a directory the system shares with other \
+                 programs; give mfa a directory of its own, such as {example}",
+                clean.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Finds the sender's account, creating it as a system account (no home, no login shell)
+/// when it is missing. Returns it and whether it was created.
+fn sender_account(name: &str) -> Result<(User, bool)> {
+    let lookup = || {
+        User::from_name(name).map_err(|e| {
+            Error::io(
+                Path::new("/etc/passwd"),
+                std::io::Error::other(format!("cannot look up user {name:?}: {e}")),
+            )
+        })
+    };
+    if let Some(u) = lookup()? {
+        return Ok((u, false));
+    }
+    let mut cmd = std::process::Command::new("useradd");
+    cmd.args(["--system", "--home-dir", "/nonexistent", "--no-create-home"])
+        .args(["--shell", "/usr/sbin/nologin", "--comment", "mfa sender"]);
+    // useradd --user-group refuses when a group of that name already exists.
+    if Group::from_name(name).ok().flatten().is_some() {
+        cmd.args(["--gid", name]);
+    } else {
+        cmd.arg("--user-group");
+    }
+    let out = cmd.arg(name).output().map_err(|e| {
+        Error::Failed(format!(
+            "cannot run useradd to create the sender's account {name:?}: {e}; create it with \
+             `useradd --system --user-group --no-create-home --shell /usr/sbin/nologin {name}` \
+             and run init again"
+        ))
+    })?;
+    if !out.status.success() {
+        return Err(Error::Failed(format!(
+            "useradd could not create the sender's account {name:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    match lookup()? {
+        Some(u) => Ok((u, true)),
+        None => Err(Error::Failed(format!(
+            "useradd created {name:?} but it cannot be looked up (check /etc/nsswitch.conf)"
+        ))),
+    }
 }
 
 /// Writes the default configuration if the file does not exist; returns whether it did.
@@ -107,13 +301,20 @@ fn write_default_config(path: &Path) -> Result<bool> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
         && !dir.exists()
     {
-        mkdir(dir, 0o755, None)?;
+        ensure_dir(
+            dir,
+            Want {
+                mode: 0o755,
+                owner: None,
+            },
+        )?;
     }
     let text = Config::default().to_toml();
+    // Private until `repair` gives the sender's group read access.
     let mut f = match std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o644)
+        .mode(0o600)
         .open(path)
     {
         Ok(f) => f,
@@ -124,11 +325,18 @@ fn write_default_config(path: &Path) -> Result<bool> {
     Ok(true)
 }
 
-/// Creates a directory (and missing parents, 0755) with `mode` and optional owner; an
-/// existing directory is left as it is. Returns whether it was created.
-fn mkdir(dir: &Path, mode: u32, owner: Option<(Uid, Gid)>) -> Result<bool> {
-    if dir.is_dir() {
-        return Ok(false);
+/// Creates a directory (missing parents 0755) or repairs an existing one. Returns whether
+/// it was created and what was repaired.
+fn ensure_dir(dir: &Path, want: Want) -> Result<(bool, String)> {
+    match std::fs::symlink_metadata(dir) {
+        Ok(m) if m.is_dir() => return Ok((false, repair(dir, want)?)),
+        Ok(_) => {
+            return Err(Error::Failed(format!(
+                "{}: exists but is not a directory; move it away and run init again",
+                dir.display()
+            )));
+        }
+        Err(_) => {}
     }
     if let Some(parent) = dir
         .parent()
@@ -141,14 +349,66 @@ fn mkdir(dir: &Path, mode: u32, owner: Option<(Uid, Gid)>) -> Result<bool> {
             .map_err(|e| Error::io(parent, e))?;
     }
     DirBuilder::new()
-        .mode(mode)
+        .mode(0o700)
         .create(dir)
         .map_err(|e| Error::io(dir, e))?;
-    if let Some((uid, gid)) = owner {
-        chown(dir, Some(uid), Some(gid)).map_err(|e| Error::io(dir, e.into()))?;
+    repair(dir, want)?;
+    Ok((true, String::new()))
+}
+
+/// Sets owner and mode (owner first: chown clears set-group-ID); never follows a symlink.
+/// Returns what changed, as "; mode 0600 -> 0640; group 0 -> 998", or "" when nothing did.
+fn repair(path: &Path, want: Want) -> Result<String> {
+    let meta = std::fs::symlink_metadata(path).map_err(|e| Error::io(path, e))?;
+    if meta.file_type().is_symlink() {
+        return Err(Error::Insecure(format!(
+            "{}: is a symbolic link; mfa's files must be real files and directories — replace it \
+             and run init again",
+            path.display()
+        )));
     }
-    // The umask may have narrowed the mode, and set-group-ID needs setting explicitly.
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| Error::io(dir, e))?;
-    Ok(true)
+    let mut changed = String::new();
+    if let Some((uid, gid)) = want.owner {
+        if meta.uid() != uid.as_raw() || meta.gid() != gid.as_raw() {
+            chown(path, Some(uid), Some(gid)).map_err(|e| Error::io(path, e.into()))?;
+            if meta.uid() != uid.as_raw() {
+                changed.push_str(&format!("; owner {} -> {}", meta.uid(), uid));
+            }
+            if meta.gid() != gid.as_raw() {
+                changed.push_str(&format!("; group {} -> {}", meta.gid(), gid));
+            }
+        }
+    }
+    let now = std::fs::symlink_metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .mode()
+        & 0o7777;
+    if now != want.mode {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(want.mode))
+            .map_err(|e| Error::io(path, e))?;
+        // Report the mode as it was before init touched it (a chown may have cleared bits).
+        let before = meta.mode() & 0o7777;
+        if before != want.mode {
+            changed.push_str(&format!("; mode {before:04o} -> {:04o}", want.mode));
+        }
+    }
+    Ok(changed)
+}
+
+/// Repairs every regular file in a spool subdirectory; returns "; N message file(s)
+/// repaired" or "".
+fn repair_messages(dir: &Path, want: Want) -> Result<String> {
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let Ok(ft) = entry.file_type() else { continue };
+        if ft.is_file() && !repair(&entry.path(), want)?.is_empty() {
+            n += 1;
+        }
+    }
+    Ok(if n > 0 {
+        format!("; {n} message file(s) made readable by the sender")
+    } else {
+        String::new()
+    })
 }

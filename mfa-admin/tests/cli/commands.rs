@@ -35,7 +35,9 @@ fn init_creates_private_files_and_is_idempotent() {
             .as_array()
             .unwrap()
             .iter()
-            .all(|c| c["what"] == "configuration" || c["created"] == true),
+            .all(|c| c["what"] == "configuration"
+                || c["what"] == "sender account"
+                || c["created"] == true),
         "{first}"
     );
     assert_eq!(mode(&env.db()), 0o600);

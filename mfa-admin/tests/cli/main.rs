@@ -15,6 +15,7 @@ mod commands;
 mod concurrency;
 mod diagnose;
 mod safenet;
+mod setup;
 mod transfer;
 
 use std::path::{Path, PathBuf};
@@ -45,7 +46,9 @@ impl Env {
         std::fs::write(
             &config,
             format!(
-                "[paths]\ndatabase = \"{}/db/mfa.db\"\nspool = \"{}/spool\"\nruntime = \"{}/run\"\n",
+                // `[sender] user`: an account every Debian system has, so that `init` (as
+                // root) does not create the sender's account `mfa` on the test machine.
+                "[paths]\ndatabase = \"{}/db/mfa.db\"\nspool = \"{}/spool\"\nruntime = \"{}/run\"\n\n[sender]\nuser = \"nobody\"\n",
                 root.display(),
                 root.display(),
                 root.display()

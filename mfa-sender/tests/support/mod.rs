@@ -229,6 +229,13 @@ impl Install {
     pub fn create(dir: tempfile::TempDir, tables: &str) -> Install {
         let root = dir.path();
         let config = root.join("mfa.toml");
+        // `mfa-admin init` must not create the sender's account `mfa` on the test machine:
+        // name an account every Debian system has.
+        let tables = if tables.contains("[sender]") {
+            tables.replace("[sender]\n", "[sender]\nuser = \"nobody\"\n")
+        } else {
+            format!("{tables}\n[sender]\nuser = \"nobody\"\n")
+        };
         std::fs::write(
             &config,
             format!(

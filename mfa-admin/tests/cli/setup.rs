@@ -1,0 +1,172 @@
+//! `init` as root: the ownership model (config root:sender 0640, spool subdirectories
+//! root:sender 2770, runtime owned by the sender, database root's alone) and its repair of
+//! whatever drifted, including messages written under a umask of 077. The sender's account
+//! here is `nobody` (see `Env::bare`): the tests never create `mfa` on this machine; the
+//! installed-system suite (tests/installed) sees `init` create it.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use super::Env;
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+fn owner(path: &Path) -> (u32, u32, u32) {
+    let m = std::fs::symlink_metadata(path).unwrap();
+    (m.uid(), m.gid(), m.mode() & 0o7777)
+}
+
+fn nobody() -> (u32, u32) {
+    let u = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+    (u.uid.as_raw(), u.gid.as_raw())
+}
+
+#[test]
+fn init_gives_the_sender_what_it_needs_and_nothing_more() {
+    if !is_root() {
+        eprintln!("skipped: needs root (chown to the sender's account)");
+        return;
+    }
+    let env = Env::new();
+    let (uid, gid) = nobody();
+    assert_eq!(owner(&env.config), (0, gid, 0o640), "config");
+    assert_eq!(owner(&env.path("db")), (0, 0, 0o700), "database directory");
+    assert_eq!(owner(&env.db()), (0, 0, 0o600), "database");
+    assert_eq!(owner(&env.path("spool")), (0, 0, 0o755), "spool");
+    for sub in ["tmp", "new", "cur", "failed"] {
+        assert_eq!(
+            owner(&env.path(&format!("spool/{sub}"))),
+            (0, gid, 0o2770),
+            "spool/{sub}"
+        );
+    }
+    assert_eq!(owner(&env.path("run")), (uid, gid, 0o755), "runtime");
+    let rows = env.json(&["init"]);
+    let account = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["what"] == "sender account")
+        .unwrap();
+    assert_eq!(account["created"], false, "{rows}");
+    assert!(account["path"].as_str().unwrap().starts_with("nobody "));
+    assert!(
+        rows.as_array().unwrap().iter().all(|r| r["repaired"] == ""),
+        "a sound installation needs no repair: {rows}"
+    );
+}
+
+#[test]
+fn a_second_init_repairs_owners_modes_and_unreadable_messages() {
+    if !is_root() {
+        eprintln!("skipped: needs root (chown to the sender's account)");
+        return;
+    }
+    let env = Env::new();
+    let (uid, gid) = nobody();
+    // What an administrator (or an old version) might leave behind.
+    let chmod =
+        |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    nix::unistd::chown(&env.config, None, Some(nix::unistd::Gid::from_raw(0))).unwrap();
+    chmod(&env.config, 0o600);
+    chmod(&env.path("spool/new"), 0o700);
+    nix::unistd::chown(
+        &env.path("spool/cur"),
+        None,
+        Some(nix::unistd::Gid::from_raw(0)),
+    )
+    .unwrap();
+    chmod(&env.path("db"), 0o755);
+    nix::unistd::chown(&env.path("run"), Some(nix::unistd::Uid::from_raw(0)), None).unwrap();
+    // A message queued under umask 077 by an older writer: 0600 root:root.
+    let stuck = env.path("spool/failed/1-x.json");
+    std::fs::write(&stuck, "{}").unwrap();
+    chmod(&stuck, 0o600);
+    nix::unistd::chown(&stuck, None, Some(nix::unistd::Gid::from_raw(0))).unwrap();
+
+    let out = env.ok(&["init"]);
+    for what in ["configuration", "database directory", "runtime directory"] {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("repaired") && l.contains(what)),
+            "{what} not reported repaired:\n{out}"
+        );
+    }
+    assert!(out.contains("1 message file(s)"), "{out}");
+    assert_eq!(owner(&env.config), (0, gid, 0o640));
+    assert_eq!(owner(&env.path("spool/new")), (0, gid, 0o2770));
+    assert_eq!(owner(&env.path("spool/cur")), (0, gid, 0o2770));
+    assert_eq!(owner(&env.path("db")), (0, 0, 0o700));
+    assert_eq!(owner(&env.path("run")), (uid, gid, 0o755));
+    assert_eq!(owner(&stuck), (0, gid, 0o640));
+    // And now nothing is left to repair.
+    let again = env.ok(&["init"]);
+    assert!(!again.contains("repaired"), "{again}");
+}
+
+#[test]
+fn init_refuses_a_symlink_in_place_of_a_spool_directory() {
+    if !is_root() {
+        eprintln!("skipped: needs root (chown to the sender's account)");
+        return;
+    }
+    let env = Env::new();
+    let elsewhere = env.path("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::remove_dir(env.path("spool/tmp")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, env.path("spool/tmp")).unwrap();
+    let out = env.run(&["init"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("spool/tmp"), "{}", out.stderr);
+    // The target of the link was not chowned or chmodded to the sender's group.
+    let (_, gid, _) = owner(&elsewhere);
+    assert_ne!(gid, nobody().1);
+}
+
+#[test]
+fn init_refuses_a_sender_user_that_is_not_a_name() {
+    let env = Env::bare();
+    let text = std::fs::read_to_string(&env.config)
+        .unwrap()
+        .replace("user = \"nobody\"", "user = \"-o root\"");
+    std::fs::write(&env.config, text).unwrap();
+    let out = env.run(&["init"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("sender.user"), "{}", out.stderr);
+    assert!(!env.db().exists(), "nothing may be created on bad input");
+}
+
+#[test]
+fn init_refuses_to_take_over_a_directory_of_the_system() {
+    for (key, value) in [
+        ("runtime", "/run"),
+        ("spool", "/var/spool/"),
+        ("database", "/var/lib/mfa.db"),
+    ] {
+        let env = Env::bare();
+        let text = std::fs::read_to_string(&env.config).unwrap();
+        let text: String = text
+            .lines()
+            .map(|l| {
+                if l.starts_with(&format!("{key} =")) {
+                    format!("{key} = \"{value}\"\n")
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect();
+        std::fs::write(&env.config, text).unwrap();
+        let before = owner(Path::new("/run"));
+        let out = env.run(&["init"]);
+        assert_eq!(out.code, 2, "{key}: {out:?}");
+        assert!(
+            out.stderr.contains(&format!("paths.{key}")) && out.stderr.contains("of its own"),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(owner(Path::new("/run")), before);
+        assert!(!env.db().exists());
+    }
+}

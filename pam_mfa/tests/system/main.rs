@@ -17,6 +17,7 @@
     clippy::new_without_default
 )]
 
+mod examples;
 mod sshd;
 mod stacks;
 

@@ -6,8 +6,8 @@
 # Installs what it needs, builds mfa, and starts (all on 127.0.0.1): a demo sshd on port
 # 2222 guarded by pam_mfa (password + passcode), a local SMTP server that prints the mail it
 # receives, and mfa-sender. Creates a demo user and tells you how to log in. Ctrl-C stops it
-# and leaves the machine as it was: processes stopped, the demo user, PAM file and temporary
-# files removed, the Debian packages (and the rustup toolchain) it installed removed again
+# and leaves the machine as it was: processes stopped, the demo user (and the account mfa,
+# if the demo created it), PAM file and temporary files removed, the Debian packages (and the rustup toolchain) it installed removed again
 # (the build in target/ stays).
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "run as root: sudo $0" >&2; exit 1; }
@@ -21,6 +21,8 @@ work=$(mktemp -d /tmp/mfa-demo.XXXXXX)
 pids=()
 installed=()
 rustup_installed=
+# The sender's system account, as on a real install; removed again if the demo created it.
+sender_account_created=
 
 cleanup() {
   set +e
@@ -29,6 +31,7 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
   wait 2>/dev/null
   userdel -r "$user" 2>/dev/null
+  [ -n "$sender_account_created" ] && userdel mfa 2>/dev/null
   rm -f "/etc/pam.d/$service"
   rm -rf "$work"
   if [ -n "$rustup_installed" ]; then
@@ -72,6 +75,10 @@ echo "building mfa (release)..."
 bin="$repo/target/release"
 
 mkdir -p "$work/ssh"
+# mfa-sender runs as the unprivileged account mfa: it must reach its config, spool and binary.
+chmod 755 "$work"
+cp "$bin/mfa-sender" "$work/mfa-sender"
+id mfa >/dev/null 2>&1 || sender_account_created=1
 cat > "$work/mfa.toml" <<TOML
 [paths]
 database = "$work/db/mfa.db"
@@ -86,6 +93,7 @@ from = "mfa-demo@localhost"
 TOML
 chmod 600 "$work/mfa.toml"
 admin() { "$bin/mfa-admin" --config "$work/mfa.toml" "$@" >/dev/null; }
+# Creates the account mfa and gives it the config (root:mfa 0640), spool and runtime directory.
 admin init
 admin settings set enabled=on repeat_window=0
 admin service set "$service" passcode
@@ -98,7 +106,7 @@ admin contact add "$user" --email "$user@demo.example"
 /usr/bin/python3 -m aiosmtpd -n -l "127.0.0.1:$smtp_port" -c aiosmtpd.handlers.Debugging stdout &
 pids+=($!)
 sleep 1
-"$bin/mfa-sender" --config "$work/mfa.toml" 2> "$work/sender.log" &
+setpriv --reuid mfa --regid mfa --init-groups "$work/mfa-sender" --config "$work/mfa.toml" 2> "$work/sender.log" &
 pids+=($!)
 sleep 1
 if [ ! -e "$work/run/sender.heartbeat" ]; then

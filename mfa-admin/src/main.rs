@@ -7,13 +7,33 @@ mod actor;
 mod cli;
 mod commands;
 mod output;
+mod pam_files;
 mod when;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
+/// Restores the default action of SIGPIPE, which Rust's runtime sets to "ignore": a reader
+/// that stops early (`mfa-admin carrier list | head -1`) then ends mfa-admin quietly, as it
+/// ends `ls` or `cat`, instead of every `println!` after it panicking (exit 101). Child
+/// processes get the default anyway; sockets are written with MSG_NOSIGNAL by std.
+#[allow(unsafe_code)]
+fn default_sigpipe() {
+    const SIGPIPE: std::ffi::c_int = 13;
+    const SIG_DFL: usize = 0;
+    unsafe extern "C" {
+        fn signal(signum: std::ffi::c_int, handler: usize) -> usize;
+    }
+    // SAFETY: signal(2) with SIG_DFL installs no Rust code as a handler; it is called once,
+    // before any thread exists.
+    unsafe {
+        signal(SIGPIPE, SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    default_sigpipe();
     // Files we create (exports, the database, the configuration) start private.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let cli = cli::Cli::parse();

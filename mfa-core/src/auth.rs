@@ -436,9 +436,21 @@ fn second_factor(
             } else {
                 "How will you prove it is you?"
             });
+            // Contacts by masked form and label, told apart when they still look alike.
+            let contacts: Vec<people::ContactRow> = options
+                .iter()
+                .filter_map(|o| match o {
+                    Factor::Contact(c) => Some(c.clone()),
+                    _ => None,
+                })
+                .collect();
+            let mut names = people::menu_names(&contacts).into_iter();
             for (i, o) in options.iter().enumerate() {
                 let label = match o {
-                    Factor::Contact(c) if all_contacts => c.masked.clone(),
+                    Factor::Contact(_) if all_contacts => names.next().unwrap_or_default(),
+                    Factor::Contact(_) => {
+                        format!("passcode to {}", names.next().unwrap_or_default())
+                    }
                     o => o.label(),
                 };
                 list.push_str(&format!("\n  {}) {label}", i + 1));

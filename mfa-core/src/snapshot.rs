@@ -274,6 +274,10 @@ impl Snapshot {
         user: &str,
         ip: Option<IpAddr>,
     ) -> Facts {
+        // A service without a rule of its own follows its family (crate::service); the
+        // services section names exactly the names with a rule (a method or a network rule).
+        let service =
+            crate::service::governing(service, |s| self.services.iter().any(|(n, _)| n == s));
         let method = self
             .services
             .iter()
@@ -308,7 +312,8 @@ impl Snapshot {
         }
     }
 
-    /// The deciding rule for `service` and `ip`, ranked as
+    /// The deciding rule for `service` (the name governing the requested one) and `ip`,
+    /// ranked as
     /// [`crate::store::rules::matching_networks`] ranks them: narrowest range, then the
     /// service's own rule over `*`, then "require" over "trusted", then the older rule.
     fn network(&self, service: &str, ip: IpAddr) -> Option<NetworkFacts> {
@@ -850,6 +855,7 @@ mod tests {
                 ("su", "192.0.2.0/24", false),
                 ("*", "2001:db8::/32", false),
                 ("*", "10.1.2.0/24", true),
+                ("sshd-mfa", "10.1.2.0/24", true),
             ] {
                 let rule = NewNetRule {
                     service: svc.into(),
@@ -896,7 +902,21 @@ mod tests {
             "ann", "émile", "user000", "user003", "user007", "user031", "user032", "user050",
             "user099", "nobody", "", "zzz", "aaa",
         ];
-        let services = ["sshd", "sudo", "ftp", "su", "login"];
+        let services = [
+            "sshd",
+            "sudo",
+            "ftp",
+            "su",
+            "login",
+            "su-l",
+            "sudo-i",
+            "sshd-publickey",
+            "sshd-mfa",
+            "sshd-mfa-test",
+            "ftp-x-y",
+            "-su",
+            "login-",
+        ];
         let addrs = [
             None,
             Some("10.1.2.3"),
@@ -1008,5 +1028,64 @@ mod tests {
             "nor in a directory anyone can write"
         );
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+
+    #[test]
+    fn a_service_without_rules_follows_its_family() {
+        let (_d, mut store) = populated();
+        let snap = Snapshot::load(store.path()).unwrap();
+        let ip = |a: &str| Some(a.parse().unwrap());
+        // su has only a network rule: su-l takes it, and `*`'s method (as su does).
+        let su_l = snap.facts("ann", "su-l", ip("192.0.2.7"));
+        assert_eq!(su_l.method, "any");
+        assert_eq!(
+            su_l.network,
+            snap.facts("ann", "su", ip("192.0.2.7")).network
+        );
+        assert!(su_l.network.is_some_and(|n| !n.require));
+        // sudo-i takes sudo's method; sshd-publickey sshd's method and network rules.
+        assert_eq!(snap.facts("ann", "sudo-i", None).method, "totp");
+        let pk = snap.facts("ann", "sshd-publickey", ip("10.1.9.9"));
+        assert_eq!(pk.method, "passcode");
+        assert!(
+            pk.network.is_some_and(|n| n.require),
+            "sshd's /16 rule decides"
+        );
+        // The nearest name with a rule wins: sshd-mfa has a network rule (and no method).
+        let t = snap.facts("ann", "sshd-mfa-test", ip("10.1.2.3"));
+        assert_eq!(t.method, "any", "sshd-mfa's method is `*`'s, not sshd's");
+        // A name that is no family member stays on `*`.
+        assert_eq!(snap.facts("ann", "subscribe", None).method, "any");
+        assert_eq!(snap.facts("ann", "-su", None).method, "any");
+
+        // A rule of its own ends the inheritance, for methods and for network rules alike.
+        store
+            .change("t", "t", |tx| {
+                set_service(tx, "sudo-i", "none")?;
+                let rule = NewNetRule {
+                    service: "su-l".into(),
+                    range: IpRange::parse_any("198.51.100.0/24")?,
+                    require: true,
+                    log: None,
+                    note: String::new(),
+                };
+                add_network(tx, &rule, 0)?;
+                Ok(((), String::new()))
+            })
+            .unwrap();
+        let snap = Snapshot::load(store.path()).unwrap();
+        assert_eq!(snap.facts("ann", "sudo-i", None).method, "none");
+        assert_eq!(snap.facts("ann", "sudo", None).method, "totp");
+        assert_eq!(snap.facts("ann", "su-l", ip("192.0.2.7")).network, None);
+        assert!(snap.facts("ann", "su", ip("192.0.2.7")).network.is_some());
+        for service in ["su-l", "sudo-i", "su", "sudo"] {
+            for addr in [None, ip("192.0.2.7"), ip("198.51.100.1")] {
+                assert_eq!(
+                    snap.facts("ann", service, addr),
+                    auth::facts(store.conn(), "ann", service, addr).unwrap(),
+                    "{service} {addr:?}"
+                );
+            }
+        }
     }
 }

@@ -64,7 +64,7 @@ pub fn log(ctx: &Ctx, cmd: LogCmd) -> Result<()> {
                         e.outcome,
                         e.method,
                         e.destination,
-                        e.reason,
+                        readable_reason(&e.reason),
                     ]
                 })
                 .collect();
@@ -107,6 +107,24 @@ pub fn log(ctx: &Ctx, cmd: LogCmd) -> Result<()> {
     }
 }
 
+/// A reason as people read it: the Unix time of a lockout that older versions of the module
+/// logged (`locked out until 1796018216`) becomes a local date and time. (JSON keeps the
+/// stored text.)
+fn readable_reason(reason: &str) -> String {
+    const AT: &str = "until ";
+    let Some(i) = reason.find(AT) else {
+        return reason.to_string();
+    };
+    let rest = &reason[i + AT.len()..];
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    match rest[..digits].parse::<i64>() {
+        Ok(ts) if digits >= 9 => {
+            format!("{}{AT}{}{}", &reason[..i], when::show(ts), &rest[digits..])
+        }
+        _ => reason.to_string(),
+    }
+}
+
 pub fn audit(ctx: &Ctx, cmd: AuditCmd) -> Result<()> {
     let AuditCmd::Show { since, limit: lim } = cmd;
     let since = since
@@ -127,4 +145,25 @@ pub fn audit(ctx: &Ctx, cmd: AuditCmd) -> Result<()> {
         "no audit entries",
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::readable_reason;
+
+    #[test]
+    fn raw_lockout_times_become_dates() {
+        let shown = readable_reason("locked out until 1796018216");
+        assert!(shown.starts_with("locked out until 2026-11-3"), "{shown}");
+        assert!(!shown.contains("1796018216"), "{shown}");
+        for kept in [
+            "locked out until 2026-11-30 05:56:56 UTC",
+            "repeat window",
+            "until 12",
+            "until ",
+            "until 99999999999999999999999",
+        ] {
+            assert_eq!(readable_reason(kept), kept);
+        }
+    }
 }

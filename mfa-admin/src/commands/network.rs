@@ -49,6 +49,9 @@ struct Check {
     enabled: bool,
     /// The method of the service.
     method: String,
+    /// The name whose rules apply: the service itself, or the nearest name of its family
+    /// with a rule of its own (`su` for `su-l`; see `mfa_core::service`).
+    rules_of: String,
 }
 
 pub fn run(ctx: &Ctx, cmd: NetCmd) -> Result<()> {
@@ -98,6 +101,7 @@ pub fn run(ctx: &Ctx, cmd: NetCmd) -> Result<()> {
                 let id = q::add_network(tx, &rule, mfa_core::now())?;
                 Ok((id, format!("rule {id}: {what}")))
             })?;
+            crate::pam_files::warn_unknown(&rule.service, &crate::pam_files::dir());
             if ctx.json {
                 return json(&serde_json::json!({ "id": id }));
             }
@@ -119,6 +123,7 @@ pub fn run(ctx: &Ctx, cmd: NetCmd) -> Result<()> {
             let service = validate::service(&service)?;
             let addr = parse_address(&address)?;
             let store = ctx.store()?;
+            let rules_of = q::governing(store.conn(), &service)?;
             let matches = q::matching_networks(store.conn(), &service, addr)?;
             let settings = q::settings(store.conn())?;
             let method = q::method_for(store.conn(), &service)?;
@@ -135,6 +140,7 @@ pub fn run(ctx: &Ctx, cmd: NetCmd) -> Result<()> {
                 matches,
                 enabled: settings.enabled,
                 method,
+                rules_of,
             };
             if ctx.json {
                 return json(&check);
@@ -146,6 +152,12 @@ pub fn run(ctx: &Ctx, cmd: NetCmd) -> Result<()> {
 }
 
 fn print_check(c: &Check) {
+    if c.rules_of != c.service {
+        println!(
+            "{} has no rule of its own: it follows the rules of {}",
+            c.service, c.rules_of
+        );
+    }
     match &c.rule {
         Some(r) => {
             let why = if c.matches.len() == 1 {
@@ -170,7 +182,7 @@ fn print_check(c: &Check) {
             println!("{} on {}: 2FA required", c.address, c.service);
             println!(
                 "no trusted-network rule for {} or * contains this address",
-                c.service
+                c.rules_of
             );
         }
     }

@@ -15,10 +15,17 @@ use crate::when;
 pub fn user(ctx: &Ctx, cmd: UserCmd) -> Result<()> {
     match cmd {
         UserCmd::List => {
-            let users = q::users(ctx.store()?.conn())?;
+            let mut users = q::users(ctx.store()?.conn())?;
+            // A lockout the module could not store in the database is in the user's state
+            // file (mfa_core::state), as `user show` reads it.
+            for u in &mut users {
+                let f = mfa_core::state::failures(&ctx.config.paths.database, &u.name);
+                u.locked_until = u.locked_until.max(f.locked_until);
+            }
             if ctx.json {
                 return json(&users);
             }
+            let now = mfa_core::now();
             let rows = users
                 .into_iter()
                 .map(|u| {
@@ -32,17 +39,31 @@ pub fn user(ctx: &Ctx, cmd: UserCmd) -> Result<()> {
                     if u.exempt {
                         flags.push("exempt");
                     }
+                    let locked = if u.locked_until > now {
+                        flags.push("locked");
+                        when::show(u.locked_until)
+                    } else {
+                        "-".into()
+                    };
                     vec![
                         u.name,
                         u.full_name,
                         u.contacts.to_string(),
                         flags.join(","),
+                        locked,
                         when::show(u.created),
                     ]
                 })
                 .collect();
             table(
-                &["USER", "FULL NAME", "CONTACTS", "FLAGS", "ADDED"],
+                &[
+                    "USER",
+                    "FULL NAME",
+                    "CONTACTS",
+                    "FLAGS",
+                    "LOCKED UNTIL",
+                    "ADDED",
+                ],
                 rows,
                 "no users",
             );

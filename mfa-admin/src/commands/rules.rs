@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::Ctx;
 use crate::cli::{ServiceCmd, SettingsCmd, TemplateCmd};
 use crate::output::{json, table};
+use crate::pam_files as pam;
 
 #[derive(Serialize)]
 struct SettingView {
@@ -136,40 +137,93 @@ pub fn settings(ctx: &Ctx, cmd: SettingsCmd) -> Result<()> {
     }
 }
 
+/// One line of `service list`: a rule, and the PAM services of this machine that have no
+/// rule of their own and so follow it (`su` governs `su-l`; `*` every other service).
+#[derive(Serialize)]
+struct ServiceView {
+    service: String,
+    method: String,
+    also_governs: Vec<String>,
+}
+
 pub fn service(ctx: &Ctx, cmd: ServiceCmd) -> Result<()> {
     match cmd {
         ServiceCmd::List => {
-            let rows = q::services(ctx.store()?.conn())?;
-            if ctx.json {
-                return json(&rows);
-            }
-            let rows = rows
+            let store = ctx.store()?;
+            let rules = q::services(store.conn())?;
+            let followers = pam::followers(&store, &pam::dir())?;
+            let views: Vec<ServiceView> = rules
                 .into_iter()
-                .map(|s| vec![s.service, s.method])
+                .map(|s| ServiceView {
+                    also_governs: followers.get(&s.service).cloned().unwrap_or_default(),
+                    service: s.service,
+                    method: s.method,
+                })
                 .collect();
-            table(&["SERVICE", "METHOD"], rows, "no service rules");
+            if ctx.json {
+                return json(&views);
+            }
+            let rows = views
+                .into_iter()
+                .map(|v| {
+                    let also = if v.service == validate::ANY_SERVICE {
+                        "every other service".to_string()
+                    } else if v.also_governs.is_empty() {
+                        "-".to_string()
+                    } else {
+                        v.also_governs.join(", ")
+                    };
+                    vec![v.service, v.method, also]
+                })
+                .collect();
+            table(
+                &["SERVICE", "METHOD", "ALSO GOVERNS"],
+                rows,
+                "no service rules",
+            );
             Ok(())
         }
         ServiceCmd::Set { name, method } => {
             let name = validate::service(&name)?;
             let method = validate::method(&method)?;
             let mut store = ctx.store()?;
-            let old = store.change(&ctx.actor(), "service set", |tx| {
+            let (old, from) = store.change(&ctx.actor(), "service set", |tx| {
                 let old = q::method_for(tx, &name)?;
+                let from = q::governing(tx, &name)?;
                 q::set_service(tx, &name, &method)?;
-                Ok((old, format!("{name}: {method}")))
+                Ok(((old, from), format!("{name}: {method}")))
             })?;
-            println!("service {name}: {method} (was {old})");
+            let was = if from == name {
+                old
+            } else {
+                format!("{old}, from {from}")
+            };
+            println!("service {name}: {method} (was {was})");
+            if name != validate::ANY_SERVICE {
+                let dir = pam::dir();
+                match pam::followers(&store, &dir)?.get(&name) {
+                    Some(also) if !also.is_empty() => {
+                        println!("it also governs {} (no rule of their own)", also.join(", "))
+                    }
+                    _ => {}
+                }
+                pam::warn_unknown(&name, &dir);
+            }
             Ok(())
         }
         ServiceCmd::Del { name } => {
             let name = validate::service(&name)?;
             let mut store = ctx.store()?;
-            let now = store.change(&ctx.actor(), "service del", |tx| {
+            let (now, from) = store.change(&ctx.actor(), "service del", |tx| {
                 q::delete_service(tx, &name)?;
-                Ok((q::method_for(tx, &name)?, name.clone()))
+                let now = (q::method_for(tx, &name)?, q::governing(tx, &name)?);
+                Ok((now, name.clone()))
             })?;
-            println!("service {name}: rule removed; '*' applies ({now})");
+            if from == name {
+                println!("service {name}: rule removed; '*' applies ({now})");
+            } else {
+                println!("service {name}: rule removed; it follows {from} ({now})");
+            }
             Ok(())
         }
     }

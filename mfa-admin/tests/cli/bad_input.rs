@@ -1341,10 +1341,7 @@ fn import_refuses_an_invalid_value_deep_inside() {
         &env,
         "method.toml",
         &broken,
-        &[
-            "services.sudo",
-            "expected one of none|passcode|totp|any",
-        ],
+        &["services.sudo", "expected one of none|passcode|totp|any"],
     );
     let broken = doc.replace(
         "mandatory = true\nexempt = false",

@@ -1,5 +1,6 @@
-//! Queries of an authentication: the facts the decision needs, lockouts, and the
-//! installation's passcode hash key. (Challenges and failure counts are files: [`crate::state`].)
+//! Queries of an authentication: the facts the decision needs, lockouts (and how their end
+//! is written for people), and the installation's passcode hash key. (Challenges and failure
+//! counts are files: [`crate::state`].)
 
 use std::net::IpAddr;
 
@@ -130,4 +131,49 @@ pub fn record_lockout(
 pub fn record_success(conn: &Connection, user: &str) -> Result<()> {
     conn.execute("DELETE FROM lockouts WHERE user = ?1", [user])?;
     Ok(())
+}
+
+/// A Unix time as people read it in logs and messages: `2026-11-30 08:15:00 UTC`. UTC, and
+/// said so: the PAM module runs inside su, sudo or sshd, whose time zone is not the reader's.
+/// A time beyond year 9999 (or before 0) is written as `@SECONDS`.
+pub fn time_text(ts: i64) -> String {
+    let (days, secs) = (ts.div_euclid(86_400), ts.rem_euclid(86_400));
+    // Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's civil_from_days).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    if !(0..=9999).contains(&year) {
+        return format!("@{ts}");
+    }
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::time_text;
+
+    #[test]
+    fn times_read_as_utc_dates() {
+        assert_eq!(time_text(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(time_text(1_796_018_216), "2026-11-30 05:56:56 UTC");
+        assert_eq!(time_text(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(time_text(1_709_164_799), "2024-02-28 23:59:59 UTC");
+        assert_eq!(time_text(4_102_444_800), "2100-01-01 00:00:00 UTC");
+        assert_eq!(time_text(-1), "1969-12-31 23:59:59 UTC");
+        assert_eq!(time_text(i64::MAX), format!("@{}", i64::MAX));
+        assert_eq!(time_text(i64::MIN), format!("@{}", i64::MIN));
+        assert_eq!(time_text(253_402_300_799), "9999-12-31 23:59:59 UTC");
+        assert_eq!(time_text(253_402_300_800), "@253402300800");
+    }
 }

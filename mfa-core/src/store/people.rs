@@ -46,6 +46,9 @@ pub struct UserSummary {
     pub mandatory: bool,
     pub exempt: bool,
     pub created: i64,
+    /// Unix time until which the database holds the user locked out (0: no lockout; a
+    /// time in the past: the lockout ran out). The user's state file may hold a later one.
+    pub locked_until: i64,
 }
 
 /// A stored contact, with its fully resolved destination and masked form.
@@ -115,8 +118,10 @@ pub fn users(conn: &Connection) -> Result<Vec<UserSummary>> {
     let mut stmt = conn.prepare(
         "SELECT u.name, u.full_name, u.enabled, u.created,
                 (SELECT count(*) FROM contacts c WHERE c.user = u.name),
-                coalesce(o.mandatory, 0), coalesce(o.exempt, 0)
-         FROM users u LEFT JOIN overrides o ON o.user = u.name ORDER BY u.name",
+                coalesce(o.mandatory, 0), coalesce(o.exempt, 0), coalesce(l.locked_until, 0)
+         FROM users u LEFT JOIN overrides o ON o.user = u.name
+              LEFT JOIN lockouts l ON l.user = u.name
+         ORDER BY u.name",
     )?;
     let rows = stmt.query_map([], |r| {
         Ok(UserSummary {
@@ -127,6 +132,7 @@ pub fn users(conn: &Connection) -> Result<Vec<UserSummary>> {
             contacts: r.get(4)?,
             mandatory: r.get(5)?,
             exempt: r.get(6)?,
+            locked_until: r.get(7)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -259,6 +265,84 @@ pub(crate) fn contact_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ContactRow>
         masked,
         label: r.get(4)?,
     })
+}
+
+/// How the login menu names each of `contacts`: the masked form, with the contact's label
+/// when it has one (`j***@e***.com (work)`). Contacts that still look alike show more of
+/// their email address, at most half of the local part and of the domain's host part (never
+/// the whole address); those that even so look alike keep the plain mask and show their
+/// number instead (`j***@e***.com (work, contact 2)`).
+pub fn menu_names(contacts: &[ContactRow]) -> Vec<String> {
+    let name = |c: &ContactRow, masked: &str, number: bool| {
+        let mut extra: Vec<String> = Vec::new();
+        if !c.label.is_empty() {
+            extra.push(c.label.clone());
+        }
+        if number {
+            extra.push(format!("contact {}", c.seq));
+        }
+        match extra.is_empty() {
+            true => masked.to_string(),
+            false => format!("{masked} ({})", extra.join(", ")),
+        }
+    };
+    let mut masked: Vec<String> = contacts.iter().map(|c| c.masked.clone()).collect();
+    let alike = |masked: &[String]| -> Vec<bool> {
+        let names: Vec<String> = contacts
+            .iter()
+            .zip(masked)
+            .map(|(c, m)| name(c, m, false))
+            .collect();
+        (0..names.len())
+            .map(|i| (0..names.len()).any(|j| j != i && names[j] == names[i]))
+            .collect()
+    };
+    // Reveal one more character at a time, only of the contacts that still look alike.
+    for shown in 2..=32 {
+        let todo = alike(&masked);
+        let mut changed = false;
+        for (i, c) in contacts.iter().enumerate() {
+            if todo[i] && c.channel == Channel::Email.as_str() {
+                let longer = mask_email_showing(&c.address, shown);
+                changed |= longer != masked[i];
+                masked[i] = longer;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    // Those still alike show no more of their address than the mask (it did not help), and
+    // their number.
+    let todo = alike(&masked);
+    contacts
+        .iter()
+        .zip(&masked)
+        .zip(todo)
+        .map(|((c, m), number)| match number {
+            true => name(c, &c.masked, true),
+            false => name(c, m, false),
+        })
+        .collect()
+}
+
+/// `j***@e***.com` with up to `n` leading characters of the local part and of the domain's
+/// host part, each at most half of it (at least one).
+fn mask_email_showing(address: &str, n: usize) -> String {
+    let Some((local, domain)) = address.rsplit_once('@') else {
+        return "***".into();
+    };
+    let (host, tld) = domain.rsplit_once('.').unwrap_or((domain, ""));
+    let head = |s: &str| {
+        let k = n.min((s.chars().count() / 2).max(1));
+        s.chars().take(k).collect::<String>()
+    };
+    let tld = if tld.is_empty() {
+        String::new()
+    } else {
+        format!(".{tld}")
+    };
+    format!("{}***@{}***{tld}", head(local), head(host))
 }
 
 /// A user's contacts by number.
@@ -566,5 +650,71 @@ mod tests {
         let e = delete_carrier(c, "at&t").unwrap_err().to_string();
         assert!(e.contains("bob"), "{e}");
         assert_eq!(carriers(c).unwrap().len(), 10);
+    }
+
+    fn row(seq: i64, contact: &Contact, label: &str) -> ContactRow {
+        ContactRow {
+            seq,
+            channel: contact.channel.as_str().into(),
+            address: contact.address.clone(),
+            carrier: contact.carrier.clone(),
+            to: contact.address.clone(),
+            masked: contact.masked(),
+            label: label.into(),
+        }
+    }
+
+    #[test]
+    fn menu_names_tell_alike_contacts_apart_without_showing_them() {
+        let e = |a: &str| Contact::email(a).unwrap();
+        // Distinct masks stay as they are; a label is shown.
+        let rows = [
+            row(1, &e("john@example.com"), "work"),
+            row(2, &e("ann@other.org"), ""),
+        ];
+        assert_eq!(menu_names(&rows), ["j***@e***.com (work)", "a***@o***.org"]);
+        // Labels alone tell them apart.
+        let rows = [
+            row(1, &e("john@example.com"), "work"),
+            row(3, &e("jim@elsewhere.com"), "home"),
+        ];
+        assert_eq!(
+            menu_names(&rows),
+            ["j***@e***.com (work)", "j***@e***.com (home)"]
+        );
+        // More of the address, never more than half of each part.
+        let rows = [
+            row(1, &e("john@example.com"), ""),
+            row(2, &e("jim@example.com"), ""),
+            row(4, &e("ann@example.com"), ""),
+        ];
+        assert_eq!(
+            menu_names(&rows),
+            ["jo***@ex***.com", "j***@ex***.com", "a***@e***.com"]
+        );
+        let rows = [row(1, &e("jo@mail.com"), ""), row(2, &e("jo@mint.com"), "")];
+        let names = menu_names(&rows);
+        assert_eq!(names, ["j***@ma***.com", "j***@mi***.com"]);
+        // Still alike within those limits: the contact number.
+        let rows = [
+            row(1, &e("john@example.com"), "x"),
+            row(2, &e("joan@example.com"), "x"),
+            row(3, &Contact::sms("+14155550123").unwrap(), ""),
+            row(4, &Contact::sms("+14165550123").unwrap(), ""),
+        ];
+        let names = menu_names(&rows);
+        assert_eq!(
+            names,
+            [
+                "j***@e***.com (x, contact 1)",
+                "j***@e***.com (x, contact 2)",
+                "+*******0123 (contact 3)",
+                "+*******0123 (contact 4)",
+            ]
+        );
+        for (n, r) in names.iter().zip(&rows) {
+            assert!(!n.contains(&r.address), "{n}");
+        }
+        assert!(menu_names(&[]).is_empty());
     }
 }

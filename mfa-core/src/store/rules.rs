@@ -1,5 +1,7 @@
 //! Queries for the rules that say where a second factor is needed: settings, per-service
 //! methods, trusted networks (with the narrowest-rule-wins lookup) and message templates.
+//! A service without a rule of its own follows its family ([`crate::service`]): every
+//! lookup here goes through [`governing`].
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -66,12 +68,38 @@ pub fn services(conn: &Connection) -> Result<Vec<ServiceMethod>> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// The method that applies to a service: its own row, else `*`'s, else `none`.
+/// Whether `name` has a rule of its own: a method, or a trusted-network rule.
+pub fn has_rule(conn: &Connection, name: &str) -> Result<bool> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM services WHERE name = ?1)
+             OR EXISTS (SELECT 1 FROM networks WHERE service = ?1)",
+    )?;
+    Ok(stmt.query_row([name], |r| r.get(0))?)
+}
+
+/// The name whose rules govern `service` ([`crate::service::governing`]): `service` itself
+/// when it has a rule, else the nearest name of its family that has one (`su-l` -> `su`),
+/// else `service` (then only `*` applies).
+pub fn governing(conn: &Connection, service: &str) -> Result<String> {
+    if service == ANY_SERVICE {
+        return Ok(service.into());
+    }
+    for name in crate::service::lineage(service) {
+        if has_rule(conn, name)? {
+            return Ok(name.into());
+        }
+    }
+    Ok(service.into())
+}
+
+/// The method that applies to a service: that of the name governing it ([`governing`]),
+/// else `*`'s, else `none`.
 pub fn method_for(conn: &Connection, service: &str) -> Result<String> {
+    let name = governing(conn, service)?;
     let m: Option<String> = conn
         .query_row(
             "SELECT method FROM services WHERE name IN (?1, '*') ORDER BY name = '*' LIMIT 1",
-            [service],
+            [&name],
             |r| r.get(0),
         )
         .optional()?;
@@ -228,10 +256,12 @@ pub fn delete_network(conn: &Connection, id: i64) -> Result<NetRule> {
     Ok(rule)
 }
 
-/// Every rule of `service` or `*` whose range contains `addr`, the deciding rule first:
-/// narrowest range, then a rule of the service itself over `*`, then "require" over
-/// "trusted" (the safer reading of a tie), then the older rule.
+/// Every rule of the name governing `service` ([`governing`]) or of `*` whose range contains
+/// `addr`, the deciding rule first: narrowest range, then a rule of the service (or its
+/// family) over `*`, then "require" over "trusted" (the safer reading of a tie), then the
+/// older rule.
 pub fn matching_networks(conn: &Connection, service: &str, addr: IpAddr) -> Result<Vec<NetRule>> {
+    let service = governing(conn, service)?;
     let addr = addr.to_canonical();
     let family = if addr.is_ipv4() { 4 } else { 6 };
     let sql = format!(
@@ -367,5 +397,53 @@ mod tests {
         delete_service(c, "sshd").unwrap();
         assert!(delete_service(c, "*").is_err());
         assert!(matches!(delete_service(c, "sshd"), Err(Error::NotFound(_))));
+    }
+
+    #[test]
+    fn families_follow_the_nearest_rule() {
+        let (_d, s) = store();
+        let c = s.conn();
+        set_service(c, "su", "none").unwrap();
+        set_service(c, "sudo", "totp").unwrap();
+        assert_eq!(method_for(c, "su-l").unwrap(), "none");
+        assert_eq!(method_for(c, "sudo-i").unwrap(), "totp");
+        assert_eq!(method_for(c, "sudo-i-x").unwrap(), "totp");
+        assert_eq!(
+            method_for(c, "sudoedit").unwrap(),
+            "any",
+            "not a family member"
+        );
+        assert_eq!(governing(c, "su-l").unwrap(), "su");
+        assert_eq!(governing(c, "login").unwrap(), "login");
+        assert_eq!(governing(c, "*").unwrap(), "*");
+
+        // Network rules of the family apply, and count as the service's own over `*`.
+        let star = add(c, "*", "10.0.0.0/24", false);
+        let su = add(c, "su", "10.0.0.0/24", true);
+        let a = parse_address("10.0.0.9").unwrap();
+        let ids = |svc: &str| {
+            matching_networks(c, svc, a)
+                .unwrap()
+                .iter()
+                .map(|r| r.id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids("su-l"), vec![su, star]);
+        assert_eq!(ids("sudo-i"), vec![star]);
+
+        // A network rule alone makes a name govern itself: its method is then `*`'s.
+        let own = add(c, "su-l", "10.0.0.0/24", false);
+        assert_eq!(governing(c, "su-l").unwrap(), "su-l");
+        assert_eq!(method_for(c, "su-l").unwrap(), "any");
+        assert_eq!(ids("su-l"), vec![own, star]);
+        // So does a method alone.
+        set_service(c, "sudo-i", "passcode").unwrap();
+        assert_eq!(method_for(c, "sudo-i").unwrap(), "passcode");
+        delete_service(c, "sudo-i").unwrap();
+        assert_eq!(
+            method_for(c, "sudo-i").unwrap(),
+            "totp",
+            "back to the family"
+        );
     }
 }

@@ -10,6 +10,7 @@
     clippy::new_without_default
 )]
 
+mod families;
 mod flows;
 mod harness;
 mod totp;

@@ -110,7 +110,7 @@ fn unknown_warning(name: &str, dir: &Path) -> Option<String> {
             dir.display()
         ),
         _ => format!(
-            "did you mean {}? (`mfa-admin service del {name}` removes the rule)",
+            "did you mean {}?",
             close
                 .iter()
                 .take(3)
@@ -186,6 +186,24 @@ mod tests {
         let w = unknown_warning("vsftpd", d.path()).unwrap();
         assert!(w.contains("the service names are the file names"), "{w}");
         assert_eq!(unknown_warning("x", Path::new("/nonexistent/pam.d")), None);
+    }
+
+    #[test]
+    fn odd_entries_of_the_directory_are_no_services() {
+        use std::os::unix::ffi::OsStrExt;
+        let d = pam_dir(&["sshd", "sshd~", "sshd.dpkg-old", ".hidden", "-x"]);
+        std::fs::create_dir(d.path().join("sudo")).unwrap();
+        std::os::unix::fs::symlink("loop", d.path().join("loop")).unwrap();
+        std::os::unix::fs::symlink("sshd", d.path().join("sshd-link")).unwrap();
+        for hostile in [&b"su\nsu-l"[..], b"su\xff", b"su l", b"su\x1b[2J"] {
+            let name = std::ffi::OsStr::from_bytes(hostile);
+            std::fs::write(d.path().join(name), "").unwrap();
+        }
+        assert_eq!(files(d.path()).unwrap(), ["sshd", "sshd-link"]);
+        // A warning names only the listed services, never an odd entry.
+        let w = unknown_warning("sshh", d.path()).unwrap();
+        assert!(!w.contains('\n') && !w.contains('\u{1b}'), "{w}");
+        assert!(w.ends_with("did you mean sshd?"), "{w}");
     }
 
     #[test]

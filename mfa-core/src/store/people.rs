@@ -276,7 +276,14 @@ pub fn menu_names(contacts: &[ContactRow]) -> Vec<String> {
     let name = |c: &ContactRow, masked: &str, number: bool| {
         let mut extra: Vec<String> = Vec::new();
         if !c.label.is_empty() {
-            extra.push(c.label.clone());
+            // Validated when stored; a label written behind mfa's back must still not
+            // reach the user's terminal as control sequences.
+            let shown: String = c
+                .label
+                .chars()
+                .map(|ch| if ch.is_control() { '?' } else { ch })
+                .collect();
+            extra.push(shown);
         }
         if number {
             extra.push(format!("contact {}", c.seq));
@@ -716,5 +723,8 @@ mod tests {
             assert!(!n.contains(&r.address), "{n}");
         }
         assert!(menu_names(&[]).is_empty());
+        // Control characters in a label (written behind mfa's back) never reach the terminal.
+        let rows = [row(1, &e("ann@example.com"), "\u{1b}[2Jwork\nx")];
+        assert_eq!(menu_names(&rows), ["a***@e***.com (?[2Jwork?x)"]);
     }
 }

@@ -58,7 +58,13 @@ pub fn run(ctx: &Ctx, cmd: NetCmd) -> Result<()> {
     match cmd {
         NetCmd::List { service } => {
             let service = service.map(|s| validate::service(&s)).transpose()?;
-            let list = q::networks(ctx.store()?.conn(), service.as_deref())?;
+            let store = ctx.store()?;
+            // The rules that apply to the service: those of the name governing it (its own,
+            // or its family's: `su` for `su-l`) and `*`'s.
+            let service = service
+                .map(|s| q::governing(store.conn(), &s))
+                .transpose()?;
+            let list = q::networks(store.conn(), service.as_deref())?;
             if ctx.json {
                 return json(&list);
             }

@@ -81,6 +81,9 @@ fn a_rule_governs_its_family_and_service_list_says_so() {
         "--require",
         "no",
     ]);
+    let listed = env.json(&["net", "list", "--service", "su-l"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["service"], "su", "su's rules apply to su-l");
     let c = env.json(&["net", "check", "--service", "su-l", "192.0.2.9"]);
     assert_eq!(
         (c["decision"].as_str(), c["rules_of"].as_str()),

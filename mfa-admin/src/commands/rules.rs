@@ -203,7 +203,12 @@ pub fn service(ctx: &Ctx, cmd: ServiceCmd) -> Result<()> {
                 let dir = pam::dir();
                 match pam::followers(&store, &dir)?.get(&name) {
                     Some(also) if !also.is_empty() => {
-                        println!("it also governs {} (no rule of their own)", also.join(", "))
+                        println!(
+                            "it also governs {}, which {} no rule of {} own",
+                            also.join(", "),
+                            if also.len() == 1 { "has" } else { "have" },
+                            if also.len() == 1 { "its" } else { "their" },
+                        )
                     }
                     _ => {}
                 }

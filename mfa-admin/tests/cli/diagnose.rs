@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use super::Env;
+use super::doctor_install::{Install, check, root};
 
 fn heartbeat(env: &Env, age: u64) {
     let f = std::fs::File::create(env.path("run/sender.heartbeat")).unwrap();
@@ -82,23 +83,30 @@ fn test_message_is_spooled_and_listed() {
     env.bad(&["test", "una", "--contact", "3"], &["no contact number 3"]);
 }
 
-fn pam_fixture(dir: &Path, mfa_line: &str) {
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(dir.join("common-auth"), "auth [success=1 default=ignore] pam_unix.so nullok\nauth requisite pam_deny.so\nauth required pam_permit.so\n").unwrap();
-    for s in ["sshd", "login", "su", "sudo"] {
-        std::fs::write(
-            dir.join(s),
-            format!("# {s}\n@include common-auth\n{mfa_line}\n@include common-account\n"),
-        )
-        .unwrap();
-    }
+/// `doctor --json` on an [`Install`] with another sshd_config: (exit code, checks).
+fn doctor(i: &Install, sshd: &Path) -> (i32, Vec<serde_json::Value>, String) {
+    let out = i.env.run(&[
+        "--json",
+        "doctor",
+        "--pam-dir",
+        i.pam.to_str().unwrap(),
+        "--sshd-config",
+        sshd.to_str().unwrap(),
+    ]);
+    let checks: serde_json::Value =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {out:?}"));
+    (out.code, checks.as_array().unwrap().clone(), out.stderr)
 }
 
 #[test]
 fn doctor_reports_each_problem() {
-    let env = Env::new();
-    let pam = env.path("pam.d");
-    pam_fixture(&pam, "auth required pam_mfa.so config=/etc/mfa/mfa.toml");
+    if !root("doctor_reports_each_problem") {
+        return;
+    }
+    let i = Install::new();
+    let env = &i.env;
+    let pam = &i.pam;
+    let m = i.module.display();
     let sshd = env.path("sshd_config");
     std::fs::write(
         &sshd,
@@ -114,16 +122,13 @@ fn doctor_reports_each_problem() {
         "UsePAM yes\nKbdInteractiveAuthentication yes\n",
     )
     .unwrap();
-    heartbeat(&env, 0);
-    env.ok(&["settings", "set", "enabled=on"]);
-    let args = [
+    let out = env.run(&[
         "doctor",
         "--pam-dir",
         pam.to_str().unwrap(),
         "--sshd-config",
         sshd.to_str().unwrap(),
-    ];
-    let out = env.run(&args);
+    ]);
     assert_eq!(out.code, 0, "{out:?}");
     assert!(
         out.stdout
@@ -138,21 +143,21 @@ fn doctor_reports_each_problem() {
     );
 
     // Break things one by one.
-    heartbeat(&env, 300);
+    heartbeat(env, 300);
     std::fs::write(
         pam.join("su"),
-        "auth required pam_mfa.so\n@include common-auth\n",
+        format!("auth required {m}\n@include common-auth\n"),
     )
     .unwrap();
     std::fs::write(
         pam.join("sudo"),
-        "@include common-auth\nauth sufficient pam_mfa.so\n",
+        format!("@include common-auth\nauth sufficient {m}\n"),
     )
     .unwrap();
     std::fs::write(pam.join("login"), "@include common-auth\n").unwrap();
     std::fs::write(
         pam.join("sshd"),
-        "auth required pam_unix.so\nauth required pam_mfa.so\n",
+        format!("auth required pam_unix.so\nauth required {m}\n"),
     )
     .unwrap();
     std::fs::write(
@@ -160,25 +165,19 @@ fn doctor_reports_each_problem() {
         "KbdInteractiveAuthentication no\n",
     )
     .unwrap();
-    let mut json_args = vec!["--json"];
-    json_args.extend_from_slice(&args);
-    let out = env.run(&json_args);
-    assert_eq!(out.code, 1, "{out:?}");
-    let checks: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    let status = |name: &str| {
-        checks
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["check"] == name)
-            .unwrap_or_else(|| panic!("{name}: {checks}"))["status"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
+    let (code, checks, stderr) = doctor(&i, &sshd);
+    assert_eq!(code, 1, "{checks:#?}");
+    let status = |name: &str| check(&checks, name).0;
     assert_eq!(status("sender"), "fail");
     assert_eq!(status("pam.d/su"), "fail");
+    assert!(
+        check(&checks, "pam.d/su")
+            .1
+            .contains("pam_mfa comes before pam_unix.so"),
+        "{checks:#?}"
+    );
     assert_eq!(status("pam.d/sudo"), "fail");
+    assert!(check(&checks, "pam.d/sudo").1.contains("`sufficient`"));
     assert_eq!(status("pam.d/login"), "warn");
     assert_eq!(
         status("pam.d/sshd"),
@@ -189,7 +188,7 @@ fn doctor_reports_each_problem() {
     assert_eq!(status("sshd KbdInteractiveAuthentication"), "fail");
     assert_eq!(status("database"), "ok");
     assert_eq!(status("policy snapshot"), "ok");
-    assert!(out.stderr.contains("check(s) failed"), "{}", out.stderr);
+    assert!(stderr.contains("check(s) failed"), "{stderr}");
 
     // The database changed behind mfa-admin's back: the snapshot the module reads is stale,
     // which doctor notices (the generation did not move) and repairs.
@@ -200,65 +199,41 @@ fn doctor_reports_each_problem() {
     )
     .unwrap();
     drop(conn);
-    let out = env.run(&json_args);
-    let checks: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    let snap = |checks: &serde_json::Value| {
-        checks
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["check"] == "policy snapshot")
-            .unwrap()["status"]
-            .clone()
-    };
-    assert_eq!(snap(&checks), "warn", "{checks}");
-    let out = env.run(&json_args);
-    let checks: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(snap(&checks), "ok", "rewritten: {checks}");
+    let (_, checks, _) = doctor(&i, &sshd);
+    assert_eq!(check(&checks, "policy snapshot").0, "warn", "{checks:#?}");
+    // A rule for a service without a pam.d file is named.
+    assert_eq!(check(&checks, "rule vsftpd").0, "warn");
+    let (_, checks, _) = doctor(&i, &sshd);
+    assert_eq!(check(&checks, "policy snapshot").0, "ok", "rewritten");
 
-    // A corrupt database fails the database check.
+    // A corrupt database fails the database check; the PAM checks still run.
     std::fs::write(env.db(), vec![0x42; 4096]).unwrap();
-    let out = env.run(&json_args);
-    assert_eq!(out.code, 1);
-    let checks: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    assert!(
-        checks
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|c| c["check"] == "database" && c["status"] == "fail"),
-        "{checks}"
-    );
+    let (code, checks, _) = doctor(&i, &sshd);
+    assert_eq!(code, 1);
+    assert_eq!(check(&checks, "database").0, "fail");
+    assert!(check(&checks, "pam.d/su").1.contains("rules unknown"));
 }
 
 #[test]
 fn doctor_accepts_publickey_then_passcode() {
-    let env = Env::new();
-    let pam = env.path("pam.d");
-    pam_fixture(&pam, "auth required pam_mfa.so");
+    if !root("doctor_accepts_publickey_then_passcode") {
+        return;
+    }
+    let i = Install::new();
     std::fs::write(
-        pam.join("sshd"),
-        "auth required pam_mfa.so\nauth required pam_permit.so\n",
+        i.pam.join("sshd"),
+        format!(
+            "auth required {}\nauth required pam_permit.so\n",
+            i.module.display()
+        ),
     )
     .unwrap();
-    let sshd = env.path("sshd_config");
-    std::fs::write(&sshd, "UsePAM yes\nKbdInteractiveAuthentication yes\nAuthenticationMethods publickey,keyboard-interactive\n").unwrap();
-    heartbeat(&env, 0);
-    let checks = env.json(&[
-        "doctor",
-        "--pam-dir",
-        pam.to_str().unwrap(),
-        "--sshd-config",
-        sshd.to_str().unwrap(),
-    ]);
-    let sshd_check = checks
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["check"] == "pam.d/sshd")
-        .unwrap()
-        .clone();
-    assert_eq!(sshd_check["status"], "ok", "{sshd_check}");
+    std::fs::write(&i.sshd, "UsePAM yes\nKbdInteractiveAuthentication yes\nAuthenticationMethods publickey,keyboard-interactive\n").unwrap();
+    let (code, checks) = i.doctor();
+    let (st, d) = check(&checks, "pam.d/sshd");
+    assert_eq!(st, "ok", "{d}");
+    assert!(d.contains("publickey"), "{d}");
+    assert_eq!(code, 0, "{checks:#?}");
 }
 
 #[test]

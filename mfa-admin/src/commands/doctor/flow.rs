@@ -1,0 +1,270 @@
+//! Walks every path through a flattened auth stack (each module may succeed, fail or ignore)
+//! the way libpam's dispatcher does, and answers what doctor asks of a stack with pam_mfa:
+//! can a login succeed without pam_mfa running, can pam_mfa run after the password already
+//! failed (it would send passcodes to anyone who knows a user name), can it run before any
+//! password module succeeded, and can the stack succeed at all.
+
+use std::collections::HashSet;
+
+use super::stack::{Action, Line, Target};
+
+/// Modules that prove the first factor (a password, a directory login).
+pub const PRIMARY: &[&str] = &[
+    "pam_unix.so",
+    "pam_sss.so",
+    "pam_ldap.so",
+    "pam_krb5.so",
+    "pam_winbind.so",
+    "pam_userdb.so",
+];
+
+/// What a path through the stack can show.
+#[derive(Debug, Default)]
+pub struct Findings {
+    /// Some path succeeds.
+    pub can_succeed: bool,
+    /// A path succeeds without running pam_mfa: the line whose result skipped it (or, when
+    /// nothing skipped it, the line that made the stack succeed).
+    pub skipped_by: Option<usize>,
+    /// pam_mfa runs after this line already failed the stack.
+    pub mfa_after_failure_of: Option<usize>,
+    /// pam_mfa runs on a path where no password module succeeded.
+    pub mfa_without_primary: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Impression {
+    Undef,
+    Success,
+    Failure,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct State {
+    pc: usize,
+    impression: Impression,
+    /// The line that set the failure.
+    failed_by: Option<usize>,
+    mfa_ran: bool,
+    primary_ok: bool,
+    /// root's pam_rootok ended the stack: root needs no factor at all.
+    by_rootok: bool,
+    skipper: Option<usize>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Success,
+    Ignore,
+    Failure,
+}
+
+/// What a line can return. `loads(i)` tells whether line i's module can be loaded.
+fn outcomes(line: &Line, loads: bool) -> &'static [Outcome] {
+    use Outcome::*;
+    match &line.target {
+        Target::BrokenInclude(_) => &[Failure],
+        Target::Module(_) if !loads && line.dash => &[],
+        // libpam runs a module it could not load as a forced failure.
+        Target::Module(_) if !loads => &[Failure],
+        Target::Module(_) => match line.base() {
+            "pam_deny.so" => &[Failure],
+            "pam_permit.so" => &[Success],
+            _ => &[Success, Ignore, Failure],
+        },
+    }
+}
+
+/// Explores every path. `loads[i]` is false for a line whose module is missing or broken.
+pub fn analyse(lines: &[Line], loads: &[bool]) -> Findings {
+    let mut f = Findings::default();
+    let mut seen = HashSet::new();
+    let mut todo = vec![State {
+        pc: 0,
+        impression: Impression::Undef,
+        failed_by: None,
+        mfa_ran: false,
+        primary_ok: false,
+        by_rootok: false,
+        skipper: None,
+    }];
+    let n = lines.len();
+    while let Some(st) = todo.pop() {
+        if !seen.insert(st) {
+            continue;
+        }
+        if st.pc >= n {
+            if st.impression == Impression::Success {
+                f.can_succeed = true;
+                if !st.mfa_ran && !st.by_rootok && f.skipped_by.is_none() {
+                    f.skipped_by = st.skipper.or(Some(n.saturating_sub(1)));
+                }
+            }
+            continue;
+        }
+        let line = &lines[st.pc];
+        let outs = outcomes(line, loads.get(st.pc).copied().unwrap_or(true));
+        if outs.is_empty() {
+            todo.push(State {
+                pc: st.pc + 1,
+                ..st
+            });
+            continue;
+        }
+        if line.is_mfa() {
+            if st.impression == Impression::Failure && f.mfa_after_failure_of.is_none() {
+                f.mfa_after_failure_of = st.failed_by;
+            }
+            if !st.primary_ok && st.impression != Impression::Failure {
+                f.mfa_without_primary = true;
+            }
+        }
+        for &out in outs {
+            let actions = match out {
+                Outcome::Success => line.control.on_success(),
+                Outcome::Ignore => vec![line.control.on_ignore()],
+                Outcome::Failure => line.control.on_failure(),
+            };
+            for a in actions {
+                let mut next = st;
+                if line.is_mfa() && out != Outcome::Failure {
+                    next.mfa_ran = true;
+                }
+                let set = |next: &mut State| {
+                    if out == Outcome::Ignore {
+                        return;
+                    }
+                    if next.impression != Impression::Failure {
+                        next.impression = if out == Outcome::Success {
+                            Impression::Success
+                        } else {
+                            next.failed_by = Some(st.pc);
+                            Impression::Failure
+                        };
+                    }
+                };
+                if out == Outcome::Success && PRIMARY.contains(&line.base()) {
+                    next.primary_ok = true;
+                }
+                let target = match a {
+                    Action::Ignore => st.pc + 1,
+                    Action::Ok => {
+                        set(&mut next);
+                        st.pc + 1
+                    }
+                    Action::Done => {
+                        set(&mut next);
+                        line.end
+                    }
+                    Action::Die => {
+                        if next.impression != Impression::Failure {
+                            next.failed_by = Some(st.pc);
+                        }
+                        next.impression = Impression::Failure;
+                        line.end
+                    }
+                    Action::Bad => {
+                        if next.impression != Impression::Failure {
+                            next.failed_by = Some(st.pc);
+                        }
+                        next.impression = Impression::Failure;
+                        st.pc + 1
+                    }
+                    Action::Reset => {
+                        next.impression = Impression::Undef;
+                        next.failed_by = None;
+                        st.pc + 1
+                    }
+                    Action::Jump(k) => {
+                        set(&mut next);
+                        st.pc.saturating_add(1).saturating_add(k).min(n)
+                    }
+                };
+                // A jump or `done` over a pam_mfa line that has not run skips it.
+                if !next.mfa_ran
+                    && next.skipper.is_none()
+                    && lines[(st.pc + 1).min(n)..target.max(st.pc + 1)]
+                        .iter()
+                        .any(Line::is_mfa)
+                {
+                    next.skipper = Some(st.pc);
+                }
+                // pam_mfa refused but the line lets the stack go on as if it had not.
+                if line.is_mfa()
+                    && out == Outcome::Failure
+                    && matches!(a, Action::Ignore | Action::Reset)
+                    && next.skipper.is_none()
+                {
+                    next.skipper = Some(st.pc);
+                }
+                if a == Action::Done && out == Outcome::Success && line.base() == "pam_rootok.so" {
+                    next.by_rootok = true;
+                }
+                next.pc = target;
+                todo.push(next);
+            }
+        }
+    }
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stack(text: &str) -> Vec<Line> {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("common-auth"),
+            "auth [success=1 default=ignore] pam_unix.so nullok\nauth requisite pam_deny.so\nauth required pam_permit.so\n",
+        )
+        .unwrap();
+        std::fs::write(d.path().join("s"), text).unwrap();
+        super::super::stack::read(d.path(), "s").unwrap().lines
+    }
+
+    fn run(text: &str) -> Findings {
+        let l = stack(text);
+        analyse(&l, &vec![true; l.len()])
+    }
+
+    #[test]
+    fn debian_stack_with_mfa_after_common_auth_is_clean() {
+        let f =
+            run("auth sufficient pam_rootok.so\n@include common-auth\nauth required pam_mfa.so\n");
+        assert!(f.can_succeed);
+        assert_eq!(f.skipped_by, None, "rootok is root only");
+        assert_eq!(
+            f.mfa_after_failure_of, None,
+            "pam_deny stops a wrong password"
+        );
+        assert!(!f.mfa_without_primary);
+    }
+
+    #[test]
+    fn skips_and_failures_are_found() {
+        // The password alone ends the stack.
+        let f = run("auth sufficient pam_unix.so\nauth required pam_mfa.so\n");
+        assert_eq!(f.skipped_by, Some(0));
+        // A jump over pam_mfa.
+        let f = run(
+            "auth [success=1 default=die] pam_unix.so\nauth required pam_mfa.so\nauth required pam_permit.so\n",
+        );
+        assert_eq!(f.skipped_by, Some(0));
+        // `required` password: a wrong one still reaches pam_mfa.
+        let f = run("auth required pam_unix.so\nauth required pam_mfa.so\n");
+        assert_eq!(f.mfa_after_failure_of, Some(0));
+        assert_eq!(f.skipped_by, None);
+        // pam_mfa first.
+        let f = run("auth required pam_mfa.so\n@include common-auth\n");
+        assert!(f.mfa_without_primary);
+        // A module that cannot load under `required`: nothing succeeds.
+        let l = stack("@include common-auth\nauth required pam_mfa.so\n");
+        let f = analyse(&l, &[true, true, true, false]);
+        assert!(!f.can_succeed);
+        // ... and with `-auth` it is skipped silently.
+        let l = stack("@include common-auth\n-auth required pam_mfa.so\n");
+        let f = analyse(&l, &[true, true, true, false]);
+        assert!(f.can_succeed && f.skipped_by.is_some());
+    }
+}

@@ -1,0 +1,218 @@
+//! `doctor`: diagnoses an installation. Each check says ok, warn or fail and why; any fail
+//! makes the exit status 1.
+//!
+//! Checks, by module: the configuration file, the database (permissions, integrity, schema,
+//! policy snapshot) and the global switch (here); the spool as the module uses it and the
+//! sender's heartbeat (here); the files as the sender's user sees them ([`files`]) and the
+//! sender's own `--check` run as that user ([`sender`]); every pam.d file that stacks
+//! pam_mfa, the module files it names and the rules that govern it ([`pam`], with
+//! [`stack`], [`flow`] and [`module`]); sshd's settings ([`sshd`]).
+
+mod files;
+mod flow;
+mod module;
+mod pam;
+mod sender;
+mod sshd;
+mod stack;
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use mfa_core::config::check_not_writable_by_others;
+use mfa_core::spool::{self, HEARTBEAT_STALE_SECS};
+use mfa_core::store::{SCHEMA_VERSION, rules};
+use mfa_core::{Error, Result};
+use serde::Serialize;
+
+use super::Ctx;
+use crate::output::{json, table};
+
+#[derive(Debug, Serialize)]
+struct Check {
+    check: String,
+    /// ok, warn or fail.
+    status: &'static str,
+    detail: String,
+}
+
+/// The checks made so far, in order.
+pub struct Report(Vec<Check>);
+
+impl Report {
+    fn add(&mut self, check: impl Into<String>, status: &'static str, detail: impl Into<String>) {
+        self.0.push(Check {
+            check: check.into(),
+            status,
+            detail: detail.into(),
+        });
+    }
+}
+
+pub fn run(ctx: &Ctx, pam_dir: &Path, sshd_config: &Path) -> Result<()> {
+    let mut r = Report(Vec::new());
+    check_config(&mut r, &ctx.config_path);
+    let rules = check_database(&mut r, ctx);
+    let spool_dir = &ctx.config.paths.spool;
+    match spool::check(spool_dir) {
+        Ok(()) => match std::fs::metadata(spool_dir) {
+            Ok(m) if m.mode() & 0o002 != 0 => r.add(
+                "spool",
+                "fail",
+                format!("{} is writable by everyone", spool_dir.display()),
+            ),
+            _ => r.add("spool", "ok", format!("{} is usable", spool_dir.display())),
+        },
+        Err(e) => r.add("spool", "fail", e.to_string()),
+    }
+    match spool::heartbeat_age(&ctx.config.paths.runtime, std::time::SystemTime::now()) {
+        Some(age) if age <= HEARTBEAT_STALE_SECS => {
+            r.add("sender", "ok", format!("heartbeat {age} s old"))
+        }
+        Some(age) => r.add(
+            "sender",
+            "fail",
+            format!(
+                "heartbeat {age} s old: mfa-sender is not running; passcode logins follow fail_mode"
+            ),
+        ),
+        None => r.add(
+            "sender",
+            "fail",
+            "no heartbeat: mfa-sender has not run; passcode logins follow fail_mode",
+        ),
+    }
+    let who = files::check(&mut r, &ctx.config, &ctx.config_path);
+    sender::check(&mut r, &ctx.config, &ctx.config_path, who.as_ref());
+    let pubkey_mfa = sshd::check(&mut r, sshd_config);
+    pam::check(&mut r, pam_dir, rules.as_ref(), pubkey_mfa);
+
+    let failed = r.0.iter().filter(|c| c.status == "fail").count();
+    if ctx.json {
+        json(&r.0)?;
+    } else {
+        let rows =
+            r.0.iter()
+                .map(|c| vec![c.status.to_uppercase(), c.check.clone(), c.detail.clone()])
+                .collect();
+        table(&["STATUS", "CHECK", "DETAIL"], rows, "");
+    }
+    if failed > 0 {
+        return Err(Error::Failed(format!("{failed} check(s) failed")));
+    }
+    Ok(())
+}
+
+fn check_config(r: &mut Report, path: &Path) {
+    if !path.exists() {
+        r.add(
+            "config",
+            "warn",
+            format!(
+                "{} does not exist: built-in defaults are used",
+                path.display()
+            ),
+        );
+        return;
+    }
+    match check_not_writable_by_others(path) {
+        Ok(()) => r.add(
+            "config",
+            "ok",
+            format!(
+                "{} is owned by root and not writable by others",
+                path.display()
+            ),
+        ),
+        Err(e) => r.add("config", "fail", e.to_string()),
+    }
+}
+
+/// Database checks; returns the rules the PAM checks need when the database is readable.
+fn check_database(r: &mut Report, ctx: &Ctx) -> Option<pam::Rules> {
+    let db = &ctx.config.paths.database;
+    let mut store = match ctx.store() {
+        Ok(s) => s,
+        Err(e) => {
+            r.add("database", "fail", e.to_string());
+            return None;
+        }
+    };
+    // What the PAM module reads instead of the database (mfa_core::snapshot).
+    let snap = mfa_core::snapshot::path_for(db);
+    match store.snapshot_matches() {
+        Ok(true) => r.add(
+            "policy snapshot",
+            "ok",
+            format!("{} matches the database", snap.display()),
+        ),
+        Ok(false) => match store.rebuild_snapshot() {
+            Ok(()) => r.add(
+                "policy snapshot",
+                "warn",
+                format!(
+                    "{} did not match the database (was it changed without mfa-admin?); rewritten",
+                    snap.display()
+                ),
+            ),
+            Err(e) => r.add("policy snapshot", "fail", format!("cannot rewrite it: {e}")),
+        },
+        Err(e) => r.add("policy snapshot", "fail", e.to_string()),
+    }
+    match std::fs::metadata(db) {
+        Ok(m) if m.mode() & 0o077 != 0 => r.add(
+            "database permissions",
+            "warn",
+            format!(
+                "{} has mode {:04o}: others can read contacts; chmod 600 {}",
+                db.display(),
+                m.mode() & 0o7777,
+                db.display()
+            ),
+        ),
+        Ok(_) => r.add(
+            "database permissions",
+            "ok",
+            format!("{} is private", db.display()),
+        ),
+        Err(e) => r.add("database permissions", "fail", e.to_string()),
+    }
+    match store.integrity_check() {
+        Ok(p) if p.is_empty() => r.add(
+            "database",
+            "ok",
+            format!("integrity ok, schema version {SCHEMA_VERSION}"),
+        ),
+        Ok(p) => r.add(
+            "database",
+            "fail",
+            format!("integrity check: {}", p.join("; ")),
+        ),
+        Err(e) => r.add("database", "fail", e.to_string()),
+    }
+    let enabled = match rules::settings(store.conn()) {
+        Ok(s) if s.enabled => {
+            r.add("enabled", "ok", "2FA is on");
+            true
+        }
+        Ok(_) => {
+            r.add(
+                "enabled",
+                "warn",
+                "2FA is off globally: `mfa-admin settings set enabled=on`",
+            );
+            false
+        }
+        Err(e) => {
+            r.add("enabled", "fail", e.to_string());
+            return None;
+        }
+    };
+    let methods = rules::services(store.conn()).ok()?;
+    let networks = rules::networks(store.conn(), None).ok()?;
+    Some(pam::Rules {
+        enabled,
+        methods: methods.into_iter().map(|m| (m.service, m.method)).collect(),
+        networked: networks.into_iter().map(|n| n.service).collect(),
+    })
+}

@@ -349,6 +349,19 @@ fn a_stack_that_skips_pam_mfa_fails() {
     let (st, d) = check(&checks, "pam.d/login");
     assert_eq!(st, "warn", "{d}");
     assert!(d.contains("make it `requisite`"), "{d}");
+    // Any other `required` module before pam_mfa: a refused login still gets a passcode.
+    std::fs::write(
+        i.pam.join("login"),
+        format!("auth required pam_shells.so\n@include common-auth\nauth required {m}\n"),
+    )
+    .unwrap();
+    let (_, checks) = i.doctor();
+    let (st, d) = check(&checks, "pam.d/login");
+    assert_eq!(st, "warn", "{d}");
+    assert!(
+        d.contains("pam_shells.so is `required`") && d.contains("when it refuses"),
+        "{d}"
+    );
     // An include cycle and hostile bytes are reported, not followed forever.
     std::fs::write(
         i.pam.join("login"),
@@ -454,6 +467,13 @@ fn missing_sender_user_fails_with_the_fix() {
     assert!(
         d.contains("run mfa-admin init as root (creates the system user mfa)"),
         "{d}"
+    );
+    // The sender's own check would run as root and see every file: not run.
+    let (st, d) = check(&checks, "sender check");
+    assert_eq!(st, "warn", "{d}");
+    assert!(
+        !checks.iter().any(|c| c["check"] == "sender config"),
+        "{checks:#?}"
     );
 }
 

@@ -265,14 +265,28 @@ pub fn check(r: &mut Report, pam_dir: &Path, rules: Option<&Rules>, sshd_pubkey_
         );
         if let Some(i) = f.mfa_after_failure_of {
             let l = &st.lines[i];
-            findings.push(Finding {
-                status: "warn",
-                text: format!(
+            let text = if PRIMARY.contains(&l.base()) {
+                format!(
                     "{} is `{}` ({}): a wrong password still reaches pam_mfa, which sends a passcode to anyone who knows a user name; make it `requisite` (Debian's common-auth already stops at pam_deny)",
                     l.base(),
                     l.control.text,
                     l.origin
-                ),
+                )
+            } else {
+                format!(
+                    "{} is `{}` ({}): when it refuses, pam_mfa still runs (and may send a passcode) for a login that is refused anyway; make it `requisite`",
+                    if l.base().is_empty() {
+                        "an include"
+                    } else {
+                        l.base()
+                    },
+                    l.control.text,
+                    l.origin
+                )
+            };
+            findings.push(Finding {
+                status: "warn",
+                text,
             });
         }
         if let Some(i) = f.skipped_by {

@@ -53,9 +53,10 @@ pub fn check(r: &mut Report, path: &Path) -> bool {
 }
 
 fn read_sshd(path: &Path, values: &mut Vec<(String, String)>, depth: usize) -> bool {
-    let Ok(text) = std::fs::read_to_string(path) else {
+    let Ok(bytes) = super::stack::read_bounded(path) else {
         return false;
     };
+    let text = String::from_utf8_lossy(&bytes);
     for line in text.lines() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {

@@ -10,6 +10,10 @@ use std::path::{Path, PathBuf};
 /// deepest chain is su-l -> su -> common-auth).
 const MAX_DEPTH: usize = 8;
 
+/// Most auth lines followed (Debian's longest stack has about ten): a hostile file that
+/// includes another thousands of times is cut here instead of filling memory.
+pub const MAX_LINES: usize = 200;
+
 /// What libpam does after a module returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Action {
@@ -184,7 +188,7 @@ pub fn read(pam_dir: &Path, service: &str) -> Option<Stack> {
         notes: Vec::new(),
     };
     let path = pam_dir.join(service);
-    let text = std::fs::read(&path).ok()?;
+    let text = read_bounded(&path).ok()?;
     let mut chain = vec![path.clone()];
     expand(pam_dir, service, &text, &mut chain, &mut s);
     let n = s.lines.len();
@@ -194,6 +198,32 @@ pub fn read(pam_dir: &Path, service: &str) -> Option<Stack> {
         }
     }
     Some(s)
+}
+
+/// The largest configuration file read (Debian's biggest pam.d file is a few KiB).
+const MAX_FILE: u64 = 1 << 20;
+
+/// Reads a regular file of at most [`MAX_FILE`] bytes. A FIFO, a device (`@include
+/// /dev/zero`) or a directory is refused without blocking on it.
+pub fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
+        .open(path)?;
+    let meta = f.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    if meta.len() > MAX_FILE {
+        return Err(std::io::Error::other(format!(
+            "larger than {MAX_FILE} bytes"
+        )));
+    }
+    let mut out = Vec::new();
+    f.take(MAX_FILE).read_to_end(&mut out)?;
+    Ok(out)
 }
 
 fn resolve(pam_dir: &Path, name: &str) -> PathBuf {
@@ -235,6 +265,12 @@ fn expand(pam_dir: &Path, name: &str, bytes: &[u8], chain: &mut Vec<PathBuf>, s:
     let text = String::from_utf8_lossy(bytes);
     for (no, line) in logical_lines(&text) {
         let origin = format!("{name}:{no}");
+        if s.lines.len() >= MAX_LINES {
+            s.notes.push(format!(
+                "{origin}: the auth stack is longer than {MAX_LINES} lines; the rest was not read"
+            ));
+            return;
+        }
         let line = line.trim();
         if let Some(inc) = line.strip_prefix("@include") {
             let inc = inc.trim();
@@ -323,7 +359,7 @@ fn include(
             s,
         );
     }
-    let bytes = match std::fs::read(&path) {
+    let bytes = match read_bounded(&path) {
         Ok(b) => b,
         Err(e) => return broken(format!("cannot read {}: {e}", path.display()), s),
     };
@@ -418,5 +454,40 @@ mod tests {
         let s = read(d.path(), "x").unwrap();
         assert_eq!(s.lines[0].control.on_success(), [Action::Bad]);
         assert!(read(d.path(), "y").unwrap().lines.len() <= 1);
+        // Devices and FIFOs are not read (no endless read, no blocking open).
+        std::fs::write(
+            d.path().join("z"),
+            "@include /dev/zero\nauth include /dev/stdin\n",
+        )
+        .unwrap();
+        nix::unistd::mkfifo(
+            &d.path().join("fifo"),
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+        .unwrap();
+        std::fs::write(d.path().join("f"), "auth include fifo\n").unwrap();
+        let s = read(d.path(), "z").unwrap();
+        assert!(
+            s.lines
+                .iter()
+                .all(|l| matches!(l.target, Target::BrokenInclude(_)))
+        );
+        assert_eq!(s.lines.len(), 2);
+        let s = read(d.path(), "f").unwrap();
+        assert!(s.notes[0].contains("not a regular file"), "{:?}", s.notes);
+        // A file including another thousands of times is cut, not expanded.
+        std::fs::write(
+            d.path().join("many"),
+            "auth required pam_unix.so\n".repeat(50),
+        )
+        .unwrap();
+        std::fs::write(d.path().join("fan"), "@include many\n".repeat(60_000)).unwrap();
+        let s = read(d.path(), "fan").unwrap();
+        assert!(s.lines.len() <= MAX_LINES + 50, "{}", s.lines.len());
+        assert!(
+            s.notes.iter().any(|n| n.contains("longer than")),
+            "{:?}",
+            s.notes.len()
+        );
     }
 }

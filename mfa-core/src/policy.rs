@@ -116,7 +116,9 @@ impl Refusal {
     /// Short text for logs.
     pub fn reason(self) -> String {
         match self {
-            Refusal::LockedOut { until } => format!("locked out until {until}"),
+            Refusal::LockedOut { until } => {
+                format!("locked out until {}", crate::store::auth::time_text(until))
+            }
             Refusal::UnassignedDeny => "no factor; unassigned=deny".into(),
             Refusal::UserDisabled => "user is disabled".into(),
             Refusal::NoUsableFactor => "no factor this service's method accepts".into(),

@@ -368,15 +368,15 @@ fn repair(path: &Path, want: Want) -> Result<String> {
         )));
     }
     let mut changed = String::new();
-    if let Some((uid, gid)) = want.owner {
-        if meta.uid() != uid.as_raw() || meta.gid() != gid.as_raw() {
-            chown(path, Some(uid), Some(gid)).map_err(|e| Error::io(path, e.into()))?;
-            if meta.uid() != uid.as_raw() {
-                changed.push_str(&format!("; owner {} -> {}", meta.uid(), uid));
-            }
-            if meta.gid() != gid.as_raw() {
-                changed.push_str(&format!("; group {} -> {}", meta.gid(), gid));
-            }
+    if let Some((uid, gid)) = want.owner
+        && (meta.uid() != uid.as_raw() || meta.gid() != gid.as_raw())
+    {
+        chown(path, Some(uid), Some(gid)).map_err(|e| Error::io(path, e.into()))?;
+        if meta.uid() != uid.as_raw() {
+            changed.push_str(&format!("; owner {} -> {}", meta.uid(), uid));
+        }
+        if meta.gid() != gid.as_raw() {
+            changed.push_str(&format!("; group {} -> {}", meta.gid(), gid));
         }
     }
     let now = std::fs::symlink_metadata(path)

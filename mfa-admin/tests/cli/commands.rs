@@ -661,7 +661,3 @@ fn config_from_environment() {
     assert!(o.status.success(), "{o:?}");
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "[]");
 }
-
-// What an administrator sees on an installed machine: in its own file (this one is long).
-#[path = "operator.rs"]
-mod operator;

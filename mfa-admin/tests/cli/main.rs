@@ -14,6 +14,7 @@ mod bad_input;
 mod commands;
 mod concurrency;
 mod diagnose;
+mod operator;
 mod doctor_install;
 mod safenet;
 mod setup;

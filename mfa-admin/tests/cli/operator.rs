@@ -7,7 +7,7 @@
 use mfa_core::store::logs::{AuthEvent, record_auth};
 use serde_json::Value;
 
-use super::super::Env;
+use super::Env;
 
 /// A directory of PAM service files named like Debian's, for `MFA_PAM_DIR`.
 fn pam_dir(env: &Env, names: &[&str]) -> String {

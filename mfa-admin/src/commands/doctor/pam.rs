@@ -144,8 +144,12 @@ pub fn check(r: &mut Report, pam_dir: &Path, rules: Option<&Rules>, sshd_pubkey_
     let mut modules: BTreeMap<String, Result<PathBuf, String>> = BTreeMap::new();
     let no_rules = Rules::default();
     for name in &names {
-        let Some(st) = stack::read(pam_dir, name) else {
-            continue;
+        let st = match stack::read(pam_dir, name) {
+            Ok(st) => st,
+            Err(e) => {
+                r.add(format!("pam.d/{name}"), "warn", e);
+                continue;
+            }
         };
         let g = rules.map(|x| x.governing(name));
         let rule_text = match (&g, rules) {

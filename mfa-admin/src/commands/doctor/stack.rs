@@ -172,7 +172,8 @@ impl Line {
     }
 }
 
-/// The flattened auth stack of a service file, or `None` when the file cannot be read.
+/// The flattened auth stack of a service file.
+#[derive(Debug)]
 pub struct Stack {
     pub lines: Vec<Line>,
     /// Files included, directly or not (names as written).
@@ -181,14 +182,14 @@ pub struct Stack {
     pub notes: Vec<String>,
 }
 
-pub fn read(pam_dir: &Path, service: &str) -> Option<Stack> {
+pub fn read(pam_dir: &Path, service: &str) -> Result<Stack, String> {
     let mut s = Stack {
         lines: Vec::new(),
         includes: Vec::new(),
         notes: Vec::new(),
     };
     let path = pam_dir.join(service);
-    let text = read_bounded(&path).ok()?;
+    let text = read_bounded(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut chain = vec![path.clone()];
     expand(pam_dir, service, &text, &mut chain, &mut s);
     let n = s.lines.len();
@@ -197,7 +198,7 @@ pub fn read(pam_dir: &Path, service: &str) -> Option<Stack> {
             l.end = n;
         }
     }
-    Some(s)
+    Ok(s)
 }
 
 /// The largest configuration file read (Debian's biggest pam.d file is a few KiB).
@@ -437,7 +438,11 @@ mod tests {
         let s = read(d.path(), "loop").unwrap();
         assert!(matches!(s.lines[0].target, Target::BrokenInclude(_)));
         assert!(s.notes[0].contains("cycle"), "{:?}", s.notes);
-        assert!(read(d.path(), "missing").is_none());
+        assert!(
+            read(d.path(), "missing")
+                .unwrap_err()
+                .contains("cannot read")
+        );
     }
 
     #[test]
@@ -483,6 +488,8 @@ mod tests {
         .unwrap();
         std::fs::write(d.path().join("fan"), "@include many\n".repeat(60_000)).unwrap();
         let s = read(d.path(), "fan").unwrap();
+        std::fs::write(d.path().join("huge"), vec![b'#'; 2 << 20]).unwrap();
+        assert!(read(d.path(), "huge").unwrap_err().contains("larger than"));
         assert!(s.lines.len() <= MAX_LINES + 50, "{}", s.lines.len());
         assert!(
             s.notes.iter().any(|n| n.contains("longer than")),

@@ -229,10 +229,14 @@ fn doctor_accepts_publickey_then_passcode() {
     )
     .unwrap();
     std::fs::write(&i.sshd, "UsePAM yes\nKbdInteractiveAuthentication yes\nAuthenticationMethods publickey,keyboard-interactive\n").unwrap();
+    // The example file kept under its own name is of sshd's family: the same reading.
+    std::fs::copy(i.pam.join("sshd"), i.pam.join("sshd-publickey")).unwrap();
     let (code, checks) = i.doctor();
-    let (st, d) = check(&checks, "pam.d/sshd");
-    assert_eq!(st, "ok", "{d}");
-    assert!(d.contains("publickey"), "{d}");
+    for s in ["pam.d/sshd", "pam.d/sshd-publickey"] {
+        let (st, d) = check(&checks, s);
+        assert_eq!(st, "ok", "{s}: {d}");
+        assert!(d.contains("publickey"), "{s}: {d}");
+    }
     assert_eq!(code, 0, "{checks:#?}");
 }
 

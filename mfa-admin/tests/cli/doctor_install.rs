@@ -406,6 +406,13 @@ fn sender_unable_to_read_its_config_fails() {
         .collect();
     assert!(!said.is_empty(), "{checks:#?}");
 
+    // Readable by everyone: works, but not the model (0640 root:GROUP).
+    std::fs::set_permissions(&i.env.config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (_, checks) = i.doctor();
+    let (st, d) = check(&checks, "config as sender");
+    assert_eq!(st, "warn", "{d}");
+    assert!(d.contains("expected 0640 root:nogroup"), "{d}");
+
     // A directory above it the sender cannot enter is named.
     std::fs::set_permissions(&i.env.config, std::fs::Permissions::from_mode(0o640)).unwrap();
     nix::unistd::chown(&i.env.config, None, Some(65534.into())).unwrap();

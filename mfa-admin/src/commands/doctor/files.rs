@@ -220,6 +220,17 @@ fn readable_file(r: &mut Report, s: &Sender, what: &str, path: &Path, secret: bo
             ),
         );
     }
+    if !secret && m.mode() & 0o004 != 0 {
+        return r.add(
+            what,
+            "warn",
+            format!(
+                "{p} ({}) is readable by every user: expected 0640 root:{} (mfa-admin init as root repairs it)",
+                describe(&m),
+                s.group_name
+            ),
+        );
+    }
     r.add(
         what,
         "ok",

@@ -265,7 +265,7 @@ pub fn check(r: &mut Report, pam_dir: &Path, rules: Option<&Rules>, sshd_pubkey_
         order(
             &mut findings,
             &st.lines,
-            name == "sshd" && sshd_pubkey_first,
+            sshd_pubkey_first && mfa_core::service::lineage(name).any(|s| s == "sshd"),
         );
         if let Some(i) = f.mfa_after_failure_of {
             let l = &st.lines[i];

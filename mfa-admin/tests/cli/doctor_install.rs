@@ -517,3 +517,51 @@ fn module_dirs_resolve_bare_names() {
         assert!(d.contains("is not in") && d.contains("/security"), "{d}");
     }
 }
+
+/// Run by a user other than root (here the sender's own, nobody): the database is out of
+/// reach, which fails, but every other check still runs and says who it ran as.
+#[test]
+fn doctor_as_a_non_root_user_still_checks_the_rest() {
+    if !root("doctor_as_a_non_root_user_still_checks_the_rest") {
+        return;
+    }
+    let i = Install::new();
+    let out = super::out(
+        Command::new("setpriv")
+            .args([
+                "--reuid",
+                "nobody",
+                "--regid",
+                "nogroup",
+                "--clear-groups",
+                "--",
+            ])
+            .arg(env!("CARGO_BIN_EXE_mfa-admin"))
+            .arg("--config")
+            .arg(&i.env.config)
+            .args(["--json", "doctor", "--pam-dir"])
+            .arg(&i.pam)
+            .arg("--sshd-config")
+            .arg(&i.sshd)
+            .current_dir("/")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(out.code, 1, "{out:?}");
+    let checks: Vec<Value> = serde_json::from_str::<Value>(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {out:?}"))
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(check(&checks, "database").0, "fail");
+    let (st, d) = check(&checks, "pam.d/sudo");
+    assert_eq!(st, "ok", "{d}");
+    assert!(d.starts_with("rules unknown"), "{d}");
+    let (st, d) = check(&checks, "sender config");
+    assert_eq!(st, "ok", "{d}");
+    assert!(d.ends_with("(as nobody)"), "{d}");
+    assert_eq!(
+        check(&checks, &format!("pam module {}", i.module.display())).0,
+        "ok"
+    );
+}

@@ -65,6 +65,7 @@ pub fn check(r: &mut Report, config: &Config, config_path: &Path, sender: Option
             format!("as {}", s.name)
         }
         Some(s) if s.uid.is_root() => "as root".to_string(),
+        Some(s) if Uid::effective() == s.uid => format!("as {}", s.name),
         _ => {
             // Not root: we cannot become the sender; the result says what this user sees.
             format!(

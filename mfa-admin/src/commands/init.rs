@@ -27,7 +27,7 @@ use std::path::Path;
 use mfa_core::config::{Config, ConfigSource};
 use mfa_core::store::Store;
 use mfa_core::{Error, Result};
-use nix::unistd::{Gid, Group, Uid, User, chown};
+use nix::unistd::{Gid, Group, Uid, User};
 use serde::Serialize;
 
 use crate::output::json;
@@ -356,22 +356,42 @@ fn ensure_dir(dir: &Path, want: Want) -> Result<(bool, String)> {
     Ok((true, String::new()))
 }
 
-/// Sets owner and mode (owner first: chown clears set-group-ID); never follows a symlink.
+/// Sets owner and mode (owner first: chown clears set-group-ID) of a file or directory.
 /// Returns what changed, as "; mode 0600 -> 0640; group 0 -> 998", or "" when nothing did.
+///
+/// Works on an open descriptor, never on the name again: the sender's group may write in
+/// the spool, and a message it swapped for a link to /etc/shadow between a check and a
+/// chown must not hand that file to the group. A link, anything but a regular file or a
+/// directory, and a file with other hard links are refused ([`Error::Insecure`]).
 fn repair(path: &Path, want: Want) -> Result<String> {
-    let meta = std::fs::symlink_metadata(path).map_err(|e| Error::io(path, e))?;
-    if meta.file_type().is_symlink() {
-        return Err(Error::Insecure(format!(
-            "{}: is a symbolic link; mfa's files must be real files and directories — replace it \
-             and run init again",
+    use nix::fcntl::OFlag;
+    let insecure = |why: &str| {
+        Error::Insecure(format!(
+            "{}: {why}; mfa's files must be its own real files and directories — move it \
+             away and run init again",
             path.display()
-        )));
+        ))
+    };
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags((OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_NOCTTY).bits())
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(n) if n == nix::errno::Errno::ELOOP as i32 => insecure("is a symbolic link"),
+            _ => Error::io(path, e),
+        })?;
+    let meta = f.metadata().map_err(|e| Error::io(path, e))?;
+    if !(meta.is_file() || meta.is_dir()) {
+        return Err(insecure("is neither a regular file nor a directory"));
+    }
+    if meta.is_file() && meta.nlink() > 1 {
+        return Err(insecure("has other hard links"));
     }
     let mut changed = String::new();
     if let Some((uid, gid)) = want.owner
         && (meta.uid() != uid.as_raw() || meta.gid() != gid.as_raw())
     {
-        chown(path, Some(uid), Some(gid)).map_err(|e| Error::io(path, e.into()))?;
+        nix::unistd::fchown(&f, Some(uid), Some(gid)).map_err(|e| Error::io(path, e.into()))?;
         if meta.uid() != uid.as_raw() {
             changed.push_str(&format!("; owner {} -> {}", meta.uid(), uid));
         }
@@ -379,12 +399,9 @@ fn repair(path: &Path, want: Want) -> Result<String> {
             changed.push_str(&format!("; group {} -> {}", meta.gid(), gid));
         }
     }
-    let now = std::fs::symlink_metadata(path)
-        .map_err(|e| Error::io(path, e))?
-        .mode()
-        & 0o7777;
+    let now = f.metadata().map_err(|e| Error::io(path, e))?.mode() & 0o7777;
     if now != want.mode {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(want.mode))
+        f.set_permissions(std::fs::Permissions::from_mode(want.mode))
             .map_err(|e| Error::io(path, e))?;
         // Report the mode as it was before init touched it (a chown may have cleared bits).
         let before = meta.mode() & 0o7777;
@@ -398,17 +415,30 @@ fn repair(path: &Path, want: Want) -> Result<String> {
 /// Repairs every regular file in a spool subdirectory; returns "; N message file(s)
 /// repaired" or "".
 fn repair_messages(dir: &Path, want: Want) -> Result<String> {
-    let mut n = 0;
+    let (mut n, mut skipped) = (0, 0);
     for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
-        let Ok(ft) = entry.file_type() else { continue };
-        if ft.is_file() && !repair(&entry.path(), want)?.is_empty() {
-            n += 1;
+        // Links, pipes and hard-linked files are left alone (and said so): the sender's
+        // group can put anything here, and it must not make init fail or chown elsewhere.
+        match repair(&entry.path(), want) {
+            Ok(c) if !c.is_empty() => n += 1,
+            Ok(_) => {}
+            Err(Error::Insecure(_)) => skipped += 1,
+            Err(e) => return Err(e),
         }
     }
-    Ok(if n > 0 {
-        format!("; {n} message file(s) made readable by the sender")
-    } else {
-        String::new()
-    })
+    let mut text = String::new();
+    if n > 0 {
+        text.push_str(&format!(
+            "; {n} message file(s) made readable by the sender"
+        ));
+    }
+    if skipped > 0 {
+        text.push_str(&format!(
+            "; {skipped} {} left alone: not a regular file of mfa's (a link, a pipe, a hard \
+             link) — look and remove",
+            if skipped == 1 { "entry" } else { "entries" }
+        ));
+    }
+    Ok(text)
 }

@@ -170,3 +170,44 @@ fn init_refuses_to_take_over_a_directory_of_the_system() {
         assert!(!env.db().exists());
     }
 }
+
+/// The sender's group can write in the spool: a "message" that is a link to a file of
+/// root's (or a hard link to one, or a pipe) must not be chowned or chmodded by init, nor
+/// stop it from repairing the rest.
+#[test]
+fn init_repairs_messages_without_following_what_the_sender_planted() {
+    if !is_root() {
+        eprintln!("skipped: needs root (chown to the sender's account)");
+        return;
+    }
+    let env = Env::new();
+    let (_, gid) = nobody();
+    let secret = env.path("secret");
+    std::fs::write(&secret, "root only").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::os::unix::fs::symlink(&secret, env.path("spool/failed/1-link.json")).unwrap();
+    std::fs::hard_link(&secret, env.path("spool/failed/2-hard.json")).unwrap();
+    nix::unistd::mkfifo(
+        &env.path("spool/new/3-fifo.json"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    let real = env.path("spool/new/4-real.json");
+    std::fs::write(&real, "{}").unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    let out = env.ok(&["init"]);
+    assert_eq!(
+        owner(&secret),
+        (0, 0, 0o600),
+        "the link target was touched:\n{out}"
+    );
+    assert_eq!(
+        owner(&real).1,
+        gid,
+        "the real message was not repaired:\n{out}"
+    );
+    assert_eq!(owner(&real).2, 0o640);
+    assert!(out.contains("2 entries left alone"), "{out}");
+    assert!(out.contains("1 entry left alone"), "{out}");
+}

@@ -677,7 +677,18 @@ fn challenge(
     let db = &cx.db().to_path_buf();
     let key = cx.passcode_key()?;
     let mut resends = 0;
-    let mut current = issue(cx, config, req, facts, dest, purpose, &key, resends)?;
+    let mut current = match issue(cx, config, req, facts, dest, purpose, &key, resends) {
+        Ok(c) => c,
+        Err(Flow::Done(Outcome::Unavailable { reason, fail_mode })) => {
+            // Nothing was asked yet: the fail mode applies ("mfa cannot ask"); in secure
+            // mode the user learns why the login stops.
+            if s.fail_mode == FailMode::Secure {
+                let _ = conv.error(NOT_SENT_MESSAGE);
+            }
+            return Err(Flow::Done(Outcome::Unavailable { reason, fail_mode }));
+        }
+        Err(e) => return Err(e),
+    };
     // Attempts are counted here: a challenge belongs to the one login that issued it.
     let mut left = current.attempts_left;
     loop {
@@ -690,10 +701,36 @@ fn challenge(
                 reason: "challenge vanished".into(),
             });
         };
-        if answer.iter().all(u8::is_ascii_whitespace) && resends < MAX_RESENDS {
+        let empty = answer.iter().all(u8::is_ascii_whitespace);
+        // The sender gave up on this code (spool failed/): the user cannot know it. Say so,
+        // without the server's text or the recipient; a typed guess still counts.
+        if let Some(why) = spool::failed(&config.paths.spool, &message_id(&c)) {
+            state::delete_challenge(db, &c.id)?;
+            // The user was asked: the outcome is a denial whatever fails while counting.
+            if !empty {
+                let _ = failure(cx, &req.user, now, s);
+            }
+            conv.error(NOT_DELIVERED_MESSAGE)?;
+            let why: String = why.chars().take(200).collect();
+            return Ok(Outcome::Deny {
+                reason: format!("passcode could not be delivered: {why}"),
+            });
+        }
+        if empty && resends < MAX_RESENDS {
             resends += 1;
             state::delete_challenge(db, &c.id)?;
-            current = issue(cx, config, req, facts, dest, purpose, &key, resends)?;
+            // The user was already asked: a resend that cannot be queued is a denial, not
+            // the fail mode.
+            current = match issue(cx, config, req, facts, dest, purpose, &key, resends) {
+                Ok(c) => c,
+                Err(Flow::Done(Outcome::Unavailable { reason, .. })) => {
+                    conv.error(NOT_SENT_MESSAGE)?;
+                    return Ok(Outcome::Deny {
+                        reason: format!("resend failed: {reason}"),
+                    });
+                }
+                Err(e) => return Err(e),
+            };
             left = current.attempts_left;
             conv.info(&format!("A new passcode was sent to {}.", dest.masked))?;
             continue;
@@ -743,6 +780,18 @@ fn challenge(
             if left == 1 { "" } else { "s" }
         ))?;
     }
+}
+
+/// Told when a passcode could not be queued (the login then stops, or, after a resend, is
+/// denied).
+const NOT_SENT_MESSAGE: &str = "Second factor: the passcode could not be sent.";
+/// Told when the sender gave up on the passcode's message (it is in the spool's failed/).
+const NOT_DELIVERED_MESSAGE: &str =
+    "The passcode could not be delivered; contact your administrator.";
+
+/// The spool id of a challenge's message (`CREATED-ID`).
+fn message_id(ch: &state::Challenge) -> String {
+    format!("{}-{}", ch.created, ch.id)
 }
 
 /// Creates a challenge, stores its hash and queues the message, in one transaction.
@@ -798,7 +847,7 @@ fn issue(
             minutes: s.code_ttl.div_ceil(60),
         };
         let msg = Message {
-            id: format!("{now}-{id}"),
+            id: message_id(&ch),
             created: now,
             expires,
             channel: dest.channel.clone(),

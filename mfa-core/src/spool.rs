@@ -2,9 +2,15 @@
 //!
 //! Layout under `paths.spool`: `tmp/` (being written), `new/` (ready), `cur/` (claimed by a
 //! sender), `failed/` (given up, with a reason). A message is written to `tmp/ID.json`
-//! (mode 0640, created exclusively) and renamed into `new/`, so a reader never sees half a
-//! file and a crash never loses a renamed one. The hot path does not fsync: a passcode lives
-//! for minutes, and a crash of the machine only costs the user a retry.
+//! (created exclusively) and renamed into `new/`, so a reader never sees half a file and a
+//! crash never loses a renamed one. Before the rename the file gets mode 0640 and the group
+//! of `new/` explicitly (`fchmod`, `fchown` on the open file), whatever the writer's umask:
+//! the sender reads it through that group (`root:mfa 2770` directories on an installed
+//! system). The hot path does not fsync: a passcode lives for minutes, and a crash of the
+//! machine only costs the user a retry.
+//!
+//! Every check here is about what this process can do (its effective ids): the PAM module
+//! runs inside su and sudo, whose real uid is the calling user's.
 //!
 //! The file is one JSON object ([`Message`]):
 //!
@@ -20,10 +26,10 @@
 //! | `masked_to` | the recipient as logs may show it |
 //!
 //! A message the sender gives up on moves to `failed/ID.json`, with the reason in
-//! `failed/ID.reason` (one line of text).
+//! `failed/ID.reason` (one line of text, mode 0640, the group of `failed/`).
 
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -59,7 +65,11 @@ pub struct Message {
     pub masked_to: String,
 }
 
-/// Queues a message: writes `tmp/ID.json` and renames it into `new/`. Returns the path.
+/// Mode of every message and reason file, set explicitly whatever the umask.
+pub const FILE_MODE: u32 = 0o640;
+
+/// Queues a message: writes `tmp/ID.json` (mode 0640, the group of `new/`) and renames it
+/// into `new/`. Returns the path.
 pub fn enqueue(spool: &Path, msg: &Message) -> Result<PathBuf> {
     if msg.id.is_empty()
         || !msg
@@ -74,15 +84,18 @@ pub fn enqueue(spool: &Path, msg: &Message) -> Result<PathBuf> {
     }
     let name = format!("{}.json", msg.id);
     let tmp = spool.join("tmp").join(&name);
-    let new = spool.join("new").join(&name);
+    let new_dir = spool.join("new");
+    let new = new_dir.join(&name);
     let bytes = serde_json::to_vec(msg)
         .map_err(|e| Error::Invalid(format!("cannot encode message: {e}")))?;
+    let dir = std::fs::metadata(&new_dir).map_err(|e| Error::io(&new_dir, e))?;
     let written = (|| {
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(0o640)
+            .mode(FILE_MODE)
             .open(&tmp)?;
+        share_with_reader(&f, &dir, &new_dir)?;
         f.write_all(&bytes)?;
         // Close before the rename: the file is complete when it appears in new/.
         drop(f);
@@ -93,6 +106,38 @@ pub fn enqueue(spool: &Path, msg: &Message) -> Result<PathBuf> {
         return Err(Error::io(&tmp, e));
     }
     Ok(new)
+}
+
+/// Gives a file just created in the spool mode 0640 and the group of the directory it
+/// ends in (`dir`, whose metadata is `dir_meta`), so that the sender, a member of that
+/// group, can read it whatever the writer's umask. When the group cannot be set (the
+/// writer is neither root nor a member), the file is still fine if the directory is private
+/// to the file's owner (then the sender must be that owner); otherwise this fails, naming
+/// the fix, rather than leave a file the sender cannot read.
+fn share_with_reader(
+    f: &std::fs::File,
+    dir_meta: &std::fs::Metadata,
+    dir: &Path,
+) -> std::io::Result<()> {
+    let meta = f.metadata()?;
+    if meta.gid() != dir_meta.gid()
+        && let Err(e) = std::os::unix::fs::fchown(f, None, Some(dir_meta.gid()))
+    {
+        let private_to_owner = meta.uid() == dir_meta.uid() && dir_meta.mode() & 0o077 == 0;
+        if !private_to_owner {
+            return Err(std::io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot give the message the group of {} (gid {}): {e}; the sender could \
+                     not read it. Queue as root, or run mfa-admin init as root, which repairs \
+                     the spool's owners and modes",
+                    dir.display(),
+                    dir_meta.gid()
+                ),
+            ));
+        }
+    }
+    f.set_permissions(std::fs::Permissions::from_mode(FILE_MODE))
 }
 
 /// Reads a message file.
@@ -150,10 +195,28 @@ pub fn fail(spool: &Path, claimed: &Path, reason: &str) -> Result<PathBuf> {
         .ok_or_else(|| Error::Invalid(format!("{}: not a message file", claimed.display())))?;
     let to = spool.join("failed").join(name);
     let reason_path = to.with_extension("reason");
-    std::fs::write(&reason_path, format!("{}\n", reason.replace('\n', " ")))
-        .map_err(|e| Error::io(&reason_path, e))?;
+    write_reason(&reason_path, reason).map_err(|e| Error::io(&reason_path, e))?;
     std::fs::rename(claimed, &to).map_err(|e| Error::io(claimed, e))?;
     Ok(to)
+}
+
+/// Writes `failed/ID.reason`: one line, mode 0640 and the group of `failed/`, whatever the
+/// umask (mfa-admin, as root, reads it; so may an administrator of the sender's group).
+fn write_reason(path: &Path, reason: &str) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir_meta = std::fs::metadata(dir)?;
+    let _ = std::fs::remove_file(path);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .open(path)?;
+    share_with_reader(&f, &dir_meta, dir)?;
+    let line: String = reason
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    f.write_all(format!("{}\n", line.trim()).as_bytes())
 }
 
 /// Puts a failed message back in `new/` for another try (`mfa-admin queue retry`).
@@ -189,7 +252,43 @@ pub fn failure_reason(message: &Path) -> Option<String> {
     Some(text.trim().to_string())
 }
 
-/// True when a spool is usable: every subdirectory exists and `tmp`/`new` are writable by us.
+/// Whether the message with this id ended in `failed/`: `Some(reason)` (empty when no reason
+/// was recorded) if it did. An id that is not a valid message id is never there.
+pub fn failed(spool: &Path, id: &str) -> Option<String> {
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return None;
+    }
+    let path = spool.join("failed").join(format!("{id}.json"));
+    if !path.exists() {
+        return None;
+    }
+    Some(failure_reason(&path).unwrap_or_default())
+}
+
+/// The most recent failure in `failed/` (by the time its reason was written, else the
+/// message's): its id and reason (`no reason recorded` when there is none).
+pub fn newest_failure(spool: &Path) -> Option<(String, String)> {
+    let names = messages_in(spool, "failed").ok()?;
+    let dir = spool.join("failed");
+    let when = |name: &str| {
+        let p = dir.join(name);
+        std::fs::metadata(p.with_extension("reason"))
+            .or_else(|_| std::fs::metadata(&p))
+            .and_then(|m| m.modified())
+            .ok()
+    };
+    let newest = names.iter().max_by_key(|n| (when(n), (*n).clone()))?;
+    let id = newest.trim_end_matches(".json").to_string();
+    let reason = failure_reason(&dir.join(newest))
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| "no reason recorded".into());
+    Some((id, reason))
+}
+
+/// Checks that a spool is usable by this process before a passcode is promised: every
+/// subdirectory exists, and `tmp`/`new` are writable and searchable with the process's
+/// EFFECTIVE ids (`eaccess`, i.e. `faccessat(AT_EACCESS)`), never its real ids: su and sudo
+/// run the module with euid 0 and the caller's real uid, for whom `access(2)` would say no.
 pub fn check(spool: &Path) -> Result<()> {
     for sub in SUBDIRS {
         let d = spool.join(sub);
@@ -205,7 +304,7 @@ pub fn check(spool: &Path) -> Result<()> {
     }
     for sub in ["tmp", "new"] {
         let d = spool.join(sub);
-        nix::unistd::access(
+        nix::unistd::eaccess(
             &d,
             nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK,
         )
@@ -290,5 +389,238 @@ mod tests {
         let mut bad = msg.clone();
         bad.id = "../x".into();
         assert!(enqueue(d.path(), &bad).is_err());
+    }
+
+    fn message(id: &str) -> Message {
+        Message {
+            id: id.into(),
+            created: 1,
+            expires: 2,
+            channel: Channel::Email,
+            to: "ann@example.com".into(),
+            subject: "s".into(),
+            body: "b".into(),
+            user: "ann".into(),
+            kind: Kind::Test,
+            masked_to: "a***@e***.com".into(),
+        }
+    }
+
+    fn is_root() -> bool {
+        nix::unistd::geteuid().is_root()
+    }
+
+    /// The environment variable that tells a re-run test (below) which spool to use.
+    const CHILD_ENV: &str = "MFA_SPOOL_TEST_CHILD";
+
+    /// Runs the test `name` of this binary again in a child process, under `wrapper`
+    /// (a command that ends by exec'ing its arguments: `sh -c 'umask 077; exec "$@"'`,
+    /// `setpriv ...`), with [`CHILD_ENV`] naming `spool`. The umask and the ids are
+    /// process-wide, so they change only in that child. Returns its output.
+    fn rerun(name: &str, wrapper: &[&str], spool: &Path) -> String {
+        let exe = std::env::current_exe().unwrap();
+        let out = std::process::Command::new(wrapper[0])
+            .args(&wrapper[1..])
+            .arg(&exe)
+            .args(["--exact", &format!("spool::tests::{name}"), "--nocapture"])
+            .args(["--test-threads", "1"])
+            .env(CHILD_ENV, spool)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "child {name} failed:\n{text}");
+        assert!(
+            text.contains("1 passed"),
+            "child {name} did not run:\n{text}"
+        );
+        text
+    }
+
+    /// A spool under a temporary directory others may traverse (a child may run as nobody).
+    fn open_spool(mode: u32) -> tempfile::TempDir {
+        let d = spool();
+        std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        for s in SUBDIRS {
+            std::fs::set_permissions(d.path().join(s), std::fs::Permissions::from_mode(mode))
+                .unwrap();
+        }
+        d
+    }
+
+    /// Child of `files_get_0640_and_the_group_whatever_the_umask`: queues and fails a
+    /// message under umask 077. Does nothing unless run by that test.
+    #[test]
+    fn child_writes_under_umask_077() {
+        let Some(dir) = std::env::var_os(CHILD_ENV) else {
+            return;
+        };
+        let spool = PathBuf::from(dir);
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        assert!(
+            status.contains("Umask:\t0077"),
+            "umask not 077 in the child"
+        );
+        enqueue(&spool, &message("1700000000-umask")).unwrap();
+        let claimed = claim(&spool, "1700000000-umask.json").unwrap().unwrap();
+        fail(&spool, &claimed, "550 refused").unwrap();
+        enqueue(&spool, &message("1700000001-umask")).unwrap();
+    }
+
+    #[test]
+    fn files_get_0640_and_the_group_whatever_the_umask() {
+        let d = open_spool(0o2770);
+        // As root, the spool's group is one root is not in (as `mfa` is on a real system);
+        // otherwise our own group.
+        let group = if is_root() {
+            65534
+        } else {
+            nix::unistd::getegid().as_raw()
+        };
+        for s in SUBDIRS {
+            std::os::unix::fs::chown(d.path().join(s), None, Some(group)).unwrap();
+            // chown may clear the setgid bit: put the directory's mode back.
+            std::fs::set_permissions(d.path().join(s), std::fs::Permissions::from_mode(0o2770))
+                .unwrap();
+        }
+        rerun(
+            "child_writes_under_umask_077",
+            &["sh", "-c", "umask 077; exec \"$@\"", "sh"],
+            d.path(),
+        );
+        for f in [
+            "new/1700000001-umask.json",
+            "failed/1700000000-umask.json",
+            "failed/1700000000-umask.reason",
+        ] {
+            let m = std::fs::metadata(d.path().join(f)).unwrap();
+            assert_eq!(m.mode() & 0o7777, 0o640, "{f}");
+            assert_eq!(m.gid(), group, "{f}");
+        }
+        assert_eq!(
+            failed(d.path(), "1700000000-umask").as_deref(),
+            Some("550 refused")
+        );
+        assert_eq!(failed(d.path(), "1700000001-umask"), None);
+        assert_eq!(failed(d.path(), "../failed/1700000000-umask"), None);
+        assert_eq!(
+            newest_failure(d.path()),
+            Some(("1700000000-umask".into(), "550 refused".into()))
+        );
+    }
+
+    /// Child of `a_writer_that_cannot_set_the_group_fails_clearly`: runs as nobody.
+    #[test]
+    fn child_enqueues_as_nobody() {
+        let Some(dir) = std::env::var_os(CHILD_ENV) else {
+            return;
+        };
+        let spool = PathBuf::from(dir);
+        assert_eq!(nix::unistd::geteuid().as_raw(), 65534);
+        let e = enqueue(&spool, &message("1700000000-nobody"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("cannot give the message the group of")
+                && e.contains("the sender could not read it"),
+            "{e}"
+        );
+        assert!(pending(&spool).unwrap().is_empty());
+        assert_eq!(std::fs::read_dir(spool.join("tmp")).unwrap().count(), 0);
+    }
+
+    /// Queuing into a spool whose group the writer is not in, with no way for the sender to
+    /// read the file through its owner either: an error naming the fix, never a file the
+    /// sender cannot read.
+    #[test]
+    fn a_writer_that_cannot_set_the_group_fails_clearly() {
+        if !is_root() {
+            eprintln!("skipped: needs root (runs a child as nobody)");
+            return;
+        }
+        // root:root, writable by everyone: nobody can write but cannot give the file the
+        // group root, and the directory is not private to nobody.
+        let d = open_spool(0o1777);
+        rerun(
+            "child_enqueues_as_nobody",
+            &[
+                "setpriv",
+                "--reuid",
+                "nobody",
+                "--regid",
+                "nogroup",
+                "--clear-groups",
+            ],
+            d.path(),
+        );
+    }
+
+    /// Child of `check_uses_the_effective_ids`: real uid nobody, effective uid root, as in
+    /// su and sudo.
+    #[test]
+    fn child_checks_with_real_uid_nobody() {
+        let Some(dir) = std::env::var_os(CHILD_ENV) else {
+            return;
+        };
+        let spool = PathBuf::from(dir);
+        assert_eq!(nix::unistd::getuid().as_raw(), 65534, "real uid");
+        assert!(nix::unistd::geteuid().is_root(), "effective uid");
+        let new = spool.join("new");
+        // What the caller may do is not the question: access(2) says no here...
+        assert!(
+            nix::unistd::access(&new, nix::unistd::AccessFlags::W_OK).is_err(),
+            "the test needs a spool the real uid cannot write"
+        );
+        // ...what this process may do is: it can queue.
+        check(&spool).unwrap();
+        enqueue(&spool, &message("1700000000-su")).unwrap();
+    }
+
+    #[test]
+    fn check_uses_the_effective_ids() {
+        if !is_root() {
+            eprintln!("skipped: needs root (runs a child with real uid nobody, euid root)");
+            return;
+        }
+        let d = open_spool(0o700);
+        rerun(
+            "child_checks_with_real_uid_nobody",
+            &["setpriv", "--ruid", "nobody", "--euid", "root"],
+            d.path(),
+        );
+        assert_eq!(pending(d.path()).unwrap(), ["1700000000-su.json"]);
+        // And for a process that really is nobody, the same spool is unusable.
+        let e = std::process::Command::new("setpriv")
+            .args(["--reuid", "nobody", "--regid", "nogroup", "--clear-groups"])
+            .args(["test", "-w"])
+            .arg(d.path().join("new"))
+            .status()
+            .unwrap();
+        assert!(!e.success());
+    }
+
+    #[test]
+    fn check_names_a_missing_directory() {
+        let d = spool();
+        std::fs::remove_dir(d.path().join("cur")).unwrap();
+        let e = check(d.path()).unwrap_err().to_string();
+        assert!(e.contains("cur") && e.contains("mfa-admin init"), "{e}");
+    }
+
+    #[test]
+    fn reasons_are_one_line_without_control_bytes() {
+        let d = spool();
+        enqueue(d.path(), &message("1700000000-r")).unwrap();
+        let c = claim(d.path(), "1700000000-r.json").unwrap().unwrap();
+        fail(d.path(), &c, "550 bad\r\n\x1b[31mred\0").unwrap();
+        let text = std::fs::read_to_string(d.path().join("failed/1700000000-r.reason")).unwrap();
+        assert_eq!(text, "550 bad  \u{1b}[31mred\n".replace('\u{1b}', " "));
+        assert_eq!(newest_failure(d.path()).unwrap().0, "1700000000-r");
+        std::fs::remove_file(d.path().join("failed/1700000000-r.reason")).unwrap();
+        assert_eq!(newest_failure(d.path()).unwrap().1, "no reason recorded");
+        assert_eq!(failed(d.path(), "1700000000-r").as_deref(), Some(""));
     }
 }

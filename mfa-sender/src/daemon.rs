@@ -51,8 +51,14 @@ struct Done {
 }
 
 /// Logs one line to stderr (journald): message ids and masked recipients, never a body.
+/// Control characters (from a server's reply or a spool file) become spaces: one event is
+/// one line.
 fn log(text: &str) {
-    eprintln!("mfa-sender: {text}");
+    let line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    eprintln!("mfa-sender: {line}");
 }
 
 pub struct Daemon {
@@ -74,8 +80,10 @@ pub struct Daemon {
     terminate: Arc<AtomicBool>,
     reload: Arc<AtomicBool>,
     last_error: Option<String>,
+    /// Messages this sender moved to failed/.
+    failed: u64,
     /// The state last written by `status`.
-    reported: Option<(usize, usize, Option<String>)>,
+    reported: Option<(usize, usize, u64, Option<String>)>,
 }
 
 fn now_secs() -> i64 {
@@ -147,6 +155,7 @@ impl Daemon {
             terminate,
             reload,
             last_error: None,
+            failed: 0,
             reported: None,
         })
     }
@@ -213,6 +222,8 @@ impl Daemon {
             return 1;
         }
         self.heartbeat();
+        // A fresh status: the last error of a previous run does not linger.
+        self.status();
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
         log(&format!(
             "started: {} worker(s), spool {}",
@@ -329,7 +340,15 @@ impl Daemon {
         let msg = match spool::read(&path) {
             Ok(m) => m,
             Err(e) => {
-                self.give_up(&path, name, &format!("unreadable: {e}"));
+                let why = match e {
+                    mfa_core::Error::Io { .. } => format!(
+                        "unreadable: {e} (messages must be 0640 with the group of new/, \
+                         which the sender is in)"
+                    ),
+                    e => format!("cannot parse: {e}"),
+                };
+                let id = name.trim_end_matches(".json").to_string();
+                self.give_up(&path, name, &id, None, &why);
                 return;
             }
         };
@@ -354,13 +373,8 @@ impl Daemon {
                 return;
             };
             if job.msg.expires < now_secs() {
-                let (path, name, to) = (
-                    job.path.clone(),
-                    job.name.clone(),
-                    job.msg.masked_to.clone(),
-                );
-                log(&format!("id={} to={to} failed: expired", job.msg.id));
-                self.give_up(&path, &name, "expired");
+                let to = job.msg.masked_to.clone();
+                self.give_up(&job.path, &job.name, &job.msg.id, Some(&to), "expired");
                 continue;
             }
             self.in_flight += 1;
@@ -372,11 +386,20 @@ impl Daemon {
         }
     }
 
-    fn give_up(&mut self, path: &Path, name: &str, reason: &str) {
+    /// Moves a claimed message to failed/ with its reason, and says so: a log line with the
+    /// id, the masked recipient when known and the reason, and the status file's last error
+    /// and failed count. Nothing ends in failed/ silently.
+    fn give_up(&mut self, path: &Path, name: &str, id: &str, to: Option<&str>, reason: &str) {
         self.attempts.remove(name);
+        let to = to.map(|t| format!(" to={t}")).unwrap_or_default();
+        log(&format!("id={id}{to} failed: {reason}"));
+        self.failed += 1;
+        self.last_error = Some(format!("{id}: {reason}"));
         if let Err(e) = spool::fail(&self.config.paths.spool.clone(), path, reason) {
-            log(&format!("cannot move {name} to failed/: {e}"));
+            log(&format!("id={id}: cannot move it to failed/: {e}"));
+            self.last_error = Some(format!("{id}: {reason}; cannot move it to failed/: {e}"));
         }
+        self.status();
     }
 
     /// Acts on finished sends.
@@ -396,9 +419,7 @@ impl Daemon {
                     ));
                 }
                 Delivery::Permanent(reason) => {
-                    log(&format!("id={id} to={to} failed: {reason}"));
-                    self.last_error = Some(format!("{id}: {reason}"));
-                    self.give_up(&job.path, &job.name, &reason);
+                    self.give_up(&job.path, &job.name, &id, Some(&to), &reason);
                 }
                 Delivery::Transient {
                     reason,
@@ -460,18 +481,26 @@ impl Daemon {
         }
     }
 
-    /// Reports the queue state (sd_notify STATUS and `<runtime>/sender.status`) when it
-    /// changed since the last report.
+    /// Reports the queue state (sd_notify STATUS and `<runtime>/sender.status`, replaced
+    /// atomically) when it changed since the last report. The file is JSON:
+    /// `in_flight`, `retrying`, `failed` (messages this sender moved to failed/ since it
+    /// started), `last_error` (`ID: reason`, or null) and `time`.
     fn status(&mut self) {
-        let state = (self.in_flight, self.retries.len(), self.last_error.clone());
+        let state = (
+            self.in_flight,
+            self.retries.len(),
+            self.failed,
+            self.last_error.clone(),
+        );
         if self.reported.as_ref() == Some(&state) {
             return;
         }
         self.reported = Some(state);
         let text = format!(
-            "in flight {}, waiting to retry {}{}",
+            "in flight {}, waiting to retry {}, failed {}{}",
             self.in_flight,
             self.retries.len(),
+            self.failed,
             self.last_error
                 .as_ref()
                 .map(|e| format!("; last error {e}"))
@@ -479,16 +508,19 @@ impl Daemon {
         );
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Status(&text)]);
         let status = self.config.paths.runtime.join("sender.status");
-        let _ = std::fs::write(
-            status,
-            serde_json::json!({
-                "in_flight": self.in_flight,
-                "retrying": self.retries.len(),
-                "last_error": self.last_error,
-                "time": now_secs(),
-            })
-            .to_string(),
-        );
+        let tmp = status.with_extension("status.tmp");
+        let body = serde_json::json!({
+            "in_flight": self.in_flight,
+            "retrying": self.retries.len(),
+            "failed": self.failed,
+            "last_error": self.last_error,
+            "time": now_secs(),
+        })
+        .to_string();
+        let written = std::fs::write(&tmp, body).and_then(|()| std::fs::rename(&tmp, &status));
+        if let Err(e) = written {
+            log(&format!("cannot write {}: {e}", status.display()));
+        }
     }
 
     fn reload_config(&mut self) {

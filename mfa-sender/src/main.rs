@@ -2,11 +2,14 @@
 //! that touches the network and holds transport credentials.
 //!
 //! `mfa-sender [--config PATH]` runs in the foreground (systemd `Type=notify`);
-//! `--once` drains the spool and exits; `--check` connects to each configured transport,
-//! verifies its credentials and reports. SIGTERM finishes what is in flight and exits 0;
-//! SIGHUP reloads the transports.
+//! `--once` drains the spool and exits; `--check` verifies what the sender needs from the
+//! file system (see `preflight`), connects to each configured transport, verifies its
+//! credentials and reports, one `OK`/`FAIL` line each. The daemon and `--once` run the same
+//! file checks first and refuse to start when one fails. SIGTERM finishes what is in flight
+//! and exits 0; SIGHUP reloads the transports.
 
 mod daemon;
+mod preflight;
 mod smtp;
 mod transport;
 
@@ -56,28 +59,48 @@ fn main() -> ExitCode {
         return ExitCode::from(1);
     }
     let source = ConfigSource::resolve(config.as_deref());
+    let check = mode == Some("check");
     let cfg = match Config::load(&source) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("mfa-sender: {e}");
+            let (name, detail) = preflight::config_failed(&e);
+            let detail = detail.err().unwrap_or_default();
+            if check {
+                println!("FAIL  {name}: {detail}");
+            }
+            eprintln!("mfa-sender: {detail}");
             return ExitCode::from(if e.is_bad_input() { 2 } else { 1 });
         }
     };
-    if mode == Some("check") {
-        let t = match transport::Transports::new(&cfg) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("mfa-sender: {e}");
-                return ExitCode::from(2);
-            }
-        };
-        let mut ok = true;
-        for (name, r) in t.check() {
-            match r {
-                Ok(m) => println!("OK    {name}: {m}"),
-                Err(m) => {
+    // What the sender needs from the file system, verified as the user it runs as.
+    let files = preflight::run(&source, &cfg, check);
+    let files_ok = files.iter().all(|(_, r)| r.is_ok());
+    if check {
+        let mut ok = files_ok;
+        for (name, r) in &files {
+            report(name, r);
+        }
+        let configured = cfg.smtp.is_some() || cfg.sms.is_some();
+        // The transports need their secrets; nothing else above stops them from working.
+        let secrets_ok = files
+            .iter()
+            .all(|(name, r)| r.is_ok() || !name.starts_with("secret "));
+        if !secrets_ok && configured {
+            report(
+                "transports",
+                &Err("not checked: fix the secret files above first".into()),
+            );
+        } else if configured {
+            match transport::Transports::new(&cfg) {
+                Ok(t) => {
+                    for (name, r) in t.check() {
+                        ok &= r.is_ok();
+                        report(&name, &r);
+                    }
+                }
+                Err(e) => {
                     ok = false;
-                    println!("FAIL  {name}: {m}");
+                    report("transports", &Err(e));
                 }
             }
         }
@@ -86,6 +109,14 @@ fn main() -> ExitCode {
         } else {
             ExitCode::from(1)
         };
+    }
+    if !files_ok {
+        for (name, r) in &files {
+            if let Err(e) = r {
+                eprintln!("mfa-sender: cannot start: {name}: {e}");
+            }
+        }
+        return ExitCode::from(1);
     }
     let d = match daemon::Daemon::new(source, cfg) {
         Ok(d) => d,
@@ -100,4 +131,13 @@ fn main() -> ExitCode {
         daemon::Mode::Daemon
     };
     ExitCode::from(u8::try_from(d.run(m)).unwrap_or(1))
+}
+
+/// One `--check` line, in the format `mfa-admin doctor` parses: `OK    name: detail` or
+/// `FAIL  name: detail`.
+fn report(name: &str, r: &Result<String, String>) {
+    match r {
+        Ok(m) => println!("OK    {name}: {m}"),
+        Err(m) => println!("FAIL  {name}: {m}"),
+    }
 }

@@ -52,18 +52,10 @@ struct SmsSender {
     messaging_service: Option<String>,
 }
 
-/// Reads a secret file, which must be readable by its owner only.
+/// Reads a secret file after [`crate::preflight::secret`] found it private and readable
+/// (0640 root:<sender group>, or 0600/0400 owned by the sender's user).
 pub fn read_secret(path: &Path) -> Result<String, String> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if meta.mode() & 0o077 != 0 {
-        return Err(format!(
-            "{}: secret file has mode {:04o}; make it readable by the sender only: chmod 600 {}",
-            path.display(),
-            meta.mode() & 0o7777,
-            path.display()
-        ));
-    }
+    crate::preflight::secret(path)?;
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(text.trim_end_matches(['\n', '\r']).to_string())
 }
@@ -84,7 +76,6 @@ impl Transports {
         })
     }
 
-    /// Sends one message by the transport of its channel.
     /// Sends one message by the transport of its channel. Reasons never carry the full
     /// recipient (servers like to quote it): it is replaced by the masked form.
     pub fn send(&self, msg: &Message) -> Delivery {
@@ -114,7 +105,8 @@ impl Transports {
         }
     }
 
-    /// Connects to each transport and checks its credentials; one line per transport.
+    /// Connects to each transport and checks its credentials; one line per transport (none
+    /// when none is configured).
     pub fn check(&self) -> Vec<(String, Result<String, String>)> {
         let mut out = Vec::new();
         if let Some(s) = &self.smtp {
@@ -122,12 +114,6 @@ impl Transports {
         }
         if let Some(s) = &self.sms {
             out.push((format!("sms ({:?})", s.provider).to_lowercase(), s.check()));
-        }
-        if out.is_empty() {
-            out.push((
-                "transports".into(),
-                Err("no [smtp] or [sms] section in the configuration".into()),
-            ));
         }
         out
     }
@@ -208,10 +194,25 @@ impl SmtpSender {
         let c = smtp::Connection::open(self.pool.settings())
             .map_err(|e| format!("{}: {e}", self.host))?;
         c.quit();
-        Ok(format!(
-            "connected to {}, EHLO/TLS/AUTH accepted",
-            self.host
-        ))
+        // Only what was done: no TLS claimed without TLS, no AUTH without a login.
+        let st = self.pool.settings();
+        let mut steps = vec!["EHLO"];
+        match st.security {
+            Security::None => {}
+            Security::StartTls => steps.push("STARTTLS"),
+            Security::Tls => steps.push("TLS"),
+        }
+        if st.credentials.is_some() {
+            steps.push("AUTH");
+        }
+        let mut text = format!("connected to {}, {} accepted", self.host, steps.join("/"));
+        if st.security == Security::None {
+            text.push_str("; no TLS");
+        }
+        if st.credentials.is_none() {
+            text.push_str("; no login");
+        }
+        Ok(text)
     }
 }
 

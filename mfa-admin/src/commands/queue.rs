@@ -158,7 +158,8 @@ struct SenderStatus {
     pending: usize,
     in_flight: usize,
     failed: usize,
-    /// The sender's last delivery error, if it reported one.
+    /// The sender's last delivery error (`ID: reason`): what it reported in its status
+    /// file, else, when failed/ is not empty, the newest reason there.
     last_error: Option<String>,
 }
 
@@ -167,16 +168,27 @@ pub fn sender(ctx: &Ctx, cmd: SenderCmd) -> Result<()> {
     let p = &ctx.config.paths;
     let count = |sub: &str| -> Result<usize> { Ok(spool::messages_in(&p.spool, sub)?.len()) };
     let age = spool::heartbeat_age(&p.runtime, std::time::SystemTime::now());
-    let last_error = std::fs::read(p.runtime.join("sender.status"))
+    let reported = std::fs::read(p.runtime.join("sender.status"))
         .ok()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|v| v["last_error"].as_str().map(String::from));
+        .and_then(|v| v["last_error"].as_str().map(String::from))
+        .filter(|e| !e.is_empty());
+    let failed = count("failed")?;
+    // Never "none" beside failed messages: a sender restarted since, or one that could not
+    // write its status, still left the reason beside each of them.
+    let last_error = match reported {
+        Some(e) => Some(e),
+        None if failed > 0 => {
+            spool::newest_failure(&p.spool).map(|(id, why)| format!("{id}: {why}"))
+        }
+        None => None,
+    };
     let st = SenderStatus {
         heartbeat_age: age,
         alive: age.is_some_and(|a| a <= spool::HEARTBEAT_STALE_SECS),
         pending: count("new")?,
         in_flight: count("cur")?,
-        failed: count("failed")?,
+        failed,
         last_error,
     };
     if ctx.json {
@@ -190,7 +202,15 @@ pub fn sender(ctx: &Ctx, cmd: SenderCmd) -> Result<()> {
     println!("pending:    {}", st.pending);
     println!("in flight:  {}", st.in_flight);
     println!("failed:     {}", st.failed);
-    println!("last error: {}", st.last_error.as_deref().unwrap_or("none"));
+    println!(
+        "last error: {}",
+        st.last_error
+            .as_deref()
+            .map_or_else(|| "none".to_string(), one_line)
+    );
+    if st.failed > 0 {
+        println!("            `mfa-admin queue list` shows every failed message and its reason");
+    }
     Ok(())
 }
 
@@ -218,7 +238,7 @@ fn list(ctx: &Ctx) -> Result<()> {
                 q.kind,
                 q.to,
                 format!("{}s", q.age),
-                q.reason,
+                one_line(&q.reason),
             ]
         })
         .collect();
@@ -240,7 +260,11 @@ fn scan(dir: &Path, state: &'static str, now: i64, out: &mut Vec<Queued>) -> Res
         if path.extension().is_none_or(|x| x != "json") {
             continue;
         }
-        let reason = spool::failure_reason(&path).unwrap_or_default();
+        let reason = match spool::failure_reason(&path) {
+            Some(r) if !r.is_empty() => r,
+            _ if state == "failed" => "no reason recorded".to_string(),
+            _ => String::new(),
+        };
         match spool::read(&path) {
             Ok(m) => out.push(Queued {
                 id: m.id,
@@ -263,9 +287,22 @@ fn scan(dir: &Path, state: &'static str, now: i64, out: &mut Vec<Queued>) -> Res
                 to: String::new(),
                 age: 0,
                 expires_in: 0,
-                reason: format!("unreadable: {err}"),
+                // A failed message keeps the sender's reason; others say why they cannot
+                // be read here.
+                reason: if state == "failed" && reason != "no reason recorded" {
+                    reason
+                } else {
+                    format!("unreadable: {err}")
+                },
             }),
         }
     }
     Ok(())
+}
+
+/// Text from a spool file (a server's reply, a path) as one printable line.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }

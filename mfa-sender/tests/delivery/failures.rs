@@ -1,10 +1,11 @@
 //! What the server refuses: 4xx is retried with backoff until it goes through (exactly once),
 //! 5xx fails the one message for good with the server's words, and an expired message is
-//! never sent.
+//! never sent. Every message that ends in failed/ is logged and reported (status file,
+//! `mfa-admin sender status`, `mfa-admin queue list`).
 
 use std::time::Duration;
 
-use super::{Env, ServerOpts, SmtpServer, smtp_plain, tail, wait_until};
+use super::{Env, ServerOpts, SmtpServer, admin, mfa_admin, smtp_plain, tail, wait_until};
 
 #[test]
 fn temporary_failures_are_retried_and_delivered_once() {
@@ -124,4 +125,100 @@ fn expired_messages_are_not_sent() {
         );
     }
     assert_eq!(env.files("failed").len(), 4);
+}
+
+/// Nothing fails silently: a refused, an expired and an unparsable message each get a log
+/// line (id, masked recipient when known, reason), the status file's failed count and last
+/// error, and a row in `mfa-admin queue list`; `mfa-admin sender status` never says "last
+/// error: none" beside failed messages, also when the status file is gone.
+#[test]
+fn every_failure_is_logged_and_reported() {
+    let server = SmtpServer::start(&ServerOpts {
+        reject: vec!["nobody@example.com".into()],
+        ..ServerOpts::default()
+    });
+    let env = Env::new(&smtp_plain(server.port));
+    let refused = env.email("nobody@example.com", 600);
+    let expired = env.email("judy@example.com", -60);
+    let garbage = format!("{}-garbage", mfa_core::now());
+    std::fs::write(
+        env.spool().join("new").join(format!("{garbage}.json")),
+        "\u{1b}[2J not json\n",
+    )
+    .unwrap();
+    let good = env.email("ken@example.com", 600);
+    let out = env.once();
+    server.wait_ids(std::slice::from_ref(&good), Duration::from_secs(10));
+
+    let log = &out.stderr;
+    for (id, line) in [
+        (&refused, format!("id={refused} to=a***@e***.com failed: ")),
+        (
+            &expired,
+            format!("id={expired} to=a***@e***.com failed: expired"),
+        ),
+        (&garbage, format!("id={garbage} failed: cannot parse: ")),
+    ] {
+        assert!(log.contains(&line), "{id}: no {line:?} in:\n{log}");
+        assert!(env.reason(id).is_some(), "{id} not in failed/");
+    }
+    assert!(
+        !log.contains('\u{1b}'),
+        "control bytes reached the log: {log:?}"
+    );
+    let st: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.runtime().join("sender.status")).unwrap())
+            .unwrap();
+    assert_eq!(st["failed"], 3, "{st}");
+    let last = st["last_error"].as_str().unwrap().to_string();
+    assert!(
+        [&refused, &expired, &garbage]
+            .iter()
+            .any(|id| last.starts_with(&format!("{id}: "))),
+        "{st}"
+    );
+
+    let bin = mfa_admin();
+    let status = admin(&env, &bin, &["sender", "status"]);
+    assert!(
+        status.contains("failed:     3") && status.contains(&format!("last error: {last}")),
+        "{status}"
+    );
+    // The status file gone (a restarted sender, a wiped /run): the newest reason in failed/.
+    std::fs::remove_file(env.runtime().join("sender.status")).unwrap();
+    let status = admin(&env, &bin, &["sender", "status"]);
+    assert!(!status.contains("last error: none"), "{status}");
+    let shown = status
+        .lines()
+        .find_map(|l| l.strip_prefix("last error: "))
+        .unwrap();
+    let (id, reason) = shown.split_once(": ").unwrap();
+    assert_eq!(env.reason(id).as_deref(), Some(reason), "{status}");
+    let json: serde_json::Value =
+        serde_json::from_str(&admin(&env, &bin, &["--json", "sender", "status"])).unwrap();
+    assert_eq!(json["failed"], 3);
+    assert_eq!(json["last_error"].as_str(), Some(shown));
+
+    let list: serde_json::Value =
+        serde_json::from_str(&admin(&env, &bin, &["--json", "queue", "list"])).unwrap();
+    for (id, says) in [
+        (&refused, "550"),
+        (&expired, "expired"),
+        (&garbage, "cannot parse"),
+    ] {
+        let row = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == **id)
+            .unwrap_or_else(|| panic!("{id} not listed: {list}"));
+        assert_eq!(row["state"], "failed", "{row}");
+        assert!(row["reason"].as_str().unwrap().contains(says), "{row}");
+    }
+    let text = admin(&env, &bin, &["queue", "list"]);
+    assert!(
+        text.lines()
+            .any(|l| l.contains(&expired) && l.contains("failed") && l.contains("expired")),
+        "{text}"
+    );
 }

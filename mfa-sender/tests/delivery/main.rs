@@ -4,6 +4,9 @@
 //! `mfa-sender` on a private configuration and spool in a temporary directory and tells the
 //! messages apart by the `Message-ID: <ID@mfa>` the sender puts on each mail.
 //!
+//! As root, `unprivileged` and `preflight` also run the sender as `nobody` (setpriv) on a
+//! spool laid out as an installed system's, with messages root queued under umask 077.
+//!
 //! Needs `/usr/bin/python3` with aiosmtpd (Debian: python3-aiosmtpd) and `openssl`. One test
 //! binary, a module per topic; every child process is killed by a guard when a test ends.
 
@@ -18,7 +21,9 @@ mod failures;
 mod lifecycle;
 mod outage;
 mod plain;
+mod preflight;
 mod tls;
+mod unprivileged;
 
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;

@@ -10,6 +10,7 @@
     clippy::new_without_default
 )]
 
+mod delivery;
 mod families;
 mod flows;
 mod harness;

@@ -85,7 +85,12 @@ fn main() -> ExitCode {
         let secrets_ok = files
             .iter()
             .all(|(name, r)| r.is_ok() || !name.starts_with("secret "));
-        if !secrets_ok && configured {
+        if !configured {
+            // Not a failure (a fresh install has no transport yet), but worth a line.
+            println!(
+                "WARN  transports: no [smtp] or [sms] section: the sender cannot deliver anything"
+            );
+        } else if !secrets_ok {
             report(
                 "transports",
                 &Err("not checked: fix the secret files above first".into()),
@@ -134,7 +139,7 @@ fn main() -> ExitCode {
 }
 
 /// One `--check` line, in the format `mfa-admin doctor` parses: `OK    name: detail` or
-/// `FAIL  name: detail`.
+/// `FAIL  name: detail` (and `WARN  transports: ...` when none is configured).
 fn report(name: &str, r: &Result<String, String>) {
     match r {
         Ok(m) => println!("OK    {name}: {m}"),

@@ -1,20 +1,66 @@
-# mfa: build and test entry points. `make test` is the one command CI runs.
+# mfa: build, test and install entry points. `make test` is the one command CI runs.
+#
+#   make                      build the release binaries (as your user: cargo is usually in ~/.cargo)
+#   sudo make install         install them (see "install" below for what goes where)
+#   sudo make uninstall       remove exactly what install put there
+#   make test                 lint, every cargo test, then the installed-system suite (as root)
+#
+# install honours DESTDIR (staging root for packages) and PREFIX (default /usr/local).
+# It does not run `mfa-admin init`, create the system user `mfa`, touch /etc, enable the
+# unit or edit any pam.d file: that is the administrator's step (`sudo mfa-admin init`).
 
 CARGO ?= cargo
 
-.PHONY: all build test lint fmt
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+DOCDIR ?= $(PREFIX)/share/doc/mfa
+EXAMPLESDIR ?= $(DOCDIR)/examples
+UNITDIR ?= /lib/systemd/system
+# PAM modules live in the multiarch directory libpam searches (/lib/x86_64-linux-gnu/security
+# on Debian amd64), whatever PREFIX says: libpam does not look in /usr/local.
+MULTIARCH := $(shell dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch 2>/dev/null)
+PAMDIR ?= $(if $(MULTIARCH),/lib/$(MULTIARCH)/security,/lib/security)
+
+# Which build install copies from: release (default) or debug.
+PROFILE ?= release
+OUT := target/$(PROFILE)
+CARGO_PROFILE := $(if $(filter release,$(PROFILE)),--release,)
+# NO_BUILD=1: install what $(OUT) already holds without running cargo (the installed-system
+# suite does, inside its mount namespace, so nothing is built twice).
+NO_BUILD ?=
+
+BINARIES := mfa-admin mfa-sender
+UNIT := mfa-sender.service
+# Example files, relative to etc/: installed under $(EXAMPLESDIR) with the same layout.
+EXAMPLES := mfa.toml $(patsubst etc/%,%,$(wildcard etc/pam.d/* etc/ssh/sshd_config.d/*))
+
+.PHONY: all build test test-cargo test-installed lint fmt install install-ready uninstall print-pamdir
 
 all: build
 
 build:
-	$(CARGO) build --workspace --release
+	$(CARGO) build --workspace $(CARGO_PROFILE) --locked
 
-# Builds and runs every test: unit tests and the integration tests that drive the binaries.
-test: lint
+# Builds and runs every test: unit tests and the integration tests that drive the binaries,
+# then the installed-system suite against the debug binaries those tests just built.
+test: test-cargo
+	$(MAKE) --no-print-directory test-installed PROFILE=debug NO_BUILD=1
+
+test-cargo: lint
 	# The PAM tests load target/debug/libpam_mfa.so: build every target first.
 	$(CARGO) build --workspace --all-targets --locked
 	$(CARGO) test --workspace --all-targets --locked
 	$(CARGO) test --workspace --doc --locked
+
+# tests/installed/: `make install` into the real paths of a throwaway root (a mount
+# namespace), real users, su/sudo/login/sshd on a pseudo-terminal. Needs root; skips without.
+test-installed:
+	@if [ "$$(id -u)" != 0 ]; then \
+	  echo "SKIP test-installed: needs root (it installs mfa into a private mount namespace; run: sudo make test-installed)"; \
+	  exit 0; \
+	fi; \
+	$(if $(NO_BUILD),,$(CARGO) build --workspace $(CARGO_PROFILE) --locked &&) \
+	MFA_PROFILE=$(PROFILE) tests/installed/run.sh
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -22,3 +68,53 @@ lint:
 
 fmt:
 	$(CARGO) fmt --all
+
+# Builds when cargo is at hand (`sudo make install` usually has no cargo in its PATH: then
+# the binaries of an earlier `make` are installed), and stops when a binary is missing.
+install-ready:
+ifeq ($(NO_BUILD),)
+	@if command -v $(CARGO) >/dev/null 2>&1; then \
+	  echo "$(CARGO) build --workspace $(CARGO_PROFILE) --locked"; \
+	  $(CARGO) build --workspace $(CARGO_PROFILE) --locked; \
+	else \
+	  echo "$(CARGO) not found in PATH: installing the binaries already built in $(OUT)/"; \
+	fi
+endif
+	@for f in $(addprefix $(OUT)/,$(BINARIES) libpam_mfa.so); do \
+	  [ -f "$$f" ] || { echo "missing $$f: run 'make' (as the user that has cargo) first" >&2; exit 1; }; \
+	done
+
+install: install-ready
+	install -d -m 0755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(PAMDIR) $(DESTDIR)$(UNITDIR)
+	install -m 0755 $(addprefix $(OUT)/,$(BINARIES)) $(DESTDIR)$(SBINDIR)/
+	install -m 0644 $(OUT)/libpam_mfa.so $(DESTDIR)$(PAMDIR)/pam_mfa.so
+	# The unit starts the sender from where it was installed.
+	sed 's|/usr/sbin/mfa-sender|$(SBINDIR)/mfa-sender|g' etc/$(UNIT) > $(DESTDIR)$(UNITDIR)/$(UNIT).tmp
+	chmod 0644 $(DESTDIR)$(UNITDIR)/$(UNIT).tmp
+	mv -f $(DESTDIR)$(UNITDIR)/$(UNIT).tmp $(DESTDIR)$(UNITDIR)/$(UNIT)
+	rm -rf $(DESTDIR)$(EXAMPLESDIR)
+	for f in $(EXAMPLES); do \
+	  install -D -m 0644 etc/$$f $(DESTDIR)$(EXAMPLESDIR)/$$f || exit 1; \
+	done
+	@echo
+	@echo "Installed. Next (as root): mfa-admin init; see $(EXAMPLESDIR) and the README's Quick start."
+	@echo "With systemd: systemctl daemon-reload && systemctl enable --now $(UNIT) (after init)."
+
+# Where install puts pam_mfa.so (tests/installed/namespace.sh asks).
+print-pamdir:
+	@echo $(PAMDIR)
+
+# Removes the binaries, the module, the unit and the examples directory; the configuration
+# (/etc/mfa), the database (/var/lib/mfa), the spool (/var/spool/mfa), the user `mfa` and any
+# pam.d line stay. To remove those too: take pam_mfa out of /etc/pam.d first (or nobody can
+# log in where it is `required`), then rm -r /etc/mfa /var/lib/mfa /var/spool/mfa /run/mfa
+# and deluser --system mfa.
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(SBINDIR)/,$(BINARIES))
+	rm -f $(DESTDIR)$(PAMDIR)/pam_mfa.so
+	rm -f $(DESTDIR)$(UNITDIR)/$(UNIT)
+	rm -rf $(DESTDIR)$(EXAMPLESDIR)
+	rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
+	@if [ -z "$(DESTDIR)" ] && grep -rlsE '^[^#]*pam_mfa\.so' /etc/pam.d; then \
+	  echo "warning: the pam.d files above still name pam_mfa.so, which is gone: remove those lines" >&2; \
+	fi

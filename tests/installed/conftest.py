@@ -1,0 +1,35 @@
+"""pytest set-up of the installed-system suite: one installed, running mfa for the session.
+
+The `system` fixture brings up what harness.System describes (init, SMTP server, users,
+rules, pam.d lines, mfa-sender as user mfa, sshd) once, and stops every process it started
+at the end. When the set-up itself fails, every case reports that failure (ERROR).
+Run through tests/installed/run.sh only: it makes the throwaway root first.
+"""
+
+import os
+
+import pytest
+
+import harness
+
+UMASKS = ["022", "077"]
+
+
+def pytest_configure(config):
+    if os.environ.get("MFA_WORK") is None:
+        raise pytest.UsageError("run tests/installed/run.sh: these tests change /etc and need its namespace")
+
+
+@pytest.fixture(scope="session")
+def system():
+    s = harness.System()
+    try:
+        s.up()
+        yield s
+    finally:
+        s.down()
+
+
+@pytest.fixture(params=UMASKS, ids=lambda u: f"umask {u}")
+def umask(request):
+    return request.param

@@ -1,0 +1,72 @@
+#!/bin/bash
+# tests/installed/namespace.sh — runs inside the mount and PID namespaces run.sh made:
+# turns this namespace into a throwaway copy of the machine, installs mfa with
+# `make install` and runs the pytest cases. Never run it directly: its mounts would change
+# the machine.
+#
+#   /etc                       a full copy (cp -a), so useradd's renames and pam.d edits work
+#   /var, /usr/local           overlays whose upper layers live on a tmpfs: /var/lib/mfa,
+#                              /var/spool/mfa, /var/log, /var/mail change only there
+#   /run, /home                empty tmpfs (with /run/sshd, /run/lock, /run/utmp)
+#   PAM module dir, unit dir   private copies, so `make install` can write there
+set -euo pipefail
+[ "$$" = 1 ] || { echo "namespace.sh: not in a new PID namespace; run tests/installed/run.sh" >&2; exit 2; }
+: "${MFA_WORK:?}" "${MFA_REPO:?}" "${MFA_PROFILE:?}"
+w=$MFA_WORK
+cd "$MFA_REPO"
+
+# Every copy, upper layer and log of the run lives on this tmpfs: it vanishes with the
+# namespace, and overlays work even where /tmp is itself an overlay (containers).
+mount --make-rprivate /
+mount -t tmpfs -o mode=0700 tmpfs "$w"
+pamdir=$(make -s --no-print-directory print-pamdir)
+unitdir=/lib/systemd/system
+
+copy_over() { # copy_over DIR: bind a private copy of DIR (created empty when missing) over it
+  local d=$1 c
+  c="$w/copy$(echo "$d" | tr / _)"
+  if [ -d "$d" ]; then cp -a "$d" "$c"; else mkdir -p "$d" "$c"; fi
+  mount --bind "$c" "$d"
+}
+overlay() { # overlay DIR: writes to DIR go to an upper layer in $w
+  local d=$1 n
+  n="$w/ov$(echo "$d" | tr / _)"
+  mkdir -p "$n/up" "$n/work"
+  mount -t overlay overlay -o "lowerdir=$d,upperdir=$n/up,workdir=$n/work" "$d"
+}
+
+copy_over /etc
+copy_over "$pamdir"
+copy_over "$unitdir"
+overlay /var
+overlay /usr/local
+mount -t tmpfs -o mode=0755 tmpfs /run
+mount -t tmpfs -o mode=0755 tmpfs /home
+install -d -m 0755 /run/sshd
+install -d -m 1777 /run/lock
+install -m 0664 -g utmp /dev/null /run/utmp
+# A fresh machine as far as mfa goes: whatever a real install left here is hidden.
+rm -rf /etc/mfa /var/lib/mfa /var/spool/mfa /etc/sudoers.d/mfa-* \
+  "$pamdir/pam_mfa.so" /usr/local/sbin/mfa-admin /usr/local/sbin/mfa-sender
+
+# A fresh machine: the accounts the suite and init create do not exist yet (in this copy).
+for u in alice target mfa; do
+  if getent passwd "$u" >/dev/null; then userdel -f "$u"; fi
+  if getent group "$u" >/dev/null; then groupdel "$u" || true; fi
+done
+
+echo "== make install (PROFILE=$MFA_PROFILE NO_BUILD=1)"
+if ! make -s --no-print-directory install NO_BUILD=1 PROFILE="$MFA_PROFILE" >"$w/install.log" 2>&1; then
+  cat "$w/install.log"
+  echo "FAIL make install"
+  exit 1
+fi
+
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export PYTHONDONTWRITEBYTECODE=1 LANG=C.UTF-8 MFA_PAMDIR="$pamdir"
+unset MFA_CONFIG
+cd "$MFA_REPO/tests/installed"
+set +e
+/usr/bin/python3 -m pytest -p no:cacheprovider -v -rfE --tb=short --no-header .
+rc=$?
+exit $rc

@@ -140,9 +140,36 @@ fn share_with_reader(
     f.set_permissions(std::fs::Permissions::from_mode(FILE_MODE))
 }
 
-/// Reads a message file.
+/// Largest message file read; a real one is a few KiB.
+const MAX_MESSAGE_BYTES: u64 = 1 << 20;
+/// Largest part of a reason file read.
+const MAX_REASON_BYTES: u64 = 4096;
+
+/// Reads at most `limit` bytes of a regular file in the spool or the runtime directory. The
+/// sender's group writes there and root reads (the PAM module, mfa-admin): a symbolic link
+/// is not followed (it could name a root-only file), a FIFO or device is not opened for a
+/// blocking or endless read.
+pub fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use nix::fcntl::OFlag;
+    use std::io::Read;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags((OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_NOCTTY).bits())
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let mut bytes = Vec::new();
+    f.take(limit).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Reads a message file (a regular file, not a link; at most 1 MiB).
 pub fn read(path: &Path) -> Result<Message> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = read_bounded(path, MAX_MESSAGE_BYTES).map_err(|e| Error::io(path, e))?;
     serde_json::from_slice(&bytes)
         .map_err(|e| Error::Invalid(format!("{}: not a spool message: {e}", path.display())))
 }
@@ -246,10 +273,15 @@ pub fn recover(spool: &Path) -> Result<usize> {
     Ok(n)
 }
 
-/// The reason next to a failed message (`ID.reason` beside `ID.json`), if any.
+/// The reason next to a failed message (`ID.reason` beside `ID.json`), if any, as one line
+/// without control characters (at most 4 KiB of the file; a link or FIFO is not read).
 pub fn failure_reason(message: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(message.with_extension("reason")).ok()?;
-    Some(text.trim().to_string())
+    let bytes = read_bounded(&message.with_extension("reason"), MAX_REASON_BYTES).ok()?;
+    let line: String = String::from_utf8_lossy(&bytes)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    Some(line.trim().to_string())
 }
 
 /// Whether the message with this id ended in `failed/`: `Some(reason)` (empty when no reason
@@ -608,6 +640,61 @@ mod tests {
         std::fs::remove_dir(d.path().join("cur")).unwrap();
         let e = check(d.path()).unwrap_err().to_string();
         assert!(e.contains("cur") && e.contains("mfa-admin init"), "{e}");
+    }
+
+    /// Runs `f` in a thread; fails the test if it has not returned after 5 s (a read that
+    /// blocks on a FIFO would otherwise hang the test run).
+    fn within_5s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(f()));
+        rx.recv_timeout(std::time::Duration::from_secs(5))
+            .expect("blocked (a FIFO read?)")
+    }
+
+    /// The sender's group writes in `failed/`, `new/` and `cur/`: what root reads there (the
+    /// PAM module's `failed`, mfa-admin's queue list and sender status) must not follow a
+    /// link to a root-only file, block on a FIFO, read without bound or pass control bytes.
+    #[test]
+    fn spool_files_forged_by_the_senders_group_are_read_safely() {
+        let d = spool();
+        let failed_dir = d.path().join("failed");
+        let secret = d.path().join("secret");
+        std::fs::write(&secret, "root:$y$j9T$secret-hash:19000\n").unwrap();
+        // A reason that is a link to a root-only file: not read.
+        std::fs::write(failed_dir.join("1700000000-ln.json"), "{}").unwrap();
+        std::os::unix::fs::symlink(&secret, failed_dir.join("1700000000-ln.reason")).unwrap();
+        let why = failed(d.path(), "1700000000-ln").unwrap();
+        assert!(!why.contains("secret-hash"), "{why}");
+        // A message that is a link: not read either.
+        std::os::unix::fs::symlink(&secret, d.path().join("new/1700000000-m.json")).unwrap();
+        let e = read(&d.path().join("new/1700000000-m.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("secret-hash"), "{e}");
+        // A FIFO as reason or message: no blocking.
+        for p in ["failed/1700000000-ff.reason", "new/1700000000-ff.json"] {
+            nix::unistd::mkfifo(
+                &d.path().join(p),
+                nix::sys::stat::Mode::from_bits_truncate(0o600),
+            )
+            .unwrap();
+        }
+        std::fs::write(failed_dir.join("1700000000-ff.json"), "{}").unwrap();
+        let root = d.path().to_path_buf();
+        let why = within_5s(move || failed(&root, "1700000000-ff"));
+        assert_eq!(why.as_deref(), Some(""));
+        let root = d.path().to_path_buf();
+        assert!(within_5s(move || read(&root.join("new/1700000000-ff.json"))).is_err());
+        // A reason written directly (not through `fail`): control bytes never come out, and
+        // a huge one is cut.
+        std::fs::write(failed_dir.join("1700000000-cc.json"), "{}").unwrap();
+        let mut raw = b"550 \x1b]0;owned\x07\r\nbad\xff".to_vec();
+        raw.extend(std::iter::repeat_n(b'x', 1 << 20));
+        std::fs::write(failed_dir.join("1700000000-cc.reason"), &raw).unwrap();
+        let why = failed(d.path(), "1700000000-cc").unwrap();
+        assert!(why.starts_with("550  ]0;owned   bad"), "{:?}", &why[..40]);
+        assert!(!why.chars().any(char::is_control), "{why:?}");
+        assert!(why.chars().count() <= 4096, "{}", why.len());
     }
 
     #[test]

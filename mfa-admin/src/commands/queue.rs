@@ -168,7 +168,8 @@ pub fn sender(ctx: &Ctx, cmd: SenderCmd) -> Result<()> {
     let p = &ctx.config.paths;
     let count = |sub: &str| -> Result<usize> { Ok(spool::messages_in(&p.spool, sub)?.len()) };
     let age = spool::heartbeat_age(&p.runtime, std::time::SystemTime::now());
-    let reported = std::fs::read(p.runtime.join("sender.status"))
+    // The runtime directory is the sender's: no link followed, no FIFO read, 64 KiB at most.
+    let reported = spool::read_bounded(&p.runtime.join("sender.status"), 1 << 16)
         .ok()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
         .and_then(|v| v["last_error"].as_str().map(String::from))
@@ -231,12 +232,13 @@ fn list(ctx: &Ctx) -> Result<()> {
     let rows = all
         .into_iter()
         .map(|q| {
+            // Everything but the state comes from files the sender's group can write.
             vec![
-                q.id,
+                one_line(&q.id),
                 q.state.into(),
-                q.user,
-                q.kind,
-                q.to,
+                one_line(&q.user),
+                one_line(&q.kind),
+                one_line(&q.to),
                 format!("{}s", q.age),
                 one_line(&q.reason),
             ]

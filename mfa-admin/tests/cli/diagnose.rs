@@ -341,3 +341,81 @@ fn queue_retry_purge_and_sender_status() {
         "{actions:?}"
     );
 }
+
+/// Runs mfa-admin on `env` and kills it if it has not finished in 10 s (a read that blocks
+/// on a FIFO would otherwise hang the test run). Returns (finished, stdout).
+fn run_within_10s(env: &Env, args: &[&str]) -> (bool, String) {
+    use std::io::Read;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mfa-admin"))
+        .arg("--config")
+        .arg(&env.config)
+        .args(args)
+        .env_remove("MFA_CONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let finished = loop {
+        if child.try_wait().unwrap().is_some() {
+            break true;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    (finished, out)
+}
+
+/// The sender's group writes in the spool and owns the runtime directory: what it plants
+/// there (FIFOs, links to root's files, control bytes in a message) must not hang, leak
+/// into or take over the terminal of root's `queue list` and `sender status`.
+#[test]
+fn queue_list_and_sender_status_survive_what_the_senders_group_planted() {
+    let env = Env::new();
+    let secret = env.path("secret");
+    std::fs::write(&secret, "root:$y$j9T$secret-hash:19000\n").unwrap();
+    let fifo = |p: &str| {
+        nix::unistd::mkfifo(
+            &env.path(p),
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+        .unwrap()
+    };
+    fifo("spool/new/1700000000-fifo.json");
+    fifo("run/sender.status");
+    std::fs::write(env.path("spool/failed/1700000001-ln.json"), "{}").unwrap();
+    std::os::unix::fs::symlink(&secret, env.path("spool/failed/1700000001-ln.reason")).unwrap();
+    std::fs::write(
+        env.path("spool/cur/1700000002-esc.json"),
+        serde_json::json!({
+            "id": "1700000002-esc\u{1b}[2J", "created": 1, "expires": 2, "channel": "email",
+            "to": "a@b", "subject": "s", "body": "b", "user": "eve\u{1b}]0;owned\u{7}",
+            "kind": "test", "masked_to": "a\r\n***@b"
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let (finished, out) = run_within_10s(&env, &["queue", "list"]);
+    assert!(finished, "queue list blocked on a FIFO:\n{out}");
+    assert!(!out.contains("secret-hash"), "{out}");
+    assert!(
+        !out.chars().any(|c| c.is_control() && c != '\n'),
+        "control bytes reach the terminal: {out:?}"
+    );
+    assert_eq!(out.lines().count(), 4, "one line per message:\n{out}");
+    let (finished, out) = run_within_10s(&env, &["sender", "status"]);
+    assert!(finished, "sender status blocked on a FIFO:\n{out}");
+    assert!(!out.contains("secret-hash"), "{out}");
+    assert!(out.contains("failed:     1"), "{out}");
+}

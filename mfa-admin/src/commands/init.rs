@@ -418,12 +418,20 @@ fn repair_messages(dir: &Path, want: Want) -> Result<String> {
     let (mut n, mut skipped) = (0, 0);
     for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
-        // Links, pipes and hard-linked files are left alone (and said so): the sender's
-        // group can put anything here, and it must not make init fail or chown elsewhere.
+        // Links, pipes, sockets and hard-linked files are left alone (and said so): the
+        // sender's group can put anything here, and it must not make init fail or chown
+        // elsewhere. A socket cannot even be opened (ENXIO): judge by the entry's type first.
+        let plain = entry.file_type().is_ok_and(|t| t.is_file() || t.is_dir());
+        if !plain {
+            skipped += 1;
+            continue;
+        }
         match repair(&entry.path(), want) {
             Ok(c) if !c.is_empty() => n += 1,
             Ok(_) => {}
             Err(Error::Insecure(_)) => skipped += 1,
+            // The running sender claimed, sent or failed it meanwhile: nothing to repair.
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
     }

@@ -211,3 +211,60 @@ fn init_repairs_messages_without_following_what_the_sender_planted() {
     assert!(out.contains("2 entries left alone"), "{out}");
     assert!(out.contains("1 entry left alone"), "{out}");
 }
+
+/// A socket the sender's group bound in the spool cannot be opened (ENXIO): init leaves it
+/// alone like a link or a pipe and still repairs the rest, rather than fail the repair.
+#[test]
+fn a_socket_in_the_spool_does_not_stop_init() {
+    if !is_root() {
+        eprintln!("skipped: needs root (chown to the sender's account)");
+        return;
+    }
+    let env = Env::new();
+    let _sock = std::os::unix::net::UnixListener::bind(env.path("spool/cur/1-sock.json")).unwrap();
+    let real = env.path("spool/cur/2-real.json");
+    std::fs::write(&real, "{}").unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = env.ok(&["init"]);
+    assert_eq!(owner(&real).2, 0o640, "{out}");
+    assert!(out.contains("1 entry left alone"), "{out}");
+}
+
+/// init repairs a spool the running sender keeps changing: a message that goes away between
+/// init's listing and its repair (claimed, sent, failed) is not an error.
+#[test]
+fn init_races_a_busy_sender() {
+    if !is_root() {
+        eprintln!("skipped: needs root (chown to the sender's account)");
+        return;
+    }
+    let env = Env::new();
+    let cur = env.path("spool/cur");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churn = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut i = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let p = cur.join(format!("{i}-busy.json"));
+                std::fs::write(&p, "{}").unwrap();
+                // Leave a few behind so init always has something to list.
+                if i % 64 != 0 {
+                    std::fs::remove_file(&p).unwrap();
+                }
+                i += 1;
+            }
+        })
+    };
+    let failed: Vec<String> = (0..30)
+        .map(|_| env.run(&["init"]))
+        .filter(|o| o.code != 0)
+        .map(|o| o.stderr)
+        .collect();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    churn.join().unwrap();
+    assert!(
+        failed.is_empty(),
+        "init failed while the sender worked: {failed:?}"
+    );
+}

@@ -249,7 +249,7 @@ fn init_races_a_busy_sender() {
                 let p = cur.join(format!("{i}-busy.json"));
                 std::fs::write(&p, "{}").unwrap();
                 // Leave a few behind so init always has something to list.
-                if i % 64 != 0 {
+                if !i.is_multiple_of(64) {
                     std::fs::remove_file(&p).unwrap();
                 }
                 i += 1;

@@ -12,6 +12,22 @@ use crate::cli::NetCmd;
 use crate::output::{json, table};
 use crate::when;
 
+/// Refuses (the transaction is rolled back) a network-rule change that moved `service`'s
+/// method: a network rule alone makes a name govern itself (`mfa_core::service`), so a first
+/// rule for `sudo-i` would take it from `sudo`'s method to `*`'s, and deleting the last one
+/// back again. A "2FA required" rule must never turn the second factor off silently; the
+/// administrator gives the service its method explicitly first.
+fn keep_method(service: &str, before: &str, after: &str, doing: &str) -> Result<()> {
+    if after == before {
+        return Ok(());
+    }
+    Err(mfa_core::invalid!(
+        "{doing} would change the method of {service} from {before} to {after} (a network rule \
+         alone makes a service follow its own rules, else its family's, before `*`); give it \
+         its method explicitly first: `mfa-admin service set {service} {before}`"
+    ))
+}
+
 fn rows(rules: &[NetRule]) -> Vec<Vec<String>> {
     rules
         .iter()
@@ -104,7 +120,10 @@ pub fn run(ctx: &Ctx, cmd: NetCmd) -> Result<()> {
                 }
             );
             let id = store.change(&ctx.actor(), "net add", |tx| {
+                let before = q::method_for(tx, &rule.service)?;
                 let id = q::add_network(tx, &rule, mfa_core::now())?;
+                let after = q::method_for(tx, &rule.service)?;
+                keep_method(&rule.service, &before, &after, "adding this rule")?;
                 Ok((id, format!("rule {id}: {what}")))
             })?;
             crate::pam_files::warn_unknown(&rule.service, &crate::pam_files::dir());
@@ -118,7 +137,20 @@ pub fn run(ctx: &Ctx, cmd: NetCmd) -> Result<()> {
             let id = parse_number("rule ID", &id, i64::MAX)?;
             let mut store = ctx.store()?;
             let rule = store.change(&ctx.actor(), "net del", |tx| {
+                let service: Option<String> = tx
+                    .query_row("SELECT service FROM networks WHERE id = ?1", [id], |r| {
+                        r.get(0)
+                    })
+                    .ok();
+                let before = service
+                    .as_deref()
+                    .map(|s| q::method_for(tx, s))
+                    .transpose()?;
                 let r = q::delete_network(tx, id)?;
+                if let Some(before) = before {
+                    let after = q::method_for(tx, &r.service)?;
+                    keep_method(&r.service, &before, &after, "deleting this rule")?;
+                }
                 let detail = format!("rule {id}: {} for {}", r.range, r.service);
                 Ok((r, detail))
             })?;

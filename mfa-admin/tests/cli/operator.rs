@@ -300,3 +300,59 @@ fn a_closed_output_pipe_ends_it_quietly() {
     // Nothing changed for a reader that stays.
     assert!(env.ok(&["carrier", "list"]).starts_with("CARRIER"));
 }
+
+/// A network rule alone makes a name govern itself, and its method then becomes `*`'s. So a
+/// "2FA required" rule for `sudo-i` (which followed `sudo`: totp) would silently turn the
+/// second factor off for `sudo -i` when `*` is none. `net add` and `net del` refuse a
+/// change that would move a service's method, and name the command that makes it explicit.
+#[test]
+fn a_network_rule_never_changes_a_services_method_silently() {
+    let env = Env::new();
+    env.ok(&["service", "set", "*", "none"]);
+    env.ok(&["service", "set", "sudo", "totp"]);
+    let add = [
+        "net",
+        "add",
+        "--service",
+        "sudo-i",
+        "--cidr",
+        "203.0.113.0/24",
+        "--require",
+        "yes",
+    ];
+    env.bad(
+        &add,
+        &[
+            "sudo-i",
+            "from totp to none",
+            "mfa-admin service set sudo-i totp",
+        ],
+    );
+    let check = || env.json(&["net", "check", "--service", "sudo-i", "203.0.113.5"]);
+    assert_eq!(check()["method"], "totp");
+    // With a method of its own, the rule is added and the method stays.
+    env.ok(&["service", "set", "sudo-i", "totp"]);
+    let id = env.json(&add)["id"].as_i64().unwrap().to_string();
+    assert_eq!(check()["method"], "totp");
+    // Without it, deleting the last rule would move the method back (here: to totp, the
+    // same) -- allowed; a move to another method is refused.
+    env.ok(&["service", "del", "sudo-i"]);
+    assert_eq!(check()["method"], "none", "net-only: `*`'s method");
+    env.ok(&["service", "set", "*", "any"]);
+    env.ok(&["service", "set", "sudo", "none"]);
+    env.bad(
+        &["net", "del", &id],
+        &[
+            "sudo-i",
+            "from any to none",
+            "mfa-admin service set sudo-i any",
+        ],
+    );
+    env.ok(&["service", "set", "sudo-i", "any"]);
+    env.ok(&["net", "del", &id]);
+    assert_eq!(check()["method"], "any");
+    // A rule that leaves the method as it was is not refused.
+    env.ok(&["service", "set", "sudo", "any"]);
+    env.ok(&["service", "del", "sudo-i"]);
+    env.ok(&add);
+}

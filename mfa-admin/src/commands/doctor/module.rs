@@ -18,7 +18,8 @@ use nix::libc;
 /// How long a module may take to load.
 const LOAD_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Where libpam looks for a module named without a directory, most likely first.
+/// Where libpam looks for a module named without a directory: the first of these that
+/// exists (Debian's multiarch directory, else the others distributions use).
 pub fn module_dirs() -> Vec<PathBuf> {
     let arch = std::env::consts::ARCH;
     [
@@ -35,7 +36,8 @@ pub fn module_dirs() -> Vec<PathBuf> {
 }
 
 /// The file a module name resolves to: an absolute path as is, anything else under the
-/// first module directory that holds it.
+/// first of `dirs` that exists, as libpam looks in its one module directory only (a module
+/// found in another directory would not load at login).
 pub fn resolve(module: &str, dirs: &[PathBuf]) -> Result<PathBuf, String> {
     if module.is_empty() {
         return Err("the line names no module".into());
@@ -48,12 +50,15 @@ pub fn resolve(module: &str, dirs: &[PathBuf]) -> Result<PathBuf, String> {
             Err(format!("{module} does not exist"))
         };
     }
-    dirs.iter()
-        .map(|d| d.join(module))
-        .find(|p| p.exists())
+    let dir = dirs.iter().find(|d| d.is_dir()).or(dirs.first());
+    dir.map(|d| d.join(module))
+        .filter(|p| p.exists())
         .ok_or_else(|| {
-            let list: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
-            format!("{module} is not in {}", list.join(", "))
+            let d = dir.map_or_else(
+                || "the module directory".into(),
+                |d| d.display().to_string(),
+            );
+            format!("{module} is not in {d}, where libpam looks for it")
         })
 }
 
@@ -215,5 +220,25 @@ mod tests {
                 .unwrap_err()
                 .contains("does not exist")
         );
+    }
+
+    /// libpam looks for a bare module name in ONE directory (Debian's libpam: only
+    /// /lib/x86_64-linux-gnu/security/). A pam_mfa.so installed elsewhere (/lib/security)
+    /// does not load at login: doctor must not find it there and say OK.
+    #[test]
+    fn a_bare_name_is_looked_up_where_libpam_looks_only() {
+        let d = tempfile::tempdir().unwrap();
+        let (pam_dir, other) = (d.path().join("multiarch"), d.path().join("security"));
+        std::fs::create_dir(&pam_dir).unwrap();
+        std::fs::create_dir(&other).unwrap();
+        std::fs::write(other.join("pam_mfa.so"), b"").unwrap();
+        let dirs = [d.path().join("absent"), pam_dir.clone(), other.clone()];
+        let e = resolve("pam_mfa.so", &dirs).unwrap_err();
+        assert!(
+            e.contains("is not in") && e.contains("multiarch") && !e.contains("absent"),
+            "{e}"
+        );
+        std::fs::write(pam_dir.join("pam_mfa.so"), b"").unwrap();
+        assert_eq!(resolve("pam_mfa.so", &dirs), Ok(pam_dir.join("pam_mfa.so")));
     }
 }

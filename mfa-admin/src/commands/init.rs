@@ -227,11 +227,13 @@ const SHARED_DIRS: &[&str] = &[
     "/var/tmp",
 ];
 
-/// Refuses a configuration whose directories are the system's own (`runtime = "/run"`):
-/// init repairs the owner and mode of its directories, which must be mfa's alone.
+/// Refuses a configuration whose directories are the system's own (`runtime = "/run"`) or
+/// overlap (`runtime` = the database's directory): init repairs the owner and mode of its
+/// directories, which must be mfa's alone and apart.
 fn refuse_shared_dirs(config: &Config) -> Result<()> {
     let p = &config.paths;
     let db_dir = p.database.parent().unwrap_or(Path::new("/"));
+    let mut dirs: Vec<(&str, std::path::PathBuf)> = Vec::new();
     for (key, dir, example) in [
         ("paths.database", db_dir, "/var/lib/mfa/mfa.db"),
         ("paths.spool", p.spool.as_path(), "/var/spool/mfa"),
@@ -244,6 +246,22 @@ fn refuse_shared_dirs(config: &Config) -> Result<()> {
                  programs; give mfa a directory of its own, such as {example}",
                 clean.display()
             ));
+        }
+        dirs.push((key, clean));
+    }
+    // Each directory gets its own owner and mode: one inside another (runtime = the
+    // database's directory) would hand the database to the sender's account.
+    for (i, (ka, a)) in dirs.iter().enumerate() {
+        for (kb, b) in &dirs[i + 1..] {
+            if a.starts_with(b) || b.starts_with(a) {
+                return Err(mfa_core::invalid!(
+                    "{ka} ({}) and {kb} ({}) overlap: init gives each its own owner and mode \
+                     (the database's directory is root's alone, the runtime directory the \
+                     sender's); give each a directory of its own, apart from the others",
+                    a.display(),
+                    b.display()
+                ));
+            }
         }
     }
     Ok(())

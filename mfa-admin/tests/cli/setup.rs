@@ -268,3 +268,42 @@ fn init_races_a_busy_sender() {
         "init failed while the sender worked: {failed:?}"
     );
 }
+
+/// A typo that points two of mfa's directories at one place (`runtime` = the database's
+/// directory) would have init give the database directory to the sender's account. init
+/// refuses before it touches anything, naming both keys.
+#[test]
+fn init_refuses_directories_that_overlap() {
+    for (key, value) in [
+        ("runtime", "db"),
+        ("runtime", "spool/new"),
+        ("spool", "db/spool"),
+        ("runtime", "."),
+    ] {
+        let env = Env::bare();
+        std::fs::create_dir(env.path("db")).unwrap();
+        let value = env.path(value);
+        let text: String = std::fs::read_to_string(&env.config)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                if l.starts_with(&format!("{key} =")) {
+                    format!("{key} = \"{}\"\n", value.display())
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect();
+        std::fs::write(&env.config, text).unwrap();
+        let before = owner(&env.path("db"));
+        let out = env.run(&["init"]);
+        assert_eq!(out.code, 2, "{key} = {value:?}: {out:?}");
+        assert!(
+            out.stderr.contains(&format!("paths.{key}")) && out.stderr.contains("overlap"),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(owner(&env.path("db")), before, "{key} = {value:?}");
+        assert!(!env.db().exists());
+    }
+}

@@ -184,9 +184,19 @@ pub fn analyse(lines: &[Line], loads: &[bool]) -> Findings {
                         next.failed_by = None;
                         st.pc + 1
                     }
+                    // libpam's authenticate pass records no result for a jump; a jump past
+                    // the end of its (sub)stack is "bad jump in stack": a failure.
                     Action::Jump(k) => {
-                        set(&mut next);
-                        st.pc.saturating_add(1).saturating_add(k).min(n)
+                        let to = st.pc.saturating_add(1).saturating_add(k);
+                        if to > line.end {
+                            if next.impression != Impression::Failure {
+                                next.failed_by = Some(st.pc);
+                            }
+                            next.impression = Impression::Failure;
+                            line.end
+                        } else {
+                            to
+                        }
                     }
                 };
                 // A jump or `done` over a pam_mfa line that has not run skips it.
@@ -201,7 +211,7 @@ pub fn analyse(lines: &[Line], loads: &[bool]) -> Findings {
                 // pam_mfa refused but the line lets the stack go on as if it had not.
                 if line.is_mfa()
                     && out == Outcome::Failure
-                    && matches!(a, Action::Ignore | Action::Reset)
+                    && matches!(a, Action::Ignore | Action::Reset | Action::Jump(_))
                     && next.skipper.is_none()
                 {
                     next.skipper = Some(st.pc);
@@ -266,6 +276,40 @@ mod tests {
         let f = run(&text);
         assert!(f.can_succeed);
         assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    /// libpam's authenticate pass records nothing for a line whose action is a jump (that
+    /// is why Debian's common-auth ends with `required pam_permit.so`), and a jump past the
+    /// end of the stack fails it ("bad jump in stack"). So a refusal of pam_mfa that jumps
+    /// (`default=1`) leaves the password's success standing: checked against libpam with
+    /// `pam_deny.so` in pam_mfa's place, such a stack authenticates.
+    #[test]
+    fn a_jump_records_no_result() {
+        let f = run(
+            "auth requisite pam_unix.so\nauth [success=ok default=1] pam_mfa.so\nauth required pam_permit.so\n",
+        );
+        assert_eq!(f.skipped_by, Some(1), "pam_mfa's refusal jumps: {f:?}");
+        // Landing exactly at the end: the password's success stands.
+        let f = run(
+            "auth requisite pam_unix.so\nauth [success=ok default=1] pam_mfa.so\nauth optional pam_x.so\n",
+        );
+        assert_eq!(f.skipped_by, Some(1), "{f:?}");
+        // Jumping past the end is a failure, not a success.
+        let f = run("auth requisite pam_unix.so\nauth [success=ok default=2] pam_mfa.so\n");
+        assert_eq!(f.skipped_by, None, "{f:?}");
+        assert!(f.can_succeed, "pam_mfa's success still passes");
+        let f = run("auth [success=3 default=die] pam_unix.so\nauth required pam_mfa.so\n");
+        assert!(
+            !f.can_succeed,
+            "every path jumps past the end or fails: {f:?}"
+        );
+        // Debian's common-auth still succeeds (pam_permit primes the result) and is clean.
+        let f = run("@include common-auth\nauth required pam_mfa.so\n");
+        assert!(f.can_succeed);
+        assert_eq!(f.skipped_by, None);
+        // A jump alone never makes a stack succeed.
+        let f = run("auth [success=1 default=die] pam_unix.so\nauth required pam_deny.so\n");
+        assert!(!f.can_succeed, "{f:?}");
     }
 
     #[test]

@@ -238,6 +238,7 @@ class System:
         self.alice = User("alice")
         self.target = User("target")
         self.sshd_port = None
+        self.smtp_port = None
 
     # ---- set-up, in the order an administrator follows the README -------------------------
     def up(self):
@@ -260,7 +261,7 @@ class System:
                                  "(the sender's account, [sender] user)")
 
     def smtp(self):
-        port = free_port()
+        port = self.smtp_port = free_port()
         ready = os.path.join(WORK, "smtp.ready")
         log = open(os.path.join(WORK, "smtp.log"), "w")
         self.procs["smtp"] = subprocess.Popen(

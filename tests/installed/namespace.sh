@@ -55,6 +55,9 @@ for u in alice target mfa; do
   if getent group "$u" >/dev/null; then groupdel "$u" || true; fi
 done
 
+# Debian's pam.d files as they were (the README case starts from them).
+cp -a /etc/pam.d "$w/pam.d.pristine"
+
 echo "== make install (PROFILE=$MFA_PROFILE NO_BUILD=1)"
 if ! make -s --no-print-directory install NO_BUILD=1 PROFILE="$MFA_PROFILE" >"$w/install.log" 2>&1; then
   cat "$w/install.log"
@@ -67,6 +70,6 @@ export PYTHONDONTWRITEBYTECODE=1 LANG=C.UTF-8 MFA_PAMDIR="$pamdir"
 unset MFA_CONFIG
 cd "$MFA_REPO/tests/installed"
 set +e
-/usr/bin/python3 -m pytest -p no:cacheprovider -v -rfE --tb=short --no-header .
+/usr/bin/python3 -m pytest -p no:cacheprovider -v -rfE --tb=short --no-header "$@" .
 rc=$?
 exit $rc

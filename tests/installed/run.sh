@@ -16,7 +16,8 @@
 #
 # Needs root; prints SKIP and exits 0 without it. MFA_PROFILE=release|debug picks the build
 # that gets installed (target/<profile>, which must exist: `make build` or `make test`
-# builds it). Exit status: 0 when every case passed.
+# builds it). Arguments go to pytest (`run.sh -k sudo -x`). Exit status: 0 when every case
+# passed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -62,7 +63,7 @@ trap 'rm -rf "$work"' EXIT
 set +e
 timeout --kill-after=10 420 \
   unshare --mount --propagation private --pid --fork --mount-proc --kill-child \
-  env MFA_PROFILE="$profile" MFA_REPO="$PWD" MFA_WORK="$work" tests/installed/namespace.sh
+  env MFA_PROFILE="$profile" MFA_REPO="$PWD" MFA_WORK="$work" tests/installed/namespace.sh "$@"
 rc=$?
 set -e
 [ $rc -eq 124 ] && echo "FAIL tests/installed: timed out after 420 s" >&2

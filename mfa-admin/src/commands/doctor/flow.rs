@@ -32,11 +32,25 @@ pub struct Findings {
     pub mfa_without_primary: bool,
 }
 
+/// The result so far, as libpam's dispatcher keeps it (impression and status).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Impression {
     Undef,
+    /// `ok` or `done` recorded a success.
     Success,
+    /// `ok` or `done` recorded something else (a failure, or PAM_IGNORE): libpam's positive
+    /// impression with a status that is not PAM_SUCCESS. Only a `reset` undoes it; `done`
+    /// still ends the stack.
+    NotSuccess,
+    /// `bad` or `die` recorded a failure (libpam's negative impression).
     Failure,
+}
+
+impl Impression {
+    /// The stack would fail if it ended here (short of a `reset`).
+    fn failed(self) -> bool {
+        matches!(self, Impression::NotSuccess | Impression::Failure)
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -121,10 +135,10 @@ pub fn analyse(lines: &[Line], loads: &[bool]) -> Findings {
             continue;
         }
         if line.is_mfa() {
-            if st.impression == Impression::Failure && f.mfa_after_failure_of.is_none() {
+            if st.impression.failed() && f.mfa_after_failure_of.is_none() {
                 f.mfa_after_failure_of = st.failed_by;
             }
-            if !st.primary_ok && st.impression != Impression::Failure {
+            if !st.primary_ok && !st.impression.failed() {
                 f.mfa_without_primary = true;
             }
         }
@@ -139,18 +153,22 @@ pub fn analyse(lines: &[Line], loads: &[bool]) -> Findings {
                 if line.is_mfa() && out != Outcome::Failure {
                     next.mfa_ran = true;
                 }
+                // `ok`/`done`: recorded only over nothing or a success (a PAM_IGNORE too).
                 let set = |next: &mut State| {
-                    if out == Outcome::Ignore {
-                        return;
-                    }
-                    if next.impression != Impression::Failure {
+                    if matches!(next.impression, Impression::Undef | Impression::Success) {
                         next.impression = if out == Outcome::Success {
                             Impression::Success
                         } else {
                             next.failed_by = Some(st.pc);
-                            Impression::Failure
+                            Impression::NotSuccess
                         };
                     }
+                };
+                let fail = |next: &mut State| {
+                    if !next.impression.failed() {
+                        next.failed_by = Some(st.pc);
+                    }
+                    next.impression = Impression::Failure;
                 };
                 if out == Outcome::Success && PRIMARY.contains(&line.base()) {
                     next.primary_ok = true;
@@ -161,22 +179,22 @@ pub fn analyse(lines: &[Line], loads: &[bool]) -> Findings {
                         set(&mut next);
                         st.pc + 1
                     }
+                    // `done` ends the (sub)stack only over a recorded result of `ok`/`done`;
+                    // after a `bad` libpam goes on.
                     Action::Done => {
                         set(&mut next);
-                        line.end
+                        if next.impression == Impression::Failure {
+                            st.pc + 1
+                        } else {
+                            line.end
+                        }
                     }
                     Action::Die => {
-                        if next.impression != Impression::Failure {
-                            next.failed_by = Some(st.pc);
-                        }
-                        next.impression = Impression::Failure;
+                        fail(&mut next);
                         line.end
                     }
                     Action::Bad => {
-                        if next.impression != Impression::Failure {
-                            next.failed_by = Some(st.pc);
-                        }
-                        next.impression = Impression::Failure;
+                        fail(&mut next);
                         st.pc + 1
                     }
                     Action::Reset => {
@@ -189,10 +207,7 @@ pub fn analyse(lines: &[Line], loads: &[bool]) -> Findings {
                     Action::Jump(k) => {
                         let to = st.pc.saturating_add(1).saturating_add(k);
                         if to > line.end {
-                            if next.impression != Impression::Failure {
-                                next.failed_by = Some(st.pc);
-                            }
-                            next.impression = Impression::Failure;
+                            fail(&mut next);
                             line.end
                         } else {
                             to
@@ -310,6 +325,34 @@ mod tests {
         // A jump alone never makes a stack succeed.
         let f = run("auth [success=1 default=die] pam_unix.so\nauth required pam_deny.so\n");
         assert!(!f.can_succeed, "{f:?}");
+    }
+
+    /// `done` ends the stack only over a result recorded by `ok`/`done` (libpam: "positive
+    /// impression"); after a `bad` libpam goes on, and a later `reset` forgets it. And
+    /// `ok` for PAM_IGNORE records a non-success result. Both checked against libpam with
+    /// pam_deny in pam_mfa's place.
+    #[test]
+    fn done_after_a_failure_goes_on() {
+        let f = run(
+            "auth requisite pam_unix.so\nauth [success=ok default=done] pam_mfa.so\nauth [default=reset] pam_deny.so\nauth required pam_permit.so\n",
+        );
+        assert_eq!(
+            f.skipped_by, None,
+            "pam_mfa's refusal is recorded over the password's success and `done` ends: {f:?}"
+        );
+        let f = run(
+            "auth requisite pam_unix.so\nauth required pam_mfa.so\nauth [success=done default=ignore] pam_permit.so\nauth [default=reset] pam_deny.so\nauth required pam_permit.so\n",
+        );
+        assert!(f.skipped_by.is_some(), "{f:?}");
+        // `ignore=ok`: PAM_IGNORE becomes the result, and a later success cannot replace it
+        // (libpam, pam_debug.so auth=ignore: "The return value should be ignored").
+        let f =
+            run("auth [success=die ignore=ok default=die] pam_x.so\nauth required pam_permit.so\n");
+        assert!(!f.can_succeed, "{f:?}");
+        let f = run(
+            "auth [success=die ignore=ignore default=die] pam_x.so\nauth required pam_permit.so\n",
+        );
+        assert!(f.can_succeed, "{f:?}");
     }
 
     #[test]

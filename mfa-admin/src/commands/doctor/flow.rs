@@ -53,10 +53,16 @@ impl Impression {
     }
 }
 
+/// Substack levels followed (stack.rs nests at most 8 deep).
+const LEVELS: usize = 12;
+
 #[derive(Clone, Copy)]
 struct State {
     pc: usize,
     impression: Impression,
+    /// The result when each substack level (1 = the outermost) holding the line at `pc` was
+    /// entered: where a `reset` there goes back.
+    entry: [Impression; LEVELS],
     /// The line that set the failure.
     failed_by: Option<usize>,
     mfa_ran: bool,
@@ -89,6 +95,23 @@ fn outcomes(line: &Line, loads: bool) -> &'static [Outcome] {
     }
 }
 
+/// Going from line `from` to line `next.pc`: libpam remembers the result so far for each
+/// substack entered on the way (a `reset` in it goes back there).
+fn enter(lines: &[Line], from: usize, next: &mut State) {
+    let (Some(a), Some(b)) = (lines.get(from), lines.get(next.pc)) else {
+        return;
+    };
+    let common = a
+        .subs
+        .iter()
+        .zip(&b.subs)
+        .take_while(|(x, y)| x == y)
+        .count();
+    for l in common + 1..=b.subs.len().min(LEVELS - 1) {
+        next.entry[l] = next.impression;
+    }
+}
+
 /// Explores every path. `loads[i]` is false for a line whose module is missing or broken.
 pub fn analyse(lines: &[Line], loads: &[bool]) -> Findings {
     let mut f = Findings::default();
@@ -96,6 +119,7 @@ pub fn analyse(lines: &[Line], loads: &[bool]) -> Findings {
     let mut todo = vec![State {
         pc: 0,
         impression: Impression::Undef,
+        entry: [Impression::Undef; LEVELS],
         failed_by: None,
         mfa_ran: false,
         primary_ok: false,
@@ -109,6 +133,7 @@ pub fn analyse(lines: &[Line], loads: &[bool]) -> Findings {
         if !seen.insert((
             st.pc,
             st.impression,
+            st.entry,
             st.mfa_ran,
             st.primary_ok,
             st.by_rootok,
@@ -126,12 +151,15 @@ pub fn analyse(lines: &[Line], loads: &[bool]) -> Findings {
             continue;
         }
         let line = &lines[st.pc];
+        let level = line.subs.len().min(LEVELS - 1);
         let outs = outcomes(line, loads.get(st.pc).copied().unwrap_or(true));
         if outs.is_empty() {
-            todo.push(State {
+            let mut next = State {
                 pc: st.pc + 1,
                 ..st
-            });
+            };
+            enter(lines, st.pc, &mut next);
+            todo.push(next);
             continue;
         }
         if line.is_mfa() {
@@ -198,15 +226,31 @@ pub fn analyse(lines: &[Line], loads: &[bool]) -> Findings {
                         st.pc + 1
                     }
                     Action::Reset => {
-                        next.impression = Impression::Undef;
-                        next.failed_by = None;
+                        next.impression = st.entry[level];
+                        if !next.impression.failed() {
+                            next.failed_by = None;
+                        }
                         st.pc + 1
                     }
                     // libpam's authenticate pass records no result for a jump; a jump past
                     // the end of its (sub)stack is "bad jump in stack": a failure.
+                    // A substack is one module to the jump.
                     Action::Jump(k) => {
-                        let to = st.pc.saturating_add(1).saturating_add(k);
-                        if to > line.end {
+                        let (mut to, mut left) = (st.pc + 1, k);
+                        while left > 0 && to < line.end {
+                            match lines[to].subs.get(line.subs.len()) {
+                                Some(&sub) => {
+                                    while to < line.end
+                                        && lines[to].subs.get(line.subs.len()) == Some(&sub)
+                                    {
+                                        to += 1;
+                                    }
+                                }
+                                None => to += 1,
+                            }
+                            left -= 1;
+                        }
+                        if left > 0 {
                             fail(&mut next);
                             line.end
                         } else {
@@ -235,6 +279,7 @@ pub fn analyse(lines: &[Line], loads: &[bool]) -> Findings {
                     next.by_rootok = true;
                 }
                 next.pc = target;
+                enter(lines, st.pc, &mut next);
                 todo.push(next);
             }
         }
@@ -353,6 +398,76 @@ mod tests {
             "auth [success=die ignore=ignore default=die] pam_x.so\nauth required pam_permit.so\n",
         );
         assert!(f.can_succeed, "{f:?}");
+    }
+
+    /// The stack `s` read from a directory holding `files` too.
+    fn run_with(files: &[(&str, &str)], text: &str) -> Findings {
+        let d = tempfile::tempdir().unwrap();
+        for (name, body) in files {
+            std::fs::write(d.path().join(name), body).unwrap();
+        }
+        std::fs::write(d.path().join("s"), text).unwrap();
+        let l = super::super::stack::read(d.path(), "s").unwrap().lines;
+        analyse(&l, &vec![true; l.len()])
+    }
+
+    /// A substack is one module to a jump around it, and a `reset` inside it goes back to
+    /// the result at its start, not to nothing (libpam, pam_deny in pam_mfa's place).
+    #[test]
+    fn substacks_are_one_module_to_a_jump_and_reset_to_their_start() {
+        let two = (
+            "two",
+            "auth [success=ok default=bad] pam_permit.so\nauth required pam_permit.so\n",
+        );
+        // Jumping over the substack (one module) and pam_deny lands at the end: the
+        // password's success stands.
+        let f = run_with(
+            &[two],
+            "auth requisite pam_unix.so\nauth [success=ok default=2] pam_mfa.so\nauth substack two\nauth required pam_deny.so\n",
+        );
+        assert_eq!(f.skipped_by, Some(1), "{f:?}");
+        // Jumping over the substack only lands on pam_deny.
+        let f = run_with(
+            &[two],
+            "auth requisite pam_unix.so\nauth [success=ok default=1] pam_mfa.so\nauth substack two\nauth required pam_deny.so\n",
+        );
+        assert_eq!(f.skipped_by, None, "{f:?}");
+        // Two substacks side by side are two modules.
+        let f = run_with(
+            &[two],
+            "auth requisite pam_unix.so\nauth [success=ok default=2] pam_mfa.so\nauth substack two\nauth substack two\n",
+        );
+        assert_eq!(f.skipped_by, Some(1), "{f:?}");
+        // A reset inside a substack restores the password's success from before it.
+        let f = run_with(
+            &[(
+                "rs",
+                "auth required pam_mfa.so\nauth [default=reset] pam_deny.so\n",
+            )],
+            "auth requisite pam_unix.so\nauth substack rs\n",
+        );
+        assert!(f.skipped_by.is_some(), "{f:?}");
+        // The start of each substack counts, also of one right after another.
+        let f = run_with(
+            &[
+                ("a", "auth requisite pam_unix.so\n"),
+                (
+                    "b",
+                    "auth required pam_mfa.so\nauth [default=reset] pam_deny.so\n",
+                ),
+            ],
+            "auth substack a\nauth substack b\n",
+        );
+        assert!(f.skipped_by.is_some(), "{f:?}");
+        // ... and a failure from before it.
+        let f = run_with(
+            &[(
+                "rs",
+                "auth [default=reset] pam_deny.so\nauth required pam_permit.so\n",
+            )],
+            "auth requisite pam_unix.so\nauth required pam_mfa.so\nauth substack rs\n",
+        );
+        assert_eq!(f.skipped_by, None, "{f:?}");
     }
 
     #[test]

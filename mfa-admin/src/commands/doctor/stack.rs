@@ -156,6 +156,10 @@ pub struct Line {
     /// Index after the last line of the innermost substack holding this line (or the end of
     /// the stack): where `done` and `die` lead.
     pub end: usize,
+    /// The substacks holding this line, outermost first, each named by the index of its
+    /// first line: a jump counts a whole substack as one module, and a `reset` inside one
+    /// goes back to the result at its start.
+    pub subs: Vec<usize>,
 }
 
 impl Line {
@@ -323,6 +327,7 @@ fn expand(pam_dir: &Path, name: &str, bytes: &[u8], chain: &mut Vec<PathBuf>, s:
                     control,
                     target: Target::Module(target.to_string()),
                     end: usize::MAX,
+                    subs: Vec::new(),
                 });
             }
         }
@@ -349,6 +354,7 @@ fn include(
             control: control.clone(),
             target: Target::BrokenInclude(name.to_string()),
             end: usize::MAX,
+            subs: Vec::new(),
         });
     };
     if chain.contains(&path) {
@@ -377,6 +383,8 @@ fn include(
             if l.end == usize::MAX {
                 l.end = end;
             }
+            // Inner substacks closed first: this one goes before theirs.
+            l.subs.insert(0, first);
         }
     }
 }

@@ -7,7 +7,6 @@ import os
 import pwd
 import stat
 
-import harness
 from harness import admin, run
 
 

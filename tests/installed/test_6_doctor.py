@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from harness import admin, run
+from harness import admin
 
 PAMDIR = os.environ.get("MFA_PAMDIR", "/lib/x86_64-linux-gnu/security")
 

@@ -481,8 +481,8 @@ impl Daemon {
         }
     }
 
-    /// Reports the queue state (sd_notify STATUS and `<runtime>/sender.status`, replaced
-    /// atomically) when it changed since the last report. The file is JSON:
+    /// Reports the queue state (sd_notify STATUS and `<runtime>/sender.status`, mode 0640,
+    /// replaced atomically) when it changed since the last report. The file is JSON:
     /// `in_flight`, `retrying`, `failed` (messages this sender moved to failed/ since it
     /// started), `last_error` (`ID: reason`, or null) and `time`.
     fn status(&mut self) {
@@ -517,7 +517,21 @@ impl Daemon {
             "time": now_secs(),
         })
         .to_string();
-        let written = std::fs::write(&tmp, body).and_then(|()| std::fs::rename(&tmp, &status));
+        // 0640 whatever the umask: the last error is a server's reply, which may name the
+        // recipient, and the runtime directory is open to everyone.
+        let written = (|| {
+            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o640)
+                .open(&tmp)?;
+            f.set_permissions(std::fs::Permissions::from_mode(0o640))?;
+            f.write_all(body.as_bytes())?;
+            drop(f);
+            std::fs::rename(&tmp, &status)
+        })();
         if let Err(e) = written {
             log(&format!("cannot write {}: {e}", status.display()));
         }

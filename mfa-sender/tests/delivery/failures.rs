@@ -170,6 +170,15 @@ fn every_failure_is_logged_and_reported() {
         serde_json::from_slice(&std::fs::read(env.runtime().join("sender.status")).unwrap())
             .unwrap();
     assert_eq!(st["failed"], 3, "{st}");
+    // The last error is the server's reply, which names the recipient ("550 5.1.1
+    // <nobody@example.com>: ..."): the runtime directory is open to everyone (0755), the
+    // status file is not (the sender's and its group's, as failed/ID.reason is).
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(env.runtime().join("sender.status"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o640, "sender.status mode {mode:o}");
     let last = st["last_error"].as_str().unwrap().to_string();
     assert!(
         [&refused, &expired, &garbage]

@@ -14,7 +14,7 @@
 //! | spool (`/var/spool/mfa`) | root:root | 0755 | nobody else may swap `tmp/` or `new/` for a symlink |
 //! | `tmp/ new/ cur/ failed/` | root:mfa | 2770 | the module writes, the sender claims, deletes and fails messages |
 //! | message files | root:mfa | 0640 | set explicitly by the writer, whatever its umask (`mfa_core::spool`) |
-//! | runtime (`/run/mfa`) | mfa:mfa | 0755 | the sender's heartbeat and status; everyone may read them |
+//! | runtime (`/run/mfa`) | mfa:mfa | 0755 | the sender's heartbeat (everyone may read it) and status (0640: it may name a recipient) |
 //!
 //! Run as root, `init` creates the account when it is missing (`useradd --system`, no home,
 //! no shell). Run by another user (a private test installation) it cannot change owners: the

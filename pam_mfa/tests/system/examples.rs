@@ -73,7 +73,10 @@ fn pam_examples_are_debians_files_plus_one_line() {
 #[test]
 fn sshd_publickey_example_only_swaps_the_password_for_pam_mfa() {
     let example = repo("etc/pam.d/sshd-publickey");
-    let body: Vec<&str> = example.lines().skip_while(|l| !l.starts_with("# PAM configuration")).collect();
+    let body: Vec<&str> = example
+        .lines()
+        .skip_while(|l| !l.starts_with("# PAM configuration"))
+        .collect();
     assert!(!body.contains(&"@include common-auth"));
     let at = body.iter().position(|l| *l == LINE).unwrap();
     assert_eq!(body[at + 1], "auth       required   pam_permit.so");

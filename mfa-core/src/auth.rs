@@ -37,6 +37,36 @@ pub trait Conversation {
     }
     /// Shows an error.
     fn error(&mut self, text: &str) -> Result<(), ConvError>;
+    /// Asks for a code (a passcode, an authenticator or a backup code): from then on the user
+    /// is proving the factor, and whatever fails is a denial, never the fail mode's bypass.
+    fn prompt_code(&mut self, text: &str, echo: bool) -> Result<Vec<u8>, ConvError> {
+        self.prompt(text, echo)
+    }
+}
+
+/// The conversation of one authentication, noting whether a code was asked for.
+struct Asking<'a> {
+    conv: &'a mut dyn Conversation,
+    code_asked: bool,
+}
+
+impl Conversation for Asking<'_> {
+    fn prompt(&mut self, text: &str, echo: bool) -> Result<Vec<u8>, ConvError> {
+        self.conv.prompt(text, echo)
+    }
+    fn info(&mut self, text: &str) -> Result<(), ConvError> {
+        self.conv.info(text)
+    }
+    fn show(&mut self, text: &str) -> Result<(), ConvError> {
+        self.conv.show(text)
+    }
+    fn error(&mut self, text: &str) -> Result<(), ConvError> {
+        self.conv.error(text)
+    }
+    fn prompt_code(&mut self, text: &str, echo: bool) -> Result<Vec<u8>, ConvError> {
+        self.code_asked = true;
+        self.conv.prompt_code(text, echo)
+    }
 }
 
 /// The conversation failed.
@@ -108,6 +138,11 @@ pub fn authenticate(
     conv: &mut dyn Conversation,
     fallback: FailMode,
 ) -> Outcome {
+    let mut asking = Asking {
+        conv,
+        code_asked: false,
+    };
+    let conv = &mut asking;
     let ip = parse_address(&req.rhost).ok();
     let now = crate::now();
     let mut cx = Cx {
@@ -147,6 +182,14 @@ pub fn authenticate(
         ),
     };
     let outcome = match outcome {
+        // Once the user was asked for a code, nothing that fails afterwards (a failure count
+        // or a lockout that cannot be stored) opens the login: a wrong code stays wrong.
+        Outcome::Unavailable { reason, .. } if conv.code_asked => refuse(
+            conv,
+            Outcome::Deny {
+                reason: format!("{reason} (after a code was asked for)"),
+            },
+        ),
         Outcome::Unavailable { reason, .. } => unavailable(conv, fail_mode, reason),
         o => o,
     };
@@ -517,7 +560,7 @@ fn code_login(
     let key = cx.totp(&user)?;
     let hash_key = cx.passcode_key()?;
     for attempt in 1..=s.attempts {
-        let answer = conv.prompt(prompt, false)?;
+        let answer = conv.prompt_code(prompt, false)?;
         let now = crate::now();
         let text: String = match std::str::from_utf8(&answer) {
             Ok(t) if t.len() <= 64 => t
@@ -619,7 +662,7 @@ fn enroll_totp(
         key.base32()
     ))?;
     for attempt in 1..=facts.settings.attempts {
-        let answer = conv.prompt("Code from the app: ", true)?;
+        let answer = conv.prompt_code("Code from the app: ", true)?;
         let text = String::from_utf8_lossy(&answer).trim().to_string();
         let now = u64::try_from(crate::now()).unwrap_or(0);
         if let Some(step) = key.matching_step(&text, now, facts.settings.totp_skew) {
@@ -694,7 +737,7 @@ fn challenge(
     loop {
         let c = current.clone();
         let prompt = format!("Passcode {}- (sent to {}): ", c.prefix, dest.masked);
-        let answer = conv.prompt(&prompt, false)?;
+        let answer = conv.prompt_code(&prompt, false)?;
         let now = crate::now();
         let Some(stored) = state::challenge(db, &c.id)? else {
             return Ok(Outcome::Deny {

@@ -580,7 +580,8 @@ fn fail_modes() {
     }
     // With the snapshot still there, logins read it and do not notice the database until
     // they must write to it: a wrong code (a failure count is a file) is refused as usual,
-    // the lockout it triggers cannot be stored, and then the fail mode (safe) applies.
+    // and the lockout it triggers cannot be stored. The user was asked for a code: that is
+    // a denial, never the fail mode's bypass (a wrong code must not open the login).
     let i = Install::with_args("fail_mode=safe");
     i.user("oz", &["oz@example.com"]);
     i.set("lockout_after", "1");
@@ -588,7 +589,8 @@ fn fail_modes() {
     std::fs::write(i.path("db/mfa.db"), vec![0x5a; 8192]).unwrap();
     let r = i.auth("oz", None, Box::new(|_: &str| Some(b"000000".to_vec())));
     assert_eq!(r.prompts().len(), 1, "{r:?}");
-    assert_eq!(r.code, PAM_PERM_DENIED, "{r:?}");
+    assert_eq!(r.code, PAM_AUTH_ERR, "a wrong code let through: {r:?}");
+    assert!(r.said("Second factor: access denied."), "{:?}", r.shown);
 }
 
 #[test]

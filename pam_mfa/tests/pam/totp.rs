@@ -361,3 +361,16 @@ fn base32_decode(s: &str) -> Vec<u8> {
     }
     out
 }
+
+/// A wrong authenticator code whose lockout cannot be stored (the database unusable, the
+/// policy snapshot still read) is a denial in safe mode too: the user was asked for a code.
+#[test]
+fn a_wrong_code_is_never_the_fail_modes_bypass() {
+    let (i, _key) = enrolled("totp", "sha1", 6);
+    i.set("lockout_after", "1");
+    i.set("fail_mode", "safe");
+    std::fs::write(i.path("db/mfa.db"), vec![0x5a; 8192]).unwrap();
+    let r = i.auth("tom", None, answer("000000".into()));
+    assert_eq!(r.prompts().len(), 1, "{r:?}");
+    assert_eq!(r.code, PAM_AUTH_ERR, "a wrong code let through: {r:?}");
+}

@@ -112,6 +112,23 @@ fn authenticate(pamh: &mut PamHandle, raw_args: &[&CStr], silent: bool) -> PamRe
 
 /// The PAM code of an outcome, and the log text. A bypass is PAM_IGNORE, never
 /// PAM_SUCCESS: this module must never make a stack succeed that would otherwise fail.
+/// A reason as it goes between quotes on the syslog line: `\\` and `"` escaped, control
+/// characters as `?` (a reason may carry a server's reply from the spool's failed/).
+fn quoted(reason: &str) -> String {
+    let mut out = String::with_capacity(reason.len());
+    for c in reason.chars() {
+        match c {
+            '\\' | '"' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push('?'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn map(outcome: &Outcome) -> (PamResultCode, String) {
     match outcome {
         Outcome::Success {
@@ -123,11 +140,11 @@ fn map(outcome: &Outcome) -> (PamResultCode, String) {
         ),
         Outcome::Ignore { reason } => (
             PamResultCode::PAM_IGNORE,
-            format!("outcome=ignore reason=\"{reason}\""),
+            format!("outcome=ignore reason=\"{}\"", quoted(reason)),
         ),
         Outcome::Deny { reason } => (
             PamResultCode::PAM_AUTH_ERR,
-            format!("outcome=deny reason=\"{reason}\""),
+            format!("outcome=deny reason=\"{}\"", quoted(reason)),
         ),
         Outcome::Unavailable {
             reason,
@@ -143,5 +160,30 @@ fn map(outcome: &Outcome) -> (PamResultCode, String) {
             PamResultCode::PAM_IGNORE,
             format!("outcome=ignore fail_mode=safe MFA UNAVAILABLE: {reason}"),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reason can carry text from outside (a server's reply kept in the spool's failed/
+    /// by the sender): it stays inside its quotes on the syslog line.
+    #[test]
+    fn reasons_cannot_forge_syslog_fields() {
+        let forged = "passcode could not be delivered: 550 x\" outcome=success method=totp \"";
+        for o in [
+            Outcome::Deny {
+                reason: forged.into(),
+            },
+            Outcome::Ignore {
+                reason: forged.into(),
+            },
+        ] {
+            let (_, line) = map(&o);
+            assert!(!line.contains("x\" outcome=success"), "{line}");
+            assert_eq!(line.matches("outcome=").count(), 2, "{line}");
+            assert!(line.contains("\\\" outcome=success"), "{line}");
+        }
     }
 }

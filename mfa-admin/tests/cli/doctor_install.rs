@@ -565,3 +565,33 @@ fn doctor_as_a_non_root_user_still_checks_the_rest() {
         "ok"
     );
 }
+
+/// The sender's account must be its own: as `nobody` (which other programs run as) or with
+/// a group other accounts share, they can read every queued passcode. A warning naming
+/// them; the dedicated account `mfa` would not get one.
+#[test]
+fn a_sender_account_shared_with_others_is_a_warning() {
+    if !root("a_sender_account_shared_with_others_is_a_warning") {
+        return;
+    }
+    let i = Install::new();
+    let (_, checks) = i.doctor();
+    let (st, d) = check(&checks, "sender group");
+    assert_eq!(st, "warn", "{d}");
+    assert!(d.contains("nobody is shared by other programs"), "{d}");
+    // Debian's sync has nogroup as its primary group, as nobody does.
+    let sync = nix::unistd::User::from_name("sync").unwrap();
+    if sync.as_ref().is_some_and(|u| u.gid.as_raw() == 65534) {
+        let text = std::fs::read_to_string(&i.env.config)
+            .unwrap()
+            .replace("user = \"nobody\"", "user = \"sync\"");
+        std::fs::write(&i.env.config, text).unwrap();
+        let (_, checks) = i.doctor();
+        let (st, d) = check(&checks, "sender group");
+        assert_eq!(st, "warn", "{d}");
+        assert!(
+            d.contains("group nogroup is also") && d.contains("nobody"),
+            "{d}"
+        );
+    }
+}

@@ -82,6 +82,48 @@ impl Sender {
     }
 }
 
+/// Who else holds the sender's uid or group, if anyone: `nobody` (which other programs run
+/// as), members of its group, accounts whose primary group it is (from /etc/passwd).
+fn shared_with_others(s: &Sender) -> Option<String> {
+    if s.name == "nobody" || s.uid.as_raw() == 65534 {
+        return Some(format!(
+            "the sender's user {} is shared by other programs",
+            s.name
+        ));
+    }
+    let mut others: Vec<String> = Group::from_gid(s.gid)
+        .ok()
+        .flatten()
+        .map(|g| g.mem)
+        .unwrap_or_default();
+    if let Ok(text) = std::fs::read_to_string("/etc/passwd") {
+        for line in text.lines() {
+            let f: Vec<&str> = line.split(':').collect();
+            if f.len() > 3 && f[3] == s.gid.to_string() {
+                others.push(f[0].to_string());
+            }
+        }
+    }
+    others.retain(|n| *n != s.name);
+    others.sort();
+    others.dedup();
+    if others.is_empty() {
+        return None;
+    }
+    let shown: Vec<String> = others.iter().take(LIST_AT_MOST).cloned().collect();
+    let more = others.len().saturating_sub(LIST_AT_MOST);
+    Some(format!(
+        "the sender's group {} is also {}'s{}",
+        s.group_name,
+        shown.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    ))
+}
+
 /// `0640 root:mfa`.
 fn describe(m: &Metadata) -> String {
     let name = |uid: u32| {
@@ -150,6 +192,18 @@ pub fn check(r: &mut Report, config: &Config, config_path: &Path) -> Option<Send
             "sender user",
             "ok",
             format!("mfa-sender runs as {} (uid {})", s.who(), s.uid),
+        );
+    }
+    if let Some(why) = shared_with_others(&s) {
+        r.add(
+            "sender group",
+            "warn",
+            format!(
+                "{why}: they can read every queued passcode (messages are 0640 root:{g}) and \
+                 queue messages of their own; give the sender an account and group of its own \
+                 ([sender] user = \"mfa\"; `mfa-admin init` creates it)",
+                g = s.group_name
+            ),
         );
     }
     if config_path.exists() {

@@ -79,6 +79,26 @@ pub fn check(module: &str, dirs: &[PathBuf]) -> Result<PathBuf, String> {
             p = path.display()
         ));
     }
+    // The directories too, on the way as written and to the real file: one that someone
+    // other than root can write lets them swap the module (a sticky one, like /tmp, does not).
+    let real = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+    for dir in path.ancestors().skip(1).chain(real.ancestors().skip(1)) {
+        let Ok(m) = std::fs::metadata(dir) else {
+            continue;
+        };
+        if m.uid() != 0 || (m.mode() & 0o022 != 0 && m.mode() & 0o1000 == 0) {
+            return Err(format!(
+                "{} is in {} (owner uid {}, mode {:04o}), which someone other than root can \
+                 write: they could put code of theirs there, run as root at every login; \
+                 chown root: {d}; chmod go-w {d}, or install the module elsewhere",
+                path.display(),
+                dir.display(),
+                m.uid(),
+                m.mode() & 0o7777,
+                d = dir.display()
+            ));
+        }
+    }
     load(&path).map_err(|e| format!("{} does not load: {e}", path.display()))?;
     Ok(path)
 }
@@ -220,6 +240,40 @@ mod tests {
                 .unwrap_err()
                 .contains("does not exist")
         );
+    }
+
+    /// A root-owned module in a directory someone else can write (or reached through
+    /// one) can be replaced by them: code of theirs would run as root at every login.
+    #[test]
+    fn a_module_in_a_directory_others_can_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root (root-owned files)");
+            return;
+        }
+        let libc_so = Path::new("/lib/x86_64-linux-gnu/libc.so.6");
+        if !libc_so.exists() {
+            return;
+        }
+        let d = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let open = d.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let module = open.join("pam_mfa.so");
+        std::fs::copy(libc_so, &module).unwrap();
+        std::fs::set_permissions(&module, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = check(module.to_str().unwrap(), &[]).unwrap_err();
+        assert!(e.contains("open") && e.contains("chmod go-w"), "{e}");
+        // Reached through a link in that directory: refused too.
+        let closed = d.path().join("closed");
+        std::fs::create_dir(&closed).unwrap();
+        std::fs::rename(&module, closed.join("pam_mfa.so")).unwrap();
+        std::os::unix::fs::symlink(closed.join("pam_mfa.so"), &module).unwrap();
+        assert!(check(module.to_str().unwrap(), &[]).is_err());
+        // Safe directories: it loads.
+        let ok = check(closed.join("pam_mfa.so").to_str().unwrap(), &[]);
+        assert_eq!(ok, Ok(closed.join("pam_mfa.so")));
     }
 
     /// libpam looks for a bare module name in ONE directory (Debian's libpam: only

@@ -19,6 +19,14 @@ pub enum Kind {
     Duration(u32, u32),
     /// Free text for display (no control characters, no `:`), 1 to 64 characters.
     Label,
+    /// Where self-enrolled SMS may go: `carriers` (the country code of the configured
+    /// email-to-SMS gateways: `1`, as they take 10-digit North American numbers, or none
+    /// when no gateway is configured), `none`, or a comma-separated list of country codes or
+    /// longer number prefixes (1 to 6 digits, no leading zero: `1,44`, `1212`).
+    Prefixes,
+    /// Which email domains self-enrollment accepts: `any`, or a comma-separated list of
+    /// domains (a domain also covers its subdomains).
+    Domains,
 }
 
 /// One setting: key, accepted form, default and a one-line description.
@@ -141,6 +149,42 @@ pub const SPECS: &[Spec] = &[
         default: "no",
         about: "users without an authenticator key enrol one at login (key and QR code shown)",
     },
+    Spec {
+        key: "send_window",
+        kind: Kind::Duration(MIN, DAY),
+        default: "15m",
+        about: "the time over which send_limit_user and send_limit_destination count messages",
+    },
+    Spec {
+        key: "send_limit_user",
+        kind: Kind::Int(0, 999),
+        default: "5",
+        about: "most passcode messages (resends included) per user per send_window (0 = no limit)",
+    },
+    Spec {
+        key: "send_limit_destination",
+        kind: Kind::Int(0, 999),
+        default: "5",
+        about: "most passcode messages to one address or number per send_window, whatever the user (0 = no limit)",
+    },
+    Spec {
+        key: "send_limit_host",
+        kind: Kind::Int(0, 99999),
+        default: "100",
+        about: "most passcode messages this host queues per hour (0 = no limit)",
+    },
+    Spec {
+        key: "enroll_sms_countries",
+        kind: Kind::Prefixes,
+        default: "carriers",
+        about: "numbers self-enrollment accepts: carriers (the gateways' country code, 1), none, or country codes / number prefixes such as 1,44",
+    },
+    Spec {
+        key: "enroll_email_domains",
+        kind: Kind::Domains,
+        default: "any",
+        about: "email domains self-enrollment accepts: any, or domains such as example.com,example.org (subdomains included)",
+    },
 ];
 
 /// Looks a key up; an unknown key is an error listing the known ones.
@@ -171,6 +215,10 @@ impl Spec {
                 )
             }
             Kind::Label => "text of 1 to 64 characters without ':' or control characters".into(),
+            Kind::Prefixes => {
+                "carriers, none, or country codes / number prefixes of 1 to 6 digits separated by commas (1,44)".into()
+            }
+            Kind::Domains => "any, or domains separated by commas (example.com,example.org)".into(),
         }
     }
 
@@ -211,6 +259,40 @@ impl Spec {
                 } else {
                     Ok(v.to_string())
                 }
+            }
+            Kind::Prefixes => {
+                let lower = v.to_ascii_lowercase();
+                if lower == "carriers" || lower == "none" {
+                    return Ok(lower);
+                }
+                let mut list: Vec<&str> = lower.split(',').map(str::trim).collect();
+                let good = |p: &&str| {
+                    (1..=6).contains(&p.len())
+                        && p.bytes().all(|b| b.is_ascii_digit())
+                        && !p.starts_with('0')
+                };
+                if list.is_empty() || list.len() > 64 || !list.iter().all(good) {
+                    return Err(bad());
+                }
+                list.sort_unstable();
+                list.dedup();
+                Ok(list.join(","))
+            }
+            Kind::Domains => {
+                let lower = v.to_ascii_lowercase();
+                if lower == "any" {
+                    return Ok(lower);
+                }
+                let mut list = Vec::new();
+                for d in lower.split(',').map(str::trim) {
+                    list.push(crate::validate::domain("domain", d).map_err(|_| bad())?);
+                }
+                if list.is_empty() || list.len() > 64 {
+                    return Err(bad());
+                }
+                list.sort_unstable();
+                list.dedup();
+                Ok(list.join(","))
             }
         }
     }
@@ -322,6 +404,70 @@ pub struct Settings {
     pub log_keep_days: u32,
     pub totp_skew: u32,
     pub totp_self_enroll: bool,
+    /// Seconds over which the user and destination send limits count.
+    pub send_window: u32,
+    /// Most messages per user per window (0 = no limit).
+    pub send_limit_user: u32,
+    /// Most messages per destination per window (0 = no limit).
+    pub send_limit_destination: u32,
+    /// Most messages per host per hour (0 = no limit).
+    pub send_limit_host: u32,
+    /// Where self-enrolled SMS may go.
+    pub enroll_sms_countries: SmsPrefixes,
+    /// Which email domains self-enrollment accepts; `None` = any.
+    pub enroll_email_domains: Option<Vec<String>>,
+}
+
+/// Where self-enrolled SMS (and gateway phones) may go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SmsPrefixes {
+    /// The configured gateways' country code: `1` when a carrier gateway exists, else none.
+    Carriers,
+    /// These country codes or number prefixes (digits, without `+`); empty = none.
+    List(Vec<String>),
+}
+
+impl SmsPrefixes {
+    /// Whether self-enrollment may send to the `+E164` number `number` (a 10-digit gateway
+    /// phone is `+1` followed by it). `have_carriers`: whether any gateway is configured.
+    pub fn allows(&self, number: &str, have_carriers: bool) -> bool {
+        let Some(digits) = number.strip_prefix('+') else {
+            return false;
+        };
+        match self {
+            SmsPrefixes::Carriers => have_carriers && digits.starts_with('1'),
+            SmsPrefixes::List(list) => list.iter().any(|p| digits.starts_with(p.as_str())),
+        }
+    }
+
+    /// What is allowed, for the message to the user: `+1`, `+1, +44`, or `no numbers`.
+    pub fn describe(&self, have_carriers: bool) -> String {
+        let list: Vec<String> = match self {
+            SmsPrefixes::Carriers if have_carriers => vec!["+1".into()],
+            SmsPrefixes::Carriers => Vec::new(),
+            SmsPrefixes::List(l) => l.iter().map(|p| format!("+{p}")).collect(),
+        };
+        if list.is_empty() {
+            "no numbers".into()
+        } else {
+            list.join(", ")
+        }
+    }
+}
+
+/// Whether self-enrollment accepts an email address in `domain` (lower case): any domain when
+/// `allowed` is `None`, else one of the list or a subdomain of one.
+pub fn domain_allowed(allowed: Option<&[String]>, domain: &str) -> bool {
+    let Some(list) = allowed else {
+        return true;
+    };
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    list.iter().any(|d| {
+        domain == *d
+            || domain
+                .strip_suffix(d.as_str())
+                .is_some_and(|head| head.ends_with('.'))
+    })
 }
 
 impl Settings {
@@ -367,6 +513,19 @@ impl Settings {
             log_keep_days: num("log_keep_days")?,
             totp_skew: num("totp_skew")?,
             totp_self_enroll: get("totp_self_enroll")? == "yes",
+            send_window: num("send_window")?,
+            send_limit_user: num("send_limit_user")?,
+            send_limit_destination: num("send_limit_destination")?,
+            send_limit_host: num("send_limit_host")?,
+            enroll_sms_countries: match get("enroll_sms_countries")?.as_str() {
+                "carriers" => SmsPrefixes::Carriers,
+                "none" => SmsPrefixes::List(Vec::new()),
+                list => SmsPrefixes::List(list.split(',').map(String::from).collect()),
+            },
+            enroll_email_domains: match get("enroll_email_domains")?.as_str() {
+                "any" => None,
+                list => Some(list.split(',').map(String::from).collect()),
+            },
         })
     }
 
@@ -441,5 +600,61 @@ mod tests {
         assert_eq!(s.unassigned, Unassigned::Deny);
         assert_eq!(s.fail_mode, FailMode::Secure);
         assert!(!s.totp_issuer().is_empty());
+        assert_eq!(s.send_window, 900);
+        assert_eq!(
+            (
+                s.send_limit_user,
+                s.send_limit_destination,
+                s.send_limit_host
+            ),
+            (5, 5, 100)
+        );
+        assert_eq!(s.enroll_sms_countries, SmsPrefixes::Carriers);
+        assert_eq!(s.enroll_email_domains, None);
+    }
+
+    #[test]
+    fn enrollment_destinations() {
+        let p = spec("enroll_sms_countries").unwrap();
+        assert_eq!(p.normalize(" 44, 1 ,44").unwrap(), "1,44");
+        assert_eq!(p.normalize("NONE").unwrap(), "none");
+        for bad in ["", "+1", "0", "01", "1234567", "1,,2", "1;2", "x", "1\n2"] {
+            assert!(p.normalize(bad).is_err(), "{bad:?}");
+        }
+        let d = spec("enroll_email_domains").unwrap();
+        assert_eq!(
+            d.normalize("Example.ORG,example.com").unwrap(),
+            "example.com,example.org"
+        );
+        for bad in [
+            "",
+            "a..b",
+            "exa mple.com",
+            "x.com,",
+            "@x.com",
+            "x.com\nevil.org",
+        ] {
+            assert!(d.normalize(bad).is_err(), "{bad:?}");
+        }
+        let mut stored = BTreeMap::new();
+        stored.insert("enroll_sms_countries".to_string(), "1,44".to_string());
+        stored.insert(
+            "enroll_email_domains".to_string(),
+            "example.com".to_string(),
+        );
+        let s = Settings::from_stored(&stored).unwrap();
+        assert!(s.enroll_sms_countries.allows("+447700900123", false));
+        assert!(!s.enroll_sms_countries.allows("+882123456789", true));
+        assert!(!s.enroll_sms_countries.allows("+2348012345678", true));
+        assert!(!s.enroll_sms_countries.allows("12025550100", true));
+        assert!(SmsPrefixes::Carriers.allows("+12025550100", true));
+        assert!(!SmsPrefixes::Carriers.allows("+12025550100", false));
+        assert!(!SmsPrefixes::Carriers.allows("+447700900123", true));
+        let doms = s.enroll_email_domains.as_deref();
+        assert!(domain_allowed(doms, "example.com"));
+        assert!(domain_allowed(doms, "mail.example.com"));
+        assert!(!domain_allowed(doms, "badexample.com"));
+        assert!(!domain_allowed(doms, "example.com.evil.org"));
+        assert!(domain_allowed(None, "anything.example"));
     }
 }

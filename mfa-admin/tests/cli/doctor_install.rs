@@ -595,3 +595,24 @@ fn a_sender_account_shared_with_others_is_a_warning() {
         );
     }
 }
+
+/// A pam.d file (or the directory) someone other than root can write lets them take the
+/// second factor out of any stack: a failure naming it.
+#[test]
+fn a_pam_file_others_can_write_fails() {
+    if !root("a_pam_file_others_can_write_fails") {
+        return;
+    }
+    let i = Install::new();
+    let (_, checks) = i.doctor();
+    assert_eq!(check(&checks, "pam.d files").0, "ok");
+    std::fs::set_permissions(
+        i.pam.join("common-auth"),
+        std::fs::Permissions::from_mode(0o666),
+    )
+    .unwrap();
+    let (code, checks) = i.doctor();
+    let (st, d) = check(&checks, "pam.d files");
+    assert_eq!((st.as_str(), code), ("fail", 1), "{d}");
+    assert!(d.contains("common-auth") && d.contains("chmod go-w"), "{d}");
+}

@@ -5,7 +5,8 @@
 //! is not `sufficient`, is not reached after a wrong password and cannot be skipped. Coverage:
 //! a service whose own or family rule requires a second factor but whose stack lacks
 //! pam_mfa fails; a login service (sshd, login, su, su-l, sudo, sudo-i) without pam_mfa is a
-//! warning; a rule naming a service without a pam.d file is a warning.
+//! warning; a rule naming a service without a pam.d file is a warning. The directory and its
+//! files must be root's alone (not writable by group or others).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -121,6 +122,48 @@ fn rank(s: &str) -> u8 {
     }
 }
 
+/// Fails when the pam.d directory or a file in it can be written by someone other than root:
+/// they could take pam_mfa out of any stack (or put pam_permit in).
+fn writable_by_others(r: &mut Report, pam_dir: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let mut bad = Vec::new();
+    let files = std::fs::read_dir(pam_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path());
+    for p in std::iter::once(pam_dir.to_path_buf()).chain(files) {
+        if let Ok(m) = std::fs::symlink_metadata(&p)
+            && !m.file_type().is_symlink()
+            && (m.uid() != 0 || m.mode() & 0o022 != 0)
+        {
+            bad.push(format!(
+                "{} (owner uid {}, mode {:04o})",
+                p.display(),
+                m.uid(),
+                m.mode() & 0o7777
+            ));
+        }
+    }
+    if bad.is_empty() {
+        r.add(
+            "pam.d files",
+            "ok",
+            format!("{} and its files are root's alone", pam_dir.display()),
+        );
+    } else {
+        r.add(
+            "pam.d files",
+            "fail",
+            format!(
+                "{}: someone other than root can change them, and so take the second factor out \
+                 of any stack; chown root: and chmod go-w each",
+                bad.join(", ")
+            ),
+        );
+    }
+}
+
 /// Checks every service file; `rules` is None when the database could not be read.
 pub fn check(r: &mut Report, pam_dir: &Path, rules: Option<&Rules>, sshd_pubkey_first: bool) {
     let rd = match std::fs::read_dir(pam_dir) {
@@ -140,6 +183,7 @@ pub fn check(r: &mut Report, pam_dir: &Path, rules: Option<&Rules>, sshd_pubkey_
         .filter(|n| !ignored(n) && !n.starts_with("common-"))
         .collect();
     names.sort();
+    writable_by_others(r, pam_dir);
     let dirs = module::module_dirs();
     let mut modules: BTreeMap<String, Result<PathBuf, String>> = BTreeMap::new();
     let no_rules = Rules::default();

@@ -96,7 +96,6 @@ admin() { "$bin/mfa-admin" --config "$work/mfa.toml" "$@" >/dev/null; }
 # Creates the account mfa and gives it the config (root:mfa 0640), spool and runtime directory.
 admin init
 admin settings set enabled=on repeat_window=0
-admin service set "$service" passcode
 useradd -m -s /bin/bash "$user"
 echo "$user:$password" | chpasswd
 admin user add "$user" --full-name "mfa demo user"
@@ -120,6 +119,7 @@ auth     required  $bin/libpam_mfa.so config=$work/mfa.toml
 account  required  pam_unix.so
 session  required  pam_permit.so
 PAM
+admin service set "$service" passcode
 ssh-keygen -q -t ed25519 -N '' -f "$work/ssh/host_key"
 cat > "$work/ssh/sshd_config" <<SSHD
 ListenAddress 127.0.0.1

@@ -1,0 +1,244 @@
+//! Passcodes: the sender's health check, issuing a code to a destination (challenge file and
+//! spool message), asking for it, resends.
+
+use super::*;
+
+/// The sender must be alive and the spool usable before a passcode is promised.
+pub(super) fn check_delivery(config: &Config) -> Result<(), Flow> {
+    if let Err(e) = spool::check(&config.paths.spool) {
+        return Err(Flow::Done(Outcome::Unavailable {
+            reason: format!("spool unusable: {e}"),
+            fail_mode: FailMode::Secure,
+        }));
+    }
+    match spool::heartbeat_age(&config.paths.runtime, std::time::SystemTime::now()) {
+        Some(age) if age <= HEARTBEAT_STALE_SECS => Ok(()),
+        Some(age) => Err(Flow::Done(Outcome::Unavailable {
+            reason: format!("sender heartbeat is {age} s old"),
+            fail_mode: FailMode::Secure,
+        })),
+        None => Err(Flow::Done(Outcome::Unavailable {
+            reason: "sender is not running (no heartbeat)".into(),
+            fail_mode: FailMode::Secure,
+        })),
+    }
+}
+
+/// Where a passcode goes.
+pub(super) struct Destination {
+    pub(super) channel: Channel,
+    pub(super) to: String,
+    pub(super) masked: String,
+}
+/// Issues a code to `dest` and asks for it until it is typed, the attempts run out, it
+/// expires or the user is locked out. An empty answer sends a new code (at most twice).
+pub(super) fn challenge(
+    cx: &mut Cx<'_>,
+    config: &Config,
+    req: &Request,
+    facts: &Facts,
+    conv: &mut dyn Conversation,
+    dest: &Destination,
+    purpose: &str,
+) -> Result<Outcome, Flow> {
+    let s = &facts.settings;
+    let db = &cx.db().to_path_buf();
+    let key = cx.passcode_key()?;
+    let mut resends = 0;
+    let mut current = match issue(cx, config, req, facts, dest, purpose, &key, resends) {
+        Ok(c) => c,
+        Err(Flow::Done(Outcome::Unavailable { reason, fail_mode })) => {
+            // Nothing was asked yet: the fail mode applies ("mfa cannot ask"); in secure
+            // mode the user learns why the login stops.
+            if s.fail_mode == FailMode::Secure {
+                let _ = conv.error(NOT_SENT_MESSAGE);
+            }
+            return Err(Flow::Done(Outcome::Unavailable { reason, fail_mode }));
+        }
+        Err(e) => return Err(e),
+    };
+    // Attempts are counted here: a challenge belongs to the one login that issued it.
+    let mut left = current.attempts_left;
+    loop {
+        let c = current.clone();
+        let prompt = format!("Passcode {}- (sent to {}): ", c.prefix, dest.masked);
+        let answer = conv.prompt_code(&prompt, false)?;
+        let now = crate::now();
+        let Some(stored) = state::challenge(db, &c.id)? else {
+            return Ok(Outcome::Deny {
+                reason: "challenge vanished".into(),
+            });
+        };
+        let empty = answer.iter().all(u8::is_ascii_whitespace);
+        // The sender gave up on this code (spool failed/): the user cannot know it. Say so,
+        // without the server's text or the recipient; a typed guess still counts.
+        if let Some(why) = spool::failed(&config.paths.spool, &message_id(&c)) {
+            state::delete_challenge(db, &c.id)?;
+            // The user was asked: the outcome is a denial whatever fails while counting.
+            if !empty {
+                let _ = failure(cx, &req.user, now, s);
+            }
+            conv.error(NOT_DELIVERED_MESSAGE)?;
+            let why: String = why.chars().take(200).collect();
+            return Ok(Outcome::Deny {
+                reason: format!("passcode could not be delivered: {why}"),
+            });
+        }
+        if empty && resends < MAX_RESENDS {
+            resends += 1;
+            state::delete_challenge(db, &c.id)?;
+            // The user was already asked: a resend that cannot be queued is a denial, not
+            // the fail mode.
+            current = match issue(cx, config, req, facts, dest, purpose, &key, resends) {
+                Ok(c) => c,
+                Err(Flow::Done(Outcome::Unavailable { reason, .. })) => {
+                    conv.error(NOT_SENT_MESSAGE)?;
+                    return Ok(Outcome::Deny {
+                        reason: format!("resend failed: {reason}"),
+                    });
+                }
+                Err(e) => return Err(e),
+            };
+            left = current.attempts_left;
+            conv.info(&format!("A new passcode was sent to {}.", dest.masked))?;
+            continue;
+        }
+        if state::failures(db, &req.user).locked_until > now {
+            state::delete_challenge(db, &c.id)?;
+            conv.error("Too many failures: this account is locked for now.")?;
+            return Ok(Outcome::Deny {
+                reason: "locked out during the challenge".into(),
+            });
+        }
+        if now > stored.expires {
+            state::delete_challenge(db, &c.id)?;
+            conv.error("That passcode has expired. Log in again for a new one.")?;
+            return Ok(Outcome::Deny {
+                reason: "passcode expired".into(),
+            });
+        }
+        let good = passcode::normalize_answer(&answer, stored.prefix, s.code_length)
+            .is_some_and(|code| passcode::verify(&key, &stored.id, &code, &stored.code_hash));
+        if good {
+            state::delete_challenge(db, &c.id)?;
+            return Ok(Outcome::Success {
+                method: "passcode".into(),
+                destination: dest.masked.clone(),
+            });
+        }
+        left = (left - 1).max(0);
+        let locked = failure(cx, &req.user, now, s)?;
+        if left == 0 || locked.is_some() {
+            state::delete_challenge(db, &c.id)?;
+        }
+        if locked.is_some() {
+            conv.error("Wrong passcode. Too many failures: this account is locked for now.")?;
+            return Ok(Outcome::Deny {
+                reason: "wrong passcode; locked out".into(),
+            });
+        }
+        if left == 0 {
+            conv.error("Wrong passcode. No attempts left.")?;
+            return Ok(Outcome::Deny {
+                reason: "wrong passcode; attempts used up".into(),
+            });
+        }
+        conv.error(&format!(
+            "Wrong passcode. {left} attempt{} left.",
+            if left == 1 { "" } else { "s" }
+        ))?;
+    }
+}
+
+/// Told when a passcode could not be queued (the login then stops, or, after a resend, is
+/// denied).
+pub(super) const NOT_SENT_MESSAGE: &str = "Second factor: the passcode could not be sent.";
+/// Told when the sender gave up on the passcode's message (it is in the spool's failed/).
+pub(super) const NOT_DELIVERED_MESSAGE: &str =
+    "The passcode could not be delivered; contact your administrator.";
+
+/// The spool id of a challenge's message (`CREATED-ID`).
+pub(super) fn message_id(ch: &state::Challenge) -> String {
+    format!("{}-{}", ch.created, ch.id)
+}
+
+/// Creates a challenge, stores its hash and queues the message, in one transaction.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn issue(
+    cx: &mut Cx<'_>,
+    config: &Config,
+    req: &Request,
+    facts: &Facts,
+    dest: &Destination,
+    purpose: &str,
+    key: &[u8],
+    resends: i64,
+) -> Result<state::Challenge, Flow> {
+    let s = &facts.settings;
+    let (prefix, code) = passcode::generate(s.code_length)?;
+    let id = passcode::random_id()?;
+    let now = crate::now();
+    let expires = now + i64::from(s.code_ttl);
+    let ch = state::Challenge {
+        id: id.clone(),
+        user: req.user.clone(),
+        service: req.service.clone(),
+        address: req.rhost.clone(),
+        purpose: purpose.into(),
+        prefix,
+        code_hash: passcode::hash(key, &id, &code)?,
+        destination: dest.masked.clone(),
+        created: now,
+        expires,
+        attempts_left: i64::from(s.attempts),
+        resends,
+    };
+    let host = crate::settings::host_name();
+    let spool_dir = config.paths.spool.clone();
+    let db = cx.db().to_path_buf();
+    state::put_challenge(&db, &ch)?;
+    let result = (|| -> Result<()> {
+        let templates = cx.templates()?;
+        let text = |name: &str| {
+            templates
+                .iter()
+                .find(|t| t.name == name)
+                .map(|t| t.text.clone())
+                .unwrap_or_default()
+        };
+        let prefix_text = prefix.to_string();
+        let values = Values {
+            prefix: &prefix_text,
+            code: &code,
+            user: &req.user,
+            host: &host,
+            minutes: s.code_ttl.div_ceil(60),
+        };
+        let msg = Message {
+            id: message_id(&ch),
+            created: now,
+            expires,
+            channel: dest.channel.clone(),
+            to: dest.to.clone(),
+            subject: template::render(&text("passcode-subject"), &values),
+            body: template::render(&text("passcode-body"), &values),
+            user: req.user.clone(),
+            kind: Kind::Passcode,
+            masked_to: dest.masked.clone(),
+        };
+        spool::enqueue(&spool_dir, &msg)?;
+        Ok(())
+    })();
+    if result.is_err() {
+        // No challenge without a queued message.
+        let _ = state::delete_challenge(&db, &ch.id);
+    }
+    match result {
+        Ok(()) => Ok(ch),
+        Err(e @ Error::Io { .. }) => Err(Flow::Done(Outcome::Unavailable {
+            reason: format!("cannot queue the passcode: {e}"),
+            fail_mode: FailMode::Secure,
+        })),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,103 @@
+//! Authenticator (TOTP) and backup codes at login.
+
+use super::*;
+
+/// Asks for an authenticator code or a backup code, `attempts` times at most. A TOTP step is
+/// accepted once (and never an earlier one); a backup code once. Failures count toward the
+/// lockout.
+pub(super) fn code_login(
+    cx: &mut Cx<'_>,
+    req: &Request,
+    facts: &Facts,
+    conv: &mut dyn Conversation,
+    prompt: &str,
+) -> Result<Outcome, Flow> {
+    let s = &facts.settings;
+    let user = req.user.clone();
+    let db = &cx.db().to_path_buf();
+    let key = cx.totp(&user)?;
+    let hash_key = cx.passcode_key()?;
+    for attempt in 1..=s.attempts {
+        let answer = conv.prompt_code(prompt, false)?;
+        let now = crate::now();
+        let text: String = match std::str::from_utf8(&answer) {
+            Ok(t) if t.len() <= 64 => t
+                .chars()
+                .filter(|c| !c.is_whitespace() && *c != '-')
+                .collect(),
+            _ => String::new(),
+        };
+        let digits_only = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+        let step = match (&key, digits_only) {
+            (Some(k), true) => k.matching_step(&text, u64::try_from(now).unwrap_or(0), s.totp_skew),
+            _ => None,
+        };
+        // Another login of this user may have locked it out while this one waited.
+        let locked_now = state::failures(db, &user).locked_until > now;
+        let (ok, replay) = if locked_now {
+            (Some("locked"), false)
+        } else if let Some(step) = step {
+            // A compare-and-set under the user's lock (crate::state): one login per step.
+            if state::accept_step(db, &user, step)? {
+                (Some("totp"), false)
+            } else {
+                (None, true)
+            }
+        } else if digits_only && text.len() == crate::totp::BACKUP_DIGITS as usize {
+            let h = crate::totp::backup_hash(&hash_key, &user, &text)?;
+            // Used by deleting its row, a change the snapshot (which counts the codes left)
+            // follows.
+            let used = cx.store()?.policy_write(false, |tx| {
+                let used = factors::use_backup_code(tx, &user, &h)?;
+                Ok((used, used))
+            })?;
+            (used.then_some("backup-code"), false)
+        } else {
+            (None, false)
+        };
+        if ok == Some("locked") {
+            conv.error("Too many failures: this account is locked for now.")?;
+            return Ok(Outcome::Deny {
+                reason: "locked out during the challenge".into(),
+            });
+        }
+        if let Some(method) = ok {
+            return Ok(Outcome::Success {
+                method: method.into(),
+                destination: String::new(),
+            });
+        }
+        let locked = failure(cx, &user, now, s)?;
+        let why = if replay {
+            "That code was already used."
+        } else {
+            "Wrong code."
+        };
+        if locked.is_some() {
+            conv.error(&format!(
+                "{why} Too many failures: this account is locked for now."
+            ))?;
+            return Ok(Outcome::Deny {
+                reason: format!("{}; locked out", why.trim_end_matches('.').to_lowercase()),
+            });
+        }
+        let left = s.attempts - attempt;
+        if left == 0 {
+            conv.error(&format!("{why} No attempts left."))?;
+            return Ok(Outcome::Deny {
+                reason: if replay {
+                    "code replayed; attempts used up".into()
+                } else {
+                    "wrong code; attempts used up".into()
+                },
+            });
+        }
+        conv.error(&format!(
+            "{why} {left} attempt{} left.",
+            if left == 1 { "" } else { "s" }
+        ))?;
+    }
+    Ok(Outcome::Deny {
+        reason: "wrong code; attempts used up".into(),
+    })
+}

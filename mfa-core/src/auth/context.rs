@@ -1,0 +1,118 @@
+//! Where one authentication reads and writes: the policy snapshot or the database, the
+//! user's login state; what a passed or failed factor records.
+
+use super::*;
+
+/// Where one authentication reads and writes: reads come from the policy snapshot when it
+/// is there (two file reads), else from the database; the database is opened only for a
+/// write (a lockout, a used backup code, a self-enrollment) or when there is no snapshot.
+pub(super) struct Cx<'a> {
+    pub(super) config: &'a Config,
+    pub(super) snap: Option<Snapshot>,
+    pub(super) store: Option<Store>,
+    /// The user's record from the snapshot, read once.
+    pub(super) record: Option<crate::snapshot::UserRecord>,
+}
+
+impl Cx<'_> {
+    pub(super) fn db(&self) -> &std::path::Path {
+        &self.config.paths.database
+    }
+
+    pub(super) fn store(&mut self) -> Result<&mut Store> {
+        if self.store.is_none() {
+            self.store = Some(Store::open(&self.config.paths.database)?);
+        }
+        self.store
+            .as_mut()
+            .ok_or_else(|| Error::Database("the database is not open".into()))
+    }
+
+    pub(super) fn facts(&mut self, req: &Request, ip: Option<std::net::IpAddr>) -> Result<Facts> {
+        match &self.snap {
+            Some(snap) => {
+                self.record = snap.user(&req.user);
+                Ok(snap.facts_for(self.record.as_ref(), &req.service, &req.user, ip))
+            }
+            None => q::facts(self.store()?.conn(), &req.user, &req.service, ip),
+        }
+    }
+
+    pub(super) fn contacts(&mut self, user: &str) -> Result<Vec<people::ContactRow>> {
+        if self.snap.is_some() {
+            return Ok(self
+                .record
+                .as_ref()
+                .map(|r| r.contacts.clone())
+                .unwrap_or_default());
+        }
+        people::contacts(self.store()?.conn(), user)
+    }
+
+    pub(super) fn totp(&mut self, user: &str) -> Result<Option<crate::totp::Key>> {
+        if self.snap.is_some() {
+            return Ok(self.record.as_ref().and_then(|r| r.key.clone()));
+        }
+        factors::totp_of(self.store()?.conn(), user)
+    }
+
+    pub(super) fn backup_count(&mut self, user: &str) -> Result<i64> {
+        if self.snap.is_some() {
+            let n = self.record.as_ref().map_or(0, |r| r.facts.backup_codes);
+            return Ok(i64::try_from(n).unwrap_or(0));
+        }
+        factors::backup_count(self.store()?.conn(), user)
+    }
+
+    pub(super) fn passcode_key(&mut self) -> Result<Vec<u8>> {
+        if let Some(k) = self.snap.as_ref().and_then(Snapshot::passcode_key) {
+            return Ok(k);
+        }
+        q::passcode_key(self.store()?.conn())
+    }
+
+    pub(super) fn templates(&mut self) -> Result<Vec<rules::Template>> {
+        if let Some(snap) = &self.snap {
+            return Ok(snap.templates());
+        }
+        rules::templates(self.store()?.conn())
+    }
+
+    pub(super) fn carriers(&mut self) -> Result<Vec<people::Carrier>> {
+        if let Some(snap) = &self.snap {
+            return Ok(snap.carriers());
+        }
+        people::carriers(self.store()?.conn())
+    }
+}
+/// Records the repeat-window grant of a passed second factor. A grant that cannot be written
+/// only costs the user a challenge next time.
+pub(super) fn grant(cx: &Cx<'_>, req: &Request) {
+    let _ = grants::record(cx.db(), &req.user, &req.service, &req.rhost, crate::now());
+}
+
+/// A passed second factor: the failure count goes, a lockout that ran out leaves the
+/// database (a database write only then), and the repeat window starts.
+pub(super) fn passed(cx: &mut Cx<'_>, req: &Request, facts: &Facts) -> Result<()> {
+    state::clear_failures(cx.db(), &req.user)?;
+    if facts.locked_until != 0 {
+        let user = req.user.clone();
+        cx.store()?
+            .policy_write(false, |tx| Ok((q::record_success(tx, &user)?, true)))?;
+    }
+    grant(cx, req);
+    Ok(())
+}
+
+/// Counts a failure; when it locks the user out, the lockout goes into the database (and so
+/// into the policy snapshot). Returns the lock's end when this failure set it.
+pub(super) fn failure(cx: &mut Cx<'_>, user: &str, now: i64, s: &Settings) -> Result<Option<i64>> {
+    let locked = state::record_failure(cx.db(), user, now, s)?;
+    if let Some(until) = locked {
+        let count = state::failures(cx.db(), user).count;
+        cx.store()?.policy_write(false, |tx| {
+            Ok((q::record_lockout(tx, user, count, now, until)?, true))
+        })?;
+    }
+    Ok(locked)
+}

@@ -1,0 +1,290 @@
+//! One authentication, from the module's point of view: gather the facts, decide, and run the
+//! challenge or the self-enrollment over a [`Conversation`]. Generic over the conversation so
+//! that it is testable without PAM; `pam_mfa` maps the [`Outcome`] to a PAM code and writes
+//! the syslog line.
+//!
+//! Nothing here panics or touches the network: every failure of the store, the spool or the
+//! sender's health becomes [`Outcome::Unavailable`], which the fail mode turns into a denial
+//! (`secure`) or a bypass (`safe`).
+
+use crate::config::Config;
+use crate::contact::{Channel, Contact};
+use crate::grants;
+use crate::net::parse_address;
+use crate::passcode;
+use crate::policy::{self, Decision, Facts};
+use crate::settings::FailMode;
+use crate::settings::Settings;
+use crate::snapshot::Snapshot;
+use crate::spool::{self, HEARTBEAT_STALE_SECS, Kind, Message};
+use crate::state;
+use crate::store::logs::AuthEvent;
+use crate::store::{Store, auth as q, factors, people, rules};
+use crate::template::{self, Values};
+use crate::{Error, Result};
+
+mod challenge;
+mod code;
+mod context;
+mod enroll;
+mod factor;
+
+use challenge::{Destination, challenge, check_delivery};
+use code::code_login;
+use context::{Cx, failure, grant, passed};
+use enroll::{enroll, enroll_totp};
+use factor::second_factor;
+
+/// The conversation with the user. An `Err` means the conversation failed (Ctrl-C, closed
+/// connection): the authentication fails.
+pub trait Conversation {
+    /// Asks a question; returns the raw answer.
+    fn prompt(&mut self, text: &str, echo: bool) -> Result<Vec<u8>, ConvError>;
+    /// Shows information (not when the application asked for silence).
+    fn info(&mut self, text: &str) -> Result<(), ConvError>;
+    /// Shows what the user needs to answer the next prompt (a menu, a key to type into an
+    /// app): shown even when the application asked for silence.
+    fn show(&mut self, text: &str) -> Result<(), ConvError> {
+        self.info(text)
+    }
+    /// Shows an error.
+    fn error(&mut self, text: &str) -> Result<(), ConvError>;
+    /// Asks for a code (a passcode, an authenticator or a backup code): from then on the user
+    /// is proving the factor, and whatever fails is a denial, never the fail mode's bypass.
+    fn prompt_code(&mut self, text: &str, echo: bool) -> Result<Vec<u8>, ConvError> {
+        self.prompt(text, echo)
+    }
+}
+
+/// The conversation of one authentication, noting whether a code was asked for.
+struct Asking<'a> {
+    conv: &'a mut dyn Conversation,
+    code_asked: bool,
+}
+
+impl Conversation for Asking<'_> {
+    fn prompt(&mut self, text: &str, echo: bool) -> Result<Vec<u8>, ConvError> {
+        self.conv.prompt(text, echo)
+    }
+    fn info(&mut self, text: &str) -> Result<(), ConvError> {
+        self.conv.info(text)
+    }
+    fn show(&mut self, text: &str) -> Result<(), ConvError> {
+        self.conv.show(text)
+    }
+    fn error(&mut self, text: &str) -> Result<(), ConvError> {
+        self.conv.error(text)
+    }
+    fn prompt_code(&mut self, text: &str, echo: bool) -> Result<Vec<u8>, ConvError> {
+        self.code_asked = true;
+        self.conv.prompt_code(text, echo)
+    }
+}
+
+/// The conversation failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvError;
+
+/// Who is logging in, where from, to what.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub user: String,
+    /// The rules' service name.
+    pub service: String,
+    /// PAM_RHOST ("" for a local login).
+    pub rhost: String,
+    pub tty: String,
+}
+
+/// How an authentication ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The second factor was proved: PAM_SUCCESS.
+    Success { method: String, destination: String },
+    /// Not this module's business: PAM_IGNORE.
+    Ignore { reason: String },
+    /// Refused: PAM_AUTH_ERR.
+    Deny { reason: String },
+    /// mfa cannot work; the fail mode decides.
+    Unavailable { reason: String, fail_mode: FailMode },
+}
+
+/// The message users see when mfa cannot work in secure mode.
+pub const UNAVAILABLE_MESSAGE: &str = "second factor unavailable — contact your administrator";
+
+/// Most resends (empty answers) per login.
+const MAX_RESENDS: i64 = 2;
+/// Most tries at a menu (contact choice, enrollment address).
+const MENU_TRIES: usize = 3;
+
+enum Flow {
+    Done(Outcome),
+    Conv,
+}
+
+impl From<ConvError> for Flow {
+    fn from(_: ConvError) -> Self {
+        Flow::Conv
+    }
+}
+
+impl From<Error> for Flow {
+    fn from(e: Error) -> Self {
+        Flow::Done(Outcome::Unavailable {
+            reason: e.to_string(),
+            fail_mode: FailMode::Secure,
+        })
+    }
+}
+
+/// Runs one authentication. `fallback` is the fail mode used when the rules cannot be read
+/// at all (the setting lives with them).
+///
+/// The rules come from the policy snapshot ([`crate::snapshot`]) and the user's login state
+/// (failures, TOTP step, grants) from their file ([`crate::state`]); the database is opened
+/// only to write (a lockout, a used backup code, a self-enrollment) or when there is no
+/// usable snapshot.
+pub fn authenticate(
+    config: &Config,
+    req: &Request,
+    conv: &mut dyn Conversation,
+    fallback: FailMode,
+) -> Outcome {
+    let mut asking = Asking {
+        conv,
+        code_asked: false,
+    };
+    let conv = &mut asking;
+    let ip = parse_address(&req.rhost).ok();
+    let now = crate::now();
+    let mut cx = Cx {
+        config,
+        snap: Snapshot::load(&config.paths.database),
+        store: None,
+        record: None,
+    };
+    let mut facts = match cx.facts(req, ip) {
+        Ok(f) => f,
+        Err(e) => return unavailable(conv, fallback, format!("cannot read the rules: {e}")),
+    };
+    // The user's login-state file: the repeat-window grant, and a lockout this file already
+    // holds should storing it in the database have failed.
+    let st = state::read_user(cx.db(), &req.user);
+    facts.locked_until = facts.locked_until.max(st.failures.locked_until);
+    facts.last_grant = grants::in_state(&st, &req.service, &req.rhost);
+    let fail_mode = facts.settings.fail_mode;
+    let decision = policy::decide(&facts, now);
+    let (outcome, method) = match decision {
+        Decision::Ignore(b) => (Outcome::Ignore { reason: b.reason() }, String::new()),
+        Decision::Deny(r) => (
+            refuse(conv, Outcome::Deny { reason: r.reason() }),
+            String::new(),
+        ),
+        Decision::Challenge(method) => {
+            let flow = second_factor(&mut cx, config, req, &facts, conv, &method);
+            (finish(flow), method)
+        }
+        Decision::EnrollTotp => (
+            finish(enroll_totp(&mut cx, req, &facts, conv)),
+            "totp".to_string(),
+        ),
+        Decision::Enroll => (
+            finish(enroll(&mut cx, config, req, &facts, conv)),
+            "enroll".to_string(),
+        ),
+    };
+    let outcome = match outcome {
+        // Once the user was asked for a code, nothing that fails afterwards (a failure count
+        // or a lockout that cannot be stored) opens the login: a wrong code stays wrong.
+        Outcome::Unavailable { reason, .. } if conv.code_asked => refuse(
+            conv,
+            Outcome::Deny {
+                reason: format!("{reason} (after a code was asked for)"),
+            },
+        ),
+        Outcome::Unavailable { reason, .. } => unavailable(conv, fail_mode, reason),
+        o => o,
+    };
+    log(config, req, &facts, &outcome, &method);
+    // The inbox is moved into the database by mfa-admin; when nobody runs it for long, the
+    // module does it itself now and then.
+    if crate::authlog::pending(cx.db()) > crate::authlog::INGEST_AT
+        && let Ok(store) = cx.store()
+    {
+        let _ = store.ingest_auth_log();
+    }
+    outcome
+}
+
+/// Tells the user why a denial without a challenge happened (a lockout, or simply "denied").
+fn refuse(conv: &mut dyn Conversation, outcome: Outcome) -> Outcome {
+    if let Outcome::Deny { reason } = &outcome {
+        let _ = conv.error(if reason.starts_with("locked out") {
+            "Second factor: too many failures; this account is locked for now."
+        } else {
+            "Second factor: access denied."
+        });
+    }
+    outcome
+}
+
+fn finish(flow: Result<Outcome, Flow>) -> Outcome {
+    match flow {
+        Ok(o) | Err(Flow::Done(o)) => o,
+        Err(Flow::Conv) => Outcome::Deny {
+            reason: "conversation aborted".into(),
+        },
+    }
+}
+
+fn unavailable(conv: &mut dyn Conversation, mode: FailMode, reason: String) -> Outcome {
+    if mode == FailMode::Secure {
+        let _ = conv.error(UNAVAILABLE_MESSAGE);
+    }
+    Outcome::Unavailable {
+        reason,
+        fail_mode: mode,
+    }
+}
+
+/// Appends the auth-log row to the inbox ([`crate::authlog`]), honouring the log levels. A
+/// failure to log does not change the outcome (syslog still has it).
+fn log(config: &Config, req: &Request, facts: &Facts, outcome: &Outcome, method: &str) {
+    let (name, reason, destination, rejected) = match outcome {
+        Outcome::Success { destination, .. } => {
+            ("success", String::new(), destination.clone(), false)
+        }
+        Outcome::Ignore { reason } => ("ignore", reason.clone(), String::new(), false),
+        Outcome::Deny { reason } => ("deny", reason.clone(), String::new(), true),
+        Outcome::Unavailable { reason, fail_mode } => (
+            if *fail_mode == FailMode::Secure {
+                "unavailable-deny"
+            } else {
+                "unavailable-ignore"
+            },
+            reason.clone(),
+            String::new(),
+            true,
+        ),
+    };
+    if !policy::should_log(facts, rejected) {
+        return;
+    }
+    let ev = AuthEvent {
+        user: req.user.clone(),
+        service: req.service.clone(),
+        address: req.rhost.clone(),
+        tty: req.tty.clone(),
+        outcome: name.into(),
+        // The factor actually used (totp, backup-code, passcode) when one was; else the
+        // service's method.
+        method: match outcome {
+            Outcome::Success { method: used, .. } => used.clone(),
+            _ => method.into(),
+        },
+        destination,
+        reason,
+        ..Default::default()
+    };
+    let _ = crate::authlog::append(&config.paths.database, &ev);
+}

@@ -1,0 +1,144 @@
+//! The policy snapshot: a compact, read-only copy of everything the PAM module reads from
+//! the database (settings, service methods, trusted-network rules, lockouts, every user with
+//! their overrides, contacts, authenticator key and backup-code count, the message templates,
+//! the carriers and the passcode hash key), kept beside the database as `<database>-policy`.
+//! Opening the database, parsing its schema and closing it costs the module most of a
+//! millisecond per login; this file costs two reads.
+//!
+//! **Consistency.** The database stays the only truth; the snapshot is derived from it.
+//! Every change that affects it ([`crate::store::Store::change`], a lockout) deletes the
+//! snapshot *inside* its transaction, before the commit, and writes a new one after the
+//! commit, all under an exclusive lock on `<database>-policy.lock`. So at any instant,
+//! also after a crash, the snapshot is either missing or equal to the committed database;
+//! when it is missing (or unreadable) the module reads the database, which gives the same
+//! answers, and the next `mfa-admin` command writes it again. The snapshot also carries the
+//! database's `policy_generation`; `mfa-admin` compares the two at every start and rebuilds
+//! a snapshot that does not match (a database restored from a backup). It holds secrets (the
+//! hash key, authenticator keys): mode 0600, owned by root, like the database.
+//!
+//! **Format** (little-endian; written by [`build`], atomically by rename). A header: `MFAPOL02`,
+//! u64 generation, u32 total length, u32 length of the head. The head, read at every login:
+//! sections of a u32 count then records; strings are a u16 length then UTF-8, byte strings a
+//! u16 length then bytes; log levels are one byte (0 unset, 1 none, 2 rejects, 3 all).
+//! - settings: key, value (only those that differ from the default, as stored)
+//! - services: name, method ("" for a name only rules mention)
+//! - rules: 48 bytes each: i64 id, u32 service index, u8 family (4|6), u8 require, u8 log,
+//!   u8 0, 16-byte first address key, 16-byte last address key (see [`crate::net`])
+//! - lockouts: name, i64 locked until
+//! - passcode hash key: one byte string (empty if not created yet)
+//! - templates: name, text (the text in force, default or custom)
+//! - carriers: name, gateway suffix
+//! - fences: name, u32 offset — the first user of every block of [`BLOCK`] users
+//!
+//! Then the users, sorted by name (bytes), in blocks that a login reads one of with one
+//! `pread`: name, u8 flags (1 enabled, 2 mandatory, 4 exempt), u8 log, u8 self-enroll
+//! (0 unset, 1 yes, 2 no), u16 backup codes left, u8 has key, [algorithm, u8 digits, secret],
+//! u8 contact count, contacts: u8 number, channel, address, carrier ("" none), to, masked,
+//! label.
+
+mod encode;
+mod read;
+#[cfg(test)]
+mod tests;
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use rusqlite::Connection;
+
+use crate::policy::UserFacts;
+use crate::store::people::ContactRow;
+use crate::totp::Key;
+use crate::{Error, Result};
+
+pub use encode::build;
+pub use read::Snapshot;
+
+pub(crate) const MAGIC: &[u8; 8] = b"MFAPOL02";
+pub(crate) const HEADER: usize = 8 + 8 + 4 + 4;
+pub(crate) const RULE: usize = 48;
+/// Users per block of the users section.
+pub const BLOCK: usize = 32;
+/// The `meta` key holding the generation the snapshot must carry.
+pub const GENERATION_KEY: &str = "policy_generation";
+/// What a first read takes: the whole head of most installations.
+pub(crate) const FIRST_READ: usize = 64 * 1024;
+
+/// The snapshot file of a database.
+pub fn path_for(database: &Path) -> PathBuf {
+    sibling(database, "-policy")
+}
+
+/// The lock file that serialises writers of the snapshot.
+fn lock_path(database: &Path) -> PathBuf {
+    sibling(database, "-policy.lock")
+}
+
+/// `<database><suffix>`, like SQLite's own `-journal` file.
+pub(crate) fn sibling(database: &Path, suffix: &str) -> PathBuf {
+    let mut s = database.as_os_str().to_os_string();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// One user as the snapshot holds them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserRecord {
+    pub facts: UserFacts,
+    pub key: Option<Key>,
+    pub contacts: Vec<ContactRow>,
+}
+
+/// Counts a change of the policy: the snapshot must carry the new generation. Call it in
+/// the transaction of the change.
+pub fn bump_generation(conn: &Connection) -> Result<()> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, '1')
+         ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)",
+        [GENERATION_KEY],
+    )?;
+    Ok(())
+}
+
+/// Takes the exclusive lock that serialises the writers of the snapshot (held until the
+/// returned file is dropped). Take it before the database's write lock, never after.
+pub fn lock(database: &Path) -> Result<File> {
+    let p = lock_path(database);
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&p)
+        .map_err(|e| Error::io(&p, e))?;
+    f.lock().map_err(|e| Error::io(&p, e))?;
+    Ok(f)
+}
+
+/// Deletes the snapshot, so that readers use the database until a new one is written.
+/// Call it inside the transaction of a change, before the commit.
+pub fn invalidate(database: &Path) -> Result<()> {
+    crate::state::remove_if_exists(&path_for(database))
+}
+
+/// Writes `bytes` as the snapshot of `database`: a temporary file renamed into place, so a
+/// reader sees the old file, no file, or the whole new one. `durable` adds the fsyncs an
+/// administrator's change deserves (the module's lockouts do without, as the design's hot
+/// path does).
+pub fn write(database: &Path, bytes: &[u8], durable: bool) -> Result<()> {
+    crate::state::replace(&path_for(database), bytes, durable)
+}
+
+/// The generation of the database as `conn` sees it (0 before the first change).
+pub fn current_generation(conn: &Connection) -> Result<u64> {
+    use rusqlite::OptionalExtension;
+    let g: Option<String> = conn
+        .query_row(
+            "SELECT CAST(value AS TEXT) FROM meta WHERE key = ?1",
+            [GENERATION_KEY],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(g.and_then(|g| g.parse().ok()).unwrap_or(0))
+}

@@ -616,3 +616,26 @@ fn a_pam_file_others_can_write_fails() {
     assert_eq!((st.as_str(), code), ("fail", 1), "{d}");
     assert!(d.contains("common-auth") && d.contains("chmod go-w"), "{d}");
 }
+
+/// The configuration names the database the module trusts: a directory someone other than
+/// root can write lets them swap the file (the module then refuses it, or, with the module
+/// argument fail_mode=safe, lets every login through). A failure naming the directory.
+#[test]
+fn a_config_directory_others_can_write_fails() {
+    if !root("a_config_directory_others_can_write_fails") {
+        return;
+    }
+    let i = Install::new();
+    let (_, checks) = i.doctor();
+    assert_eq!(check(&checks, "config").0, "ok");
+    let dir = i.env.config.parent().unwrap().to_path_buf();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o775)).unwrap();
+    let (_, checks) = i.doctor();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (st, d) = check(&checks, "config");
+    assert_eq!(st, "fail", "{d}");
+    assert!(
+        d.contains(&dir.display().to_string()) && d.contains("chmod go-w"),
+        "{d}"
+    );
+}

@@ -1,8 +1,8 @@
 //! `doctor`: diagnoses an installation. Each check says ok, warn or fail and why; any fail
 //! makes the exit status 1.
 //!
-//! Checks, by module: the configuration file, the database (permissions, integrity, schema,
-//! policy snapshot) and the global switch (here); the spool as the module uses it and the
+//! Checks, by module: the configuration file, the private files beside the database
+//! ([`secrets`]), the database (integrity, schema, policy snapshot) and the global switch (here); the spool as the module uses it and the
 //! sender's heartbeat (here); the files as the sender's user sees them ([`files`]) and the
 //! sender's own `--check` run as that user ([`sender`]); every pam.d file that stacks
 //! pam_mfa, the module files it names and the rules that govern it ([`pam`], with
@@ -12,6 +12,7 @@ mod files;
 mod flow;
 mod module;
 mod pam;
+mod secrets;
 mod sender;
 mod sshd;
 mod stack;
@@ -52,6 +53,8 @@ impl Report {
 pub fn run(ctx: &Ctx, pam_dir: &Path, sshd_config: &Path) -> Result<()> {
     let mut r = Report(Vec::new());
     check_config(&mut r, &ctx.config_path);
+    // Before the database is opened: opening it rewrites a snapshot others could read.
+    secrets::check(&mut r, &ctx.config.paths.database);
     let rules = check_database(&mut r, ctx);
     let spool_dir = &ctx.config.paths.spool;
     match spool::check(spool_dir) {
@@ -115,12 +118,17 @@ fn check_config(r: &mut Report, path: &Path) {
         );
         return;
     }
-    match check_not_writable_by_others(path) {
+    // Its directory too: whoever can write there can swap the file.
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    match check_not_writable_by_others(path).and_then(|()| check_not_writable_by_others(dir)) {
         Ok(()) => r.add(
             "config",
             "ok",
             format!(
-                "{} is owned by root and not writable by others",
+                "{} and its directory are owned by root and not writable by others",
                 path.display()
             ),
         ),
@@ -131,6 +139,8 @@ fn check_config(r: &mut Report, path: &Path) {
 /// Database checks; returns the rules the PAM checks need when the database is readable.
 fn check_database(r: &mut Report, ctx: &Ctx) -> Option<pam::Rules> {
     let db = &ctx.config.paths.database;
+    // Before opening the store, which rewrites a damaged snapshot.
+    let damaged = mfa_core::snapshot::verify(db).err();
     let mut store = match ctx.store() {
         Ok(s) => s,
         Err(e) => {
@@ -141,6 +151,16 @@ fn check_database(r: &mut Report, ctx: &Ctx) -> Option<pam::Rules> {
     // What the PAM module reads instead of the database (mfa_core::snapshot).
     let snap = mfa_core::snapshot::path_for(db);
     match store.snapshot_matches() {
+        Ok(true) if damaged.is_some() => r.add(
+            "policy snapshot",
+            "warn",
+            format!(
+                "{} could not be used ({}): logins read the database (slower, and logged as \
+                 errors); rewritten",
+                snap.display(),
+                damaged.map(|d| d.to_string()).unwrap_or_default()
+            ),
+        ),
         Ok(true) => r.add(
             "policy snapshot",
             "ok",
@@ -158,24 +178,6 @@ fn check_database(r: &mut Report, ctx: &Ctx) -> Option<pam::Rules> {
             Err(e) => r.add("policy snapshot", "fail", format!("cannot rewrite it: {e}")),
         },
         Err(e) => r.add("policy snapshot", "fail", e.to_string()),
-    }
-    match std::fs::metadata(db) {
-        Ok(m) if m.mode() & 0o077 != 0 => r.add(
-            "database permissions",
-            "warn",
-            format!(
-                "{} has mode {:04o}: others can read contacts; chmod 600 {}",
-                db.display(),
-                m.mode() & 0o7777,
-                db.display()
-            ),
-        ),
-        Ok(_) => r.add(
-            "database permissions",
-            "ok",
-            format!("{} is private", db.display()),
-        ),
-        Err(e) => r.add("database permissions", "fail", e.to_string()),
     }
     match store.integrity_check() {
         Ok(p) if p.is_empty() => r.add(

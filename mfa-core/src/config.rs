@@ -127,6 +127,14 @@ pub struct Sender {
     /// missing and gives its group read access to this file, the spool and the runtime
     /// directory; it never gets the rules database.
     pub user: String,
+    /// Most passcodes the sender delivers to one destination (an address or a number) per
+    /// `destination_window`; 0: no limit. Messages over it go to failed/ as `rate-limited`.
+    pub destination_limit: u32,
+    /// The window of `destination_limit`, such as "15m".
+    pub destination_window: String,
+    /// Most passcodes the sender delivers per hour in all (a host-wide cap on what a flood
+    /// can cost); 0: no limit.
+    pub hourly_limit: u32,
 }
 
 /// The account the sender runs as unless `[sender] user` names another.
@@ -137,6 +145,26 @@ impl Default for Sender {
         Sender {
             workers: 8,
             user: DEFAULT_SENDER_USER.to_string(),
+            destination_limit: 5,
+            destination_window: "15m".to_string(),
+            hourly_limit: 300,
+        }
+    }
+}
+
+/// The longest `destination_window`: limits are kept in the sender's memory.
+pub const MAX_DESTINATION_WINDOW: u32 = 86_400;
+
+impl Sender {
+    /// `destination_window` in seconds; an error names the key, the value and the fix.
+    pub fn window_secs(&self) -> std::result::Result<u32, String> {
+        match crate::settings::parse_duration(&self.destination_window) {
+            Some(s) if s > 0 && s <= MAX_DESTINATION_WINDOW => Ok(s),
+            _ => Err(format!(
+                "sender.destination_window = {:?} is not a duration from 1s to 24h; \
+                 write it like \"15m\" (s, m, h)",
+                self.destination_window
+            )),
         }
     }
 }
@@ -261,6 +289,10 @@ impl Config {
                 path.display()
             )));
         }
+        config
+            .sender
+            .window_secs()
+            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         Ok(config)
     }
 
@@ -380,6 +412,38 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("paths.spool") && e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn sender_limits_default_and_validate() {
+        let c = Config::parse(Path::new("c"), "").unwrap();
+        assert_eq!(
+            (c.sender.destination_limit, c.sender.hourly_limit),
+            (5, 300)
+        );
+        assert_eq!(c.sender.window_secs(), Ok(900));
+        let c = Config::parse(
+            Path::new("c"),
+            "[sender]\ndestination_limit = 0\ndestination_window = \"1h\"\nhourly_limit = 0\n",
+        )
+        .unwrap();
+        assert_eq!(c.sender.window_secs(), Ok(3600));
+        for bad in ["\"0\"", "\"15\"", "\"2d\"", "\"-1m\"", "\"fifteen\""] {
+            let e = Config::parse(
+                Path::new("/etc/mfa/mfa.toml"),
+                &format!("[sender]\ndestination_window = {bad}\n"),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                e.contains("/etc/mfa/mfa.toml") && e.contains("sender.destination_window"),
+                "{e}"
+            );
+        }
+        let e = Config::parse(Path::new("c"), "[sender]\nhourly_limit = -1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2"), "{e}");
     }
 
     #[test]

@@ -3,11 +3,13 @@
 //! result: delete it once accepted, retry transient failures with exponential backoff and
 //! jitter (honouring Retry-After), move permanent failures and expired messages to
 //! `failed/` with the reason. A heartbeat file tells the PAM module the sender is alive.
+//! Waiting messages are handed out round-robin per destination, and passcodes over the send
+//! limits of `[sender]` go to `failed/` as `rate-limited` instead of out (see `limits`).
 //!
 //! Nothing is lost when the process dies: a message is deleted only after the server
 //! accepted it, and messages left in `cur/` go back to `new/` at the next start.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
@@ -19,9 +21,10 @@ use std::time::{Duration, Instant};
 
 use inotify::{Inotify, WatchMask};
 use mfa_core::config::{Config, ConfigSource};
-use mfa_core::spool::{self, Message};
+use mfa_core::spool::{self, Kind, Message};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
+use crate::limits::{FairQueue, Limits, destination_key};
 use crate::transport::{Delivery, Transports};
 
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
@@ -43,6 +46,8 @@ struct Job {
     path: PathBuf,
     msg: Message,
     attempt: u32,
+    /// Counted against the send limits already (once per message, not per try).
+    counted: bool,
 }
 
 struct Done {
@@ -73,7 +78,9 @@ pub struct Daemon {
     workers: usize,
     /// Claimed messages waiting for a free worker. They stay here rather than in the workers'
     /// channel so that SIGTERM waits only for the sends under way and puts these back.
-    ready: VecDeque<Job>,
+    /// Per destination, round-robin: a flood to one waits behind everyone else's.
+    ready: FairQueue<Job>,
+    limits: Limits,
     /// Claimed messages waiting for their next try, by due time.
     retries: BTreeMap<(Instant, String), Job>,
     attempts: HashMap<String, u32>,
@@ -140,6 +147,7 @@ impl Daemon {
                 })
                 .map_err(|e| e.to_string())?;
         }
+        let limits = Limits::new(&config.sender);
         Ok(Daemon {
             workers: usize::from(config.sender.workers.max(1)),
             source,
@@ -149,7 +157,8 @@ impl Daemon {
             results,
             wake_read,
             in_flight: 0,
-            ready: VecDeque::new(),
+            ready: FairQueue::default(),
+            limits,
             retries: BTreeMap::new(),
             attempts: HashMap::new(),
             terminate,
@@ -358,24 +367,36 @@ impl Daemon {
             path,
             msg,
             attempt,
+            counted: false,
         });
     }
 
     fn dispatch(&mut self, job: Job) {
-        self.ready.push_back(job);
+        self.ready.push(destination_key(&job.msg.to), job);
         self.pump();
     }
 
-    /// Hands waiting messages to idle workers (none once SIGTERM came); fails expired ones.
+    /// Hands waiting messages to idle workers (none once SIGTERM came), a destination at a
+    /// time; fails expired ones and passcodes over a send limit.
     fn pump(&mut self) {
         while self.in_flight < self.workers && !self.terminate.load(Ordering::Relaxed) {
-            let Some(job) = self.ready.pop_front() else {
+            let Some(mut job) = self.ready.pop() else {
                 return;
             };
             if job.msg.expires < now_secs() {
                 let to = job.msg.masked_to.clone();
                 self.give_up(&job.path, &job.name, &job.msg.id, Some(&to), "expired");
                 continue;
+            }
+            if !job.counted && job.msg.kind == Kind::Passcode {
+                let key = destination_key(&job.msg.to);
+                if let Err(why) = self.limits.admit(&key, Instant::now()) {
+                    let to = job.msg.masked_to.clone();
+                    let reason = format!("rate-limited: {why}");
+                    self.give_up(&job.path, &job.name, &job.msg.id, Some(&to), &reason);
+                    continue;
+                }
+                job.counted = true;
             }
             self.in_flight += 1;
             if self.jobs.send(job).is_err() {
@@ -460,12 +481,13 @@ impl Daemon {
     fn release_retries(&mut self) {
         let spool = self.config.paths.spool.clone();
         let retries = std::mem::take(&mut self.retries).into_values();
-        for job in retries.chain(std::mem::take(&mut self.ready)) {
+        for job in retries.chain(self.ready.drain()) {
             let _ = std::fs::rename(&job.path, spool.join("new").join(&job.name));
         }
     }
 
-    fn heartbeat(&self) {
+    fn heartbeat(&mut self) {
+        self.limits.sweep(Instant::now());
         let path = spool::heartbeat_path(&self.config.paths.runtime);
         let tmp = path.with_extension("tmp");
         let ok = std::fs::write(&tmp, format!("{}\n", now_secs()))
@@ -546,6 +568,10 @@ impl Daemon {
                 if let Ok(mut slot) = self.transports.write() {
                     *slot = Arc::new(t);
                 }
+                self.limits.configure(&c.sender);
+                self.config.sender.destination_limit = c.sender.destination_limit;
+                self.config.sender.destination_window = c.sender.destination_window;
+                self.config.sender.hourly_limit = c.sender.hourly_limit;
                 self.config.smtp = c.smtp;
                 self.config.sms = c.sms;
                 log("configuration reloaded (SIGHUP)");

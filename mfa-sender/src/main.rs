@@ -9,6 +9,7 @@
 //! and exits 0; SIGHUP reloads the transports.
 
 mod daemon;
+mod limits;
 mod preflight;
 mod smtp;
 mod transport;

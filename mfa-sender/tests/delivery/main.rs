@@ -19,6 +19,7 @@ mod support;
 mod crash;
 mod failures;
 mod lifecycle;
+mod limits;
 mod outage;
 mod plain;
 mod preflight;

@@ -353,6 +353,10 @@ pub struct LogShow {
     pub address: Option<String>,
     #[arg(long)]
     pub service: Option<String>,
+    /// Only this outcome: success, ignore, deny, abandoned, rate-limited, unavailable-deny,
+    /// unavailable-ignore
+    #[arg(long)]
+    pub outcome: Option<String>,
     /// From this time (date, date and time, RFC 3339, or an age such as 2h or 7d)
     #[arg(long)]
     pub since: Option<String>,

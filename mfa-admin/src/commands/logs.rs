@@ -27,6 +27,7 @@ pub fn log(ctx: &Ctx, cmd: LogCmd) -> Result<()> {
                 user: s.user.map(|u| validate::user_name(&u)).transpose()?,
                 address: s.address.as_deref().map(IpRange::parse_any).transpose()?,
                 service: s.service.map(|v| validate::service(&v)).transpose()?,
+                outcome: s.outcome.as_deref().map(q::outcome).transpose()?,
                 since: s
                     .since
                     .as_deref()

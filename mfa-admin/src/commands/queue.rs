@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::{Ctx, parse_number};
 use crate::cli::{QueueCmd, SenderCmd};
-use crate::output::{json, table};
+use crate::output::{json, table, visible};
 
 /// How long a test message may wait for the sender.
 const TEST_TTL: i64 = 3600;
@@ -61,7 +61,7 @@ pub fn test(ctx: &Ctx, user: &str, contact: Option<&str>) -> Result<()> {
     println!(
         "queued test message {} to {} ({})",
         msg.id,
-        msg.masked_to,
+        visible(&msg.masked_to),
         msg.channel.as_str()
     );
     Ok(())
@@ -207,7 +207,7 @@ pub fn sender(ctx: &Ctx, cmd: SenderCmd) -> Result<()> {
         "last error: {}",
         st.last_error
             .as_deref()
-            .map_or_else(|| "none".to_string(), one_line)
+            .map_or_else(|| "none".to_string(), visible)
     );
     if st.failed > 0 {
         println!("            `mfa-admin queue list` shows every failed message and its reason");
@@ -232,15 +232,16 @@ fn list(ctx: &Ctx) -> Result<()> {
     let rows = all
         .into_iter()
         .map(|q| {
-            // Everything but the state comes from files the sender's group can write.
+            // Everything but the state comes from files the sender's group can write:
+            // `table` shows every control character in them as a visible escape.
             vec![
-                one_line(&q.id),
+                q.id,
                 q.state.into(),
-                one_line(&q.user),
-                one_line(&q.kind),
-                one_line(&q.to),
+                q.user,
+                q.kind,
+                q.to,
                 format!("{}s", q.age),
-                one_line(&q.reason),
+                q.reason,
             ]
         })
         .collect();
@@ -300,11 +301,4 @@ fn scan(dir: &Path, state: &'static str, now: i64, out: &mut Vec<Queued>) -> Res
         }
     }
     Ok(())
-}
-
-/// Text from a spool file (a server's reply, a path) as one printable line.
-fn one_line(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
 }

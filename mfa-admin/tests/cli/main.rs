@@ -15,6 +15,7 @@ mod commands;
 mod concurrency;
 mod diagnose;
 mod doctor_install;
+mod hostile_output;
 mod operator;
 mod safenet;
 mod setup;

@@ -19,11 +19,49 @@ pub struct AuthEvent {
     /// PAM_RHOST as given ("" for a local login).
     pub address: String,
     pub tty: String,
-    /// What happened: e.g. ignore, success, deny, fail, locked, error.
+    /// What happened: one of [`OUTCOMES`].
     pub outcome: String,
     pub method: String,
     pub destination: String,
     pub reason: String,
+}
+
+/// Every outcome the module logs, with what it means (`log show --outcome`).
+pub const OUTCOMES: &[(&str, &str)] = &[
+    ("success", "the second factor was proved"),
+    (
+        "ignore",
+        "not asked: exempt, trusted network, repeat window, unassigned=allow",
+    ),
+    (
+        "deny",
+        "refused: wrong or no answer, locked out, unassigned=deny",
+    ),
+    (
+        "abandoned",
+        "a code was sent and never answered (the connection dropped)",
+    ),
+    ("rate-limited", "refused: a send limit was reached"),
+    (
+        "unavailable-deny",
+        "mfa could not ask; fail_mode=secure denied",
+    ),
+    (
+        "unavailable-ignore",
+        "mfa could not ask; fail_mode=safe let the login through",
+    ),
+];
+
+/// Checks an outcome name for `log show --outcome`; the error lists the names.
+pub fn outcome(name: &str) -> Result<String> {
+    if OUTCOMES.iter().any(|(o, _)| *o == name) {
+        return Ok(name.to_string());
+    }
+    let names: Vec<&str> = OUTCOMES.iter().map(|(o, _)| *o).collect();
+    Err(crate::Error::Invalid(format!(
+        "--outcome {name:?}: no such outcome; one of: {}",
+        names.join(", ")
+    )))
 }
 
 /// Appends an auth-log row (the `id` and, if zero, `time` of `event` are ignored/filled).
@@ -81,6 +119,8 @@ pub struct AuthFilter {
     /// An address, or a range containing the address.
     pub address: Option<IpRange>,
     pub service: Option<String>,
+    /// One of [`OUTCOMES`].
+    pub outcome: Option<String>,
     /// Inclusive lower bound, Unix seconds.
     pub since: Option<i64>,
     /// Exclusive upper bound, Unix seconds.
@@ -103,12 +143,15 @@ pub fn auth_log(conn: &Connection, f: &AuthFilter) -> Result<Vec<AuthEvent>> {
              AND (?4 IS NULL OR service = ?4)
              AND (?5 IS NULL OR ts >= ?5)
              AND (?6 IS NULL OR ts < ?6)
+             AND (?8 IS NULL OR outcome = ?8)
            ORDER BY id DESC LIMIT ?7)
          ORDER BY id",
     )?;
     let limit = f.limit.map_or(-1, i64::from);
     let rows = stmt.query_map(
-        params![f.user, first, last, f.service, f.since, f.until, limit],
+        params![
+            f.user, first, last, f.service, f.since, f.until, limit, f.outcome
+        ],
         |r| {
             Ok(AuthEvent {
                 id: r.get(0)?,
@@ -201,7 +244,7 @@ mod tests {
                 user: user.to_string(),
                 service: "sshd".into(),
                 address: addr.to_string(),
-                outcome: "success".into(),
+                outcome: if i == 1 { "abandoned" } else { "success" }.into(),
                 ..Default::default()
             };
             record_auth(c, &ev).unwrap();
@@ -246,6 +289,25 @@ mod tests {
                 ..Default::default()
             }),
             2
+        );
+        assert_eq!(
+            q(AuthFilter {
+                outcome: Some(outcome("abandoned").unwrap()),
+                ..Default::default()
+            }),
+            1
+        );
+        assert_eq!(
+            q(AuthFilter {
+                outcome: Some("rate-limited".into()),
+                ..Default::default()
+            }),
+            0
+        );
+        let e = outcome("succes").unwrap_err().to_string();
+        assert!(
+            e.contains("\"succes\"") && e.contains("abandoned, rate-limited"),
+            "{e}"
         );
         let last = auth_log(
             c,

@@ -8,10 +8,17 @@
 //! cannot be read at all, since the setting lives with them; default secure), `debug`. Any
 //! other argument is logged and refused with PAM_SERVICE_ERR. PAM_SILENT: prompts and what
 //! the user needs to answer them only (see `conv`).
+//!
+//! Untrusted items: PAM_USER is resolved to the account's canonical name first (`account`:
+//! one getpwnam_r, so `Alice` on a case-insensitive name service is `alice` to the rules);
+//! PAM_RHOST and PAM_TTY become text losslessly (`text::lossless`), and every field of the
+//! syslog line is quoted when it could be read as more than one field (`text::field`).
 
+mod account;
 mod args;
 mod conv;
 mod syslog;
+mod text;
 
 use std::ffi::CStr;
 
@@ -35,15 +42,21 @@ impl PamHooks for PamMfa {
     }
 }
 
+/// A PAM item as text: lossless for RHOST and TTY (bytes that are not UTF-8 as `\xNN`, so
+/// that two hosts never share a repeat-window grant); lossy only for the service name, which
+/// names a file in /etc/pam.d and goes nowhere but the syslog tag.
 fn item<'a, T: pam::items::Item<'a>>(pamh: &'a PamHandle, get: impl Fn(&T) -> &CStr) -> String {
     match pamh.get_item::<T>() {
-        Ok(Some(v)) => get(&v).to_string_lossy().into_owned(),
+        Ok(Some(v)) => text::lossless(get(&v).to_bytes()),
         _ => String::new(),
     }
 }
 
 fn authenticate(pamh: &mut PamHandle, raw_args: &[&CStr], silent: bool) -> PamResultCode {
-    let pam_service = item::<Service>(pamh, |s| s.0);
+    let pam_service = match pamh.get_item::<Service>() {
+        Ok(Some(v)) => v.0.to_string_lossy().into_owned(),
+        _ => String::new(),
+    };
     let args = match args::parse(raw_args) {
         Ok(a) => a,
         Err(bad) => {
@@ -56,24 +69,38 @@ fn authenticate(pamh: &mut PamHandle, raw_args: &[&CStr], silent: bool) -> PamRe
             return PamResultCode::PAM_SERVICE_ERR;
         }
     };
-    let user = match pamh.get_user(None) {
+    let given = match pamh.get_user(None) {
         Ok(u) if !u.is_empty() => u,
         _ => {
-            syslog::err(&pam_service, "no user name: denied");
+            syslog::err(&pam_service, "no user name (or not UTF-8): denied");
             return PamResultCode::PAM_USER_UNKNOWN;
         }
     };
+    let canonical = account::canonical(&given);
     let req = Request {
         service: args.service.clone().unwrap_or_else(|| pam_service.clone()),
         rhost: item::<RHost>(pamh, |s| s.0),
         tty: item::<Tty>(pamh, |s| s.0),
-        user,
+        user: canonical.clone().unwrap_or_else(|_| given.clone()),
     };
     let source = ConfigSource::resolve(Some(&args.config));
     let mut conv = conv::PamConversation::new(pamh, silent);
-    let outcome = match Config::load(&source) {
-        Ok(config) => auth::authenticate(&config, &req, &mut conv, args.fail_mode),
-        Err(e) => {
+    let outcome = match (Config::load(&source), canonical) {
+        (Ok(config), Ok(_)) => auth::authenticate(&config, &req, &mut conv, args.fail_mode),
+        // Which user's rules apply is unknown: mfa cannot ask.
+        (_, Err(errno)) => {
+            if args.fail_mode == FailMode::Secure {
+                let _ = mfa_core::auth::Conversation::error(&mut conv, auth::UNAVAILABLE_MESSAGE);
+            }
+            Outcome::Unavailable {
+                reason: format!(
+                    "cannot look up the account of the user name: {}",
+                    std::io::Error::from_raw_os_error(errno)
+                ),
+                fail_mode: args.fail_mode,
+            }
+        }
+        (Err(e), Ok(_)) => {
             if args.fail_mode == FailMode::Secure {
                 let _ = mfa_core::auth::Conversation::error(&mut conv, auth::UNAVAILABLE_MESSAGE);
             }
@@ -89,13 +116,18 @@ fn authenticate(pamh: &mut PamHandle, raw_args: &[&CStr], silent: bool) -> PamRe
     } else {
         &req.rhost
     };
-    // Escaped: a user name or host with control characters must not forge syslog fields.
-    let text = format!(
-        "user={} rhost={} tty={} {line}",
-        req.user.escape_debug(),
-        rhost.escape_debug(),
-        req.tty.escape_debug()
+    // Quoted and escaped: a user name, host or tty with spaces, `=`, quotes or control
+    // characters must not forge syslog fields or lines.
+    let mut text = format!(
+        "{} {} {} {line}",
+        text::field("user", &req.user),
+        text::field("rhost", rhost),
+        text::field("tty", &req.tty)
     );
+    if req.user != given {
+        text.push(' ');
+        text.push_str(&text::field("as_given", &given));
+    }
     match &outcome {
         Outcome::Unavailable { .. } => syslog::err(&pam_service, &text),
         Outcome::Deny { .. } => syslog::notice(&pam_service, &text),
@@ -112,23 +144,8 @@ fn authenticate(pamh: &mut PamHandle, raw_args: &[&CStr], silent: bool) -> PamRe
 
 /// The PAM code of an outcome, and the log text. A bypass is PAM_IGNORE, never
 /// PAM_SUCCESS: this module must never make a stack succeed that would otherwise fail.
-/// A reason as it goes between quotes on the syslog line: `\\` and `"` escaped, control
-/// characters as `?` (a reason may carry a server's reply from the spool's failed/).
-fn quoted(reason: &str) -> String {
-    let mut out = String::with_capacity(reason.len());
-    for c in reason.chars() {
-        match c {
-            '\\' | '"' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if c.is_control() => out.push('?'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
+/// Every value that comes from outside (a reason may carry a server's reply from the
+/// spool's failed/, a destination a contact's label) goes through `text::field`.
 fn map(outcome: &Outcome) -> (PamResultCode, String) {
     match outcome {
         Outcome::Success {
@@ -136,29 +153,39 @@ fn map(outcome: &Outcome) -> (PamResultCode, String) {
             destination,
         } => (
             PamResultCode::PAM_SUCCESS,
-            format!("outcome=success method={method} to={destination}"),
+            format!(
+                "outcome=success {} {}",
+                text::field("method", method),
+                text::field("to", destination)
+            ),
         ),
         Outcome::Ignore { reason } => (
             PamResultCode::PAM_IGNORE,
-            format!("outcome=ignore reason=\"{}\"", quoted(reason)),
+            format!("outcome=ignore {}", text::field("reason", reason)),
         ),
         Outcome::Deny { reason } => (
             PamResultCode::PAM_AUTH_ERR,
-            format!("outcome=deny reason=\"{}\"", quoted(reason)),
+            format!("outcome=deny {}", text::field("reason", reason)),
         ),
         Outcome::Unavailable {
             reason,
             fail_mode: FailMode::Secure,
         } => (
             PamResultCode::PAM_AUTH_ERR,
-            format!("outcome=deny fail_mode=secure MFA UNAVAILABLE: {reason}"),
+            format!(
+                "outcome=deny fail_mode=secure {}",
+                text::field("reason", &format!("MFA UNAVAILABLE: {reason}"))
+            ),
         ),
         Outcome::Unavailable {
             reason,
             fail_mode: FailMode::Safe,
         } => (
             PamResultCode::PAM_IGNORE,
-            format!("outcome=ignore fail_mode=safe MFA UNAVAILABLE: {reason}"),
+            format!(
+                "outcome=ignore fail_mode=safe {}",
+                text::field("reason", &format!("MFA UNAVAILABLE: {reason}"))
+            ),
         ),
     }
 }

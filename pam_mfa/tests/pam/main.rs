@@ -14,6 +14,7 @@ mod delivery;
 mod families;
 mod flows;
 mod harness;
+mod hostile;
 mod totp;
 
 use std::path::PathBuf;

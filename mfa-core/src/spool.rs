@@ -6,7 +6,9 @@
 //! crash never loses a renamed one. Before the rename the file gets mode 0640 and the group
 //! of `new/` explicitly (`fchmod`, `fchown` on the open file), whatever the writer's umask:
 //! the sender reads it through that group (`root:mfa 2770` directories on an installed
-//! system). The hot path does not fsync: a passcode lives for minutes, and a crash of the
+//! system). The module opens `tmp/` and `new/` relative to the spool root without following
+//! links and checks their owners first (`open_dirs`): a root writable by the sender's group
+//! would let that group point `new/` anywhere. The hot path does not fsync: a passcode lives for minutes, and a crash of the
 //! machine only costs the user a retry.
 //!
 //! Every check here is about what this process can do (its effective ids): the PAM module
@@ -88,24 +90,146 @@ pub fn enqueue(spool: &Path, msg: &Message) -> Result<PathBuf> {
     let new = new_dir.join(&name);
     let bytes = serde_json::to_vec(msg)
         .map_err(|e| Error::Invalid(format!("cannot encode message: {e}")))?;
-    let dir = std::fs::metadata(&new_dir).map_err(|e| Error::io(&new_dir, e))?;
-    let written = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(FILE_MODE)
-            .open(&tmp)?;
-        share_with_reader(&f, &dir, &new_dir)?;
+    // tmp/ and new/ as opened from the checked root, without following links: the names
+    // below are resolved in these directories, whatever is renamed in the spool meanwhile.
+    let dirs = open_dirs(spool)?;
+    let new_meta = dirs.new.metadata().map_err(|e| Error::io(&new_dir, e))?;
+    let created = std::cell::Cell::new(false);
+    let written = (|| -> std::io::Result<()> {
+        use nix::fcntl::{OFlag, openat, renameat};
+        let fd = openat(
+            &dirs.tmp,
+            name.as_str(),
+            OFlag::O_WRONLY
+                | OFlag::O_CREAT
+                | OFlag::O_EXCL
+                | OFlag::O_NOFOLLOW
+                | OFlag::O_NOCTTY
+                | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::from_bits_truncate(FILE_MODE),
+        )?;
+        created.set(true);
+        let mut f = std::fs::File::from(fd);
+        share_with_reader(&f, &new_meta, &new_dir)?;
         f.write_all(&bytes)?;
         // Close before the rename: the file is complete when it appears in new/.
         drop(f);
-        std::fs::rename(&tmp, &new)
+        renameat(&dirs.tmp, name.as_str(), &dirs.new, name.as_str())?;
+        Ok(())
     })();
     if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
+        if created.get() {
+            let _ = nix::unistd::unlinkat(
+                &dirs.tmp,
+                name.as_str(),
+                nix::unistd::UnlinkatFlags::NoRemoveDir,
+            );
+        }
         return Err(Error::io(&tmp, e));
     }
     Ok(new)
+}
+
+/// The spool's `tmp/` and `new/`, opened for a write.
+struct Dirs {
+    tmp: std::fs::File,
+    new: std::fs::File,
+}
+
+/// Opens the spool root and, relative to it and without following links, `tmp/` and
+/// `new/`, and checks whom they belong to. The root must be root's (or this process's
+/// owner's) and writable by nobody else: were it group-writable, the sender's group could
+/// rename `new/` away and put a link to any directory in its place, and the module (root)
+/// would write there. `tmp/` and `new/` must be real directories of the same owner (the
+/// sender's group may write in them: the module creates its files there exclusively,
+/// without following links, and renames them within the opened directories).
+fn open_dirs(spool: &Path) -> Result<Dirs> {
+    let root = open_root(spool)?;
+    Ok(Dirs {
+        tmp: open_sub(&root, spool, "tmp")?,
+        new: open_sub(&root, spool, "new")?,
+    })
+}
+
+/// A subdirectory of the opened spool root, opened without following a link, and checked:
+/// a real directory, root's (or this process's owner's).
+fn open_sub(root: &std::fs::File, spool: &Path, name: &str) -> Result<std::fs::File> {
+    use nix::fcntl::{OFlag, openat};
+    let path = spool.join(name);
+    // An I/O error of the spool (the module says the code could not be sent), naming the fix.
+    let refused = |what: String| {
+        Error::io(
+            &path,
+            std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!("{what}: refusing to queue messages"),
+            ),
+        )
+    };
+    let fd = openat(
+        root,
+        name,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| match e {
+        nix::errno::Errno::ELOOP | nix::errno::Errno::ENOTDIR => refused(
+            "not a directory (a symbolic link?); fix with: mfa-admin init, after removing it"
+                .to_string(),
+        ),
+        e => Error::io(&path, e.into()),
+    })?;
+    let f = std::fs::File::from(fd);
+    let m = f.metadata().map_err(|e| Error::io(&path, e))?;
+    if let Err(why) = owned_by_us(&path, &m) {
+        return Err(Error::Insecure(format!(
+            "{why}: refusing to queue messages"
+        )));
+    }
+    Ok(f)
+}
+
+/// The spool root, opened and checked: root's (or this process's owner's), writable by
+/// nobody else.
+fn open_root(spool: &Path) -> Result<std::fs::File> {
+    use nix::fcntl::OFlag;
+    let insecure = |what: String| Error::Insecure(format!("{what}: refusing to queue messages"));
+    let root = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags((OFlag::O_DIRECTORY | OFlag::O_CLOEXEC).bits())
+        .open(spool)
+        .map_err(|e| Error::io(spool, e))?;
+    let meta = root.metadata().map_err(|e| Error::io(spool, e))?;
+    owned_by_us(spool, &meta).map_err(insecure)?;
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(insecure(format!(
+            "{}: mode {mode:04o} lets {} write the spool root, and so swap tmp/ or new/ for a \
+             link to another directory; fix with: chmod go-w {} (mfa-admin init repairs it)",
+            spool.display(),
+            if mode & 0o002 != 0 {
+                "everyone"
+            } else {
+                "its group"
+            },
+            spool.display()
+        )));
+    }
+    Ok(root)
+}
+
+/// Owned by root or by this process's effective user.
+fn owned_by_us(path: &Path, meta: &std::fs::Metadata) -> std::result::Result<(), String> {
+    let euid = nix::unistd::geteuid().as_raw();
+    if meta.uid() == 0 || meta.uid() == euid {
+        return Ok(());
+    }
+    Err(format!(
+        "{}: owned by uid {}, not root; fix with: chown root {} (mfa-admin init repairs it)",
+        path.display(),
+        meta.uid(),
+        path.display()
+    ))
 }
 
 /// Gives a file just created in the spool mode 0640 and the group of the directory it
@@ -246,17 +370,25 @@ fn write_reason(path: &Path, reason: &str) -> std::io::Result<()> {
     f.write_all(format!("{}\n", line.trim()).as_bytes())
 }
 
-/// Puts a failed message back in `new/` for another try (`mfa-admin queue retry`).
+/// Puts a failed message back in `new/` for another try (`mfa-admin queue retry`, as root):
+/// within the checked spool (as a write checks it), without following links.
 pub fn retry(spool: &Path, name: &str) -> Result<bool> {
     let from = spool.join("failed").join(name);
-    let to = spool.join("new").join(name);
-    match std::fs::rename(&from, &to) {
+    if name.contains('/') || name.starts_with('.') {
+        return Err(Error::Invalid(format!(
+            "invalid spool message name {name:?}"
+        )));
+    }
+    let root = open_root(spool)?;
+    let failed = open_sub(&root, spool, "failed")?;
+    let new = open_sub(&root, spool, "new")?;
+    match nix::fcntl::renameat(&failed, name, &new, name) {
         Ok(()) => {
             let _ = std::fs::remove_file(from.with_extension("reason"));
             Ok(true)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(Error::io(&from, e)),
+        Err(nix::errno::Errno::ENOENT) => Ok(false),
+        Err(e) => Err(Error::io(&from, e.into())),
     }
 }
 
@@ -317,11 +449,14 @@ pub fn newest_failure(spool: &Path) -> Option<(String, String)> {
     Some((id, reason))
 }
 
-/// Checks that a spool is usable by this process before a passcode is promised: every
-/// subdirectory exists, and `tmp`/`new` are writable and searchable with the process's
-/// EFFECTIVE ids (`eaccess`, i.e. `faccessat(AT_EACCESS)`), never its real ids: su and sudo
-/// run the module with euid 0 and the caller's real uid, for whom `access(2)` would say no.
+/// Checks that a spool is usable by this process before a passcode is promised: the root is
+/// root's and writable by nobody else (see `open_dirs`), every subdirectory exists, and
+/// `tmp`/`new` are writable and searchable with the process's EFFECTIVE ids (`eaccess`, i.e.
+/// `faccessat(AT_EACCESS)`), never its real ids: su and sudo run the module with euid 0 and
+/// the caller's real uid, for whom `access(2)` would say no. A subdirectory swapped for a
+/// link is refused by the write itself ([`enqueue`]) and by [`check_layout`].
 pub fn check(spool: &Path) -> Result<()> {
+    open_root(spool)?;
     for sub in SUBDIRS {
         let d = spool.join(sub);
         if !d.is_dir() {
@@ -343,6 +478,18 @@ pub fn check(spool: &Path) -> Result<()> {
         .map_err(|e| Error::io(&d, e.into()))?;
     }
     Ok(())
+}
+
+/// [`check`], and every subdirectory a real directory (not a link) owned by root, as a
+/// write checks `tmp/` and `new/`: what `mfa-admin doctor` reports.
+pub fn check_layout(spool: &Path) -> Result<()> {
+    let root = open_root(spool)?;
+    for sub in SUBDIRS {
+        if std::fs::symlink_metadata(spool.join(sub)).is_ok() {
+            open_sub(&root, spool, sub)?;
+        }
+    }
+    check(spool)
 }
 
 /// The sender's heartbeat file under the runtime directory.
@@ -695,6 +842,86 @@ mod tests {
         assert!(why.starts_with("550  ]0;owned   bad"), "{:?}", &why[..40]);
         assert!(!why.chars().any(char::is_control), "{why:?}");
         assert!(why.chars().count() <= 4096, "{}", why.len());
+    }
+
+    /// The issue's attack on the spool: its root made group-writable, a member of the
+    /// sender's group swaps `new/` (or `tmp/`) for a link to another directory. Nothing is
+    /// written there: the root's mode, the links and the owners are refused, naming the fix.
+    #[test]
+    fn a_swapped_new_or_a_group_writable_root_is_refused() {
+        let d = spool();
+        let root = d.path();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let count = |p: &Path| std::fs::read_dir(p).unwrap().count();
+        let refused = |needle: &str| {
+            let e = enqueue(root, &message("1700000000-x")).unwrap_err();
+            assert!(e.to_string().contains(needle), "{e}");
+            let c = check_layout(root).unwrap_err().to_string();
+            assert!(c.contains(needle), "{c}");
+        };
+        // The root writable by its group (or everyone).
+        for mode in [0o775, 0o757, 0o2770] {
+            std::fs::set_permissions(root, std::fs::Permissions::from_mode(mode)).unwrap();
+            refused("chmod go-w");
+        }
+        std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // new/ or tmp/ a link to another directory.
+        for sub in ["new", "tmp"] {
+            std::fs::rename(root.join(sub), root.join("away")).unwrap();
+            std::os::unix::fs::symlink(elsewhere.path(), root.join(sub)).unwrap();
+            refused("not a directory (a symbolic link?)");
+            if sub == "new" {
+                // mfa-admin queue retry (root) does not move a message through it either.
+                std::fs::write(root.join("failed/1700000000-f.json"), "{}").unwrap();
+                let e = retry(root, "1700000000-f.json").unwrap_err().to_string();
+                assert!(e.contains("symbolic link"), "{e}");
+                std::fs::remove_file(root.join("failed/1700000000-f.json")).unwrap();
+            }
+            assert_eq!(count(elsewhere.path()), 0, "written through {sub}");
+            std::fs::remove_file(root.join(sub)).unwrap();
+            std::fs::rename(root.join("away"), root.join(sub)).unwrap();
+        }
+        // new/ a file.
+        std::fs::rename(root.join("new"), root.join("away")).unwrap();
+        std::fs::write(root.join("new"), "").unwrap();
+        refused("not a directory");
+        std::fs::remove_file(root.join("new")).unwrap();
+        std::fs::rename(root.join("away"), root.join("new")).unwrap();
+        // Owned by someone else (as root only: others cannot chown).
+        if is_root() {
+            for p in [root.to_path_buf(), root.join("new"), root.join("tmp")] {
+                std::os::unix::fs::chown(&p, Some(65534), None).unwrap();
+                refused("not root");
+                std::os::unix::fs::chown(&p, Some(0), None).unwrap();
+            }
+        }
+        assert_eq!(count(&root.join("tmp")), 0);
+        assert_eq!(count(&root.join("new")), 0);
+        // Sound again: it queues.
+        enqueue(root, &message("1700000000-x")).unwrap();
+        assert_eq!(pending(root).unwrap(), ["1700000000-x.json"]);
+    }
+
+    /// A link planted in tmp/ under the next message's name is not followed (the name is
+    /// created exclusively), and one planted in new/ is replaced, not written through.
+    #[test]
+    fn links_planted_inside_tmp_and_new_are_not_followed() {
+        let d = spool();
+        let target = d.path().join("target");
+        std::fs::write(&target, "untouched").unwrap();
+        std::os::unix::fs::symlink(&target, d.path().join("tmp/1700000000-t.json")).unwrap();
+        assert!(enqueue(d.path(), &message("1700000000-t")).is_err());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched");
+        std::os::unix::fs::symlink(&target, d.path().join("new/1700000000-u.json")).unwrap();
+        let p = enqueue(d.path(), &message("1700000000-u")).unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched");
+        assert!(
+            !std::fs::symlink_metadata(&p)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(read(&p).unwrap(), message("1700000000-u"));
     }
 
     #[test]

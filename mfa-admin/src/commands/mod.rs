@@ -12,7 +12,7 @@ mod totp;
 mod transfer;
 
 use mfa_core::config::{Config, ConfigSource};
-use mfa_core::store::Store;
+use mfa_core::store::{Rebuilt, Store};
 use mfa_core::{Result, invalid};
 
 use crate::cli::{Cli, Command};
@@ -27,7 +27,7 @@ pub struct Ctx {
 
 impl Ctx {
     /// Opens the configured database, moves the module's auth-log inbox into it and makes
-    /// sure the policy snapshot matches it (see `mfa_core::authlog` and `mfa_core::snapshot`).
+    /// sure the policy snapshot matches it and passes its checksums (see `mfa_core::authlog` and `mfa_core::snapshot`).
     pub fn store(&self) -> Result<Store> {
         let mut store = Store::open(&self.config.paths.database)?;
         // Neither may stop the command: it may be the one that repairs what made them fail.
@@ -39,10 +39,16 @@ impl Ctx {
             ),
             Err(e) => eprintln!("warning: the auth-log inbox was not moved into the database: {e}"),
         }
-        if let Err(e) = store.ensure_snapshot() {
-            eprintln!(
+        // A snapshot that fails its checksum or is readable by others is rewritten by every
+        // command, and said so: the module reads the database (and logs an error) meanwhile.
+        match store.repair_snapshot() {
+            Ok(Some(Rebuilt::Damaged(why))) => eprintln!(
+                "warning: the policy snapshot could not be used ({why}); rewritten from the database"
+            ),
+            Ok(_) => {}
+            Err(e) => eprintln!(
                 "warning: cannot write the policy snapshot: {e}; logins read the database (slower) until it can be written"
-            );
+            ),
         }
         Ok(store)
     }

@@ -16,6 +16,7 @@ mod concurrency;
 mod diagnose;
 mod doctor_install;
 mod hostile_output;
+mod integrity;
 mod operator;
 mod safenet;
 mod setup;

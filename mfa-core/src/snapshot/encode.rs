@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use rusqlite::Connection;
 
-use super::{BLOCK, MAGIC, RULE, current_generation};
+use sha2::{Digest, Sha256};
+
+use super::{BLOCK, DIGEST, DIGEST_AT, HEADER, MAGIC, RULE, current_generation, head_digest};
 use crate::store::people::ContactRow;
 use crate::totp::Key;
 use crate::{Error, Result};
@@ -16,7 +18,9 @@ pub fn build(conn: &Connection) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(64 * 1024);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&current_generation(conn)?.to_le_bytes());
-    out.extend_from_slice(&[0u8; 8]);
+    // Total and head lengths, then the head's digest: filled in at the end.
+    out.extend_from_slice(&[0u8; 8 + DIGEST]);
+    debug_assert_eq!(out.len(), HEADER);
 
     let settings = crate::store::rules::stored_settings(conn)?;
     put_count(&mut out, settings.len())?;
@@ -110,7 +114,7 @@ pub fn build(conn: &Connection) -> Result<Vec<u8>> {
     let fence_names: Vec<&str> = users.iter().map(|(first, _)| first.as_str()).collect();
     let mut fences_len = 4;
     for n in &fence_names {
-        fences_len += 2 + n.len() + 4;
+        fences_len += 2 + n.len() + 4 + DIGEST;
     }
     let head_len = out.len() + fences_len;
     put_count(&mut out, users.len())?;
@@ -118,6 +122,7 @@ pub fn build(conn: &Connection) -> Result<Vec<u8>> {
     for (first, block) in &users {
         put_str(&mut out, first)?;
         out.extend_from_slice(&to_u32(offset)?.to_le_bytes());
+        out.extend_from_slice(&Sha256::digest(block));
         offset += block.len();
     }
     debug_assert_eq!(out.len(), head_len);
@@ -127,6 +132,8 @@ pub fn build(conn: &Connection) -> Result<Vec<u8>> {
     let total = to_u32(out.len())?;
     out[16..20].copy_from_slice(&total.to_le_bytes());
     out[20..24].copy_from_slice(&to_u32(head_len)?.to_le_bytes());
+    let digest = head_digest(&out[..head_len]);
+    out[DIGEST_AT..HEADER].copy_from_slice(&digest);
     Ok(out)
 }
 

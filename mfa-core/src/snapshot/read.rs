@@ -1,13 +1,17 @@
-//! Reading the policy snapshot: [`Snapshot::load`] reads the head, [`Snapshot::user`] one
-//! block of users, [`Snapshot::facts`] answers as [`crate::store::auth::facts`] does.
+//! Reading the policy snapshot: [`Snapshot::load`] reads the head and verifies its
+//! checksum, [`Snapshot::user`] one block of users (verified against its checksum), [`Snapshot::facts`] answers as [`crate::store::auth::facts`] does.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::net::IpAddr;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use super::{FIRST_READ, HEADER, MAGIC, RULE, UserRecord, path_for};
+use sha2::{Digest, Sha256};
+
+use super::{
+    DIGEST, DIGEST_AT, FIRST_READ, HEADER, MAGIC, RULE, UserRecord, head_digest, path_for,
+};
 use crate::net::addr_key;
 use crate::policy::{Facts, NetworkFacts, UserFacts};
 use crate::settings::{LogLevel, Settings};
@@ -15,10 +19,34 @@ use crate::store::people::{Carrier, ContactRow};
 use crate::store::rules::Template;
 use crate::totp::Key;
 
-/// A loaded snapshot: the head in memory, the file open for the users section.
+/// Why the snapshot on disk is not used: the module then reads the database, logs the
+/// reason ([`super::report`]) and the next `mfa-admin` command rewrites the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Damage {
+    /// Others could read it (it holds TOTP keys and the passcode hash key) or write it or
+    /// its directory: its content is not trusted.
+    Insecure(String),
+    /// It does not match its checksums, or does not parse.
+    Corrupt(String),
+    /// It cannot be read.
+    Unreadable(String),
+}
+
+impl std::fmt::Display for Damage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Damage::Insecure(s) | Damage::Corrupt(s) | Damage::Unreadable(s) => f.write_str(s),
+        }
+    }
+}
+
+/// A loaded snapshot: the head in memory (its checksum verified), the file open for the
+/// users section (each block verified against its checksum in the head when read).
 #[derive(Debug)]
 pub struct Snapshot {
     file: File,
+    /// The database it was built from: a damaged block of users is read there instead.
+    database: PathBuf,
     total: usize,
     generation: u64,
     settings: Settings,
@@ -29,52 +57,96 @@ pub struct Snapshot {
     key: Vec<u8>,
     templates: Vec<(String, String)>,
     carriers: Vec<(String, String)>,
-    /// (first name of the block, offset of the block).
-    fences: Vec<(String, usize)>,
+    /// (first name of the block, offset of the block, SHA-256 of the block).
+    fences: Vec<(String, usize, [u8; DIGEST])>,
 }
 
 impl Snapshot {
-    /// Reads the head of the snapshot of `database`; `None` when it is missing or
-    /// unreadable (the caller then asks the database itself).
+    /// Reads the head of the snapshot of `database`; `None` when it is missing or cannot be
+    /// used (the caller then asks the database itself). A snapshot that is there but cannot
+    /// be used is reported ([`super::report`]): an error line in syslog and the auth log.
     pub fn load(database: &Path) -> Option<Snapshot> {
-        let file = File::open(path_for(database)).ok()?;
-        // Whoever can write the snapshot decides every login: like the database, it must be
-        // root's (or the caller's) and writable by nobody else, and so must its directory
-        // (which also holds the login-state files, crate::state). Otherwise the caller goes
-        // to the database, whose opening refuses the same with a message saying why.
-        if !private(&file.metadata().ok()?) {
-            return None;
+        match Snapshot::open(database) {
+            Ok(s) => s,
+            Err(d) => {
+                super::report(database, "", &d);
+                None
+            }
         }
+    }
+
+    /// Reads the head of the snapshot of `database` and verifies its checksum: `Ok(None)`
+    /// when there is no snapshot, `Err` when there is one that must not be used.
+    pub fn open(database: &Path) -> Result<Option<Snapshot>, Damage> {
+        let path = path_for(database);
+        let shown = path.display();
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Damage::Unreadable(format!("{shown}: {e}"))),
+        };
+        let meta = file
+            .metadata()
+            .map_err(|e| Damage::Unreadable(format!("{shown}: {e}")))?;
+        // Whoever can write the snapshot decides every login, and whoever can read it has
+        // every TOTP key and the passcode hash key: like the database, it must be root's (or
+        // the caller's) and private, and its directory (which also holds the login-state
+        // files, crate::state) writable by nobody else.
+        private(&path, &meta)?;
         let dir = database.parent().filter(|d| !d.as_os_str().is_empty());
-        crate::config::check_not_writable_by_others(dir.unwrap_or(Path::new("."))).ok()?;
+        crate::config::check_not_writable_by_others(dir.unwrap_or(Path::new(".")))
+            .map_err(|e| Damage::Insecure(e.to_string()))?;
+        let corrupt = |what: &str| Damage::Corrupt(format!("{shown}: {what}"));
+        let io = |e: std::io::Error| Damage::Unreadable(format!("{shown}: {e}"));
         let mut head = vec![0u8; FIRST_READ];
-        let n = read_at(&file, &mut head, 0)?;
+        let n = read_at(&file, &mut head, 0).map_err(io)?;
         head.truncate(n);
         if head.len() < HEADER || &head[..8] != MAGIC {
-            return None;
+            return Err(corrupt(
+                "not a policy snapshot of this version (bad header)",
+            ));
         }
         let mut r = Reader { b: &head, at: 8 };
-        let generation = r.u64()?;
-        let total = usize::try_from(r.u32()?).ok()?;
-        let head_len = usize::try_from(r.u32()?).ok()?;
+        let fields = (|| Some((r.u64()?, r.u32()?, r.u32()?)))();
+        let (generation, total, head_len) = fields.ok_or_else(|| corrupt("short header"))?;
+        let (total, head_len) = (total as usize, head_len as usize);
         if head_len > total || head_len < HEADER {
-            return None;
+            return Err(corrupt("impossible lengths in its header"));
+        }
+        if meta.len() != total as u64 {
+            return Err(corrupt(&format!(
+                "{} bytes where its header says {total}",
+                meta.len()
+            )));
         }
         if head.len() < head_len {
             let mut rest = vec![0u8; head_len - head.len()];
-            if read_at(&file, &mut rest, u64::try_from(head.len()).ok()?)? != rest.len() {
-                return None;
+            let at = head.len() as u64;
+            if read_at(&file, &mut rest, at).map_err(io)? != rest.len() {
+                return Err(corrupt("shorter than its header says"));
             }
             head.extend_from_slice(&rest);
         }
         head.truncate(head_len);
-        if file.metadata().ok()?.len() != u64::try_from(total).ok()? {
-            return None;
+        if head_digest(&head)[..] != head[DIGEST_AT..HEADER] {
+            return Err(corrupt("its rules do not match their checksum (SHA-256)"));
         }
-        Snapshot::decode(file, total, generation, head)
+        let database = database.to_path_buf();
+        match Snapshot::decode(file, database, total, generation, head) {
+            Some(s) => Ok(Some(s)),
+            None => Err(corrupt(
+                "its checksum matches but it does not parse (written by another version?)",
+            )),
+        }
     }
 
-    fn decode(file: File, total: usize, generation: u64, head: Vec<u8>) -> Option<Snapshot> {
+    fn decode(
+        file: File,
+        database: PathBuf,
+        total: usize,
+        generation: u64,
+        head: Vec<u8>,
+    ) -> Option<Snapshot> {
         let mut r = Reader {
             b: &head,
             at: HEADER,
@@ -103,13 +175,21 @@ impl Snapshot {
         let mut fences = Vec::new();
         for _ in 0..n {
             let name = r.str()?.to_string();
-            fences.push((name, usize::try_from(r.u32()?).ok()?));
+            let offset = usize::try_from(r.u32()?).ok()?;
+            let digest: [u8; DIGEST] = r.take(DIGEST)?.try_into().ok()?;
+            fences.push((name, offset, digest));
         }
-        if r.at != head.len() || fences.iter().any(|(_, o)| *o < head.len() || *o > total) {
+        // The blocks follow the head one after the other, up to the end of the file.
+        let tiles = fences.windows(2).all(|w| w[0].1 < w[1].1)
+            && fences.first().is_none_or(|f| f.1 == head.len())
+            && fences.last().is_none_or(|f| f.1 < total)
+            && (!fences.is_empty() || total == head.len());
+        if r.at != head.len() || !tiles {
             return None;
         }
         Some(Snapshot {
             file,
+            database,
             total,
             generation,
             settings,
@@ -122,6 +202,81 @@ impl Snapshot {
             fences,
             head,
         })
+    }
+
+    /// Reads block `i` of the users section and verifies it against its checksum.
+    fn block(&self, i: usize) -> Result<Vec<u8>, Damage> {
+        let shown = path_for(&self.database);
+        let corrupt = || {
+            Damage::Corrupt(format!(
+                "{}: block {i} of its users does not match its checksum (SHA-256)",
+                shown.display()
+            ))
+        };
+        let (_, start, digest) = self.fences.get(i).ok_or_else(corrupt)?;
+        let end = self.fences.get(i + 1).map_or(self.total, |f| f.1);
+        let mut block = vec![0u8; end.checked_sub(*start).ok_or_else(corrupt)?];
+        let n = read_at(&self.file, &mut block, *start as u64)
+            .map_err(|e| Damage::Unreadable(format!("{}: {e}", shown.display())))?;
+        if n != block.len() || Sha256::digest(&block)[..] != digest[..] {
+            return Err(corrupt());
+        }
+        Ok(block)
+    }
+
+    /// Checks every block of users against its checksum (the head was checked when loaded):
+    /// what `mfa-admin` does before trusting a snapshot.
+    pub fn verify_users(&self) -> Result<(), Damage> {
+        for i in 0..self.fences.len() {
+            self.block(i)?;
+        }
+        Ok(())
+    }
+
+    /// The bytes of the block of users that holds (or would hold) `name`.
+    #[cfg(test)]
+    pub(crate) fn block_range(&self, name: &str) -> Option<std::ops::Range<usize>> {
+        let i = self
+            .fences
+            .partition_point(|(first, _, _)| first.as_str() <= name);
+        let (_, start, _) = self.fences.get(i.checked_sub(1)?)?;
+        Some(*start..self.fences.get(i).map_or(self.total, |f| f.1))
+    }
+
+    /// The length of the head.
+    #[cfg(test)]
+    pub(crate) fn head_len(&self) -> usize {
+        self.head.len()
+    }
+
+    /// A user's record, `Ok(None)` when mfa does not know the user; `Err` when the block of
+    /// users that would hold it does not match its checksum or cannot be read (never read
+    /// as "unknown": with `unassigned=allow` that would let the user in).
+    pub fn lookup(&self, name: &str) -> Result<Option<UserRecord>, Damage> {
+        // The block whose first name is the greatest one not above `name`.
+        let i = self
+            .fences
+            .partition_point(|(first, _, _)| first.as_str() <= name);
+        let Some(i) = i.checked_sub(1) else {
+            return Ok(None);
+        };
+        let block = self.block(i)?;
+        let bad = || {
+            Damage::Corrupt(format!(
+                "{}: block {i} of its users matches its checksum but does not parse",
+                path_for(&self.database).display()
+            ))
+        };
+        let mut r = Reader { b: &block, at: 0 };
+        while r.at < block.len() {
+            let start = r.at;
+            if r.str().ok_or_else(bad)? == name {
+                r.at = start;
+                return read_user(&mut r).map(|(_, rec)| Some(rec)).ok_or_else(bad);
+            }
+            skip_user(&mut r).ok_or_else(bad)?;
+        }
+        Ok(None)
     }
 
     /// The generation it was built from.
@@ -163,29 +318,18 @@ impl Snapshot {
             .collect()
     }
 
-    /// A user's record; `None` when mfa does not know the user (or the file cannot be read:
-    /// callers that must tell the two apart use the database).
+    /// A user's record; `None` when mfa does not know the user. When the snapshot's block
+    /// cannot be used ([`Snapshot::lookup`]) the damage is reported and the record comes from
+    /// the database; if that fails too, the record is one that is denied (disabled and
+    /// mandatory): never "unknown", which `unassigned=allow` would let in.
     pub fn user(&self, name: &str) -> Option<UserRecord> {
-        // The block whose first name is the greatest one not above `name`.
-        let i = self
-            .fences
-            .partition_point(|(first, _)| first.as_str() <= name);
-        let (_, start) = self.fences.get(i.checked_sub(1)?)?;
-        let end = self.fences.get(i).map_or(self.total, |(_, o)| *o);
-        let mut block = vec![0u8; end.checked_sub(*start)?];
-        if read_at(&self.file, &mut block, u64::try_from(*start).ok()?)? != block.len() {
-            return None;
-        }
-        let mut r = Reader { b: &block, at: 0 };
-        while r.at < block.len() {
-            let start = r.at;
-            if r.str()? == name {
-                r.at = start;
-                return read_user(&mut r).map(|(_, rec)| rec);
+        match self.lookup(name) {
+            Ok(r) => r,
+            Err(d) => {
+                super::report(&self.database, name, &d);
+                super::user_from_database(&self.database, name)
             }
-            skip_user(&mut r)?;
         }
-        None
     }
 
     /// Everything [`crate::policy::decide`] needs but the repeat-window grant (a file:
@@ -284,24 +428,40 @@ impl Snapshot {
     }
 }
 
-/// Owned by root or the caller, and writable by neither group nor others.
-fn private(meta: &std::fs::Metadata) -> bool {
+/// Owned by root or the caller, and neither readable nor writable by group or others.
+fn private(path: &Path, meta: &std::fs::Metadata) -> Result<(), Damage> {
     use std::os::unix::fs::MetadataExt;
     let owner = meta.uid();
-    (owner == 0 || owner == nix::unistd::geteuid().as_raw()) && meta.mode() & 0o022 == 0
+    let euid = nix::unistd::geteuid().as_raw();
+    if owner != 0 && owner != euid {
+        return Err(Damage::Insecure(format!(
+            "{}: owned by uid {owner}, not by root: not trusted",
+            path.display()
+        )));
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(Damage::Insecure(format!(
+            "{}: mode {mode:04o} lets others read or write it (it holds TOTP keys and the passcode \
+             hash key); fix with: chmod 600 {}",
+            path.display(),
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
-fn read_at(file: &File, buf: &mut [u8], offset: u64) -> Option<usize> {
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
     let mut done = 0;
     while done < buf.len() {
-        match file.read_at(&mut buf[done..], offset + u64::try_from(done).ok()?) {
+        match file.read_at(&mut buf[done..], offset + done as u64) {
             Ok(0) => break,
             Ok(n) => done += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return None,
+            Err(e) => return Err(e),
         }
     }
-    Some(done)
+    Ok(done)
 }
 
 /// Skips the rest of a user record after its name, without decoding it.
@@ -455,4 +615,14 @@ impl<'a> Reader<'a> {
         }
         Some(v)
     }
+}
+
+/// Verifies the whole snapshot of `database` (head and every block of users): its generation,
+/// `Ok(None)` when there is none. What `mfa-admin` checks before it trusts the file.
+pub fn verify(database: &Path) -> Result<Option<u64>, Damage> {
+    let Some(s) = Snapshot::open(database)? else {
+        return Ok(None);
+    };
+    s.verify_users()?;
+    Ok(Some(s.generation()))
 }

@@ -8,7 +8,7 @@ use crate::store::rules::{NewNetRule, add_network, set_service, set_setting};
 use crate::store::{Store, auth, factors, people};
 
 /// An installation with a bit of everything, and enough users for several blocks.
-fn populated() -> (tempfile::TempDir, Store) {
+pub(super) fn populated() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let (mut s, _) = Store::create(&dir.path().join("mfa.db")).unwrap();
     s.change("t", "t", |tx| {

@@ -33,6 +33,17 @@ use crate::config::check_not_writable_by_others;
 use crate::snapshot;
 use crate::{Error, Result};
 
+/// Why [`Store::repair_snapshot`] rewrote the policy snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rebuilt {
+    /// There was none.
+    Missing,
+    /// It was of another generation than the database.
+    Stale { was: u64, now: u64 },
+    /// It could not be used: its checksum, its owner or its mode.
+    Damaged(snapshot::Damage),
+}
+
 /// The transaction a change runs in.
 pub type Tx<'a> = Transaction<'a>;
 
@@ -69,6 +80,7 @@ impl Store {
             Err(e) => return Err(Error::io(path, e)),
         }
         check_files(path)?;
+        check_private(path)?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags)?;
         let mut store = Store {
@@ -264,16 +276,29 @@ impl Store {
         Ok(std::fs::read(snapshot::path_for(&self.path)).is_ok_and(|on_disk| on_disk == fresh))
     }
 
-    /// Rewrites the policy snapshot when it is missing, unreadable or of another generation
-    /// than the database (a crash between a commit and its snapshot, a restored backup).
-    /// Returns whether it did.
-    pub fn ensure_snapshot(&mut self) -> Result<bool> {
+    /// Rewrites the policy snapshot when it is missing, of another generation than the
+    /// database (a crash between a commit and its snapshot, a restored backup), or damaged:
+    /// a checksum that does not match, a file others could read or write. Every
+    /// `mfa-admin` command calls it (the module only reads the database meanwhile). Returns
+    /// why it rewrote the file, `None` when it was sound.
+    pub fn repair_snapshot(&mut self) -> Result<Option<Rebuilt>> {
         let current = snapshot::current_generation(&self.conn)?;
-        if snapshot::Snapshot::load(&self.path).is_some_and(|s| s.generation() == current) {
-            return Ok(false);
-        }
+        let why = match snapshot::verify(&self.path) {
+            Ok(Some(g)) if g == current => return Ok(None),
+            Ok(Some(g)) => Rebuilt::Stale {
+                was: g,
+                now: current,
+            },
+            Ok(None) => Rebuilt::Missing,
+            Err(d) => Rebuilt::Damaged(d),
+        };
         self.rebuild_snapshot()?;
-        Ok(true)
+        Ok(Some(why))
+    }
+
+    /// [`Store::repair_snapshot`]: whether it rewrote the snapshot.
+    pub fn ensure_snapshot(&mut self) -> Result<bool> {
+        Ok(self.repair_snapshot()?.is_some())
     }
 
     /// Moves the module's auth-log inbox ([`crate::authlog`]) into the `auth_log` table.
@@ -326,6 +351,27 @@ fn check_files(path: &Path) -> Result<()> {
         _ => Path::new("."),
     };
     check_not_writable_by_others(dir)
+}
+
+/// The database holds every TOTP key, the passcode hash key and everyone's contacts: a file
+/// that group or others can read is refused (the PAM module then follows its fail mode;
+/// `mfa-admin init` and `chmod 600` repair it). [`Store::create`] does not check, so that
+/// init can open a database to repair it.
+fn check_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let mode = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .mode()
+        & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(Error::Insecure(format!(
+            "{}: refusing to use it: mode {mode:04o} lets others read it (TOTP keys, the \
+             passcode hash key, contacts); fix with: chmod 600 {}",
+            path.display(),
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ mod families;
 mod flows;
 mod harness;
 mod hostile;
+mod integrity;
 mod totp;
 
 use std::path::PathBuf;

@@ -2,8 +2,8 @@
 //! makes the exit status 1.
 //!
 //! Checks, by module: the configuration file, the private files beside the database
-//! ([`secrets`]), the database (integrity, schema, policy snapshot) and the global switch (here); the spool as the module uses it and the
-//! sender's heartbeat (here); the files as the sender's user sees them ([`files`]) and the
+//! ([`secrets`]), the database (integrity, schema, policy snapshot) and the global switch
+//! (here); the spool as the module uses it and the sender's heartbeat (here); the files as the sender's user sees them ([`files`]) and the
 //! sender's own `--check` run as that user ([`sender`]); every pam.d file that stacks
 //! pam_mfa, the module files it names and the rules that govern it ([`pam`], with
 //! [`stack`], [`flow`] and [`module`]); sshd's settings ([`sshd`]).
@@ -57,7 +57,7 @@ pub fn run(ctx: &Ctx, pam_dir: &Path, sshd_config: &Path) -> Result<()> {
     secrets::check(&mut r, &ctx.config.paths.database);
     let rules = check_database(&mut r, ctx);
     let spool_dir = &ctx.config.paths.spool;
-    match spool::check(spool_dir) {
+    match spool::check_layout(spool_dir) {
         Ok(()) => match std::fs::metadata(spool_dir) {
             Ok(m) if m.mode() & 0o002 != 0 => r.add(
                 "spool",

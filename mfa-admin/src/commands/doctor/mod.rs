@@ -3,10 +3,11 @@
 //!
 //! Checks, by module: the configuration file, the private files beside the database
 //! ([`secrets`]), the database (integrity, schema, policy snapshot) and the global switch
-//! (here); the spool as the module uses it and the sender's heartbeat (here); the files as the sender's user sees them ([`files`]) and the
-//! sender's own `--check` run as that user ([`sender`]); every pam.d file that stacks
-//! pam_mfa, the module files it names and the rules that govern it ([`pam`], with
-//! [`stack`], [`flow`] and [`module`]); sshd's settings ([`sshd`]).
+//! (here); the spool as the module uses it and the sender's heartbeat (here); the files as
+//! the sender's user sees them ([`files`]) and the sender's own `--check` run as that user
+//! ([`sender`]); every pam.d file that stacks pam_mfa, the module files it names and the
+//! rules that govern it ([`pam`], with [`stack`], [`flow`] and [`module`]); sshd's settings
+//! ([`sshd`]).
 
 mod files;
 mod flow;

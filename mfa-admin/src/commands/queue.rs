@@ -133,14 +133,25 @@ fn purge_failed(ctx: &Ctx) -> Result<()> {
     let spool_dir = ctx.config.paths.spool.clone();
     let names = spool::messages_in(&spool_dir, "failed")?;
     let mut store = ctx.store()?;
+    // The sender's group writes in failed/: what cannot be deleted (a directory named like a
+    // message) is named and left; what is gone already is not an error.
+    let mut left = Vec::new();
     let n = store.change(&ctx.actor(), "queue purge", |_| {
-        for n in &names {
-            let p = spool_dir.join("failed").join(n);
-            std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+        let mut n = 0;
+        for name in &names {
+            let p = spool_dir.join("failed").join(name);
+            match std::fs::remove_file(&p) {
+                Ok(()) => n += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => left.push(format!("{}: {e}", p.display())),
+            }
             let _ = std::fs::remove_file(p.with_extension("reason"));
         }
-        Ok((names.len(), format!("{} failed message(s)", names.len())))
+        Ok((n, format!("{n} failed message(s)")))
     })?;
+    for l in &left {
+        eprintln!("left alone: {}", visible(l));
+    }
     if ctx.json {
         return json(&serde_json::json!({ "deleted": n }));
     }

@@ -419,3 +419,25 @@ fn queue_list_and_sender_status_survive_what_the_senders_group_planted() {
     assert!(!out.contains("secret-hash"), "{out}");
     assert!(out.contains("failed:     1"), "{out}");
 }
+
+/// What the sender's group can leave in failed/ (a directory named like a message, a message
+/// gone meanwhile) does not stop `queue purge`: the real failed messages are deleted and the
+/// rest is named.
+#[test]
+fn queue_purge_is_not_stopped_by_what_it_cannot_delete() {
+    let env = Env::new();
+    env.ok(&["user", "add", "xia"]);
+    env.ok(&["contact", "add", "xia", "--email", "xia@example.com"]);
+    let id = env.json(&["test", "xia"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let failed = env.path(&format!("spool/failed/{id}.json"));
+    std::fs::rename(env.path(&format!("spool/new/{id}.json")), &failed).unwrap();
+    std::fs::create_dir(env.path("spool/failed/1700000000-dir.json")).unwrap();
+    let o = env.run(&["queue", "purge", "--failed"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(!failed.exists(), "{o:?}");
+    assert!(o.stdout.contains("deleted 1 failed message(s)"), "{o:?}");
+    assert!(o.stderr.contains("1700000000-dir.json"), "{o:?}");
+}

@@ -6,7 +6,8 @@
 //! file system (see `preflight`), connects to each configured transport, verifies its
 //! credentials and reports, one `OK`/`FAIL` line each. The daemon and `--once` run the same
 //! file checks first and refuse to start when one fails. SIGTERM finishes what is in flight
-//! and exits 0; SIGHUP reloads the transports.
+//! and exits 0; SIGHUP reloads the transports and the send limits. Passcodes over the send
+//! limits of `[sender]` are not sent but failed as `rate-limited` (see `limits`).
 
 mod daemon;
 mod limits;

@@ -1456,7 +1456,7 @@ fn config_with_an_unknown_key_is_refused() {
             good.replace("[sender]\n", "[sender]\ncolour = \"red\"\n"),
             "line 7",
             "unknown field `colour`",
-            "expected `workers` or `user`",
+            "expected one of `workers`, `user`, `destination_limit`, `destination_window`, `hourly_limit`",
         ),
     ];
     for (text, line, key, accepted) in &cases {

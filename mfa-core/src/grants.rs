@@ -33,7 +33,7 @@ pub fn record(database: &Path, user: &str, service: &str, address: &str, now: i6
 
 /// When `user` last passed 2FA on `service` from `address`, if a grant is on file.
 pub fn last(database: &Path, user: &str, service: &str, address: &str) -> Option<i64> {
-    in_state(&read_user(database, user), service, address)
+    in_state(&read_user(database, user).ok()?, service, address)
 }
 
 /// The grant for `service` and `address` in a user's state already read.

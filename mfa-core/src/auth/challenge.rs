@@ -30,8 +30,10 @@ pub(super) struct Destination {
     pub(super) to: String,
     pub(super) masked: String,
 }
+
 /// Issues a code to `dest` and asks for it until it is typed, the attempts run out, it
-/// expires or the user is locked out. An empty answer sends a new code (at most twice).
+/// expires or the user is locked out. An empty answer sends a new code (at most twice, and
+/// never past the send limits or for a user locked out meanwhile).
 pub(super) fn challenge(
     cx: &mut Cx<'_>,
     config: &Config,
@@ -46,7 +48,8 @@ pub(super) fn challenge(
     let key = cx.passcode_key()?;
     let mut resends = 0;
     let mut current = match issue(cx, config, req, facts, dest, purpose, &key, resends) {
-        Ok(c) => c,
+        Ok(Issued::Sent(c)) => c,
+        Ok(Issued::Limited(l)) => return Ok(rate_limited(conv, &l)),
         Err(Flow::Done(Outcome::Unavailable { reason, fail_mode })) => {
             // Nothing was asked yet: the fail mode applies ("mfa cannot ask"); in secure
             // mode the user learns why the login stops.
@@ -62,7 +65,14 @@ pub(super) fn challenge(
     loop {
         let c = current.clone();
         let prompt = format!("Passcode {}- (sent to {}): ", c.prefix, dest.masked);
-        let answer = conv.prompt_code(&prompt, false)?;
+        let answer = match conv.prompt_code(&prompt, false) {
+            Ok(a) => a,
+            Err(e) => {
+                // Given up (Ctrl-C, a dropped connection): the code goes with the login.
+                let _ = state::delete_challenge(db, &c.id);
+                return Err(e.into());
+            }
+        };
         let now = crate::now();
         let Some(stored) = state::challenge(db, &c.id)? else {
             return Ok(Outcome::Deny {
@@ -70,13 +80,20 @@ pub(super) fn challenge(
             });
         };
         let empty = answer.iter().all(u8::is_ascii_whitespace);
+        if !empty {
+            cx.typed = true;
+        }
         // The sender gave up on this code (spool failed/): the user cannot know it. Say so,
         // without the server's text or the recipient; a typed guess still counts.
         if let Some(why) = spool::failed(&config.paths.spool, &message_id(&c)) {
             state::delete_challenge(db, &c.id)?;
             // The user was asked: the outcome is a denial whatever fails while counting.
-            if !empty {
-                let _ = failure(cx, &req.user, now, s);
+            if !empty
+                && let Ok(state::Guess::Wrong {
+                    locked: Some(until),
+                }) = state::guess(db, &req.user, now, s, |_| Ok(None::<()>))
+            {
+                let _ = lockout(cx, &req.user, now, until);
             }
             conv.error(NOT_DELIVERED_MESSAGE)?;
             let why: String = why.chars().take(200).collect();
@@ -85,12 +102,20 @@ pub(super) fn challenge(
             });
         }
         if empty && resends < MAX_RESENDS {
-            resends += 1;
             state::delete_challenge(db, &c.id)?;
+            // A user locked out meanwhile (another login's guesses) gets no new message.
+            if state::blocked(db, &req.user, now, s)? {
+                conv.error("Too many failures: this account is locked for now.")?;
+                return Ok(Outcome::Deny {
+                    reason: "locked out during the challenge".into(),
+                });
+            }
+            resends += 1;
             // The user was already asked: a resend that cannot be queued is a denial, not
             // the fail mode.
             current = match issue(cx, config, req, facts, dest, purpose, &key, resends) {
-                Ok(c) => c,
+                Ok(Issued::Sent(c)) => c,
+                Ok(Issued::Limited(l)) => return Ok(rate_limited(conv, &l)),
                 Err(Flow::Done(Outcome::Unavailable { reason, .. })) => {
                     conv.error(NOT_SENT_MESSAGE)?;
                     return Ok(Outcome::Deny {
@@ -103,13 +128,6 @@ pub(super) fn challenge(
             conv.info(&format!("A new passcode was sent to {}.", dest.masked))?;
             continue;
         }
-        if state::failures(db, &req.user).locked_until > now {
-            state::delete_challenge(db, &c.id)?;
-            conv.error("Too many failures: this account is locked for now.")?;
-            return Ok(Outcome::Deny {
-                reason: "locked out during the challenge".into(),
-            });
-        }
         if now > stored.expires {
             state::delete_challenge(db, &c.id)?;
             conv.error("That passcode has expired. Log in again for a new one.")?;
@@ -117,21 +135,42 @@ pub(super) fn challenge(
                 reason: "passcode expired".into(),
             });
         }
-        let good = passcode::normalize_answer(&answer, stored.prefix, s.code_length)
-            .is_some_and(|code| passcode::verify(&key, &stored.id, &code, &stored.code_hash));
-        if good {
-            state::delete_challenge(db, &c.id)?;
-            return Ok(Outcome::Success {
-                method: "passcode".into(),
-                destination: dest.masked.clone(),
-            });
-        }
+        // Checked and counted in one step under the user's lock: evaluated only while the
+        // failure count is below lockout_after, whatever other logins do at the same time.
+        let verdict = state::guess(db, &req.user, now, s, |_| {
+            let good = passcode::normalize_answer(&answer, stored.prefix, s.code_length)
+                .is_some_and(|code| passcode::verify(&key, &stored.id, &code, &stored.code_hash));
+            Ok(good.then_some(()))
+        });
+        let locked = match verdict {
+            Ok(state::Guess::Right(())) => {
+                state::delete_challenge(db, &c.id)?;
+                return Ok(Outcome::Success {
+                    method: "passcode".into(),
+                    destination: dest.masked.clone(),
+                });
+            }
+            Ok(state::Guess::Locked) => {
+                state::delete_challenge(db, &c.id)?;
+                conv.error("Too many failures: this account is locked for now.")?;
+                return Ok(Outcome::Deny {
+                    reason: "locked out during the challenge".into(),
+                });
+            }
+            Ok(state::Guess::Wrong { locked }) => locked,
+            Err(e) => {
+                let _ = state::delete_challenge(db, &c.id);
+                return Err(e.into());
+            }
+        };
         left = (left - 1).max(0);
-        let locked = failure(cx, &req.user, now, s)?;
         if left == 0 || locked.is_some() {
             state::delete_challenge(db, &c.id)?;
         }
-        if locked.is_some() {
+        if let Some(until) = locked {
+            // The state file holds the lockout; the database follows (a failure to store it
+            // there is a denial too: the user was asked).
+            lockout(cx, &req.user, now, until)?;
             conv.error("Wrong passcode. Too many failures: this account is locked for now.")?;
             return Ok(Outcome::Deny {
                 reason: "wrong passcode; locked out".into(),
@@ -148,6 +187,24 @@ pub(super) fn challenge(
             if left == 1 { "" } else { "s" }
         ))?;
     }
+}
+
+/// A send limit was reached: the user is told how long to wait; no message was queued.
+fn rate_limited(conv: &mut dyn Conversation, l: &state::sends::Limited) -> Outcome {
+    let n = l.minutes();
+    let _ = conv.error(&format!(
+        "Too many codes were sent; try again in {n} minute{}.",
+        if n == 1 { "" } else { "s" }
+    ));
+    Outcome::Deny { reason: l.reason() }
+}
+
+/// What [`issue`] did.
+pub(super) enum Issued {
+    /// The challenge, its message queued.
+    Sent(state::Challenge),
+    /// A send limit refused the message.
+    Limited(state::sends::Limited),
 }
 
 /// Told when a passcode could not be queued (the login then stops, or, after a resend, is
@@ -173,7 +230,7 @@ pub(super) fn issue(
     purpose: &str,
     key: &[u8],
     resends: i64,
-) -> Result<state::Challenge, Flow> {
+) -> Result<Issued, Flow> {
     let s = &facts.settings;
     let (prefix, code) = passcode::generate(s.code_length)?;
     let id = passcode::random_id()?;
@@ -196,7 +253,12 @@ pub(super) fn issue(
     let host = crate::settings::host_name();
     let spool_dir = config.paths.spool.clone();
     let db = cx.db().to_path_buf();
-    state::put_challenge(&db, &ch)?;
+    // The send limits (user, destination, host) and the cap on outstanding challenges,
+    // checked and recorded with the challenge in one step.
+    let dest_key = state::sends::destination_key(key, &dest.to)?;
+    if let Some(l) = state::sends::reserve(&db, &ch, &dest_key, s)? {
+        return Ok(Issued::Limited(l));
+    }
     let result = (|| -> Result<()> {
         let templates = cx.templates()?;
         let text = |name: &str| {
@@ -234,7 +296,10 @@ pub(super) fn issue(
         let _ = state::delete_challenge(&db, &ch.id);
     }
     match result {
-        Ok(()) => Ok(ch),
+        Ok(()) => {
+            cx.sent += 1;
+            Ok(Issued::Sent(ch))
+        }
         Err(e @ Error::Io { .. }) => Err(Flow::Done(Outcome::Unavailable {
             reason: format!("cannot queue the passcode: {e}"),
             fail_mode: FailMode::Secure,

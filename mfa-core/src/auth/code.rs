@@ -32,42 +32,55 @@ pub(super) fn code_login(
             (Some(k), true) => k.matching_step(&text, u64::try_from(now).unwrap_or(0), s.totp_skew),
             _ => None,
         };
-        // Another login of this user may have locked it out while this one waited.
-        let locked_now = state::failures(db, &user).locked_until > now;
-        let (ok, replay) = if locked_now {
-            (Some("locked"), false)
-        } else if let Some(step) = step {
-            // A compare-and-set under the user's lock (crate::state): one login per step.
-            if state::accept_step(db, &user, step)? {
-                (Some("totp"), false)
-            } else {
-                (None, true)
+        if !text.is_empty() {
+            cx.typed = true;
+        }
+        // Checked and counted in one step under the user's lock: evaluated only while the
+        // user is not locked out and the failure count is below lockout_after (another login
+        // of this user may have locked it out while this one waited).
+        let mut replay = false;
+        let verdict = state::guess(db, &user, now, s, |st| {
+            if let Some(step) = step {
+                // A compare-and-set under the same lock: one login per step.
+                if st.step >= step {
+                    replay = true;
+                    return Ok(None);
+                }
+                st.step = step;
+                return Ok(Some("totp"));
             }
-        } else if digits_only && text.len() == crate::totp::BACKUP_DIGITS as usize {
-            let h = crate::totp::backup_hash(&hash_key, &user, &text)?;
-            // Used by deleting its row, a change the snapshot (which counts the codes left)
-            // follows.
-            let used = cx.store()?.policy_write(false, |tx| {
-                let used = factors::use_backup_code(tx, &user, &h)?;
-                Ok((used, used))
-            })?;
-            (used.then_some("backup-code"), false)
-        } else {
-            (None, false)
+            if digits_only && text.len() == crate::totp::BACKUP_DIGITS as usize {
+                let h = crate::totp::backup_hash(&hash_key, &user, &text)?;
+                // Used by deleting its row, a change the snapshot (which counts the codes
+                // left) follows.
+                let used = cx.store_for_write()?.policy_write(false, |tx| {
+                    let used = factors::use_backup_code(tx, &user, &h)?;
+                    Ok((used, used))
+                })?;
+                return Ok(used.then_some("backup-code"));
+            }
+            Ok(None)
+        })?;
+        let locked = match verdict {
+            state::Guess::Locked => {
+                conv.error("Too many failures: this account is locked for now.")?;
+                return Ok(Outcome::Deny {
+                    reason: "locked out during the challenge".into(),
+                });
+            }
+            state::Guess::Right(method) => {
+                return Ok(Outcome::Success {
+                    method: method.into(),
+                    destination: String::new(),
+                });
+            }
+            state::Guess::Wrong { locked } => locked,
         };
-        if ok == Some("locked") {
-            conv.error("Too many failures: this account is locked for now.")?;
-            return Ok(Outcome::Deny {
-                reason: "locked out during the challenge".into(),
-            });
+        if let Some(until) = locked {
+            // The state file holds the lockout; the database follows (a failure there is a
+            // denial too: the user was asked).
+            lockout(cx, &user, now, until)?;
         }
-        if let Some(method) = ok {
-            return Ok(Outcome::Success {
-                method: method.into(),
-                destination: String::new(),
-            });
-        }
-        let locked = failure(cx, &user, now, s)?;
         let why = if replay {
             "That code was already used."
         } else {

@@ -12,6 +12,10 @@ pub(super) struct Cx<'a> {
     pub(super) store: Option<Store>,
     /// The user's record from the snapshot, read once.
     pub(super) record: Option<crate::snapshot::UserRecord>,
+    /// Passcode messages this login queued (first sends and resends).
+    pub(super) sent: u32,
+    /// Whether the user typed an answer to a code prompt (not only empty answers).
+    pub(super) typed: bool,
 }
 
 impl Cx<'_> {
@@ -19,13 +23,44 @@ impl Cx<'_> {
         &self.config.paths.database
     }
 
+    /// The database, opened on first use, its busy wait bounded by [`state::LOCK_WAIT`].
     pub(super) fn store(&mut self) -> Result<&mut Store> {
         if self.store.is_none() {
-            self.store = Some(Store::open(&self.config.paths.database)?);
+            // Store::open waits up to 30 s for a locked database (its schema check): a
+            // first look, bounded, fails this login in bounded time instead.
+            let probe = rusqlite::Connection::open_with_flags(
+                &self.config.paths.database,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            probe.busy_timeout(state::LOCK_WAIT)?;
+            probe.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+                r.get::<_, i64>(0)
+            })?;
+            drop(probe);
+            let store = Store::open(&self.config.paths.database)?;
+            store.conn().busy_timeout(state::LOCK_WAIT)?;
+            self.store = Some(store);
         }
         self.store
             .as_mut()
             .ok_or_else(|| Error::Database("the database is not open".into()))
+    }
+
+    /// The database for a write that takes the snapshot writers' lock: first waits (at most
+    /// [`state::LOCK_WAIT`]) until no other process holds that lock, so that a hung
+    /// `mfa-admin` fails this login in bounded time instead of hanging it.
+    pub(super) fn store_for_write(&mut self) -> Result<&mut Store> {
+        let p = crate::snapshot::sibling(self.db(), "-policy.lock");
+        match std::fs::File::open(&p) {
+            Ok(f) => {
+                state::lock_within(&f, &p, true)?;
+                drop(f);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&p, e)),
+        }
+        self.store()
     }
 
     pub(super) fn facts(&mut self, req: &Request, ip: Option<std::net::IpAddr>) -> Result<Facts> {
@@ -97,22 +132,19 @@ pub(super) fn passed(cx: &mut Cx<'_>, req: &Request, facts: &Facts) -> Result<()
     state::clear_failures(cx.db(), &req.user)?;
     if facts.locked_until != 0 {
         let user = req.user.clone();
-        cx.store()?
+        cx.store_for_write()?
             .policy_write(false, |tx| Ok((q::record_success(tx, &user)?, true)))?;
     }
     grant(cx, req);
     Ok(())
 }
 
-/// Counts a failure; when it locks the user out, the lockout goes into the database (and so
-/// into the policy snapshot). Returns the lock's end when this failure set it.
-pub(super) fn failure(cx: &mut Cx<'_>, user: &str, now: i64, s: &Settings) -> Result<Option<i64>> {
-    let locked = state::record_failure(cx.db(), user, now, s)?;
-    if let Some(until) = locked {
-        let count = state::failures(cx.db(), user).count;
-        cx.store()?.policy_write(false, |tx| {
-            Ok((q::record_lockout(tx, user, count, now, until)?, true))
-        })?;
-    }
-    Ok(locked)
+/// Puts a lockout a guess just set ([`state::guess`]) into the database (and so into the
+/// policy snapshot). The state file already holds it: if this fails, the lockout is still
+/// enforced from the file.
+pub(super) fn lockout(cx: &mut Cx<'_>, user: &str, now: i64, until: i64) -> Result<()> {
+    let count = state::failures(cx.db(), user).count;
+    cx.store_for_write()?.policy_write(false, |tx| {
+        Ok((q::record_lockout(tx, user, count, now, until)?, true))
+    })
 }

@@ -25,7 +25,7 @@ pub(super) fn enroll_totp(
         let now = u64::try_from(crate::now()).unwrap_or(0);
         if let Some(step) = key.matching_step(&text, now, facts.settings.totp_skew) {
             let user = req.user.clone();
-            cx.store()?
+            cx.store_for_write()?
                 .change("pam_mfa (self-enrollment)", "totp enroll", |tx| {
                     let t = crate::now();
                     if people::require_user(tx, &user).is_err() {
@@ -83,12 +83,43 @@ pub(super) fn enroll(
             Contact::sms(&text)
         } else {
             match crate::contact::phone(&text) {
+                // A gateway takes 10-digit North American numbers: +1.
+                Ok(number) if !allowed(cx, facts, &format!("+1{number}"))? => {
+                    Err(refused_number(cx, facts)?)
+                }
                 Ok(_) => match choose_carrier(cx, conv)? {
                     Some(carrier) => Contact::phone(&text, &carrier),
                     None => continue,
                 },
                 Err(e) => Err(e),
             }
+        };
+        // Where self-enrollment may send (SMS pumping, toll fraud): the settings
+        // enroll_sms_countries and enroll_email_domains.
+        let parsed = match parsed {
+            Ok(c) if c.channel == Channel::Sms && !allowed(cx, facts, &c.address)? => {
+                Err(refused_number(cx, facts)?)
+            }
+            Ok(c) if c.channel == Channel::Email => {
+                let domain = c.address.rsplit_once('@').map_or("", |(_, d)| d);
+                if crate::settings::domain_allowed(
+                    facts.settings.enroll_email_domains.as_deref(),
+                    domain,
+                ) {
+                    Ok(c)
+                } else {
+                    Err(crate::invalid!(
+                        "Addresses at {domain} cannot be registered here; allowed domains: {}.",
+                        facts
+                            .settings
+                            .enroll_email_domains
+                            .as_deref()
+                            .unwrap_or_default()
+                            .join(", ")
+                    ))
+                }
+            }
+            other => other,
         };
         match parsed {
             Ok(c) => {
@@ -124,7 +155,7 @@ pub(super) fn enroll(
     if let Outcome::Success { .. } = result {
         let user = req.user.clone();
         let detail = format!("{user}: {} {}", contact.channel.as_str(), contact.masked());
-        cx.store()?
+        cx.store_for_write()?
             .change("pam_mfa (self-enrollment)", "contact add", |tx| {
                 let now = crate::now();
                 if people::require_user(tx, &user).is_err() {
@@ -170,4 +201,22 @@ pub(super) fn choose_carrier(
             Ok(None)
         }
     }
+}
+
+/// Whether self-enrollment may send to the `+E164` number (setting `enroll_sms_countries`).
+fn allowed(cx: &mut Cx<'_>, facts: &Facts, number: &str) -> Result<bool, Flow> {
+    let have_carriers = !cx.carriers()?.is_empty();
+    Ok(facts
+        .settings
+        .enroll_sms_countries
+        .allows(number, have_carriers))
+}
+
+/// The error shown for a number self-enrollment may not send to.
+fn refused_number(cx: &mut Cx<'_>, facts: &Facts) -> Result<Error, Flow> {
+    let have_carriers = !cx.carriers()?.is_empty();
+    Ok(crate::invalid!(
+        "That number cannot be registered here; allowed: {}.",
+        facts.settings.enroll_sms_countries.describe(have_carriers)
+    ))
 }

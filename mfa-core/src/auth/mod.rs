@@ -14,7 +14,6 @@ use crate::net::parse_address;
 use crate::passcode;
 use crate::policy::{self, Decision, Facts};
 use crate::settings::FailMode;
-use crate::settings::Settings;
 use crate::snapshot::Snapshot;
 use crate::spool::{self, HEARTBEAT_STALE_SECS, Kind, Message};
 use crate::state;
@@ -31,7 +30,7 @@ mod factor;
 
 use challenge::{Destination, challenge, check_delivery};
 use code::code_login;
-use context::{Cx, failure, grant, passed};
+use context::{Cx, grant, lockout, passed};
 use enroll::{enroll, enroll_totp};
 use factor::second_factor;
 
@@ -109,8 +108,38 @@ pub enum Outcome {
     Unavailable { reason: String, fail_mode: FailMode },
 }
 
+/// How the reason of a denial by a send limit starts (outcome `rate-limited`).
+pub const RATE_LIMITED: &str = "rate-limited: ";
+/// How the reason of an abandoned login starts (outcome `abandoned`): a code was sent and the
+/// conversation ended without any code typed; the reason says how many messages it caused.
+pub const ABANDONED: &str = "abandoned: ";
+
+impl Outcome {
+    /// The outcome's name in the auth log (and for the syslog line's `outcome=`): `success`,
+    /// `ignore`, `deny`, `rate-limited` (a send limit refused the message: a denial),
+    /// `abandoned` (a code sent, never answered: a denial), `unavailable-deny`,
+    /// `unavailable-ignore`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Success { .. } => "success",
+            Outcome::Ignore { .. } => "ignore",
+            Outcome::Deny { reason } if reason.starts_with(RATE_LIMITED) => "rate-limited",
+            Outcome::Deny { reason } if reason.starts_with(ABANDONED) => "abandoned",
+            Outcome::Deny { .. } => "deny",
+            Outcome::Unavailable {
+                fail_mode: FailMode::Secure,
+                ..
+            } => "unavailable-deny",
+            Outcome::Unavailable { .. } => "unavailable-ignore",
+        }
+    }
+}
+
 /// The message users see when mfa cannot work in secure mode.
 pub const UNAVAILABLE_MESSAGE: &str = "second factor unavailable — contact your administrator";
+
+/// The reason of a login whose conversation failed.
+const ABORTED: &str = "conversation aborted";
 
 /// Most resends (empty answers) per login.
 const MAX_RESENDS: i64 = 2;
@@ -162,14 +191,30 @@ pub fn authenticate(
         snap: Snapshot::load(&config.paths.database),
         store: None,
         record: None,
+        sent: 0,
+        typed: false,
     };
     let mut facts = match cx.facts(req, ip) {
         Ok(f) => f,
-        Err(e) => return unavailable(conv, fallback, format!("cannot read the rules: {e}")),
+        Err(e) => {
+            let o = unavailable(conv, fallback, format!("cannot read the rules: {e}"));
+            // In the auth log too (whatever the log level: it cannot be read either).
+            append(config, req, &o, "");
+            return o;
+        }
     };
     // The user's login-state file: the repeat-window grant, and a lockout this file already
-    // holds should storing it in the database have failed.
-    let st = state::read_user(cx.db(), &req.user);
+    // holds should storing it in the database have failed. Unreadable, it may hide a
+    // lockout: the fail mode applies.
+    let st = match state::read_user(cx.db(), &req.user) {
+        Ok(st) => st,
+        Err(e) => {
+            let fail_mode = facts.settings.fail_mode;
+            let o = unavailable(conv, fail_mode, format!("cannot read the login state: {e}"));
+            log(config, req, &facts, &o, "");
+            return o;
+        }
+    };
     facts.locked_until = facts.locked_until.max(st.failures.locked_until);
     facts.last_grant = grants::in_state(&st, &req.service, &req.rhost);
     let fail_mode = facts.settings.fail_mode;
@@ -192,6 +237,20 @@ pub fn authenticate(
             finish(enroll(&mut cx, config, req, &facts, conv)),
             "enroll".to_string(),
         ),
+    };
+    // A code was sent and the conversation ended before any code was typed (Ctrl-C, a dropped
+    // connection, empty answers then a hang-up): its own outcome, with the messages it cost.
+    let outcome = match outcome {
+        Outcome::Deny { reason } if reason == ABORTED && cx.sent > 0 && !cx.typed => {
+            Outcome::Deny {
+                reason: format!(
+                    "{ABANDONED}{} message{} sent, no code typed",
+                    cx.sent,
+                    if cx.sent == 1 { "" } else { "s" }
+                ),
+            }
+        }
+        o => o,
     };
     let outcome = match outcome {
         // Once the user was asked for a code, nothing that fails afterwards (a failure count
@@ -232,7 +291,7 @@ fn finish(flow: Result<Outcome, Flow>) -> Outcome {
     match flow {
         Ok(o) | Err(Flow::Done(o)) => o,
         Err(Flow::Conv) => Outcome::Deny {
-            reason: "conversation aborted".into(),
+            reason: ABORTED.into(),
         },
     }
 }
@@ -250,32 +309,36 @@ fn unavailable(conv: &mut dyn Conversation, mode: FailMode, reason: String) -> O
 /// Appends the auth-log row to the inbox ([`crate::authlog`]), honouring the log levels. A
 /// failure to log does not change the outcome (syslog still has it).
 fn log(config: &Config, req: &Request, facts: &Facts, outcome: &Outcome, method: &str) {
-    let (name, reason, destination, rejected) = match outcome {
-        Outcome::Success { destination, .. } => {
-            ("success", String::new(), destination.clone(), false)
-        }
-        Outcome::Ignore { reason } => ("ignore", reason.clone(), String::new(), false),
-        Outcome::Deny { reason } => ("deny", reason.clone(), String::new(), true),
-        Outcome::Unavailable { reason, fail_mode } => (
-            if *fail_mode == FailMode::Secure {
-                "unavailable-deny"
-            } else {
-                "unavailable-ignore"
-            },
-            reason.clone(),
-            String::new(),
-            true,
-        ),
-    };
+    let rejected = !matches!(outcome, Outcome::Success { .. } | Outcome::Ignore { .. });
     if !policy::should_log(facts, rejected) {
         return;
     }
+    append(config, req, outcome, method);
+}
+
+/// Appends the auth-log row of `outcome` to the inbox, whatever the log level.
+fn append(config: &Config, req: &Request, outcome: &Outcome, method: &str) {
+    let (reason, destination) = match outcome {
+        Outcome::Success { destination, .. } => (String::new(), destination.clone()),
+        // The outcome's name already says rate-limited or abandoned.
+        Outcome::Deny { reason } => (
+            reason
+                .strip_prefix(RATE_LIMITED)
+                .or_else(|| reason.strip_prefix(ABANDONED))
+                .unwrap_or(reason)
+                .to_string(),
+            String::new(),
+        ),
+        Outcome::Ignore { reason } | Outcome::Unavailable { reason, .. } => {
+            (reason.clone(), String::new())
+        }
+    };
     let ev = AuthEvent {
         user: req.user.clone(),
         service: req.service.clone(),
         address: req.rhost.clone(),
         tty: req.tty.clone(),
-        outcome: name.into(),
+        outcome: outcome.name().into(),
         // The factor actually used (totp, backup-code, passcode) when one was; else the
         // service's method.
         method: match outcome {

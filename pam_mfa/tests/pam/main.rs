@@ -10,13 +10,17 @@
     clippy::new_without_default
 )]
 
+mod abuse;
 mod delivery;
+mod failopen;
 mod families;
 mod flows;
 mod harness;
 mod hostile;
 mod integrity;
+mod races;
 mod totp;
+mod waits;
 
 use std::path::PathBuf;
 

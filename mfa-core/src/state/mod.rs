@@ -18,6 +18,16 @@
 //! step forward only if the new one is greater: a compare-and-set under a lock, so of any
 //! number of concurrent logins with one code exactly one gets in.
 //!
+//! A guess is checked and counted in one step under that lock ([`guess`]): it is evaluated
+//! only if the count before it is below `lockout_after`, so of 100 concurrent wrong guesses
+//! at most `lockout_after` are evaluated.
+//!
+//! The user's file also holds the times of the passcode messages queued for the user and the
+//! ids of their outstanding challenges ([`sends`]: the send limits, the cap on challenges).
+//!
+//! Every lock wait is bounded ([`LOCK_WAIT`]): a lock held longer (a hung process) is an
+//! error naming the file, and the caller's fail rules apply.
+//!
 //! The directories are 0700, owned by root like the database; files are 0600.
 
 use std::fs::{File, OpenOptions};
@@ -25,29 +35,52 @@ use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::settings::Settings;
 use crate::snapshot::sibling;
 use crate::{Error, Result};
 
-/// An outstanding challenge. Only a keyed hash of the code is kept.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Challenge {
-    pub id: String,
-    pub user: String,
-    pub service: String,
-    pub address: String,
-    /// login or enroll.
-    pub purpose: String,
-    pub prefix: char,
-    pub code_hash: Vec<u8>,
-    pub destination: String,
-    pub created: i64,
-    pub expires: i64,
-    pub attempts_left: i64,
-    pub resends: i64,
+mod challenges;
+pub mod sends;
+
+pub use challenges::*;
+
+/// The longest a login waits for a lock on a state file (or the database): past it the
+/// operation fails, naming the file, and the fail rules apply.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Takes an `flock` on `file` (exclusive or shared), waiting at most [`LOCK_WAIT`].
+pub fn lock_within(file: &File, path: &Path, exclusive: bool) -> Result<()> {
+    let start = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        let res = if exclusive {
+            file.try_lock()
+        } else {
+            file.try_lock_shared()
+        };
+        match res {
+            Ok(()) => return Ok(()),
+            Err(std::fs::TryLockError::WouldBlock) => {}
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(path, e)),
+        }
+        let spent = start.elapsed();
+        if spent >= LOCK_WAIT {
+            return Err(Error::io(
+                path,
+                std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "still locked by another process after {} s (a hung mfa-admin or login? `fuser -v` names it)",
+                        LOCK_WAIT.as_secs()
+                    ),
+                ),
+            ));
+        }
+        std::thread::sleep(pause.min(LOCK_WAIT - spent));
+        pause = (pause * 2).min(std::time::Duration::from_millis(50));
+    }
 }
 
 /// A user's consecutive failures.
@@ -66,13 +99,6 @@ fn dir(database: &Path, which: &str) -> Result<PathBuf> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(d),
         Err(e) => Err(Error::io(&d, e)),
     }
-}
-
-fn challenge_path(database: &Path, id: &str) -> Result<PathBuf> {
-    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(Error::Invalid(format!("bad challenge id {id:?}")));
-    }
-    Ok(sibling(database, "-challenges").join(id))
 }
 
 /// A temporary name beside `path`, unique across processes and threads.
@@ -124,114 +150,6 @@ pub(crate) fn replace(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
     res.map_err(|e| Error::io(path, e))
 }
 
-/// Stores a new challenge, and drops challenges that expired over an hour ago.
-pub fn put_challenge(database: &Path, c: &Challenge) -> Result<()> {
-    let d = dir(database, "-challenges")?;
-    let path = challenge_path(database, &c.id)?;
-    let bytes = serde_json::to_vec(c).map_err(|e| Error::Failed(e.to_string()))?;
-    // The id is 128 random bits: a new name, written in place (one file creation; a
-    // concurrent purge leaves a file it cannot parse alone for an hour).
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .and_then(|mut f| f.write_all(&bytes))
-        .map_err(|e| Error::io(&path, e))?;
-    // Abandoned challenges (a closed connection) go away with later ones: one issue in 16
-    // (its random id starts with 0) scans the directory, which holds the challenges of the
-    // last few minutes.
-    if c.id.starts_with('0') {
-        let _ = purge_challenges(&d, |old| old.expires < c.created - 3600);
-    }
-    Ok(())
-}
-
-/// Reads a challenge by id.
-pub fn challenge(database: &Path, id: &str) -> Result<Option<Challenge>> {
-    let path = challenge_path(database, id)?;
-    match std::fs::read(&path) {
-        Ok(b) => serde_json::from_slice(&b)
-            .map(Some)
-            .map_err(|e| Error::Database(format!("{}: {e}", path.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(&path, e)),
-    }
-}
-
-/// Removes a challenge (answered, replaced or given up).
-pub fn delete_challenge(database: &Path, id: &str) -> Result<()> {
-    remove_if_exists(&challenge_path(database, id)?)
-}
-
-/// Every outstanding challenge (for `mfa-admin` and tests).
-pub fn challenges(database: &Path) -> Result<Vec<Challenge>> {
-    let d = sibling(database, "-challenges");
-    let entries = match std::fs::read_dir(&d) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io(&d, e)),
-    };
-    let mut out = Vec::new();
-    for entry in entries {
-        let name = entry.map_err(|e| Error::io(&d, e))?.file_name();
-        if let Some(c) = name
-            .to_str()
-            .and_then(|n| challenge(database, n).ok().flatten())
-        {
-            out.push(c);
-        }
-    }
-    out.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
-    Ok(out)
-}
-
-/// Removes the challenges of `user` (deleted), or every challenge when `None`.
-pub fn drop_challenges_of(database: &Path, user: Option<&str>) -> Result<usize> {
-    let d = sibling(database, "-challenges");
-    if !d.exists() {
-        return Ok(0);
-    }
-    purge_challenges(&d, |c| user.is_none_or(|u| c.user == u))
-}
-
-fn purge_challenges(d: &Path, doomed: impl Fn(&Challenge) -> bool) -> Result<usize> {
-    let mut n = 0;
-    for entry in std::fs::read_dir(d).map_err(|e| Error::io(d, e))? {
-        let entry = entry.map_err(|e| Error::io(d, e))?;
-        let path = entry.path();
-        let Ok(bytes) = std::fs::read(&path) else {
-            continue;
-        };
-        // A file that does not parse may be one another login is writing right now; it goes
-        // only when an hour old (a crashed writer's leftover).
-        let gone = match serde_json::from_slice::<Challenge>(&bytes) {
-            Ok(c) => doomed(&c),
-            Err(_) => entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age.as_secs() > 3600),
-        };
-        if gone && std::fs::remove_file(&path).is_ok() {
-            n += 1;
-        }
-    }
-    Ok(n)
-}
-
-/// Makes every outstanding challenge expired (tests of expiry).
-#[doc(hidden)]
-pub fn expire_all_challenges(database: &Path) -> Result<()> {
-    for mut c in challenges(database)? {
-        c.expires = 1;
-        let bytes = serde_json::to_vec(&c).map_err(|e| Error::Failed(e.to_string()))?;
-        replace(&challenge_path(database, &c.id)?, &bytes, false)?;
-    }
-    Ok(())
-}
-
 /// A user's login-state file: named by the SHA-256 of the name (PAM_USER may hold any bytes).
 fn user_file(database: &Path, user: &str) -> PathBuf {
     let digest = Sha256::digest(user.as_bytes());
@@ -249,6 +167,10 @@ pub(crate) struct UserState {
     pub step: u64,
     /// Repeat-window grants: (time, service, address), newest last ([`crate::grants`]).
     pub grants: Vec<(i64, String, String)>,
+    /// Times of the passcode messages queued for the user, oldest first ([`sends`]).
+    pub sends: Vec<i64>,
+    /// Outstanding challenges of the user: (id, expiry) ([`sends`]).
+    pub challenges: Vec<(String, i64)>,
 }
 
 impl UserState {
@@ -275,6 +197,13 @@ impl UserState {
                 hex(address.as_bytes())
             ));
         }
+        // Lines a grant parser skips (the first field is not a number).
+        for time in &self.sends {
+            t.push_str(&format!("s {time}\n"));
+        }
+        for (id, expires) in &self.challenges {
+            t.push_str(&format!("c {id} {expires}\n"));
+        }
         t
     }
 
@@ -290,15 +219,36 @@ impl UserState {
         if unhex(name).as_deref() != Some(user.as_bytes()) {
             return UserState::default();
         }
-        let grants = lines
-            .filter_map(|line| {
-                let mut f = line.split(' ');
-                let time = f.next()?.parse().ok()?;
-                let service = String::from_utf8(unhex(f.next()?)?).ok()?;
-                let address = String::from_utf8(unhex(f.next()?)?).ok()?;
-                Some((time, service, address))
-            })
-            .collect();
+        let (mut grants, mut sends, mut challenges) = (Vec::new(), Vec::new(), Vec::new());
+        for line in lines {
+            let mut f = line.split(' ');
+            match f.next() {
+                Some("s") => {
+                    if let Some(t) = f.next().and_then(|t| t.parse().ok()) {
+                        sends.push(t);
+                    }
+                }
+                Some("c") => {
+                    if let (Some(id), Some(exp)) = (f.next(), f.next().and_then(|e| e.parse().ok()))
+                        && !id.is_empty()
+                        && id.len() <= 64
+                        && id.bytes().all(|b| b.is_ascii_hexdigit())
+                    {
+                        challenges.push((id.to_string(), exp));
+                    }
+                }
+                Some(time) => {
+                    let grant = (|| {
+                        let time = time.parse().ok()?;
+                        let service = String::from_utf8(unhex(f.next()?)?).ok()?;
+                        let address = String::from_utf8(unhex(f.next()?)?).ok()?;
+                        Some((time, service, address))
+                    })();
+                    grants.extend(grant);
+                }
+                None => {}
+            }
+        }
         UserState {
             failures: Failures {
                 count: c.parse().unwrap_or(0),
@@ -307,6 +257,8 @@ impl UserState {
             },
             step: st.parse().unwrap_or(0),
             grants,
+            sends,
+            challenges,
         }
     }
 }
@@ -352,7 +304,7 @@ pub(crate) fn with_user<T>(
         }
         Err(e) => return Err(Error::io(&path, e)),
     };
-    file.lock().map_err(|e| Error::io(&path, e))?;
+    lock_within(&file, &path, true)?;
     let mut text = String::new();
     let _ = file.read_to_string(&mut text);
     let mut st = UserState::parse(&text, user);
@@ -371,16 +323,21 @@ pub(crate) fn with_user<T>(
     Ok(out)
 }
 
-/// A user's state (fresh when no file). Read under a shared lock: never half a write.
-pub(crate) fn read_user(database: &Path, user: &str) -> UserState {
-    let Ok(mut file) = File::open(user_file(database, user)) else {
-        return UserState::default();
+/// A user's state (fresh when no file). Read under a shared lock: never half a write. An
+/// error (a lock held too long, a file that cannot be read) is the caller's to handle: it may
+/// hide a lockout.
+pub(crate) fn read_user(database: &Path, user: &str) -> Result<UserState> {
+    let path = user_file(database, user);
+    let mut file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(UserState::default()),
+        Err(e) => return Err(Error::io(&path, e)),
     };
+    lock_within(&file, &path, false)?;
     let mut text = String::new();
-    if file.lock_shared().is_err() || file.read_to_string(&mut text).is_err() {
-        return UserState::default();
-    }
-    UserState::parse(&text, user)
+    file.read_to_string(&mut text)
+        .map_err(|e| Error::io(&path, e))?;
+    Ok(UserState::parse(&text, user))
 }
 
 /// The names of the users that have a login-state file (each file's first line ends with
@@ -397,9 +354,76 @@ pub(crate) fn user_names(database: &Path) -> Vec<String> {
     .collect()
 }
 
-/// A user's failures (none when no file).
+/// A user's failures (none when no file, or when it cannot be read).
 pub fn failures(database: &Path, user: &str) -> Failures {
-    read_user(database, user).failures
+    read_user(database, user).unwrap_or_default().failures
+}
+
+/// A guess at a code, checked and counted in one step ([`guess`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Guess<T> {
+    /// Not evaluated: the user is locked out, or the count already reached `lockout_after`.
+    Locked,
+    /// The code was right.
+    Right(T),
+    /// The code was wrong and counted; `locked` is the lock's end when this guess set it.
+    Wrong { locked: Option<i64> },
+}
+
+/// Evaluates a guess under the user's exclusive lock, only if the user is not locked out and
+/// the failure count before it is below `lockout_after`; a wrong guess is counted in the same
+/// step. `check` gets the user's state (a TOTP step is accepted in it) and returns the right
+/// code's value, or `None` for a wrong one. So concurrent logins cannot evaluate more than
+/// `lockout_after` wrong guesses between two successes.
+pub(crate) fn guess<T>(
+    database: &Path,
+    user: &str,
+    now: i64,
+    settings: &Settings,
+    check: impl FnOnce(&mut UserState) -> Result<Option<T>>,
+) -> Result<Guess<T>> {
+    with_user(database, user, true, |st| {
+        let mut changed = false;
+        let f = &mut st.failures;
+        // A lockout that has run out starts a new count.
+        if f.locked_until > 0 && f.locked_until <= now {
+            *f = Failures::default();
+            changed = true;
+        }
+        if f.locked_until > now {
+            return (Ok(Guess::Locked), changed);
+        }
+        if settings.lockout_after > 0 && f.count >= settings.lockout_after {
+            // Reached under a larger lockout_after: the lock starts now.
+            f.locked_until = now + i64::from(settings.lockout_for);
+            return (Ok(Guess::Locked), true);
+        }
+        match check(st) {
+            Err(e) => (Err(e), true),
+            Ok(Some(t)) => (Ok(Guess::Right(t)), true),
+            Ok(None) => {
+                let f = &mut st.failures;
+                f.count = f.count.saturating_add(1);
+                f.last = now;
+                let mut locked = None;
+                if settings.lockout_after > 0 && f.count >= settings.lockout_after {
+                    f.locked_until = now + i64::from(settings.lockout_for);
+                    locked = Some(f.locked_until);
+                }
+                (Ok(Guess::Wrong { locked }), true)
+            }
+        }
+    })?
+}
+
+/// Whether the user may not guess now: locked out, or the count at `lockout_after` (no resend
+/// for them either).
+pub fn blocked(database: &Path, user: &str, now: i64, settings: &Settings) -> Result<bool> {
+    let f = read_user(database, user)?.failures;
+    if f.locked_until > 0 && f.locked_until <= now {
+        return Ok(false);
+    }
+    Ok(f.locked_until > now || (settings.lockout_after > 0 && f.count >= settings.lockout_after))
 }
 
 /// Counts a failure at `now`; returns the time the user is locked out until when this
@@ -488,50 +512,6 @@ mod tests {
         s
     }
 
-    fn ch(id: &str, user: &str, created: i64) -> Challenge {
-        Challenge {
-            id: id.into(),
-            user: user.into(),
-            service: "sshd".into(),
-            address: "".into(),
-            purpose: "login".into(),
-            prefix: 'K',
-            code_hash: vec![1, 2, 3],
-            destination: "a***@e***.com".into(),
-            created,
-            expires: created + 600,
-            attempts_left: 2,
-            resends: 0,
-        }
-    }
-
-    #[test]
-    fn challenges_round_trip_and_expire() {
-        let d = tempfile::tempdir().unwrap();
-        let db = d.path().join("mfa.db");
-        put_challenge(&db, &ch("aa01", "ann", 10_000)).unwrap();
-        assert_eq!(
-            challenge(&db, "aa01").unwrap(),
-            Some(ch("aa01", "ann", 10_000))
-        );
-        // An id is used once.
-        assert!(put_challenge(&db, &ch("aa01", "ann", 10_000)).is_err());
-        // A file being written (not parseable yet) survives a purge.
-        std::fs::write(sibling(&db, "-challenges").join("cc03"), b"{").unwrap();
-        // A challenge issued two hours later sweeps the one that expired long ago (when its
-        // id starts with 0: one in 16 does the sweeping).
-        put_challenge(&db, &ch("bb02", "bob", 10_000 + 7200)).unwrap();
-        assert!(challenge(&db, "aa01").unwrap().is_some());
-        put_challenge(&db, &ch("0b02", "bob", 10_000 + 7200)).unwrap();
-        assert_eq!(challenge(&db, "aa01").unwrap(), None);
-        assert_eq!(challenges(&db).unwrap().len(), 2);
-        assert!(sibling(&db, "-challenges").join("cc03").exists());
-        assert_eq!(drop_challenges_of(&db, Some("bob")).unwrap(), 2);
-        assert!(challenges(&db).unwrap().is_empty());
-        // Ids are hex: nothing else reaches the file system.
-        assert!(challenge(&db, "../mfa.db").is_err());
-    }
-
     #[test]
     fn failures_count_lock_expire_and_clear() {
         let d = tempfile::tempdir().unwrap();
@@ -598,7 +578,7 @@ mod tests {
         for u in ["ann", "bob", "cy"] {
             record_failure(&db, u, 5, &settings(0)).unwrap();
         }
-        put_challenge(&db, &ch("0b0b", "bob", 5)).unwrap();
+        put_challenge(&db, &challenges::tests::ch("0b0b", "bob", 5)).unwrap();
         let n = forget_unknown(&db, |n| n != "bob").unwrap();
         assert_eq!(n, 1);
         assert_eq!(failures(&db, "bob"), Failures::default());
@@ -636,5 +616,68 @@ mod tests {
             }
         });
         assert_eq!(failures(&db, "zed").count, 200);
+    }
+
+    #[test]
+    fn a_guess_is_evaluated_only_below_the_limit_even_when_racing() {
+        let d = tempfile::tempdir().unwrap();
+        let db = d.path().join("mfa.db");
+        let s = settings(10);
+        let evaluated = std::sync::atomic::AtomicUsize::new(0);
+        let locked = std::sync::atomic::AtomicUsize::new(0);
+        let gate = std::sync::Barrier::new(100);
+        std::thread::scope(|sc| {
+            for _ in 0..100 {
+                sc.spawn(|| {
+                    gate.wait();
+                    let g = guess(&db, "zed", 1000, &s, |_| {
+                        evaluated.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        Ok(None::<()>)
+                    })
+                    .unwrap();
+                    if g == Guess::Locked {
+                        locked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        assert_eq!(evaluated.into_inner(), 10);
+        assert_eq!(locked.into_inner(), 90);
+        let f = failures(&db, "zed");
+        assert_eq!((f.count, f.locked_until), (10, 1600));
+        assert!(blocked(&db, "zed", 1000, &s).unwrap());
+        // Once the lock ran out, guesses are evaluated again, from a fresh count.
+        assert!(!blocked(&db, "zed", 1600, &s).unwrap());
+        let g = guess(&db, "zed", 1600, &s, |_| Ok(Some(7))).unwrap();
+        assert_eq!(g, Guess::Right(7));
+        // A count reached under a larger lockout_after locks at the next guess, unevaluated.
+        for t in 0..5 {
+            guess(&db, "amy", 10 + t, &settings(0), |_| Ok(None::<()>)).unwrap();
+        }
+        let g = guess(&db, "amy", 20, &settings(3), |_| -> Result<Option<()>> {
+            panic!("evaluated past the limit")
+        })
+        .unwrap();
+        assert_eq!(g, Guess::Locked);
+        assert_eq!(failures(&db, "amy").locked_until, 620);
+    }
+
+    #[test]
+    fn a_held_lock_is_waited_for_boundedly() {
+        let d = tempfile::tempdir().unwrap();
+        let db = d.path().join("mfa.db");
+        record_failure(&db, "ann", 5, &settings(0)).unwrap();
+        let held = File::open(user_file(&db, "ann")).unwrap();
+        held.lock().unwrap();
+        let t = std::time::Instant::now();
+        let e = record_failure(&db, "ann", 6, &settings(0)).unwrap_err();
+        let spent = t.elapsed();
+        assert!(spent >= LOCK_WAIT && spent < LOCK_WAIT * 2, "{spent:?}");
+        assert!(e.to_string().contains("still locked"), "{e}");
+        // A shared reader waits too, then fails: an unreadable state is an error, not a
+        // fresh one (it might hide a lockout).
+        assert!(read_user(&db, "ann").is_err());
+        drop(held);
+        assert_eq!(read_user(&db, "ann").unwrap().failures.count, 1);
     }
 }

@@ -51,6 +51,9 @@ test-cargo: lint
 	$(CARGO) build --workspace --all-targets --locked
 	$(CARGO) test --workspace --all-targets --locked
 	$(CARGO) test --workspace --doc --locked
+	# A short pass of every fuzz target (fuzz/: the debug build, overflow checks on; about 40 s);
+	# bench/fuzz.sh runs the long one.
+	$(CARGO) run -q -p mfa-fuzz --locked -- --all --seconds 3
 
 # tests/installed/: `make install` into the real paths of a throwaway root (a mount
 # namespace), real users, su/sudo/login/sshd on a pseudo-terminal. Needs root; skips without.

@@ -462,4 +462,31 @@ mod tests {
         // A key that is not hex never reaches the file system.
         assert!(reserve(&db, &ch(4, "ann", 100_003), "../x", &s).is_err());
     }
+
+    #[test]
+    fn destination_counters_untouched_for_a_day_are_swept() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("sends");
+        std::fs::create_dir_all(&dir).unwrap();
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86_400);
+        for name in ["aa", "bb", "host"] {
+            let f = std::fs::File::create(dir.join(name)).unwrap();
+            f.set_modified(old).unwrap();
+        }
+        std::fs::write(dir.join("cc"), b"1\n").unwrap();
+        let now = i64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs(),
+        )
+        .unwrap();
+        sweep(&dir, now);
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["cc", "host"]);
+    }
 }

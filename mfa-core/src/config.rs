@@ -300,8 +300,9 @@ impl Config {
     pub fn to_toml(&self) -> String {
         let body = toml::to_string(self).unwrap_or_default();
         format!(
-            "# mfa configuration. Rules live in the database and change through mfa-admin;\n\
-             # this file says where mfa keeps its files (and, later, the sender's transports).\n\n{body}"
+            "# mfa configuration (root:mfa 0640). Rules live in the database and change through\n\
+             # mfa-admin; this file says where mfa keeps its files and how the sender delivers:\n\
+             # add an [smtp] or [sms] table (README, \"The sender\").\n\n{body}"
         )
     }
 }

@@ -165,7 +165,12 @@ fn map(outcome: &Outcome) -> (PamResultCode, String) {
         ),
         Outcome::Deny { reason } => (
             PamResultCode::PAM_AUTH_ERR,
-            format!("outcome=deny {}", text::field("reason", reason)),
+            // deny, rate-limited or abandoned: the outcome `log show --outcome` filters on.
+            format!(
+                "outcome={} {}",
+                outcome.name(),
+                text::field("reason", reason)
+            ),
         ),
         Outcome::Unavailable {
             reason,

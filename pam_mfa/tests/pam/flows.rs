@@ -599,7 +599,8 @@ fn interrupted_conversation_fails() {
     i.user("pat", &["pat@example.com"]);
     let r = i.auth("pat", None, Box::new(|_: &str| None));
     assert_eq!(r.code, PAM_AUTH_ERR);
-    assert_eq!(i.outcomes(), ["deny:conversation aborted"]);
+    // A code went out and none was typed: an abandoned login, with what it cost.
+    assert_eq!(i.outcomes(), ["abandoned:1 message sent, no code typed"]);
     // At the contact menu too.
     i.user("quinn", &["q1@example.com", "q2@example.com"]);
     let r = i.auth("quinn", None, Box::new(|_: &str| None));

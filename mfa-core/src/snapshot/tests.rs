@@ -56,9 +56,9 @@ pub(super) fn populated() -> (tempfile::TempDir, Store) {
             0,
         )?;
         people::add_contact(tx, "ann", &Contact::sms("+447700900123")?, "", None, 0)?;
-        people::add_user(tx, "émile", "", 0)?;
-        factors::set_totp(tx, "émile", &Key::generate("sha256", 8)?, 0)?;
-        factors::set_backup_codes(tx, "émile", &[vec![1], vec![2], vec![3]], 0)?;
+        people::add_user(tx, "e.mile@corp", "", 0)?;
+        factors::set_totp(tx, "e.mile@corp", &Key::generate("sha256", 8)?, 0)?;
+        factors::set_backup_codes(tx, "e.mile@corp", &[vec![1], vec![2], vec![3]], 0)?;
         tx.execute(
             "INSERT INTO overrides (user, mandatory, exempt, self_enroll, log_level)
              VALUES ('user007', 1, 0, 1, 'rejects'), ('user050', 0, 1, 0, NULL)",
@@ -82,8 +82,20 @@ fn the_snapshot_answers_as_the_database_does() {
     let snap = Snapshot::load(store.path()).unwrap();
     assert_eq!(snap.generation(), current_generation(store.conn()).unwrap());
     let users = [
-        "ann", "émile", "user000", "user003", "user007", "user031", "user032", "user050",
-        "user099", "nobody", "", "zzz", "aaa",
+        "ann",
+        "émile",
+        "e.mile@corp",
+        "user000",
+        "user003",
+        "user007",
+        "user031",
+        "user032",
+        "user050",
+        "user099",
+        "nobody",
+        "",
+        "zzz",
+        "aaa",
     ];
     let services = [
         "sshd",

@@ -305,15 +305,18 @@ pub(crate) fn with_user<T>(
         Err(e) => return Err(Error::io(&path, e)),
     };
     lock_within(&file, &path, true)?;
-    let mut text = String::new();
-    let _ = file.read_to_string(&mut text);
-    let mut st = UserState::parse(&text, user);
+    // Bytes, not text: a damaged file (a byte that is not UTF-8) must still be rewritten
+    // whole, or its bad tail would stay and the user's count never add up (mfa-fuzz).
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
+        .map_err(|e| Error::io(&path, e))?;
+    let mut st = UserState::parse(&String::from_utf8_lossy(&bytes), user);
     let (out, changed) = f(&mut st);
     if changed {
         let line = st.text(user);
         let res = (|| -> std::io::Result<()> {
             file.write_all_at(line.as_bytes(), 0)?;
-            if text.len() > line.len() {
+            if bytes.len() > line.len() {
                 file.set_len(line.len() as u64)?;
             }
             Ok(())
@@ -334,10 +337,10 @@ pub(crate) fn read_user(database: &Path, user: &str) -> Result<UserState> {
         Err(e) => return Err(Error::io(&path, e)),
     };
     lock_within(&file, &path, false)?;
-    let mut text = String::new();
-    file.read_to_string(&mut text)
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
         .map_err(|e| Error::io(&path, e))?;
-    Ok(UserState::parse(&text, user))
+    Ok(UserState::parse(&String::from_utf8_lossy(&bytes), user))
 }
 
 /// The names of the users that have a login-state file (each file's first line ends with
@@ -347,7 +350,8 @@ pub(crate) fn user_names(database: &Path) -> Vec<String> {
         return Vec::new();
     };
     dir.filter_map(|e| {
-        let text = std::fs::read_to_string(e.ok()?.path()).ok()?;
+        let bytes = std::fs::read(e.ok()?.path()).ok()?;
+        let text = String::from_utf8_lossy(&bytes);
         let first = text.lines().next()?;
         String::from_utf8(unhex(first.splitn(5, ' ').nth(4)?)?).ok()
     })
@@ -530,6 +534,29 @@ mod tests {
         clear_failures(&db, "cy").unwrap();
         assert_eq!(failures(&db, "cy"), Failures::default());
         assert_eq!(failures(&db, "nobody"), Failures::default());
+    }
+
+    /// A damaged file (a byte that is not UTF-8, found by mfa-fuzz) is rewritten whole by
+    /// the next write: counts add up again, and nothing of the damage stays behind.
+    #[test]
+    fn a_damaged_state_file_heals_at_the_next_write() {
+        let d = tempfile::tempdir().unwrap();
+        let db = d.path().join("mfa.db");
+        let s = settings(3);
+        record_failure(&db, "cy", 100, &s).unwrap();
+        let path = user_file(&db, "cy");
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.extend_from_slice(
+            b"\xff\xfe trailing damage that is longer than any state line ......",
+        );
+        std::fs::write(&path, &bytes).unwrap();
+        // The intact first line still counts: 1, then 2, then the lockout at 3.
+        assert_eq!(record_failure(&db, "cy", 101, &s).unwrap(), None);
+        assert_eq!(failures(&db, "cy").count, 2, "the count must add up again");
+        let healed = std::fs::read(&path).unwrap();
+        assert!(std::str::from_utf8(&healed).is_ok(), "{healed:?}");
+        assert!(!healed.windows(6).any(|w| w == b"damage"));
+        assert_eq!(record_failure(&db, "cy", 102, &s).unwrap(), Some(702));
     }
 
     #[test]

@@ -280,7 +280,8 @@ fn destination_and_host(
             .filter(|(m, _)| *m > minute - 60 && *m <= minute)
             .collect();
         buckets.sort_unstable();
-        let total: u64 = buckets.iter().map(|(_, n)| n).sum();
+        // Saturating: a damaged file may claim any count (mfa-fuzz found a wrapping sum).
+        let total: u64 = buckets.iter().fold(0u64, |a, (_, n)| a.saturating_add(*n));
         let limit = u64::from(s.send_limit_host);
         if total >= limit {
             // The minute whose messages must leave the hour before another may go.
@@ -301,7 +302,7 @@ fn destination_and_host(
             }));
         }
         match buckets.last_mut() {
-            Some((m, n)) if *m == minute => *n += 1,
+            Some((m, n)) if *m == minute => *n = n.saturating_add(1),
             _ => buckets.push((minute, 1)),
         }
         let new: String = buckets.iter().map(|(m, n)| format!("{m} {n}\n")).collect();
@@ -363,6 +364,32 @@ mod tests {
         let mut c = super::super::challenges::tests::ch(&format!("{n:04x}"), user, now);
         c.expires = now + 600;
         c
+    }
+
+    /// A damaged host counter that claims more than u64 can add (mfa-fuzz) is a full hour:
+    /// refused, never a panic or a count that wraps round to "room left".
+    #[test]
+    fn a_host_counter_claiming_too_much_is_full_not_wrapped() {
+        let d = tempfile::tempdir().unwrap();
+        let db = d.path().join("mfa.db");
+        let s = settings(0, 0, 100);
+        let now = 6_000_000;
+        let minute = now / 60;
+        let dir = sends_dir(&db).unwrap();
+        std::fs::write(
+            dir.join("host"),
+            format!("{} {}\n{} 1\n", minute - 5, u64::MAX, minute - 1),
+        )
+        .unwrap();
+        let got = destination_and_host(&db, "ab", &s, now).unwrap();
+        assert!(
+            matches!(got, Some(Limited { which: "host", .. })),
+            "{got:?}"
+        );
+        // And a counter at the edge of u64 in this minute saturates instead of wrapping.
+        std::fs::write(dir.join("host"), format!("{minute} {}\n", u64::MAX - 1)).unwrap();
+        let s = settings(0, 0, 99_999);
+        assert!(destination_and_host(&db, "ab", &s, now).unwrap().is_some());
     }
 
     #[test]

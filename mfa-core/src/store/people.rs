@@ -179,6 +179,9 @@ pub fn user(conn: &Connection, name: &str) -> Result<Option<User>> {
 
 /// Adds a user; an existing name is a conflict.
 pub fn add_user(conn: &Connection, name: &str, full_name: &str, now: i64) -> Result<()> {
+    // Every way in (mfa-admin, import, self-enrollment at login) stores only names export
+    // can write and import read back.
+    crate::validate::user_name(name)?;
     let n = conn.execute(
         "INSERT INTO users (name, full_name, created) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
         params![name, full_name, now],

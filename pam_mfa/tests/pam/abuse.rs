@@ -391,3 +391,28 @@ fn an_enrollment_sends_to_one_destination_within_the_limit() {
     assert_eq!(i.messages().len(), 2);
     assert_ne!(r.code, PAM_SUCCESS);
 }
+
+/// A PAM_USER that mfa-admin could not store (found by mfa-fuzz: `export` then wrote a
+/// document `import` refused) is not enrolled at login: no prompt, no message, a denial.
+#[test]
+fn self_enrollment_refuses_a_name_the_rules_cannot_hold() {
+    let i = Install::new();
+    i.set("unassigned", "enroll");
+    for user in ["émile", "two words", "-dash"] {
+        let r = i.auth(
+            user,
+            None,
+            Box::new(|_: &str| Some(b"someone@example.com".to_vec())),
+        );
+        assert_eq!(r.code, PAM_AUTH_ERR, "{user}: {r:?}");
+        assert!(r.prompts().is_empty(), "{user}: asked {:?}", r.prompts());
+    }
+    assert!(i.messages().is_empty(), "{:?}", i.messages());
+    assert!(
+        i.outcomes()
+            .iter()
+            .all(|o| o.starts_with("deny:self-enrollment refused")),
+        "{:?}",
+        i.outcomes()
+    );
+}

@@ -7,7 +7,10 @@ use rusqlite::Connection;
 
 use sha2::{Digest, Sha256};
 
-use super::{BLOCK, DIGEST, DIGEST_AT, HEADER, MAGIC, RULE, current_generation, head_digest};
+use super::{
+    BLOCK, DIGEST, DIGEST_AT, HEADER, MAGIC, RULE, RULE_BLOCK, RULE_FENCE, current_generation,
+    head_digest,
+};
 use crate::store::people::ContactRow;
 use crate::totp::Key;
 use crate::{Error, Result};
@@ -73,10 +76,13 @@ pub fn build(conn: &Connection) -> Result<Vec<u8>> {
         put_str(&mut out, name)?;
         put_str(&mut out, method)?;
     }
-    put_count(&mut out, rules.len())?;
-    for rec in &rules {
-        out.extend_from_slice(rec);
-    }
+    // The rules go in blocks after the head (a login reads and hashes only the blocks whose
+    // bounds hold its address); the head keeps each block's bounds, place and digest.
+    rules.sort_by(|a, b| a[16..32].cmp(&b[16..32]));
+    let rule_blocks: Vec<Vec<u8>> = rules.chunks(RULE_BLOCK).map(|c| c.concat()).collect();
+    put_count(&mut out, rule_blocks.len())?;
+    let rule_fences_at = out.len();
+    out.resize(out.len() + rule_blocks.len() * RULE_FENCE, 0);
 
     let mut stmt = conn
         .prepare("SELECT user, locked_until FROM lockouts WHERE locked_until > 0 ORDER BY user")?;
@@ -117,8 +123,22 @@ pub fn build(conn: &Connection) -> Result<Vec<u8>> {
         fences_len += 2 + n.len() + 4 + DIGEST;
     }
     let head_len = out.len() + fences_len;
-    put_count(&mut out, users.len())?;
     let mut offset = head_len;
+    for (i, block) in rule_blocks.iter().enumerate() {
+        let at = rule_fences_at + i * RULE_FENCE;
+        let min_first = block.chunks_exact(RULE).map(|r| &r[16..32]).min();
+        let max_last = block.chunks_exact(RULE).map(|r| &r[32..48]).max();
+        let (Some(min_first), Some(max_last)) = (min_first, max_last) else {
+            continue;
+        };
+        out[at..at + 16].copy_from_slice(min_first);
+        out[at + 16..at + 32].copy_from_slice(max_last);
+        out[at + 32..at + 36].copy_from_slice(&to_u32(offset)?.to_le_bytes());
+        out[at + 36..at + 40].copy_from_slice(&to_u32(block.len() / RULE)?.to_le_bytes());
+        out[at + 40..at + RULE_FENCE].copy_from_slice(&Sha256::digest(block));
+        offset += block.len();
+    }
+    put_count(&mut out, users.len())?;
     for (first, block) in &users {
         put_str(&mut out, first)?;
         out.extend_from_slice(&to_u32(offset)?.to_le_bytes());
@@ -126,6 +146,9 @@ pub fn build(conn: &Connection) -> Result<Vec<u8>> {
         offset += block.len();
     }
     debug_assert_eq!(out.len(), head_len);
+    for block in &rule_blocks {
+        out.extend_from_slice(block);
+    }
     for (_, block) in &users {
         out.extend_from_slice(block);
     }

@@ -19,14 +19,17 @@
 //!
 //! **Integrity.** A flipped bit must not change a decision (the mutation test found
 //! lost mandatory flags, widened trusted ranges and codes sent to `alice@exa-ple.com`). The
-//! head carries the SHA-256 of itself (header and sections, the digest field left out) and
-//! each fence the SHA-256 of its block of users: a tree of two levels whose root covers every
-//! byte of the file. A login verifies the head at [`Snapshot::load`] and the one block it
-//! reads at [`Snapshot::user`], before decoding either; `mfa-admin` ([`verify`]) checks every
-//! block. A login that meets a mismatch logs it ([`report`]: syslog, and the auth log when the
-//! inbox can be written) and reads the database instead, the whole of it at load, the user's
-//! record for a damaged block: never "unknown user". Hashing the whole file at every login
-//! would cost about 0.6 ms for 10,000 users (870 KB); the head and one block cost tens of
+//! head carries the SHA-256 of itself (header and sections, the digest field left out), and
+//! it holds the SHA-256 of each block of rules and of users: a tree of two levels whose root
+//! covers every byte of the file. A login verifies the head at [`Snapshot::load`], and each
+//! block it reads (the rule blocks whose bounds hold its address, the user's block) before
+//! decoding it; `mfa-admin` ([`verify`]) checks every block. A login that meets a mismatch
+//! logs it ([`report`]: syslog, and the auth log when the inbox can be written) and reads
+//! the database instead: the whole of it at load, the user's record for a damaged user
+//! block, the deciding rule for a damaged rule block; never "unknown user" or "no rule". The
+//! module uses the portable SHA-256 (`.cargo/config.toml`: CPU detection at every load costs
+//! more in a VM), about 4 µs per KiB: hashing the whole file (870 KB for 10,000 users) would
+//! cost milliseconds, the head (about 17 KB with 10,000 users) and a few blocks tens of
 //! microseconds. A plain hash, not a keyed one: it guards against damage (a disk, a partial
 //! copy, a bad restore), not an attacker, since whoever can write the snapshot is root (it
 //! must be root's, private, in a directory only root can write) and could rewrite the
@@ -39,14 +42,19 @@
 //! u16 length then bytes; log levels are one byte (0 unset, 1 none, 2 rejects, 3 all).
 //! - settings: key, value (only those that differ from the default, as stored)
 //! - services: name, method ("" for a name only rules mention)
-//! - rules: 48 bytes each: i64 id, u32 service index, u8 family (4|6), u8 require, u8 log,
-//!   u8 0, 16-byte first address key, 16-byte last address key (see [`crate::net`])
+//! - rule blocks: 72 bytes each: the lowest first and highest last address key of the block's
+//!   rules, u32 offset, u32 rule count, 32-byte SHA-256 of the block. The blocks (of
+//!   `RULE_BLOCK` rules, sorted by first key) follow the head; a login reads only those
+//!   whose bounds hold its address. A rule: 48 bytes: i64 id, u32 service index, u8 family
+//!   (4|6), u8 require, u8 log, u8 0, 16-byte first address key, 16-byte last address key
+//!   (see [`crate::net`])
 //! - lockouts: name, i64 locked until
 //! - passcode hash key: one byte string (empty if not created yet)
 //! - templates: name, text (the text in force, default or custom)
 //! - carriers: name, gateway suffix
 //! - fences: name, u32 offset, 32-byte SHA-256 of the block — the first user of every block
-//!   of [`BLOCK`] users; the blocks follow the head one after the other to the end of the file
+//!   of [`BLOCK`] users; the blocks follow the rule blocks one after the other to the end of
+//!   the file
 //!
 //! Then the users, sorted by name (bytes), in blocks that a login reads one of with one
 //! `pread`: name, u8 flags (1 enabled, 2 mandatory, 4 exempt), u8 log, u8 self-enroll
@@ -92,6 +100,11 @@ pub(crate) const DIGEST: usize = 32;
 pub(crate) const DIGEST_AT: usize = 8 + 8 + 4 + 4;
 pub(crate) const HEADER: usize = DIGEST_AT + DIGEST;
 pub(crate) const RULE: usize = 48;
+/// Rules per block of the rules section.
+pub(crate) const RULE_BLOCK: usize = 32;
+/// A rule block's entry in the head: lowest first key, highest last key, offset, count,
+/// digest.
+pub(crate) const RULE_FENCE: usize = 16 + 16 + 4 + 4 + DIGEST;
 /// Users per block of the users section.
 pub const BLOCK: usize = 32;
 /// The `meta` key holding the generation the snapshot must carry.
@@ -234,4 +247,24 @@ pub(crate) fn user_from_database(database: &Path, name: &str) -> Option<UserReco
             contacts: Vec::new(),
         })
     })
+}
+
+/// The deciding network rule read from the database, for a snapshot whose block of rules
+/// cannot be used (`service` is the governing name). When the database cannot be read
+/// either, a rule that requires the second factor: never a trusted network by default.
+pub(crate) fn network_from_database(
+    database: &Path,
+    user: &str,
+    service: &str,
+    ip: Option<std::net::IpAddr>,
+) -> Option<crate::policy::NetworkFacts> {
+    let read = || -> Result<Option<crate::policy::NetworkFacts>> {
+        let store = crate::store::Store::open(database)?;
+        Ok(crate::store::auth::facts(store.conn(), user, service, ip)?.network)
+    };
+    read().unwrap_or(Some(crate::policy::NetworkFacts {
+        id: 0,
+        require: true,
+        log: None,
+    }))
 }

@@ -40,6 +40,8 @@ impl std::fmt::Display for Damage {
     }
 }
 
+type RuleFence = ([u8; 16], [u8; 16], usize, usize, [u8; DIGEST]);
+
 /// A loaded snapshot: the head in memory (its checksum verified), the file open for the
 /// users section (each block verified against its checksum in the head when read).
 #[derive(Debug)]
@@ -52,7 +54,8 @@ pub struct Snapshot {
     settings: Settings,
     services: Vec<(String, String)>,
     head: Vec<u8>,
-    rules: std::ops::Range<usize>,
+    /// Rule blocks: (lowest first key, highest last key, offset, rule count, SHA-256).
+    rule_fences: Vec<RuleFence>,
     locks: (usize, usize),
     key: Vec<u8>,
     templates: Vec<(String, String)>,
@@ -158,10 +161,15 @@ impl Snapshot {
         }
         let settings = Settings::from_stored(&stored).ok()?;
         let services = r.pairs()?;
-        let n = usize::try_from(r.u32()?).ok()?;
-        let start = r.at;
-        r.skip(n.checked_mul(RULE)?)?;
-        let rules = start..r.at;
+        let mut rule_fences = Vec::new();
+        for _ in 0..r.u32()? {
+            let min_first: [u8; 16] = r.take(16)?.try_into().ok()?;
+            let max_last: [u8; 16] = r.take(16)?.try_into().ok()?;
+            let offset = usize::try_from(r.u32()?).ok()?;
+            let count = usize::try_from(r.u32()?).ok()?;
+            let digest: [u8; DIGEST] = r.take(DIGEST)?.try_into().ok()?;
+            rule_fences.push((min_first, max_last, offset, count, digest));
+        }
         let n_locks = usize::try_from(r.u32()?).ok()?;
         let locks_at = r.at;
         for _ in 0..n_locks {
@@ -180,10 +188,18 @@ impl Snapshot {
             fences.push((name, offset, digest));
         }
         // The blocks follow the head one after the other, up to the end of the file.
+        // The rule blocks follow the head, then the user blocks, to the end of the file.
+        let mut at = head.len();
+        for (_, _, offset, count, _) in &rule_fences {
+            if *offset != at || *count == 0 {
+                return None;
+            }
+            at = at.checked_add(count.checked_mul(RULE)?)?;
+        }
         let tiles = fences.windows(2).all(|w| w[0].1 < w[1].1)
-            && fences.first().is_none_or(|f| f.1 == head.len())
+            && fences.first().is_none_or(|f| f.1 == at)
             && fences.last().is_none_or(|f| f.1 < total)
-            && (!fences.is_empty() || total == head.len());
+            && (!fences.is_empty() || total == at);
         if r.at != head.len() || !tiles {
             return None;
         }
@@ -194,7 +210,7 @@ impl Snapshot {
             generation,
             settings,
             services,
-            rules,
+            rule_fences,
             locks: (n_locks, locks_at),
             key,
             templates,
@@ -204,19 +220,23 @@ impl Snapshot {
         })
     }
 
-    /// Reads block `i` of the users section and verifies it against its checksum.
-    fn block(&self, i: usize) -> Result<Vec<u8>, Damage> {
+    /// Reads `start..end` of the file and verifies it against `digest`.
+    fn read_verified(
+        &self,
+        start: usize,
+        end: usize,
+        digest: &[u8; DIGEST],
+        what: &str,
+    ) -> Result<Vec<u8>, Damage> {
         let shown = path_for(&self.database);
         let corrupt = || {
             Damage::Corrupt(format!(
-                "{}: block {i} of its users does not match its checksum (SHA-256)",
+                "{}: {what} does not match its checksum (SHA-256)",
                 shown.display()
             ))
         };
-        let (_, start, digest) = self.fences.get(i).ok_or_else(corrupt)?;
-        let end = self.fences.get(i + 1).map_or(self.total, |f| f.1);
-        let mut block = vec![0u8; end.checked_sub(*start).ok_or_else(corrupt)?];
-        let n = read_at(&self.file, &mut block, *start as u64)
+        let mut block = vec![0u8; end.checked_sub(start).ok_or_else(corrupt)?];
+        let n = read_at(&self.file, &mut block, start as u64)
             .map_err(|e| Damage::Unreadable(format!("{}: {e}", shown.display())))?;
         if n != block.len() || Sha256::digest(&block)[..] != digest[..] {
             return Err(corrupt());
@@ -224,9 +244,31 @@ impl Snapshot {
         Ok(block)
     }
 
-    /// Checks every block of users against its checksum (the head was checked when loaded):
-    /// what `mfa-admin` does before trusting a snapshot.
-    pub fn verify_users(&self) -> Result<(), Damage> {
+    /// Reads block `i` of the users section and verifies it against its checksum.
+    fn block(&self, i: usize) -> Result<Vec<u8>, Damage> {
+        let what = format!("block {i} of its users");
+        let Some((_, start, digest)) = self.fences.get(i) else {
+            return Err(Damage::Corrupt(format!("{what}: no such block")));
+        };
+        let end = self.fences.get(i + 1).map_or(self.total, |f| f.1);
+        self.read_verified(*start, end, digest, &what)
+    }
+
+    /// Reads block `i` of the rules and verifies it against its checksum.
+    fn rule_block(&self, i: usize) -> Result<Vec<u8>, Damage> {
+        let what = format!("block {i} of its network rules");
+        let Some((_, _, start, count, digest)) = self.rule_fences.get(i) else {
+            return Err(Damage::Corrupt(format!("{what}: no such block")));
+        };
+        self.read_verified(*start, start + count * RULE, digest, &what)
+    }
+
+    /// Checks every block of rules and users against its checksum (the head was checked
+    /// when loaded): what `mfa-admin` does before trusting a snapshot.
+    pub fn verify_blocks(&self) -> Result<(), Damage> {
+        for i in 0..self.rule_fences.len() {
+            self.rule_block(i)?;
+        }
         for i in 0..self.fences.len() {
             self.block(i)?;
         }
@@ -339,6 +381,8 @@ impl Snapshot {
     }
 
     /// [`Snapshot::facts`] with the user's record already read.
+    /// A block of rules that does not match its checksum is reported and the deciding rule
+    /// read from the database.
     pub fn facts_for(
         &self,
         record: Option<&UserRecord>,
@@ -346,6 +390,24 @@ impl Snapshot {
         user: &str,
         ip: Option<IpAddr>,
     ) -> Facts {
+        self.facts_checked(record, service, user, ip)
+            .unwrap_or_else(|failed| {
+                let (d, mut facts, service) = *failed;
+                super::report(&self.database, user, &d);
+                facts.network = super::network_from_database(&self.database, user, &service, ip);
+                facts
+            })
+    }
+
+    /// [`Snapshot::facts_for`], or the damage of a block of rules it met (with the facts but
+    /// the network rule, and the governing service name).
+    pub(crate) fn facts_checked(
+        &self,
+        record: Option<&UserRecord>,
+        service: &str,
+        user: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<Facts, Box<(Damage, Facts, String)>> {
         // A service without a rule of its own follows its family (crate::service); the
         // services section names exactly the names with a rule (a method or a network rule).
         let service =
@@ -374,13 +436,20 @@ impl Snapshot {
                 break;
             }
         }
-        Facts {
+        let mut facts = Facts {
             settings: self.settings.clone(),
             method,
             user: record.map(|u| u.facts.clone()),
             locked_until,
-            network: ip.and_then(|ip| self.network(service, ip)),
+            network: None,
             last_grant: None,
+        };
+        match ip.map(|ip| self.network(service, ip)).transpose() {
+            Ok(n) => {
+                facts.network = n.flatten();
+                Ok(facts)
+            }
+            Err(d) => Err(Box::new((d, facts, service.to_string()))),
         }
     }
 
@@ -388,7 +457,7 @@ impl Snapshot {
     /// ranked as
     /// [`crate::store::rules::matching_networks`] ranks them: narrowest range, then the
     /// service's own rule over `*`, then "require" over "trusted", then the older rule.
-    fn network(&self, service: &str, ip: IpAddr) -> Option<NetworkFacts> {
+    fn network(&self, service: &str, ip: IpAddr) -> Result<Option<NetworkFacts>, Damage> {
         let ip = ip.to_canonical();
         let family = if ip.is_ipv4() { 4 } else { 6 };
         let key = addr_key(ip);
@@ -396,35 +465,42 @@ impl Snapshot {
         let any = self.services.iter().position(|(n, _)| n == "*");
         // (span, is_any, !require, id) — smaller is better.
         let mut best: Option<((u128, bool, bool, i64), NetworkFacts)> = None;
-        for rec in self.head[self.rules.clone()].chunks_exact(RULE) {
-            if rec[12] != family {
+        for (i, (min_first, max_last, ..)) in self.rule_fences.iter().enumerate() {
+            // A rule that holds the address lies in a block whose bounds hold it.
+            if min_first[..] > key[..] || max_last[..] < key[..] {
                 continue;
             }
-            let (first, last) = (&rec[16..32], &rec[32..48]);
-            if first > &key[..] || last < &key[..] {
-                continue;
-            }
-            let svc = usize::try_from(le_u32(&rec[8..12])).ok();
-            let is_any = svc == any;
-            if !(is_any || (own.is_some() && svc == own)) {
-                continue;
-            }
-            let span = be_u128(last).wrapping_sub(be_u128(first));
-            let id = le_i64(&rec[0..8]);
-            let require = rec[13] != 0;
-            let rank = (span, is_any, !require, id);
-            if best.as_ref().is_none_or(|(b, _)| rank < *b) {
-                best = Some((
-                    rank,
-                    NetworkFacts {
-                        id,
-                        require,
-                        log: log_from(rec[14]),
-                    },
-                ));
+            let block = self.rule_block(i)?;
+            for rec in block.chunks_exact(RULE) {
+                if rec[12] != family {
+                    continue;
+                }
+                let (first, last) = (&rec[16..32], &rec[32..48]);
+                if first > &key[..] || last < &key[..] {
+                    continue;
+                }
+                let svc = usize::try_from(le_u32(&rec[8..12])).ok();
+                let is_any = svc == any;
+                if !(is_any || (own.is_some() && svc == own)) {
+                    continue;
+                }
+                let span = be_u128(last).wrapping_sub(be_u128(first));
+                let id = le_i64(&rec[0..8]);
+                let require = rec[13] != 0;
+                let rank = (span, is_any, !require, id);
+                if best.as_ref().is_none_or(|(b, _)| rank < *b) {
+                    best = Some((
+                        rank,
+                        NetworkFacts {
+                            id,
+                            require,
+                            log: log_from(rec[14]),
+                        },
+                    ));
+                }
             }
         }
-        best.map(|(_, n)| n)
+        Ok(best.map(|(_, n)| n))
     }
 }
 
@@ -623,6 +699,6 @@ pub fn verify(database: &Path) -> Result<Option<u64>, Damage> {
     let Some(s) = Snapshot::open(database)? else {
         return Ok(None);
     };
-    s.verify_users()?;
+    s.verify_blocks()?;
     Ok(Some(s.generation()))
 }

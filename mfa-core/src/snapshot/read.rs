@@ -399,9 +399,10 @@ impl Snapshot {
             })
     }
 
-    /// [`Snapshot::facts_for`], or the damage of a block of rules it met (with the facts but
-    /// the network rule, and the governing service name).
-    pub(crate) fn facts_checked(
+    /// [`Snapshot::facts_for`] without reporting or reading the database: `Err` carries the
+    /// damage of a block of rules it met, the facts but the network rule, and the governing
+    /// service name (for checks and fuzzing, which must not log).
+    pub fn facts_checked(
         &self,
         record: Option<&UserRecord>,
         service: &str,

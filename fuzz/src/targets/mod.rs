@@ -45,7 +45,7 @@ pub struct Target {
 pub const TARGETS: &[Target] = &[
     Target {
         name: "snapshot",
-        about: "policy snapshot file (Snapshot::open, lookup, facts_for: must answer as the database)",
+        about: "policy snapshot file (Snapshot::open, lookup, facts_checked: must answer as the database)",
         make: store_files::snapshot,
     },
     Target {

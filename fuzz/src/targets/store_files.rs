@@ -302,8 +302,11 @@ impl Harness for SnapshotTarget {
             // One probe per user per input, in turn.
             let i = (self.round + u.name.len()) % probes.len();
             let (service, ip) = probes[i];
-            let got = snap.facts_for(rec.as_ref(), service, &u.name, ip);
-            if got != u.probes[i] {
+            // A damaged block of rules is refused (facts_for would log it and open the
+            // database: slow and noisy here); what is answered must be the database's answer.
+            if let Ok(got) = snap.facts_checked(rec.as_ref(), service, &u.name, ip)
+                && got != u.probes[i]
+            {
                 return wrong(
                     &format!("facts({:?}, {service}, {ip:?})", u.name),
                     &got,

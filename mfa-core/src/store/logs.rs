@@ -43,6 +43,10 @@ pub const OUTCOMES: &[(&str, &str)] = &[
     ),
     ("rate-limited", "refused: a send limit was reached"),
     (
+        "error",
+        "the policy snapshot was damaged or not private: the login read the database instead",
+    ),
+    (
         "unavailable-deny",
         "mfa could not ask; fail_mode=secure denied",
     ),

@@ -60,7 +60,8 @@ pub fn append(database: &Path, ev: &AuthEvent) -> Result<()> {
         .mode(0o600)
         .open(&p)
         .map_err(|e| Error::io(&p, e))?;
-    f.lock_shared().map_err(|e| Error::io(&p, e))?;
+    // Bounded, like every wait of a login: a mover that hangs must not hang logins.
+    crate::state::lock_within(&f, &p, false)?;
     // One write: appends of concurrent logins never interleave.
     f.write_all(&bytes).map_err(|e| Error::io(&p, e))
 }
@@ -80,7 +81,7 @@ pub(crate) fn drain(database: &Path) -> Result<Option<Drained>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io(&p, e)),
     };
-    f.lock().map_err(|e| Error::io(&p, e))?;
+    crate::state::lock_within(&f, &p, true)?;
     let mut text = Vec::new();
     f.read_to_end(&mut text).map_err(|e| Error::io(&p, e))?;
     let mut lines = Vec::new();

@@ -177,3 +177,22 @@ fn rules_that_cannot_be_read_are_in_the_auth_log() {
         );
     }
 }
+
+/// A process that holds the auth-log inbox (a hung `mfa-admin` moving it into the database)
+/// delays a login by at most the bound: the decision stands, only its log line waits and
+/// then goes to syslog alone.
+#[test]
+fn a_held_auth_log_inbox_delays_a_login_at_most_the_bound() {
+    let i = Install::new();
+    i.set("unassigned", "allow");
+    let inbox = i.path("db/mfa.db-authlog");
+    std::fs::write(&inbox, b"").unwrap();
+    let held = Holder::flock(&inbox);
+    let t = Instant::now();
+    let r = i.auth("nobody-here", None, Box::new(|p: &str| panic!("asked {p}")));
+    let spent = t.elapsed();
+    assert!(spent < BOUND, "{spent:?}");
+    // unassigned=allow: PAM_IGNORE, which the test stack turns into PAM_PERM_DENIED.
+    assert_eq!(r.code, PAM_PERM_DENIED, "{r:?}");
+    drop(held);
+}

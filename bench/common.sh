@@ -105,6 +105,10 @@ bench_install() {
 database = "$inst/db/mfa.db"
 spool = "$inst/spool"
 runtime = "$inst/run"
+
+# init must not create the sender's account mfa on the bench machine.
+[sender]
+user = "nobody"
 EOF
     db=$inst/db/mfa.db
     mfa init >/dev/null

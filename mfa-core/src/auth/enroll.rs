@@ -2,17 +2,6 @@
 
 use super::*;
 
-/// A user whose name `mfa-admin` could not store (`validate::user_name`: `émile`, a space)
-/// is not enrolled at login: the rules would hold a user that `export` writes and `import`
-/// refuses (mfa-fuzz). The administrator adds such users by hand, or not at all.
-fn unstorable_name(req: &Request) -> Option<Outcome> {
-    crate::validate::user_name(&req.user)
-        .is_err()
-        .then(|| Outcome::Deny {
-            reason: "self-enrollment refused: the user name is not one mfa-admin can store".into(),
-        })
-}
-
 /// Enrols an authenticator app at login: shows a new key and its QR code, and saves the key
 /// only once the user typed a valid code from it.
 pub(super) fn enroll_totp(
@@ -21,9 +10,6 @@ pub(super) fn enroll_totp(
     facts: &Facts,
     conv: &mut dyn Conversation,
 ) -> Result<Outcome, Flow> {
-    if let Some(refused) = unstorable_name(req) {
-        return Ok(refused);
-    }
     let key = crate::totp::Key::generate("sha1", 6)?;
     let issuer = facts.settings.totp_issuer();
     let uri = key.uri(&issuer, &req.user);
@@ -85,9 +71,6 @@ pub(super) fn enroll(
     facts: &Facts,
     conv: &mut dyn Conversation,
 ) -> Result<Outcome, Flow> {
-    if let Some(refused) = unstorable_name(req) {
-        return Ok(refused);
-    }
     check_delivery(config)?;
     conv.info("Your account has no second factor yet. Register where passcodes should be sent.")?;
     let mut contact = None;

@@ -229,6 +229,16 @@ pub fn authenticate(
             let flow = second_factor(&mut cx, config, req, &facts, conv, &method);
             (finish(flow), method)
         }
+        // A name mfa-admin could not store (`émile`, a space) is not enrolled at login: the
+        // rules would hold a user that `export` writes and `import` refuses (mfa-fuzz). The
+        // administrator adds such users by hand, or not at all.
+        Decision::EnrollTotp | Decision::Enroll
+            if crate::validate::user_name(&req.user).is_err() =>
+        {
+            let reason =
+                "self-enrollment refused: the user name is not one mfa-admin can store".into();
+            (refuse(conv, Outcome::Deny { reason }), String::new())
+        }
         Decision::EnrollTotp => (
             finish(enroll_totp(&mut cx, req, &facts, conv)),
             "totp".to_string(),

@@ -53,7 +53,7 @@ pub(super) fn code_login(
                 let h = crate::totp::backup_hash(&hash_key, &user, &text)?;
                 // Used by deleting its row, a change the snapshot (which counts the codes
                 // left) follows.
-                let used = cx.store_for_write()?.policy_write(false, |tx| {
+                let used = cx.store()?.policy_write(false, |tx| {
                     let used = factors::use_backup_code(tx, &user, &h)?;
                     Ok((used, used))
                 })?;

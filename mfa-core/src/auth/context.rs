@@ -23,44 +23,16 @@ impl Cx<'_> {
         &self.config.paths.database
     }
 
-    /// The database, opened on first use, its busy wait bounded by [`state::LOCK_WAIT`].
+    /// The database, opened on first use, every wait bounded by [`state::LOCK_WAIT`]
+    /// ([`Store::open_bounded`]): a locked database or a hung `mfa-admin` holding the
+    /// snapshot lock fails this login in bounded time instead of hanging it.
     pub(super) fn store(&mut self) -> Result<&mut Store> {
         if self.store.is_none() {
-            // Store::open waits up to 30 s for a locked database (its schema check): a
-            // first look, bounded, fails this login in bounded time instead.
-            let probe = rusqlite::Connection::open_with_flags(
-                &self.config.paths.database,
-                rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
-                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )?;
-            probe.busy_timeout(state::LOCK_WAIT)?;
-            probe.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
-                r.get::<_, i64>(0)
-            })?;
-            drop(probe);
-            let store = Store::open(&self.config.paths.database)?;
-            store.conn().busy_timeout(state::LOCK_WAIT)?;
-            self.store = Some(store);
+            self.store = Some(Store::open_bounded(&self.config.paths.database)?);
         }
         self.store
             .as_mut()
             .ok_or_else(|| Error::Database("the database is not open".into()))
-    }
-
-    /// The database for a write that takes the snapshot writers' lock: first waits (at most
-    /// [`state::LOCK_WAIT`]) until no other process holds that lock, so that a hung
-    /// `mfa-admin` fails this login in bounded time instead of hanging it.
-    pub(super) fn store_for_write(&mut self) -> Result<&mut Store> {
-        let p = crate::snapshot::sibling(self.db(), "-policy.lock");
-        match std::fs::File::open(&p) {
-            Ok(f) => {
-                state::lock_within(&f, &p, true)?;
-                drop(f);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io(&p, e)),
-        }
-        self.store()
     }
 
     pub(super) fn facts(&mut self, req: &Request, ip: Option<std::net::IpAddr>) -> Result<Facts> {
@@ -132,7 +104,7 @@ pub(super) fn passed(cx: &mut Cx<'_>, req: &Request, facts: &Facts) -> Result<()
     state::clear_failures(cx.db(), &req.user)?;
     if facts.locked_until != 0 {
         let user = req.user.clone();
-        cx.store_for_write()?
+        cx.store()?
             .policy_write(false, |tx| Ok((q::record_success(tx, &user)?, true)))?;
     }
     grant(cx, req);
@@ -144,7 +116,7 @@ pub(super) fn passed(cx: &mut Cx<'_>, req: &Request, facts: &Facts) -> Result<()
 /// enforced from the file.
 pub(super) fn lockout(cx: &mut Cx<'_>, user: &str, now: i64, until: i64) -> Result<()> {
     let count = state::failures(cx.db(), user).count;
-    cx.store_for_write()?.policy_write(false, |tx| {
+    cx.store()?.policy_write(false, |tx| {
         Ok((q::record_lockout(tx, user, count, now, until)?, true))
     })
 }

@@ -25,7 +25,7 @@ pub(super) fn enroll_totp(
         let now = u64::try_from(crate::now()).unwrap_or(0);
         if let Some(step) = key.matching_step(&text, now, facts.settings.totp_skew) {
             let user = req.user.clone();
-            cx.store_for_write()?
+            cx.store()?
                 .change("pam_mfa (self-enrollment)", "totp enroll", |tx| {
                     let t = crate::now();
                     if people::require_user(tx, &user).is_err() {
@@ -155,7 +155,7 @@ pub(super) fn enroll(
     if let Outcome::Success { .. } = result {
         let user = req.user.clone();
         let detail = format!("{user}: {} {}", contact.channel.as_str(), contact.masked());
-        cx.store_for_write()?
+        cx.store()?
             .change("pam_mfa (self-enrollment)", "contact add", |tx| {
                 let now = crate::now();
                 if people::require_user(tx, &user).is_err() {

@@ -150,7 +150,9 @@ pub fn bump_generation(conn: &Connection) -> Result<()> {
 
 /// Takes the exclusive lock that serialises the writers of the snapshot (held until the
 /// returned file is dropped). Take it before the database's write lock, never after.
-pub fn lock(database: &Path) -> Result<File> {
+/// `bounded`: give up after [`crate::state::LOCK_WAIT`] (a login), else wait (mfa-admin,
+/// behind another administrator's long import).
+pub fn lock(database: &Path, bounded: bool) -> Result<File> {
     let p = lock_path(database);
     let f = OpenOptions::new()
         .create(true)
@@ -159,7 +161,11 @@ pub fn lock(database: &Path) -> Result<File> {
         .mode(0o600)
         .open(&p)
         .map_err(|e| Error::io(&p, e))?;
-    f.lock().map_err(|e| Error::io(&p, e))?;
+    if bounded {
+        crate::state::lock_within(&f, &p, true)?;
+    } else {
+        f.lock().map_err(|e| Error::io(&p, e))?;
+    }
     Ok(f)
 }
 

@@ -57,6 +57,9 @@ pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Bounded waits ([`Store::open_bounded`]): the database's busy wait and the snapshot
+    /// lock give up after [`crate::state::LOCK_WAIT`] instead of 30 s and never.
+    bounded: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -69,6 +72,16 @@ impl Store {
     /// Opens an existing database, refusing one that others can write, and brings its
     /// schema up to date.
     pub fn open(path: &Path) -> Result<Store> {
+        Store::open_with(path, false)
+    }
+
+    /// [`Store::open`] for a login: every wait (a locked database, the snapshot lock held by
+    /// a hung `mfa-admin`) ends after [`crate::state::LOCK_WAIT`] with an error naming it.
+    pub fn open_bounded(path: &Path) -> Result<Store> {
+        Store::open_with(path, true)
+    }
+
+    fn open_with(path: &Path, bounded: bool) -> Result<Store> {
         match std::fs::metadata(path) {
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -86,6 +99,7 @@ impl Store {
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
+            bounded,
         };
         store.configure()?;
         store.migrate()?;
@@ -110,6 +124,7 @@ impl Store {
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
+            bounded: false,
         };
         store.configure()?;
         store.migrate()?;
@@ -136,7 +151,11 @@ impl Store {
     }
 
     fn configure(&mut self) -> Result<()> {
-        self.conn.busy_timeout(DEFAULT_BUSY_TIMEOUT)?;
+        self.conn.busy_timeout(if self.bounded {
+            crate::state::LOCK_WAIT
+        } else {
+            DEFAULT_BUSY_TIMEOUT
+        })?;
         self.conn.execute_batch(
             "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA trusted_schema = OFF;",
         )?;
@@ -239,7 +258,7 @@ impl Store {
         durable: bool,
         f: impl FnOnce(&Transaction<'_>) -> Result<(T, bool)>,
     ) -> Result<T> {
-        let _lock = snapshot::lock(&self.path)?;
+        let _lock = snapshot::lock(&self.path, self.bounded)?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -265,7 +284,7 @@ impl Store {
 
     /// Rewrites the policy snapshot from the database, whatever its state.
     pub fn rebuild_snapshot(&mut self) -> Result<()> {
-        let _lock = snapshot::lock(&self.path)?;
+        let _lock = snapshot::lock(&self.path, self.bounded)?;
         self.write_snapshot(true)
     }
 

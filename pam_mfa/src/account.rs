@@ -39,13 +39,16 @@ pub fn canonical(given: &str) -> Result<String, i32> {
 /// [`canonical`] over any lookup (tests give one that folds case, as sssd does).
 pub fn canonical_with(given: &str, find: impl Fn(&str) -> Lookup) -> Result<String, i32> {
     match find(given) {
-        Lookup::Found(name) if !name.is_empty() => Ok(name),
+        // Only a spelling of the same name (case, as sssd and LDAP fold it): a name service
+        // that maps `alice` to another name (`alice@example.com`, an alias) would have the
+        // rules decide for an account they do not know (unassigned=allow: a bypass).
+        Lookup::Found(name) if !name.is_empty() && name.eq_ignore_ascii_case(given) => Ok(name),
         Lookup::Found(_) | Lookup::Missing => Ok(given.to_string()),
         Lookup::Failed(errno) => Err(errno),
     }
 }
 
-/// `getpwnam_r(3)`: a 4 KiB buffer on the stack, grown on ERANGE up to 1 MiB.
+/// `getpwnam_r(3)`: a 4 KiB buffer, grown on ERANGE up to 1 MiB.
 pub fn lookup(name: &str) -> Lookup {
     let Ok(c) = CString::new(name) else {
         return Lookup::Missing;
@@ -111,6 +114,12 @@ mod tests {
             Ok("Nobody2".to_string())
         );
         assert_eq!(canonical_with("Down", folding), Err(libc::EIO));
+        // A name service that maps a name to another one (a domain suffix, an alias) is not
+        // followed: the rules would decide for an account they do not know.
+        assert_eq!(
+            canonical_with("alice", |_| Lookup::Found("alice@example.com".into())),
+            Ok("alice".to_string())
+        );
         // A pw_name that is not UTF-8 (or empty) keeps the name as given.
         assert_eq!(
             canonical_with("bob", |_| Lookup::Found(String::new())),

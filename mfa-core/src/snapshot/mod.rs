@@ -231,7 +231,7 @@ fn syslog_error(text: &str) {
 /// mandatory, no factor): never `None`, which would read as an unknown user.
 pub(crate) fn user_from_database(database: &Path, name: &str) -> Option<UserRecord> {
     let read = || -> Result<Option<UserRecord>> {
-        let store = crate::store::Store::open(database)?;
+        let store = crate::store::Store::open_bounded(database)?;
         let conn = store.conn();
         let Some(facts) = crate::store::auth::facts(conn, name, "*", None)?.user else {
             return Ok(None);
@@ -265,7 +265,7 @@ pub(crate) fn network_from_database(
     ip: Option<std::net::IpAddr>,
 ) -> Option<crate::policy::NetworkFacts> {
     let read = || -> Result<Option<crate::policy::NetworkFacts>> {
-        let store = crate::store::Store::open(database)?;
+        let store = crate::store::Store::open_bounded(database)?;
         Ok(crate::store::auth::facts(store.conn(), user, service, ip)?.network)
     };
     read().unwrap_or(Some(crate::policy::NetworkFacts {

@@ -95,7 +95,6 @@ install: install-ready
 	sed 's|/usr/sbin/mfa-sender|$(SBINDIR)/mfa-sender|g' etc/$(UNIT) > $(DESTDIR)$(UNITDIR)/$(UNIT).tmp
 	chmod 0644 $(DESTDIR)$(UNITDIR)/$(UNIT).tmp
 	mv -f $(DESTDIR)$(UNITDIR)/$(UNIT).tmp $(DESTDIR)$(UNITDIR)/$(UNIT)
-	rm -rf $(DESTDIR)$(EXAMPLESDIR)
 	for f in $(EXAMPLES); do \
 	  install -D -m 0644 etc/$$f $(DESTDIR)$(EXAMPLESDIR)/$$f || exit 1; \
 	done
@@ -116,7 +115,11 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(SBINDIR)/,$(BINARIES))
 	rm -f $(DESTDIR)$(PAMDIR)/pam_mfa.so
 	rm -f $(DESTDIR)$(UNITDIR)/$(UNIT)
-	rm -rf $(DESTDIR)$(EXAMPLESDIR)
+	# Exactly the example files (EXAMPLESDIR may be overridden: never rm -r it), then the
+	# directories they leave empty.
+	rm -f $(addprefix $(DESTDIR)$(EXAMPLESDIR)/,$(EXAMPLES))
+	for d in pam.d ssh/sshd_config.d ssh; do rmdir $(DESTDIR)$(EXAMPLESDIR)/$$d 2>/dev/null || true; done
+	rmdir $(DESTDIR)$(EXAMPLESDIR) 2>/dev/null || true
 	rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
 	@if [ -z "$(DESTDIR)" ] && grep -rlsE '^[^#]*pam_mfa\.so' /etc/pam.d; then \
 	  echo "warning: the pam.d files above still name pam_mfa.so, which is gone: remove those lines" >&2; \

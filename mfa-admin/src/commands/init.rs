@@ -356,14 +356,19 @@ fn ensure_dir(dir: &Path, want: Want) -> Result<(bool, String)> {
         }
         Err(_) => {}
     }
-    if let Some(parent) = dir
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty() && !d.exists())
-    {
+    // Missing parents are made 0755 one by one, whatever the umask (mfa-admin runs under
+    // 077): a 0700 /srv/mfa would keep the sender out of /srv/mfa/spool.
+    let missing: Vec<&Path> = dir
+        .ancestors()
+        .skip(1)
+        .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+        .collect();
+    for parent in missing.into_iter().rev() {
         DirBuilder::new()
-            .recursive(true)
             .mode(0o755)
             .create(parent)
+            .map_err(|e| Error::io(parent, e))?;
+        std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o755))
             .map_err(|e| Error::io(parent, e))?;
     }
     DirBuilder::new()

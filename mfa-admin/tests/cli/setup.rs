@@ -307,3 +307,20 @@ fn init_refuses_directories_that_overlap() {
         assert!(!env.db().exists());
     }
 }
+
+/// mfa-admin runs under umask 077: directories init has to create above the spool must
+/// still let the sender through (0755), not be 0700.
+#[test]
+fn missing_parents_are_made_0755_whatever_the_umask() {
+    let env = Env::bare();
+    let text = std::fs::read_to_string(&env.config).unwrap().replace(
+        &format!("spool = \"{}/spool\"", env.dir.path().display()),
+        &format!("spool = \"{}/srv/mfa/spool\"", env.dir.path().display()),
+    );
+    assert!(text.contains("/srv/mfa/spool"));
+    std::fs::write(&env.config, text).unwrap();
+    env.ok(&["init"]);
+    for d in ["srv", "srv/mfa"] {
+        assert_eq!(owner(&env.path(d)).2, 0o755, "{d}");
+    }
+}

@@ -20,15 +20,10 @@ use clap::Parser;
 /// processes get the default anyway; sockets are written with MSG_NOSIGNAL by std.
 #[allow(unsafe_code)]
 fn default_sigpipe() {
-    const SIGPIPE: std::ffi::c_int = 13;
-    const SIG_DFL: usize = 0;
-    unsafe extern "C" {
-        fn signal(signum: std::ffi::c_int, handler: usize) -> usize;
-    }
     // SAFETY: signal(2) with SIG_DFL installs no Rust code as a handler; it is called once,
     // before any thread exists.
     unsafe {
-        signal(SIGPIPE, SIG_DFL);
+        nix::libc::signal(nix::libc::SIGPIPE, nix::libc::SIG_DFL);
     }
 }
 

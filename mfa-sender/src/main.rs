@@ -97,7 +97,7 @@ fn main() -> ExitCode {
                 "transports",
                 &Err("not checked: fix the secret files above first".into()),
             );
-        } else if configured {
+        } else {
             match transport::Transports::new(&cfg) {
                 Ok(t) => {
                     for (name, r) in t.check() {

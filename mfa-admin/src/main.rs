@@ -6,6 +6,8 @@
 mod actor;
 mod cli;
 mod commands;
+#[cfg(test)]
+mod generated;
 mod output;
 mod pam_files;
 mod when;

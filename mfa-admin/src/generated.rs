@@ -43,7 +43,8 @@ fn regenerating() -> bool {
 fn check_or_write(rel: &str, content: &[u8]) {
     let path = workspace().join(rel);
     if regenerating() {
-        let tmp = path.with_extension("regenerating");
+        let name = path.file_name().expect("a file name").to_string_lossy();
+        let tmp = path.with_file_name(format!(".{name}.regenerating"));
         std::fs::create_dir_all(path.parent().expect("a file in a directory")).unwrap();
         std::fs::write(&tmp, content).unwrap();
         std::fs::rename(&tmp, &path).unwrap();

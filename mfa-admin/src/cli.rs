@@ -85,6 +85,32 @@ pub enum Command {
         #[arg(long, default_value = "/etc/ssh/sshd_config", value_name = "FILE")]
         sshd_config: PathBuf,
     },
+    /// Daily upkeep, as mfa-maintenance.timer runs it: purge the auth log, sweep expired
+    /// login state, verify the policy snapshot (root only)
+    ///
+    /// Runs four tasks and prints one line for each, with its counts (one JSON object with
+    /// --json):
+    ///
+    /// auth log: moves the module's pending log file into the database, then deletes the
+    /// entries older than the log_keep_days setting, as `log purge` does (0 keeps everything).
+    ///
+    /// challenges: removes every passcode challenge that expired over an hour ago (logins
+    /// abandoned or killed at the prompt), and files named like one that do not parse and are
+    /// over an hour old. Anything else in the directory (a symlink, a FIFO, a directory,
+    /// another name) is left alone and named.
+    ///
+    /// login state: drops from each user's file the send times, challenge entries and
+    /// repeat-window grants that left their window (failure counts, lockouts and TOTP steps
+    /// stay), and removes the destination send counters idle for a day.
+    ///
+    /// policy snapshot: checks the file logins read against the database (checksums, owner,
+    /// mode, content) and rewrites it when it is missing, stale, damaged or different, saying
+    /// which.
+    ///
+    /// Safe beside logins and another maintain. Exit status 0 when every task ran (a
+    /// rewritten snapshot included); 1 when one failed (the database cannot be opened, the
+    /// snapshot cannot be made usable, a file cannot be read): its line says what to fix.
+    Maintain,
     /// Write every rule as one TOML document (to FILE, or standard output)
     Export {
         /// Output file (written atomically, mode 0600)

@@ -4,6 +4,7 @@
 mod doctor;
 mod init;
 mod logs;
+mod maintain;
 mod network;
 mod people;
 mod queue;
@@ -65,6 +66,10 @@ pub fn run(cli: Cli) -> Result<()> {
     if let Command::Init = cli.command {
         return init::run(&source, cli.json);
     }
+    if let Command::Maintain = cli.command {
+        // Before the configuration, which others may not read: say what is wrong first.
+        maintain::require_root()?;
+    }
     let config = Config::load(&source)?;
     let ctx = Ctx {
         config_path: source.path,
@@ -92,6 +97,7 @@ pub fn run(cli: Cli) -> Result<()> {
             pam_dir,
             sshd_config,
         } => doctor::run(&ctx, &pam_dir, &sshd_config),
+        Command::Maintain => maintain::run(&ctx),
         Command::Export { file } => transfer::export(&ctx, file.as_deref()),
         Command::Import { file } => transfer::import(&ctx, &file),
     }

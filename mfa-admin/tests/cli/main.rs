@@ -17,6 +17,7 @@ mod diagnose;
 mod doctor_install;
 mod hostile_output;
 mod integrity;
+mod maintain;
 mod operator;
 mod safenet;
 mod setup;

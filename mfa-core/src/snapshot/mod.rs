@@ -62,6 +62,7 @@
 //! u8 contact count, contacts: u8 number, channel, address, carrier ("" none), to, masked,
 //! label.
 
+mod check;
 mod encode;
 #[cfg(test)]
 mod integrity_tests;
@@ -80,6 +81,7 @@ use crate::store::people::ContactRow;
 use crate::totp::Key;
 use crate::{Error, Result};
 
+pub use check::{Checked, Finding, check_and_repair};
 pub use encode::build;
 pub use read::{Damage, Snapshot, verify};
 

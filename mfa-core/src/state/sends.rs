@@ -15,6 +15,12 @@
 //! The user's file also lists the user's outstanding challenges: a login that would have
 //! more than [`MAX_CHALLENGES`] of them is refused, after the expired ones (and those whose
 //! file is gone) were dropped and their files deleted.
+//!
+//! What has left every window goes as logins go (a few destination counters per sweep, a
+//! user's own entries at their next message); the daily `mfa-admin maintain` takes the rest:
+//! [`sweep_counters`] (every idle destination counter) and [`prune_user_states`] (expired
+//! send times, challenge entries and grants in every user's file, rewritten in place under
+//! the user's lock).
 
 use std::fs::{File, OpenOptions};
 use std::io::Read;
@@ -314,30 +320,95 @@ fn destination_and_host(
     }
     // Destinations nobody sent to for a day go, a few at a time (one reservation in 64).
     if now.rem_euclid(64) == 0 {
-        sweep(&d, now);
+        sweep(&d, now, 256);
     }
     Ok(None)
 }
 
-/// Removes up to 256 destination counters untouched for a day (the longest window).
-fn sweep(d: &Path, now: i64) {
+/// Removes up to `at_most` looked-at entries' worth of destination counters untouched for a
+/// day (the longest window): regular files named by a key; the host counter, anything else
+/// and a symlink (which is not followed) stay. Returns how many it removed.
+fn sweep(d: &Path, now: i64, at_most: usize) -> usize {
     let Ok(entries) = std::fs::read_dir(d) else {
-        return;
+        return 0;
     };
-    for e in entries.take(256).flatten() {
-        if e.file_name() == "host" {
-            continue;
-        }
-        let old = e
-            .metadata()
-            .ok()
-            .and_then(|m| m.modified().ok())
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .is_some_and(|t| i64::try_from(t.as_secs()).unwrap_or(i64::MAX) < now - 86_400);
-        if old {
-            let _ = std::fs::remove_file(e.path());
+    let mut n = 0;
+    for e in entries.take(at_most).flatten() {
+        let name = e.file_name();
+        let is_key = name.to_str().is_some_and(|k| {
+            !k.is_empty() && k.len() <= 64 && k.bytes().all(|b| b.is_ascii_hexdigit())
+        });
+        // DirEntry::metadata does not follow a symlink.
+        let old = is_key
+            && e.metadata().ok().filter(|m| m.is_file()).is_some_and(|m| {
+                m.modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .is_some_and(|t| i64::try_from(t.as_secs()).unwrap_or(i64::MAX) < now - 86_400)
+            });
+        if old && std::fs::remove_file(e.path()).is_ok() {
+            n += 1;
         }
     }
+    n
+}
+
+/// Removes every destination counter nobody sent to for a day (logins remove a few at a
+/// time). A counter a login writes meanwhile is one touched now, which stays; at worst one
+/// count of a destination idle for a day is lost to a login that opened it just before.
+/// Returns how many were removed.
+pub fn sweep_counters(database: &Path, now: i64) -> usize {
+    sweep(&sends_path(database), now, usize::MAX)
+}
+
+/// What [`prune_user_states`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Pruned {
+    /// Users' files looked at.
+    pub users: usize,
+    /// Users' files rewritten (something in them had expired).
+    pub rewritten: usize,
+    /// Entries dropped: send times out of the send window, challenge entries expired or
+    /// whose file is gone, grants older than the longest repeat window.
+    pub entries: usize,
+    /// Files that could not be rewritten (a lock held too long, an I/O error), with why.
+    pub failed: Vec<String>,
+}
+
+/// Drops from every user's login-state file what has left its window at `now`: send times
+/// older than `send_window`, challenge entries that expired (or whose challenge file is
+/// gone), grants older than [`crate::grants::MAX_AGE`]. Failure counts, lockouts and the
+/// newest TOTP step stay (a count only ends with a success or an unlock; the step guards
+/// against replay). Each file is rewritten in place under its user's exclusive lock, the way
+/// a login writes it, so a login meanwhile waits (boundedly) and then reads the pruned file;
+/// no file is deleted (a login that opened it before would write into a removed file).
+pub fn prune_user_states(database: &Path, now: i64, s: &Settings) -> Pruned {
+    let window = i64::from(s.send_window);
+    let mut out = Pruned::default();
+    for name in super::user_names(database) {
+        out.users += 1;
+        let res = with_user(database, &name, false, |st| {
+            let before = st.sends.len() + st.challenges.len() + st.grants.len();
+            st.sends.retain(|t| *t > now - window && *t <= now);
+            st.challenges.retain(|(id, expires)| {
+                *expires >= now && challenge_path(database, id).is_ok_and(|p| p.exists())
+            });
+            // As grants::record drops them.
+            st.grants
+                .retain(|(t, _, _)| *t > now - crate::grants::MAX_AGE);
+            let dropped = before - (st.sends.len() + st.challenges.len() + st.grants.len());
+            (dropped, dropped > 0)
+        });
+        match res {
+            Ok(0) => {}
+            Ok(n) => {
+                out.rewritten += 1;
+                out.entries += n;
+            }
+            Err(e) => out.failed.push(e.to_string()),
+        }
+    }
+    out
 }
 
 /// The sends directory of a database (tests).
@@ -491,6 +562,87 @@ mod tests {
     }
 
     #[test]
+    fn pruning_drops_what_left_its_window_and_keeps_counts_step_and_live_entries() {
+        let d = tempfile::tempdir().unwrap();
+        let db = d.path().join("mfa.db");
+        // A user limit of 5 keeps 5 send times.
+        let s = settings(5, 0, 0);
+        assert_eq!(prune_user_states(&db, 5, &s), Pruned::default());
+        // ann: two messages long ago (one challenge answered, one abandoned), a grant eight
+        // days old and one from now, two failures and a TOTP step.
+        let now = 10_000_000;
+        for n in 0..2 {
+            assert_eq!(
+                reserve(&db, &ch(n, "ann", 1_000 + i64::from(n)), "aa", &s).unwrap(),
+                None
+            );
+        }
+        crate::state::delete_challenge(&db, "0000").unwrap();
+        // (A grant recorded drops those older than MAX_AGE from its own time: the fresh one
+        // first.)
+        crate::grants::record(&db, "ann", "sshd", "10.0.0.2", now - 60).unwrap();
+        crate::grants::record(&db, "ann", "sshd", "10.0.0.1", now - 8 * 86_400).unwrap();
+        let mut st = settings(0, 0, 0);
+        st.lockout_after = 0;
+        crate::state::record_failure(&db, "ann", now - 30, &st).unwrap();
+        crate::state::record_failure(&db, "ann", now - 20, &st).unwrap();
+        assert!(crate::state::accept_step(&db, "ann", 77).unwrap());
+        // bob: a live challenge and a message within the window.
+        let live = ch(9, "bob", now - 10);
+        assert_eq!(reserve(&db, &live, "bb", &s).unwrap(), None);
+        let p = prune_user_states(&db, now, &s);
+        // ann: 2 send times, 2 challenge entries, 1 grant.
+        assert_eq!((p.users, p.rewritten, p.entries), (2, 1, 5), "{p:?}");
+        assert!(p.failed.is_empty());
+        let ann = crate::state::read_user(&db, "ann").unwrap();
+        assert!(ann.sends.is_empty() && ann.challenges.is_empty(), "{ann:?}");
+        assert_eq!(ann.grants.len(), 1);
+        assert_eq!(
+            crate::grants::last(&db, "ann", "sshd", "10.0.0.2"),
+            Some(now - 60)
+        );
+        assert_eq!((ann.failures.count, ann.step), (2, 77));
+        let bob = crate::state::read_user(&db, "bob").unwrap();
+        assert_eq!(bob.sends, [now - 10]);
+        assert_eq!(bob.challenges, [(live.id.clone(), live.expires)]);
+        // Nothing more to do.
+        let again = prune_user_states(&db, now, &s);
+        assert_eq!((again.users, again.rewritten, again.entries), (2, 0, 0));
+    }
+
+    /// Pruning beside logins: every failure they count while it rewrites the file stays.
+    #[test]
+    fn pruning_loses_no_concurrent_count() {
+        let d = tempfile::tempdir().unwrap();
+        let db = d.path().join("mfa.db");
+        let s = settings(0, 0, 0);
+        let mut st = settings(0, 0, 0);
+        st.lockout_after = 0;
+        let now = crate::now();
+        // Something to prune at every pass: an old send time and challenge, added anew.
+        std::thread::scope(|sc| {
+            for _ in 0..4 {
+                sc.spawn(|| {
+                    for _ in 0..25 {
+                        crate::state::record_failure(&db, "zed", now, &st).unwrap();
+                    }
+                });
+            }
+            sc.spawn(|| {
+                for k in 0..25 {
+                    let _ = reserve(&db, &ch(k, "zed", now - 5_000), "aa", &s);
+                    let p = prune_user_states(&db, now, &s);
+                    assert!(p.failed.is_empty(), "{p:?}");
+                }
+            });
+        });
+        assert_eq!(crate::state::failures(&db, "zed").count, 100);
+        // The last pass came after the last message: nothing of them is left.
+        let zed = crate::state::read_user(&db, "zed").unwrap();
+        assert!(zed.sends.is_empty() && zed.challenges.is_empty(), "{zed:?}");
+    }
+
+    #[test]
     fn destination_counters_untouched_for_a_day_are_swept() {
         let d = tempfile::tempdir().unwrap();
         let dir = d.path().join("sends");
@@ -508,7 +660,7 @@ mod tests {
                 .as_secs(),
         )
         .unwrap();
-        sweep(&dir, now);
+        assert_eq!(sweep(&dir, now, usize::MAX), 2);
         let mut left: Vec<String> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())

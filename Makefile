@@ -4,6 +4,9 @@
 #   sudo make install         install them (see "install" below for what goes where)
 #   sudo make uninstall       remove exactly what install put there
 #   make test                 lint, every cargo test, then the installed-system suite (as root)
+#   make deb                  the Debian packages (dpkg-buildpackage), collected in target/deb/
+#   make test-package         make deb, then install/upgrade/purge them in a throwaway root
+#   make generated            rewrite mfa-admin(8) and the shell completions from the CLI
 #
 # install honours DESTDIR (staging root for packages) and PREFIX (default /usr/local).
 # It does not run `mfa-admin init`, create the system user `mfa`, touch /etc, enable the
@@ -16,6 +19,12 @@ SBINDIR ?= $(PREFIX)/sbin
 DOCDIR ?= $(PREFIX)/share/doc/mfa
 EXAMPLESDIR ?= $(DOCDIR)/examples
 UNITDIR ?= /lib/systemd/system
+MANDIR ?= $(PREFIX)/share/man
+# Where each shell looks for completions (zsh: Debian's vendor directory for /usr, the
+# site directory zsh searches for /usr/local).
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(if $(filter /usr,$(PREFIX)),$(PREFIX)/share/zsh/vendor-completions,$(PREFIX)/share/zsh/site-functions)
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 # PAM modules live in the multiarch directory libpam searches (/lib/x86_64-linux-gnu/security
 # on Debian amd64), whatever PREFIX says: libpam does not look in /usr/local.
 MULTIARCH := $(shell dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch 2>/dev/null)
@@ -30,11 +39,14 @@ CARGO_PROFILE := $(if $(filter release,$(PROFILE)),--release,)
 NO_BUILD ?=
 
 BINARIES := mfa-admin mfa-sender
-UNIT := mfa-sender.service
+UNITS := mfa-sender.service mfa-maintenance.service mfa-maintenance.timer
+MAN5 := docs/man/mfa.toml.5
+MAN8 := docs/man/pam_mfa.8 docs/man/mfa-admin.8 docs/man/mfa-sender.8
 # Example files, relative to etc/: installed under $(EXAMPLESDIR) with the same layout.
 EXAMPLES := mfa.toml $(patsubst etc/%,%,$(wildcard etc/pam.d/* etc/ssh/sshd_config.d/*))
 
-.PHONY: all build test test-cargo test-installed lint fmt install install-ready uninstall print-pamdir
+.PHONY: all build test test-cargo test-installed test-package deb generated lint fmt install \
+	install-ready uninstall print-pamdir
 
 all: build
 
@@ -45,6 +57,7 @@ build:
 # then the installed-system suite against the debug binaries those tests just built.
 test: test-cargo
 	$(MAKE) --no-print-directory test-installed PROFILE=debug NO_BUILD=1
+	$(MAKE) --no-print-directory test-package
 
 test-cargo: lint
 	# The PAM tests load target/debug/libpam_mfa.so: build every target first.
@@ -88,19 +101,30 @@ endif
 	done
 
 install: install-ready
-	install -d -m 0755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(PAMDIR) $(DESTDIR)$(UNITDIR)
+	install -d -m 0755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(PAMDIR) $(DESTDIR)$(UNITDIR) \
+	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	  $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
 	install -m 0755 $(addprefix $(OUT)/,$(BINARIES)) $(DESTDIR)$(SBINDIR)/
 	install -m 0644 $(OUT)/libpam_mfa.so $(DESTDIR)$(PAMDIR)/pam_mfa.so
-	# The unit starts the sender from where it was installed.
-	sed 's|/usr/sbin/mfa-sender|$(SBINDIR)/mfa-sender|g' etc/$(UNIT) > $(DESTDIR)$(UNITDIR)/$(UNIT).tmp
-	chmod 0644 $(DESTDIR)$(UNITDIR)/$(UNIT).tmp
-	mv -f $(DESTDIR)$(UNITDIR)/$(UNIT).tmp $(DESTDIR)$(UNITDIR)/$(UNIT)
+	# The units start the binaries from where they were installed.
+	for u in $(UNITS); do \
+	  sed 's|/usr/sbin/mfa-|$(SBINDIR)/mfa-|g' etc/$$u > $(DESTDIR)$(UNITDIR)/$$u.tmp && \
+	  chmod 0644 $(DESTDIR)$(UNITDIR)/$$u.tmp && \
+	  mv -f $(DESTDIR)$(UNITDIR)/$$u.tmp $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
+	install -m 0644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 etc/completions/mfa-admin.bash $(DESTDIR)$(BASHCOMPDIR)/mfa-admin
+	install -m 0644 etc/completions/_mfa-admin $(DESTDIR)$(ZSHCOMPDIR)/_mfa-admin
+	install -m 0644 etc/completions/mfa-admin.fish $(DESTDIR)$(FISHCOMPDIR)/mfa-admin.fish
 	for f in $(EXAMPLES); do \
 	  install -D -m 0644 etc/$$f $(DESTDIR)$(EXAMPLESDIR)/$$f || exit 1; \
 	done
+	install -m 0644 docs/json.md $(DESTDIR)$(DOCDIR)/json.md
 	@echo
 	@echo "Installed. Next (as root): mfa-admin init; see $(EXAMPLESDIR) and the README's Quick start."
-	@echo "With systemd: systemctl daemon-reload && systemctl enable --now $(UNIT) (after init)."
+	@echo "With systemd (after init): systemctl daemon-reload &&"
+	@echo "  systemctl enable --now mfa-sender.service mfa-maintenance.timer"
 
 # Where install puts pam_mfa.so (tests/installed/namespace.sh asks).
 print-pamdir:
@@ -114,13 +138,47 @@ print-pamdir:
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(SBINDIR)/,$(BINARIES))
 	rm -f $(DESTDIR)$(PAMDIR)/pam_mfa.so
-	rm -f $(DESTDIR)$(UNITDIR)/$(UNIT)
+	rm -f $(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS))
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5)))
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MAN8)))
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/mfa-admin $(DESTDIR)$(ZSHCOMPDIR)/_mfa-admin \
+	  $(DESTDIR)$(FISHCOMPDIR)/mfa-admin.fish
 	# Exactly the example files (EXAMPLESDIR may be overridden: never rm -r it), then the
 	# directories they leave empty.
-	rm -f $(addprefix $(DESTDIR)$(EXAMPLESDIR)/,$(EXAMPLES))
+	rm -f $(addprefix $(DESTDIR)$(EXAMPLESDIR)/,$(EXAMPLES)) $(DESTDIR)$(DOCDIR)/json.md
 	for d in pam.d ssh/sshd_config.d ssh; do rmdir $(DESTDIR)$(EXAMPLESDIR)/$$d 2>/dev/null || true; done
 	rmdir $(DESTDIR)$(EXAMPLESDIR) 2>/dev/null || true
 	rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
 	@if [ -z "$(DESTDIR)" ] && grep -rlsE '^[^#]*pam_mfa\.so' /etc/pam.d; then \
 	  echo "warning: the pam.d files above still name pam_mfa.so, which is gone: remove those lines" >&2; \
 	fi
+
+# The Debian packages (debian/): dpkg-buildpackage writes to the parent directory; the
+# results are moved to target/deb/ (the previous ones removed first).
+DEB_VERSION = $(shell dpkg-parsechangelog -S Version 2>/dev/null)
+deb:
+	@command -v dpkg-buildpackage >/dev/null || { echo "dpkg-buildpackage not found: apt-get install dpkg-dev debhelper" >&2; exit 1; }
+	dpkg-buildpackage -us -uc -b
+	rm -rf target/deb
+	mkdir -p target/deb
+	mv ../mfa_$(DEB_VERSION)_*.deb ../libpam-mfa_$(DEB_VERSION)_*.deb \
+	  ../mfa_$(DEB_VERSION)_*.buildinfo ../mfa_$(DEB_VERSION)_*.changes target/deb/
+	@ls -l target/deb
+
+# tests/package/: the packages of `make deb` installed, used, upgraded and purged in a
+# throwaway root (as root; skips without root or dpkg).
+# lintian first: no error, and every warning fixed or overridden with its reason
+# (debian/*.lintian-overrides).
+test-package:
+	@if ! command -v dpkg-buildpackage >/dev/null; then \
+	  echo "SKIP test-package: no dpkg-buildpackage (not a Debian system, or apt-get install dpkg-dev debhelper)"; \
+	  exit 0; \
+	fi; \
+	$(MAKE) --no-print-directory deb && \
+	lintian --fail-on error,warning --pedantic target/deb/mfa_$(DEB_VERSION)_*.changes && \
+	tests/package/run.sh
+
+# mfa-admin(8) and the bash, zsh and fish completions come from the clap definition
+# (mfa-admin/src/cli.rs); a unit test fails when the committed files are stale.
+generated:
+	MFA_REGENERATE=1 $(CARGO) test -p mfa-admin --locked --bin mfa-admin generated::

@@ -25,7 +25,7 @@ function __fish_mfa_admin_using_subcommand
 end
 
 complete -c mfa-admin -n "__fish_mfa_admin_needs_command" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_needs_command" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_needs_command" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_needs_command" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_needs_command" -s V -l version -d 'Print version'
 complete -c mfa-admin -n "__fish_mfa_admin_needs_command" -f -a "init" -d 'Create the configuration, database and directories with safe modes'
@@ -50,50 +50,50 @@ complete -c mfa-admin -n "__fish_mfa_admin_needs_command" -f -a "export" -d 'Wri
 complete -c mfa-admin -n "__fish_mfa_admin_needs_command" -f -a "import" -d 'Make the rules exactly those of a TOML document (all or nothing)'
 complete -c mfa-admin -n "__fish_mfa_admin_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand init" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand init" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand init" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand init" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand settings; and not __fish_seen_subcommand_from show set reset help" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand settings; and not __fish_seen_subcommand_from show set reset help" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand settings; and not __fish_seen_subcommand_from show set reset help" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand settings; and not __fish_seen_subcommand_from show set reset help" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand settings; and not __fish_seen_subcommand_from show set reset help" -f -a "show" -d 'Show every setting with its value and default'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand settings; and not __fish_seen_subcommand_from show set reset help" -f -a "set" -d 'Change settings: KEY=VALUE ... (all or none are applied)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand settings; and not __fish_seen_subcommand_from show set reset help" -f -a "reset" -d 'Return settings to their defaults'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand settings; and not __fish_seen_subcommand_from show set reset help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand settings; and __fish_seen_subcommand_from show" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand settings; and __fish_seen_subcommand_from show" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand settings; and __fish_seen_subcommand_from show" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand settings; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand settings; and __fish_seen_subcommand_from set" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand settings; and __fish_seen_subcommand_from set" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand settings; and __fish_seen_subcommand_from set" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand settings; and __fish_seen_subcommand_from set" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand settings; and __fish_seen_subcommand_from reset" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand settings; and __fish_seen_subcommand_from reset" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand settings; and __fish_seen_subcommand_from reset" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand settings; and __fish_seen_subcommand_from reset" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand settings; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show every setting with its value and default'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand settings; and __fish_seen_subcommand_from help" -f -a "set" -d 'Change settings: KEY=VALUE ... (all or none are applied)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand settings; and __fish_seen_subcommand_from help" -f -a "reset" -d 'Return settings to their defaults'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand settings; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and not __fish_seen_subcommand_from list set del help" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and not __fish_seen_subcommand_from list set del help" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and not __fish_seen_subcommand_from list set del help" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and not __fish_seen_subcommand_from list set del help" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and not __fish_seen_subcommand_from list set del help" -f -a "list" -d 'Show the method of each service (\'*\' covers the others)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and not __fish_seen_subcommand_from list set del help" -f -a "set" -d 'Set a service\'s method: none|passcode|totp|any'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and not __fish_seen_subcommand_from list set del help" -f -a "del" -d 'Remove a service\'s own rule so that \'*\' applies to it'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and not __fish_seen_subcommand_from list set del help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and __fish_seen_subcommand_from list" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and __fish_seen_subcommand_from list" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and __fish_seen_subcommand_from list" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and __fish_seen_subcommand_from set" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and __fish_seen_subcommand_from set" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and __fish_seen_subcommand_from set" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and __fish_seen_subcommand_from set" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and __fish_seen_subcommand_from del" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and __fish_seen_subcommand_from del" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and __fish_seen_subcommand_from del" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and __fish_seen_subcommand_from del" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and __fish_seen_subcommand_from help" -f -a "list" -d 'Show the method of each service (\'*\' covers the others)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and __fish_seen_subcommand_from help" -f -a "set" -d 'Set a service\'s method: none|passcode|totp|any'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and __fish_seen_subcommand_from help" -f -a "del" -d 'Remove a service\'s own rule so that \'*\' applies to it'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand net; and not __fish_seen_subcommand_from list add del check help" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand net; and not __fish_seen_subcommand_from list add del check help" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand net; and not __fish_seen_subcommand_from list add del check help" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand net; and not __fish_seen_subcommand_from list add del check help" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand net; and not __fish_seen_subcommand_from list add del check help" -f -a "list" -d 'Show trusted-network rules'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand net; and not __fish_seen_subcommand_from list add del check help" -f -a "add" -d 'Add a rule for a CIDR block or an address range'
@@ -102,7 +102,7 @@ complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand net; and not __fish_
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand net; and not __fish_seen_subcommand_from list add del check help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand net; and __fish_seen_subcommand_from list" -l service -d 'Only rules of this service (and \'*\')' -r
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand net; and __fish_seen_subcommand_from list" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand net; and __fish_seen_subcommand_from list" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand net; and __fish_seen_subcommand_from list" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand net; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand net; and __fish_seen_subcommand_from add" -l service -d 'PAM service, or \'*\' for every service' -r
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand net; and __fish_seen_subcommand_from add" -l cidr -d 'A CIDR block: 10.0.0.0/24, 2001:db8::/32, or one address' -r
@@ -111,14 +111,14 @@ complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand net; and __fish_seen
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand net; and __fish_seen_subcommand_from add" -l log -d 'Log level for outcomes this rule decides: all|rejects|none' -r
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand net; and __fish_seen_subcommand_from add" -l note -d 'Free text shown in listings' -r
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand net; and __fish_seen_subcommand_from add" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand net; and __fish_seen_subcommand_from add" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand net; and __fish_seen_subcommand_from add" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand net; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand net; and __fish_seen_subcommand_from del" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand net; and __fish_seen_subcommand_from del" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand net; and __fish_seen_subcommand_from del" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand net; and __fish_seen_subcommand_from del" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand net; and __fish_seen_subcommand_from check" -l service -r
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand net; and __fish_seen_subcommand_from check" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand net; and __fish_seen_subcommand_from check" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand net; and __fish_seen_subcommand_from check" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand net; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand net; and __fish_seen_subcommand_from help" -f -a "list" -d 'Show trusted-network rules'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand net; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add a rule for a CIDR block or an address range'
@@ -126,7 +126,7 @@ complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand net; and __fish_seen
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand net; and __fish_seen_subcommand_from help" -f -a "check" -d 'Tell which rule decides for an address, and why (narrowest range wins)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand net; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and not __fish_seen_subcommand_from list add show del enable disable unlock help" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and not __fish_seen_subcommand_from list add show del enable disable unlock help" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and not __fish_seen_subcommand_from list add show del enable disable unlock help" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and not __fish_seen_subcommand_from list add show del enable disable unlock help" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and not __fish_seen_subcommand_from list add show del enable disable unlock help" -f -a "list" -d 'Show every user'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and not __fish_seen_subcommand_from list add show del enable disable unlock help" -f -a "add" -d 'Add a user'
@@ -137,26 +137,26 @@ complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and not __fish
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and not __fish_seen_subcommand_from list add show del enable disable unlock help" -f -a "unlock" -d 'End a user\'s lockout and clear their failure count'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and not __fish_seen_subcommand_from list add show del enable disable unlock help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and __fish_seen_subcommand_from list" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and __fish_seen_subcommand_from list" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and __fish_seen_subcommand_from list" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and __fish_seen_subcommand_from add" -l full-name -r
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and __fish_seen_subcommand_from add" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and __fish_seen_subcommand_from add" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and __fish_seen_subcommand_from add" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and __fish_seen_subcommand_from show" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and __fish_seen_subcommand_from show" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and __fish_seen_subcommand_from show" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and __fish_seen_subcommand_from del" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and __fish_seen_subcommand_from del" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and __fish_seen_subcommand_from del" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and __fish_seen_subcommand_from del" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and __fish_seen_subcommand_from enable" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and __fish_seen_subcommand_from enable" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and __fish_seen_subcommand_from enable" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and __fish_seen_subcommand_from enable" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and __fish_seen_subcommand_from disable" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and __fish_seen_subcommand_from disable" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and __fish_seen_subcommand_from disable" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and __fish_seen_subcommand_from disable" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and __fish_seen_subcommand_from unlock" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and __fish_seen_subcommand_from unlock" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and __fish_seen_subcommand_from unlock" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and __fish_seen_subcommand_from unlock" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "list" -d 'Show every user'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add a user'
@@ -167,7 +167,7 @@ complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and __fish_see
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "unlock" -d 'End a user\'s lockout and clear their failure count'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand contact; and not __fish_seen_subcommand_from add list del help" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand contact; and not __fish_seen_subcommand_from add list del help" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand contact; and not __fish_seen_subcommand_from add list del help" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand contact; and not __fish_seen_subcommand_from add list del help" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand contact; and not __fish_seen_subcommand_from add list del help" -f -a "add" -d 'Add a contact: --email, --phone with --carrier, or --sms'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand contact; and not __fish_seen_subcommand_from add list del help" -f -a "list" -d 'Show a user\'s contacts'
@@ -179,20 +179,20 @@ complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand contact; and __fish_
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand contact; and __fish_seen_subcommand_from add" -l sms -d 'A number in E.164 form (+14155550123) for an SMS API' -r
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand contact; and __fish_seen_subcommand_from add" -l label -d 'A label shown in listings (e.g. work, cell)' -r
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand contact; and __fish_seen_subcommand_from add" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand contact; and __fish_seen_subcommand_from add" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand contact; and __fish_seen_subcommand_from add" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand contact; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand contact; and __fish_seen_subcommand_from list" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand contact; and __fish_seen_subcommand_from list" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand contact; and __fish_seen_subcommand_from list" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand contact; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand contact; and __fish_seen_subcommand_from del" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand contact; and __fish_seen_subcommand_from del" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand contact; and __fish_seen_subcommand_from del" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand contact; and __fish_seen_subcommand_from del" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand contact; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add a contact: --email, --phone with --carrier, or --sms'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand contact; and __fish_seen_subcommand_from help" -f -a "list" -d 'Show a user\'s contacts'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand contact; and __fish_seen_subcommand_from help" -f -a "del" -d 'Delete a user\'s contact by its number'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand contact; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand override; and not __fish_seen_subcommand_from set list del help" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand override; and not __fish_seen_subcommand_from set list del help" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand override; and not __fish_seen_subcommand_from set list del help" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand override; and not __fish_seen_subcommand_from set list del help" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand override; and not __fish_seen_subcommand_from set list del help" -f -a "set" -d 'Set a user\'s overrides (only the options given change)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand override; and not __fish_seen_subcommand_from set list del help" -f -a "list" -d 'Show every override'
@@ -203,60 +203,60 @@ complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand override; and __fish
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand override; and __fish_seen_subcommand_from set" -l self-enroll -d 'May register a contact at login (default: the global setting)' -r
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand override; and __fish_seen_subcommand_from set" -l log -d 'Log level for this user: all|rejects|none|default' -r
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand override; and __fish_seen_subcommand_from set" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand override; and __fish_seen_subcommand_from set" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand override; and __fish_seen_subcommand_from set" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand override; and __fish_seen_subcommand_from set" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand override; and __fish_seen_subcommand_from list" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand override; and __fish_seen_subcommand_from list" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand override; and __fish_seen_subcommand_from list" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand override; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand override; and __fish_seen_subcommand_from del" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand override; and __fish_seen_subcommand_from del" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand override; and __fish_seen_subcommand_from del" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand override; and __fish_seen_subcommand_from del" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand override; and __fish_seen_subcommand_from help" -f -a "set" -d 'Set a user\'s overrides (only the options given change)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand override; and __fish_seen_subcommand_from help" -f -a "list" -d 'Show every override'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand override; and __fish_seen_subcommand_from help" -f -a "del" -d 'Remove a user\'s overrides'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand override; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand carrier; and not __fish_seen_subcommand_from list add del help" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand carrier; and not __fish_seen_subcommand_from list add del help" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand carrier; and not __fish_seen_subcommand_from list add del help" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand carrier; and not __fish_seen_subcommand_from list add del help" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand carrier; and not __fish_seen_subcommand_from list add del help" -f -a "list" -d 'Show the carrier gateways'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand carrier; and not __fish_seen_subcommand_from list add del help" -f -a "add" -d 'Add a carrier: NAME and its gateway domain (e.g. vtext.com)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand carrier; and not __fish_seen_subcommand_from list add del help" -f -a "del" -d 'Delete a carrier no contact uses'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand carrier; and not __fish_seen_subcommand_from list add del help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand carrier; and __fish_seen_subcommand_from list" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand carrier; and __fish_seen_subcommand_from list" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand carrier; and __fish_seen_subcommand_from list" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand carrier; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand carrier; and __fish_seen_subcommand_from add" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand carrier; and __fish_seen_subcommand_from add" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand carrier; and __fish_seen_subcommand_from add" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand carrier; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand carrier; and __fish_seen_subcommand_from del" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand carrier; and __fish_seen_subcommand_from del" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand carrier; and __fish_seen_subcommand_from del" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand carrier; and __fish_seen_subcommand_from del" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand carrier; and __fish_seen_subcommand_from help" -f -a "list" -d 'Show the carrier gateways'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand carrier; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add a carrier: NAME and its gateway domain (e.g. vtext.com)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand carrier; and __fish_seen_subcommand_from help" -f -a "del" -d 'Delete a carrier no contact uses'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand carrier; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand template; and not __fish_seen_subcommand_from show set reset help" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand template; and not __fish_seen_subcommand_from show set reset help" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand template; and not __fish_seen_subcommand_from show set reset help" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand template; and not __fish_seen_subcommand_from show set reset help" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand template; and not __fish_seen_subcommand_from show set reset help" -f -a "show" -d 'Show the templates (or one)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand template; and not __fish_seen_subcommand_from show set reset help" -f -a "set" -d 'Change a template: passcode-subject, passcode-body or test-body'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand template; and not __fish_seen_subcommand_from show set reset help" -f -a "reset" -d 'Return a template to its default text'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand template; and not __fish_seen_subcommand_from show set reset help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand template; and __fish_seen_subcommand_from show" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand template; and __fish_seen_subcommand_from show" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand template; and __fish_seen_subcommand_from show" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand template; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand template; and __fish_seen_subcommand_from set" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand template; and __fish_seen_subcommand_from set" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand template; and __fish_seen_subcommand_from set" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand template; and __fish_seen_subcommand_from set" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand template; and __fish_seen_subcommand_from reset" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand template; and __fish_seen_subcommand_from reset" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand template; and __fish_seen_subcommand_from reset" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand template; and __fish_seen_subcommand_from reset" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand template; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show the templates (or one)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand template; and __fish_seen_subcommand_from help" -f -a "set" -d 'Change a template: passcode-subject, passcode-body or test-body'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand template; and __fish_seen_subcommand_from help" -f -a "reset" -d 'Return a template to its default text'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand template; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand log; and not __fish_seen_subcommand_from show purge help" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand log; and not __fish_seen_subcommand_from show purge help" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand log; and not __fish_seen_subcommand_from show purge help" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand log; and not __fish_seen_subcommand_from show purge help" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand log; and not __fish_seen_subcommand_from show purge help" -f -a "show" -d 'Show authentication outcomes, oldest first'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand log; and not __fish_seen_subcommand_from show purge help" -f -a "purge" -d 'Delete old entries: --before DATE, --keep-days N, or the log_keep_days setting'
@@ -269,56 +269,56 @@ complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand log; and __fish_seen
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand log; and __fish_seen_subcommand_from show" -l until -d 'Before this time (same forms as --since)' -r
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand log; and __fish_seen_subcommand_from show" -l limit -d 'Only the newest N entries' -r
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand log; and __fish_seen_subcommand_from show" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand log; and __fish_seen_subcommand_from show" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand log; and __fish_seen_subcommand_from show" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand log; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand log; and __fish_seen_subcommand_from purge" -l before -d 'Delete entries before this time (2026-01-31, \'2026-01-31 12:00\', RFC 3339)' -r
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand log; and __fish_seen_subcommand_from purge" -l keep-days -d 'Keep only the last N days' -r
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand log; and __fish_seen_subcommand_from purge" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand log; and __fish_seen_subcommand_from purge" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand log; and __fish_seen_subcommand_from purge" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand log; and __fish_seen_subcommand_from purge" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand log; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show authentication outcomes, oldest first'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand log; and __fish_seen_subcommand_from help" -f -a "purge" -d 'Delete old entries: --before DATE, --keep-days N, or the log_keep_days setting'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand log; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand audit; and not __fish_seen_subcommand_from show help" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand audit; and not __fish_seen_subcommand_from show help" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand audit; and not __fish_seen_subcommand_from show help" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand audit; and not __fish_seen_subcommand_from show help" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand audit; and not __fish_seen_subcommand_from show help" -f -a "show" -d 'Show administrators\' changes, oldest first'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand audit; and not __fish_seen_subcommand_from show help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand audit; and __fish_seen_subcommand_from show" -l since -d 'From this time (same forms as `log show --since`)' -r
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand audit; and __fish_seen_subcommand_from show" -l limit -d 'Only the newest N entries' -r
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand audit; and __fish_seen_subcommand_from show" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand audit; and __fish_seen_subcommand_from show" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand audit; and __fish_seen_subcommand_from show" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand audit; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show administrators\' changes, oldest first'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand test" -l contact -d 'Contact number (default: the user\'s first contact)' -r
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand test" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand test" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand test" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand test" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand queue; and not __fish_seen_subcommand_from list retry purge help" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand queue; and not __fish_seen_subcommand_from list retry purge help" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand queue; and not __fish_seen_subcommand_from list retry purge help" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand queue; and not __fish_seen_subcommand_from list retry purge help" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand queue; and not __fish_seen_subcommand_from list retry purge help" -f -a "list" -d 'Pending, in-flight and failed messages (recipients masked)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand queue; and not __fish_seen_subcommand_from list retry purge help" -f -a "retry" -d 'Put failed messages back in the queue'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand queue; and not __fish_seen_subcommand_from list retry purge help" -f -a "purge" -d 'Delete messages'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand queue; and not __fish_seen_subcommand_from list retry purge help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand queue; and __fish_seen_subcommand_from list" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand queue; and __fish_seen_subcommand_from list" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand queue; and __fish_seen_subcommand_from list" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand queue; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand queue; and __fish_seen_subcommand_from retry" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand queue; and __fish_seen_subcommand_from retry" -l all-failed -d 'Every failed message'
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand queue; and __fish_seen_subcommand_from retry" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand queue; and __fish_seen_subcommand_from retry" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand queue; and __fish_seen_subcommand_from retry" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand queue; and __fish_seen_subcommand_from purge" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand queue; and __fish_seen_subcommand_from purge" -l failed -d 'Delete every failed message'
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand queue; and __fish_seen_subcommand_from purge" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand queue; and __fish_seen_subcommand_from purge" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand queue; and __fish_seen_subcommand_from purge" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "list" -d 'Pending, in-flight and failed messages (recipients masked)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "retry" -d 'Put failed messages back in the queue'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "purge" -d 'Delete messages'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand totp; and not __fish_seen_subcommand_from enroll reset remove help" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand totp; and not __fish_seen_subcommand_from enroll reset remove help" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand totp; and not __fish_seen_subcommand_from enroll reset remove help" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand totp; and not __fish_seen_subcommand_from enroll reset remove help" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand totp; and not __fish_seen_subcommand_from enroll reset remove help" -f -a "enroll" -d 'Give a user an authenticator key: prints the key, the otpauth:// URI and a QR code'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand totp; and not __fish_seen_subcommand_from enroll reset remove help" -f -a "reset" -d 'Replace a user\'s key with a new one (the old one stops working at once)'
@@ -328,14 +328,14 @@ complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand totp; and __fish_see
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand totp; and __fish_seen_subcommand_from enroll" -l algorithm -d 'sha1, sha256 or sha512 (most apps only support sha1)' -r
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand totp; and __fish_seen_subcommand_from enroll" -l png -d 'Also write the QR code as a PNG image' -r -F
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand totp; and __fish_seen_subcommand_from enroll" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand totp; and __fish_seen_subcommand_from enroll" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand totp; and __fish_seen_subcommand_from enroll" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand totp; and __fish_seen_subcommand_from enroll" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand totp; and __fish_seen_subcommand_from reset" -l png -r -F
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand totp; and __fish_seen_subcommand_from reset" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand totp; and __fish_seen_subcommand_from reset" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand totp; and __fish_seen_subcommand_from reset" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand totp; and __fish_seen_subcommand_from reset" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand totp; and __fish_seen_subcommand_from remove" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand totp; and __fish_seen_subcommand_from remove" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand totp; and __fish_seen_subcommand_from remove" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand totp; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand totp; and __fish_seen_subcommand_from help" -f -a "enroll" -d 'Give a user an authenticator key: prints the key, the otpauth:// URI and a QR code'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand totp; and __fish_seen_subcommand_from help" -f -a "reset" -d 'Replace a user\'s key with a new one (the old one stops working at once)'
@@ -343,31 +343,31 @@ complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand totp; and __fish_see
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand totp; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand backup-codes" -l count -d 'How many codes' -r
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand backup-codes" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand backup-codes" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand backup-codes" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand backup-codes" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand sender; and not __fish_seen_subcommand_from status help" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand sender; and not __fish_seen_subcommand_from status help" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand sender; and not __fish_seen_subcommand_from status help" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand sender; and not __fish_seen_subcommand_from status help" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand sender; and not __fish_seen_subcommand_from status help" -f -a "status" -d 'Heartbeat age, queue counts and the last delivery error'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand sender; and not __fish_seen_subcommand_from status help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand sender; and __fish_seen_subcommand_from status" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand sender; and __fish_seen_subcommand_from status" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand sender; and __fish_seen_subcommand_from status" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand sender; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand sender; and __fish_seen_subcommand_from help" -f -a "status" -d 'Heartbeat age, queue counts and the last delivery error'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand sender; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand doctor" -l pam-dir -d 'Directory of PAM service files to inspect' -r -F
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand doctor" -l sshd-config -d 'sshd configuration to inspect' -r -F
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand doctor" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand doctor" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand doctor" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand doctor" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand maintain" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand maintain" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand maintain" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand maintain" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand export" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand export" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand export" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand export" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand import" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand import" -l json -d 'Machine-readable JSON output (see docs/json.md)'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand import" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand import" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand help; and not __fish_seen_subcommand_from init settings service net user contact override carrier template log audit test queue totp backup-codes sender doctor maintain export import help" -f -a "init" -d 'Create the configuration, database and directories with safe modes'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand help; and not __fish_seen_subcommand_from init settings service net user contact override carrier template log audit test queue totp backup-codes sender doctor maintain export import help" -f -a "settings" -d 'Global settings'

@@ -12,7 +12,7 @@ pub struct Cli {
     /// Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
-    /// Machine-readable JSON output (see docs/json.md)
+    /// Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)
     #[arg(long, global = true)]
     pub json: bool,
     #[command(subcommand)]

@@ -88,7 +88,7 @@ pub enum Refusal {
 pub enum Decision {
     /// PAM_IGNORE: never PAM_SUCCESS for a bypass.
     Ignore(Bypass),
-    /// PAM_AUTH_ERR (or PAM_MAXTRIES for a lockout).
+    /// PAM_AUTH_ERR (a lockout too).
     Deny(Refusal),
     /// Let the user register a contact now.
     Enroll,

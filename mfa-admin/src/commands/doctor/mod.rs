@@ -22,8 +22,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use mfa_core::config::check_not_writable_by_others;
+use mfa_core::snapshot::Finding;
 use mfa_core::spool::{self, HEARTBEAT_STALE_SECS};
-use mfa_core::store::{SCHEMA_VERSION, rules};
+use mfa_core::store::{SCHEMA_VERSION, Store, rules};
 use mfa_core::{Error, Result};
 use serde::Serialize;
 
@@ -140,45 +141,34 @@ fn check_config(r: &mut Report, path: &Path) {
 /// Database checks; returns the rules the PAM checks need when the database is readable.
 fn check_database(r: &mut Report, ctx: &Ctx) -> Option<pam::Rules> {
     let db = &ctx.config.paths.database;
-    // Before opening the store, which rewrites a damaged snapshot.
-    let damaged = mfa_core::snapshot::verify(db).err();
-    let mut store = match ctx.store() {
+    // Not ctx.store(): it would rewrite a damaged snapshot quietly before the check sees it.
+    let mut store = match Store::open(db) {
         Ok(s) => s,
         Err(e) => {
             r.add("database", "fail", e.to_string());
             return None;
         }
     };
-    // What the PAM module reads instead of the database (mfa_core::snapshot).
+    // What the PAM module reads instead of the database: the check `mfa-admin maintain` (the
+    // daily timer) runs, which rewrites the snapshot when it is not what the database holds.
     let snap = mfa_core::snapshot::path_for(db);
-    match store.snapshot_matches() {
-        Ok(true) if damaged.is_some() => r.add(
-            "policy snapshot",
-            "warn",
-            format!(
-                "{} could not be used ({}): logins read the database (slower, and logged as \
-                 errors); rewritten",
-                snap.display(),
-                damaged.map(|d| d.to_string()).unwrap_or_default()
-            ),
-        ),
-        Ok(true) => r.add(
+    match mfa_core::snapshot::check_and_repair(&mut store) {
+        Ok(c) if c.finding == Finding::Sound => r.add(
             "policy snapshot",
             "ok",
             format!("{} matches the database", snap.display()),
         ),
-        Ok(false) => match store.rebuild_snapshot() {
-            Ok(()) => r.add(
-                "policy snapshot",
-                "warn",
-                format!(
-                    "{} did not match the database (was it changed without mfa-admin?); rewritten",
-                    snap.display()
-                ),
+        Ok(c) => r.add(
+            "policy snapshot",
+            "warn",
+            format!(
+                "{} {} (logins read the database meanwhile: slower, and logged as errors); \
+                 rewritten",
+                snap.display(),
+                c.finding
             ),
-            Err(e) => r.add("policy snapshot", "fail", format!("cannot rewrite it: {e}")),
-        },
-        Err(e) => r.add("policy snapshot", "fail", e.to_string()),
+        ),
+        Err(e) => r.add("policy snapshot", "fail", format!("cannot rewrite it: {e}")),
     }
     match store.integrity_check() {
         Ok(p) if p.is_empty() => r.add(

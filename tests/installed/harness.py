@@ -1,11 +1,16 @@
 """The installed system the cases drive, and how they drive it.
 
-Runs inside the throwaway root of namespace.sh, as root, after `make install`. `System.up()`
+Runs inside the throwaway root of namespace.sh, as root, after `make install`, or (with
+MFA_INSTALL=deb) inside tests/package's throwaway root after `apt-get install` of the
+packages and `pam-auth-update --enable mfa`. `System.up()`
 does what the README asks of an administrator: `mfa-admin init`, an [smtp] table pointing at
 a local aiosmtpd server (pam_mfa/tests/system/smtp_sink.py: one JSON line per delivered mail),
 mfa-sender started as the system user `mfa` (setpriv, as the unit file's User=/Group=),
 `auth required pam_mfa.so` after `@include common-auth` in su, sudo, sudo-i, login and sshd,
-contacts and rules through mfa-admin. It creates the users `alice` (the caller, in sudoers)
+contacts and rules through mfa-admin. In deb mode the package did the first and last steps:
+no `init` (the postinst ran it), no pam.d edit (the profile put pam_mfa in common-auth, which
+every service includes; `pam()` checks that and that no service names it a second time), and
+the binaries are in /usr/sbin. It creates the users `alice` (the caller, in sudoers)
 and `target`, and starts a real sshd on 127.0.0.1.
 
 `spawn_as()` starts a command on a pseudo-terminal owned by the given user, with real and
@@ -23,12 +28,20 @@ import re
 import secrets
 import signal
 import socket
+import stat
 import subprocess
 import time
 
 import pexpect
 
 REPO = os.environ.get("MFA_REPO", "/work/main")
+# How mfa was installed: `make` (tests/installed/run.sh: make install, then init here) or
+# `deb` (tests/package/run.sh: the packages, their postinst and pam-auth-update profile).
+MODE = os.environ.get("MFA_INSTALL", "make")
+if MODE not in ("make", "deb"):
+    raise RuntimeError(f"MFA_INSTALL={MODE!r}: want make or deb")
+SBIN = "/usr/sbin" if MODE == "deb" else "/usr/local/sbin"
+EXAMPLES = "/usr/share/doc/mfa/examples" if MODE == "deb" else "/usr/local/share/doc/mfa/examples"
 WORK = os.environ.get("MFA_WORK", "/tmp")
 CONFIG = "/etc/mfa/mfa.toml"
 DOMAIN = "mfa.test"
@@ -41,6 +54,40 @@ MENU_PROMPT = r"Choice \[[0-9-]+\]: "  # several factors: the method was not the
 WRONG_PASSCODE = "Wrong passcode"
 PAM_LINE = "auth       required   pam_mfa.so"
 PAM_SERVICES = ["su", "sudo", "sudo-i", "login", "sshd"]
+# The ownership model of issue 9: what init (or the package's postinst) makes. group None:
+# any group.
+OWNERSHIP = {
+    "/etc/mfa": (0o755, "root", "root"),
+    "/etc/mfa/mfa.toml": (0o640, "root", "mfa"),
+    "/var/lib/mfa": (0o700, "root", None),
+    "/var/spool/mfa": (0o755, "root", "root"),
+    "/var/spool/mfa/tmp": (0o2770, "root", "mfa"),
+    "/var/spool/mfa/new": (0o2770, "root", "mfa"),
+    "/var/spool/mfa/cur": (0o2770, "root", "mfa"),
+    "/var/spool/mfa/failed": (0o2770, "root", "mfa"),
+    "/run/mfa": (0o755, "mfa", "mfa"),
+}
+
+
+def mode_owner(path):
+    """(permission bits, owner name, group name) of `path`."""
+    st = os.stat(path)
+    return (stat.S_IMODE(st.st_mode), pwd.getpwuid(st.st_uid).pw_name,
+            grp.getgrgid(st.st_gid).gr_name)
+
+
+def ownership_errors():
+    """Every path of OWNERSHIP whose mode or owner is not the model's, as text lines."""
+    wrong = []
+    for path, (mode, user, group) in OWNERSHIP.items():
+        try:
+            got = mode_owner(path)
+        except OSError as e:
+            wrong.append(f"{path}: {e.strerror}")
+            continue
+        if got[0] != mode or got[1] != user or (group and got[2] != group):
+            wrong.append(f"{path}: {oct(got[0])} {got[1]}:{got[2]}, want {oct(mode)} {user}:{group or '*'}")
+    return wrong
 
 
 def run(*argv, check=True, input=None, env=None):
@@ -231,6 +278,27 @@ def transcript(child):
     return (child.before or "") + (child.after if isinstance(child.after, str) else "")
 
 
+def check_profile():
+    """Deb mode: `pam-auth-update --enable mfa` put one pam_mfa line into common-auth,
+    after the password (pam_unix) and the block's pam_deny/pam_permit; each service
+    includes common-auth and names pam_mfa nowhere else (or it would ask twice)."""
+    with open("/etc/pam.d/common-auth") as f:
+        lines = [l for l in f.read().splitlines() if l.strip() and not l.lstrip().startswith("#")]
+    mfa = [i for i, l in enumerate(lines) if "pam_mfa.so" in l]
+    primary = [i for i, l in enumerate(lines) if re.search(r"pam_(unix|deny|permit)\.so", l)]
+    assert len(mfa) == 1 and len(primary) >= 3 and mfa[0] > max(primary), \
+        "common-auth after `pam-auth-update --enable mfa`: want one pam_mfa line after " \
+        "the password block (pam_unix, pam_deny, pam_permit):\n" + "\n".join(lines)
+    assert re.match(r"auth\s+(required|requisite|\[[^]]*\])\s+pam_mfa\.so\b", lines[mfa[0]]), lines[mfa[0]]
+    for s in PAM_SERVICES + ["su-l", "common-account", "common-session", "common-password"]:
+        with open(f"/etc/pam.d/{s}") as f:
+            text = f.read()
+        assert "pam_mfa" not in text, f"/etc/pam.d/{s} names pam_mfa itself: it would ask twice"
+        if s in PAM_SERVICES:
+            assert re.search(r"^@include common-auth\s*$", text, re.M), \
+                f"/etc/pam.d/{s} does not include common-auth: the profile does not cover it"
+
+
 class System:
     def __init__(self):
         self.procs = {}
@@ -251,6 +319,12 @@ class System:
         self.sshd()
 
     def init(self):
+        if MODE == "deb":  # the postinst ran it; nobody else may (test_1_install checks its work)
+            try:
+                pwd.getpwnam("mfa")
+            except KeyError:
+                raise AssertionError("the package's postinst did not create the system user `mfa`")
+            return
         admin("init")
         # Idempotent: a second run succeeds (and repairs owners and modes).
         admin("init")
@@ -271,8 +345,8 @@ class System:
         # The sender's own send limits off (as the module's, in rules()): every case sends
         # alice another code. init wrote the [sender] table with its defaults.
         text = open(CONFIG).read()
-        for key in ("destination_limit", "hourly_limit"):
-            text, n = re.subn(rf"(?m)^{key} = \d+$", f"{key} = 0", text)
+        for key in ("destination_limit", "hourly_limit"):  # (the packaged file has comments)
+            text, n = re.subn(rf"(?m)^({key}\s*=\s*)\d+", r"\g<1>0", text)
             assert n == 1, f"{key} not in {CONFIG}:\n{text}"
         with open(CONFIG, "w") as f:
             f.write(text)
@@ -301,7 +375,11 @@ class System:
             admin("service", "set", s, "passcode")
 
     def pam(self):
-        """One line after `@include common-auth`, with the README's own sed command."""
+        """One line after `@include common-auth`, with the README's own sed command (deb mode:
+        checks the profile's line instead)."""
+        if MODE == "deb":
+            self.pam_profile()
+            return
         for s in PAM_SERVICES:
             path = f"/etc/pam.d/{s}"
             run("sed", "-i", f"/^@include common-auth$/a {PAM_LINE}", path)
@@ -313,16 +391,25 @@ class System:
         with open("/etc/pam.d/su-l") as f:  # `su -` and `su -l`: covered through su
             assert re.search(r"^auth\s+include\s+su\s*$", f.read(), re.M), "su-l does not include su"
         # The sshd drop-in the examples ship (doctor reads sshd_config).
-        src = "/usr/local/share/doc/mfa/examples/ssh/sshd_config.d/mfa.conf"
+        self.sshd_dropin()
+
+    def sshd_dropin(self):
+        src = f"{EXAMPLES}/ssh/sshd_config.d/mfa.conf"
         if os.path.exists(src) and os.path.isdir("/etc/ssh/sshd_config.d"):
             run("install", "-m", "0644", src, "/etc/ssh/sshd_config.d/mfa.conf")
+
+    def pam_profile(self):
+        """Deb mode: the profile's line is in common-auth (check_profile), then the sshd
+        drop-in, as in make mode."""
+        check_profile()
+        self.sshd_dropin()
 
     def sender(self):
         """mfa-sender as user mfa, as the unit runs it (User=mfa, Group=mfa, UMask=0027)."""
         log = open(os.path.join(WORK, "sender.log"), "w")
         self.procs["sender"] = subprocess.Popen(
             ["setpriv", "--reuid", "mfa", "--regid", "mfa", "--init-groups", "--",
-             "/usr/local/sbin/mfa-sender", "--config", CONFIG],
+             f"{SBIN}/mfa-sender", "--config", CONFIG],
             stdout=log, stderr=log, cwd="/", preexec_fn=lambda: os.umask(0o027),
             env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
         hb = "/run/mfa/sender.heartbeat"
@@ -340,7 +427,8 @@ class System:
         d = os.path.join(WORK, "sshd")
         os.makedirs(d, exist_ok=True)
         key = os.path.join(d, "host_ed25519")
-        run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key)
+        if not os.path.exists(key):  # (a second System in the same run reuses it)
+            run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key)
         for _ in range(5):
             port = free_port()
             conf = os.path.join(d, "sshd_config")

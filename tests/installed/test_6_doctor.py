@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from harness import admin
+from harness import MODE, admin
 
 PAMDIR = os.environ.get("MFA_PAMDIR", "/lib/x86_64-linux-gnu/security")
 
@@ -27,8 +27,15 @@ def module_missing():
 def sudo_i_uncovered():
     path = "/etc/pam.d/sudo-i"
     saved = open(path).read()
+    lines = saved.splitlines(keepends=True)
+    if MODE == "deb":
+        # pam_mfa comes through common-auth (the profile): inline common-auth without it.
+        common = [l for l in open("/etc/pam.d/common-auth").read().splitlines(keepends=True)
+                  if "pam_mfa" not in l]
+        lines = [x for l in lines for x in (common if l.strip() == "@include common-auth" else [l])]
+        assert any("pam_unix" in l for l in lines) and "\n@include common-auth" not in "".join(lines)
     with open(path, "w") as f:
-        f.write("".join(l for l in saved.splitlines(keepends=True) if "pam_mfa" not in l))
+        f.write("".join(l for l in lines if "pam_mfa" not in l))
 
     def undo():
         with open(path, "w") as f:

@@ -110,8 +110,8 @@ case $MFA_PHASE in
     pytest tests/package test_pkg_2_remove.py
     ;;
   upgrade)
-    echo "== upgrade: a lower version of the same source, used, then the new packages"
-    pytest tests/package test_pkg_3_upgrade.py
+    echo "== upgrade: a lower version of the same source, used, then the new packages; the README's Uninstall"
+    pytest tests/package test_pkg_3_upgrade.py test_pkg_5_readme.py
     ;;
   hostile)
     echo "== hostile: the maintainer scripts on a machine that is not as they expect"

@@ -15,7 +15,8 @@
 #             (/etc/pam.d/common-* byte-identical to before, nothing of mfa's left)
 #   upgrade   a lower version of the same source installed and used (rules, users, a TOTP
 #             key, an edited mfa.toml), then the new packages: everything kept, no conffile
-#             prompt, a login still works, doctor clean, a schema-2 database migrated
+#             prompt, a login still works, doctor clean, a schema-2 database migrated;
+#             then the README's Uninstall block as written
 #   hostile   a person (not a system account) called mfa; links and a FIFO the sender's
 #             account planted in the spool; a corrupt database; a config that is no TOML
 #

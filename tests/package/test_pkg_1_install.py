@@ -58,6 +58,14 @@ def test_apt_install_succeeds_without_systemd(install):
     assert not errors, out
 
 
+def test_config_is_a_conffile(install):
+    conffiles = run("dpkg-query", "-W", "-f", "${Conffiles}", "mfa").stdout.split()
+    assert "/etc/mfa/mfa.toml" in conffiles, f"mfa.toml is not a conffile: {conffiles}"
+    # Never world-readable, not even between unpack and postinst (0640 in the package).
+    st = run("dpkg-deb", "-c", pkg.DEB_MFA).stdout
+    assert re.search(r"(?m)^-rw-r----- root/root .* \./etc/mfa/mfa\.toml$", st), st
+
+
 def test_postinst_made_the_account_and_the_ownership_model(install):
     pw = pwd.getpwnam("mfa")
     assert pw.pw_uid < 1000, f"mfa is not a system account: {pw}"

@@ -5,8 +5,10 @@ it is what CI can build without a second checkout. With it an administrator enab
 profile, made rules, users, contacts and a TOTP key, and edited /etc/mfa/mfa.toml (a
 conffile); after `apt-get install` of the new packages all of it is still there, the edit
 kept without a prompt, pam_mfa still in common-auth, a login (passcode from the mail, and
-TOTP from oathtool with the key made before) still works and `doctor` is clean. Last, a
-database of schema 2 (the first release's) is migrated by the postinst of a reinstall.
+TOTP from oathtool with the key made before) still works and `doctor` is clean. Then a
+database of schema 2 (the first release's) is migrated by the postinst of a reinstall, and
+a next version whose shipped mfa.toml changed leaves the edited one alone (dpkg asks; with
+--force-confold the new default lands in mfa.toml.dpkg-dist).
 The cases run in order: each one is a step of the same machine's life."""
 
 import glob
@@ -27,10 +29,22 @@ EDIT = "# edited by the administrator before the upgrade: must survive it\n"
 BEFORE = {}  # what the machine looked like right before the upgrade
 
 
-def repack(deb, dest, old, new):
-    """`deb` rebuilt with Version `old` (and every `(= new)` relation pointing at `old`)."""
+def repack(deb, dest, old, new, config_line=None):
+    """`deb` rebuilt with Version `old` (and every `(= new)` relation pointing at `old`);
+    `config_line`: appended to the shipped /etc/mfa/mfa.toml (its md5sums line follows)."""
     root = os.path.join(dest, os.path.basename(deb) + ".d")
     run("dpkg-deb", "-R", deb, root)
+    if config_line:
+        conf = os.path.join(root, "etc/mfa/mfa.toml")
+        with open(conf, "a") as f:
+            f.write(config_line)
+        md5 = run("md5sum", conf).stdout.split()[0]
+        sums = os.path.join(root, "DEBIAN", "md5sums")
+        if os.path.exists(sums):
+            with open(sums) as f:
+                text = re.sub(r"(?m)^\w+(  etc/mfa/mfa\.toml)$", rf"{md5}\1", f.read())
+            with open(sums, "w") as f:
+                f.write(text)
     control = os.path.join(root, "DEBIAN", "control")
     with open(control) as f:
         text = f.read()
@@ -202,3 +216,35 @@ def test_postinst_migrates_a_schema_2_database(old, system):
     assert secret and len(secret[0]) == 20, "the TOTP key did not survive the migration"
     shown = json.loads(admin("user", "show", "ann", "--json").stdout)
     assert "ann" in json.dumps(shown), shown
+
+
+def test_an_upgrade_whose_default_config_changed_keeps_the_edit(old):
+    """The next version ships a different mfa.toml while the administrator's is edited:
+    dpkg must not overwrite the edit. Unattended (stdin /dev/null) it either stops at its
+    question or keeps the edit; with --force-confold (what unattended upgrades pass) it keeps
+    the edit and puts the new default beside it as mfa.toml.dpkg-dist."""
+    nxt = old["new"] + "+next1"
+    d = os.path.join(harness.WORK, "next-debs")
+    os.makedirs(d, exist_ok=True)
+    line = "# a default added by the next version\n"
+    debs = [repack(pkg.DEB_MFA, d, nxt, old["new"], config_line=line), repack(pkg.DEB_PAM, d, nxt, old["new"])]
+    with open(harness.CONFIG, "a") as f:
+        f.write("# edited again before the next upgrade\n")
+    with open(harness.CONFIG, "rb") as f:
+        edited = f.read()
+    status, out = pkg.install(*debs)
+    with open(harness.CONFIG, "rb") as f:
+        assert f.read() == edited, f"the upgrade overwrote the edited mfa.toml:\n{out}"
+    if status != 0:  # dpkg asked, nobody answered: the edit is kept, the upgrade not done
+        assert "mfa.toml" in out, out
+        status, out = pkg.apt("-o", "Dpkg::Options::=--force-confold", "-o", "Dpkg::Options::=--force-confdef",
+                              "install", *debs)
+        assert status == 0, out
+    assert pkg.status("mfa") == f"install ok installed {nxt}", f"{pkg.status('mfa')}\n{out}"
+    with open(harness.CONFIG, "rb") as f:
+        assert f.read() == edited, f"the upgrade overwrote the edited mfa.toml:\n{out}"
+    with open(harness.CONFIG + ".dpkg-dist", "rb") as f:
+        assert f.read().endswith(line.encode()), "mfa.toml.dpkg-dist is not the new default"
+    assert not harness.ownership_errors(), harness.ownership_errors()
+    assert harness.mode_owner(harness.CONFIG + ".dpkg-dist")[0] & 0o007 == 0, \
+        "the new default (which may hold secrets' places) is readable by everyone"

@@ -61,9 +61,6 @@ def test_reinstall_changes_nothing(accounts):
     assert pwd.getpwnam("mfa") == mfa_before
 
 
-@pytest.mark.xfail(strict=True, reason="mfa-admin init (the postinst) writes an audit row and a "
-                   "new policy generation on every run: mfa-admin/src/commands/init.rs, store.change "
-                   "'init'; reported to the lead. strict: this marker must go once it is fixed")
 def test_reinstall_changes_no_content(accounts):
     """Nothing that is right changes: not the configuration, not the database (no audit row,
     no new policy generation for an init that had nothing to do)."""

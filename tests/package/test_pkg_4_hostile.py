@@ -101,8 +101,6 @@ def test_a_corrupt_database_stops_the_postinst_and_is_kept():
         "/var/lib/mfa/mfa.db", b"SQLite format 3\0" + bytes(range(256)) * 16)
 
 
-@pytest.mark.xfail(strict=True, reason="mfa-admin says 'database error: file is not a database' "
-                   "without the file's name; reported to the lead. strict: remove once fixed")
 def test_the_corrupt_database_error_names_the_file():
     out = STEPS.get("corrupt db")
     assert out is not None, "the corrupt-database step did not run"

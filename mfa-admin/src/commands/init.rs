@@ -25,6 +25,7 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsE
 use std::path::Path;
 
 use mfa_core::config::{Config, ConfigSource};
+use mfa_core::snapshot::Finding;
 use mfa_core::store::Store;
 use mfa_core::{Error, Result};
 use nix::unistd::{Gid, Group, Uid, User};
@@ -153,14 +154,38 @@ pub fn run(source: &ConfigSource, as_json: bool) -> Result<()> {
         ensure_dir(&p.runtime, runtime_want)?,
     ));
 
+    // Opening migrates an older schema (a package upgrade runs init) and rewrites a snapshot
+    // that cannot be used: look at it first, to say so.
+    let damaged = match p.database.exists() {
+        true => mfa_core::snapshot::verify(&p.database).err(),
+        false => None,
+    };
     let (mut store, db_created) = Store::create(&p.database)?;
-    let detail = format!("database {}", p.database.display());
-    store.change(&crate::actor::actor(), "init", |_| Ok(((), detail)))?;
+    if db_created {
+        let detail = format!("database {}", p.database.display());
+        store.change(&crate::actor::actor(), "init", |_| Ok(((), detail)))?;
+    }
     let db_repaired = repair(&p.database, root(0o600))?;
     done.push(Done::new(
         &p.database,
         "database",
         (db_created, db_repaired),
+    ));
+    // On a sound installation nothing is written: no audit row, no new snapshot generation
+    // (every reinstall and upgrade of the package runs init). A snapshot that is not what
+    // the database holds is rewritten, and said so.
+    let snapshot = mfa_core::snapshot::check_and_repair(&mut store)?;
+    let repaired = match (&snapshot.finding, damaged) {
+        (Finding::Sound | Finding::Missing, Some(d)) => {
+            format!("could not be used ({d}); rewritten")
+        }
+        (Finding::Sound | Finding::Missing, None) => String::new(),
+        (f, _) => format!("{f}; rewritten"),
+    };
+    done.push(Done::new(
+        &mfa_core::snapshot::path_for(&p.database),
+        "policy snapshot",
+        (snapshot.finding == Finding::Missing, repaired),
     ));
 
     if as_json {

@@ -214,6 +214,46 @@ fn doctor_reports_each_problem() {
     assert!(check(&checks, "pam.d/su").1.contains("rules unknown"));
 }
 
+/// The pam-auth-update profile puts pam_mfa in common-auth; a service that also has the
+/// README's own line asks for two codes: doctor says so for that service, and only there.
+#[test]
+fn doctor_warns_when_pam_mfa_is_stacked_twice() {
+    if !root("doctor_warns_when_pam_mfa_is_stacked_twice") {
+        return;
+    }
+    let i = Install::new();
+    let m = i.module.display();
+    let (code, checks) = i.doctor();
+    assert_eq!(code, 0, "{checks:#?}");
+    assert!(
+        !check(&checks, "pam.d/su").1.contains("stacked"),
+        "{checks:#?}"
+    );
+    // What `pam-auth-update --enable mfa` writes: the profile's line after the primary block.
+    let common = std::fs::read_to_string(i.pam.join("common-auth")).unwrap();
+    std::fs::write(
+        i.pam.join("common-auth"),
+        format!("{common}auth\trequired\t{m} \n"),
+    )
+    .unwrap();
+    // sudo-i keeps only the profile's line.
+    std::fs::write(
+        i.pam.join("sudo-i"),
+        "@include common-auth\n@include common-account\n",
+    )
+    .unwrap();
+    let (_, checks) = i.doctor();
+    let (status, detail) = check(&checks, "pam.d/su");
+    assert_eq!(status, "warn", "{checks:#?}");
+    assert!(
+        detail.contains("pam_mfa is stacked 2 times") && detail.contains("common-auth:4"),
+        "{detail}"
+    );
+    let (status, detail) = check(&checks, "pam.d/sudo-i");
+    assert_eq!(status, "ok", "{detail}");
+    assert!(!detail.contains("stacked"), "{detail}");
+}
+
 #[test]
 fn doctor_accepts_publickey_then_passcode() {
     if !root("doctor_accepts_publickey_then_passcode") {

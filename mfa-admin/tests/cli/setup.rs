@@ -324,3 +324,76 @@ fn missing_parents_are_made_0755_whatever_the_umask() {
         assert_eq!(owner(&env.path(d)).2, 0o755, "{d}");
     }
 }
+
+/// Every package install, reinstall and upgrade runs `init` (debian/mfa.postinst): on a
+/// sound installation it must change nothing at all — no audit row, no new policy
+/// generation, the snapshot's bytes as they were — and a snapshot that cannot be used is
+/// rewritten and said so.
+#[test]
+fn init_on_a_sound_installation_changes_nothing() {
+    let env = Env::new();
+    env.ok(&["user", "add", "alice"]);
+    let snap = env.path("db/mfa.db-policy");
+    let (db_before, snap_before) = (env.dump(), std::fs::read(&snap).unwrap());
+    let again = env.json(&["init"]);
+    assert_eq!(env.dump(), db_before, "a second init changed the database");
+    assert_eq!(
+        std::fs::read(&snap).unwrap(),
+        snap_before,
+        "a second init rewrote the snapshot"
+    );
+    assert!(
+        again
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["repaired"] == ""),
+        "{again}"
+    );
+    std::fs::write(&snap, b"garbage").unwrap();
+    let out = env.ok(&["init"]);
+    assert!(
+        out.lines().any(|l| l.starts_with("repaired")
+            && l.contains("policy snapshot")
+            && l.contains("could not be used")),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read(&snap).unwrap(),
+        snap_before,
+        "the snapshot was not rebuilt"
+    );
+    assert_eq!(
+        env.dump(),
+        db_before,
+        "repairing the snapshot changed the database"
+    );
+}
+
+/// A database file SQLite cannot read (corrupt, or not a database at all): every command,
+/// init included, names the file and the way out, exits 1 and leaves its bytes alone.
+#[test]
+fn a_corrupt_database_is_named_and_left_alone() {
+    let env = Env::new();
+    let mut junk = b"SQLite format 3\0".to_vec();
+    junk.extend((0..=255u8).cycle().take(4096));
+    for bytes in [junk, b"not a database at all".repeat(64)] {
+        std::fs::write(env.db(), &bytes).unwrap();
+        for args in [&["init"][..], &["user", "list"][..], &["doctor"][..]] {
+            let o = env.run(args);
+            assert_eq!(o.code, 1, "mfa-admin {args:?}: {o:?}");
+            let db = env.db().display().to_string();
+            assert!(
+                o.stderr.contains(&db) || o.stdout.contains(&db),
+                "mfa-admin {args:?} does not name {db}: {o:?}"
+            );
+            assert_eq!(
+                std::fs::read(env.db()).unwrap(),
+                bytes,
+                "mfa-admin {args:?} wrote to it"
+            );
+        }
+        let o = env.run(&["init"]);
+        assert!(o.stderr.contains("restore it from a backup"), "{o:?}");
+    }
+}

@@ -95,15 +95,18 @@ impl Store {
         check_files(path)?;
         check_private(path)?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags)?;
-        let mut store = Store {
-            conn,
-            path: path.to_path_buf(),
-            bounded,
+        let open = || {
+            let conn = Connection::open_with_flags(path, flags)?;
+            let mut store = Store {
+                conn,
+                path: path.to_path_buf(),
+                bounded,
+            };
+            store.configure()?;
+            store.migrate()?;
+            Ok(store)
         };
-        store.configure()?;
-        store.migrate()?;
-        Ok(store)
+        open().map_err(|e| opening(path, e))
     }
 
     /// Creates the database file (mode 0600) if it does not exist, sets its journal mode and
@@ -120,14 +123,18 @@ impl Store {
             Err(e) => return Err(Error::io(path, e)),
         };
         check_files(path)?;
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
-        let mut store = Store {
-            conn,
-            path: path.to_path_buf(),
-            bounded: false,
+        let open = || {
+            let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+            let mut store = Store {
+                conn,
+                path: path.to_path_buf(),
+                bounded: false,
+            };
+            store.configure()?;
+            store.migrate()?;
+            Ok(store)
         };
-        store.configure()?;
-        store.migrate()?;
+        let mut store = open().map_err(|e| opening(path, e))?;
         // The passcode hash key exists before the first snapshot, which carries it.
         store.write(|tx| auth::passcode_key(tx).map(|_| ()))?;
         store.ensure_snapshot()?;
@@ -391,6 +398,27 @@ fn check_private(path: &Path) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// An error from opening the database at `path` (SQLite's own messages name no file), and
+/// for a file SQLite cannot read as a database the way out: nothing was changed.
+fn opening(path: &Path, e: Error) -> Error {
+    match e {
+        Error::Sqlite(rusqlite::Error::SqliteFailure(f, _))
+            if matches!(
+                f.code,
+                rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt
+            ) =>
+        {
+            Error::Database(format!(
+                "{}: not a readable mfa database ({f}); it was left as it is: restore it from \
+                 a backup, or move it away and run `mfa-admin init` to start an empty one",
+                path.display()
+            ))
+        }
+        Error::Sqlite(s) => Error::Database(format!("{}: {s}", path.display())),
+        other => other,
+    }
 }
 
 #[cfg(test)]

@@ -236,6 +236,27 @@ pub fn check(r: &mut Report, pam_dir: &Path, rules: Option<&Rules>, sshd_pubkey_
             continue;
         }
         let mut findings = Vec::new();
+        // The pam-auth-update profile (common-auth) and a line of the service's own, say:
+        // each instance asks for a code of its own.
+        let mfa_lines: Vec<&str> = st
+            .lines
+            .iter()
+            .filter(|l| l.is_mfa() && !l.dash)
+            .map(|l| l.origin.as_str())
+            .collect();
+        if mfa_lines.len() > 1 {
+            findings.push(Finding {
+                status: "warn",
+                text: format!(
+                    "pam_mfa is stacked {} times ({}): every login asks for {} second factors; \
+                     keep one (the pam-auth-update profile `mfa` in common-auth, or the service's \
+                     own line)",
+                    mfa_lines.len(),
+                    mfa_lines.join(", "),
+                    mfa_lines.len()
+                ),
+            });
+        }
         for n in &st.notes {
             findings.push(Finding {
                 status: "fail",

@@ -185,7 +185,7 @@ pub fn run(source: &ConfigSource, as_json: bool) -> Result<()> {
     done.push(Done::new(
         &mfa_core::snapshot::path_for(&p.database),
         "policy snapshot",
-        (snapshot.finding == Finding::Missing, repaired),
+        (db_created || snapshot.finding == Finding::Missing, repaired),
     ));
 
     if as_json {

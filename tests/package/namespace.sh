@@ -1,7 +1,7 @@
 #!/bin/bash
 # tests/package/namespace.sh — runs inside the mount and PID namespaces tests/package/run.sh
 # made: turns this namespace into a throwaway copy of the machine without mfa, then runs the
-# phase's pytest files (MFA_PHASE=install|upgrade|hostile). Never run it directly: its mounts and
+# phase's pytest files (MFA_PHASE=install|upgrade|hostile|attacks). Never run it directly: its mounts and
 # package installs would change the machine.
 #
 #   /etc             a full copy (cp -a): adduser, pam-auth-update, dpkg's conffiles
@@ -116,6 +116,10 @@ case $MFA_PHASE in
   hostile)
     echo "== hostile: the maintainer scripts on a machine that is not as they expect"
     pytest tests/package test_pkg_4_hostile.py
+    ;;
+  attacks)
+    echo "== attacks: an administrator's mistakes a local user can use, each from a machine without mfa"
+    pytest tests/package test_pkg_6_attacks.py
     ;;
   *)
     echo "namespace.sh: unknown MFA_PHASE=$MFA_PHASE" >&2

@@ -19,6 +19,10 @@
 #             then the README's Uninstall block as written
 #   hostile   a person (not a system account) called mfa; links and a FIFO the sender's
 #             account planted in the spool; a corrupt database; a config that is no TOML
+#   attacks   `debian/rules clean` keeps files outside debian/; a system user mfa in nogroup,
+#             a person in the group mfa, a /var/lib/mfa a user prepared: refused before init
+#             hands them anything; apt-get remove with an edited common-auth block keeps
+#             the module rather than lock everyone out
 #
 # The throwaway root is a mount and PID namespace per phase (namespace.sh): a copy of /etc,
 # overlays on /usr (usrmerged: also /lib, so the PAM module and unit directories) and /var
@@ -27,7 +31,7 @@
 # reaches the machine, whatever happens; the fingerprint below checks it.
 #
 # Needs root and dpkg; prints SKIP and exits 0 without them. MFA_DEBS=DIR takes the .debs
-# from DIR instead of target/deb. MFA_PACKAGE_PHASES="install upgrade hostile" (default)
+# from DIR instead of target/deb. MFA_PACKAGE_PHASES="install upgrade hostile attacks" (default)
 # picks the phases; MFA_PACKAGE_NO_LOGINS=1 leaves out the login cases (quicker, while working on the
 # packaging; never in CI). Arguments go to every pytest run (`run.sh -x`). Exit status 0 when all passed.
 set -euo pipefail
@@ -87,8 +91,8 @@ before=$(fingerprint)
 work=$(mktemp -d /tmp/mfa-package.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 rc=0
-for phase in ${MFA_PACKAGE_PHASES:-install upgrade hostile}; do
-  case $phase in install|upgrade|hostile) ;; *) echo "FAIL tests/package: unknown phase $phase" >&2; exit 2;; esac
+for phase in ${MFA_PACKAGE_PHASES:-install upgrade hostile attacks}; do
+  case $phase in install|upgrade|hostile|attacks) ;; *) echo "FAIL tests/package: unknown phase $phase" >&2; exit 2;; esac
   echo "== tests/package: phase $phase"
   mkdir -p "$work/$phase"
   # Private mounts (nothing propagates back), a PID namespace whose processes all die with

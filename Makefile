@@ -45,6 +45,17 @@ MAN8 := docs/man/pam_mfa.8 docs/man/mfa-admin.8 docs/man/mfa-sender.8
 # Example files, relative to etc/: installed under $(EXAMPLESDIR) with the same layout.
 EXAMPLES := mfa.toml $(patsubst etc/%,%,$(wildcard etc/pam.d/* etc/ssh/sshd_config.d/*))
 
+# Every file install writes; uninstall removes exactly these.
+FILES = $(addprefix $(SBINDIR)/,$(BINARIES)) $(PAMDIR)/pam_mfa.so $(addprefix $(UNITDIR)/,$(UNITS)) \
+  $(addprefix $(MANDIR)/man5/,$(notdir $(MAN5))) $(addprefix $(MANDIR)/man8/,$(notdir $(MAN8))) \
+  $(BASHCOMPDIR)/mfa-admin $(ZSHCOMPDIR)/_mfa-admin $(FISHCOMPDIR)/mfa-admin.fish \
+  $(addprefix $(EXAMPLESDIR)/,$(EXAMPLES)) $(DOCDIR)/json.md
+# Those of FILES a Debian package owns (the packages share the module's and the units'
+# paths with a source install): install refuses to overwrite them, uninstall keeps them.
+# Only for the real root (no DESTDIR) and where dpkg is.
+OWNED = $(if $(DESTDIR),,$(shell command -v dpkg >/dev/null 2>&1 && \
+  for f in $(FILES); do dpkg -S "$$f" >/dev/null 2>&1 && echo "$$f"; done))
+
 .PHONY: all build test test-cargo test-installed test-package deb generated lint fmt install \
 	install-ready uninstall print-pamdir
 
@@ -101,6 +112,12 @@ endif
 	done
 
 install: install-ready
+	@owned='$(strip $(OWNED))'; if [ -n "$$owned" ]; then \
+	  echo "refusing to overwrite files of mfa's Debian packages (installed with apt):" >&2; \
+	  for f in $$owned; do echo "    $$f" >&2; done; \
+	  echo "remove the packages first (apt-get remove mfa libpam-mfa), or install elsewhere (PREFIX=, PAMDIR=, UNITDIR=)" >&2; \
+	  exit 1; \
+	fi
 	install -d -m 0755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(PAMDIR) $(DESTDIR)$(UNITDIR) \
 	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
 	  $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
@@ -136,16 +153,14 @@ print-pamdir:
 # log in where it is `required`), then rm -r /etc/mfa /var/lib/mfa /var/spool/mfa /run/mfa
 # and deluser --system mfa.
 uninstall:
-	rm -f $(addprefix $(DESTDIR)$(SBINDIR)/,$(BINARIES))
-	rm -f $(DESTDIR)$(PAMDIR)/pam_mfa.so
-	rm -f $(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS))
-	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5)))
-	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MAN8)))
-	rm -f $(DESTDIR)$(BASHCOMPDIR)/mfa-admin $(DESTDIR)$(ZSHCOMPDIR)/_mfa-admin \
-	  $(DESTDIR)$(FISHCOMPDIR)/mfa-admin.fish
-	# Exactly the example files (EXAMPLESDIR may be overridden: never rm -r it), then the
-	# directories they leave empty.
-	rm -f $(addprefix $(DESTDIR)$(EXAMPLESDIR)/,$(EXAMPLES)) $(DESTDIR)$(DOCDIR)/json.md
+	# Exactly FILES (EXAMPLESDIR may be overridden: never rm -r it), except what a package
+	# owns, then the example directories they leave empty.
+	@owned=' $(strip $(OWNED)) '; for f in $(addprefix $(DESTDIR),$(FILES)); do \
+	  case "$$owned" in \
+	    *" $$f "*) echo "kept $$f: it belongs to mfa's Debian packages (apt-get remove mfa libpam-mfa)";; \
+	    *) rm -f "$$f" || exit 1;; \
+	  esac; \
+	done
 	for d in pam.d ssh/sshd_config.d ssh; do rmdir $(DESTDIR)$(EXAMPLESDIR)/$$d 2>/dev/null || true; done
 	rmdir $(DESTDIR)$(EXAMPLESDIR) 2>/dev/null || true
 	rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true

@@ -75,6 +75,18 @@ pub fn run(source: &ConfigSource, as_json: bool) -> Result<()> {
     refuse_shared_dirs(&config)?;
     let account = if is_root {
         let (user, created) = sender_account(&config.sender.user)?;
+        // The spool's messages (passcodes) and the configuration become readable by the
+        // account's group: say so when others share it (doctor warns too). debian's postinst
+        // refuses such an account `mfa` outright; a configured `[sender] user` is the
+        // administrator's choice, warned about on every run.
+        if let Ok(Some(s)) = super::doctor::files::Sender::lookup(&user.name)
+            && let Some(why) = super::doctor::files::shared_with_others(&s)
+        {
+            eprintln!(
+                "warning: {why}: they can read every queued passcode and mfa.toml; give the \
+                 sender an account and group of its own ([sender] user = \"mfa\")"
+            );
+        }
         done.push(Done {
             path: format!("{} (uid {}, gid {})", user.name, user.uid, user.gid),
             what: "sender account",

@@ -84,7 +84,7 @@ impl Sender {
 
 /// Who else holds the sender's uid or group, if anyone: `nobody` (which other programs run
 /// as), members of its group, accounts whose primary group it is (from /etc/passwd).
-fn shared_with_others(s: &Sender) -> Option<String> {
+pub(crate) fn shared_with_others(s: &Sender) -> Option<String> {
     if s.name == "nobody" || s.uid.as_raw() == 65534 {
         return Some(format!(
             "the sender's user {} is shared by other programs",

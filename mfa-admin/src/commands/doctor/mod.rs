@@ -9,7 +9,7 @@
 //! rules that govern it ([`pam`], with [`stack`], [`flow`] and [`module`]); sshd's settings
 //! ([`sshd`]).
 
-mod files;
+pub(super) mod files;
 mod flow;
 mod module;
 mod pam;

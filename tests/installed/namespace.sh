@@ -22,29 +22,15 @@ mount -t tmpfs -o mode=0700 tmpfs "$w"
 pamdir=$(make -s --no-print-directory print-pamdir)
 unitdir=/lib/systemd/system
 
-copy_over() { # copy_over DIR: bind a private copy of DIR (created empty when missing) over it
-  local d=$1 c
-  c="$w/copy$(echo "$d" | tr / _)"
-  if [ -d "$d" ]; then cp -a "$d" "$c"; else mkdir -p "$d" "$c"; fi
-  mount --bind "$c" "$d"
-}
-overlay() { # overlay DIR: writes to DIR go to an upper layer in $w
-  local d=$1 n
-  n="$w/ov$(echo "$d" | tr / _)"
-  mkdir -p "$n/up" "$n/work"
-  mount -t overlay overlay -o "lowerdir=$d,upperdir=$n/up,workdir=$n/work" "$d"
-}
+# copy_over, overlay, fresh_run_and_home
+. "$MFA_REPO/tests/lib/throwaway-root.sh"
 
 copy_over /etc
 copy_over "$pamdir"
 copy_over "$unitdir"
 overlay /var
 overlay /usr/local
-mount -t tmpfs -o mode=0755 tmpfs /run
-mount -t tmpfs -o mode=0755 tmpfs /home
-install -d -m 0755 /run/sshd
-install -d -m 1777 /run/lock
-install -m 0664 -g utmp /dev/null /run/utmp
+fresh_run_and_home
 # A fresh machine as far as mfa goes: whatever a real install left here is hidden.
 rm -rf /etc/mfa /var/lib/mfa /var/spool/mfa /etc/sudoers.d/mfa-* \
   "$pamdir/pam_mfa.so" /usr/local/sbin/mfa-admin /usr/local/sbin/mfa-sender

@@ -25,18 +25,8 @@ mkdir -m 1777 "$w/tmp" "$w/debs"
 cp "$MFA_DEB_MFA" "$MFA_DEB_PAM" "$w/debs/"
 export MFA_DEB_MFA="$w/debs/${MFA_DEB_MFA##*/}" MFA_DEB_PAM="$w/debs/${MFA_DEB_PAM##*/}" TMPDIR="$w/tmp"
 
-copy_over() { # copy_over DIR: bind a private copy of DIR (created empty when missing) over it
-  local d=$1 c
-  c="$w/copy$(echo "$d" | tr / _)"
-  if [ -d "$d" ]; then cp -a "$d" "$c"; else mkdir -p "$d" "$c"; fi
-  mount --bind "$c" "$d"
-}
-overlay() { # overlay DIR: writes to DIR go to an upper layer in $w
-  local d=$1 n
-  n="$w/ov$(echo "$d" | tr / _)"
-  mkdir -p "$n/up" "$n/work"
-  mount -t overlay overlay -o "lowerdir=$d,upperdir=$n/up,workdir=$n/work" "$d"
-}
+# copy_over, overlay, fresh_run_and_home
+. "$MFA_REPO/tests/lib/throwaway-root.sh"
 
 multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 pamdir=/lib/$multiarch/security
@@ -48,11 +38,7 @@ if [ ! -L /lib ]; then
   copy_over "$pamdir"
   copy_over /lib/systemd/system
 fi
-mount -t tmpfs -o mode=0755 tmpfs /run
-mount -t tmpfs -o mode=0755 tmpfs /home
-install -d -m 0755 /run/sshd
-install -d -m 1777 /run/lock
-install -m 0664 -g utmp /dev/null /run/utmp
+fresh_run_and_home
 
 # A machine without mfa: whatever a real install (packages or make install) left here is
 # hidden, in this copy only.

@@ -447,6 +447,27 @@ fn repair(path: &Path, want: Want) -> Result<String> {
     if meta.is_file() && meta.nlink() > 1 {
         return Err(insecure("has other hard links"));
     }
+    // A directory of another user's is not one mfa made or drifted into: someone prepared it
+    // (and may keep a handle or a subdirectory in it). Adopting it would hand them the
+    // store, the spool or the heartbeat; root's own directories are repaired.
+    if let Some((uid, _)) = want.owner
+        && meta.is_dir()
+        && meta.uid() != 0
+        && meta.uid() != uid.as_raw()
+    {
+        let who = User::from_uid(Uid::from_raw(meta.uid()))
+            .ok()
+            .flatten()
+            .map_or_else(
+                || format!("uid {}", meta.uid()),
+                |u| format!("{} (uid {})", u.name, u.uid),
+            );
+        return Err(Error::Insecure(format!(
+            "{}: owned by {who}, which mfa never makes it: someone else prepared this directory; \
+             look at what is in it, move it away and run init again",
+            path.display()
+        )));
+    }
     let mut changed = String::new();
     if let Some((uid, gid)) = want.owner
         && (meta.uid() != uid.as_raw() || meta.gid() != gid.as_raw())

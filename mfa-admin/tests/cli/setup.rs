@@ -397,3 +397,39 @@ fn a_corrupt_database_is_named_and_left_alone() {
         assert!(o.stderr.contains("restore it from a backup"), "{o:?}");
     }
 }
+
+/// A directory at one of mfa's paths that another user owns was prepared by someone: init
+/// refuses to adopt it (chown it to root or the sender and keep what that user left inside)
+/// and names the owner; root's own directories with a drifted owner are still repaired
+/// (above).
+#[test]
+fn init_refuses_a_directory_another_user_prepared() {
+    if !is_root() {
+        eprintln!("skipped: needs root (chown to another user)");
+        return;
+    }
+    let (uid, gid) = nobody();
+    for dir in ["db", "spool", "spool/new", "run"] {
+        let env = Env::new();
+        let path = env.path(dir);
+        nix::unistd::chown(
+            &path,
+            Some(nix::unistd::Uid::from_raw(uid)),
+            Some(nix::unistd::Gid::from_raw(gid)),
+        )
+        .unwrap();
+        let before = owner(&path);
+        let o = env.run(&["init"]);
+        if dir == "run" {
+            // The runtime directory is the sender's own (nobody here): nothing to refuse.
+            assert_eq!(o.code, 0, "{o:?}");
+            continue;
+        }
+        assert_eq!(o.code, 1, "{dir}: {o:?}");
+        assert!(
+            o.stderr.contains("owned by nobody") && o.stderr.contains("move it away"),
+            "{dir}: {o:?}"
+        );
+        assert_eq!(owner(&path), before, "{dir}: init changed its owner");
+    }
+}

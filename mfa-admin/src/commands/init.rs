@@ -447,13 +447,15 @@ fn repair(path: &Path, want: Want) -> Result<String> {
     if meta.is_file() && meta.nlink() > 1 {
         return Err(insecure("has other hard links"));
     }
-    // A directory of another user's is not one mfa made or drifted into: someone prepared it
-    // (and may keep a handle or a subdirectory in it). Adopting it would hand them the
-    // store, the spool or the heartbeat; root's own directories are repaired.
+    // A directory that must be root's (the store, the spool and its subdirectories) but is
+    // another user's is not one mfa made or drifted into: someone prepared it (and may keep
+    // a handle or a subdirectory in it), and adopting it would hand them the rules or the
+    // passcodes. The runtime directory is the sender's: it changes hands with `[sender]
+    // user`, and holds no secret.
     if let Some((uid, _)) = want.owner
+        && uid.is_root()
         && meta.is_dir()
         && meta.uid() != 0
-        && meta.uid() != uid.as_raw()
     {
         let who = User::from_uid(Uid::from_raw(meta.uid()))
             .ok()

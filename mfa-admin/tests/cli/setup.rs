@@ -398,10 +398,10 @@ fn a_corrupt_database_is_named_and_left_alone() {
     }
 }
 
-/// A directory at one of mfa's paths that another user owns was prepared by someone: init
-/// refuses to adopt it (chown it to root or the sender and keep what that user left inside)
-/// and names the owner; root's own directories with a drifted owner are still repaired
-/// (above).
+/// A directory that must be root's (the store, the spool) but another user owns was
+/// prepared by someone: init refuses to adopt it (chown it to root and keep what that user
+/// left inside) and names the owner; root's own directories with a drifted owner are still
+/// repaired (above), and the runtime directory follows a change of `[sender] user`.
 #[test]
 fn init_refuses_a_directory_another_user_prepared() {
     if !is_root() {
@@ -412,17 +412,20 @@ fn init_refuses_a_directory_another_user_prepared() {
     for dir in ["db", "spool", "spool/new", "run"] {
         let env = Env::new();
         let path = env.path(dir);
+        // The runtime directory of a previous sender account (daemon, uid 1): it follows
+        // the configured one (nobody here).
+        let stranger = if dir == "run" { 1 } else { uid };
         nix::unistd::chown(
             &path,
-            Some(nix::unistd::Uid::from_raw(uid)),
+            Some(nix::unistd::Uid::from_raw(stranger)),
             Some(nix::unistd::Gid::from_raw(gid)),
         )
         .unwrap();
         let before = owner(&path);
         let o = env.run(&["init"]);
         if dir == "run" {
-            // The runtime directory is the sender's own (nobody here): nothing to refuse.
             assert_eq!(o.code, 0, "{o:?}");
+            assert_eq!(owner(&path), (uid, gid, 0o755), "{o:?}");
             continue;
         }
         assert_eq!(o.code, 1, "{dir}: {o:?}");

@@ -3,7 +3,7 @@
 #   make                      build the release binaries (as your user: cargo is usually in ~/.cargo)
 #   sudo make install         install them (see "install" below for what goes where)
 #   sudo make uninstall       remove exactly what install put there
-#   make test                 lint, every cargo test, then the installed-system suite (as root)
+#   make test                 lint, every cargo test, the installed-system and package suites (root)
 #   make deb                  the Debian packages (dpkg-buildpackage), collected in target/deb/
 #   make test-package         make deb, then install/upgrade/purge them in a throwaway root
 #   make generated            rewrite mfa-admin(8) and the shell completions from the CLI

@@ -8,6 +8,7 @@
 //! runs `cargo build -p pam_mfa -p mfa-sender` once (the module is a cdylib that `cargo
 //! test` does not build, and another package's binary is not built for this one's tests).
 
+use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -529,27 +530,14 @@ fn doctor_as_a_non_root_user_still_checks_the_rest() {
         return;
     }
     let i = Install::new();
-    let out = super::out(
-        Command::new("setpriv")
-            .args([
-                "--reuid",
-                "nobody",
-                "--regid",
-                "nogroup",
-                "--clear-groups",
-                "--",
-            ])
-            .arg(env!("CARGO_BIN_EXE_mfa-admin"))
-            .arg("--config")
-            .arg(&i.env.config)
-            .args(["--json", "doctor", "--pam-dir"])
-            .arg(&i.pam)
-            .arg("--sshd-config")
-            .arg(&i.sshd)
-            .current_dir("/")
-            .output()
-            .unwrap(),
-    );
+    let out = i.env.run_as_nobody(&[
+        OsStr::new("--json"),
+        OsStr::new("doctor"),
+        OsStr::new("--pam-dir"),
+        i.pam.as_os_str(),
+        OsStr::new("--sshd-config"),
+        i.sshd.as_os_str(),
+    ]);
     assert_eq!(out.code, 1, "{out:?}");
     let checks: Vec<Value> = serde_json::from_str::<Value>(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {out:?}"))

@@ -97,6 +97,29 @@ impl Env {
         out(cmd.output().unwrap())
     }
 
+    /// Runs mfa-admin as the user nobody (real and effective ids, group nogroup, no other
+    /// groups; the caller must be root), with `--config` pointing at this installation,
+    /// from `/`.
+    pub fn run_as_nobody<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Out {
+        out(Command::new("setpriv")
+            .args([
+                "--reuid",
+                "nobody",
+                "--regid",
+                "nogroup",
+                "--clear-groups",
+                "--",
+            ])
+            .arg(env!("CARGO_BIN_EXE_mfa-admin"))
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .env_remove("MFA_CONFIG")
+            .current_dir("/")
+            .output()
+            .unwrap())
+    }
+
     /// Runs and asserts success; returns standard output.
     pub fn ok(&self, args: &[&str]) -> String {
         let o = self.run(args);

@@ -471,24 +471,7 @@ fn a_caller_that_is_not_root_is_refused() {
         // The installation must be reachable, so that only the root check can refuse.
         std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         std::fs::set_permissions(&env.config, std::fs::Permissions::from_mode(0o644)).unwrap();
-        super::out(
-            Command::new("setpriv")
-                .args([
-                    "--reuid",
-                    "nobody",
-                    "--regid",
-                    "nogroup",
-                    "--clear-groups",
-                    "--",
-                ])
-                .arg(env!("CARGO_BIN_EXE_mfa-admin"))
-                .arg("--config")
-                .arg(&env.config)
-                .arg("maintain")
-                .current_dir("/")
-                .output()
-                .unwrap(),
-        )
+        env.run_as_nobody(&["maintain"])
     } else {
         env.run(&["maintain"])
     };

@@ -108,6 +108,9 @@ extern "C" fn conversation(
                     unsafe { (*out.add(i)).resp = p as *mut c_char };
                 }
                 None => {
+                    for j in 0..i {
+                        unsafe { libc::free((*out.add(j)).resp as *mut c_void) };
+                    }
                     unsafe { libc::free(out as *mut c_void) };
                     return PAM_CONV_ERR;
                 }
@@ -178,6 +181,28 @@ pub fn authenticate_flags(
     answer: SeeingAnswer<'_>,
     flags: c_int,
 ) -> Result {
+    authenticate_raw(
+        confdir,
+        service,
+        user.as_bytes(),
+        rhost.map(str::as_bytes),
+        b"pts/7",
+        answer,
+        flags,
+    )
+}
+
+/// The PAM items as raw bytes (PAM_USER, PAM_RHOST and PAM_TTY may hold anything an
+/// application passes: the hostile-input tests), with pam_authenticate's flags.
+pub fn authenticate_raw(
+    confdir: &Path,
+    service: &str,
+    user: &[u8],
+    rhost: Option<&[u8]>,
+    tty: &[u8],
+    answer: SeeingAnswer<'_>,
+    flags: c_int,
+) -> Result {
     let mut script = Script {
         answer,
         shown: Vec::new(),
@@ -200,7 +225,7 @@ pub fn authenticate_flags(
         let h = CString::new(h).unwrap();
         unsafe { pam_set_item(pamh, PAM_RHOST, h.as_ptr() as *const c_void) };
     }
-    let tty = CString::new("pts/7").unwrap();
+    let tty = CString::new(tty).unwrap();
     unsafe { pam_set_item(pamh, PAM_TTY, tty.as_ptr() as *const c_void) };
     let code = unsafe { pam_authenticate(pamh, flags) };
     unsafe { pam_end(pamh, code) };

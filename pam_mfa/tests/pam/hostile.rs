@@ -11,116 +11,26 @@
 //! namespace changes. Without root they say so and pass.
 #![allow(unsafe_code)]
 
-use std::ffi::{CString, c_char, c_int, c_void};
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use super::harness::{PAM_AUTH_ERR, PAM_PERM_DENIED, PAM_SUCCESS};
+use super::harness::{
+    Answer, PAM_AUTH_ERR, PAM_PERM_DENIED, PAM_SUCCESS, SeeingAnswer, Shown, authenticate_raw,
+};
 use super::{Install, code_for};
 
-const PAM_TTY: c_int = 3;
-const PAM_RHOST: c_int = 4;
-const PAM_CONV_ERR: c_int = 19;
-
-#[repr(C)]
-struct Msg {
-    style: c_int,
-    msg: *const c_char,
-}
-
-#[repr(C)]
-struct Resp {
-    resp: *mut c_char,
-    retcode: c_int,
-}
-
-#[repr(C)]
-struct Conv {
-    conv: extern "C" fn(c_int, *mut *const Msg, *mut *mut Resp, *mut c_void) -> c_int,
-    appdata: *mut c_void,
-}
-
-// The harness declares the same functions with its own conversation type.
-#[allow(clashing_extern_declarations)]
-#[link(name = "pam")]
-unsafe extern "C" {
-    fn pam_start_confdir(
-        service: *const c_char,
-        user: *const c_char,
-        conv: *const Conv,
-        confdir: *const c_char,
-        pamh: *mut *mut c_void,
-    ) -> c_int;
-    fn pam_set_item(pamh: *mut c_void, item: c_int, value: *const c_void) -> c_int;
-    fn pam_authenticate(pamh: *mut c_void, flags: c_int) -> c_int;
-    fn pam_end(pamh: *mut c_void, status: c_int) -> c_int;
-}
-
-type Answer<'a> = Box<dyn FnMut(&str) -> Option<Vec<u8>> + 'a>;
-
-extern "C" fn conversation(
-    n: c_int,
-    msgs: *mut *const Msg,
-    resps: *mut *mut Resp,
-    data: *mut c_void,
-) -> c_int {
-    // SAFETY: libpam passes `n` valid messages and our own Answer as appdata.
-    let answer = unsafe { &mut *(data as *mut Answer<'_>) };
-    let n = usize::try_from(n).unwrap_or(0);
-    let out = unsafe { libc::calloc(n, std::mem::size_of::<Resp>()) as *mut Resp };
-    for i in 0..n {
-        let m = unsafe { &**msgs.add(i) };
-        if m.style != 1 && m.style != 2 {
-            continue;
-        }
-        let text = unsafe { std::ffi::CStr::from_ptr(m.msg) }
-            .to_string_lossy()
-            .into_owned();
-        let Some(a) = answer(&text) else {
-            for j in 0..i {
-                unsafe { libc::free((*out.add(j)).resp as *mut c_void) };
-            }
-            unsafe { libc::free(out as *mut c_void) };
-            return PAM_CONV_ERR;
-        };
-        let c = CString::new(a).unwrap();
-        unsafe { (*out.add(i)).resp = libc::strdup(c.as_ptr()) };
-    }
-    unsafe { *resps = out };
-    0
-}
-
-/// pam_authenticate with items as raw bytes.
+/// pam_authenticate of service `mfa-test` with the items as raw bytes.
 fn authenticate(
     confdir: &Path,
     user: &[u8],
     rhost: Option<&[u8]>,
     tty: &[u8],
-    answer: Answer<'_>,
+    mut answer: Answer<'_>,
 ) -> i32 {
-    let mut answer = answer;
-    let conv = Conv {
-        conv: conversation,
-        appdata: &mut answer as *mut Answer<'_> as *mut c_void,
-    };
-    let svc = CString::new("mfa-test").unwrap();
-    let usr = CString::new(user).unwrap();
-    let dir = CString::new(confdir.to_str().unwrap()).unwrap();
-    let mut pamh: *mut c_void = std::ptr::null_mut();
-    let rc =
-        unsafe { pam_start_confdir(svc.as_ptr(), usr.as_ptr(), &conv, dir.as_ptr(), &mut pamh) };
-    assert_eq!(rc, PAM_SUCCESS, "pam_start_confdir failed");
-    let rhost = rhost.map(|h| CString::new(h).unwrap());
-    if let Some(h) = &rhost {
-        unsafe { pam_set_item(pamh, PAM_RHOST, h.as_ptr() as *const c_void) };
-    }
-    let tty = CString::new(tty).unwrap();
-    unsafe { pam_set_item(pamh, PAM_TTY, tty.as_ptr() as *const c_void) };
-    let code = unsafe { pam_authenticate(pamh, 0) };
-    unsafe { pam_end(pamh, code) };
-    code
+    let answer: SeeingAnswer<'_> = Box::new(move |_: &[Shown], p: &str| answer(p));
+    authenticate_raw(confdir, "mfa-test", user, rhost, tty, answer, 0).code
 }
 
 fn never() -> Answer<'static> {

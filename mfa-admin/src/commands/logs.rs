@@ -95,9 +95,8 @@ pub fn log(ctx: &Ctx, cmd: LogCmd) -> Result<()> {
                 }
             };
             let shown = when::show(cutoff);
-            let n = store.change(&ctx.actor(), "log purge", |tx| {
-                let n = q::purge_auth_log(tx, cutoff)?;
-                Ok((n, format!("{n} entries before {shown}")))
+            let n = store.purge_auth_log(&ctx.actor(), cutoff, |n| {
+                Some(format!("{n} entries before {shown}"))
             })?;
             if ctx.json {
                 return json(&serde_json::json!({ "deleted": n, "before": cutoff }));

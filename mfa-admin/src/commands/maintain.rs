@@ -17,7 +17,7 @@
 
 use mfa_core::snapshot::{self, Finding};
 use mfa_core::state::{self, sends};
-use mfa_core::store::{Store, logs, rules};
+use mfa_core::store::{Store, rules};
 use mfa_core::{Error, Result};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -54,13 +54,13 @@ impl Task {
 }
 
 #[derive(Debug, Serialize)]
-struct Report {
+struct Report<'a> {
     /// No task failed.
     ok: bool,
-    auth_log: Task,
-    challenges: Task,
-    login_state: Task,
-    snapshot: Task,
+    auth_log: &'a Task,
+    challenges: &'a Task,
+    login_state: &'a Task,
+    snapshot: &'a Task,
 }
 
 /// Refuses a caller that is not root, before anything is read: every file `maintain` keeps
@@ -79,12 +79,9 @@ pub fn require_root() -> Result<()> {
 pub fn run(ctx: &Ctx) -> Result<()> {
     let db = ctx.config.paths.database.clone();
     let now = mfa_core::now();
+    // Store::open's errors name the file.
     let mut store = Store::open(&db).map_err(|e| {
-        format!(
-            "cannot open the database {}: {e}. Nothing in it was kept up; restore it from a \
-             backup or see `mfa-admin doctor`",
-            db.display()
-        )
+        format!("cannot open the database: {e}. Nothing in it was kept up; see `mfa-admin doctor`")
     });
     let auth_log = match &mut store {
         Ok(s) => auth_log(s, &ctx.actor(), now),
@@ -96,50 +93,42 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         Ok(s) => snapshot_task(s),
         Err(_) => Task::failed("not checked: the database cannot be opened (see auth log)"),
     };
-    let report = Report {
-        ok: [&auth_log, &challenges, &login_state, &snapshot]
-            .iter()
-            .all(|t| t.status != "failed"),
-        auth_log,
-        challenges,
-        login_state,
-        snapshot,
-    };
+    let named = [
+        ("auth log", &auth_log),
+        ("challenges", &challenges),
+        ("login state", &login_state),
+        ("policy snapshot", &snapshot),
+    ];
+    let failed: Vec<&str> = named
+        .iter()
+        .filter(|(_, t)| t.status == "failed")
+        .map(|(n, _)| *n)
+        .collect();
     if ctx.json {
-        print_json(&report)?;
+        print_json(&Report {
+            ok: failed.is_empty(),
+            auth_log: &auth_log,
+            challenges: &challenges,
+            login_state: &login_state,
+            snapshot: &snapshot,
+        })?;
     } else {
-        for (name, t) in [
-            ("auth log", &report.auth_log),
-            ("challenges", &report.challenges),
-            ("login state", &report.login_state),
-            ("policy snapshot", &report.snapshot),
-        ] {
+        for (name, t) in named {
             let mark = if t.status == "failed" { "FAILED: " } else { "" };
             println!("{name}: {mark}{}", visible(&t.detail));
         }
     }
-    if report.ok {
+    if failed.is_empty() {
         return Ok(());
     }
-    let failed: Vec<&str> = [
-        ("auth log", &report.auth_log),
-        ("challenges", &report.challenges),
-        ("login state", &report.login_state),
-        ("policy snapshot", &report.snapshot),
-    ]
-    .iter()
-    .filter(|(_, t)| t.status == "failed")
-    .map(|(n, _)| *n)
-    .collect();
     Err(Error::Failed(format!(
         "maintenance failed: {} (see the line of each above)",
         failed.join(", ")
     )))
 }
 
-/// Moves the inbox into the database, then deletes what `log_keep_days` no longer keeps (in
-/// one transaction, recorded in the audit log when it deleted anything). Not through
-/// `Store::change`: a purge does not touch the policy, and the snapshot logins read stays.
+/// Moves the inbox into the database, then deletes what `log_keep_days` no longer keeps
+/// ([`Store::purge_auth_log`], recorded in the audit log when it deleted anything).
 fn auth_log(store: &mut Store, actor: &str, now: i64) -> Task {
     let (moved, bad, inbox_error) = match store.ingest_auth_log() {
         Ok((moved, bad)) => (moved, bad, None),
@@ -172,17 +161,10 @@ fn auth_log(store: &mut Store, actor: &str, now: i64) -> Task {
     } else {
         let cutoff = now - i64::from(days) * 86_400;
         let shown = when::show(cutoff);
-        let res = store.write(|tx| {
-            let n = logs::purge_auth_log(tx, cutoff)?;
-            if n > 0 {
-                logs::audit(
-                    tx,
-                    actor,
-                    "log purge",
-                    &format!("{n} entries before {shown} (maintain: log_keep_days = {days})"),
-                )?;
-            }
-            Ok(n)
+        // An audit row only when something went: not one a day for nothing.
+        let res = store.purge_auth_log(actor, cutoff, |n| {
+            (n > 0)
+                .then(|| format!("{n} entries before {shown} (maintain: log_keep_days = {days})"))
         });
         match res {
             Ok(n) => {

@@ -603,8 +603,16 @@ fn auth_log_show_filter_purge() {
         "{table}"
     );
 
+    // The auth log is no policy: a purge leaves the snapshot logins read as it was.
+    let snap = env.path("db/mfa.db-policy");
+    let snap_before = std::fs::read(&snap).unwrap();
     let purged = env.json(&["log", "purge", "--before", "2026-01-03"]);
     assert_eq!(purged["deleted"], 2);
+    assert_eq!(
+        std::fs::read(&snap).unwrap(),
+        snap_before,
+        "log purge rewrote the snapshot"
+    );
     assert_eq!(n(&[]), 2);
     assert_eq!(last_audit(&env)["action"], "log purge");
     // --keep-days and the log_keep_days setting: everything here is older than 30 days.

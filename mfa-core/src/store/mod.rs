@@ -257,6 +257,25 @@ impl Store {
         Ok(out)
     }
 
+    /// Deletes the auth-log entries older than `before` and, when `detail` gives a text for
+    /// the number deleted, records a `log purge` in the audit log, in one transaction. Not a
+    /// [`Store::change`]: the auth log is no policy, so the snapshot logins read keeps its
+    /// generation (`log purge` by hand and the daily `maintain` both come here).
+    pub fn purge_auth_log(
+        &mut self,
+        actor: &str,
+        before: i64,
+        detail: impl FnOnce(usize) -> Option<String>,
+    ) -> Result<usize> {
+        self.write(|tx| {
+            let n = logs::purge_auth_log(tx, before)?;
+            if let Some(d) = detail(n) {
+                logs::audit(tx, actor, "log purge", &d)?;
+            }
+            Ok(n)
+        })
+    }
+
     /// Runs a write that may change what the policy snapshot holds (a lockout): `f` says
     /// whether it did. Then the snapshot is deleted before the commit and written again
     /// after it, under the snapshot lock, so that it never disagrees with the database.

@@ -160,6 +160,12 @@ pub fn challenge(database: &Path, id: &str) -> Result<Option<Challenge>> {
     }
 }
 
+/// Rewrites an outstanding challenge (a double logon's attempts left).
+pub fn update_challenge(database: &Path, c: &Challenge) -> Result<()> {
+    let bytes = serde_json::to_vec(c).map_err(|e| Error::Failed(e.to_string()))?;
+    replace(&challenge_path(database, &c.id)?, &bytes, false)
+}
+
 /// Removes a challenge (answered, replaced or given up).
 pub fn delete_challenge(database: &Path, id: &str) -> Result<()> {
     remove_if_exists(&challenge_path(database, id)?)

@@ -131,12 +131,7 @@ pub fn before(
 }
 
 /// The second instance: the decision with the kept code, if any.
-pub fn after(
-    pamh: &mut PamHandle,
-    args: &Args,
-    req: &Request,
-    config: &Config,
-) -> auth::Outcome {
+pub fn after(pamh: &mut PamHandle, args: &Args, req: &Request, config: &Config) -> auth::Outcome {
     let code = take(pamh).map(Secret);
     auth::oneword_after(
         config,

@@ -314,8 +314,7 @@ pub(super) fn after(
     let Some(c) = contact else {
         return Ok(Outcome::Deny {
             reason: if totp {
-                "one-password service: the code must follow the password in the one field"
-                    .into()
+                "one-password service: the code must follow the password in the one field".into()
             } else {
                 "no usable factor".into()
             },

@@ -14,7 +14,14 @@ const PASSWORD: &str = "S3cret-Pw,xyz";
 fn setup(method: &str) -> T {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    for d in ["db", "spool/tmp", "spool/new", "spool/cur", "spool/failed", "run"] {
+    for d in [
+        "db",
+        "spool/tmp",
+        "spool/new",
+        "spool/cur",
+        "spool/failed",
+        "run",
+    ] {
         std::fs::create_dir_all(root.join(d)).unwrap();
     }
     let text = format!(
@@ -93,7 +100,11 @@ fn the_double_logon_sends_once_and_accepts_the_code_once_from_the_same_address()
     let ch = state::challenges(t.db()).unwrap();
     assert_eq!(ch.len(), 1);
     assert_eq!(ch[0].purpose, oneword::DOUBLE_LOGON);
-    assert_eq!(ch[0].expires - ch[0].created, 300, "ftp_window, not code_ttl");
+    assert_eq!(
+        ch[0].expires - ch[0].created,
+        300,
+        "ftp_window, not code_ttl"
+    );
     let code = t.code();
     // Another address: not a candidate, nothing counted.
     assert_eq!(t.before("192.0.2.2", &code), Before::Ignore);
@@ -121,7 +132,11 @@ fn an_expired_window_refuses_the_code() {
     let code = t.code();
     state::expire_all_challenges(t.db()).unwrap();
     assert_eq!(t.before("192.0.2.1", &code), Before::Ignore);
-    assert_eq!(t.failures(), 0, "no outstanding challenge: nothing to guess");
+    assert_eq!(
+        t.failures(),
+        0,
+        "no outstanding challenge: nothing to guess"
+    );
 }
 
 #[test]
@@ -130,13 +145,20 @@ fn a_password_and_a_passcode_in_one_field() {
     t.after("192.0.2.1", None);
     let code = t.code();
     let field = format!("{PASSWORD},{code}");
-    let Before::Split { password, code: kept } = t.before("192.0.2.1", &field) else {
+    let Before::Split {
+        password,
+        code: kept,
+    } = t.before("192.0.2.1", &field)
+    else {
         unreachable!("not split");
     };
     assert_eq!(password, PASSWORD.as_bytes());
     assert_eq!(kept, code.as_bytes());
     let o = t.after("192.0.2.1", Some(&code));
-    assert!(matches!(o, Outcome::Success { ref method, .. } if method == "passcode"), "{o:?}");
+    assert!(
+        matches!(o, Outcome::Success { ref method, .. } if method == "passcode"),
+        "{o:?}"
+    );
     // Once.
     let o = t.after("192.0.2.3", Some(&code));
     assert!(matches!(o, Outcome::Deny { .. }), "{o:?}");
@@ -162,7 +184,10 @@ fn totp_in_one_field_needs_no_double_logon() {
     let now = u64::try_from(crate::now()).unwrap();
     let code = key.code_at(now).unwrap();
     let o = t.after("192.0.2.1", Some(&code));
-    assert!(matches!(o, Outcome::Success { ref method, .. } if method == "totp"), "{o:?}");
+    assert!(
+        matches!(o, Outcome::Success { ref method, .. } if method == "totp"),
+        "{o:?}"
+    );
     // The same step again is a replay, counted once.
     let o = t.after("192.0.2.1", Some(&code));
     assert!(
@@ -179,21 +204,30 @@ fn n_wrong_codes_cost_n_failures_and_lock_out() {
     let code = t.code();
     let wrong = if code == "000000" { "000001" } else { "000000" };
     for n in 1..=2 {
-        assert!(matches!(t.after("192.0.2.1", Some(wrong)), Outcome::Deny { .. }));
+        assert!(matches!(
+            t.after("192.0.2.1", Some(wrong)),
+            Outcome::Deny { .. }
+        ));
         assert_eq!(t.failures(), n);
     }
     // attempts (3) used up by the third wrong one: the challenge is gone.
     t.after("192.0.2.1", Some(wrong));
     assert_eq!(t.failures(), 3);
     assert!(state::challenges(t.db()).unwrap().is_empty());
-    assert!(matches!(t.after("192.0.2.1", Some(&code)), Outcome::Deny { .. }));
+    assert!(matches!(
+        t.after("192.0.2.1", Some(&code)),
+        Outcome::Deny { .. }
+    ));
 }
 
 #[test]
 fn the_password_is_in_no_file() {
     let t = setup("passcode");
     let field = format!("{PASSWORD},123456");
-    assert!(matches!(t.before("192.0.2.1", &field), Before::Split { .. }));
+    assert!(matches!(
+        t.before("192.0.2.1", &field),
+        Before::Split { .. }
+    ));
     t.after("192.0.2.1", Some("123456"));
     t.after("192.0.2.1", None);
     t.before("192.0.2.1", PASSWORD);
@@ -209,7 +243,8 @@ fn the_password_is_in_no_file() {
         let hay = std::fs::read(&p).unwrap();
         seen += 1;
         assert!(
-            !hay.windows(PASSWORD.len()).any(|w| w == PASSWORD.as_bytes()),
+            !hay.windows(PASSWORD.len())
+                .any(|w| w == PASSWORD.as_bytes()),
             "password in {}",
             p.display()
         );

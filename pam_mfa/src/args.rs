@@ -82,7 +82,7 @@ mod tests {
 
     #[test]
     fn oneword_and_separator() {
-        let a = parse_all(&["oneword=before", "separator=;"]).unwrap();
+        let a = parse_all(&"oneword=before separator=;".split(' ').collect::<Vec<_>>()).unwrap();
         assert_eq!((a.oneword, a.separator), (Some(OneWord::Before), b';'));
         let a = parse_all(&["oneword=after"]).unwrap();
         assert_eq!((a.oneword, a.separator), (Some(OneWord::After), b','));

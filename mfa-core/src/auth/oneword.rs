@@ -108,13 +108,24 @@ pub fn before(config: &Config, req: &Request, field: &[u8], sep: u8) -> Before {
         Field::Code(c) => c,
     };
     // The rules cannot be read: the second instance applies the fail mode.
-    let Some(facts) = facts else {
+    let Some(mut facts) = facts else {
         return Before::Ignore;
     };
     let now = crate::now();
-    let open = outstanding(cx.db(), req, now, &[DOUBLE_LOGON]);
-    if open.is_empty() || !facts.settings.enabled {
+    let open = outstanding(cx.db(), req, now);
+    if open.is_empty() {
         return Before::Ignore;
+    }
+    // The decision still asks for a passcode: a user locked out, disabled or deleted since
+    // the first login, or a service whose method changed, gets nothing from the code.
+    let Ok(st) = state::read_user(cx.db(), &req.user) else {
+        return Before::Ignore;
+    };
+    facts.locked_until = facts.locked_until.max(st.failures.locked_until);
+    facts.last_grant = grants::in_state(&st, &req.service, &req.rhost);
+    match policy::decide(&facts, now) {
+        Decision::Challenge(m) if m == "passcode" || m == "any" => {}
+        _ => return Before::Ignore,
     }
     let allow = Allow {
         totp: false,
@@ -142,14 +153,9 @@ pub fn before(config: &Config, req: &Request, field: &[u8], sep: u8) -> Before {
     }
 }
 
-/// Outstanding (not expired, attempts left) challenges of `purposes` for this user, service
-/// and address.
-fn outstanding(
-    db: &std::path::Path,
-    req: &Request,
-    now: i64,
-    purposes: &[&str],
-) -> Vec<state::Challenge> {
+/// Outstanding (not expired, attempts left) double-logon challenges for this user, service
+/// and address. (An interactive login's challenges belong to that login alone.)
+fn outstanding(db: &std::path::Path, req: &Request, now: i64) -> Vec<state::Challenge> {
     state::challenges(db)
         .unwrap_or_default()
         .into_iter()
@@ -157,7 +163,7 @@ fn outstanding(
             c.user == req.user
                 && c.service == req.service
                 && c.address == req.rhost
-                && purposes.contains(&c.purpose.as_str())
+                && c.purpose == DOUBLE_LOGON
                 && c.expires >= now
                 && c.attempts_left > 0
         })
@@ -295,7 +301,7 @@ pub(super) fn after(
     let passcodes = method == "passcode" || method == "any";
     if let Some(code) = code {
         let open = if passcodes {
-            outstanding(cx.db(), req, crate::now(), &[DOUBLE_LOGON, "login"])
+            outstanding(cx.db(), req, crate::now())
         } else {
             Vec::new()
         };

@@ -251,3 +251,27 @@ fn the_password_is_in_no_file() {
     }
     assert!(seen >= 4, "{seen}");
 }
+
+#[test]
+fn the_code_alone_follows_the_decision_of_now() {
+    let t = setup("passcode");
+    t.after("192.0.2.1", None);
+    let code = t.code();
+    // The service no longer asks for a passcode: the code alone is not a way in (and is not
+    // used up or counted); the plain password is, through the rest of the stack.
+    let (mut store, _) = Store::create(t.db()).unwrap();
+    store
+        .change("t", "t", |tx| {
+            Ok((rules::set_service(tx, "*", "totp")?, String::new()))
+        })
+        .unwrap();
+    assert_eq!(t.before("192.0.2.1", &code), Before::Ignore);
+    assert_eq!(t.failures(), 0);
+    assert_eq!(state::challenges(t.db()).unwrap().len(), 1);
+    store
+        .change("t", "t", |tx| {
+            Ok((rules::set_service(tx, "*", "passcode")?, String::new()))
+        })
+        .unwrap();
+    assert!(matches!(t.before("192.0.2.1", &code), Before::Success(_)));
+}

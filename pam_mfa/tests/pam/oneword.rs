@@ -12,6 +12,8 @@ use mfa_core::totp::Key;
 
 const PASSWORD: &str = "hunter2";
 const SERVICE: &str = "ftp-test";
+/// A second password the stand-in accepts, shaped like a code.
+const DIGITS: &str = "246810";
 const HERE: &str = "192.0.2.1";
 /// What the stand-in password module (pam_exec) returns for a wrong password: the stack
 /// stopped there (`requisite`), before the second instance. mfa's own refusal is
@@ -31,7 +33,9 @@ fn ftp(method: &str, extra: &str) -> Install {
     let check = i.path("check-password.sh");
     std::fs::write(
         &check,
-        format!("#!/bin/sh\np=$(tr -d '\\000')\n[ \"$p\" = \"{PASSWORD}\" ]\n"),
+        format!(
+            "#!/bin/sh\np=$(tr -d '\\000')\n[ \"$p\" = \"{PASSWORD}\" ] || [ \"$p\" = \"{DIGITS}\" ]\n"
+        ),
     )
     .unwrap();
     std::fs::set_permissions(&check, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -385,4 +389,29 @@ fn syslog_child() {
     let code: String = body[k..].chars().take_while(char::is_ascii_digit).collect();
     assert_eq!(run(&format!("{PASSWORD},{}", other(&code))), PAM_AUTH_ERR);
     assert_eq!(run(&format!("{PASSWORD},{code}")), PAM_SUCCESS);
+}
+
+#[test]
+fn a_password_of_six_digits_still_works() {
+    let i = ftp("passcode", "");
+    // No challenge outstanding: the field is a password, nothing counted.
+    let r = login(&i, HERE, DIGITS);
+    assert_eq!(
+        r.code, PAM_AUTH_ERR,
+        "the password passed, then the double logon: {r:?}"
+    );
+    assert_eq!(i.failures("ann"), 0);
+    assert_eq!(i.messages().len(), 1);
+    // With one outstanding, the field is first tried as the code (a wrong one, counted once),
+    // then handed to the password module, which accepts it: a new passcode is sent.
+    let r = login(&i, HERE, DIGITS);
+    assert_eq!(r.code, PAM_AUTH_ERR, "{r:?}");
+    assert_eq!(i.failures("ann"), 1);
+    assert_eq!(i.messages().len(), 2);
+    let r = login(&i, HERE, &mailed_code(&i));
+    assert_eq!(r.code, PAM_SUCCESS, "{r:?}");
+    assert_eq!(
+        login(&i, HERE, &format!("{DIGITS},000000")).code,
+        PAM_AUTH_ERR
+    );
 }

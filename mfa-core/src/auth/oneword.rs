@@ -181,7 +181,8 @@ struct Allow<'a> {
 enum Hit {
     Totp,
     Backup,
-    Passcode(String, String),
+    /// A passcode (its masked destination), used up.
+    Passcode(String),
 }
 
 /// Checks `code` once against the allowed factors, under the user's lock: right, it is used
@@ -221,17 +222,31 @@ fn verify(
                 return Ok(Some(Hit::Totp));
             }
         }
+        // The candidates as their files hold them now, under the user's lock: what the list
+        // read before the lock says may be stale (FTP clients open parallel connections with
+        // the same field). A passcode another login used is gone; one another wrong guess
+        // used up is gone; the attempts left are those of the file.
+        let open: Vec<state::Challenge> = allow
+            .passcodes
+            .iter()
+            .filter_map(|c| state::challenge(&db, &c.id).ok().flatten())
+            .filter(|c| c.purpose == DOUBLE_LOGON && c.expires >= now && c.attempts_left > 0)
+            .collect();
         // Every outstanding passcode is compared (constant time each), not only up to a hit.
         let mut hit = None;
-        for c in allow.passcodes {
+        for c in &open {
             let good = passcode::normalize_answer(code, c.prefix, s.code_length)
                 .is_some_and(|n| passcode::verify(&hash_key, &c.id, &n, &c.code_hash));
             if good && hit.is_none() {
-                hit = Some(Hit::Passcode(c.id.clone(), c.destination.clone()));
+                hit = Some(c);
             }
         }
-        if hit.is_some() {
-            return Ok(hit);
+        // Used up under the lock, by removing its file: of any number of logins with one
+        // passcode, exactly one removes it.
+        if let Some(c) = hit
+            && state::claim_challenge(&db, &c.id)?
+        {
+            return Ok(Some(Hit::Passcode(c.destination.clone())));
         }
         if allow.backup && plain_digits && digits.len() == crate::totp::BACKUP_DIGITS as usize {
             let h = crate::totp::backup_hash(&hash_key, &user, &digits)?;
@@ -239,32 +254,32 @@ fn verify(
                 let used = factors::use_backup_code(tx, &user, &h)?;
                 Ok((used, used))
             })?;
-            return Ok(used.then_some(Hit::Backup));
+            if used {
+                return Ok(Some(Hit::Backup));
+            }
+        }
+        // Wrong: each outstanding passcode loses an attempt, still under the lock (no lost
+        // update between parallel guesses, and no used passcode written back).
+        for mut c in open {
+            c.attempts_left -= 1;
+            let _ = if c.attempts_left <= 0 {
+                state::delete_challenge(&db, &c.id)
+            } else {
+                state::update_challenge(&db, &c)
+            };
         }
         Ok(None)
     })?;
     let (method, destination) = match verdict {
         state::Guess::Right(Hit::Totp) => ("totp", String::new()),
         state::Guess::Right(Hit::Backup) => ("backup-code", String::new()),
-        state::Guess::Right(Hit::Passcode(id, dest)) => {
-            state::delete_challenge(&db, &id)?;
-            ("passcode", dest)
-        }
+        state::Guess::Right(Hit::Passcode(dest)) => ("passcode", dest),
         state::Guess::Locked => {
             return Ok(Outcome::Deny {
                 reason: "locked out".into(),
             });
         }
         state::Guess::Wrong { locked } => {
-            for c in allow.passcodes {
-                let mut c = c.clone();
-                c.attempts_left -= 1;
-                let _ = if c.attempts_left <= 0 {
-                    state::delete_challenge(&db, &c.id)
-                } else {
-                    state::update_challenge(&db, &c)
-                };
-            }
             let why = if replay {
                 "code replayed"
             } else {

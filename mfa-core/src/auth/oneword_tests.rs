@@ -275,3 +275,114 @@ fn the_code_alone_follows_the_decision_of_now() {
         .unwrap();
     assert!(matches!(t.before("192.0.2.1", &code), Before::Success(_)));
 }
+
+/// FTP clients open parallel connections with the same password field: of any number of
+/// concurrent logins with one double-logon passcode (alone, or as PASSWORD,CODE), exactly
+/// one gets in.
+#[test]
+fn parallel_logins_with_one_passcode_one_wins() {
+    for round in 0..10 {
+        let t = setup("passcode");
+        t.after("192.0.2.1", None);
+        let code = t.code();
+        let n = 6;
+        let barrier = std::sync::Barrier::new(n);
+        let wins = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for k in 0..n {
+                let (barrier, t, code, wins) = (&barrier, &t, &code, &wins);
+                s.spawn(move || {
+                    barrier.wait();
+                    let won = if k % 2 == 0 {
+                        matches!(t.before("192.0.2.1", code), Before::Success(_))
+                    } else {
+                        matches!(t.after("192.0.2.1", Some(code)), Outcome::Success { .. })
+                    };
+                    if won {
+                        wins.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        assert_eq!(
+            wins.into_inner(),
+            1,
+            "round {round}: one passcode, several logins in"
+        );
+    }
+}
+
+/// A wrong guess running beside the right one (another connection from the same NAT
+/// address) must not bring the used passcode back: once used, it is refused.
+#[test]
+fn a_wrong_guess_beside_the_right_one_does_not_bring_the_code_back() {
+    for round in 0..10 {
+        let t = setup("passcode");
+        t.after("192.0.2.1", None);
+        let code = t.code();
+        let wrong = other_code(&code);
+        let n = 6;
+        let barrier = std::sync::Barrier::new(n);
+        std::thread::scope(|s| {
+            for k in 0..n {
+                let (barrier, t, code, wrong) = (&barrier, &t, &code, &wrong);
+                s.spawn(move || {
+                    barrier.wait();
+                    let field = if k == 0 { code } else { wrong };
+                    let _ = t.before("192.0.2.1", field);
+                });
+            }
+        });
+        assert_eq!(
+            t.before("192.0.2.1", &code),
+            Before::Ignore,
+            "round {round}: the used passcode came back: {:?}",
+            state::challenges(t.db()).unwrap()
+        );
+    }
+}
+
+/// Parallel wrong guesses each cost the challenge one attempt (no lost update): after
+/// `attempts` (3) of them the challenge is gone, whatever lockout_after allows.
+#[test]
+fn parallel_wrong_guesses_each_cost_an_attempt() {
+    for round in 0..10 {
+        let t = setup("passcode");
+        let (mut store, _) = Store::create(t.db()).unwrap();
+        store
+            .change("t", "t", |tx| {
+                Ok((rules::set_setting(tx, "lockout_after", "0")?, String::new()))
+            })
+            .unwrap();
+        t.after("192.0.2.1", None);
+        let code = t.code();
+        let wrong = other_code(&code);
+        let barrier = std::sync::Barrier::new(3);
+        std::thread::scope(|s| {
+            for _ in 0..3 {
+                s.spawn(|| {
+                    barrier.wait();
+                    let _ = t.before("192.0.2.1", &wrong);
+                });
+            }
+        });
+        assert_eq!(
+            state::challenges(t.db()).unwrap(),
+            vec![],
+            "round {round}: 3 wrong guesses and the challenge still has attempts"
+        );
+        assert_eq!(
+            t.before("192.0.2.1", &code),
+            Before::Ignore,
+            "round {round}"
+        );
+    }
+}
+
+fn other_code(code: &str) -> String {
+    if code == "000000" {
+        "000001".into()
+    } else {
+        "000000".into()
+    }
+}

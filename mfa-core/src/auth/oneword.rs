@@ -25,8 +25,9 @@ pub const DEFAULT_SEPARATOR: u8 = b',';
 /// Fields longer than this are never split or checked (PAM answers are at most 512 bytes).
 pub const MAX_FIELD: usize = 1024;
 
-/// What one password field holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What one password field holds. (Its `Debug` shows lengths only: no password or code in a
+/// debug line or a test's failure message.)
+#[derive(Clone, PartialEq, Eq)]
 pub enum Field<'a> {
     /// `PASSWORD<sep>CODE`: split at the last separator, both parts non-empty, the code part
     /// shaped like a code.
@@ -69,8 +70,23 @@ pub fn split(field: &[u8], sep: u8, code_length: u32) -> Field<'_> {
     Field::Plain
 }
 
-/// What the first instance (`oneword=before`) found.
-#[derive(Debug, PartialEq, Eq)]
+impl std::fmt::Debug for Field<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Field::Split { password, code } => write!(
+                f,
+                "Split {{ password: <{} bytes>, code: <{} bytes> }}",
+                password.len(),
+                code.len()
+            ),
+            Field::Code(c) => write!(f, "Code(<{} bytes>)", c.len()),
+            Field::Plain => write!(f, "Plain"),
+        }
+    }
+}
+
+/// What the first instance (`oneword=before`) found. (`Debug`: lengths only, as [`Field`].)
+#[derive(PartialEq, Eq)]
 pub enum Before {
     /// Password and code: the password part goes to the password module (PAM_AUTHTOK), the
     /// code to the second instance. PAM_IGNORE.
@@ -79,6 +95,21 @@ pub enum Before {
     Success(Outcome),
     /// Nothing for this instance: the field goes to the password module as it is.
     Ignore,
+}
+
+impl std::fmt::Debug for Before {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Before::Split { password, code } => write!(
+                f,
+                "Split {{ password: <{} bytes>, code: <{} bytes> }}",
+                password.len(),
+                code.len()
+            ),
+            Before::Success(o) => f.debug_tuple("Success").field(o).finish(),
+            Before::Ignore => write!(f, "Ignore"),
+        }
+    }
 }
 
 /// The first instance: classifies `field` and, for a code alone with a double-logon
@@ -460,6 +491,29 @@ mod tests {
         assert_eq!(split(&big, b',', 6), Field::Plain);
         let digits = vec![b'1'; 1 << 20];
         assert_eq!(split(&digits, b',', 6), Field::Plain);
+    }
+
+    #[test]
+    fn debug_shows_no_password_or_code() {
+        let f = split(b"hunter2,123456", b',', 6);
+        let b = Before::Split {
+            password: b"hunter2".to_vec(),
+            code: b"123456".to_vec(),
+        };
+        for text in [
+            format!("{f:?}"),
+            format!("{b:?}"),
+            format!("{:?}", split(b"654321", b',', 6)),
+        ] {
+            assert!(
+                !text.contains("hunter2") && !text.contains("104, 117"),
+                "{text}"
+            );
+            assert!(
+                !text.contains("123456") && !text.contains("654321") && !text.contains("49, 50"),
+                "{text}"
+            );
+        }
     }
 
     #[test]

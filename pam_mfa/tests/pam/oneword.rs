@@ -415,3 +415,59 @@ fn a_password_of_six_digits_still_works() {
         PAM_AUTH_ERR
     );
 }
+
+/// An FTP client opens parallel connections with the same field: of eight logins with one
+/// double-logon passcode (alone, or as PASSWORD,CODE), all at the prompt at once, exactly
+/// one is in (several were: the passcode was checked against a copy read before the lock).
+#[test]
+fn parallel_connections_with_one_passcode_one_is_in() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // The race is a matter of timing: a few rounds.
+    for round in 0..6 {
+        let i = ftp("passcode", "");
+        assert_eq!(login(&i, HERE, PASSWORD).code, PAM_AUTH_ERR);
+        let code = mailed_code(&i);
+        let n = 8;
+        let gate = Arc::new(AtomicUsize::new(0));
+        let handles: Vec<_> = (0..n)
+            .map(|k| {
+                let gate = gate.clone();
+                let confdir = i.path("pam.d");
+                // Most alone (the second login of a double logon), some as PASSWORD,CODE.
+                let field = if k % 4 != 3 {
+                    code.clone()
+                } else {
+                    format!("{PASSWORD},{code}")
+                };
+                std::thread::spawn(move || {
+                    harness::authenticate(
+                        &confdir,
+                        SERVICE,
+                        "ann",
+                        Some(HERE),
+                        Box::new(move |_: &str| {
+                            gate.fetch_add(1, Ordering::SeqCst);
+                            let t = std::time::Instant::now();
+                            while gate.load(Ordering::SeqCst) < n
+                                && t.elapsed() < std::time::Duration::from_secs(30)
+                            {
+                                std::thread::sleep(std::time::Duration::from_millis(1));
+                            }
+                            Some(field.clone().into_bytes())
+                        }),
+                    )
+                    .code
+                })
+            })
+            .collect();
+        let codes: Vec<i32> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(
+            codes.iter().filter(|c| **c == PAM_SUCCESS).count(),
+            1,
+            "round {round}: {codes:?}"
+        );
+        assert_eq!(i.challenges(), 0);
+        assert_eq!(i.messages().len(), 1);
+    }
+}

@@ -88,6 +88,9 @@ pub fn before(
     config: Option<&Config>,
     silent: bool,
 ) -> (PamResultCode, Option<auth::Outcome>) {
+    // No stale code from an earlier pam_authenticate on this handle, whatever happens next
+    // (a failed prompt too).
+    let _ = keep(pamh, Vec::new());
     let (field, prompted) = match pamh.get_item::<AuthTok>() {
         Ok(Some(t)) => (Secret(t.as_bytes().to_vec()), false),
         _ => {
@@ -98,8 +101,6 @@ pub fn before(
             }
         }
     };
-    // No stale code from an earlier pam_authenticate on this handle.
-    let _ = keep(pamh, Vec::new());
     let found = match config {
         Some(c) => auth::oneword_before(c, req, &field.0, args.separator),
         // The rules cannot be read: still split, so the password works; `after` applies

@@ -185,11 +185,17 @@ pub fn before(config: &Config, req: &Request, field: &[u8], sep: u8) -> Before {
 }
 
 /// Outstanding (not expired, attempts left) double-logon challenges for this user, service
-/// and address. (An interactive login's challenges belong to that login alone.)
+/// and address. (An interactive login's challenges belong to that login alone.) Only the
+/// user's own challenges are read (at most `sends::MAX_CHALLENGES`, listed in their
+/// login-state file when issued), never the whole directory: a code-shaped field costs a few
+/// small reads whatever the number of users.
 fn outstanding(db: &std::path::Path, req: &Request, now: i64) -> Vec<state::Challenge> {
-    state::challenges(db)
-        .unwrap_or_default()
-        .into_iter()
+    let ids = state::read_user(db, &req.user)
+        .map(|st| st.challenges)
+        .unwrap_or_default();
+    ids.into_iter()
+        .filter(|(_, expires)| *expires >= now)
+        .filter_map(|(id, _)| state::challenge(db, &id).ok().flatten())
         .filter(|c| {
             c.user == req.user
                 && c.service == req.service

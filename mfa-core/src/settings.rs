@@ -87,7 +87,7 @@ pub const SPECS: &[Spec] = &[
         key: "ftp_window",
         kind: Kind::Duration(MIN, 999 * MIN),
         default: "5m",
-        about: "time for the second login of FTP's double logon",
+        about: "time for the second login of a double logon (one-password services: pam_mfa oneword=)",
     },
     Spec {
         key: "self_enroll",

@@ -13,6 +13,27 @@ pub struct Args {
     pub service: Option<String>,
     pub fail_mode: FailMode,
     pub debug: bool,
+    /// `oneword=before|after`: one instance of a one-password service's pair.
+    pub oneword: Option<OneWord>,
+    /// `separator=C`: between the password and the code in the one field (default `,`).
+    pub separator: u8,
+}
+
+/// Which instance of a one-password service's pair this line is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OneWord {
+    /// Ahead of the password module: splits the field, answers a double logon's second login.
+    Before,
+    /// Behind it: the decision, the kept code or the double logon's passcode.
+    After,
+}
+
+/// A separator: one ASCII punctuation character, not `-` (a passcode's prefix is `V-`).
+fn separator(s: &str) -> Option<u8> {
+    match s.as_bytes() {
+        [b] if b.is_ascii_punctuation() && *b != b'-' => Some(*b),
+        _ => None,
+    }
 }
 
 /// Parses the arguments; returns the first unknown or malformed one as the error.
@@ -22,6 +43,8 @@ pub fn parse(raw: &[&CStr]) -> Result<Args, String> {
         service: None,
         fail_mode: FailMode::Secure,
         debug: false,
+        oneword: None,
+        separator: mfa_core::auth::oneword::DEFAULT_SEPARATOR,
     };
     for r in raw {
         let text = r.to_str().map_err(|_| r.to_string_lossy().into_owned())?;
@@ -32,9 +55,48 @@ pub fn parse(raw: &[&CStr]) -> Result<Args, String> {
             }
             Some(("fail_mode", "secure")) => a.fail_mode = FailMode::Secure,
             Some(("fail_mode", "safe")) => a.fail_mode = FailMode::Safe,
+            Some(("oneword", "before")) => a.oneword = Some(OneWord::Before),
+            Some(("oneword", "after")) => a.oneword = Some(OneWord::After),
+            Some(("separator", c)) if separator(c).is_some() => {
+                a.separator = separator(c).unwrap_or(a.separator)
+            }
             None if text == "debug" => a.debug = true,
             _ => return Err(text.to_string()),
         }
     }
     Ok(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_all(args: &[&str]) -> Result<Args, String> {
+        let owned: Vec<std::ffi::CString> = args
+            .iter()
+            .map(|a| std::ffi::CString::new(*a).unwrap())
+            .collect();
+        let refs: Vec<&CStr> = owned.iter().map(|c| c.as_c_str()).collect();
+        parse(&refs)
+    }
+
+    #[test]
+    fn oneword_and_separator() {
+        let a = parse_all(&"oneword=before separator=;".split(' ').collect::<Vec<_>>()).unwrap();
+        assert_eq!((a.oneword, a.separator), (Some(OneWord::Before), b';'));
+        let a = parse_all(&["oneword=after"]).unwrap();
+        assert_eq!((a.oneword, a.separator), (Some(OneWord::After), b','));
+        for bad in [
+            "oneword=both",
+            "oneword",
+            "separator=",
+            "separator=-",
+            "separator=ab",
+            "separator=a",
+            "separator=1",
+            "separator= ",
+        ] {
+            assert_eq!(parse_all(&[bad]), Err(bad.to_string()), "{bad}");
+        }
+    }
 }

@@ -5,7 +5,8 @@
 //!
 //! Module arguments: `config=PATH` (default /etc/mfa/mfa.toml), `service=NAME` (the rules'
 //! service name; default PAM_SERVICE), `fail_mode=secure|safe` (used only when the rules
-//! cannot be read at all, since the setting lives with them; default secure), `debug`. Any
+//! cannot be read at all, since the setting lives with them; default secure),
+//! `oneword=before|after` and `separator=C` (one-password services: see `oneword`), `debug`. Any
 //! other argument is logged and refused with PAM_SERVICE_ERR. PAM_SILENT: prompts and what
 //! the user needs to answer them only (see `conv`).
 //!
@@ -17,6 +18,7 @@
 mod account;
 mod args;
 mod conv;
+mod oneword;
 mod syslog;
 mod text;
 
@@ -63,7 +65,7 @@ fn authenticate(pamh: &mut PamHandle, raw_args: &[&CStr], silent: bool) -> PamRe
             syslog::err(
                 &pam_service,
                 &format!(
-                    "refusing to run: unknown module argument {bad:?} (known: config=PATH service=NAME fail_mode=secure|safe debug)"
+                    "refusing to run: unknown module argument {bad:?} (known: config=PATH service=NAME fail_mode=secure|safe oneword=before|after separator=C debug)"
                 ),
             );
             return PamResultCode::PAM_SERVICE_ERR;
@@ -84,12 +86,32 @@ fn authenticate(pamh: &mut PamHandle, raw_args: &[&CStr], silent: bool) -> PamRe
         user: canonical.clone().unwrap_or_else(|_| given.clone()),
     };
     let source = ConfigSource::resolve(Some(&args.config));
-    let mut conv = conv::PamConversation::new(pamh, silent);
+    if args.oneword == Some(args::OneWord::Before) {
+        let config = Config::load(&source).ok().filter(|_| canonical.is_ok());
+        let (code, outcome) = oneword::before(pamh, &args, &req, config.as_ref(), silent);
+        if let Some(o) = &outcome {
+            log_line(&pam_service, &req, &given, o);
+        }
+        if args.debug {
+            syslog::debug(
+                &pam_service,
+                &format!("service={} oneword=before returns {code:?}", req.service),
+            );
+        }
+        return code;
+    }
     let outcome = match (Config::load(&source), canonical) {
-        (Ok(config), Ok(_)) => auth::authenticate(&config, &req, &mut conv, args.fail_mode),
+        (Ok(config), Ok(_)) if args.oneword == Some(args::OneWord::After) => {
+            oneword::after(pamh, &args, &req, &config)
+        }
+        (Ok(config), Ok(_)) => {
+            let mut conv = conv::PamConversation::new(pamh, silent);
+            auth::authenticate(&config, &req, &mut conv, args.fail_mode)
+        }
         // Which user's rules apply is unknown: mfa cannot ask.
         (_, Err(errno)) => {
-            if args.fail_mode == FailMode::Secure {
+            let mut conv = conv::PamConversation::new(pamh, silent);
+            if args.fail_mode == FailMode::Secure && args.oneword.is_none() {
                 let _ = mfa_core::auth::Conversation::error(&mut conv, auth::UNAVAILABLE_MESSAGE);
             }
             Outcome::Unavailable {
@@ -101,7 +123,8 @@ fn authenticate(pamh: &mut PamHandle, raw_args: &[&CStr], silent: bool) -> PamRe
             }
         }
         (Err(e), Ok(_)) => {
-            if args.fail_mode == FailMode::Secure {
+            let mut conv = conv::PamConversation::new(pamh, silent);
+            if args.fail_mode == FailMode::Secure && args.oneword.is_none() {
                 let _ = mfa_core::auth::Conversation::error(&mut conv, auth::UNAVAILABLE_MESSAGE);
             }
             Outcome::Unavailable {
@@ -110,7 +133,19 @@ fn authenticate(pamh: &mut PamHandle, raw_args: &[&CStr], silent: bool) -> PamRe
             }
         }
     };
-    let (code, line) = map(&outcome);
+    let code = log_line(&pam_service, &req, &given, &outcome);
+    if args.debug {
+        syslog::debug(
+            &pam_service,
+            &format!("service={} returns {code:?}", req.service),
+        );
+    }
+    code
+}
+
+/// Writes the syslog line of an outcome; returns its PAM code.
+fn log_line(pam_service: &str, req: &Request, given: &str, outcome: &Outcome) -> PamResultCode {
+    let (code, line) = map(outcome);
     let rhost = if req.rhost.is_empty() {
         "local"
     } else {
@@ -126,18 +161,12 @@ fn authenticate(pamh: &mut PamHandle, raw_args: &[&CStr], silent: bool) -> PamRe
     );
     if req.user != given {
         text.push(' ');
-        text.push_str(&text::field("as_given", &given));
+        text.push_str(&text::field("as_given", given));
     }
-    match &outcome {
-        Outcome::Unavailable { .. } => syslog::err(&pam_service, &text),
-        Outcome::Deny { .. } => syslog::notice(&pam_service, &text),
-        _ => syslog::info(&pam_service, &text),
-    }
-    if args.debug {
-        syslog::debug(
-            &pam_service,
-            &format!("service={} returns {code:?}", req.service),
-        );
+    match outcome {
+        Outcome::Unavailable { .. } => syslog::err(pam_service, &text),
+        Outcome::Deny { .. } => syslog::notice(pam_service, &text),
+        _ => syslog::info(pam_service, &text),
     }
     code
 }

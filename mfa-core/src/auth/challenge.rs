@@ -235,7 +235,13 @@ pub(super) fn issue(
     let (prefix, code) = passcode::generate(s.code_length)?;
     let id = passcode::random_id()?;
     let now = crate::now();
-    let expires = now + i64::from(s.code_ttl);
+    // A double logon's passcode is typed at the next login, within the FTP window.
+    let ttl = if purpose == oneword::DOUBLE_LOGON {
+        s.ftp_window
+    } else {
+        s.code_ttl
+    };
+    let expires = now + i64::from(ttl);
     let ch = state::Challenge {
         id: id.clone(),
         user: req.user.clone(),
@@ -274,7 +280,7 @@ pub(super) fn issue(
             code: &code,
             user: &req.user,
             host: &host,
-            minutes: s.code_ttl.div_ceil(60),
+            minutes: ttl.div_ceil(60),
         };
         let msg = Message {
             id: message_id(&ch),

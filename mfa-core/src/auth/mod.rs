@@ -27,12 +27,16 @@ mod code;
 mod context;
 mod enroll;
 mod factor;
+pub mod oneword;
+#[cfg(test)]
+mod oneword_tests;
 
 use challenge::{Destination, challenge, check_delivery};
 use code::code_login;
 use context::{Cx, grant, lockout, passed};
 use enroll::{enroll, enroll_totp};
 use factor::second_factor;
+pub use oneword::{Before, before as oneword_before};
 
 /// The conversation with the user. An `Err` means the conversation failed (Ctrl-C, closed
 /// connection): the authentication fails.
@@ -179,9 +183,35 @@ pub fn authenticate(
     conv: &mut dyn Conversation,
     fallback: FailMode,
 ) -> Outcome {
+    run(config, req, conv, fallback, None)
+}
+
+/// The second instance of a one-password service (`oneword=after`, behind the password
+/// module, so the password was verified): the usual decision, then the code `before` kept
+/// (`PASSWORD,CODE`), or the double logon's passcode sent and the login refused. Never
+/// prompts and shows nothing ([`oneword`]).
+pub fn oneword_after(
+    config: &Config,
+    req: &Request,
+    code: Option<&[u8]>,
+    fallback: FailMode,
+) -> Outcome {
+    run(config, req, &mut oneword::Mute, fallback, Some(code))
+}
+
+/// One authentication: interactive (`oneword` is `None`), or the one-password flow with the
+/// code kept from the field, if any.
+fn run(
+    config: &Config,
+    req: &Request,
+    conv: &mut dyn Conversation,
+    fallback: FailMode,
+    oneword: Option<Option<&[u8]>>,
+) -> Outcome {
     let mut asking = Asking {
         conv,
-        code_asked: false,
+        // A code typed in the one field was given: whatever fails afterwards is a denial.
+        code_asked: matches!(oneword, Some(Some(_))),
     };
     let conv = &mut asking;
     let ip = parse_address(&req.rhost).ok();
@@ -226,8 +256,16 @@ pub fn authenticate(
             String::new(),
         ),
         Decision::Challenge(method) => {
-            let flow = second_factor(&mut cx, config, req, &facts, conv, &method);
+            let flow = match oneword {
+                None => second_factor(&mut cx, config, req, &facts, conv, &method),
+                Some(code) => oneword::after(&mut cx, config, req, &facts, &method, code),
+            };
             (finish(flow), method)
+        }
+        // Enrollment needs prompts, which a one-password client answers with its password.
+        Decision::EnrollTotp | Decision::Enroll if oneword.is_some() => {
+            let reason = "self-enrollment needs prompts: not on a one-password service".into();
+            (Outcome::Deny { reason }, String::new())
         }
         // A name mfa-admin could not store (`émile`, a space) is not enrolled at login: the
         // rules would hold a user that `export` writes and `import` refuses (mfa-fuzz). The

@@ -160,6 +160,24 @@ pub fn challenge(database: &Path, id: &str) -> Result<Option<Challenge>> {
     }
 }
 
+/// Uses a challenge up by removing its file: `true` for the one caller that removed it,
+/// `false` when it was already gone (another login used it).
+pub fn claim_challenge(database: &Path, id: &str) -> Result<bool> {
+    let path = challenge_path(database, id)?;
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::io(&path, e)),
+    }
+}
+
+/// Rewrites an outstanding challenge (a double logon's attempts left; under the user's lock,
+/// after reading it there).
+pub fn update_challenge(database: &Path, c: &Challenge) -> Result<()> {
+    let bytes = serde_json::to_vec(c).map_err(|e| Error::Failed(e.to_string()))?;
+    replace(&challenge_path(database, &c.id)?, &bytes, false)
+}
+
 /// Removes a challenge (answered, replaced or given up).
 pub fn delete_challenge(database: &Path, id: &str) -> Result<()> {
     remove_if_exists(&challenge_path(database, id)?)

@@ -92,7 +92,7 @@ fn hosts_that_differ_only_in_non_utf8_bytes_do_not_share_a_grant() {
 // Runs in a private mount namespace
 
 /// True when the test may use mount namespaces; else says why it passes without running.
-fn root(test: &str) -> bool {
+pub(crate) fn root(test: &str) -> bool {
     if nix_euid() != 0 {
         eprintln!("{test}: skipped: needs root (a private mount namespace)");
         return false;
@@ -107,7 +107,7 @@ fn nix_euid() -> u32 {
 /// Runs the ignored test `child` of this binary in a new mount namespace where `/dev/log` is
 /// `dir/log.sock` (and, with `nss`, `/etc/nsswitch.conf` is `dir/nsswitch.conf` and
 /// `LD_LIBRARY_PATH` is `dir`). Asserts that it passed.
-fn in_namespace(dir: &Path, child: &str, nss: bool, envs: &[(&str, &str)]) {
+pub(crate) fn in_namespace(dir: &Path, child: &str, nss: bool, envs: &[(&str, &str)]) {
     let dev = dir.join("dev");
     std::fs::create_dir_all(&dev).unwrap();
     let mut script = String::from(
@@ -153,13 +153,13 @@ fn in_namespace(dir: &Path, child: &str, nss: bool, envs: &[(&str, &str)]) {
 }
 
 /// The child's side: the installation's directory, when running as the child.
-fn child_dir() -> Option<std::path::PathBuf> {
+pub(crate) fn child_dir() -> Option<std::path::PathBuf> {
     std::env::var_os("MFA_HOSTILE_CHILD")?;
     std::env::var_os("MFA_HOSTILE_DIR").map(Into::into)
 }
 
 /// Splits `key=value key="quoted \" value"` into (key, value) pairs, undoing the escapes.
-fn fields(line: &str) -> Vec<(String, String)> {
+pub(crate) fn fields(line: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut rest = line;
     while !rest.is_empty() {

@@ -18,6 +18,7 @@ mod flows;
 mod harness;
 mod hostile;
 mod integrity;
+mod oneword;
 mod races;
 mod totp;
 mod waits;

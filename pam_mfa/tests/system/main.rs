@@ -1,14 +1,15 @@
 //! pam_mfa.so against the real thing: a real OpenSSH `sshd` with a real SSH client
 //! (paramiko's keyboard-interactive), and Debian-style `su` and `login` stacks driven by
 //! `pamtester` on a pseudo-terminal. Real system users with real passwords (pam_unix), real
-//! `/etc/pam.d` service files, the module as built.
+//! `/etc/pam.d` service files, the module as built; a real vsftpd with the one-password
+//! stack and Python's ftplib.
 //!
 //! These tests need root (they add users, write `/etc/pam.d/<unique name>` and start sshd);
 //! without it each one prints "skipped: needs root" and passes. They need `sshd`, `ssh-keygen`,
-//! `pamtester` and `/usr/bin/python3` with paramiko (Debian: openssh-server, openssh-client,
-//! pamtester, python3-paramiko). Every name is unique to the test (process id and a counter),
-//! so the tests run in parallel; users, pam.d files and processes are removed by Drop guards,
-//! also when a test fails.
+//! `pamtester`, `vsftpd` and `/usr/bin/python3` with paramiko (Debian: openssh-server,
+//! openssh-client, pamtester, vsftpd, python3-paramiko). Every name is unique to the test
+//! (process id and a counter), so the tests run in parallel; users, pam.d files and processes
+//! are removed by Drop guards, also when a test fails.
 
 #![allow(
     clippy::unwrap_used,
@@ -20,6 +21,7 @@
 mod examples;
 mod sshd;
 mod stacks;
+mod vsftpd;
 
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;

@@ -4,6 +4,7 @@
 //! naming the file, line and key, and a file that anyone but root (or its owner, when that is
 //! the user running us) could write is refused.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -31,6 +32,12 @@ pub struct Config {
     /// How the sender runs.
     #[serde(default)]
     pub sender: Sender,
+    /// `[callers]`: the accounts whose servers call PAM as themselves (PostgreSQL as
+    /// `postgres`), each with the rules' service names the setuid helper `mfa-check` may
+    /// decide for it. Any other unprivileged caller gets nothing. (Always written, empty by
+    /// default, so that the table is there to fill in.)
+    #[serde(default)]
+    pub callers: BTreeMap<String, Vec<String>>,
 }
 
 /// How the sender talks to its SMTP server.
@@ -277,13 +284,7 @@ impl Config {
             }
         }
         let user = &config.sender.user;
-        let valid = !user.is_empty()
-            && user.len() <= 32
-            && !user.starts_with('-')
-            && user
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
-        if !valid {
+        if !valid_account(user) {
             return Err(Error::Config(format!(
                 "{}: sender.user = {user:?} is not a user name; use a system account such as \"{DEFAULT_SENDER_USER}\"",
                 path.display()
@@ -293,7 +294,16 @@ impl Config {
             .sender
             .window_secs()
             .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        check_callers(path, text, &config.callers)?;
         Ok(config)
+    }
+
+    /// Whether the unprivileged account `caller` may ask `mfa-check` for decisions of
+    /// `service` (listed under `[callers]`).
+    pub fn caller_may_ask(&self, caller: &str, service: &str) -> bool {
+        self.callers
+            .get(caller)
+            .is_some_and(|services| services.iter().any(|s| s == service))
     }
 
     /// The configuration as TOML text, as `mfa-admin init` writes it.
@@ -305,6 +315,58 @@ impl Config {
              # add an [smtp] or [sms] table (README, \"The sender\").\n\n{body}"
         )
     }
+}
+
+/// Checks `[callers]`: each key an account name, each value a list of service names (not
+/// `*`: a caller asks for named services only); root is not a caller (it needs no helper).
+fn check_callers(path: &Path, text: &str, callers: &BTreeMap<String, Vec<String>>) -> Result<()> {
+    let line_of = |key: &str| {
+        text.lines()
+            .position(|l| {
+                l.trim_start()
+                    .strip_prefix(key)
+                    .is_some_and(|r| r.trim_start().starts_with('='))
+            })
+            .map_or(0, |i| i + 1)
+    };
+    for (account, services) in callers {
+        let at = line_of(account);
+        if !valid_account(account) {
+            return Err(Error::Config(format!(
+                "{}, line {at}: callers: {account:?} is not an account name; write the user \
+                 the server runs as, such as postgres = [\"postgresql\"]",
+                path.display()
+            )));
+        }
+        if account == "root" {
+            return Err(Error::Config(format!(
+                "{}, line {at}: callers: root needs no helper (the module reads the rules \
+                 itself when it runs as root); remove the root entry",
+                path.display()
+            )));
+        }
+        for s in services {
+            if s == crate::validate::ANY_SERVICE || crate::validate::service(s).is_err() {
+                return Err(Error::Config(format!(
+                    "{}, line {at}: callers.{account}: {s:?} is not a service name; list the \
+                     rules' service names this account's server asks about (its PAM service \
+                     or the module's service=), such as \"postgresql\"; * is not allowed",
+                    path.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A system account's name: letters, digits, `_`, `-`, `.`, at most 32, not starting with `-`.
+fn valid_account(user: &str) -> bool {
+    !user.is_empty()
+        && user.len() <= 32
+        && !user.starts_with('-')
+        && user
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
 }
 
 impl Paths {
@@ -445,6 +507,59 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn callers_parse_and_answer() {
+        let c = Config::parse(
+            Path::new("c"),
+            "[callers]\npostgres = [\"postgresql\", \"pg-other\"]\nproftpd = []\n",
+        )
+        .unwrap();
+        assert!(c.caller_may_ask("postgres", "postgresql"));
+        assert!(c.caller_may_ask("postgres", "pg-other"));
+        assert!(!c.caller_may_ask("postgres", "sshd"));
+        assert!(!c.caller_may_ask("proftpd", "proftpd"));
+        assert!(!c.caller_may_ask("nobody", "postgresql"));
+        // None by default, and the default file says so with an empty table.
+        let d = Config::default();
+        assert!(d.callers.is_empty() && !d.caller_may_ask("postgres", "postgresql"));
+        assert!(d.to_toml().contains("[callers]"), "{}", d.to_toml());
+    }
+
+    #[test]
+    fn callers_refuse_what_makes_no_sense() {
+        for (text, want) in [
+            (
+                "[callers]\npostgres = [\"*\"]\n",
+                "line 2: callers.postgres: \"*\"",
+            ),
+            (
+                "[callers]\npostgres = [\"pg sql\"]\n",
+                "is not a service name",
+            ),
+            ("[callers]\npostgres = [\"\"]\n", "is not a service name"),
+            (
+                "[callers]\nroot = [\"sshd\"]\n",
+                "line 2: callers: root needs no helper",
+            ),
+            ("[callers]\n\"-x\" = [\"sshd\"]\n", "is not an account name"),
+            (
+                "[callers]\n\"a b\" = [\"sshd\"]\n",
+                "is not an account name",
+            ),
+            ("[callers]\npostgres = \"postgresql\"\n", "line 2"),
+            ("[callers]\npostgres = [1]\n", "line 2"),
+            ("[callers.postgres]\nservice = \"x\"\n", "line 1"),
+        ] {
+            let e = Config::parse(Path::new("/etc/mfa/mfa.toml"), text)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("/etc/mfa/mfa.toml") && e.contains(want),
+                "{text:?}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod contact;
 pub mod error;
 pub mod export;
 pub mod grants;
+pub mod helper;
 pub mod net;
 pub mod passcode;
 pub mod policy;

@@ -15,6 +15,7 @@ mod commands;
 mod concurrency;
 mod diagnose;
 mod doctor_install;
+mod doctor_oneword;
 mod hostile_output;
 mod integrity;
 mod maintain;

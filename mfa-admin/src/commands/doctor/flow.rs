@@ -178,7 +178,12 @@ pub fn analyse(lines: &[Line], loads: &[bool]) -> Findings {
             };
             for a in actions {
                 let mut next = st;
-                if line.is_mfa() && out != Outcome::Failure {
+                // oneword=before's PAM_IGNORE decides nothing (the password module and
+                // oneword=after do); its success is a double logon's verified passcode.
+                if line.is_mfa()
+                    && (out == Outcome::Success
+                        || (out == Outcome::Ignore && !line.is_oneword_before()))
+                {
                     next.mfa_ran = true;
                 }
                 // `ok`/`done`: recorded only over nothing or a success (a PAM_IGNORE too).

@@ -7,11 +7,14 @@
 //! the sender's user sees them ([`files`]) and the sender's own `--check` run as that user
 //! ([`sender`]); every pam.d file that stacks pam_mfa, the module files it names and the
 //! rules that govern it ([`pam`], with [`stack`], [`flow`] and [`module`]); sshd's settings
-//! ([`sshd`]).
+//! ([`sshd`]); one-password stacks (`oneword=`, [`oneword`]); the unprivileged callers of
+//! `[callers]` and the setuid helper they need ([`callers`]).
 
+mod callers;
 pub(super) mod files;
 mod flow;
 mod module;
+mod oneword;
 mod pam;
 mod secrets;
 mod sender;
@@ -90,7 +93,8 @@ pub fn run(ctx: &Ctx, pam_dir: &Path, sshd_config: &Path) -> Result<()> {
     let who = files::check(&mut r, &ctx.config, &ctx.config_path);
     sender::check(&mut r, &ctx.config, &ctx.config_path, who.as_ref());
     let pubkey_mfa = sshd::check(&mut r, sshd_config);
-    pam::check(&mut r, pam_dir, rules.as_ref(), pubkey_mfa);
+    let stacked = pam::check(&mut r, pam_dir, rules.as_ref(), pubkey_mfa);
+    callers::check(&mut r, &ctx.config.callers, pam_dir, &stacked);
 
     let failed = r.0.iter().filter(|c| c.status == "fail").count();
     if ctx.json {

@@ -6,7 +6,9 @@
 //! a service whose own or family rule requires a second factor but whose stack lacks
 //! pam_mfa fails; a login service (sshd, login, su, su-l, sudo, sudo-i) without pam_mfa is a
 //! warning; a rule naming a service without a pam.d file is a warning. The directory and its
-//! files must be root's alone (not writable by group or others).
+//! files must be root's alone (not writable by group or others). A one-password stack
+//! (`oneword=before` ... `oneword=after`) is judged by [`oneword`] instead of the one-line
+//! order, and every pam_mfa line's arguments as the module parses them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -14,8 +16,10 @@ use std::path::{Path, PathBuf};
 use mfa_core::service::governing;
 
 use super::Report;
+use super::callers::Stacked;
 use super::flow::{self, PRIMARY};
 use super::module;
+use super::oneword;
 use super::stack::{self, Line, Target};
 
 /// Services an administrator logs in through; each is reported even without pam_mfa.
@@ -109,9 +113,10 @@ fn ignored(name: &str) -> bool {
         .any(|s| name.ends_with(s))
 }
 
-struct Finding {
-    status: &'static str,
-    text: String,
+/// One thing found about a service's stack: ok, warn or fail, and what.
+pub struct Finding {
+    pub status: &'static str,
+    pub text: String,
 }
 
 fn rank(s: &str) -> u8 {
@@ -165,15 +170,23 @@ fn writable_by_others(r: &mut Report, pam_dir: &Path) {
 }
 
 /// Checks every service file; `rules` is None when the database could not be read.
-pub fn check(r: &mut Report, pam_dir: &Path, rules: Option<&Rules>, sshd_pubkey_first: bool) {
+/// Returns the files whose auth stack runs pam_mfa.
+pub fn check(
+    r: &mut Report,
+    pam_dir: &Path,
+    rules: Option<&Rules>,
+    sshd_pubkey_first: bool,
+) -> Vec<Stacked> {
+    let mut stacked = Vec::new();
     let rd = match std::fs::read_dir(pam_dir) {
         Ok(rd) => rd,
         Err(e) => {
-            return r.add(
+            r.add(
                 "pam.d",
                 "fail",
                 format!("cannot list {}: {e}", pam_dir.display()),
             );
+            return stacked;
         }
     };
     let mut names: Vec<String> = rd
@@ -235,13 +248,25 @@ pub fn check(r: &mut Report, pam_dir: &Path, rules: Option<&Rules>, sshd_pubkey_
             }
             continue;
         }
+        let mfa = || st.lines.iter().filter(|l| l.is_mfa());
+        stacked.push(Stacked {
+            file: name.clone(),
+            services: mfa()
+                .map(|l| l.arg("service").unwrap_or(name).to_string())
+                .collect(),
+            helpers: mfa()
+                .filter_map(|l| l.arg("helper"))
+                .map(str::to_string)
+                .collect(),
+        });
         let mut findings = Vec::new();
         // The pam-auth-update profile (common-auth) and a line of the service's own, say:
         // each instance asks for a code of its own.
+        // A one-password stack's oneword=before/after pair is one second factor.
         let mfa_lines: Vec<&str> = st
             .lines
             .iter()
-            .filter(|l| l.is_mfa() && !l.dash)
+            .filter(|l| l.is_mfa() && !l.dash && l.arg("oneword").is_none())
             .map(|l| l.origin.as_str())
             .collect();
         if mfa_lines.len() > 1 {
@@ -262,6 +287,15 @@ pub fn check(r: &mut Report, pam_dir: &Path, rules: Option<&Rules>, sshd_pubkey_
                 status: "fail",
                 text: format!("{n}: PAM fails that line"),
             });
+        }
+        for l in st.lines.iter().filter(|l| l.is_mfa()) {
+            findings.extend(oneword::arguments(name, l));
+        }
+        let one = oneword::check(name, &st.lines);
+        if one.is_none()
+            && let Some(w) = oneword::plain_on_one_password_service(name, &st.lines)
+        {
+            findings.push(w);
         }
         let loads: Vec<bool> = st
             .lines
@@ -327,12 +361,24 @@ pub fn check(r: &mut Report, pam_dir: &Path, rules: Option<&Rules>, sshd_pubkey_
                 ),
             });
         }
-        order(
-            &mut findings,
-            &st.lines,
-            sshd_pubkey_first && mfa_core::service::lineage(name).any(|s| s == "sshd"),
-        );
-        if let Some(i) = f.mfa_after_failure_of {
+        let reported = match one {
+            // The pair has its own rules of order (oneword::check).
+            Some(one) => {
+                findings.extend(one.findings);
+                one.reported
+            }
+            None => {
+                order(
+                    &mut findings,
+                    &st.lines,
+                    sshd_pubkey_first && mfa_core::service::lineage(name).any(|s| s == "sshd"),
+                );
+                BTreeSet::new()
+            }
+        };
+        if let Some(i) = f.mfa_after_failure_of
+            && !reported.contains(&i)
+        {
             let l = &st.lines[i];
             let text = if PRIMARY.contains(&l.base()) {
                 format!(
@@ -440,6 +486,7 @@ pub fn check(r: &mut Report, pam_dir: &Path, rules: Option<&Rules>, sshd_pubkey_
             );
         }
     }
+    stacked
 }
 
 /// Where pam_mfa sits relative to the password modules.

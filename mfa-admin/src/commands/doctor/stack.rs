@@ -160,6 +160,11 @@ pub struct Line {
     /// first line: a jump counts a whole substack as one module, and a `reset` inside one
     /// goes back to the result at its start.
     pub subs: Vec<usize>,
+    /// The module's arguments as written (none for an include).
+    pub args: Vec<String>,
+    /// For a line read from an included file: where the service's own file includes it
+    /// (`vsftpd:3`, the outermost include); None for a line of the service's file.
+    pub via: Option<String>,
 }
 
 impl Line {
@@ -173,6 +178,25 @@ impl Line {
 
     pub fn is_mfa(&self) -> bool {
         self.base() == "pam_mfa.so"
+    }
+
+    /// The value of the module argument `key=` (the last one written), if any.
+    pub fn arg(&self, key: &str) -> Option<&str> {
+        self.args
+            .iter()
+            .rev()
+            .find_map(|a| a.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+    }
+
+    /// True for the module argument written alone (`use_first_pass`).
+    pub fn flag(&self, word: &str) -> bool {
+        self.args.iter().any(|a| a == word)
+    }
+
+    /// pam_mfa with `oneword=before`: it never decides (PAM_IGNORE lets the password module
+    /// decide), so it counts as the second factor only when it succeeds.
+    pub fn is_oneword_before(&self) -> bool {
+        self.is_mfa() && self.arg("oneword") == Some("before")
     }
 }
 
@@ -195,7 +219,7 @@ pub fn read(pam_dir: &Path, service: &str) -> Result<Stack, String> {
     let path = pam_dir.join(service);
     let text = read_bounded(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut chain = vec![path.clone()];
-    expand(pam_dir, service, &text, &mut chain, &mut s);
+    expand(pam_dir, service, &text, &mut chain, None, &mut s);
     let n = s.lines.len();
     for l in &mut s.lines {
         if l.end == usize::MAX {
@@ -266,7 +290,15 @@ fn logical_lines(text: &str) -> Vec<(usize, String)> {
     out
 }
 
-fn expand(pam_dir: &Path, name: &str, bytes: &[u8], chain: &mut Vec<PathBuf>, s: &mut Stack) {
+/// Appends the auth lines of one file; `via` is the service file's include that led here.
+fn expand(
+    pam_dir: &Path,
+    name: &str,
+    bytes: &[u8],
+    chain: &mut Vec<PathBuf>,
+    via: Option<&str>,
+    s: &mut Stack,
+) {
     let text = String::from_utf8_lossy(bytes);
     for (no, line) in logical_lines(&text) {
         let origin = format!("{name}:{no}");
@@ -281,7 +313,7 @@ fn expand(pam_dir: &Path, name: &str, bytes: &[u8], chain: &mut Vec<PathBuf>, s:
             let inc = inc.trim();
             if !inc.is_empty() {
                 let control = Control::keyword("required").unwrap_or_else(|| Control::bracket(""));
-                include(pam_dir, inc, &origin, false, false, control, chain, s);
+                include(pam_dir, inc, &origin, false, false, control, chain, via, s);
             }
             continue;
         }
@@ -300,7 +332,8 @@ fn expand(pam_dir: &Path, name: &str, bytes: &[u8], chain: &mut Vec<PathBuf>, s:
         } else {
             rest.split_once(char::is_whitespace).unwrap_or((rest, ""))
         };
-        let target = after.split_whitespace().next().unwrap_or("");
+        let mut words = after.split_whitespace();
+        let target = words.next().unwrap_or("");
         match control_text.to_ascii_lowercase().as_str() {
             kw @ ("include" | "substack") => {
                 let control = Control::keyword("required").unwrap_or_else(|| Control::bracket(""));
@@ -312,6 +345,7 @@ fn expand(pam_dir: &Path, name: &str, bytes: &[u8], chain: &mut Vec<PathBuf>, s:
                     kw == "substack",
                     control,
                     chain,
+                    via,
                     s,
                 );
             }
@@ -328,6 +362,8 @@ fn expand(pam_dir: &Path, name: &str, bytes: &[u8], chain: &mut Vec<PathBuf>, s:
                     target: Target::Module(target.to_string()),
                     end: usize::MAX,
                     subs: Vec::new(),
+                    args: words.map(str::to_string).collect(),
+                    via: via.map(str::to_string),
                 });
             }
         }
@@ -343,6 +379,7 @@ fn include(
     substack: bool,
     control: Control,
     chain: &mut Vec<PathBuf>,
+    via: Option<&str>,
     s: &mut Stack,
 ) {
     let path = resolve(pam_dir, name);
@@ -355,6 +392,8 @@ fn include(
             target: Target::BrokenInclude(name.to_string()),
             end: usize::MAX,
             subs: Vec::new(),
+            args: Vec::new(),
+            via: via.map(str::to_string),
         });
     };
     if chain.contains(&path) {
@@ -375,7 +414,7 @@ fn include(
     }
     let first = s.lines.len();
     chain.push(path);
-    expand(pam_dir, name, &bytes, chain, s);
+    expand(pam_dir, name, &bytes, chain, Some(via.unwrap_or(origin)), s);
     chain.pop();
     if substack {
         let end = s.lines.len();
@@ -451,6 +490,33 @@ mod tests {
                 .unwrap_err()
                 .contains("cannot read")
         );
+    }
+
+    #[test]
+    fn arguments_and_the_include_that_brought_a_line() {
+        let d = dir(&[
+            (
+                "common-auth",
+                "auth requisite pam_unix.so nullok try_first_pass\n",
+            ),
+            ("mid", "@include common-auth\n"),
+            (
+                "ftp",
+                "auth [success=done default=die] pam_mfa.so oneword=before separator=;\n\
+                 auth include mid\nauth required pam_mfa.so oneword=after oneword=x\n",
+            ),
+        ]);
+        let s = read(d.path(), "ftp").unwrap();
+        assert_eq!(s.lines[0].args, ["oneword=before", "separator=;"]);
+        assert!(s.lines[0].is_oneword_before() && s.lines[0].via.is_none());
+        assert_eq!(s.lines[0].arg("separator"), Some(";"));
+        // Through two includes: the service file's own include line.
+        assert_eq!(s.lines[1].via.as_deref(), Some("ftp:2"));
+        assert_eq!(s.lines[1].origin, "common-auth:1");
+        assert!(s.lines[1].flag("try_first_pass") && !s.lines[1].flag("use_first_pass"));
+        // The last one written counts, as in the module's parser.
+        assert_eq!(s.lines[2].arg("oneword"), Some("x"));
+        assert!(!s.lines[2].is_oneword_before());
     }
 
     #[test]

@@ -117,6 +117,23 @@ impl std::fmt::Debug for Before {
 /// the lockout when wrong; then the field is left to the password module, since a real
 /// password may look like a code). Never sends anything, never prompts.
 pub fn before(config: &Config, req: &Request, field: &[u8], sep: u8) -> Before {
+    // Most fields are classified without reading the rules: a tail of 6 to 8 digits is a
+    // code whatever `code_length` says, and a field that is plain even for a 4- or 5-digit
+    // code length is plain for every one.
+    match split(field, sep, 6) {
+        Field::Split { password, code } => {
+            return Before::Split {
+                password: password.to_vec(),
+                code: code.to_vec(),
+            };
+        }
+        Field::Plain
+            if split(field, sep, 4) == Field::Plain && split(field, sep, 5) == Field::Plain =>
+        {
+            return Before::Ignore;
+        }
+        _ => {}
+    }
     let mut cx = Cx {
         config,
         snap: Snapshot::load(&config.paths.database),

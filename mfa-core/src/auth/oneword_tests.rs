@@ -386,3 +386,43 @@ fn other_code(code: &str) -> String {
         "000000".into()
     }
 }
+
+/// A passcode length of 4: the short code is a code only because the rules say so (the
+/// first instance reads them for fields a 6-to-8-digit reading leaves plain), both alone
+/// (the double logon) and after the separator; with the default length the same fields are
+/// passwords.
+#[test]
+fn a_short_code_length_is_read_from_the_rules() {
+    let t = setup("passcode");
+    // The default length: "pw,1234" and "1234" are passwords.
+    assert_eq!(t.before("192.0.2.1", "pw,1234"), Before::Ignore);
+    assert_eq!(t.before("192.0.2.1", "1234"), Before::Ignore);
+    Store::open(t.db())
+        .unwrap()
+        .change("t", "t", |tx| {
+            rules::set_setting(tx, "code_length", "4")?;
+            Ok(((), String::new()))
+        })
+        .unwrap();
+    assert_eq!(
+        t.before("192.0.2.1", "pw,1234"),
+        Before::Split {
+            password: b"pw".to_vec(),
+            code: b"1234".to_vec()
+        }
+    );
+    // A 6-digit tail is split whatever the length.
+    assert!(matches!(
+        t.before("192.0.2.1", "pw,123456"),
+        Before::Split { .. }
+    ));
+    // The double logon with a 4-digit passcode.
+    let o = t.after("192.0.2.1", None);
+    assert!(matches!(&o, Outcome::Deny { .. }), "{o:?}");
+    let code = t.code();
+    assert_eq!(code.len(), 4, "{code}");
+    assert!(matches!(
+        t.before("192.0.2.1", &code),
+        Before::Success(Outcome::Success { .. })
+    ));
+}

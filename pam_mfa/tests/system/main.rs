@@ -19,6 +19,8 @@
 )]
 
 mod examples;
+mod ftp;
+mod proftpd;
 mod sshd;
 mod stacks;
 mod vsftpd;

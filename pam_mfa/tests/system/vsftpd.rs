@@ -3,11 +3,10 @@
 //! system user with a real password (pam_unix), and a real client (Python's ftplib, bound to
 //! 127.0.0.1 or 127.0.0.2 as its source address).
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use super::{Install, PamService, SystemUser, module_path, need, root_or_skip, run, unique};
+use super::ftp::{failures, free_port, newest_code, ok, refused, server, wait_listening};
+use super::{Install, PamService, SystemUser, module_path, root_or_skip, unique};
 use mfa_core::store::{factors, rules};
 
 /// A running vsftpd, stopped on drop (its PAM service file goes with it).
@@ -22,7 +21,7 @@ const BANNER: &str = "This server uses two-factor authentication: type PASSWORD,
 
 impl Vsftpd {
     fn start(install: &Install) -> Vsftpd {
-        need("/usr/sbin/vsftpd", "vsftpd");
+        let bin = server("vsftpd", "vsftpd");
         let dir = tempfile::tempdir().unwrap();
         let name = unique("vsftpd-mfa-test-");
         let m = module_path();
@@ -43,11 +42,7 @@ impl Vsftpd {
         std::fs::create_dir_all("/var/run/vsftpd/empty").unwrap();
         let banner = dir.path().join("banner");
         std::fs::write(&banner, format!("{BANNER}\n")).unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let conf = dir.path().join("vsftpd.conf");
         std::fs::write(
             &conf,
@@ -61,7 +56,7 @@ impl Vsftpd {
             ),
         )
         .unwrap();
-        let child = Command::new("/usr/sbin/vsftpd")
+        let child = Command::new(bin)
             .arg(&conf)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -74,39 +69,14 @@ impl Vsftpd {
             _dir: dir,
             _pam: pam,
         };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "vsftpd did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_listening(port, "vsftpd");
         v
     }
 
     /// One FTP login from `source`; the server's reply to PASS (or the error), and the
     /// greeting.
     fn login(&self, source: &str, user: &str, password: &str) -> (String, String) {
-        need("/usr/bin/python3", "python3");
-        let script = "import ftplib, json, sys\n\
-            f = ftplib.FTP()\n\
-            f.connect('127.0.0.1', int(sys.argv[1]), timeout=20, source_address=(sys.argv[2], 0))\n\
-            w = f.getwelcome()\n\
-            try:\n    r = f.login(sys.argv[3], sys.argv[4])\n\
-            except ftplib.error_perm as e:\n    r = str(e)\n\
-            print(json.dumps([r, w]))\n";
-        let ran = run(
-            Command::new("/usr/bin/python3").args([
-                "-c",
-                script,
-                &self.port.to_string(),
-                source,
-                user,
-                password,
-            ]),
-            Duration::from_secs(40),
-        );
-        assert_eq!(ran.status, Some(0), "ftplib: {ran:?}");
-        let v: (String, String) = serde_json::from_str(ran.stdout.trim()).unwrap();
-        v
+        super::ftp::login(self.port, source, user, password)
     }
 }
 
@@ -115,21 +85,6 @@ impl Drop for Vsftpd {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn newest_code(install: &Install) -> String {
-    let mut m = install.messages();
-    m.sort_by_key(|m| m["created"].as_i64().unwrap_or(0));
-    let body = m.last().expect("a message")["body"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let k = body.find(|c: char| c.is_ascii_digit()).unwrap();
-    body[k..].chars().take_while(char::is_ascii_digit).collect()
-}
-
-fn failures(install: &Install, user: &str) -> u32 {
-    mfa_core::state::failures(&install.path("db/mfa.db"), user).count
 }
 
 #[test]
@@ -142,8 +97,6 @@ fn vsftpd_double_logon_and_one_field_codes() {
     install.user(&user.name, &user.email());
     let ftp = Vsftpd::start(&install);
     let (u, pw) = (user.name.as_str(), user.password.as_str());
-    let ok = |r: &(String, String)| r.0.starts_with("230");
-    let refused = |r: &(String, String)| r.0.starts_with("530");
 
     // The greeting says so (220- lines before the login).
     let r = ftp.login("127.0.0.1", u, "wrong-password");

@@ -487,3 +487,73 @@ fn callers_and_the_helper_are_checked() {
         "{checks:#?}"
     );
 }
+
+/// proftpd lets the password in when PAM refuses unless PAM is authoritative: doctor reads
+/// `<root>/etc/proftpd/proftpd.conf` and what it includes when a proftpd stack runs pam_mfa.
+#[test]
+fn proftpd_conf_needs_authoritative_pam() {
+    if !root("proftpd_conf_needs_authoritative_pam") {
+        return;
+    }
+    let r = Rooted::new();
+    r.write("proftpd", &shipped(&r.i, "proftpd"));
+    let has = |checks: &[Value], name: &str| checks.iter().any(|c| c["check"] == name);
+    // proftpd not installed: nothing to say.
+    let (code, checks) = r.doctor();
+    assert!(!has(&checks, "proftpd.conf"), "{checks:#?}");
+    assert_eq!(code, 0, "{checks:#?}");
+
+    // Debian's layout: the line commented out, conf.d included.
+    let etc = r.root.join("etc/proftpd");
+    std::fs::create_dir_all(etc.join("conf.d")).unwrap();
+    let conf = etc.join("proftpd.conf");
+    std::fs::write(
+        &conf,
+        "Include /etc/proftpd/modules.conf\nUseIPv6 on\n\
+         # This is required to use both PAM-based authentication and local passwords\n\
+         # AuthOrder mod_auth_pam.c* mod_auth_unix.c\nInclude /etc/proftpd/conf.d/\n",
+    )
+    .unwrap();
+    std::fs::write(etc.join("modules.conf"), "LoadModule mod_ctrls_admin.c\n").unwrap();
+    let (code, checks) = r.doctor();
+    assert_ne!(code, 0);
+    holds(
+        &expect(&checks, "proftpd.conf", "fail"),
+        &[
+            &format!("{} has no AuthOrder", conf.display()),
+            "the password alone logs in",
+            "AuthOrder mod_auth_pam.c* mod_auth_unix.c",
+        ],
+    );
+    holds(
+        &expect(&checks, "proftpd.conf reverse DNS", "warn"),
+        &["on (the default)", "UseReverseDNS off"],
+    );
+
+    // The wrong order, in an included file: named with its line.
+    let mfa = etc.join("conf.d/mfa.conf");
+    std::fs::write(
+        &mfa,
+        "UseReverseDNS off\nAuthOrder mod_auth_unix.c mod_auth_pam.c*\n",
+    )
+    .unwrap();
+    let (_, checks) = r.doctor();
+    holds(
+        &expect(&checks, "proftpd.conf", "fail"),
+        &[&format!("{}:2", mfa.display()), "PAM is not authoritative"],
+    );
+    assert!(!has(&checks, "proftpd.conf reverse DNS"));
+
+    // What etc/pam.d/proftpd's header asks for.
+    std::fs::write(
+        &mfa,
+        "UseReverseDNS off\nAuthOrder mod_auth_pam.c* mod_auth_unix.c\n",
+    )
+    .unwrap();
+    let (code, checks) = r.doctor();
+    holds(
+        &expect(&checks, "proftpd.conf", "ok"),
+        &["PAM decides alone"],
+    );
+    assert_eq!(code, 0, "{checks:#?}");
+}

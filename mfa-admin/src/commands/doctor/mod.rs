@@ -8,7 +8,8 @@
 //! ([`sender`]); every pam.d file that stacks pam_mfa, the module files it names and the
 //! rules that govern it ([`pam`], with [`stack`], [`flow`] and [`module`]); sshd's settings
 //! ([`sshd`]); one-password stacks (`oneword=`, [`oneword`]); the unprivileged callers of
-//! `[callers]` and the setuid helper they need ([`callers`]).
+//! `[callers]` and the setuid helper they need ([`callers`]); proftpd's AuthOrder and
+//! UseReverseDNS when its stack runs pam_mfa ([`proftpd`]).
 
 mod callers;
 pub(super) mod files;
@@ -16,6 +17,7 @@ mod flow;
 mod module;
 mod oneword;
 mod pam;
+mod proftpd;
 mod secrets;
 mod sender;
 mod sshd;
@@ -95,6 +97,7 @@ pub fn run(ctx: &Ctx, pam_dir: &Path, sshd_config: &Path) -> Result<()> {
     let pubkey_mfa = sshd::check(&mut r, sshd_config);
     let stacked = pam::check(&mut r, pam_dir, rules.as_ref(), pubkey_mfa);
     callers::check(&mut r, &ctx.config.callers, pam_dir, &stacked);
+    proftpd::check(&mut r, pam_dir, &stacked);
 
     let failed = r.0.iter().filter(|c| c.status == "fail").count();
     if ctx.json {

@@ -239,10 +239,20 @@ fn mutated_one_password_stacks_are_each_flagged() {
     for (name, text) in &cases {
         r.write(name, text);
     }
+    // The pair kept in a file of its own, included: the same stack, clean.
+    r.write("common-oneword", &format!("{before}\n{unix}\n{after}\n"));
+    r.write(
+        "vsftpd-pairinclude",
+        "@include common-oneword\n@include common-account\n",
+    );
     let (code, checks) = r.doctor();
     assert_ne!(code, 0);
     let d = |name: &str, status: &str| expect(&checks, &format!("pam.d/{name}"), status);
     holds(&d("vsftpd-clean", "ok"), &["one-password stack"]);
+    holds(
+        &d("vsftpd-pairinclude", "ok"),
+        &["oneword=before (common-oneword:1, included at vsftpd-pairinclude:1)"],
+    );
     holds(
         &d("vsftpd-noafter", "fail"),
         &[

@@ -313,7 +313,9 @@ fn pair(service: &str, lines: &[Line], b: usize, a: usize, r: &mut Report) {
             continue;
         }
         let base = l.base();
-        if let Some(via) = &l.via {
+        // Lines the pair's own file brings (the pair itself may sit in an included file)
+        // are the stack's own; another include is not.
+        if let Some(via) = l.via.as_ref().filter(|_| l.via != before.via) {
             if (PRIMARY.contains(&base) || !NON_PROMPTING.contains(&base))
                 && includes_reported.insert(via.clone())
             {
@@ -349,7 +351,7 @@ fn pair(service: &str, lines: &[Line], b: usize, a: usize, r: &mut Report) {
         }
     }
     let primaries: Vec<usize> = (b + 1..a)
-        .filter(|&i| lines[i].via.is_none() && PRIMARY.contains(&lines[i].base()))
+        .filter(|&i| lines[i].via == before.via && PRIMARY.contains(&lines[i].base()))
         .collect();
     if primaries.is_empty() {
         r.findings.push(fail(format!(

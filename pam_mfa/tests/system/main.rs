@@ -1,13 +1,15 @@
 //! pam_mfa.so against the real thing: a real OpenSSH `sshd` with a real SSH client
 //! (paramiko's keyboard-interactive), and Debian-style `su` and `login` stacks driven by
 //! `pamtester` on a pseudo-terminal. Real system users with real passwords (pam_unix), real
-//! `/etc/pam.d` service files, the module as built; a real vsftpd with the one-password
-//! stack and Python's ftplib.
+//! `/etc/pam.d` service files, the module as built; real vsftpd and proftpd (mod_auth_pam)
+//! with the shipped one-password stacks and Python's ftplib.
 //!
 //! These tests need root (they add users, write `/etc/pam.d/<unique name>` and start sshd);
 //! without it each one prints "skipped: needs root" and passes. They need `sshd`, `ssh-keygen`,
-//! `pamtester`, `vsftpd` and `/usr/bin/python3` with paramiko (Debian: openssh-server,
-//! openssh-client, pamtester, vsftpd, python3-paramiko). Every name is unique to the test
+//! `pamtester`, `vsftpd`, `proftpd` and `/usr/bin/python3` with paramiko (Debian:
+//! openssh-server, openssh-client, pamtester, proftpd-basic, python3-paramiko; vsftpd's
+//! package conflicts with proftpd's, so its binary may be unpacked into /usr/local/sbin, as
+//! `.ci/run` does). Every name is unique to the test
 //! (process id and a counter), so the tests run in parallel; users, pam.d files and processes
 //! are removed by Drop guards, also when a test fails.
 

@@ -39,7 +39,11 @@ impl Vsftpd {
                 c = c.display()
             ),
         );
-        std::fs::create_dir_all("/var/run/vsftpd/empty").unwrap();
+        // vsftpd chroots its unprivileged parts into an empty directory root owns: one of
+        // the test's own (Debian's /var/run/vsftpd/empty comes with the package, which may be
+        // absent: the binary is enough).
+        let empty = dir.path().join("empty");
+        std::fs::create_dir(&empty).unwrap();
         let banner = dir.path().join("banner");
         std::fs::write(&banner, format!("{BANNER}\n")).unwrap();
         let port = free_port();
@@ -49,9 +53,10 @@ impl Vsftpd {
             format!(
                 "listen=YES\nlisten_address=127.0.0.1\nlisten_port={port}\nbackground=NO\n\
                  anonymous_enable=NO\nlocal_enable=YES\npam_service_name={name}\n\
-                 secure_chroot_dir=/var/run/vsftpd/empty\nseccomp_sandbox=NO\nisolate=NO\n\
+                 secure_chroot_dir={}\nseccomp_sandbox=NO\nisolate=NO\n\
                  isolate_network=NO\nxferlog_enable=NO\nbanner_file={}\n\
                  max_login_fails=100\n",
+                empty.display(),
                 banner.display()
             ),
         )

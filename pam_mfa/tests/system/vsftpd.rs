@@ -78,6 +78,21 @@ impl Vsftpd {
         v
     }
 
+    /// curl's exit status listing the home directory as `user` from `source` (0: logged in,
+    /// 67: the login was denied).
+    fn curl(&self, source: &str, user: &str, password: &str) -> i32 {
+        Command::new("curl")
+            .args(["-sS", "--max-time", "20", "--interface", source, "--user"])
+            .arg(format!("{user}:{password}"))
+            .arg(format!("ftp://127.0.0.1:{}/", self.port))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .code()
+            .unwrap_or(-1)
+    }
+
     /// One FTP login from `source`; the server's reply to PASS (or the error), and the
     /// greeting.
     fn login(&self, source: &str, user: &str, password: &str) -> (String, String) {
@@ -166,6 +181,25 @@ fn vsftpd_double_logon_and_one_field_codes() {
     );
     assert!(ok(&r), "{r:?}");
     assert!(refused(&ftp.login("127.0.0.1", u, pw)));
+    assert_eq!(install.messages().len(), sent);
+
+    // A repeat window: after a second factor from an address, more connections from it (FTP
+    // clients open several) need only the password — here with curl, another real client;
+    // from another address the plain password is refused and nothing is sent.
+    install
+        .store()
+        .change("t", "t", |tx| {
+            rules::set_setting(tx, "repeat_window", "10m")?;
+            Ok(((), String::new()))
+        })
+        .unwrap();
+    assert_eq!(ftp.curl("127.0.0.1", u, pw), 0);
+    assert_eq!(
+        ftp.curl("127.0.0.1", u, "wrong-password"),
+        67,
+        "login denied"
+    );
+    assert_eq!(ftp.curl("127.0.0.2", u, pw), 67, "login denied");
     assert_eq!(install.messages().len(), sent);
 
     // A trusted network lets the plain password in.

@@ -68,6 +68,22 @@ const T_OUTCOME: u8 = b'O';
 const T_BEFORE: u8 = b'B';
 const T_REFUSED: u8 = b'F';
 
+/// Every tag a frame may have.
+const KNOWN_TAGS: [u8; 12] = [
+    T_ASK,
+    T_ANSWER,
+    T_SHOWN,
+    T_CONV_FAILED,
+    T_PROMPT_OFF,
+    T_PROMPT_ON,
+    T_INFO,
+    T_SHOW,
+    T_ERROR,
+    T_OUTCOME,
+    T_BEFORE,
+    T_REFUSED,
+];
+
 /// Which of the module's flows the helper runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -604,6 +620,9 @@ fn header(bytes: &[u8]) -> Result<(u8, usize), ProtoError> {
             got: bytes.len(),
         });
     };
+    if !KNOWN_TAGS.contains(&tag) {
+        return Err(ProtoError::UnknownTag(tag));
+    }
     let len = u32::from_be_bytes([a, b, c, d]) as usize;
     if len > MAX_FRAME {
         return Err(ProtoError::Oversized {

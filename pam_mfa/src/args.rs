@@ -17,6 +17,9 @@ pub struct Args {
     pub oneword: Option<OneWord>,
     /// `separator=C`: between the password and the code in the one field (default `,`).
     pub separator: u8,
+    /// `helper=PATH`: the setuid helper run when the module lacks root (default: the first
+    /// of `helper::DEFAULT_PATHS` that exists).
+    pub helper: Option<PathBuf>,
 }
 
 /// Which instance of a one-password service's pair this line is.
@@ -45,6 +48,7 @@ pub fn parse(raw: &[&CStr]) -> Result<Args, String> {
         debug: false,
         oneword: None,
         separator: mfa_core::auth::oneword::DEFAULT_SEPARATOR,
+        helper: None,
     };
     for r in raw {
         let text = r.to_str().map_err(|_| r.to_string_lossy().into_owned())?;
@@ -60,6 +64,7 @@ pub fn parse(raw: &[&CStr]) -> Result<Args, String> {
             Some(("separator", c)) if separator(c).is_some() => {
                 a.separator = separator(c).unwrap_or(a.separator)
             }
+            Some(("helper", p)) if p.starts_with('/') => a.helper = Some(PathBuf::from(p)),
             None if text == "debug" => a.debug = true,
             _ => return Err(text.to_string()),
         }
@@ -86,7 +91,12 @@ mod tests {
         assert_eq!((a.oneword, a.separator), (Some(OneWord::Before), b';'));
         let a = parse_all(&["oneword=after"]).unwrap();
         assert_eq!((a.oneword, a.separator), (Some(OneWord::After), b','));
+        let a = parse_all(&["helper=/opt/mfa/mfa-check"]).unwrap();
+        assert_eq!(a.helper, Some(PathBuf::from("/opt/mfa/mfa-check")));
+        assert_eq!(parse_all(&[]).unwrap().helper, None);
         for bad in [
+            "helper=",
+            "helper=mfa-check",
             "oneword=both",
             "oneword",
             "separator=",

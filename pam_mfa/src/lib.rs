@@ -6,7 +6,8 @@
 //! Module arguments: `config=PATH` (default /etc/mfa/mfa.toml), `service=NAME` (the rules'
 //! service name; default PAM_SERVICE), `fail_mode=secure|safe` (used only when the rules
 //! cannot be read at all, since the setting lives with them; default secure),
-//! `oneword=before|after` and `separator=C` (one-password services: see `oneword`), `debug`. Any
+//! `oneword=before|after` and `separator=C` (one-password services: see `oneword`),
+//! `helper=PATH` (the setuid helper run without root: see `helper`), `debug`. Any
 //! other argument is logged and refused with PAM_SERVICE_ERR. PAM_SILENT: prompts and what
 //! the user needs to answer them only (see `conv`).
 //!
@@ -18,6 +19,7 @@
 mod account;
 mod args;
 mod conv;
+mod helper;
 mod oneword;
 mod syslog;
 mod text;
@@ -26,6 +28,7 @@ use std::ffi::CStr;
 
 use mfa_core::auth::{self, Outcome, Request};
 use mfa_core::config::{Config, ConfigSource};
+use mfa_core::helper as helper_proto;
 use mfa_core::settings::FailMode;
 use pam::constants::{PamFlag, PamResultCode};
 use pam::items::{RHost, Service, Tty};
@@ -65,7 +68,7 @@ fn authenticate(pamh: &mut PamHandle, raw_args: &[&CStr], silent: bool) -> PamRe
             syslog::err(
                 &pam_service,
                 &format!(
-                    "refusing to run: unknown module argument {bad:?} (known: config=PATH service=NAME fail_mode=secure|safe oneword=before|after separator=C debug)"
+                    "refusing to run: unknown module argument {bad:?} (known: config=PATH service=NAME fail_mode=secure|safe oneword=before|after separator=C helper=PATH debug)"
                 ),
             );
             return PamResultCode::PAM_SERVICE_ERR;
@@ -85,10 +88,50 @@ fn authenticate(pamh: &mut PamHandle, raw_args: &[&CStr], silent: bool) -> PamRe
         tty: item::<Tty>(pamh, |s| s.0),
         user: canonical.clone().unwrap_or_else(|_| given.clone()),
     };
+    // Without root the module reads nothing itself: the setuid helper mfa-check decides.
+    let delegate = helper::needed();
     let source = ConfigSource::resolve(Some(&args.config));
     if args.oneword == Some(args::OneWord::Before) {
-        let config = Config::load(&source).ok().filter(|_| canonical.is_ok());
-        let (code, outcome) = oneword::before(pamh, &args, &req, config.as_ref(), silent);
+        let (code, outcome) = if delegate {
+            let mut decide = |field: &[u8]| {
+                if canonical.is_err() {
+                    return None;
+                }
+                let ask = ask(&args, &req, helper_proto::Mode::Before, Some(field));
+                match helper::run(&args, ask, &mut helper::Mute) {
+                    Ok(helper::Reply::Before(b)) => {
+                        let found = b.apply(field, args.separator);
+                        if found.is_none() {
+                            syslog::err(
+                                &pam_service,
+                                "mfa-check: a split that does not fit the field",
+                            );
+                        }
+                        found
+                    }
+                    Ok(helper::Reply::Outcome(_)) => {
+                        syslog::err(
+                            &pam_service,
+                            "mfa-check: an outcome where a split was asked",
+                        );
+                        None
+                    }
+                    Err(f) => {
+                        syslog::err(&pam_service, &f.reason);
+                        None
+                    }
+                }
+            };
+            oneword::before(pamh, &args, silent, &mut decide)
+        } else {
+            let config = Config::load(&source).ok().filter(|_| canonical.is_ok());
+            let mut decide = |field: &[u8]| {
+                config
+                    .as_ref()
+                    .map(|c| auth::oneword_before(c, &req, field, args.separator))
+            };
+            oneword::before(pamh, &args, silent, &mut decide)
+        };
         if let Some(o) = &outcome {
             log_line(&pam_service, &req, &given, o);
         }
@@ -100,14 +143,11 @@ fn authenticate(pamh: &mut PamHandle, raw_args: &[&CStr], silent: bool) -> PamRe
         }
         return code;
     }
-    let outcome = match (Config::load(&source), canonical) {
-        (Ok(config), Ok(_)) if args.oneword == Some(args::OneWord::After) => {
-            oneword::after(pamh, &args, &req, &config)
-        }
-        (Ok(config), Ok(_)) => {
-            let mut conv = conv::PamConversation::new(pamh, silent);
-            auth::authenticate(&config, &req, &mut conv, args.fail_mode)
-        }
+    let config = match (&canonical, delegate) {
+        (Ok(_), false) => Some(Config::load(&source)),
+        _ => None,
+    };
+    let outcome = match (config, canonical) {
         // Which user's rules apply is unknown: mfa cannot ask.
         (_, Err(errno)) => {
             let mut conv = conv::PamConversation::new(pamh, silent);
@@ -122,7 +162,62 @@ fn authenticate(pamh: &mut PamHandle, raw_args: &[&CStr], silent: bool) -> PamRe
                 fail_mode: args.fail_mode,
             }
         }
-        (Err(e), Ok(_)) => {
+        (None, Ok(_)) if args.oneword == Some(args::OneWord::After) => {
+            oneword::after(pamh, |code| {
+                let ask = ask(&args, &req, helper_proto::Mode::After, code);
+                match helper::run(&args, ask, &mut helper::Mute) {
+                    Ok(helper::Reply::Outcome(o)) => o,
+                    Ok(helper::Reply::Before(_)) => helper_failed(
+                        &args,
+                        "mfa-check: a split where an outcome was asked",
+                        code.is_some(),
+                    ),
+                    Err(f) => helper_failed(&args, &f.reason, code.is_some()),
+                }
+            })
+        }
+        (None, Ok(_)) => {
+            let mut conv = conv::PamConversation::new(pamh, silent);
+            let ask = ask(&args, &req, helper_proto::Mode::Plain, None);
+            let reply = match helper::run(&args, ask, &mut conv) {
+                Ok(helper::Reply::Outcome(o)) => Ok(o),
+                Ok(helper::Reply::Before(_)) => Err(helper::Failed {
+                    reason: "mfa-check: a split where an outcome was asked".into(),
+                    prompted: false,
+                }),
+                Err(f) => Err(f),
+            };
+            match reply {
+                Ok(o) => o,
+                Err(f) => {
+                    let o = helper_failed(&args, &f.reason, f.prompted);
+                    // The helper said nothing to the user about its own failure.
+                    if matches!(
+                        o,
+                        Outcome::Unavailable {
+                            fail_mode: FailMode::Secure,
+                            ..
+                        }
+                    ) {
+                        let _ = mfa_core::auth::Conversation::error(
+                            &mut conv,
+                            auth::UNAVAILABLE_MESSAGE,
+                        );
+                    }
+                    o
+                }
+            }
+        }
+        (Some(Ok(config)), Ok(_)) if args.oneword == Some(args::OneWord::After) => {
+            oneword::after(pamh, |code| {
+                auth::oneword_after(&config, &req, code, args.fail_mode)
+            })
+        }
+        (Some(Ok(config)), Ok(_)) => {
+            let mut conv = conv::PamConversation::new(pamh, silent);
+            auth::authenticate(&config, &req, &mut conv, args.fail_mode)
+        }
+        (Some(Err(e)), Ok(_)) => {
             let mut conv = conv::PamConversation::new(pamh, silent);
             if args.fail_mode == FailMode::Secure && args.oneword.is_none() {
                 let _ = mfa_core::auth::Conversation::error(&mut conv, auth::UNAVAILABLE_MESSAGE);
@@ -141,6 +236,40 @@ fn authenticate(pamh: &mut PamHandle, raw_args: &[&CStr], silent: bool) -> PamRe
         );
     }
     code
+}
+
+/// The helper's ask for this login.
+fn ask(
+    args: &args::Args,
+    req: &Request,
+    mode: helper_proto::Mode,
+    secret: Option<&[u8]>,
+) -> helper_proto::Ask {
+    helper_proto::Ask {
+        mode,
+        fail_mode: args.fail_mode,
+        separator: args.separator,
+        service: req.service.clone(),
+        user: req.user.clone(),
+        rhost: req.rhost.clone(),
+        tty: req.tty.clone(),
+        secret: secret.map(|s| helper_proto::Secret(s.to_vec())),
+    }
+}
+
+/// The outcome when the helper gave no usable reply: the fail mode's, unless a code was
+/// asked for or given (then a wrong or unchecked code must stay a denial).
+fn helper_failed(args: &args::Args, reason: &str, code_involved: bool) -> Outcome {
+    if code_involved {
+        Outcome::Deny {
+            reason: format!("{reason} (after a code was asked for)"),
+        }
+    } else {
+        Outcome::Unavailable {
+            reason: reason.to_string(),
+            fail_mode: args.fail_mode,
+        }
+    }
 }
 
 /// Writes the syslog line of an outcome; returns its PAM code.

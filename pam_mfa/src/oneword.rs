@@ -9,8 +9,7 @@
 
 use std::ffi::{CString, c_int, c_void};
 
-use mfa_core::auth::{self, Before, Request};
-use mfa_core::config::Config;
+use mfa_core::auth::{self, Before};
 use pam::constants::PamResultCode;
 use pam::items::AuthTok;
 use pam::module::PamHandle;
@@ -81,12 +80,15 @@ fn set_authtok(pamh: &mut PamHandle, password: &[u8]) -> bool {
 /// The first instance. Returns PAM_IGNORE (the password module decides), PAM_SUCCESS (a
 /// double logon's second login; the line is `success=done`), or PAM_AUTH_ERR when the one
 /// password cannot be had (the conversation failed) or PAM_AUTHTOK cannot be set.
+///
+/// `decide` is the rules' answer for the field (`auth::oneword_before`, here or through the
+/// helper `mfa-check`); `None` when the rules cannot be had: the field is still split, so
+/// the password works, and `after` applies the fail mode.
 pub fn before(
     pamh: &mut PamHandle,
     args: &Args,
-    req: &Request,
-    config: Option<&Config>,
     silent: bool,
+    decide: &mut dyn FnMut(&[u8]) -> Option<Before>,
 ) -> (PamResultCode, Option<auth::Outcome>) {
     // No stale code from an earlier pam_authenticate on this handle, whatever happens next
     // (a failed prompt too).
@@ -101,8 +103,8 @@ pub fn before(
             }
         }
     };
-    let found = match config {
-        Some(c) => auth::oneword_before(c, req, &field.0, args.separator),
+    let found = match decide(&field.0) {
+        Some(found) => found,
         // The rules cannot be read: still split, so the password works; `after` applies
         // the fail mode.
         None => match auth::oneword::split(&field.0, args.separator, 6) {
@@ -131,13 +133,12 @@ pub fn before(
     }
 }
 
-/// The second instance: the decision with the kept code, if any.
-pub fn after(pamh: &mut PamHandle, args: &Args, req: &Request, config: &Config) -> auth::Outcome {
+/// The second instance: the decision with the kept code, if any (`decide`:
+/// `auth::oneword_after`, here or through the helper `mfa-check`).
+pub fn after(
+    pamh: &mut PamHandle,
+    decide: impl FnOnce(Option<&[u8]>) -> auth::Outcome,
+) -> auth::Outcome {
     let code = take(pamh).map(Secret);
-    auth::oneword_after(
-        config,
-        req,
-        code.as_ref().map(|c| c.0.as_slice()),
-        args.fail_mode,
-    )
+    decide(code.as_ref().map(|c| c.0.as_slice()))
 }

@@ -1,0 +1,245 @@
+//! mfa-check: the minimal setuid-root helper of pam_mfa, for servers that call PAM as their
+//! own unprivileged account (PostgreSQL as `postgres`), as pam_unix has unix_chkpwd.
+//!
+//! The module runs it with a cleared environment and speaks `mfa_core::helper`'s protocol on
+//! its standard input and output: one ask (who, which service, which flow), the relayed
+//! conversation, one reply that carries the outcome only, never a secret. It takes no
+//! argument. When it gained privilege (set-user-ID root, run by another user) it reads only
+//! /etc/mfa/mfa.toml, becomes root in every id (the caller can no longer signal it), resets
+//! the resource limits it depends on and ignores SIGPIPE; it answers only the accounts and
+//! services `[callers]` lists, and refuses (a LOG_AUTHPRIV syslog line naming the caller and
+//! the service, nothing else done) everyone else. Run without privilege gain (not setuid,
+//! or by root) it honours `MFA_CONFIG` (tests); root is always answered (it could read the
+//! rules itself).
+//!
+//! Exit status ([`Exit`]): 0 a reply was written; 2 a bad ask (malformed, oversized,
+//! truncated, none before the deadline, or an argument given); 3 the caller or the service is
+//! not in `[callers]`; 4 the configuration cannot be read; 5 a broken installation or the
+//! privileges could not be set up; 6 the reply could not be written (the caller went away).
+//! On 2 to 5 a `Refused` frame says why, when the channel still takes it.
+
+mod process;
+mod relay;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use mfa_core::auth::{self, Request};
+use mfa_core::config::{Config, ConfigSource, DEFAULT_CONFIG};
+use mfa_core::helper::{self, Ask, BeforeReply, DEADLINE, Frame, Mode, Timed};
+
+use process::{Caller, Privilege};
+
+/// The exit statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Exit {
+    Replied = 0,
+    BadAsk = 2,
+    Refused = 3,
+    Config = 4,
+    Setup = 5,
+    Unwritten = 6,
+}
+
+fn main() {
+    // Who called, before anything else; then nothing of the caller's environment stays.
+    let caller = Caller::now();
+    let mfa_config = process::clear_environment();
+    let exit = run(caller, mfa_config);
+    std::process::exit(exit as i32);
+}
+
+fn run(caller: Caller, mfa_config: Option<std::ffi::OsString>) -> Exit {
+    let started = Instant::now();
+    let privilege = caller.privilege();
+    let mut out = std::io::stdout();
+    let source = match privilege {
+        Privilege::Gained => {
+            if let Err(e) = process::become_root() {
+                return refuse(
+                    &mut out,
+                    Exit::Setup,
+                    &caller,
+                    "",
+                    &format!("cannot become root: {e}"),
+                );
+            }
+            ConfigSource {
+                path: PathBuf::from(DEFAULT_CONFIG),
+                explicit: false,
+            }
+        }
+        Privilege::Same => match mfa_config {
+            Some(p) if !p.is_empty() => ConfigSource {
+                path: PathBuf::from(p),
+                explicit: true,
+            },
+            _ => ConfigSource {
+                path: PathBuf::from(DEFAULT_CONFIG),
+                explicit: false,
+            },
+        },
+        Privilege::Misinstalled => {
+            let why = format!(
+                "installed set-user-ID to uid {} instead of root; fix with: chown root: and \
+                 chmod 4755 the file",
+                caller.euid
+            );
+            return refuse(&mut out, Exit::Setup, &caller, "", &why);
+        }
+    };
+    process::reset_limits();
+    process::ignore_signals();
+    if std::env::args_os().len() > 1 {
+        let why = "mfa-check takes no arguments: pam_mfa runs it and speaks to it on stdin";
+        return refuse(&mut out, Exit::BadAsk, &caller, "", why);
+    }
+    let mut input = Timed {
+        fd: std::io::stdin(),
+        deadline: started + DEADLINE,
+    };
+    let ask = match helper::read_frame(&mut input) {
+        Ok(Frame::Ask(a)) => a,
+        Ok(other) => {
+            let why = format!("expected an ask, got {}", kind(&other));
+            return refuse(&mut out, Exit::BadAsk, &caller, "", &why);
+        }
+        Err(e) => {
+            return refuse(
+                &mut out,
+                Exit::BadAsk,
+                &caller,
+                "",
+                &format!("bad ask: {e}"),
+            );
+        }
+    };
+    let config = match Config::load(&source) {
+        Ok(c) => c,
+        Err(e) => {
+            let why = format!("cannot read the configuration: {e}");
+            return refuse(&mut out, Exit::Config, &caller, &ask.service, &why);
+        }
+    };
+    if caller.uid != 0 {
+        let name = process::account_name(caller.uid);
+        let allowed = name
+            .as_deref()
+            .is_some_and(|n| config.caller_may_ask(n, &ask.service));
+        if !allowed {
+            let who = name.as_deref().unwrap_or("(no name)");
+            let why = format!(
+                "uid {} ({who}) may not ask about service {:?}: not listed in [callers] of {}",
+                caller.uid,
+                ask.service,
+                source.path.display()
+            );
+            return refuse(&mut out, Exit::Refused, &caller, &ask.service, &why);
+        }
+    }
+    if let Err(e) = check_ask(&ask) {
+        return refuse(&mut out, Exit::BadAsk, &caller, &ask.service, &e);
+    }
+    let req = Request {
+        user: ask.user.clone(),
+        service: ask.service.clone(),
+        rhost: ask.rhost.clone(),
+        tty: ask.tty.clone(),
+    };
+    let mut stdout = std::io::stdout();
+    let reply = {
+        let mut relay = relay::Relay::new(&mut input, &mut stdout);
+        let reply = decide(&config, &req, &ask, &mut relay);
+        if let Some(why) = &relay.broken {
+            process::syslog(
+                libc::LOG_NOTICE,
+                &format!(
+                    "conversation with uid {} for service {:?} ended: {why}",
+                    caller.uid, ask.service
+                ),
+            );
+        }
+        reply
+    };
+    match send(&mut out, &reply) {
+        Ok(()) => Exit::Replied,
+        Err(_) => Exit::Unwritten,
+    }
+}
+
+/// The usual decision of the ask's flow.
+fn decide(config: &Config, req: &Request, ask: &Ask, relay: &mut relay::Relay<'_>) -> Frame {
+    match ask.mode {
+        Mode::Plain => Frame::Outcome(auth::authenticate(config, req, relay, ask.fail_mode)),
+        Mode::After => Frame::Outcome(auth::oneword_after(
+            config,
+            req,
+            ask.secret.as_ref().map(|s| s.0.as_slice()),
+            ask.fail_mode,
+        )),
+        Mode::Before => {
+            let field = ask.secret.as_ref().map(|s| s.0.as_slice()).unwrap_or(&[]);
+            let found = auth::oneword_before(config, req, field, ask.separator);
+            match BeforeReply::of(field, ask.separator, found) {
+                Some(r) => Frame::Before(r),
+                None => Frame::Refused("the field's split could not be expressed".into()),
+            }
+        }
+    }
+}
+
+/// What mfa-core needs of an ask beyond the protocol's bounds: a service name of the rules
+/// (not `*`), a user name.
+fn check_ask(ask: &Ask) -> Result<(), String> {
+    if ask.service == mfa_core::validate::ANY_SERVICE
+        || mfa_core::validate::service(&ask.service).is_err()
+    {
+        return Err(format!("bad ask: {:?} is not a service name", ask.service));
+    }
+    if ask.user.is_empty() || ask.user.trim() != ask.user {
+        return Err("bad ask: no user name, or one with surrounding blanks".into());
+    }
+    Ok(())
+}
+
+fn kind(f: &Frame) -> &'static str {
+    match f {
+        Frame::Ask(_) => "an ask",
+        Frame::Prompt { .. } => "a prompt",
+        Frame::Message { .. } => "a message",
+        Frame::Answer(_) => "an answer",
+        Frame::Shown => "a shown",
+        Frame::ConvFailed => "a conversation failure",
+        Frame::Outcome(_) => "an outcome",
+        Frame::Before(_) => "a before reply",
+        Frame::Refused(_) => "a refusal",
+    }
+}
+
+fn send(out: &mut dyn Write, frame: &Frame) -> std::io::Result<()> {
+    let bytes = frame.encode().map_err(std::io::Error::other)?;
+    out.write_all(&bytes)?;
+    out.flush()
+}
+
+/// Refuses: one syslog line naming the caller and the service, a `Refused` frame (if the
+/// channel takes it), and the exit status.
+fn refuse(out: &mut dyn Write, exit: Exit, caller: &Caller, service: &str, why: &str) -> Exit {
+    let name = process::account_name(caller.uid).unwrap_or_else(|| "(no name)".into());
+    let service = if service.is_empty() {
+        "(none)"
+    } else {
+        service
+    };
+    process::syslog(
+        libc::LOG_WARNING,
+        &format!(
+            "refused caller uid={} ({name:?}) service={service:?}: {why}",
+            caller.uid
+        ),
+    );
+    let _ = send(out, &Frame::Refused(why.into()));
+    exit
+}

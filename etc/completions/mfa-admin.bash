@@ -2436,7 +2436,7 @@ _mfa__admin() {
             return 0
             ;;
         mfa__admin__subcmd__override__subcmd__set)
-            opts="-h --mandatory --exempt --self-enroll --log --config --json --help"
+            opts="-h --mandatory --exempt --self-enroll --log --double-logon-contact --config --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2455,6 +2455,10 @@ _mfa__admin() {
                     return 0
                     ;;
                 --log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --double-logon-contact)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

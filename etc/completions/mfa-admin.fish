@@ -202,6 +202,7 @@ complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand override; and __fish
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand override; and __fish_seen_subcommand_from set" -l exempt -d 'Never asked for a second factor (emergency override; logged)' -r
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand override; and __fish_seen_subcommand_from set" -l self-enroll -d 'May register a contact at login (default: the global setting)' -r
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand override; and __fish_seen_subcommand_from set" -l log -d 'Log level for this user: all|rejects|none|default' -r
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand override; and __fish_seen_subcommand_from set" -l double-logon-contact -d 'Where a double logon (one-password services) sends its passcode: the contact\'s number as `contact list` shows it, or default (the first contact)' -r
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand override; and __fish_seen_subcommand_from set" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand override; and __fish_seen_subcommand_from set" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand override; and __fish_seen_subcommand_from set" -s h -l help -d 'Print help'

@@ -314,7 +314,7 @@ pub enum OverrideCmd {
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("what").required(true).multiple(true)
-    .args(["mandatory", "exempt", "self_enroll", "log"])))]
+    .args(["mandatory", "exempt", "self_enroll", "log", "double_logon_contact"])))]
 pub struct OverrideSet {
     pub user: String,
     /// 2FA even from trusted networks
@@ -329,6 +329,10 @@ pub struct OverrideSet {
     /// Log level for this user: all|rejects|none|default
     #[arg(long, value_name = "all|rejects|none|default")]
     pub log: Option<String>,
+    /// Where a double logon (one-password services) sends its passcode: the contact's
+    /// number as `contact list` shows it, or default (the first contact)
+    #[arg(long, value_name = "N|default")]
+    pub double_logon_contact: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -93,6 +93,10 @@ pub struct OverrideDoc {
     pub self_enroll: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<String>,
+    /// The `seq` of one of the user's contacts: a double logon sends its passcode there
+    /// (absent: the first contact).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub double_logon_contact: Option<i64>,
 }
 
 /// One contact: exactly one of `email`, `phone` (with `carrier`) or `sms`.
@@ -170,6 +174,7 @@ pub fn export(conn: &Connection) -> Result<Document> {
                 exempt: o.exempt,
                 self_enroll: o.self_enroll,
                 log: o.log,
+                double_logon_contact: o.double_logon_contact,
             }),
             contacts: full
                 .contacts
@@ -383,6 +388,23 @@ fn check(doc: &Document) -> Result<Checked> {
                 validate::label("label", &c.label, 32).map_err(|e| at(format!("{cp}.label"), e))?;
             contacts.push((c.seq, contact, label));
         }
+        if let Some(n) = u.overrides.as_ref().and_then(|o| o.double_logon_contact)
+            && !contacts.iter().any(|(seq, _, _)| *seq == n)
+        {
+            return Err(invalid!(
+                "users[{i}].override.double_logon_contact: {name} has no contact {n} in this file \
+                 (its contacts are numbered {}); give the seq of one of its [[users.contacts]] or \
+                 leave the key out for the first contact",
+                match contacts
+                    .iter()
+                    .map(|(s, _, _)| s.to_string())
+                    .collect::<Vec<_>>()
+                {
+                    v if v.is_empty() => "none: it has no contacts".to_string(),
+                    v => v.join(", "),
+                }
+            ));
+        }
         users.push((u.clone(), contacts));
     }
     Ok(Checked {
@@ -431,8 +453,16 @@ pub fn import(conn: &Connection, doc: &Document, now: i64) -> Result<String> {
         )?;
         if let Some(o) = &u.overrides {
             conn.execute(
-                "INSERT INTO overrides (user, mandatory, exempt, self_enroll, log_level) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![u.name, o.mandatory, o.exempt, o.self_enroll, o.log],
+                "INSERT INTO overrides (user, mandatory, exempt, self_enroll, log_level, double_logon_contact)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    u.name,
+                    o.mandatory,
+                    o.exempt,
+                    o.self_enroll,
+                    o.log,
+                    o.double_logon_contact
+                ],
             )?;
         }
         for (seq, contact, label) in contacts {

@@ -48,6 +48,9 @@ pub struct UserFacts {
     pub totp: bool,
     /// Unused backup codes.
     pub backup_codes: usize,
+    /// The contact (its number) a double logon sends its passcode to (an override); `None`:
+    /// the first contact. Not part of the decision, only of where its passcode goes.
+    pub double_logon_contact: Option<i64>,
 }
 
 /// The deciding trusted-network rule.

@@ -112,11 +112,12 @@ pub fn user(ctx: &Ctx, cmd: UserCmd) -> Result<()> {
             }
             match &u.overrides {
                 Some(o) => println!(
-                    "overrides:  mandatory {}, exempt {}, self-enroll {}, log {}",
+                    "overrides:  mandatory {}, exempt {}, self-enroll {}, log {}, double-logon contact {}",
                     yes_no(o.mandatory),
                     yes_no(o.exempt),
                     o.self_enroll.map_or("default".into(), yes_no),
-                    o.log.as_deref().unwrap_or("default")
+                    o.log.as_deref().unwrap_or("default"),
+                    double_logon(o.double_logon_contact)
                 ),
                 None => println!("overrides:  none"),
             }
@@ -287,12 +288,25 @@ pub fn contact(ctx: &Ctx, cmd: ContactCmd) -> Result<()> {
         ContactCmd::Del { user, seq } => {
             let seq = parse_number("contact number", &seq, MAX_CONTACTS as i64)?;
             let mut store = ctx.store()?;
-            let row = store.change(&ctx.actor(), "contact del", |tx| {
-                let row = q::delete_contact(tx, &user, seq)?;
-                let detail = format!("{user} #{seq}: {} {}", row.channel, row.masked);
-                Ok((row, detail))
+            let gone = store.change(&ctx.actor(), "contact del", |tx| {
+                let gone = q::delete_contact(tx, &user, seq)?;
+                let row = &gone.row;
+                let mut detail = format!("{user} #{seq}: {} {}", row.channel, row.masked);
+                if gone.cleared_double_logon {
+                    detail.push_str(
+                        "; double-logon contact override cleared (now the first contact)",
+                    );
+                }
+                Ok((gone, detail))
             })?;
-            println!("deleted contact {seq} of {user}: {}", row.to);
+            println!("deleted contact {seq} of {user}: {}", gone.row.to);
+            if gone.cleared_double_logon {
+                println!(
+                    "it was {user}'s double-logon contact: that override is cleared, double logons \
+                     now send to {user}'s first contact (choose another with `mfa-admin override \
+                     set {user} --double-logon-contact N`)"
+                );
+            }
             Ok(())
         }
     }
@@ -313,11 +327,28 @@ pub fn overrides(ctx: &Ctx, cmd: OverrideCmd) -> Result<()> {
                 }
             };
             let log = s.log.as_deref().map(log_level_or_default).transpose()?;
+            let double_logon_contact = match s.double_logon_contact.as_deref().map(str::trim) {
+                None => None,
+                Some("default") => Some(None),
+                Some(n) => Some(Some(
+                    parse_number("--double-logon-contact", n, MAX_CONTACTS as i64).map_err(
+                        |_| {
+                            invalid!(
+                                "invalid --double-logon-contact {n:?}: expected a contact number \
+                                 from 1 to {MAX_CONTACTS} (`mfa-admin contact list {}` shows them) \
+                                 or default (the first contact)",
+                                s.user
+                            )
+                        },
+                    )?,
+                )),
+            };
             let change = OverrideChange {
                 mandatory: s.mandatory,
                 exempt: s.exempt,
                 self_enroll,
                 log,
+                double_logon_contact,
             };
             let mut store = ctx.store()?;
             let o = store.change(&ctx.actor(), "override set", |tx| {
@@ -345,11 +376,19 @@ pub fn overrides(ctx: &Ctx, cmd: OverrideCmd) -> Result<()> {
                         yes_no(o.exempt),
                         o.self_enroll.map_or("default".into(), yes_no),
                         o.log.unwrap_or_else(|| "default".into()),
+                        double_logon(o.double_logon_contact),
                     ]
                 })
                 .collect();
             table(
-                &["USER", "MANDATORY", "EXEMPT", "SELF-ENROLL", "LOG"],
+                &[
+                    "USER",
+                    "MANDATORY",
+                    "EXEMPT",
+                    "SELF-ENROLL",
+                    "LOG",
+                    "DOUBLE-LOGON CONTACT",
+                ],
                 rows,
                 "no overrides",
             );
@@ -367,13 +406,20 @@ pub fn overrides(ctx: &Ctx, cmd: OverrideCmd) -> Result<()> {
 
 fn override_line(o: &q::Override) -> String {
     format!(
-        "{}: mandatory {}, exempt {}, self-enroll {}, log {}",
+        "{}: mandatory {}, exempt {}, self-enroll {}, log {}, double-logon contact {}",
         o.user,
         yes_no(o.mandatory),
         yes_no(o.exempt),
         o.self_enroll.map_or("default".into(), yes_no),
-        o.log.as_deref().unwrap_or("default")
+        o.log.as_deref().unwrap_or("default"),
+        double_logon(o.double_logon_contact)
     )
+}
+
+/// The double-logon contact as tables and the audit log show it: its number, or
+/// `default` (the first contact).
+fn double_logon(n: Option<i64>) -> String {
+    n.map_or("default".into(), |n| n.to_string())
 }
 
 pub fn carrier(ctx: &Ctx, cmd: CarrierCmd) -> Result<()> {

@@ -958,6 +958,7 @@ fn override_set_and_del_refuse_bad_input() {
             "--exempt",
             "--self-enroll",
             "--log",
+            "--double-logon-contact",
         ],
     );
     let both = "set the other to no in the same command";

@@ -16,6 +16,7 @@ mod concurrency;
 mod diagnose;
 mod doctor_install;
 mod doctor_oneword;
+mod double_logon;
 mod hostile_output;
 mod integrity;
 mod maintain;

@@ -357,7 +357,8 @@ fn verify(
 
 /// The second instance's challenge (the password was verified): with a kept code, it is
 /// checked against the factors the service's method allows; without one, the double logon:
-/// a passcode to the user's first contact, valid `ftp_window`, and this login refused.
+/// a passcode to the user's double-logon contact ([`double_logon_contact`]: the one the
+/// administrator chose, else the first), valid `ftp_window`, and this login refused.
 pub(super) fn after(
     cx: &mut Cx<'_>,
     config: &Config,
@@ -382,7 +383,8 @@ pub(super) fn after(
         return verify(cx, req, facts, code, &allow);
     }
     let contact = if passcodes {
-        cx.contacts(&req.user)?.into_iter().next()
+        let chosen = facts.user.as_ref().and_then(|u| u.double_logon_contact);
+        double_logon_contact(cx.contacts(&req.user)?, chosen)
     } else {
         None
     };
@@ -411,6 +413,24 @@ pub(super) fn after(
         }),
         challenge::Issued::Limited(l) => Ok(Outcome::Deny { reason: l.reason() }),
     }
+}
+
+/// Where a double logon sends its passcode: the contact the administrator chose for it
+/// (`mfa-admin override set USER --double-logon-contact N`) when the user has it, else the
+/// first contact. (`contact del` clears a choice whose contact it deletes; a database edited
+/// behind mfa's back may still name a number the user lacks: the first contact then.)
+pub(super) fn double_logon_contact(
+    contacts: Vec<people::ContactRow>,
+    chosen: Option<i64>,
+) -> Option<people::ContactRow> {
+    let mut first = None;
+    for c in contacts {
+        if Some(c.seq) == chosen {
+            return Some(c);
+        }
+        first.get_or_insert(c);
+    }
+    first
 }
 
 /// A conversation for the one-password flows: nothing is shown, and a prompt (which the

@@ -426,3 +426,150 @@ fn a_short_code_length_is_read_from_the_rules() {
         Before::Success(Outcome::Success { .. })
     ));
 }
+
+/// The queued messages, taken out of the spool.
+fn take_messages(t: &T) -> Vec<serde_json::Value> {
+    let m = t.messages();
+    for e in std::fs::read_dir(t.dir.path().join("spool/new")).unwrap() {
+        std::fs::remove_file(e.unwrap().path()).unwrap();
+    }
+    m
+}
+
+/// The administrator's double-logon contact gets the passcode, not the first contact, read
+/// from the snapshot and from the database alike; the outcome and the auth log name it
+/// (masked). Without a choice, or with one naming a contact the user lacks (a database
+/// edited behind mfa's back), the first contact.
+#[test]
+fn the_double_logon_goes_to_the_chosen_contact() {
+    let t = setup("passcode");
+    let (mut store, _) = Store::create(t.db()).unwrap();
+    store
+        .change("t", "t", |tx| {
+            people::add_contact(tx, "ann", &Contact::sms("+14155550123")?, "", None, 0)?;
+            let home = Contact::email("ann.home@example.org")?;
+            people::add_contact(tx, "ann", &home, "home", None, 0)?;
+            let change = people::OverrideChange {
+                double_logon_contact: Some(Some(3)),
+                ..Default::default()
+            };
+            people::set_override(tx, "ann", &change)?;
+            Ok(((), String::new()))
+        })
+        .unwrap();
+    let first = Contact::email("ann@example.com").unwrap().masked();
+    let chosen = Contact::email("ann.home@example.org").unwrap().masked();
+    assert_ne!(first, chosen);
+    let snapshot = crate::snapshot::path_for(t.db());
+    for (i, from_snapshot) in [true, false].into_iter().enumerate() {
+        if !from_snapshot {
+            std::fs::remove_file(&snapshot).unwrap();
+        }
+        assert_eq!(snapshot.exists(), from_snapshot);
+        let rhost = format!("192.0.2.{}", i + 1);
+        let o = t.after(&rhost, None);
+        assert!(
+            matches!(&o, Outcome::Deny { reason } if reason.contains(&format!("passcode sent to {chosen}"))),
+            "{o:?}"
+        );
+        let m = t.messages();
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert_eq!(m[0]["to"], "ann.home@example.org");
+        assert_eq!(m[0]["masked_to"], chosen.as_str());
+        let code = t.code();
+        take_messages(&t);
+        let o = t.before(&rhost, &code);
+        assert_eq!(
+            o,
+            Before::Success(Outcome::Success {
+                method: "passcode".into(),
+                destination: chosen.clone(),
+            })
+        );
+    }
+    // The auth log: the first login names the chosen contact, the second logs it as the
+    // destination; the first contact appears nowhere.
+    store.ingest_auth_log().unwrap();
+    let mut stmt = store
+        .conn()
+        .prepare("SELECT outcome, destination, reason FROM auth_log ORDER BY id")
+        .unwrap();
+    let rows: Vec<(String, String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    drop(stmt);
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    for pair in rows.chunks(2) {
+        assert_eq!(pair[0].0, "deny", "{rows:?}");
+        assert!(pair[0].2.contains(&chosen), "{rows:?}");
+        assert_eq!(
+            (pair[1].0.as_str(), pair[1].1.as_str()),
+            ("success", chosen.as_str())
+        );
+    }
+    assert!(
+        rows.iter()
+            .all(|r| !r.1.contains(&first) && !r.2.contains(&first)),
+        "{rows:?}"
+    );
+    // A choice naming a contact the user does not have: the first contact, from the
+    // database and from a snapshot built from it.
+    for from_snapshot in [false, true] {
+        store
+            .conn()
+            .execute_batch(
+                "DROP TRIGGER IF EXISTS contacts_double_logon_gone;
+                 DELETE FROM contacts WHERE user = 'ann' AND seq = 3;
+                 UPDATE overrides SET double_logon_contact = 3 WHERE user = 'ann';",
+            )
+            .unwrap();
+        let _ = std::fs::remove_file(&snapshot);
+        if from_snapshot {
+            store.rebuild_snapshot().unwrap();
+            let snap = crate::snapshot::Snapshot::load(t.db()).unwrap();
+            assert_eq!(
+                snap.user("ann").unwrap().facts.double_logon_contact,
+                Some(3)
+            );
+        }
+        let rhost = if from_snapshot {
+            "192.0.2.8"
+        } else {
+            "192.0.2.9"
+        };
+        let o = t.after(rhost, None);
+        assert!(
+            matches!(&o, Outcome::Deny { reason } if reason.contains(&format!("passcode sent to {first}"))),
+            "{o:?}"
+        );
+        let m = take_messages(&t);
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert_eq!(m[0]["to"], "ann@example.com");
+    }
+}
+
+/// The choice only picks among the contacts: the first when unset or absent, never one of
+/// another number.
+#[test]
+fn the_double_logon_contact_is_picked_by_number() {
+    let row = |seq: i64| people::ContactRow {
+        seq,
+        channel: "email".into(),
+        address: format!("u{seq}@example.com"),
+        carrier: None,
+        to: format!("u{seq}@example.com"),
+        masked: String::new(),
+        label: String::new(),
+    };
+    let pick = |have: &[i64], chosen| {
+        oneword::double_logon_contact(have.iter().map(|s| row(*s)).collect(), chosen).map(|c| c.seq)
+    };
+    assert_eq!(pick(&[2, 3, 4], None), Some(2));
+    assert_eq!(pick(&[2, 3, 4], Some(4)), Some(4));
+    assert_eq!(pick(&[2, 3, 4], Some(3)), Some(3));
+    assert_eq!(pick(&[2, 3, 4], Some(1)), Some(2));
+    assert_eq!(pick(&[], Some(1)), None);
+    assert_eq!(pick(&[], None), None);
+}

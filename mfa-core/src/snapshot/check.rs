@@ -220,6 +220,28 @@ mod tests {
         assert_eq!(check_and_repair(&mut s).unwrap().finding, Finding::Sound);
     }
 
+    /// A snapshot of the previous format (`MFAPOL03`, before the double-logon contact), as a
+    /// package upgrade leaves it: named as such, rewritten in this format, then sound.
+    #[test]
+    fn a_snapshot_of_another_version_is_named_and_rewritten() {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = store(&d);
+        let sound = std::fs::read(snap(&s)).unwrap();
+        let mut old = sound.clone();
+        old[..8].copy_from_slice(b"MFAPOL03");
+        std::fs::write(snap(&s), &old).unwrap();
+        let c = check_and_repair(&mut s).unwrap();
+        let Finding::Damaged(Damage::Corrupt(why)) = &c.finding else {
+            panic!("{c:?}");
+        };
+        assert!(
+            why.contains("written by another version of mfa (MFAPOL03"),
+            "{why}"
+        );
+        assert_eq!(std::fs::read(snap(&s)).unwrap(), sound);
+        assert_eq!(check_and_repair(&mut s).unwrap().finding, Finding::Sound);
+    }
+
     /// A directory others can write: the rewrite cannot make the snapshot usable, and says
     /// what to fix.
     #[test]

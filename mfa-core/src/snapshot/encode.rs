@@ -193,10 +193,18 @@ fn user_blocks(conn: &Connection) -> Result<Vec<(String, Vec<u8>)>> {
     drop(rows);
     let mut stmt = conn.prepare(
         "SELECT u.name, u.enabled, coalesce(o.mandatory, 0), coalesce(o.exempt, 0), o.self_enroll,
-                o.log_level
+                o.log_level, o.double_logon_contact
          FROM users u LEFT JOIN overrides o ON o.user = u.name",
     )?;
-    type Row = (String, bool, bool, bool, Option<bool>, Option<String>);
+    type Row = (
+        String,
+        bool,
+        bool,
+        bool,
+        Option<bool>,
+        Option<String>,
+        Option<i64>,
+    );
     let mut users: Vec<Row> = stmt
         .query_map([], |r| {
             Ok((
@@ -206,13 +214,14 @@ fn user_blocks(conn: &Connection) -> Result<Vec<(String, Vec<u8>)>> {
                 r.get(3)?,
                 r.get(4)?,
                 r.get(5)?,
+                r.get(6)?,
             ))
         })?
         .collect::<rusqlite::Result<_>>()?;
     // Byte order, as the lookup compares.
     users.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     let mut blocks: Vec<(String, Vec<u8>)> = Vec::new();
-    for (i, (name, enabled, mandatory, exempt, self_enroll, log)) in users.iter().enumerate() {
+    for (i, (name, enabled, mandatory, exempt, self_enroll, log, dlc)) in users.iter().enumerate() {
         if i % BLOCK == 0 {
             blocks.push((name.clone(), Vec::new()));
         }
@@ -227,6 +236,9 @@ fn user_blocks(conn: &Connection) -> Result<Vec<(String, Vec<u8>)>> {
             Some(false) => 2,
             None => 0,
         });
+        // 0: the first contact (a number outside 1..=255 cannot be stored: the schema keeps
+        // it within 1..4).
+        out.push(dlc.and_then(|n| u8::try_from(n).ok()).unwrap_or(0));
         let n = backups.get(name).copied().unwrap_or(0);
         out.extend_from_slice(&u16::try_from(n).unwrap_or(u16::MAX).to_le_bytes());
         match keys.get(name) {

@@ -35,7 +35,7 @@
 //! must be root's, private, in a directory only root can write) and could rewrite the
 //! database, or read any key such a MAC would use, just as well.
 //!
-//! **Format** (little-endian; written by [`build`], atomically by rename). A header: `MFAPOL03`,
+//! **Format** (little-endian; written by [`build`], atomically by rename). A header: `MFAPOL04`,
 //! u64 generation, u32 total length, u32 length of the head, 32-byte SHA-256 of the head. The
 //! head, read at every login:
 //! sections of a u32 count then records; strings are a u16 length then UTF-8, byte strings a
@@ -58,9 +58,16 @@
 //!
 //! Then the users, sorted by name (bytes), in blocks that a login reads one of with one
 //! `pread`: name, u8 flags (1 enabled, 2 mandatory, 4 exempt), u8 log, u8 self-enroll
-//! (0 unset, 1 yes, 2 no), u16 backup codes left, u8 has key, [algorithm, u8 digits, secret],
+//! (0 unset, 1 yes, 2 no), u8 double-logon contact (its number; 0 the first contact),
+//! u16 backup codes left, u8 has key, [algorithm, u8 digits, secret],
 //! u8 contact count, contacts: u8 number, channel, address, carrier ("" none), to, masked,
 //! label.
+//!
+//! **Versions.** The magic names the format; a change of it takes the next number. A file of
+//! another version (an `mfa-admin` or module of another build wrote it: during a package
+//! upgrade, before its `mfa-admin init` runs) is not used, like a damaged one: logins read the
+//! database and the next `mfa-admin` command rewrites it. (`MFAPOL04` added the double-logon
+//! contact.)
 
 mod check;
 mod encode;
@@ -95,7 +102,9 @@ pub(crate) fn head_digest(head: &[u8]) -> [u8; DIGEST] {
     h.finalize().into()
 }
 
-pub(crate) const MAGIC: &[u8; 8] = b"MFAPOL03";
+pub(crate) const MAGIC: &[u8; 8] = b"MFAPOL04";
+/// What every version's magic starts with (the last two characters number the format).
+pub(crate) const MAGIC_FAMILY: &[u8; 6] = b"MFAPOL";
 /// Length of a SHA-256 digest.
 pub(crate) const DIGEST: usize = 32;
 /// Where the head's digest sits in the header.

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::{
-    DIGEST, DIGEST_AT, FIRST_READ, HEADER, MAGIC, RULE, UserRecord, head_digest, path_for,
+    DIGEST, DIGEST_AT, FIRST_READ, HEADER, MAGIC, MAGIC_FAMILY, RULE, UserRecord, head_digest,
+    path_for,
 };
 use crate::net::addr_key;
 use crate::policy::{Facts, NetworkFacts, UserFacts};
@@ -104,6 +105,14 @@ impl Snapshot {
         let mut head = vec![0u8; FIRST_READ];
         let n = read_at(&file, &mut head, 0).map_err(io)?;
         head.truncate(n);
+        if head.len() >= HEADER && head[..6] == MAGIC_FAMILY[..] && &head[..8] != MAGIC {
+            let version = head[..8].escape_ascii().to_string();
+            return Err(corrupt(&format!(
+                "written by another version of mfa ({version}; this one reads {}); any mfa-admin \
+                 command rewrites it (a package upgrade's `mfa-admin init` does)",
+                String::from_utf8_lossy(MAGIC)
+            )));
+        }
         if head.len() < HEADER || &head[..8] != MAGIC {
             return Err(corrupt(
                 "not a policy snapshot of this version (bad header)",
@@ -543,7 +552,7 @@ fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
 
 /// Skips the rest of a user record after its name, without decoding it.
 fn skip_user(r: &mut Reader<'_>) -> Option<()> {
-    r.skip(5)?;
+    r.skip(6)?;
     if r.u8()? != 0 {
         r.bytes()?;
         r.skip(1)?;
@@ -566,6 +575,10 @@ fn read_user<'a>(r: &mut Reader<'a>) -> Option<(&'a str, UserRecord)> {
         1 => Some(true),
         2 => Some(false),
         _ => None,
+    };
+    let double_logon_contact = match r.u8()? {
+        0 => None,
+        n => Some(i64::from(n)),
     };
     let backups = r.u16()?;
     let key = match r.u8()? {
@@ -606,6 +619,7 @@ fn read_user<'a>(r: &mut Reader<'a>) -> Option<(&'a str, UserRecord)> {
         contacts: contacts.len(),
         totp: key.is_some(),
         backup_codes: usize::from(backups),
+        double_logon_contact,
     };
     Some((
         name,

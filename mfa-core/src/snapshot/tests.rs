@@ -60,8 +60,9 @@ pub(super) fn populated() -> (tempfile::TempDir, Store) {
         factors::set_totp(tx, "e.mile@corp", &Key::generate("sha256", 8)?, 0)?;
         factors::set_backup_codes(tx, "e.mile@corp", &[vec![1], vec![2], vec![3]], 0)?;
         tx.execute(
-            "INSERT INTO overrides (user, mandatory, exempt, self_enroll, log_level)
-             VALUES ('user007', 1, 0, 1, 'rejects'), ('user050', 0, 1, 0, NULL)",
+            "INSERT INTO overrides (user, mandatory, exempt, self_enroll, log_level, double_logon_contact)
+             VALUES ('user007', 1, 0, 1, 'rejects', NULL), ('user050', 0, 1, 0, NULL, NULL),
+                    ('ann', 0, 0, NULL, NULL, 3)",
             [],
         )?;
         tx.execute("UPDATE users SET enabled = 0 WHERE name = 'user099'", [])?;
@@ -160,6 +161,96 @@ fn the_snapshot_answers_as_the_database_does() {
         names(snap.carriers()),
         names(people::carriers(store.conn()).unwrap())
     );
+}
+
+/// The double-logon contact goes through the snapshot as the database holds it: set, back
+/// to the first contact, and for a user whose block is not the first.
+#[test]
+fn the_double_logon_contact_round_trips() {
+    let (_d, mut store) = populated();
+    let snap = Snapshot::load(store.path()).unwrap();
+    let ann = snap.user("ann").unwrap();
+    assert_eq!(ann.facts.double_logon_contact, Some(3));
+    assert_eq!(ann.contacts.len(), 3);
+    assert_eq!(
+        snap.user("user007").unwrap().facts.double_logon_contact,
+        None
+    );
+    assert_eq!(
+        snap.user("user050").unwrap().facts.double_logon_contact,
+        None
+    );
+    store
+        .change("t", "t", |tx| {
+            people::add_contact(
+                tx,
+                "user098",
+                &Contact::email("x@example.com")?,
+                "",
+                Some(4),
+                0,
+            )?;
+            let choose = |n| people::OverrideChange {
+                double_logon_contact: Some(n),
+                ..Default::default()
+            };
+            people::set_override(tx, "user098", &choose(Some(4)))?;
+            people::set_override(tx, "ann", &choose(None))?;
+            Ok(((), String::new()))
+        })
+        .unwrap();
+    let snap = Snapshot::load(store.path()).unwrap();
+    snap.verify_blocks().unwrap();
+    assert_eq!(snap.user("ann").unwrap().facts.double_logon_contact, None);
+    let u = snap.user("user098").unwrap();
+    assert_eq!(u.facts.double_logon_contact, Some(4));
+    assert_eq!(u.contacts[0].seq, 4);
+    for user in ["ann", "user098", "user099", "user097"] {
+        assert_eq!(
+            snap.facts(user, "vsftpd", None),
+            auth::facts(store.conn(), user, "vsftpd", None).unwrap(),
+            "{user}"
+        );
+    }
+}
+
+/// A snapshot another version of mfa wrote (`MFAPOL03`, before the double-logon contact)
+/// is not read as this format: logins read the database, and any mfa-admin command (a
+/// package upgrade's `init`) rewrites it, saying why.
+#[test]
+fn a_snapshot_of_the_previous_format_is_rebuilt() {
+    let (_d, mut store) = populated();
+    let p = path_for(store.path());
+    let mut old = std::fs::read(&p).unwrap();
+    old[..8].copy_from_slice(b"MFAPOL03");
+    std::fs::write(&p, &old).unwrap();
+    let e = Snapshot::open(store.path()).unwrap_err();
+    let text = e.to_string();
+    assert!(matches!(e, Damage::Corrupt(_)), "{e:?}");
+    assert!(
+        text.contains("another version of mfa (MFAPOL03; this one reads MFAPOL04)"),
+        "{text}"
+    );
+    assert!(text.contains("any mfa-admin command rewrites it"), "{text}");
+    let why = store.repair_snapshot().unwrap();
+    assert!(
+        matches!(
+            why,
+            Some(crate::store::Rebuilt::Damaged(Damage::Corrupt(_)))
+        ),
+        "{why:?}"
+    );
+    let snap = Snapshot::load(store.path()).unwrap();
+    assert_eq!(
+        snap.user("ann").unwrap().facts.double_logon_contact,
+        Some(3)
+    );
+    // Something else entirely keeps the old words.
+    let mut foreign = std::fs::read(&p).unwrap();
+    foreign[..8].copy_from_slice(b"NOTMFA!!");
+    std::fs::write(&p, &foreign).unwrap();
+    let text = Snapshot::open(store.path()).unwrap_err().to_string();
+    assert!(text.contains("bad header"), "{text}");
 }
 
 #[test]

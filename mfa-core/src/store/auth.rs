@@ -44,7 +44,8 @@ pub fn facts(conn: &Connection, user: &str, service: &str, ip: Option<IpAddr>) -
             "SELECT u.enabled, coalesce(o.mandatory, 0), coalesce(o.exempt, 0), o.self_enroll, o.log_level,
                     (SELECT count(*) FROM contacts c WHERE c.user = u.name),
                     EXISTS (SELECT 1 FROM totp t WHERE t.user = u.name),
-                    (SELECT count(*) FROM backup_codes b WHERE b.user = u.name)
+                    (SELECT count(*) FROM backup_codes b WHERE b.user = u.name),
+                    o.double_logon_contact
              FROM users u LEFT JOIN overrides o ON o.user = u.name
              WHERE u.name = ?1",
             [user],
@@ -58,12 +59,13 @@ pub fn facts(conn: &Connection, user: &str, service: &str, ip: Option<IpAddr>) -
                     r.get::<_, i64>(5)?,
                     r.get::<_, bool>(6)?,
                     r.get::<_, i64>(7)?,
+                    r.get::<_, Option<i64>>(8)?,
                 ))
             },
         )
         .optional()?;
     let user_facts = match user_facts {
-        Some((enabled, mandatory, exempt, self_enroll, log, contacts, totp, backups)) => {
+        Some((enabled, mandatory, exempt, self_enroll, log, contacts, totp, backups, dlc)) => {
             Some(UserFacts {
                 enabled,
                 mandatory,
@@ -73,6 +75,7 @@ pub fn facts(conn: &Connection, user: &str, service: &str, ip: Option<IpAddr>) -
                 contacts: usize::try_from(contacts).unwrap_or(0),
                 totp,
                 backup_codes: usize::try_from(backups).unwrap_or(0),
+                double_logon_contact: dlc,
             })
         }
         None => None,

@@ -542,6 +542,99 @@ mod tests {
         assert!(!dir.path().join("mfa.db-wal").exists());
     }
 
+    /// Schema 3 (the previous release's) with users, contacts and overrides: migration 4
+    /// adds the double-logon contact to every override row (NULL: the first contact), keeps
+    /// the rows, and a deleted contact takes the choice with it whatever deletes it.
+    #[test]
+    fn a_schema_3_database_gains_the_double_logon_contact() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("mfa.db");
+        {
+            let c = Connection::open(&db).unwrap();
+            for m in &schema::MIGRATIONS[..3] {
+                c.execute_batch(m).unwrap();
+            }
+            c.execute_batch(
+                "PRAGMA user_version = 3;
+                 INSERT INTO users (name, full_name, enabled, created) VALUES ('ann', 'Ann', 1, 0), ('bob', '', 0, 0);
+                 INSERT INTO contacts (user, seq, channel, address, created) VALUES
+                     ('ann', 1, 'email', 'ann@example.com', 0), ('ann', 3, 'sms', '+14155550123', 0),
+                     ('bob', 2, 'email', 'bob@example.com', 0);
+                 INSERT INTO overrides (user, mandatory, exempt, self_enroll, log_level)
+                     VALUES ('ann', 1, 0, 0, 'all'), ('bob', 0, 1, NULL, NULL);",
+            )
+            .unwrap();
+        }
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let mut s = Store::open(&db).unwrap();
+        assert_eq!(s.version().unwrap(), SCHEMA_VERSION);
+        assert_eq!(SCHEMA_VERSION, 4);
+        let all = people::overrides(s.conn()).unwrap();
+        assert_eq!(all.len(), 2, "{all:?}");
+        assert_eq!(
+            all[0],
+            people::Override {
+                user: "ann".into(),
+                mandatory: true,
+                exempt: false,
+                self_enroll: Some(false),
+                log: Some("all".into()),
+                double_logon_contact: None,
+            }
+        );
+        assert!(all[1].exempt && all[1].double_logon_contact.is_none());
+        // The snapshot of the migrated database carries the rows (and the choice once made).
+        s.ensure_snapshot().unwrap();
+        let set = |s: &mut Store, user: &str, n: Option<i64>| {
+            s.change("t", "override set", |tx| {
+                let change = people::OverrideChange {
+                    double_logon_contact: Some(n),
+                    ..Default::default()
+                };
+                Ok((people::set_override(tx, user, &change), String::new()))
+            })
+            .unwrap()
+        };
+        let o = set(&mut s, "ann", Some(3)).unwrap();
+        assert_eq!(o.double_logon_contact, Some(3));
+        assert!(o.mandatory, "the other fields stay");
+        let snap = crate::snapshot::Snapshot::open(&db).unwrap().unwrap();
+        let rec = snap.lookup("ann").unwrap().unwrap();
+        assert_eq!(rec.facts.double_logon_contact, Some(3));
+        assert!(rec.facts.mandatory);
+        // A number the user lacks is refused, naming the user, the number and the way out.
+        let e = set(&mut s, "ann", Some(2)).unwrap_err().to_string();
+        assert!(
+            e.contains("ann has no contact 2: see `mfa-admin contact list ann`"),
+            "{e}"
+        );
+        assert_eq!(
+            people::override_of(s.conn(), "ann")
+                .unwrap()
+                .unwrap()
+                .double_logon_contact,
+            Some(3)
+        );
+        // The schema refuses numbers outside 1..4 written behind mfa's back.
+        assert!(
+            s.conn()
+                .execute(
+                    "UPDATE overrides SET double_logon_contact = 5 WHERE user = 'ann'",
+                    []
+                )
+                .is_err()
+        );
+        // Deleted without mfa-admin, the contact still takes the choice with it.
+        s.conn()
+            .execute("DELETE FROM contacts WHERE user = 'ann' AND seq = 3", [])
+            .unwrap();
+        let o = people::override_of(s.conn(), "ann").unwrap().unwrap();
+        assert_eq!(o.double_logon_contact, None);
+        assert!(o.mandatory);
+        assert!(s.integrity_check().unwrap().is_empty());
+    }
+
     #[test]
     fn failed_change_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();

@@ -77,6 +77,8 @@ pub struct Override {
     pub exempt: bool,
     pub self_enroll: Option<bool>,
     pub log: Option<String>,
+    /// The contact (its number) a double logon sends its passcode to; `None`: the first.
+    pub double_logon_contact: Option<i64>,
 }
 
 /// A change to a user's overrides; `None` leaves a field as it is.
@@ -87,6 +89,9 @@ pub struct OverrideChange {
     /// `Some(None)` returns to the global setting.
     pub self_enroll: Option<Option<bool>>,
     pub log: Option<Option<String>>,
+    /// `Some(None)` returns to the first contact; `Some(Some(n))` must name a contact the
+    /// user has.
+    pub double_logon_contact: Option<Option<i64>>,
 }
 
 /// A carrier gateway.
@@ -441,19 +446,48 @@ pub fn add_contact(
     Ok(seq)
 }
 
-/// Deletes a contact by number, returning it.
-pub fn delete_contact(conn: &Connection, user: &str, seq: i64) -> Result<ContactRow> {
+/// Fails with a clear message unless `user` has a contact number `seq`.
+pub fn require_contact(conn: &Connection, user: &str, seq: i64) -> Result<()> {
+    if contacts(conn, user)?.iter().any(|c| c.seq == seq) {
+        return Ok(());
+    }
+    Err(Error::NotFound(format!(
+        "{user} has no contact {seq}: see `mfa-admin contact list {user}`"
+    )))
+}
+
+/// A deleted contact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeletedContact {
+    pub row: ContactRow,
+    /// It was the user's double-logon contact: that override was cleared (double logons
+    /// now go to the first contact), not left to point at a number another contact may
+    /// take later.
+    pub cleared_double_logon: bool,
+}
+
+/// Deletes a contact by number, returning it; a double-logon override that chose it is
+/// cleared.
+pub fn delete_contact(conn: &Connection, user: &str, seq: i64) -> Result<DeletedContact> {
     require_user(conn, user)?;
     let row = contacts(conn, user)?.into_iter().find(|c| c.seq == seq).ok_or_else(|| {
         Error::NotFound(format!(
             "user {user:?} has no contact number {seq}; `mfa-admin contact list {user}` shows the numbers"
         ))
     })?;
+    let cleared_double_logon = conn.execute(
+        "UPDATE overrides SET double_logon_contact = NULL
+         WHERE user = ?1 AND double_logon_contact = ?2",
+        params![user, seq],
+    )? > 0;
     conn.execute(
         "DELETE FROM contacts WHERE user = ?1 AND seq = ?2",
         params![user, seq],
     )?;
-    Ok(row)
+    Ok(DeletedContact {
+        row,
+        cleared_double_logon,
+    })
 }
 
 fn override_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Override> {
@@ -463,6 +497,7 @@ fn override_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Override> {
         exempt: r.get(2)?,
         self_enroll: r.get(3)?,
         log: r.get(4)?,
+        double_logon_contact: r.get(5)?,
     })
 }
 
@@ -470,7 +505,8 @@ fn override_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Override> {
 pub fn override_of(conn: &Connection, user: &str) -> Result<Option<Override>> {
     Ok(conn
         .query_row(
-            "SELECT user, mandatory, exempt, self_enroll, log_level FROM overrides WHERE user = ?1",
+            "SELECT user, mandatory, exempt, self_enroll, log_level, double_logon_contact
+             FROM overrides WHERE user = ?1",
             [user],
             override_row,
         )
@@ -480,7 +516,8 @@ pub fn override_of(conn: &Connection, user: &str) -> Result<Option<Override>> {
 /// Every override, by user.
 pub fn overrides(conn: &Connection) -> Result<Vec<Override>> {
     let mut stmt = conn.prepare(
-        "SELECT user, mandatory, exempt, self_enroll, log_level FROM overrides ORDER BY user",
+        "SELECT user, mandatory, exempt, self_enroll, log_level, double_logon_contact
+         FROM overrides ORDER BY user",
     )?;
     let rows = stmt.query_map([], override_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -495,6 +532,7 @@ pub fn set_override(conn: &Connection, user: &str, change: &OverrideChange) -> R
         exempt: false,
         self_enroll: None,
         log: None,
+        double_logon_contact: None,
     });
     if let Some(v) = change.mandatory {
         o.mandatory = v;
@@ -508,16 +546,31 @@ pub fn set_override(conn: &Connection, user: &str, change: &OverrideChange) -> R
     if let Some(v) = &change.log {
         o.log.clone_from(v);
     }
+    if let Some(v) = change.double_logon_contact {
+        if let Some(n) = v {
+            require_contact(conn, user, n)?;
+        }
+        o.double_logon_contact = v;
+    }
     if o.mandatory && o.exempt {
         return Err(Error::Conflict(format!(
             "user {user:?} cannot be both mandatory and exempt; set the other to no in the same command (e.g. --exempt no --mandatory yes)"
         )));
     }
     conn.execute(
-        "INSERT INTO overrides (user, mandatory, exempt, self_enroll, log_level) VALUES (?1, ?2, ?3, ?4, ?5)
+        "INSERT INTO overrides (user, mandatory, exempt, self_enroll, log_level, double_logon_contact)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (user) DO UPDATE SET mandatory = excluded.mandatory, exempt = excluded.exempt,
-             self_enroll = excluded.self_enroll, log_level = excluded.log_level",
-        params![user, o.mandatory, o.exempt, o.self_enroll, o.log],
+             self_enroll = excluded.self_enroll, log_level = excluded.log_level,
+             double_logon_contact = excluded.double_logon_contact",
+        params![
+            user,
+            o.mandatory,
+            o.exempt,
+            o.self_enroll,
+            o.log,
+            o.double_logon_contact
+        ],
     )?;
     Ok(o)
 }
@@ -581,153 +634,5 @@ pub fn delete_carrier(conn: &Connection, name: &str) -> Result<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::Store;
-
-    #[test]
-    fn contacts_limit_and_numbering() {
-        let dir = tempfile::tempdir().unwrap();
-        let (s, _) = Store::create(&dir.path().join("mfa.db")).unwrap();
-        let c = s.conn();
-        add_user(c, "ann", "Ann", 1).unwrap();
-        assert!(matches!(add_user(c, "ann", "", 1), Err(Error::Conflict(_))));
-        let e = Contact::email("ann@example.com").unwrap();
-        assert_eq!(add_contact(c, "ann", &e, "", None, 1).unwrap(), 1);
-        assert!(matches!(
-            add_contact(c, "ann", &e, "", None, 1),
-            Err(Error::Conflict(_))
-        ));
-        let p = Contact::phone("5551234567", "verizon").unwrap();
-        assert_eq!(add_contact(c, "ann", &p, "cell", None, 1).unwrap(), 2);
-        let rows = contacts(c, "ann").unwrap();
-        assert_eq!(rows[1].to, "5551234567@vtext.com");
-        assert_eq!(rows[1].carrier.as_deref(), Some("Verizon"));
-        for n in ["+14155550101", "+14155550102"] {
-            add_contact(c, "ann", &Contact::sms(n).unwrap(), "", None, 1).unwrap();
-        }
-        let fifth = add_contact(
-            c,
-            "ann",
-            &Contact::sms("+14155550103").unwrap(),
-            "",
-            None,
-            1,
-        );
-        assert!(matches!(fifth, Err(Error::Conflict(_))));
-        delete_contact(c, "ann", 2).unwrap();
-        assert_eq!(
-            add_contact(
-                c,
-                "ann",
-                &Contact::sms("+14155550103").unwrap(),
-                "",
-                None,
-                1
-            )
-            .unwrap(),
-            2
-        );
-        assert!(delete_carrier(c, "Verizon").is_ok());
-        add_contact(
-            c,
-            "ann",
-            &Contact::email("b@example.com").unwrap(),
-            "",
-            None,
-            1,
-        )
-        .unwrap_err();
-        delete_user(c, "ann").unwrap();
-        assert!(contacts(c, "ann").unwrap().is_empty());
-    }
-
-    #[test]
-    fn carrier_in_use_is_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let (s, _) = Store::create(&dir.path().join("mfa.db")).unwrap();
-        let c = s.conn();
-        add_user(c, "bob", "", 1).unwrap();
-        add_contact(
-            c,
-            "bob",
-            &Contact::phone("5551234567", "AT&T").unwrap(),
-            "",
-            None,
-            1,
-        )
-        .unwrap();
-        let e = delete_carrier(c, "at&t").unwrap_err().to_string();
-        assert!(e.contains("bob"), "{e}");
-        assert_eq!(carriers(c).unwrap().len(), 10);
-    }
-
-    fn row(seq: i64, contact: &Contact, label: &str) -> ContactRow {
-        ContactRow {
-            seq,
-            channel: contact.channel.as_str().into(),
-            address: contact.address.clone(),
-            carrier: contact.carrier.clone(),
-            to: contact.address.clone(),
-            masked: contact.masked(),
-            label: label.into(),
-        }
-    }
-
-    #[test]
-    fn menu_names_tell_alike_contacts_apart_without_showing_them() {
-        let e = |a: &str| Contact::email(a).unwrap();
-        // Distinct masks stay as they are; a label is shown.
-        let rows = [
-            row(1, &e("john@example.com"), "work"),
-            row(2, &e("ann@other.org"), ""),
-        ];
-        assert_eq!(menu_names(&rows), ["j***@e***.com (work)", "a***@o***.org"]);
-        // Labels alone tell them apart.
-        let rows = [
-            row(1, &e("john@example.com"), "work"),
-            row(3, &e("jim@elsewhere.com"), "home"),
-        ];
-        assert_eq!(
-            menu_names(&rows),
-            ["j***@e***.com (work)", "j***@e***.com (home)"]
-        );
-        // More of the address, never more than half of each part.
-        let rows = [
-            row(1, &e("john@example.com"), ""),
-            row(2, &e("jim@example.com"), ""),
-            row(4, &e("ann@example.com"), ""),
-        ];
-        assert_eq!(
-            menu_names(&rows),
-            ["jo***@ex***.com", "j***@ex***.com", "a***@e***.com"]
-        );
-        let rows = [row(1, &e("jo@mail.com"), ""), row(2, &e("jo@mint.com"), "")];
-        let names = menu_names(&rows);
-        assert_eq!(names, ["j***@ma***.com", "j***@mi***.com"]);
-        // Still alike within those limits: the contact number.
-        let rows = [
-            row(1, &e("john@example.com"), "x"),
-            row(2, &e("joan@example.com"), "x"),
-            row(3, &Contact::sms("+14155550123").unwrap(), ""),
-            row(4, &Contact::sms("+14165550123").unwrap(), ""),
-        ];
-        let names = menu_names(&rows);
-        assert_eq!(
-            names,
-            [
-                "j***@e***.com (x, contact 1)",
-                "j***@e***.com (x, contact 2)",
-                "+*******0123 (contact 3)",
-                "+*******0123 (contact 4)",
-            ]
-        );
-        for (n, r) in names.iter().zip(&rows) {
-            assert!(!n.contains(&r.address), "{n}");
-        }
-        assert!(menu_names(&[]).is_empty());
-        // Control characters in a label (written behind mfa's back) never reach the terminal.
-        let rows = [row(1, &e("ann@example.com"), "\u{1b}[2Jwork\nx")];
-        assert_eq!(menu_names(&rows), ["a***@e***.com (?[2Jwork?x)"]);
-    }
-}
+#[path = "people_tests.rs"]
+mod tests;

@@ -2,7 +2,7 @@
 //! to N; each runs in one transaction. Never edit a released migration: add the next one.
 
 /// The migrations, in order.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 const V1: &str = r#"
 -- Secrets and identifiers of this installation (the passcode hash key lives here; the file
@@ -194,4 +194,19 @@ DROP TABLE grants;
 DROP TABLE challenges;
 -- The newest accepted TOTP step is a file too (a compare-and-set under a flock).
 ALTER TABLE totp DROP COLUMN last_step;
+"#;
+
+const V4: &str = r#"
+-- The contact a double logon (one-password services, mfa_core::auth::oneword) sends its
+-- passcode to, by its number (1..4, as `contact list` shows it); NULL: the first contact.
+ALTER TABLE overrides ADD COLUMN double_logon_contact INTEGER
+    CHECK (double_logon_contact BETWEEN 1 AND 4);
+
+-- A deleted contact takes the choice with it: never a number that a later contact could
+-- take over. (`contact del` clears it itself and says so; this covers every other way.)
+CREATE TRIGGER contacts_double_logon_gone AFTER DELETE ON contacts
+BEGIN
+    UPDATE overrides SET double_logon_contact = NULL
+     WHERE user = OLD.user AND double_logon_contact = OLD.seq;
+END;
 "#;

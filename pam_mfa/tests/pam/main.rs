@@ -21,6 +21,7 @@ mod integrity;
 mod oneword;
 mod races;
 mod totp;
+mod unprivileged;
 mod waits;
 
 use std::path::PathBuf;

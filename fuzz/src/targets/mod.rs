@@ -6,6 +6,7 @@
 //! snapshot never answering differently from the database).
 
 mod files;
+mod helper;
 mod sends;
 mod store_files;
 mod text;
@@ -102,6 +103,11 @@ pub const TARGETS: &[Target] = &[
         name: "settings",
         about: "setting values and durations (settings::Spec::normalize, parse_duration, from_stored)",
         make: text::settings,
+    },
+    Target {
+        name: "helper",
+        about: "pam_mfa <-> mfa-check frames (helper::decode, read_frame, encode round trip)",
+        make: helper::helper,
     },
 ];
 

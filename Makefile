@@ -16,6 +16,9 @@ CARGO ?= cargo
 
 PREFIX ?= /usr/local
 SBINDIR ?= $(PREFIX)/sbin
+# The setuid-root helper pam_mfa runs when PAM is called without root (PostgreSQL): the
+# module looks for it in /usr/lib/mfa and /usr/local/lib/mfa.
+LIBEXECDIR ?= $(PREFIX)/lib/mfa
 DOCDIR ?= $(PREFIX)/share/doc/mfa
 EXAMPLESDIR ?= $(DOCDIR)/examples
 UNITDIR ?= /lib/systemd/system
@@ -46,7 +49,7 @@ MAN8 := docs/man/pam_mfa.8 docs/man/mfa-admin.8 docs/man/mfa-sender.8
 EXAMPLES := mfa.toml $(patsubst etc/%,%,$(wildcard etc/pam.d/* etc/ssh/sshd_config.d/*))
 
 # Every file install writes; uninstall removes exactly these.
-FILES = $(addprefix $(SBINDIR)/,$(BINARIES)) $(PAMDIR)/pam_mfa.so $(addprefix $(UNITDIR)/,$(UNITS)) \
+FILES = $(addprefix $(SBINDIR)/,$(BINARIES)) $(PAMDIR)/pam_mfa.so $(LIBEXECDIR)/mfa-check $(addprefix $(UNITDIR)/,$(UNITS)) \
   $(addprefix $(MANDIR)/man5/,$(notdir $(MAN5))) $(addprefix $(MANDIR)/man8/,$(notdir $(MAN8))) \
   $(BASHCOMPDIR)/mfa-admin $(ZSHCOMPDIR)/_mfa-admin $(FISHCOMPDIR)/mfa-admin.fish \
   $(addprefix $(EXAMPLESDIR)/,$(EXAMPLES)) $(DOCDIR)/json.md
@@ -107,7 +110,7 @@ ifeq ($(NO_BUILD),)
 	  echo "$(CARGO) not found in PATH: installing the binaries already built in $(OUT)/"; \
 	fi
 endif
-	@for f in $(addprefix $(OUT)/,$(BINARIES) libpam_mfa.so); do \
+	@for f in $(addprefix $(OUT)/,$(BINARIES) mfa-check libpam_mfa.so); do \
 	  [ -f "$$f" ] || { echo "missing $$f: run 'make' (as the user that has cargo) first" >&2; exit 1; }; \
 	done
 
@@ -118,11 +121,14 @@ install: install-ready
 	  echo "remove the packages first (apt-get remove mfa libpam-mfa), or install elsewhere (PREFIX=, PAMDIR=, UNITDIR=)" >&2; \
 	  exit 1; \
 	fi
-	install -d -m 0755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(PAMDIR) $(DESTDIR)$(UNITDIR) \
+	install -d -m 0755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(PAMDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(LIBEXECDIR) \
 	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
 	  $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
 	install -m 0755 $(addprefix $(OUT)/,$(BINARIES)) $(DESTDIR)$(SBINDIR)/
 	install -m 0644 $(OUT)/libpam_mfa.so $(DESTDIR)$(PAMDIR)/pam_mfa.so
+	# setuid root (pam_mfa(8), UNPRIVILEGED CALLERS): root:root when root installs; a
+	# package build (DESTDIR, not root) gets root:root from dpkg-deb.
+	install -m 4755 $(OUT)/mfa-check $(DESTDIR)$(LIBEXECDIR)/mfa-check
 	# The units start the binaries from where they were installed.
 	for u in $(UNITS); do \
 	  sed 's|/usr/sbin/mfa-|$(SBINDIR)/mfa-|g' etc/$$u > $(DESTDIR)$(UNITDIR)/$$u.tmp && \
@@ -163,6 +169,7 @@ uninstall:
 	done
 	for d in pam.d ssh/sshd_config.d ssh; do rmdir $(DESTDIR)$(EXAMPLESDIR)/$$d 2>/dev/null || true; done
 	rmdir $(DESTDIR)$(EXAMPLESDIR) 2>/dev/null || true
+	rmdir $(DESTDIR)$(LIBEXECDIR) 2>/dev/null || true
 	rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
 	@if [ -z "$(DESTDIR)" ] && grep -rlsE '^[^#]*pam_mfa\.so' /etc/pam.d; then \
 	  echo "warning: the pam.d files above still name pam_mfa.so, which is gone: remove those lines" >&2; \

@@ -10,7 +10,9 @@
 //! services `[callers]` lists, and refuses (a LOG_AUTHPRIV syslog line naming the caller and
 //! the service, nothing else done) everyone else. Run without privilege gain (not setuid,
 //! or by root) it honours `MFA_CONFIG` (tests); root is always answered (it could read the
-//! rules itself).
+//! rules itself). The ask is read first, within `helper::ASK_DEADLINE`, while the process
+//! still counts toward the caller's process limit; a plain login that would self-enrol is
+//! refused (`enroll`).
 //!
 //! Exit status ([`Exit`]): 0 a reply was written; 2 a bad ask (malformed, oversized,
 //! truncated, none before the deadline, or an argument given); 3 the caller or the service is
@@ -18,6 +20,7 @@
 //! privileges could not be set up; 6 the reply could not be written (the caller went away).
 //! On 2 to 5 a `Refused` frame says why, when the channel still takes it.
 
+mod enroll;
 mod process;
 mod relay;
 
@@ -27,7 +30,7 @@ use std::time::Instant;
 
 use mfa_core::auth::{self, Request};
 use mfa_core::config::{Config, ConfigSource, DEFAULT_CONFIG};
-use mfa_core::helper::{self, Ask, BeforeReply, DEADLINE, Frame, Mode, Timed};
+use mfa_core::helper::{self, ASK_DEADLINE, Ask, BeforeReply, DEADLINE, Frame, Mode, Timed};
 
 use process::{Caller, Privilege};
 
@@ -55,50 +58,23 @@ fn run(caller: Caller, mfa_config: Option<std::ffi::OsString>) -> Exit {
     let started = Instant::now();
     let privilege = caller.privilege();
     let mut out = std::io::stdout();
-    let source = match privilege {
-        Privilege::Gained => {
-            if let Err(e) = process::become_root() {
-                return refuse(
-                    &mut out,
-                    Exit::Setup,
-                    &caller,
-                    "",
-                    &format!("cannot become root: {e}"),
-                );
-            }
-            ConfigSource {
-                path: PathBuf::from(DEFAULT_CONFIG),
-                explicit: false,
-            }
-        }
-        Privilege::Same => match mfa_config {
-            Some(p) if !p.is_empty() => ConfigSource {
-                path: PathBuf::from(p),
-                explicit: true,
-            },
-            _ => ConfigSource {
-                path: PathBuf::from(DEFAULT_CONFIG),
-                explicit: false,
-            },
-        },
-        Privilege::Misinstalled => {
-            let why = format!(
-                "installed set-user-ID to uid {} instead of root; fix with: chown root: and \
-                 chmod 4755 the file",
-                caller.euid
-            );
-            return refuse(&mut out, Exit::Setup, &caller, "", &why);
-        }
-    };
-    process::reset_limits();
     process::ignore_signals();
+    if privilege == Privilege::Misinstalled {
+        let why = format!(
+            "installed set-user-ID to uid {} instead of root; fix with: chown root: and \
+             chmod 4755 the file",
+            caller.euid
+        );
+        return refuse(&mut out, Exit::Setup, &caller, "", &why);
+    }
     if std::env::args_os().len() > 1 {
         let why = "mfa-check takes no arguments: pam_mfa runs it and speaks to it on stdin";
         return refuse(&mut out, Exit::BadAsk, &caller, "", why);
     }
+    // The ask first, briefly, while the process still counts as the caller's.
     let mut input = Timed {
         fd: std::io::stdin(),
-        deadline: started + DEADLINE,
+        deadline: started + ASK_DEADLINE,
     };
     let ask = match helper::read_frame(&mut input) {
         Ok(Frame::Ask(a)) => a,
@@ -116,6 +92,30 @@ fn run(caller: Caller, mfa_config: Option<std::ffi::OsString>) -> Exit {
             );
         }
     };
+    input.deadline = started + DEADLINE;
+    let source = match privilege {
+        Privilege::Gained => {
+            if let Err(e) = process::become_root() {
+                let why = format!("cannot become root: {e}");
+                return refuse(&mut out, Exit::Setup, &caller, &ask.service, &why);
+            }
+            ConfigSource {
+                path: PathBuf::from(DEFAULT_CONFIG),
+                explicit: false,
+            }
+        }
+        _ => match mfa_config {
+            Some(p) if !p.is_empty() => ConfigSource {
+                path: PathBuf::from(p),
+                explicit: true,
+            },
+            _ => ConfigSource {
+                path: PathBuf::from(DEFAULT_CONFIG),
+                explicit: false,
+            },
+        },
+    };
+    process::reset_limits();
     let config = match Config::load(&source) {
         Ok(c) => c,
         Err(e) => {
@@ -151,7 +151,11 @@ fn run(caller: Caller, mfa_config: Option<std::ffi::OsString>) -> Exit {
     let mut stdout = std::io::stdout();
     let reply = {
         let mut relay = relay::Relay::new(&mut input, &mut stdout);
-        let reply = decide(&config, &req, &ask, &mut relay);
+        let reply = if ask.mode == Mode::Plain && enroll::would_enroll(&config, &req) {
+            enroll::refuse(&mut relay, &caller, &req)
+        } else {
+            decide(&config, &req, &ask, &mut relay)
+        };
         if let Some(why) = &relay.broken {
             process::syslog(
                 libc::LOG_NOTICE,

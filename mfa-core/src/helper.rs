@@ -52,6 +52,10 @@ pub const MAX_EXCHANGES: usize = 64;
 /// How long one authentication through the helper may take in all (the user reads a
 /// passcode in their mail): then the helper's reads fail, which ends the conversation.
 pub const DEADLINE: Duration = Duration::from_secs(600);
+/// How long the helper waits for the ask, which the module sends at once: a caller that
+/// sends nothing holds a process for no longer than this (the helper reads the ask before
+/// it becomes root, so until then it counts toward the caller's process limit).
+pub const ASK_DEADLINE: Duration = Duration::from_secs(10);
 /// Bytes before the payload: the tag and the length.
 pub const HEADER: usize = 5;
 

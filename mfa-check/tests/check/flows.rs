@@ -238,3 +238,37 @@ fn messages_keep_their_kind() {
         "{r:?}"
     );
 }
+
+/// A login that would self-enrol is refused through the helper (the conversation is the
+/// calling server's: it could enrol a key or an address of its own): no prompt, nothing
+/// stored, the user told to enrol on a terminal.
+#[test]
+fn self_enrollment_is_refused_through_the_helper() {
+    let i = Install::new();
+    i.set("unassigned", "enroll");
+    i.user("bob", &[]);
+    for (user, method) in [("bob", "passcode"), ("carol", "passcode"), ("bob", "totp")] {
+        i.method(method);
+        let r = run(&i, &ask(Mode::Plain, user, "", None), |p| {
+            panic!("{user}/{method}: prompted: {p}")
+        });
+        assert_eq!(r.exit, Some(0), "{r:?}");
+        assert!(
+            matches!(&r.last, Ok(Frame::Outcome(Outcome::Deny { reason })) if reason.contains("self-enrollment refused through mfa-check")),
+            "{user}/{method}: {r:?}"
+        );
+        assert!(
+            r.shown.iter().any(|f| matches!(f, Frame::Message { kind: Message::Error, text } if text.contains("enrol on a terminal"))),
+            "{r:?}"
+        );
+    }
+    assert!(i.messages().is_empty(), "an enrollment message was sent");
+    // ann, with a contact, still gets her passcode prompt.
+    i.method("passcode");
+    let mut prompted = false;
+    let _ = run(&i, &ask(Mode::Plain, "ann", "", None), |_| {
+        prompted = true;
+        None
+    });
+    assert!(prompted);
+}

@@ -1,12 +1,11 @@
 //! A real set-user-ID root copy of the helper, run by nobody: it ignores MFA_CONFIG (it reads
-//! only /etc/mfa/mfa.toml, which it never writes, and which on a test machine lists no
-//! caller), and it became root in every id (nobody can no longer signal it). Never touches
-//! the real /etc/mfa.
-
-use std::os::unix::fs::PermissionsExt;
-use std::time::Duration;
+//! only /etc/mfa/mfa.toml, which on a test machine lists no caller), and, with a
+//! /etc/mfa/mfa.toml that lists nobody in a private mount namespace, it serves nobody as
+//! root in every id (nobody can no longer signal it). Never touches the real /etc/mfa.
 
 use mfa_core::helper::{Frame, Mode};
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 
 use super::*;
 
@@ -95,23 +94,92 @@ fn nobody_can_signal(pid: u32) -> bool {
         .success()
 }
 
+/// The `Uid:`, `Gid:` and `Groups:` lines of /proc/PID/status.
+fn ids(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("Uid:") || l.starts_with("Gid:") || l.starts_with("Groups:"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The whole setuid path, end to end: in a private mount namespace whose /etc is an overlay
+/// (the machine's /etc/mfa is never touched), /etc/mfa/mfa.toml lists nobody; nobody runs
+/// the setuid copy, with a bogus MFA_CONFIG (ignored). The helper reads the root-only store,
+/// relays the passcode prompt, is root in every id while it waits (nobody cannot signal
+/// it), and the login succeeds.
 #[test]
-fn a_setuid_helper_cannot_be_signalled_by_its_caller() {
-    let Some((_dir, copy)) = setuid_copy() else {
+fn a_setuid_helper_serves_a_listed_caller_as_root() {
+    let Some((dir, copy)) = setuid_copy() else {
         return;
     };
-    for (program, signalable) in [(HELPER, true), (copy.to_str().unwrap(), false)] {
-        let mut child = spawn(&mut as_nobody(program));
-        // Waiting for the ask by now (setpriv has exec'd the helper).
-        std::thread::sleep(Duration::from_millis(300));
-        assert_eq!(
-            nobody_can_signal(child.id()),
-            signalable,
-            "{program}: nobody can signal it: {}",
-            !signalable
-        );
-        drop(child.stdin.take());
-        let status = child.wait().unwrap();
-        assert_eq!(status.code(), Some(2), "{program}: {status:?}");
+    let i = Install::new();
+    for d in ["up", "work"] {
+        std::fs::create_dir(dir.path().join(d)).unwrap();
+    }
+    let script = format!(
+        "set -e\n\
+         mount -t overlay overlay -o lowerdir=/etc,upperdir={d}/up,workdir={d}/work /etc\n\
+         mkdir -p /etc/mfa\n\
+         cp {config} /etc/mfa/mfa.toml\n\
+         chmod 0640 /etc/mfa/mfa.toml\n\
+         exec setpriv --reuid nobody --regid nogroup --clear-groups -- {copy}\n",
+        d = dir.path().display(),
+        config = i.config().display(),
+        copy = copy.display()
+    );
+    let mut child = spawn(
+        Command::new("unshare")
+            .args([
+                "--mount",
+                "--propagation",
+                "private",
+                "--",
+                "sh",
+                "-c",
+                &script,
+            ])
+            .env("MFA_CONFIG", "/nonexistent/mfa.toml"),
+    );
+    let pid = child.id();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    stdin
+        .write_all(&ask(Mode::Plain, "ann", "192.0.2.9", None).encode().unwrap())
+        .unwrap();
+    let first = helper::read_frame(&mut stdout);
+    assert!(matches!(first, Ok(Frame::Prompt { .. })), "{first:?}");
+    // Waiting for the answer: root in every id, no supplementary group, out of nobody's reach.
+    let status = ids(pid);
+    assert!(
+        status.contains("Uid:\t0\t0\t0\t0") && status.contains("Gid:\t0\t0\t0\t0"),
+        "{status}"
+    );
+    assert!(status.lines().any(|l| l.trim() == "Groups:"), "{status}");
+    assert!(!nobody_can_signal(pid), "nobody can signal the helper");
+    let code = i.mailed_code();
+    stdin
+        .write_all(
+            &Frame::Answer(helper::Secret(code.into_bytes()))
+                .encode()
+                .unwrap(),
+        )
+        .unwrap();
+    let last = helper::read_frame(&mut stdout);
+    assert!(
+        matches!(
+            last,
+            Ok(Frame::Outcome(mfa_core::auth::Outcome::Success { .. }))
+        ),
+        "{last:?}"
+    );
+    drop(stdin);
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(i.outcomes(), ["success:"]);
+    // What it wrote is root's.
+    for f in i.files() {
+        let uid = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&f).unwrap());
+        assert_eq!(uid, 0, "{} is not root's", f.display());
     }
 }

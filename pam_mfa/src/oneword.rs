@@ -2,7 +2,7 @@
 //!
 //! `before` runs ahead of the password module: it takes the one password (PAM_AUTHTOK, or
 //! one echo-off `Password: ` prompt, the only prompt), hands `mfa_core::auth::oneword_before`
-//! the field, puts the password part in PAM_AUTHTOK for `pam_unix use_first_pass`, and keeps
+//! (without root: the helper mfa-check, which answers with the split's index) the field, puts the password part in PAM_AUTHTOK for `pam_unix use_first_pass`, and keeps
 //! the code for `after` with pam_set_data. `after` takes it back (once) and runs the decision
 //! with it. The password is never logged; the kept code is zeroed when PAM drops it.
 #![allow(unsafe_code)]

@@ -47,8 +47,8 @@ fi
 # What the suite changes inside its namespace, as seen from the machine: must not change.
 pamdir=$(make -s --no-print-directory print-pamdir)
 fingerprint() {
-  sha256sum /etc/passwd /etc/group /etc/shadow /etc/sudoers 2>&1 | grep -v '^sha256sum' || true
-  for s in su su-l sudo sudo-i login sshd; do sha256sum "/etc/pam.d/$s" 2>&1 || true; done
+  sha256sum /etc/passwd /etc/group /etc/shadow /etc/gshadow /etc/sudoers 2>&1 | grep -v '^sha256sum' || true
+  for s in su su-l sudo sudo-i login sshd postgresql; do sha256sum "/etc/pam.d/$s" 2>&1 || true; done
   ls -la /etc/sudoers.d /etc/ssh/sshd_config.d 2>&1 || true
   ls -lad /etc/mfa /var/lib/mfa /var/spool/mfa /run/mfa /run/sshd /home/alice /home/target \
     /usr/local/sbin/mfa-admin /usr/local/sbin/mfa-sender /usr/local/share/doc/mfa \

@@ -16,8 +16,8 @@
 //!
 //! Exit status ([`Exit`]): 0 a reply was written; 2 a bad ask (malformed, oversized,
 //! truncated, none before the deadline, or an argument given); 3 the caller or the service is
-//! not in `[callers]`; 4 the configuration cannot be read; 5 a broken installation or the
-//! privileges could not be set up; 6 the reply could not be written (the caller went away).
+//! not in `[callers]`; 4 the configuration cannot be read; 5 a broken installation, or the
+//! privileges or resource limits could not be set up; 6 the reply could not be written (the caller went away).
 //! On 2 to 5 a `Refused` frame says why, when the channel still takes it.
 
 mod enroll;
@@ -115,7 +115,9 @@ fn run(caller: Caller, mfa_config: Option<std::ffi::OsString>) -> Exit {
             },
         },
     };
-    process::reset_limits();
+    if let Err(e) = process::reset_limits() {
+        return refuse(&mut out, Exit::Setup, &caller, &ask.service, &e);
+    }
     let config = match Config::load(&source) {
         Ok(c) => c,
         Err(e) => {

@@ -72,28 +72,51 @@ pub fn become_root() -> Result<(), String> {
 }
 
 /// The limits a caller could lower to make a write stop half-way (file size, CPU time,
-/// memory, descriptors) back to what we need; no core file (it could hold a secret).
-/// Raising a hard limit needs root: as the caller, the soft limit goes up to the hard one.
-pub fn reset_limits() {
+/// memory, descriptors) back to what we need; no core file (it could hold a secret). Root
+/// raises the hard limits too; where it cannot (no CAP_SYS_RESOURCE, or not root), the
+/// soft limit goes up to the hard one, and a limit still too low is an error naming it: the
+/// helper then does nothing rather than work under the caller's limits.
+pub fn reset_limits() -> Result<(), String> {
     const INF: libc::rlim_t = libc::RLIM_INFINITY;
-    for (res, want) in [
-        (Resource::RLIMIT_FSIZE, INF),
-        (Resource::RLIMIT_CPU, INF),
-        (Resource::RLIMIT_AS, INF),
-        (Resource::RLIMIT_DATA, INF),
-        (Resource::RLIMIT_STACK, 8 * 1024 * 1024),
-        (Resource::RLIMIT_NOFILE, 1024),
-    ] {
+    // (limit, wanted, least acceptable)
+    let wanted = [
+        (Resource::RLIMIT_FSIZE, "RLIMIT_FSIZE", INF, INF),
+        (Resource::RLIMIT_CPU, "RLIMIT_CPU", INF, INF),
+        (Resource::RLIMIT_AS, "RLIMIT_AS", INF, INF),
+        (Resource::RLIMIT_DATA, "RLIMIT_DATA", INF, INF),
+        (
+            Resource::RLIMIT_STACK,
+            "RLIMIT_STACK",
+            8 * 1024 * 1024,
+            1024 * 1024,
+        ),
+        (Resource::RLIMIT_NOFILE, "RLIMIT_NOFILE", 1024, 64),
+    ];
+    let mut low = Vec::new();
+    for (res, name, want, least) in wanted {
         if setrlimit(res, want, want).is_err()
             && let Ok((_, hard)) = getrlimit(res)
         {
             let _ = setrlimit(res, want.min(hard), hard);
+        }
+        match getrlimit(res) {
+            Ok((soft, _)) if soft >= least => {}
+            Ok((soft, _)) => low.push(format!("{name} is {soft}")),
+            Err(e) => low.push(format!("{name}: {e}")),
         }
     }
     let _ = setrlimit(Resource::RLIMIT_CORE, 0, 0);
     // Files we create get the modes mfa-core asks for, whatever umask the caller had
     // (a root process's files are never group- or world-writable).
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+    if low.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "resource limits too low and not raisable: {}",
+            low.join(", ")
+        ))
+    }
 }
 
 /// SIGPIPE (a caller that closed the channel: a failed write instead of death), SIGXFSZ,

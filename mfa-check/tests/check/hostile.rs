@@ -2,7 +2,8 @@
 //! conversation, arguments, and a caller that leaves mid-conversation.
 
 use std::io::Write;
-use std::process::Child;
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Child, Stdio};
 
 use mfa_core::auth::Outcome;
 use mfa_core::helper::{Frame, Mode};
@@ -167,5 +168,85 @@ fn a_caller_leaving_mid_conversation_leaves_consistent_state() {
             "left behind: {}",
             f.display()
         );
+    }
+}
+
+/// A caller's umask and file-size limit do not reach what the helper writes: with umask 777
+/// and a soft `ulimit -f 0` the passcode is spooled whole, mode 0640 (the sender's group
+/// reads it), and the login succeeds.
+#[test]
+fn the_callers_umask_and_soft_limits_do_not_cut_writes() {
+    let i = Install::new();
+    let child = spawn(
+        Command::new("sh")
+            .args([
+                "-c",
+                "umask 777; ulimit -S -f 0; ulimit -S -t 1; exec \"$0\"",
+                HELPER,
+            ])
+            .env("MFA_CONFIG", i.config()),
+    );
+    let r = drive(
+        child,
+        &ask(Mode::Plain, "ann", "192.0.2.8", None).encode().unwrap(),
+        |_| Some(i.mailed_code().into_bytes()),
+    );
+    assert!(
+        matches!(r.last, Ok(Frame::Outcome(Outcome::Success { .. }))),
+        "{r:?}"
+    );
+    assert_eq!(r.exit, Some(0));
+    let spooled: Vec<_> = std::fs::read_dir(i.path("spool/new"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(spooled.len(), 1);
+    let mode = std::fs::metadata(&spooled[0]).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640, "{}", spooled[0].display());
+    assert_eq!(i.outcomes(), ["success:"]);
+}
+
+/// A hard file-size limit of 0: lifted where root may raise hard limits, else the helper
+/// refuses (status 5, the limit named) and writes nothing, rather than fail half-way.
+#[test]
+fn a_hard_limit_is_lifted_or_refused() {
+    let i = Install::new();
+    let before = i.files();
+    // Can this root raise a lowered hard limit (CAP_SYS_RESOURCE)?
+    let raisable = Command::new("sh")
+        .args([
+            "-c",
+            "ulimit -S -f 0 && ulimit -H -f 0 && ulimit -H -f unlimited",
+        ])
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+    let child = spawn(
+        Command::new("sh")
+            .args([
+                "-c",
+                "ulimit -S -f 0 && ulimit -H -f 0 && exec \"$0\"",
+                HELPER,
+            ])
+            .env("MFA_CONFIG", i.config()),
+    );
+    let r = drive(
+        child,
+        &ask(Mode::Plain, "ann", "192.0.2.8", None).encode().unwrap(),
+        |_| Some(i.mailed_code().into_bytes()),
+    );
+    if raisable {
+        assert!(
+            matches!(r.last, Ok(Frame::Outcome(Outcome::Success { .. }))),
+            "{r:?}"
+        );
+    } else {
+        assert_eq!(r.exit, Some(5), "{r:?}");
+        assert!(
+            matches!(&r.last, Ok(Frame::Refused(w)) if w.contains("RLIMIT_FSIZE is 0")),
+            "{r:?}"
+        );
+        assert_eq!(i.files(), before, "something was written");
     }
 }

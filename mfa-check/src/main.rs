@@ -247,5 +247,7 @@ fn refuse(out: &mut dyn Write, exit: Exit, caller: &Caller, service: &str, why: 
         ),
     );
     let _ = send(out, &Frame::Refused(why.into()));
+    // For a person who ran it by hand (the module sends stderr to /dev/null).
+    let _ = writeln!(std::io::stderr(), "mfa-check: {why}");
     exit
 }

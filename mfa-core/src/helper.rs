@@ -202,7 +202,7 @@ impl std::fmt::Display for ProtoError {
             }
             ProtoError::UnknownTag(t) => write!(f, "unknown frame tag 0x{t:02x}"),
             ProtoError::Malformed(m) => write!(f, "malformed frame: {m}"),
-            ProtoError::TimedOut => write!(f, "no answer within {} seconds", DEADLINE.as_secs()),
+            ProtoError::TimedOut => write!(f, "nothing came before the deadline"),
             ProtoError::Io(e) => write!(f, "{e}"),
         }
     }

@@ -18,6 +18,7 @@ failure: the later files (test_1_install's doctor) see the install as they would
 """
 
 import grp
+import gzip
 import json
 import os
 import pwd
@@ -131,10 +132,14 @@ class Setup:
         """The shipped stack, from where the install put the examples (the source tree's
         copy if the install has none: an older build)."""
         src = f"{EXAMPLES}/pam.d/{SERVICE}"
-        if not os.path.exists(src):
-            src = f"{REPO}/etc/pam.d/{SERVICE}"
-        with open(src) as f:
-            text = f.read()
+        if os.path.exists(src + ".gz"):  # dh_compress in the package
+            with gzip.open(src + ".gz", "rt") as f:
+                text = f.read()
+        else:
+            if not os.path.exists(src):
+                src = f"{REPO}/etc/pam.d/{SERVICE}"
+            with open(src) as f:
+                text = f.read()
         assert re.search(r"(?m)^auth\s.*pam_mfa\.so\s+oneword=before", text) and \
             re.search(r"(?m)^auth\s.*pam_mfa\.so\s+oneword=after", text), f"{src}:\n{text}"
         # pam_unix's 2 s delay after a failure would make this file slow (a dozen refusals):
@@ -690,3 +695,30 @@ def test_caller_limits_or_hang_up_do_not_dodge_the_count(pg, case):
         assert frames and frames[-1][:2] == ("outcome", "deny"), (case, frames, err)
     assert counted == 1, f"{case}: the wrong code was evaluated (deny) but counted {counted} times " \
         "(a caller could guess codes without ever reaching the lockout)"
+
+
+def test_a_silent_caller_holds_no_helper(pg):
+    """A caller that opens the helper and says nothing (or half an ask) does not keep a
+    process: it gives up within mfa_core::helper::ASK_DEADLINE (10 s) with a refusal."""
+    cmd = ["/usr/bin/setpriv", "--reuid", "postgres", "--regid", "postgres", "--init-groups", "--",
+           HELPER]
+    with NoSideEffect(pg):
+        procs = [subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, env={"PATH": "/usr/bin:/bin"})
+                 for _ in range(2)]
+        try:
+            procs[1].stdin.write(ASK[:9])  # half an ask, then silence
+            procs[1].stdin.flush()
+            started = time.monotonic()
+            for proc in procs:
+                proc.wait(timeout=30)  # (stdin stays open: silence, not an end of input)
+                out, err = proc.stdout.read(), proc.stderr.read()
+                frames = helperproto.Reader(out).frames()
+                assert proc.returncode not in (0, 101) and proc.returncode > 0, (proc.returncode, err)
+                assert frames and frames[-1][0] == "refused", (frames, err)
+            assert time.monotonic() - started < 25
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()

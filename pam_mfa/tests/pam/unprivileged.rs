@@ -105,6 +105,18 @@ fn the_module_without_root_asks_the_helper() {
         "lies.sh",
         "cat >/dev/null &\nprintf 'O\\000\\000\\000\\013\\000\\000\\000\\000\\004totp\\000\\000'\nexit 1",
     );
+    // One that asks for a code, then hangs up before the answer: the module's answer meets
+    // a closed socket (EPIPE, and no SIGPIPE for the host).
+    let hangs_up = script(
+        &i,
+        "hangs-up.sh",
+        "printf 'P\\000\\000\\000\\010\\000\\006Code: '\nexec 0<&- 1>&-\nsleep 1",
+    );
+    service(
+        &i,
+        "mfa-hangs-up",
+        &format!("helper={}", hangs_up.display()),
+    );
     service(
         &i,
         "mfa-missing",
@@ -266,6 +278,16 @@ fn as_nobody() {
         assert!(r.said("second factor unavailable"), "{svc}: {r:?}");
     }
     assert_eq!(messages(&dir), sent, "a failed helper sent something");
+    // A host that does not ignore SIGPIPE (Rust test binaries do): a helper that hangs up
+    // after its prompt costs a denial (a code was asked for), not the host process.
+    // SAFETY: SIG_DFL installs no handler code.
+    let old = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    let r = auth("mfa-hangs-up", Box::new(|_: &str| Some(b"123456".to_vec())));
+    assert_eq!(r.code, PAM_AUTH_ERR, "{r:?}");
+    assert_eq!(r.prompts(), ["Code: "], "{r:?}");
+    assert!(!r.said("second factor unavailable"), "{r:?}");
+    // SAFETY: restores the disposition read above.
+    unsafe { libc::signal(libc::SIGPIPE, old) };
     // The one-password pair through the helper: the double logon.
     let login = |field: &str| {
         let field = field.to_string();

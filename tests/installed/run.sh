@@ -6,7 +6,10 @@
 # mfa-sender as the system user `mfa` against a local SMTP server, creates real users and
 # drives su, su -, su -l, sudo, sudo -i, login and a real sshd on a pseudo-terminal from the
 # non-root user `alice` (real uid alice, euid 0 inside su/sudo), reading each passcode from
-# the delivered mail; every flow under umask 022 and 077 (tests/installed/test_*.py).
+# the delivered mail; every flow under umask 022 and 077 (tests/installed/test_*.py). A
+# throwaway PostgreSQL logs users in through PAM as `postgres`, which pam_mfa serves through
+# the setuid helper mfa-check, driven by psql and pamtester; the helper is abused directly
+# as postgres and nobody (test_10_unprivileged.py).
 #
 # The throwaway root is a mount namespace (namespace.sh): private copies of /etc, the PAM
 # module directory and /lib/systemd/system, overlays on /var and /usr/local, tmpfs on /run
@@ -28,12 +31,14 @@ fi
 
 profile=${MFA_PROFILE:-release}
 missing=()
-for f in "target/$profile/mfa-admin" "target/$profile/mfa-sender" "target/$profile/libpam_mfa.so"; do
+for f in "target/$profile/mfa-admin" "target/$profile/mfa-sender" "target/$profile/libpam_mfa.so" \
+         "target/$profile/mfa-check"; do
   [ -f "$f" ] || missing+=("$f (run: make build, or MFA_PROFILE=debug after cargo build)")
 done
 for c in unshare:util-linux setpriv:util-linux su:util-linux login:login sudo:sudo \
          useradd:passwd chpasswd:passwd /usr/sbin/sshd:openssh-server ssh:openssh-client \
-         ssh-keygen:openssh-client oathtool:oathtool make:make; do
+         ssh-keygen:openssh-client oathtool:oathtool make:make psql:postgresql \
+         pamtester:pamtester prlimit:util-linux; do
   command -v "${c%%:*}" >/dev/null || missing+=("${c%%:*} (apt-get install ${c#*:})")
 done
 for m in pexpect:python3-pexpect pytest:python3-pytest aiosmtpd:python3-aiosmtpd; do

@@ -67,25 +67,36 @@ class Cluster:
         os.chown(hba, pw.pw_uid, pw.pw_gid)
         for _ in range(5):
             self.port = free_port()
-            log = open(self.log, "w")
-            self.proc = subprocess.Popen(
-                ["unshare", "--ipc", *as_owner(
-                    f"{self.bin}/postgres", "-D", data, "-c", f"port={self.port}",
-                    "-c", "listen_addresses=127.0.0.1",
-                    "-c", f"unix_socket_directories={self.dir}", "-c", f"hba_file={hba}",
-                    "-c", "dynamic_shared_memory_type=mmap", "-c", "fsync=off",
-                    "-c", "logging_collector=off", "-c", "max_connections=20",
-                    "-c", "shared_buffers=16MB", "-c", "log_connections=on")],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=self.dir, env=env)
+            with open(self.log, "w") as log:  # (the server keeps its own descriptor)
+                self.proc = subprocess.Popen(
+                    ["unshare", "--ipc", *as_owner(
+                        f"{self.bin}/postgres", "-D", data, "-c", f"port={self.port}",
+                        "-c", "listen_addresses=127.0.0.1",
+                        "-c", f"unix_socket_directories={self.dir}", "-c", f"hba_file={hba}",
+                        "-c", "dynamic_shared_memory_type=mmap", "-c", "fsync=off",
+                        "-c", "logging_collector=off", "-c", "max_connections=20",
+                        "-c", "shared_buffers=16MB", "-c", "log_connections=on")],
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=self.dir, env=env)
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline and self.proc.poll() is None:
-                if "ready to accept connections" in open(self.log).read():
+                if "ready to accept connections" in self.log_text():
                     return self
                 time.sleep(0.05)
-            self.stop()
-        raise AssertionError("the PostgreSQL server did not start:\n" + open(self.log).read())
+            self.halt()  # (another process took the port meanwhile: try another)
+        raise AssertionError("the PostgreSQL server did not start:\n" + self.log_text())
+
+    def log_text(self):
+        with open(self.log) as f:
+            return f.read()
 
     def stop(self):
+        """The server stopped, its directory removed."""
+        self.halt()
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+    def halt(self):
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)  # fast shutdown: ends the sessions too
             try:
@@ -94,9 +105,6 @@ class Cluster:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
-        if self.dir:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
 
     def sql(self, statement):
         """One statement as the superuser, over the unix socket (trust)."""

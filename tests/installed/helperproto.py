@@ -1,5 +1,5 @@
 """The module's side of mfa-check's framed protocol (mfa_core::helper), for the cases that
-drive the setuid helper directly (test_10_unprivileged): encode an Ask, decode the frames
+drive the setuid helper directly (test_91_unprivileged): encode an Ask, decode the frames
 the helper writes. A frame is a tag byte, a u32 big-endian payload length and the payload;
 str16/bytes16 are a u16 big-endian length and the bytes.
 """

@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL cluster for the installed-system suite (test_10_unprivileged).
+"""A throwaway PostgreSQL cluster for the installed-system suite (test_91_unprivileged).
 
 initdb as user `postgres` into a 0700 directory under /run (the namespace's tmpfs: nothing
 of it reaches the machine), a server listening on 127.0.0.1 at a free port with its unix

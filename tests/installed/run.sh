@@ -9,7 +9,7 @@
 # the delivered mail; every flow under umask 022 and 077 (tests/installed/test_*.py). A
 # throwaway PostgreSQL logs users in through PAM as `postgres`, which pam_mfa serves through
 # the setuid helper mfa-check, driven by psql and pamtester; the helper is abused directly
-# as postgres and nobody (test_10_unprivileged.py).
+# as postgres and nobody (test_91_unprivileged.py).
 #
 # The throwaway root is a mount namespace (namespace.sh): private copies of /etc, the PAM
 # module directory and /lib/systemd/system, overlays on /var and /usr/local, tmpfs on /run

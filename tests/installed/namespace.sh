@@ -35,6 +35,10 @@ fresh_run_and_home
 rm -rf /etc/mfa /var/lib/mfa /var/spool/mfa /etc/sudoers.d/mfa-* \
   "$pamdir/pam_mfa.so" /usr/local/sbin/mfa-admin /usr/local/sbin/mfa-sender
 
+# The FTP servers this machine has for pam_mfa's own system tests (proftpd-basic) are not
+# part of the machine these suites install on: with pam_mfa in common-auth, doctor rightly
+# fails proftpd's default proftpd.conf (no authoritative AuthOrder). Gone in this copy only.
+rm -rf /etc/pam.d/proftpd /etc/pam.d/vsftpd /etc/proftpd
 # A fresh machine: the accounts the suite and init create do not exist yet (in this copy).
 for u in alice target mfa; do
   if getent passwd "$u" >/dev/null; then userdel -f "$u"; fi

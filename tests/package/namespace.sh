@@ -48,6 +48,10 @@ if dpkg-query -W -f '${Status}\n' mfa libpam-mfa 2>/dev/null | grep -qv 'not-ins
 fi
 rm -rf /etc/mfa /var/lib/mfa /var/spool/mfa /etc/sudoers.d/mfa-* /etc/ssh/sshd_config.d/mfa.conf \
   "$pamdir/pam_mfa.so" /usr/local/sbin/mfa-admin /usr/local/sbin/mfa-sender /usr/share/pam-configs/mfa
+# The FTP servers this machine has for pam_mfa's own system tests (proftpd-basic) are not
+# part of the machine these suites install on: with pam_mfa in common-auth, doctor rightly
+# fails proftpd's default proftpd.conf (no authoritative AuthOrder). Gone in this copy only.
+rm -rf /etc/pam.d/proftpd /etc/pam.d/vsftpd /etc/proftpd
 for u in alice target bob mfa; do
   if getent passwd "$u" >/dev/null; then userdel -f "$u"; fi
   if getent group "$u" >/dev/null; then groupdel "$u" || true; fi

@@ -163,10 +163,27 @@ impl From<ConvError> for Flow {
 
 impl From<Error> for Flow {
     fn from(e: Error) -> Self {
-        Flow::Done(Outcome::Unavailable {
-            reason: e.to_string(),
-            fail_mode: FailMode::Secure,
+        Flow::Done(match busy(&e) {
+            Some(o) => o,
+            None => Outcome::Unavailable {
+                reason: e.to_string(),
+                fail_mode: FailMode::Secure,
+            },
         })
+    }
+}
+
+/// A user's login state held locked past [`state::LOCK_WAIT`] is a denial, never mfa being
+/// unavailable: under `fail_mode=safe` that would let in whoever can keep another process
+/// holding the lock (a login stopped half-way) without a second factor.
+fn busy(e: &Error) -> Option<Outcome> {
+    match e {
+        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::TimedOut => {
+            Some(Outcome::Deny {
+                reason: format!("login state busy: {e}"),
+            })
+        }
+        _ => None,
     }
 }
 
@@ -240,7 +257,10 @@ fn run(
         Ok(st) => st,
         Err(e) => {
             let fail_mode = facts.settings.fail_mode;
-            let o = unavailable(conv, fail_mode, format!("cannot read the login state: {e}"));
+            let o = match busy(&e) {
+                Some(o) => refuse(conv, o),
+                None => unavailable(conv, fail_mode, format!("cannot read the login state: {e}")),
+            };
             log(config, req, &facts, &o, "");
             return o;
         }

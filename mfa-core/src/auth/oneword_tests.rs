@@ -573,3 +573,49 @@ fn the_double_logon_contact_is_picked_by_number() {
     assert_eq!(pick(&[], Some(1)), None);
     assert_eq!(pick(&[], None), None);
 }
+
+/// A login state another process holds locked past the wait is a denial even under
+/// `fail_mode=safe` (which lets logins through when mfa is unavailable): whoever could keep a
+/// login stopped while it holds the lock must not get in without a second factor. The
+/// interactive path and both one-password instances.
+#[test]
+fn a_login_state_held_locked_is_a_denial_even_when_fail_mode_is_safe() {
+    let t = setup("passcode");
+    Store::open(t.db())
+        .unwrap()
+        .change("t", "t", |tx| {
+            rules::set_setting(tx, "fail_mode", "safe")?;
+            Ok(((), String::new()))
+        })
+        .unwrap();
+    // A wrong code creates ann's state file.
+    let _ = t.after("192.0.2.1", Some("000000"));
+    let dir = std::path::PathBuf::from(format!("{}-users", t.db().display()));
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let held = std::fs::File::open(&files[0]).unwrap();
+    held.lock().unwrap();
+    for o in [
+        t.after("192.0.2.1", None),
+        t.after("192.0.2.1", Some("123456")),
+        authenticate(
+            &t.config,
+            &t.req("192.0.2.1"),
+            &mut oneword::Mute,
+            FailMode::Safe,
+        ),
+    ] {
+        assert!(
+            matches!(&o, Outcome::Deny { reason } if reason.contains("login state busy")),
+            "{o:?}"
+        );
+    }
+    held.unlock().unwrap();
+    assert!(
+        t.messages().is_empty(),
+        "nothing sent while the state was held"
+    );
+}

@@ -77,6 +77,11 @@ pub enum Command {
     #[command(subcommand)]
     Sender(SenderCmd),
     /// Diagnose this installation: files, database, spool, sender, PAM and sshd setup
+    ///
+    /// The PAM checks cover every stack in --pam-dir: modules that load, pam_mfa's place and
+    /// arguments, one-password stacks (oneword=before, a requisite password module with
+    /// use_first_pass, oneword=after), proftpd.conf when proftpd runs pam_mfa, and the
+    /// [callers] of mfa.toml with the setuid helper mfa-check they need.
     Doctor {
         /// Directory of PAM service files to inspect
         #[arg(long, default_value = "/etc/pam.d", value_name = "DIR")]

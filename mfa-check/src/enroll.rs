@@ -17,7 +17,7 @@ use mfa_core::store::{self, Store};
 
 use crate::process::{self, Caller};
 
-/// The reason in the auth log and the module's syslog line.
+/// The reason in the helper's syslog line (the caller gets a generic one: `report`).
 pub const REASON: &str =
     "self-enrollment refused through mfa-check: enrol on a terminal (ssh, login) first";
 

@@ -3,10 +3,15 @@
 //!
 //! The module runs it with a cleared environment and speaks `mfa_core::helper`'s protocol on
 //! its standard input and output: one ask (who, which service, which flow), the relayed
-//! conversation, one reply that carries the outcome only, never a secret. It takes no
-//! argument. When it gained privilege (set-user-ID root, run by another user) it reads only
-//! /etc/mfa/mfa.toml, becomes root in every id (the caller can no longer signal it), resets
-//! the resource limits it depends on and ignores SIGPIPE; it answers only the accounts and
+//! conversation, one reply that carries the outcome's kind only (the reason, which could
+//! name a rule, goes to its own LOG_AUTHPRIV line: `report`), never a secret. It takes no
+//! argument. It first closes every descriptor above 2 it inherited, blocks every blockable
+//! signal, clears the caller's interval timers and arms its own deadline (`DEADLINE` plus a
+//! little: nothing, not a write nobody reads, holds it longer). When it gained privilege
+//! (set-user-ID root, run by another user) it reads only /etc/mfa/mfa.toml, becomes root in
+//! every id (the caller can no longer signal it), starts a session of its own (no terminal
+//! of the caller's can stop or kill it) with normal scheduling, resets the resource limits
+//! it depends on and ignores SIGPIPE; it answers only the accounts and
 //! services `[callers]` lists, and refuses (a LOG_AUTHPRIV syslog line naming the caller and
 //! the service, nothing else done) everyone else. Run without privilege gain (not setuid,
 //! or by root) it honours `MFA_CONFIG` (tests); root is always answered (it could read the
@@ -16,13 +21,16 @@
 //!
 //! Exit status ([`Exit`]): 0 a reply was written; 2 a bad ask (malformed, oversized,
 //! truncated, none before the deadline, or an argument given); 3 the caller or the service is
-//! not in `[callers]`; 4 the configuration cannot be read; 5 a broken installation, or the
-//! privileges or resource limits could not be set up; 6 the reply could not be written (the caller went away).
+//! not in `[callers]`; 4 the configuration cannot be read (the caller is told only that);
+//! 5 a broken installation, or the privileges, the session (run as a process group leader),
+//! the scheduling or the resource limits could not be set up; 6 the reply could not be
+//! written (the caller went away).
 //! On 2 to 5 a `Refused` frame says why, when the channel still takes it.
 
 mod enroll;
 mod process;
 mod relay;
+mod report;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -47,7 +55,9 @@ enum Exit {
 }
 
 fn main() {
-    // Who called, before anything else; then nothing of the caller's environment stays.
+    // No descriptor of the caller's beyond the channel and stderr; then who called; then
+    // nothing of the caller's environment stays.
+    process::close_inherited_fds();
     let caller = Caller::now();
     let mfa_config = process::clear_environment();
     let exit = run(caller, mfa_config);
@@ -59,6 +69,10 @@ fn run(caller: Caller, mfa_config: Option<std::ffi::OsString>) -> Exit {
     let privilege = caller.privilege();
     let mut out = std::io::stdout();
     process::ignore_signals();
+    // Our own deadline, the caller's timers and signals gone (see `arm_deadline`): every
+    // read ends by `DEADLINE`, and this alarm bounds the writes too (a channel whose reader
+    // the caller keeps open and never reads), and anything else, a little later.
+    process::arm_deadline(DEADLINE + process::DEADLINE_GRACE);
     if privilege == Privilege::Misinstalled {
         let why = format!(
             "installed set-user-ID to uid {} instead of root; fix with: chown root: and \
@@ -99,21 +113,30 @@ fn run(caller: Caller, mfa_config: Option<std::ffi::OsString>) -> Exit {
                 let why = format!("cannot become root: {e}");
                 return refuse(&mut out, Exit::Setup, &caller, &ask.service, &why);
             }
+            // Root now: out of reach of the caller's kill(2); a session of its own puts it
+            // out of reach of its terminal and its session's SIGCONT too.
+            if let Err(why) = process::detach() {
+                return refuse(&mut out, Exit::Setup, &caller, &ask.service, &why);
+            }
             ConfigSource {
                 path: PathBuf::from(DEFAULT_CONFIG),
                 explicit: false,
             }
         }
-        _ => match mfa_config {
-            Some(p) if !p.is_empty() => ConfigSource {
-                path: PathBuf::from(p),
-                explicit: true,
-            },
-            _ => ConfigSource {
-                path: PathBuf::from(DEFAULT_CONFIG),
-                explicit: false,
-            },
-        },
+        _ => {
+            // The caller could signal us anyway: detaching is a courtesy here.
+            let _ = process::detach();
+            match mfa_config {
+                Some(p) if !p.is_empty() => ConfigSource {
+                    path: PathBuf::from(p),
+                    explicit: true,
+                },
+                _ => ConfigSource {
+                    path: PathBuf::from(DEFAULT_CONFIG),
+                    explicit: false,
+                },
+            }
+        }
     };
     if let Err(e) = process::reset_limits() {
         return refuse(&mut out, Exit::Setup, &caller, &ask.service, &e);
@@ -121,8 +144,16 @@ fn run(caller: Caller, mfa_config: Option<std::ffi::OsString>) -> Exit {
     let config = match Config::load(&source) {
         Ok(c) => c,
         Err(e) => {
+            // The error may quote the root-only file: the log gets it, the caller does not.
             let why = format!("cannot read the configuration: {e}");
-            return refuse(&mut out, Exit::Config, &caller, &ask.service, &why);
+            return refuse_telling(
+                &mut out,
+                Exit::Config,
+                &caller,
+                &ask.service,
+                &why,
+                report::CONFIG_UNREADABLE,
+            );
         }
     };
     if caller.uid != 0 {
@@ -169,6 +200,8 @@ fn run(caller: Caller, mfa_config: Option<std::ffi::OsString>) -> Exit {
         }
         reply
     };
+    // The details (which rule, until when) to the log; the caller gets the kind.
+    let reply = report::outcome(caller.uid, &req, reply);
     match send(&mut out, &reply) {
         Ok(()) => Exit::Replied,
         Err(_) => Exit::Unwritten,
@@ -224,6 +257,8 @@ fn kind(f: &Frame) -> &'static str {
     }
 }
 
+/// Writes one frame. Blocking: a caller that never reads its end is bounded by the alarm
+/// `process::arm_deadline` armed, which ends the helper.
 fn send(out: &mut dyn Write, frame: &Frame) -> std::io::Result<()> {
     let bytes = frame.encode().map_err(std::io::Error::other)?;
     out.write_all(&bytes)?;
@@ -233,6 +268,18 @@ fn send(out: &mut dyn Write, frame: &Frame) -> std::io::Result<()> {
 /// Refuses: one syslog line naming the caller and the service, a `Refused` frame (if the
 /// channel takes it), and the exit status.
 fn refuse(out: &mut dyn Write, exit: Exit, caller: &Caller, service: &str, why: &str) -> Exit {
+    refuse_telling(out, exit, caller, service, why, why)
+}
+
+/// Refuses, logging `why` and telling the caller only `told`.
+fn refuse_telling(
+    out: &mut dyn Write,
+    exit: Exit,
+    caller: &Caller,
+    service: &str,
+    why: &str,
+    told: &str,
+) -> Exit {
     let name = process::account_name(caller.uid).unwrap_or_else(|| "(no name)".into());
     let service = if service.is_empty() {
         "(none)"
@@ -246,8 +293,8 @@ fn refuse(out: &mut dyn Write, exit: Exit, caller: &Caller, service: &str, why: 
             caller.uid
         ),
     );
-    let _ = send(out, &Frame::Refused(why.into()));
+    let _ = send(out, &Frame::Refused(told.into()));
     // For a person who ran it by hand (the module sends stderr to /dev/null).
-    let _ = writeln!(std::io::stderr(), "mfa-check: {why}");
+    let _ = writeln!(std::io::stderr(), "mfa-check: {told}");
     exit
 }

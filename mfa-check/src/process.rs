@@ -1,6 +1,10 @@
-//! The process setup of a setuid program: who called, a clean environment, full root when
-//! privilege was gained (so the caller can no longer signal it), resource limits the caller
-//! cannot use to cut a write short, SIGPIPE ignored; and syslog lines at LOG_AUTHPRIV.
+//! The process setup of a setuid program: who called, no inherited descriptor above 2, a
+//! clean environment, full root when privilege was gained (so the caller can no longer
+//! signal it), every blockable signal blocked and the caller's interval timers gone, a
+//! session of its own (no terminal to stop or kill it from), the scheduling a caller could
+//! have slowed it with reset, an overall deadline of its own ([`arm_deadline`]), resource
+//! limits the caller cannot use to cut a write short, SIGPIPE ignored; and syslog lines at
+//! LOG_AUTHPRIV.
 #![allow(unsafe_code)]
 
 use std::ffi::{CString, OsString};
@@ -120,8 +124,8 @@ pub fn reset_limits() -> Result<(), String> {
 }
 
 /// SIGPIPE (a caller that closed the channel: a failed write instead of death), SIGXFSZ,
-/// and the signals a terminal could send are ignored; every signal is unblocked otherwise
-/// as the caller left it.
+/// and the signals a terminal could send are ignored (and then blocked with every other:
+/// [`arm_deadline`]).
 pub fn ignore_signals() {
     use nix::sys::signal::{SigHandler, Signal, signal};
     for s in [
@@ -132,6 +136,99 @@ pub fn ignore_signals() {
     ] {
         // SAFETY: SIG_IGN installs no handler code.
         let _ = unsafe { signal(s, SigHandler::SigIgn) };
+    }
+}
+
+/// How long past `helper::DEADLINE` the helper may live at most: its reads end at the
+/// deadline; this bounds everything else (a write to a channel nobody reads, a slow store).
+/// Below the module's own grace, so the module outlives it.
+pub const DEADLINE_GRACE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Closes every descriptor above 2 the caller left open (a pipe's read end kept open behind
+/// our stdout would let a write block for ever; a server's client socket must not reach
+/// root). Called first thing in main, before anything of ours is open.
+pub fn close_inherited_fds() {
+    // SAFETY: close_range takes plain integers; nothing of ours is open above 2 yet.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+    if r == 0 {
+        return;
+    }
+    // An older kernel: what /proc lists (collected first: the listing has a descriptor too).
+    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    for fd in fds.into_iter().filter(|&fd| fd > 2) {
+        // SAFETY: closing a descriptor number nothing of ours uses (EBADF for the listing's).
+        unsafe { libc::close(fd) };
+    }
+}
+
+/// Takes the caller's hold on our timing away, first thing (costs nothing and is harmless
+/// unprivileged): blocks every blockable signal but SIGALRM (SIGKILL and SIGSTOP cannot be
+/// blocked, and after `become_root` the caller can no longer send them; SIGPIPE stays
+/// ignored), clears the three interval timers the caller may have set before exec (an
+/// inherited ITIMER_REAL would kill us with SIGALRM at a moment of its choosing), and arms
+/// our own deadline: `alarm` with SIGALRM's default action, so nothing (a write nobody
+/// reads, a stopped process, a slow lock) holds the helper longer than `deadline`.
+pub fn arm_deadline(deadline: std::time::Duration) {
+    // SAFETY: plain libc calls on stack values; single-threaded at this point.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut set);
+        libc::sigdelset(&mut set, libc::SIGALRM);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        // Not ignored, even if the caller ignored it before exec.
+        libc::signal(libc::SIGALRM, libc::SIG_DFL);
+        let zero: libc::itimerval = std::mem::zeroed();
+        for which in [libc::ITIMER_REAL, libc::ITIMER_VIRTUAL, libc::ITIMER_PROF] {
+            libc::setitimer(which, &zero, std::ptr::null_mut());
+        }
+        libc::alarm(u32::try_from(deadline.as_secs()).unwrap_or(u32::MAX).max(1));
+    }
+}
+
+/// A session of our own (no controlling terminal: ^Z or ^\\ typed into a terminal the caller
+/// holds, and SIGCONT from the caller's session, no longer reach us), and the scheduling the
+/// caller could have lowered before exec back to normal: SCHED_OTHER priority 0, nice 0,
+/// every CPU, the default I/O priority. Every failure is named; the privileged path refuses
+/// on any (setsid fails only for a process group leader, which a caller would have made it).
+pub fn detach() -> Result<(), String> {
+    let mut failed = Vec::new();
+    let err = || std::io::Error::last_os_error();
+    // SAFETY: plain libc calls on stack values.
+    unsafe {
+        if libc::setsid() < 0 {
+            failed.push(format!("setsid: {} (run as a process group leader)", err()));
+        }
+        let param = libc::sched_param { sched_priority: 0 };
+        if libc::sched_setscheduler(0, libc::SCHED_OTHER, &param) < 0 {
+            failed.push(format!("sched_setscheduler(SCHED_OTHER): {}", err()));
+        }
+        if libc::setpriority(libc::PRIO_PROCESS, 0, 0) < 0 {
+            failed.push(format!("setpriority(0): {}", err()));
+        }
+        let mut all: libc::cpu_set_t = std::mem::zeroed();
+        for cpu in 0..libc::CPU_SETSIZE as usize {
+            libc::CPU_SET(cpu, &mut all);
+        }
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &all) < 0 {
+            failed.push(format!("sched_setaffinity(all): {}", err()));
+        }
+        // IOPRIO_WHO_PROCESS = 1; class NONE, level 0: the priority follows the nice value.
+        if libc::syscall(libc::SYS_ioprio_set, 1, 0, 0) < 0 {
+            failed.push(format!("ioprio_set(none): {}", err()));
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "cannot detach from the caller: {}",
+            failed.join(", ")
+        ))
     }
 }
 

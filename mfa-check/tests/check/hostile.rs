@@ -250,3 +250,42 @@ fn a_hard_limit_is_lifted_or_refused() {
         assert_eq!(i.files(), before, "something was written");
     }
 }
+
+/// A configuration that does not parse: the caller (its reply and its stderr) gets a
+/// generic refusal, never the parser's error, which quotes the root-only file.
+#[test]
+fn a_broken_configuration_is_not_quoted() {
+    let i = Install::new();
+    let marker = "k3pt-pr1vate-marker";
+    let text = std::fs::read_to_string(i.config()).unwrap();
+    std::fs::write(
+        i.config(),
+        format!("{text}\n[smtp]\nusername = \"{marker}\n"),
+    )
+    .unwrap();
+    let mut child = Command::new(HELPER)
+        .env("MFA_CONFIG", i.config())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&ask(Mode::After, "ann", "", None).encode().unwrap())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    let reply = helper::read_frame(&mut out.stdout.as_slice());
+    assert_eq!(
+        reply,
+        Ok(Frame::Refused(super::flows::UNREADABLE.into())),
+        "{out:?}"
+    );
+    for stream in [&out.stdout, &out.stderr] {
+        let s = String::from_utf8_lossy(stream);
+        assert!(!s.contains(marker) && !s.contains("smtp"), "{s}");
+    }
+}

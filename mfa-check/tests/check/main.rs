@@ -1,8 +1,9 @@
 //! mfa-check driven over its channel as pam_mfa drives it: a private installation in a
 //! temporary directory (MFA_CONFIG: the helper is not setuid here), the three flows, the
 //! refusals of callers and services `[callers]` does not list (as nobody, via setpriv),
-//! hostile frames, a caller that leaves mid-conversation; and one real set-user-ID copy
-//! (`setuid.rs`) that must ignore MFA_CONFIG.
+//! hostile frames, a caller that leaves mid-conversation; one real set-user-ID copy
+//! (`setuid.rs`) that must ignore MFA_CONFIG; and what a caller hands down across exec
+//! (timers, descriptors, a terminal, scheduling: `signals.rs`).
 
 #![allow(
     clippy::unwrap_used,
@@ -14,6 +15,7 @@
 mod flows;
 mod hostile;
 mod setuid;
+mod signals;
 
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;

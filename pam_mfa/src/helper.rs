@@ -2,7 +2,9 @@
 //! calls PAM as `postgres`): the module then reads no configuration and no store itself. It
 //! runs the helper (`helper=PATH`, else the first of [`DEFAULT_PATHS`] that exists) with a
 //! cleared environment (only `MFA_CONFIG` = the `config=` argument, which a setuid helper
-//! ignores), a socket pair as its stdin and stdout and stderr on /dev/null, sends one ask
+//! ignores), a socket pair as its stdin and stdout and stderr on /dev/null, and no other
+//! descriptor of the host (a server's client socket must not reach a root process, and the
+//! host's descriptors need not be close-on-exec), sends one ask
 //! (`mfa_core::helper`), relays the conversation, and reads the reply before it waits for
 //! the child (a host that set SIGCHLD to SIG_IGN reaps it itself: the reply decides).
 //!
@@ -13,6 +15,7 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -114,6 +117,38 @@ fn send(sock: &UnixStream, frame: &Frame) -> Result<(), String> {
     send_all(sock, &bytes)
 }
 
+/// Marks every descriptor above 2 close-on-exec, in the child between fork and exec: the host's
+/// (PostgreSQL's backend holds its client's socket) then never reach the helper. Marked, not
+/// closed: the standard library's own close-on-exec pipe that reports a failed exec stays
+/// usable until the exec. Without close_range (Linux < 5.11) every number below the
+/// descriptor limit is marked one by one.
+fn cloexec_above_stderr() {
+    // SAFETY: raw system calls on integers; in the child, after fork, single-threaded.
+    unsafe {
+        if libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        ) == 0
+        {
+            return;
+        }
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        let top = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            lim.rlim_cur.min(1 << 20)
+        } else {
+            1024
+        };
+        for fd in 3..i32::try_from(top).unwrap_or(1024) {
+            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+        }
+    }
+}
+
 /// Runs the helper for `ask`, relaying its conversation to `conv`.
 pub fn run(args: &Args, ask: Ask, conv: &mut dyn Conversation) -> Result<Reply, Failed> {
     let mut prompted = false;
@@ -131,6 +166,14 @@ pub fn run(args: &Args, ask: Ask, conv: &mut dyn Conversation) -> Result<Reply, 
             .stdin(Stdio::from(OwnedFd::from(theirs)))
             .stdout(Stdio::from(OwnedFd::from(theirs_out)))
             .stderr(Stdio::null());
+        // SAFETY: runs in the forked child before exec and only makes raw system calls
+        // (async-signal-safe, no allocation).
+        unsafe {
+            cmd.pre_exec(|| {
+                cloexec_above_stderr();
+                Ok(())
+            })
+        };
         // The command (holding the child's ends) is dropped at the end of this block: a
         // helper that dies is then the end of our input.
         cmd.spawn()

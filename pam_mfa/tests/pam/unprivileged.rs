@@ -133,6 +133,13 @@ fn the_module_without_root_asks_the_helper() {
     service(&i, "mfa-dies", &format!("helper={}", dies.display()));
     service(&i, "mfa-echoes", &format!("helper={}", echoes.display()));
     service(&i, "mfa-lies", &format!("helper={}", lies.display()));
+    // One that lists the descriptors it was given, then dies.
+    let fds = script(
+        &i,
+        "fds.sh",
+        &format!("ls /proc/$$/fd >{}\nexit 0", i.path("fds.txt").display()),
+    );
+    service(&i, "mfa-fds", &format!("helper={}", fds.display()));
     // The one-password pair, the password checked by pam_exec.
     let check = script(
         &i,
@@ -278,6 +285,21 @@ fn as_nobody() {
         assert!(r.said("second factor unavailable"), "{svc}: {r:?}");
     }
     assert_eq!(messages(&dir), sent, "a failed helper sent something");
+    // A descriptor of the host without close-on-exec (PostgreSQL's backend holds its
+    // client's socket) never reaches the helper.
+    // SAFETY: duplicates our standard input to a free number >= 77, without FD_CLOEXEC.
+    let host_fd = unsafe { libc::fcntl(0, libc::F_DUPFD, 77) };
+    assert!(host_fd >= 77, "{}", std::io::Error::last_os_error());
+    let r = auth("mfa-fds", Box::new(|p: &str| panic!("prompted: {p}")));
+    assert_eq!(r.code, PAM_AUTH_ERR, "{r:?}");
+    let listed = std::fs::read_to_string(dir.join("fds.txt")).unwrap();
+    assert!(listed.lines().any(|l| l == "2"), "the listing: {listed:?}");
+    assert!(
+        !listed.lines().any(|l| l == host_fd.to_string()),
+        "the host's fd {host_fd} reached the helper: {listed:?}"
+    );
+    // SAFETY: our own duplicate.
+    unsafe { libc::close(host_fd) };
     // A host that does not ignore SIGPIPE (Rust test binaries do): a helper that hangs up
     // after its prompt costs a denial (a code was asked for), not the host process.
     // SAFETY: SIG_DFL installs no handler code.

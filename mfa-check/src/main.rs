@@ -33,11 +33,10 @@ mod relay;
 mod report;
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::time::Instant;
 
 use mfa_core::auth::{self, Request};
-use mfa_core::config::{Config, ConfigSource, DEFAULT_CONFIG};
+use mfa_core::config::{Config, ConfigSource};
 use mfa_core::helper::{self, ASK_DEADLINE, Ask, BeforeReply, DEADLINE, Frame, Mode, Timed};
 
 use process::{Caller, Privilege};
@@ -118,24 +117,12 @@ fn run(caller: Caller, mfa_config: Option<std::ffi::OsString>) -> Exit {
             if let Err(why) = process::detach() {
                 return refuse(&mut out, Exit::Setup, &caller, &ask.service, &why);
             }
-            ConfigSource {
-                path: PathBuf::from(DEFAULT_CONFIG),
-                explicit: false,
-            }
+            ConfigSource::default_file()
         }
         _ => {
             // The caller could signal us anyway: detaching is a courtesy here.
             let _ = process::detach();
-            match mfa_config {
-                Some(p) if !p.is_empty() => ConfigSource {
-                    path: PathBuf::from(p),
-                    explicit: true,
-                },
-                _ => ConfigSource {
-                    path: PathBuf::from(DEFAULT_CONFIG),
-                    explicit: false,
-                },
-            }
+            ConfigSource::named_or_default(mfa_config)
         }
     };
     if let Err(e) = process::reset_limits() {

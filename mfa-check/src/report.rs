@@ -8,6 +8,7 @@
 
 use mfa_core::auth::{ABANDONED, Outcome, RATE_LIMITED, Request};
 use mfa_core::helper::{BeforeReply, Frame};
+use mfa_core::logline;
 
 use crate::process;
 
@@ -56,78 +57,22 @@ pub fn generic(o: Outcome) -> Outcome {
     }
 }
 
-/// The syslog priority and text of an outcome: the fields of pam_mfa's line, quoted.
+/// The syslog priority and text of an outcome: the fields of pam_mfa's line
+/// (`mfa_core::logline`), quoted, after the caller's uid and the service.
 pub fn line(caller_uid: u32, req: &Request, o: &Outcome) -> (libc::c_int, String) {
-    let rhost = if req.rhost.is_empty() {
-        "local"
-    } else {
-        &req.rhost
-    };
-    let mut text = format!(
-        "caller_uid={caller_uid} {} {} {} {} outcome={}",
-        field("service", &req.service),
-        field("user", &req.user),
-        field("rhost", rhost),
-        field("tty", &req.tty),
-        o.name()
+    let text = format!(
+        "caller_uid={caller_uid} {} {} outcome={} {}",
+        logline::field("service", &req.service),
+        logline::request_fields(req),
+        o.name(),
+        logline::outcome_fields(o)
     );
     let priority = match o {
-        Outcome::Success {
-            method,
-            destination,
-        } => {
-            text.push_str(&format!(
-                " {} {}",
-                field("method", method),
-                field("to", destination)
-            ));
-            libc::LOG_INFO
-        }
-        Outcome::Ignore { reason } => {
-            text.push_str(&format!(" {}", field("reason", reason)));
-            libc::LOG_INFO
-        }
-        Outcome::Deny { reason } => {
-            text.push_str(&format!(" {}", field("reason", reason)));
-            libc::LOG_NOTICE
-        }
-        Outcome::Unavailable { reason, .. } => {
-            text.push_str(&format!(
-                " {}",
-                field("reason", &format!("MFA UNAVAILABLE: {reason}"))
-            ));
-            libc::LOG_ERR
-        }
+        Outcome::Success { .. } | Outcome::Ignore { .. } => libc::LOG_INFO,
+        Outcome::Deny { .. } => libc::LOG_NOTICE,
+        Outcome::Unavailable { .. } => libc::LOG_ERR,
     };
     (priority, text)
-}
-
-/// `key=value`, quoted and escaped when the value has blanks, `=`, quotes or hidden
-/// characters (a user name must not forge fields or lines), as pam_mfa's lines are.
-pub fn field(key: &str, value: &str) -> String {
-    let hidden = |c: char| c.is_control() || c.is_whitespace();
-    let plain = !value.is_empty()
-        && !value
-            .chars()
-            .any(|c| c == '=' || c == '"' || c == '\\' || hidden(c));
-    if plain {
-        return format!("{key}={value}");
-    }
-    let mut out = format!("{key}=\"");
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            ' ' => out.push(' '),
-            c if hidden(c) && u32::from(c) < 0x100 => {
-                out.push_str(&format!("\\x{:02x}", u32::from(c)))
-            }
-            c if hidden(c) => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]

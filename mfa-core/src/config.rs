@@ -216,15 +216,27 @@ impl ConfigSource {
                 explicit: true,
             };
         }
-        match std::env::var_os(CONFIG_ENV) {
+        Self::named_or_default(std::env::var_os(CONFIG_ENV))
+    }
+
+    /// The file a value of `MFA_CONFIG` names (explicit), else [`DEFAULT_CONFIG`] when the
+    /// value is absent or empty.
+    pub fn named_or_default(value: Option<std::ffi::OsString>) -> Self {
+        match value {
             Some(p) if !p.is_empty() => ConfigSource {
                 path: PathBuf::from(p),
                 explicit: true,
             },
-            _ => ConfigSource {
-                path: PathBuf::from(DEFAULT_CONFIG),
-                explicit: false,
-            },
+            _ => Self::default_file(),
+        }
+    }
+
+    /// [`DEFAULT_CONFIG`], not named by the administrator (a missing file means the built-in
+    /// defaults).
+    pub fn default_file() -> Self {
+        ConfigSource {
+            path: PathBuf::from(DEFAULT_CONFIG),
+            explicit: false,
         }
     }
 }

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mfa_core::auth::{ConvError, Conversation, Outcome};
+use mfa_core::auth::{Conversation, Outcome};
 use mfa_core::helper::{self, Ask, BeforeReply, DEADLINE, Frame, MAX_EXCHANGES, Message, Timed};
 
 use crate::args::Args;
@@ -48,22 +48,6 @@ pub enum Reply {
 pub struct Failed {
     pub reason: String,
     pub prompted: bool,
-}
-
-/// A conversation for the one-password flows: nothing is shown, a prompt is an error (the
-/// client would answer it with its password).
-pub struct Mute;
-
-impl Conversation for Mute {
-    fn prompt(&mut self, _: &str, _: bool) -> Result<Vec<u8>, ConvError> {
-        Err(ConvError)
-    }
-    fn info(&mut self, _: &str) -> Result<(), ConvError> {
-        Ok(())
-    }
-    fn error(&mut self, _: &str) -> Result<(), ConvError> {
-        Ok(())
-    }
 }
 
 fn path(args: &Args) -> Result<PathBuf, String> {

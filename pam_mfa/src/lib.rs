@@ -14,7 +14,7 @@
 //! Untrusted items: PAM_USER is resolved to the account's canonical name first (`account`:
 //! one getpwnam_r, so `Alice` on a case-insensitive name service is `alice` to the rules);
 //! PAM_RHOST and PAM_TTY become text losslessly (`text::lossless`), and every field of the
-//! syslog line is quoted when it could be read as more than one field (`text::field`).
+//! syslog line is quoted when it could be read as more than one field (`mfa_core::logline`).
 
 mod account;
 mod args;
@@ -29,6 +29,7 @@ use std::ffi::CStr;
 use mfa_core::auth::{self, Outcome, Request};
 use mfa_core::config::{Config, ConfigSource};
 use mfa_core::helper as helper_proto;
+use mfa_core::logline;
 use mfa_core::settings::FailMode;
 use pam::constants::{PamFlag, PamResultCode};
 use pam::items::{RHost, Service, Tty};
@@ -98,7 +99,7 @@ fn authenticate(pamh: &mut PamHandle, raw_args: &[&CStr], silent: bool) -> PamRe
                     return None;
                 }
                 let ask = ask(&args, &req, helper_proto::Mode::Before, Some(field));
-                match helper::run(&args, ask, &mut helper::Mute) {
+                match helper::run(&args, ask, &mut mfa_core::auth::oneword::Mute) {
                     Ok(helper::Reply::Before(b)) => {
                         let found = b.apply(field, args.separator);
                         if found.is_none() {
@@ -165,7 +166,7 @@ fn authenticate(pamh: &mut PamHandle, raw_args: &[&CStr], silent: bool) -> PamRe
         (None, Ok(_)) if args.oneword == Some(args::OneWord::After) => {
             oneword::after(pamh, |code| {
                 let ask = ask(&args, &req, helper_proto::Mode::After, code);
-                match helper::run(&args, ask, &mut helper::Mute) {
+                match helper::run(&args, ask, &mut mfa_core::auth::oneword::Mute) {
                     Ok(helper::Reply::Outcome(o)) => o,
                     Ok(helper::Reply::Before(_)) => helper_failed(
                         &args,
@@ -275,22 +276,12 @@ fn helper_failed(args: &args::Args, reason: &str, code_involved: bool) -> Outcom
 /// Writes the syslog line of an outcome; returns its PAM code.
 fn log_line(pam_service: &str, req: &Request, given: &str, outcome: &Outcome) -> PamResultCode {
     let (code, line) = map(outcome);
-    let rhost = if req.rhost.is_empty() {
-        "local"
-    } else {
-        &req.rhost
-    };
     // Quoted and escaped: a user name, host or tty with spaces, `=`, quotes or control
     // characters must not forge syslog fields or lines.
-    let mut text = format!(
-        "{} {} {} {line}",
-        text::field("user", &req.user),
-        text::field("rhost", rhost),
-        text::field("tty", &req.tty)
-    );
+    let mut text = format!("{} {line}", logline::request_fields(req));
     if req.user != given {
         text.push(' ');
-        text.push_str(&text::field("as_given", given));
+        text.push_str(&logline::field("as_given", given));
     }
     match outcome {
         Outcome::Unavailable { .. } => syslog::err(pam_service, &text),
@@ -303,54 +294,32 @@ fn log_line(pam_service: &str, req: &Request, given: &str, outcome: &Outcome) ->
 /// The PAM code of an outcome, and the log text. A bypass is PAM_IGNORE, never
 /// PAM_SUCCESS: this module must never make a stack succeed that would otherwise fail.
 /// Every value that comes from outside (a reason may carry a server's reply from the
-/// spool's failed/, a destination a contact's label) goes through `text::field`.
+/// spool's failed/, a destination a contact's label) is quoted (`logline::outcome_fields`).
 fn map(outcome: &Outcome) -> (PamResultCode, String) {
-    match outcome {
-        Outcome::Success {
-            method,
-            destination,
-        } => (
-            PamResultCode::PAM_SUCCESS,
-            format!(
-                "outcome=success {} {}",
-                text::field("method", method),
-                text::field("to", destination)
-            ),
-        ),
-        Outcome::Ignore { reason } => (
-            PamResultCode::PAM_IGNORE,
-            format!("outcome=ignore {}", text::field("reason", reason)),
-        ),
-        Outcome::Deny { reason } => (
+    let (code, head) = match outcome {
+        Outcome::Success { .. } => (PamResultCode::PAM_SUCCESS, "outcome=success".to_string()),
+        Outcome::Ignore { .. } => (PamResultCode::PAM_IGNORE, "outcome=ignore".to_string()),
+        // deny, rate-limited or abandoned: the outcome `log show --outcome` filters on.
+        Outcome::Deny { .. } => (
             PamResultCode::PAM_AUTH_ERR,
-            // deny, rate-limited or abandoned: the outcome `log show --outcome` filters on.
-            format!(
-                "outcome={} {}",
-                outcome.name(),
-                text::field("reason", reason)
-            ),
+            format!("outcome={}", outcome.name()),
         ),
         Outcome::Unavailable {
-            reason,
             fail_mode: FailMode::Secure,
+            ..
         } => (
             PamResultCode::PAM_AUTH_ERR,
-            format!(
-                "outcome=deny fail_mode=secure {}",
-                text::field("reason", &format!("MFA UNAVAILABLE: {reason}"))
-            ),
+            "outcome=deny fail_mode=secure".to_string(),
         ),
         Outcome::Unavailable {
-            reason,
             fail_mode: FailMode::Safe,
+            ..
         } => (
             PamResultCode::PAM_IGNORE,
-            format!(
-                "outcome=ignore fail_mode=safe {}",
-                text::field("reason", &format!("MFA UNAVAILABLE: {reason}"))
-            ),
+            "outcome=ignore fail_mode=safe".to_string(),
         ),
-    }
+    };
+    (code, format!("{head} {}", logline::outcome_fields(outcome)))
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 use std::ffi::{CString, c_int, c_void};
 
 use mfa_core::auth::{self, Before};
+use mfa_core::secret::Secret;
 use pam::constants::PamResultCode;
 use pam::items::AuthTok;
 use pam::module::PamHandle;
@@ -27,38 +28,15 @@ unsafe extern "C" {
     fn pam_set_item(pamh: *mut PamHandle, item_type: c_int, item: *const c_void) -> c_int;
 }
 
-/// The code kept between the instances (empty: none), zeroed when dropped.
-struct Kept(Vec<u8>);
-
-impl Drop for Kept {
-    fn drop(&mut self) {
-        for b in self.0.iter_mut() {
-            // SAFETY: a valid, aligned byte of our own vector; volatile so the zeroing stays.
-            unsafe { std::ptr::write_volatile(b, 0) };
-        }
-    }
-}
-
-/// Zeroes a copy of the password when it goes.
-struct Secret(Vec<u8>);
-
-impl Drop for Secret {
-    fn drop(&mut self) {
-        for b in self.0.iter_mut() {
-            // SAFETY: as for `Kept`.
-            unsafe { std::ptr::write_volatile(b, 0) };
-        }
-    }
-}
-
+/// Keeps `code` for `after` (as a [`Secret`]: zeroed when PAM drops it).
 fn keep(pamh: &mut PamHandle, code: Vec<u8>) -> bool {
-    pamh.set_data(KEY, Box::new(Kept(code))).is_ok()
+    pamh.set_data(KEY, Box::new(Secret(code))).is_ok()
 }
 
 /// Takes the kept code (once: it is replaced by none).
 fn take(pamh: &mut PamHandle) -> Option<Vec<u8>> {
-    // SAFETY: KEY is only ever set by `keep`, with a `Kept`.
-    let code = unsafe { pamh.get_data::<Kept>(KEY) }
+    // SAFETY: KEY is only ever set by `keep`, with a `Secret`.
+    let code = unsafe { pamh.get_data::<Secret>(KEY) }
         .ok()
         .filter(|k| !k.0.is_empty())
         .map(|k| k.0.clone());

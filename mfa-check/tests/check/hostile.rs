@@ -171,26 +171,28 @@ fn a_caller_leaving_mid_conversation_leaves_consistent_state() {
     }
 }
 
+/// A plain ask for ann from 192.0.2.8, answered with the mailed passcode, to a helper that
+/// `sh -c "PRELUDE exec helper"` starts: it inherits what the shell's `prelude` set up.
+fn run_after_shell(i: &Install, prelude: &str) -> Run {
+    let child = spawn(
+        Command::new("sh")
+            .args(["-c", &format!("{prelude} exec \"$0\""), HELPER])
+            .env("MFA_CONFIG", i.config()),
+    );
+    drive(
+        child,
+        &ask(Mode::Plain, "ann", "192.0.2.8", None).encode().unwrap(),
+        |_| Some(i.mailed_code().into_bytes()),
+    )
+}
+
 /// A caller's umask and file-size limit do not reach what the helper writes: with umask 777
 /// and a soft `ulimit -f 0` the passcode is spooled whole, mode 0640 (the sender's group
 /// reads it), and the login succeeds.
 #[test]
 fn the_callers_umask_and_soft_limits_do_not_cut_writes() {
     let i = Install::new();
-    let child = spawn(
-        Command::new("sh")
-            .args([
-                "-c",
-                "umask 777; ulimit -S -f 0; ulimit -S -t 1; exec \"$0\"",
-                HELPER,
-            ])
-            .env("MFA_CONFIG", i.config()),
-    );
-    let r = drive(
-        child,
-        &ask(Mode::Plain, "ann", "192.0.2.8", None).encode().unwrap(),
-        |_| Some(i.mailed_code().into_bytes()),
-    );
+    let r = run_after_shell(&i, "umask 777; ulimit -S -f 0; ulimit -S -t 1;");
     assert!(
         matches!(r.last, Ok(Frame::Outcome(Outcome::Success { .. }))),
         "{r:?}"
@@ -222,20 +224,7 @@ fn a_hard_limit_is_lifted_or_refused() {
         .status()
         .unwrap()
         .success();
-    let child = spawn(
-        Command::new("sh")
-            .args([
-                "-c",
-                "ulimit -S -f 0 && ulimit -H -f 0 && exec \"$0\"",
-                HELPER,
-            ])
-            .env("MFA_CONFIG", i.config()),
-    );
-    let r = drive(
-        child,
-        &ask(Mode::Plain, "ann", "192.0.2.8", None).encode().unwrap(),
-        |_| Some(i.mailed_code().into_bytes()),
-    );
+    let r = run_after_shell(&i, "ulimit -S -f 0 && ulimit -H -f 0 &&");
     if raisable {
         assert!(
             matches!(r.last, Ok(Frame::Outcome(Outcome::Success { .. }))),

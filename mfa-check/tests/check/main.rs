@@ -269,6 +269,35 @@ pub fn drive(
     Run { shown, last, exit }
 }
 
+/// Sends a plain ask for ann from `rhost` and asserts that the helper's first frame is its
+/// prompt (it then waits for the answer).
+pub fn ask_until_prompt(stdin: &mut dyn Write, stdout: &mut dyn Read, rhost: &str) {
+    stdin
+        .write_all(&ask(Mode::Plain, "ann", rhost, None).encode().unwrap())
+        .unwrap();
+    let first = helper::read_frame(stdout);
+    assert!(matches!(first, Ok(Frame::Prompt { .. })), "{first:?}");
+}
+
+/// Answers the prompt with the mailed passcode and asserts that the login succeeds.
+pub fn answer_succeeds(i: &Install, stdin: &mut dyn Write, stdout: &mut dyn Read) {
+    stdin
+        .write_all(
+            &Frame::Answer(Secret(i.mailed_code().into_bytes()))
+                .encode()
+                .unwrap(),
+        )
+        .unwrap();
+    let last = helper::read_frame(stdout);
+    assert!(
+        matches!(
+            last,
+            Ok(Frame::Outcome(mfa_core::auth::Outcome::Success { .. }))
+        ),
+        "{last:?}"
+    );
+}
+
 /// Runs one ask against the installation.
 pub fn run(i: &Install, frame: &Frame, answer: impl FnMut(&str) -> Option<Vec<u8>>) -> Run {
     drive(i.spawn(), &frame.encode().unwrap(), answer)

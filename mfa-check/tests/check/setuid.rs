@@ -4,7 +4,6 @@
 //! root in every id (nobody can no longer signal it). Never touches the real /etc/mfa.
 
 use mfa_core::helper::{Frame, Mode};
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 
 use super::*;
@@ -42,6 +41,51 @@ pub fn setuid_copy() -> Option<(tempfile::TempDir, PathBuf)> {
     }
     eprintln!("SKIPPED: /tmp and target/ are both mounted nosuid");
     None
+}
+
+/// The script of a private mount namespace whose /etc is an overlay (upper and work
+/// directories made in `dir`; the machine's /etc/mfa is never touched) with `i`'s
+/// configuration as /etc/mfa/mfa.toml: it runs `copy` as nobody, in place of the shell
+/// (`exec`) or as its child, in its foreground process group (the shell then exits with the
+/// helper's status).
+pub fn namespace_script(dir: &Path, i: &Install, copy: &Path, exec: bool) -> String {
+    for d in ["up", "work"] {
+        std::fs::create_dir(dir.join(d)).unwrap();
+    }
+    let run = format!(
+        "setpriv --reuid nobody --regid nogroup --clear-groups -- {}",
+        copy.display()
+    );
+    let run = if exec {
+        format!("exec {run}\n")
+    } else {
+        format!("{run}\nexit $?\n")
+    };
+    format!(
+        "set -e\n\
+         mount -t overlay overlay -o lowerdir=/etc,upperdir={d}/up,workdir={d}/work /etc\n\
+         mkdir -p /etc/mfa\n\
+         cp {config} /etc/mfa/mfa.toml\n\
+         chmod 0640 /etc/mfa/mfa.toml\n\
+         {run}",
+        d = dir.display(),
+        config = i.config().display(),
+    )
+}
+
+/// `sh -c script` in a private mount namespace of its own.
+pub fn in_namespace(script: &str) -> Command {
+    let mut c = Command::new("unshare");
+    c.args([
+        "--mount",
+        "--propagation",
+        "private",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    c
 }
 
 #[test]
@@ -120,41 +164,12 @@ fn a_setuid_helper_serves_a_listed_caller_as_root() {
         return;
     };
     let i = Install::new();
-    for d in ["up", "work"] {
-        std::fs::create_dir(dir.path().join(d)).unwrap();
-    }
-    let script = format!(
-        "set -e\n\
-         mount -t overlay overlay -o lowerdir=/etc,upperdir={d}/up,workdir={d}/work /etc\n\
-         mkdir -p /etc/mfa\n\
-         cp {config} /etc/mfa/mfa.toml\n\
-         chmod 0640 /etc/mfa/mfa.toml\n\
-         exec setpriv --reuid nobody --regid nogroup --clear-groups -- {copy}\n",
-        d = dir.path().display(),
-        config = i.config().display(),
-        copy = copy.display()
-    );
-    let mut child = spawn(
-        Command::new("unshare")
-            .args([
-                "--mount",
-                "--propagation",
-                "private",
-                "--",
-                "sh",
-                "-c",
-                &script,
-            ])
-            .env("MFA_CONFIG", "/nonexistent/mfa.toml"),
-    );
+    let script = namespace_script(dir.path(), &i, &copy, true);
+    let mut child = spawn(in_namespace(&script).env("MFA_CONFIG", "/nonexistent/mfa.toml"));
     let pid = child.id();
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = child.stdout.take().unwrap();
-    stdin
-        .write_all(&ask(Mode::Plain, "ann", "192.0.2.9", None).encode().unwrap())
-        .unwrap();
-    let first = helper::read_frame(&mut stdout);
-    assert!(matches!(first, Ok(Frame::Prompt { .. })), "{first:?}");
+    ask_until_prompt(&mut stdin, &mut stdout, "192.0.2.9");
     // Waiting for the answer: root in every id, no supplementary group, out of nobody's reach.
     let status = ids(pid);
     assert!(
@@ -163,22 +178,7 @@ fn a_setuid_helper_serves_a_listed_caller_as_root() {
     );
     assert!(status.lines().any(|l| l.trim() == "Groups:"), "{status}");
     assert!(!nobody_can_signal(pid), "nobody can signal the helper");
-    let code = i.mailed_code();
-    stdin
-        .write_all(
-            &Frame::Answer(helper::Secret(code.into_bytes()))
-                .encode()
-                .unwrap(),
-        )
-        .unwrap();
-    let last = helper::read_frame(&mut stdout);
-    assert!(
-        matches!(
-            last,
-            Ok(Frame::Outcome(mfa_core::auth::Outcome::Success { .. }))
-        ),
-        "{last:?}"
-    );
+    answer_succeeds(&i, &mut stdin, &mut stdout);
     drop(stdin);
     assert_eq!(child.wait().unwrap().code(), Some(0));
     assert_eq!(i.outcomes(), ["success:"]);

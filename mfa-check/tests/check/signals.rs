@@ -7,15 +7,14 @@
 //! session of its own and resets its scheduling.
 #![allow(unsafe_code)]
 
-use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::time::Duration;
 
 use mfa_core::auth::Outcome;
-use mfa_core::helper::{Frame, Mode, Secret};
+use mfa_core::helper::{Frame, Mode};
 
-use super::setuid::setuid_copy;
+use super::setuid::{in_namespace, namespace_script, setuid_copy};
 use super::*;
 
 /// The fields of /proc/PID/stat after the command name (index 0 is the state, field 3).
@@ -88,11 +87,7 @@ fn inherited_descriptors_are_closed() {
     let pid = child.id();
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = std::fs::File::from(r);
-    stdin
-        .write_all(&ask(Mode::Plain, "ann", "192.0.2.6", None).encode().unwrap())
-        .unwrap();
-    let first = helper::read_frame(&mut stdout);
-    assert!(matches!(first, Ok(Frame::Prompt { .. })), "{first:?}");
+    ask_until_prompt(&mut stdin, &mut stdout, "192.0.2.6");
     let pipe = std::fs::read_link(format!("/proc/{pid}/fd/1")).unwrap();
     let mut same: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
@@ -108,18 +103,7 @@ fn inherited_descriptors_are_closed() {
         ["1"],
         "descriptors of the helper on its stdout pipe ({pipe:?})"
     );
-    stdin
-        .write_all(
-            &Frame::Answer(Secret(i.mailed_code().into_bytes()))
-                .encode()
-                .unwrap(),
-        )
-        .unwrap();
-    let last = helper::read_frame(&mut stdout);
-    assert!(
-        matches!(last, Ok(Frame::Outcome(Outcome::Success { .. }))),
-        "{last:?}"
-    );
+    answer_succeeds(&i, &mut stdin, &mut stdout);
     drop(stdin);
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
@@ -161,34 +145,11 @@ fn a_terminal_the_caller_holds_cannot_stop_or_end_the_setuid_helper() {
         return;
     };
     let i = Install::new();
-    for d in ["up", "work"] {
-        std::fs::create_dir(dir.path().join(d)).unwrap();
-    }
     // Not `exec`: the helper must be the shell's child, in its foreground process group.
-    let script = format!(
-        "set -e\n\
-         mount -t overlay overlay -o lowerdir=/etc,upperdir={d}/up,workdir={d}/work /etc\n\
-         mkdir -p /etc/mfa\n\
-         cp {config} /etc/mfa/mfa.toml\n\
-         chmod 0640 /etc/mfa/mfa.toml\n\
-         setpriv --reuid nobody --regid nogroup --clear-groups -- {copy}\n\
-         exit $?\n",
-        d = dir.path().display(),
-        config = i.config().display(),
-        copy = copy.display()
-    );
+    let script = namespace_script(dir.path(), &i, &copy, false);
     let (master, slave) = pty();
     let slave_fd = slave.as_raw_fd();
-    let mut cmd = Command::new("unshare");
-    cmd.args([
-        "--mount",
-        "--propagation",
-        "private",
-        "--",
-        "sh",
-        "-c",
-        &script,
-    ]);
+    let mut cmd = in_namespace(&script);
     // SAFETY: only raw, async-signal-safe system calls on integers and stack values.
     unsafe {
         cmd.pre_exec(move || {
@@ -209,11 +170,7 @@ fn a_terminal_the_caller_holds_cannot_stop_or_end_the_setuid_helper() {
     drop(slave);
     let mut stdin = shell.stdin.take().unwrap();
     let mut stdout = shell.stdout.take().unwrap();
-    stdin
-        .write_all(&ask(Mode::Plain, "ann", "192.0.2.5", None).encode().unwrap())
-        .unwrap();
-    let first = helper::read_frame(&mut stdout);
-    assert!(matches!(first, Ok(Frame::Prompt { .. })), "{first:?}");
+    ask_until_prompt(&mut stdin, &mut stdout, "192.0.2.5");
     let sh = shell.id();
     let children = std::fs::read_to_string(format!("/proc/{sh}/task/{sh}/children")).unwrap();
     let pid: u32 = children.split_whitespace().next().unwrap().parse().unwrap();
@@ -246,18 +203,7 @@ fn a_terminal_the_caller_holds_cannot_stop_or_end_the_setuid_helper() {
             .to_string()
     };
     assert_eq!(cpus(&pid.to_string()), cpus("self"), "its CPUs");
-    stdin
-        .write_all(
-            &Frame::Answer(Secret(i.mailed_code().into_bytes()))
-                .encode()
-                .unwrap(),
-        )
-        .unwrap();
-    let last = helper::read_frame(&mut stdout);
-    assert!(
-        matches!(last, Ok(Frame::Outcome(Outcome::Success { .. }))),
-        "{last:?}"
-    );
+    answer_succeeds(&i, &mut stdin, &mut stdout);
     drop(stdin);
     let _ = shell.wait();
     assert_eq!(i.outcomes(), ["success:"]);

@@ -18,7 +18,20 @@ pub(super) struct Cx<'a> {
     pub(super) typed: bool,
 }
 
-impl Cx<'_> {
+impl<'a> Cx<'a> {
+    /// A fresh authentication under `config`: the snapshot loaded if there is one, the
+    /// database not yet opened, nothing sent or typed yet.
+    pub(super) fn new(config: &'a Config) -> Self {
+        Cx {
+            config,
+            snap: Snapshot::load(&config.paths.database),
+            store: None,
+            record: None,
+            sent: 0,
+            typed: false,
+        }
+    }
+
     pub(super) fn db(&self) -> &std::path::Path {
         &self.config.paths.database
     }

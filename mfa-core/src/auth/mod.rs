@@ -233,14 +233,7 @@ fn run(
     let conv = &mut asking;
     let ip = parse_address(&req.rhost).ok();
     let now = crate::now();
-    let mut cx = Cx {
-        config,
-        snap: Snapshot::load(&config.paths.database),
-        store: None,
-        record: None,
-        sent: 0,
-        typed: false,
-    };
+    let mut cx = Cx::new(config);
     let mut facts = match cx.facts(req, ip) {
         Ok(f) => f,
         Err(e) => {

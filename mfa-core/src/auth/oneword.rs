@@ -134,14 +134,7 @@ pub fn before(config: &Config, req: &Request, field: &[u8], sep: u8) -> Before {
         }
         _ => {}
     }
-    let mut cx = Cx {
-        config,
-        snap: Snapshot::load(&config.paths.database),
-        store: None,
-        record: None,
-        sent: 0,
-        typed: false,
-    };
+    let mut cx = Cx::new(config);
     let ip = parse_address(&req.rhost).ok();
     let facts = cx.facts(req, ip).ok();
     let code_length = facts.as_ref().map_or(6, |f| f.settings.code_length);
@@ -434,8 +427,9 @@ pub(super) fn double_logon_contact(
 }
 
 /// A conversation for the one-password flows: nothing is shown, and a prompt (which the
-/// client would answer with the password) is an error.
-pub(super) struct Mute;
+/// client would answer with the password) is an error. pam_mfa uses it too, for the helper's
+/// one-password runs.
+pub struct Mute;
 
 impl Conversation for Mute {
     fn prompt(&mut self, _: &str, _: bool) -> Result<Vec<u8>, ConvError> {

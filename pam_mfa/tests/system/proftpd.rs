@@ -10,9 +10,8 @@
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use super::ftp::{failures, free_port, newest_code, ok, refused, server, wait_listening};
+use super::ftp::{BANNER, Steps, failures, free_port, ok, refused, server, wait_listening};
 use super::{Install, PamService, SystemUser, module_path, root_or_skip, unique};
-use mfa_core::store::{factors, rules};
 
 /// A running proftpd, stopped on drop (its PAM service file goes with it).
 struct Proftpd {
@@ -21,8 +20,6 @@ struct Proftpd {
     dir: tempfile::TempDir,
     _pam: PamService,
 }
-
-const BANNER: &str = "This server uses two-factor authentication: type PASSWORD,CODE.";
 
 /// The shipped etc/pam.d/proftpd, its pam_mfa lines naming the built module and `config`.
 fn shipped_stack(config: &Path) -> String {
@@ -126,63 +123,20 @@ fn proftpd_double_logon_and_one_field_codes() {
     let ftp = Proftpd::start(&install, true);
     let (u, pw) = (user.name.as_str(), user.password.as_str());
     let log = || ftp.log();
+    let steps = Steps {
+        install: &install,
+        port: ftp.port,
+        user: u,
+        password: pw,
+        log: &log,
+    };
 
-    // The greeting says so (220- lines before the login).
-    let r = ftp.login("127.0.0.1", u, "wrong-password");
-    assert!(r.1.starts_with(&format!("220-{BANNER}")), "{r:?}");
-    // A wrong password: refused, nothing sent, nothing counted.
-    assert!(refused(&r), "{r:?}");
-    let r = ftp.login("127.0.0.1", u, "wrong-password,123456");
-    assert!(refused(&r), "{r:?}");
-    assert!(install.messages().is_empty(), "{:?}", install.messages());
+    steps.greeting_and_wrong_passwords();
+    steps.double_logon();
+    // A wrong code costs one failure (none counted before it).
     assert_eq!(failures(&install, u), 0);
-
-    // The double logon: the password alone is refused and a passcode goes out; the passcode
-    // as the password logs in, from the same address, once.
-    let r = ftp.login("127.0.0.1", u, pw);
-    assert!(refused(&r), "{r:?}\n{}", log());
-    assert_eq!(install.messages().len(), 1);
-    let code = newest_code(&install);
-    assert!(
-        refused(&ftp.login("127.0.0.2", u, &code)),
-        "another address"
-    );
-    let r = ftp.login("127.0.0.1", u, &code);
-    assert!(ok(&r), "{r:?}\n{}", log());
-    assert!(refused(&ftp.login("127.0.0.1", u, &code)), "reused");
-
-    // PASSWORD,CODE with a passcode received; a wrong code costs one failure.
-    assert!(refused(&ftp.login("127.0.0.1", u, pw)));
-    let code = newest_code(&install);
-    let wrong = if code == "000000" { "000001" } else { "000000" };
-    assert!(refused(&ftp.login(
-        "127.0.0.1",
-        u,
-        &format!("{pw},{wrong}")
-    )));
-    assert_eq!(failures(&install, u), 1);
-    let r = ftp.login("127.0.0.1", u, &format!("{pw},{code}"));
-    assert!(ok(&r), "{r:?}\n{}", log());
-    assert_eq!(failures(&install, u), 0);
-
-    // PASSWORD,TOTP: a totp service, one connection, nothing sent.
-    let key = mfa_core::totp::Key::generate("SHA1", 6).unwrap();
-    let sent = install.messages().len();
-    install
-        .store()
-        .change("t", "t", |tx| {
-            factors::set_totp(tx, &user.name, &key, 0)?;
-            Ok((rules::set_service(tx, "*", "totp")?, String::new()))
-        })
-        .unwrap();
-    let now = u64::try_from(mfa_core::now()).unwrap();
-    let r = ftp.login(
-        "127.0.0.1",
-        u,
-        &format!("{pw},{}", key.code_at(now).unwrap()),
-    );
-    assert!(ok(&r), "{r:?}\n{}", log());
-    assert!(refused(&ftp.login("127.0.0.1", u, pw)));
+    steps.password_and_passcode(1);
+    let (key, now, sent) = steps.password_and_totp();
     // A wrong password with a valid code: refused at pam_unix, nothing counted or sent.
     let r = ftp.login(
         "127.0.0.1",
@@ -194,9 +148,7 @@ fn proftpd_double_logon_and_one_field_codes() {
     assert_eq!(failures(&install, u), 0);
 
     // The password is in no log line of mfa, nor in proftpd's.
-    for l in install.log() {
-        assert!(!l.contains(pw), "{l}");
-    }
+    steps.password_not_logged();
     assert!(!log().contains(pw), "{}", log());
 }
 

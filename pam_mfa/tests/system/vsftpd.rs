@@ -5,9 +5,9 @@
 
 use std::process::{Child, Command, Stdio};
 
-use super::ftp::{failures, free_port, newest_code, ok, refused, server, wait_listening};
+use super::ftp::{BANNER, Steps, free_port, newest_code, ok, refused, server, wait_listening};
 use super::{Install, PamService, SystemUser, module_path, root_or_skip, unique};
-use mfa_core::store::{factors, rules};
+use mfa_core::store::rules;
 
 /// A running vsftpd, stopped on drop (its PAM service file goes with it).
 struct Vsftpd {
@@ -16,8 +16,6 @@ struct Vsftpd {
     _dir: tempfile::TempDir,
     _pam: PamService,
 }
-
-const BANNER: &str = "This server uses two-factor authentication: type PASSWORD,CODE.";
 
 impl Vsftpd {
     fn start(install: &Install) -> Vsftpd {
@@ -117,28 +115,16 @@ fn vsftpd_double_logon_and_one_field_codes() {
     install.user(&user.name, &user.email());
     let ftp = Vsftpd::start(&install);
     let (u, pw) = (user.name.as_str(), user.password.as_str());
+    let steps = Steps {
+        install: &install,
+        port: ftp.port,
+        user: u,
+        password: pw,
+        log: &String::new,
+    };
 
-    // The greeting says so (220- lines before the login).
-    let r = ftp.login("127.0.0.1", u, "wrong-password");
-    assert!(r.1.starts_with(&format!("220-{BANNER}")), "{r:?}");
-    // A wrong password: refused, nothing sent, nothing counted.
-    assert!(refused(&r), "{r:?}");
-    let r = ftp.login("127.0.0.1", u, "wrong-password,123456");
-    assert!(refused(&r), "{r:?}");
-    assert!(install.messages().is_empty());
-    assert_eq!(failures(&install, u), 0);
-
-    // The double logon.
-    let r = ftp.login("127.0.0.1", u, pw);
-    assert!(refused(&r), "{r:?}");
-    assert_eq!(install.messages().len(), 1);
-    let code = newest_code(&install);
-    let r = ftp.login("127.0.0.2", u, &code);
-    assert!(refused(&r), "another address: {r:?}");
-    let r = ftp.login("127.0.0.1", u, &code);
-    assert!(ok(&r), "{r:?}");
-    let r = ftp.login("127.0.0.1", u, &code);
-    assert!(refused(&r), "reused: {r:?}");
+    steps.greeting_and_wrong_passwords();
+    steps.double_logon();
 
     // An expired window.
     assert!(refused(&ftp.login("127.0.0.1", u, pw)));
@@ -146,42 +132,9 @@ fn vsftpd_double_logon_and_one_field_codes() {
     mfa_core::state::expire_all_challenges(&install.path("db/mfa.db")).unwrap();
     assert!(refused(&ftp.login("127.0.0.1", u, &code)));
 
-    // PASSWORD,CODE with a passcode received; N wrong codes cost N failures.
-    assert!(refused(&ftp.login("127.0.0.1", u, pw)));
-    let code = newest_code(&install);
-    let wrong = if code == "000000" { "000001" } else { "000000" };
-    let before = failures(&install, u);
-    for n in 1..=2 {
-        assert!(refused(&ftp.login(
-            "127.0.0.1",
-            u,
-            &format!("{pw},{wrong}")
-        )));
-        assert_eq!(failures(&install, u), before + n);
-    }
-    let r = ftp.login("127.0.0.1", u, &format!("{pw},{code}"));
-    assert!(ok(&r), "{r:?}");
-    assert_eq!(failures(&install, u), 0);
-
-    // PASSWORD,TOTP: a totp service, one connection, nothing sent.
-    let key = mfa_core::totp::Key::generate("SHA1", 6).unwrap();
-    let sent = install.messages().len();
-    install
-        .store()
-        .change("t", "t", |tx| {
-            factors::set_totp(tx, &user.name, &key, 0)?;
-            Ok((rules::set_service(tx, "*", "totp")?, String::new()))
-        })
-        .unwrap();
-    let now = u64::try_from(mfa_core::now()).unwrap();
-    let r = ftp.login(
-        "127.0.0.1",
-        u,
-        &format!("{pw},{}", key.code_at(now).unwrap()),
-    );
-    assert!(ok(&r), "{r:?}");
-    assert!(refused(&ftp.login("127.0.0.1", u, pw)));
-    assert_eq!(install.messages().len(), sent);
+    // PASSWORD,CODE: two wrong codes cost two failures.
+    steps.password_and_passcode(2);
+    let (_, _, sent) = steps.password_and_totp();
 
     // A repeat window: after a second factor from an address, more connections from it (FTP
     // clients open several) need only the password — here with curl, another real client;
@@ -207,8 +160,5 @@ fn vsftpd_double_logon_and_one_field_codes() {
     assert!(ok(&ftp.login("127.0.0.1", u, pw)));
     assert!(refused(&ftp.login("127.0.0.1", u, "wrong-password")));
 
-    // The password is in no log line of mfa.
-    for l in install.log() {
-        assert!(!l.contains(pw), "{l}");
-    }
+    steps.password_not_logged();
 }

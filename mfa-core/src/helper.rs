@@ -101,21 +101,7 @@ pub enum Mode {
 
 /// Bytes that are a secret (an answer, a password field, a code): zeroed when dropped, and
 /// `Debug` shows only their length.
-#[derive(Clone, PartialEq, Eq, Default)]
-pub struct Secret(pub Vec<u8>);
-
-impl Drop for Secret {
-    fn drop(&mut self) {
-        self.0.fill(0);
-        std::hint::black_box(&self.0);
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "<{} bytes>", self.0.len())
-    }
-}
+pub use crate::secret::Secret;
 
 /// The module's question: who, where, which flow, and the field or code of a one-password
 /// service.

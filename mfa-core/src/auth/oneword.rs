@@ -153,15 +153,15 @@ pub fn before(config: &Config, req: &Request, field: &[u8], sep: u8) -> Before {
         return Before::Ignore;
     };
     let now = crate::now();
-    let open = outstanding(cx.db(), req, now);
+    let Ok(st) = state::read_user(cx.db(), &req.user) else {
+        return Before::Ignore;
+    };
+    let open = outstanding(cx.db(), req, &st.challenges, now);
     if open.is_empty() {
         return Before::Ignore;
     }
     // The decision still asks for a passcode: a user locked out, disabled or deleted since
     // the first login, or a service whose method changed, gets nothing from the code.
-    let Ok(st) = state::read_user(cx.db(), &req.user) else {
-        return Before::Ignore;
-    };
     facts.locked_until = facts.locked_until.max(st.failures.locked_until);
     facts.last_grant = grants::in_state(&st, &req.service, &req.rhost);
     match policy::decide(&facts, now) {
@@ -197,15 +197,18 @@ pub fn before(config: &Config, req: &Request, field: &[u8], sep: u8) -> Before {
 /// Outstanding (not expired, attempts left) double-logon challenges for this user, service
 /// and address. (An interactive login's challenges belong to that login alone.) Only the
 /// user's own challenges are read (at most `sends::MAX_CHALLENGES`, listed in their
-/// login-state file when issued), never the whole directory: a code-shaped field costs a few
-/// small reads whatever the number of users.
-fn outstanding(db: &std::path::Path, req: &Request, now: i64) -> Vec<state::Challenge> {
-    let ids = state::read_user(db, &req.user)
-        .map(|st| st.challenges)
-        .unwrap_or_default();
-    ids.into_iter()
+/// login-state file when issued: `listed`), never the whole directory: a code-shaped field
+/// costs a few small reads whatever the number of users.
+fn outstanding(
+    db: &std::path::Path,
+    req: &Request,
+    listed: &[(String, i64)],
+    now: i64,
+) -> Vec<state::Challenge> {
+    listed
+        .iter()
         .filter(|(_, expires)| *expires >= now)
-        .filter_map(|(id, _)| state::challenge(db, &id).ok().flatten())
+        .filter_map(|(id, _)| state::challenge(db, id).ok().flatten())
         .filter(|c| {
             c.user == req.user
                 && c.service == req.service
@@ -364,7 +367,10 @@ pub(super) fn after(
     let passcodes = method == "passcode" || method == "any";
     if let Some(code) = code {
         let open = if passcodes {
-            outstanding(cx.db(), req, crate::now())
+            let listed = state::read_user(cx.db(), &req.user)
+                .map(|st| st.challenges)
+                .unwrap_or_default();
+            outstanding(cx.db(), req, &listed, crate::now())
         } else {
             Vec::new()
         };

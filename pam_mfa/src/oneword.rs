@@ -1,9 +1,10 @@
 //! The two instances of a one-password service (`oneword=before`, `oneword=after`).
 //!
 //! `before` runs ahead of the password module: it takes the one password (PAM_AUTHTOK, or
-//! one echo-off `Password: ` prompt, the only prompt), hands `mfa_core::auth::oneword_before`
-//! (without root: the helper mfa-check, which answers with the split's index) the field, puts the password part in PAM_AUTHTOK for `pam_unix use_first_pass`, and keeps
-//! the code for `after` with pam_set_data. `after` takes it back (once) and runs the decision
+//! one echo-off `Password: ` prompt, the only prompt), hands the field to
+//! `mfa_core::auth::oneword_before` (without root: to the helper mfa-check, which answers
+//! with the split's index), puts the password part in PAM_AUTHTOK for
+//! `pam_unix use_first_pass`, and keeps the code for `after` with pam_set_data. `after` takes it back (once) and runs the decision
 //! with it. The password is never logged; the kept code is zeroed when PAM drops it.
 #![allow(unsafe_code)]
 

@@ -208,10 +208,19 @@ fn malformed(m: impl Into<String>) -> ProtoError {
     ProtoError::Malformed(m.into())
 }
 
-/// A separator a module argument may name: one ASCII punctuation character, not `-`.
+/// A separator a module argument may name: one ASCII punctuation character, not `-` (a
+/// passcode's prefix is `V-`). pam_mfa's `separator=`, this protocol and doctor all use it.
 pub fn valid_separator(b: u8) -> bool {
     b.is_ascii_punctuation() && b != b'-'
 }
+
+/// Where pam_mfa looks for the helper when `helper=` is not given: the package's, then
+/// `make install`'s. (doctor checks the same files.)
+pub const HELPER_PATHS: [&str; 2] = ["/usr/lib/mfa/mfa-check", "/usr/local/lib/mfa/mfa-check"];
+
+/// pam_mfa's module arguments, as its refusal of an unknown one and doctor name them.
+pub const MODULE_ARGUMENTS: &str = "config=PATH service=NAME fail_mode=secure|safe \
+     oneword=before|after separator=C helper=PATH debug";
 
 // ---- encoding ----
 

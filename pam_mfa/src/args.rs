@@ -18,7 +18,7 @@ pub struct Args {
     /// `separator=C`: between the password and the code in the one field (default `,`).
     pub separator: u8,
     /// `helper=PATH`: the setuid helper run when the module lacks root (default: the first
-    /// of `helper::DEFAULT_PATHS` that exists).
+    /// of `mfa_core::helper::HELPER_PATHS` that exists).
     pub helper: Option<PathBuf>,
 }
 
@@ -31,10 +31,10 @@ pub enum OneWord {
     After,
 }
 
-/// A separator: one ASCII punctuation character, not `-` (a passcode's prefix is `V-`).
+/// A separator: one byte `mfa_core::helper::valid_separator` accepts.
 fn separator(s: &str) -> Option<u8> {
     match s.as_bytes() {
-        [b] if b.is_ascii_punctuation() && *b != b'-' => Some(*b),
+        [b] if mfa_core::helper::valid_separator(*b) => Some(*b),
         _ => None,
     }
 }

@@ -1,6 +1,6 @@
 //! Delegation to the setuid helper `mfa-check` when the module runs without root (PostgreSQL
 //! calls PAM as `postgres`): the module then reads no configuration and no store itself. It
-//! runs the helper (`helper=PATH`, else the first of [`DEFAULT_PATHS`] that exists) with a
+//! runs the helper (`helper=PATH`, else the first of [`HELPER_PATHS`] that exists) with a
 //! cleared environment (only `MFA_CONFIG` = the `config=` argument, which a setuid helper
 //! ignores), a socket pair as its stdin and stdout and stderr on /dev/null, and no other
 //! descriptor of the host (a server's client socket must not reach a root process, and the
@@ -21,13 +21,11 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mfa_core::auth::{Conversation, Outcome};
-use mfa_core::helper::{self, Ask, BeforeReply, DEADLINE, Frame, MAX_EXCHANGES, Message, Timed};
+use mfa_core::helper::{
+    self, Ask, BeforeReply, DEADLINE, Frame, HELPER_PATHS, MAX_EXCHANGES, Message, Timed,
+};
 
 use crate::args::Args;
-
-/// Where the helper is looked for when `helper=` is not given: the package's, then
-/// `make install`'s.
-pub const DEFAULT_PATHS: [&str; 2] = ["/usr/lib/mfa/mfa-check", "/usr/local/lib/mfa/mfa-check"];
 
 /// How much longer than the helper's own deadline the module waits for its reply.
 const GRACE: Duration = Duration::from_secs(30);
@@ -54,7 +52,7 @@ fn path(args: &Args) -> Result<PathBuf, String> {
     if let Some(p) = &args.helper {
         return Ok(p.clone());
     }
-    DEFAULT_PATHS
+    HELPER_PATHS
         .iter()
         .map(PathBuf::from)
         .find(|p| p.exists())
@@ -62,7 +60,7 @@ fn path(args: &Args) -> Result<PathBuf, String> {
             format!(
                 "not running as root and no mfa-check helper: none of {} exists (install \
                  libpam-mfa, or give the module helper=PATH)",
-                DEFAULT_PATHS.join(", ")
+                HELPER_PATHS.join(", ")
             )
         })
 }

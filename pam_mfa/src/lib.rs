@@ -69,7 +69,8 @@ fn authenticate(pamh: &mut PamHandle, raw_args: &[&CStr], silent: bool) -> PamRe
             syslog::err(
                 &pam_service,
                 &format!(
-                    "refusing to run: unknown module argument {bad:?} (known: config=PATH service=NAME fail_mode=secure|safe oneword=before|after separator=C helper=PATH debug)"
+                    "refusing to run: unknown module argument {bad:?} (known: {})",
+                    mfa_core::helper::MODULE_ARGUMENTS
                 ),
             );
             return PamResultCode::PAM_SERVICE_ERR;

@@ -14,10 +14,6 @@ use std::path::{Path, PathBuf};
 
 use super::Report;
 
-/// Where pam_mfa looks for the helper without `helper=`, in order (the package's, then
-/// `make install`'s).
-pub const HELPERS: &[&str] = &["usr/lib/mfa/mfa-check", "usr/local/lib/mfa/mfa-check"];
-
 /// Services whose server calls PAM as its own account, and that account (Debian's).
 const UNPRIVILEGED: &[(&str, &str)] = &[("postgresql", "postgres")];
 
@@ -52,7 +48,13 @@ fn under(root: &Path, path: &str) -> PathBuf {
 
 /// Checks one helper file: Ok(detail) or Err(what is wrong and the fix).
 fn helper_file(p: &Path) -> Result<String, String> {
-    let m = std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
+    let m = std::fs::metadata(p).map_err(|e| {
+        format!(
+            "{}: {e}: pam_mfa running as a caller cannot ask it; install the package \
+             libpam-mfa (or `make install`), or correct helper=",
+            p.display()
+        )
+    })?;
     let mode = m.mode() & 0o7777;
     let fix = format!("chown root:root {0} && chmod 4755 {0}", p.display());
     if !m.is_file() {
@@ -173,7 +175,10 @@ pub fn check(
     // The helper the module runs: helper= if a stack names one, else the first that exists.
     let named: BTreeSet<&String> = stacked.iter().flat_map(|s| &s.helpers).collect();
     if named.is_empty() {
-        let candidates: Vec<PathBuf> = HELPERS.iter().map(|h| root.join(h)).collect();
+        let candidates: Vec<PathBuf> = mfa_core::helper::HELPER_PATHS
+            .iter()
+            .map(|h| under(&root, h))
+            .collect();
         match candidates.iter().find(|p| p.exists()) {
             Some(p) => match helper_file(p) {
                 Ok(d) => r.add("helper mfa-check", "ok", d),

@@ -82,9 +82,9 @@ fn warn(text: String) -> Finding {
     }
 }
 
-/// A separator pam_mfa accepts: one ASCII punctuation character other than `-`.
+/// A separator pam_mfa accepts.
 fn separator_ok(s: &str) -> bool {
-    matches!(s.as_bytes(), [b] if b.is_ascii_punctuation() && *b != b'-')
+    matches!(s.as_bytes(), [b] if mfa_core::helper::valid_separator(*b))
 }
 
 /// The arguments of one pam_mfa line, as the module parses them: an argument it does not
@@ -116,11 +116,7 @@ pub fn arguments(service: &str, l: &Line) -> Vec<Finding> {
                     .to_string(),
             ),
             None if a == "debug" => None,
-            _ => Some(
-                "known: config=PATH service=NAME fail_mode=secure|safe oneword=before|after \
-                 separator=C debug"
-                    .to_string(),
-            ),
+            _ => Some(format!("known: {}", mfa_core::helper::MODULE_ARGUMENTS)),
         };
         if let Some(p) = problem {
             out.push(fail(format!(

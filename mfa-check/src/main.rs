@@ -17,7 +17,7 @@
 //! or by root) it honours `MFA_CONFIG` (tests); root is always answered (it could read the
 //! rules itself). The ask is read first, within `helper::ASK_DEADLINE`, while the process
 //! still counts toward the caller's process limit; a plain login that would self-enrol is
-//! refused (`enroll`).
+//! refused (`mfa_core::auth::authenticate_without_enrollment`).
 //!
 //! Exit status ([`Exit`]): 0 a reply was written; 2 a bad ask (malformed, oversized,
 //! truncated, none before the deadline, or an argument given); 3 the caller or the service is
@@ -27,7 +27,6 @@
 //! written (the caller went away).
 //! On 2 to 5 a `Refused` frame says why, when the channel still takes it.
 
-mod enroll;
 mod process;
 mod relay;
 mod report;
@@ -171,11 +170,7 @@ fn run(caller: Caller, mfa_config: Option<std::ffi::OsString>) -> Exit {
     let mut stdout = std::io::stdout();
     let reply = {
         let mut relay = relay::Relay::new(&mut input, &mut stdout);
-        let reply = if ask.mode == Mode::Plain && enroll::would_enroll(&config, &req) {
-            enroll::refuse(&mut relay, &caller, &req)
-        } else {
-            decide(&config, &req, &ask, &mut relay)
-        };
+        let reply = decide(&config, &req, &ask, &mut relay);
         if let Some(why) = &relay.broken {
             process::syslog(
                 libc::LOG_NOTICE,
@@ -198,7 +193,13 @@ fn run(caller: Caller, mfa_config: Option<std::ffi::OsString>) -> Exit {
 /// The usual decision of the ask's flow.
 fn decide(config: &Config, req: &Request, ask: &Ask, relay: &mut relay::Relay<'_>) -> Frame {
     match ask.mode {
-        Mode::Plain => Frame::Outcome(auth::authenticate(config, req, relay, ask.fail_mode)),
+        // No self-enrollment: the conversation is the calling server's, not the user's.
+        Mode::Plain => Frame::Outcome(auth::authenticate_without_enrollment(
+            config,
+            req,
+            relay,
+            ask.fail_mode,
+        )),
         Mode::After => Frame::Outcome(auth::oneword_after(
             config,
             req,

@@ -200,7 +200,22 @@ pub fn authenticate(
     conv: &mut dyn Conversation,
     fallback: FailMode,
 ) -> Outcome {
-    run(config, req, conv, fallback, None)
+    run(config, req, conv, fallback, None, true)
+}
+
+/// [`authenticate`] for a conversation that belongs to a calling server rather than to the
+/// user (the setuid helper mfa-check relays the server's): never a self-enrollment. Enrolling
+/// registers a factor for every service (a TOTP key shown to the conversation, an address
+/// typed into it), so a server's account could enrol its own for any user who may still
+/// self-enrol and then pass that user's second factor on SSH. The user is told to enrol on a
+/// terminal; the decision is the same one, made once.
+pub fn authenticate_without_enrollment(
+    config: &Config,
+    req: &Request,
+    conv: &mut dyn Conversation,
+    fallback: FailMode,
+) -> Outcome {
+    run(config, req, conv, fallback, None, false)
 }
 
 /// The second instance of a one-password service (`oneword=after`, behind the password
@@ -213,17 +228,18 @@ pub fn oneword_after(
     code: Option<&[u8]>,
     fallback: FailMode,
 ) -> Outcome {
-    run(config, req, &mut oneword::Mute, fallback, Some(code))
+    run(config, req, &mut oneword::Mute, fallback, Some(code), false)
 }
 
 /// One authentication: interactive (`oneword` is `None`), or the one-password flow with the
-/// code kept from the field, if any.
+/// code kept from the field, if any; `enrollment`: whether a self-enrollment may happen here.
 fn run(
     config: &Config,
     req: &Request,
     conv: &mut dyn Conversation,
     fallback: FailMode,
     oneword: Option<Option<&[u8]>>,
+    enrollment: bool,
 ) -> Outcome {
     let mut asking = Asking {
         conv,
@@ -278,6 +294,16 @@ fn run(
         // Enrollment needs prompts, which a one-password client answers with its password.
         Decision::EnrollTotp | Decision::Enroll if oneword.is_some() => {
             let reason = "self-enrollment needs prompts: not on a one-password service".into();
+            (Outcome::Deny { reason }, String::new())
+        }
+        // The conversation is a server's, not the user's (see authenticate_without_enrollment).
+        Decision::EnrollTotp | Decision::Enroll if !enrollment => {
+            let _ = conv.error(
+                "Second factor: enrol on a terminal (ssh, login) first; this service cannot enrol you.",
+            );
+            let reason = "self-enrollment refused: the conversation is a calling server's \
+                          (mfa-check); the user enrols on a terminal (ssh, login) first"
+                .into();
             (Outcome::Deny { reason }, String::new())
         }
         // A name mfa-admin could not store (`émile`, a space) is not enrolled at login: the

@@ -91,7 +91,7 @@ fn run(caller: Caller, mfa_config: Option<std::ffi::OsString>) -> Exit {
     let ask = match helper::read_frame(&mut input) {
         Ok(Frame::Ask(a)) => a,
         Ok(other) => {
-            let why = format!("expected an ask, got {}", kind(&other));
+            let why = format!("expected an ask, got {}", other.kind());
             return refuse(&mut out, Exit::BadAsk, &caller, "", &why);
         }
         Err(e) => {
@@ -229,20 +229,6 @@ fn check_ask(ask: &Ask) -> Result<(), String> {
         return Err("bad ask: no user name, or one with surrounding blanks".into());
     }
     Ok(())
-}
-
-fn kind(f: &Frame) -> &'static str {
-    match f {
-        Frame::Ask(_) => "an ask",
-        Frame::Prompt { .. } => "a prompt",
-        Frame::Message { .. } => "a message",
-        Frame::Answer(_) => "an answer",
-        Frame::Shown => "a shown",
-        Frame::ConvFailed => "a conversation failure",
-        Frame::Outcome(_) => "an outcome",
-        Frame::Before(_) => "a before reply",
-        Frame::Refused(_) => "a refusal",
-    }
 }
 
 /// Writes one frame. Blocking: a caller that never reads its end is bounded by the alarm

@@ -71,26 +71,8 @@ impl<'a> Relay<'a> {
     }
 
     fn unexpected<T>(&mut self, f: &Frame) -> Result<T, ConvError> {
-        self.broken = Some(format!(
-            "unexpected frame from the caller: {}",
-            frame_kind(f)
-        ));
+        self.broken = Some(format!("unexpected frame from the caller: {}", f.kind()));
         Err(ConvError)
-    }
-}
-
-/// A frame's kind, never its content (an answer is a secret).
-fn frame_kind(f: &Frame) -> &'static str {
-    match f {
-        Frame::Ask(_) => "ask",
-        Frame::Prompt { .. } => "prompt",
-        Frame::Message { .. } => "message",
-        Frame::Answer(_) => "answer",
-        Frame::Shown => "shown",
-        Frame::ConvFailed => "conversation failed",
-        Frame::Outcome(_) => "outcome",
-        Frame::Before(_) => "before",
-        Frame::Refused(_) => "refused",
     }
 }
 
@@ -100,7 +82,7 @@ impl Conversation for Relay<'_> {
             text: text.into(),
             echo,
         })? {
-            Frame::Answer(a) => Ok(a.0.clone()),
+            Frame::Answer(mut a) => Ok(std::mem::take(&mut a.0)),
             Frame::ConvFailed => Err(ConvError),
             other => self.unexpected(&other),
         }

@@ -196,6 +196,23 @@ impl std::fmt::Display for ProtoError {
 
 impl std::error::Error for ProtoError {}
 
+impl Frame {
+    /// The frame's kind, never its content (an answer or an ask carries a secret).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Frame::Ask(_) => "an ask",
+            Frame::Prompt { .. } => "a prompt",
+            Frame::Message { .. } => "a message",
+            Frame::Answer(_) => "an answer",
+            Frame::Shown => "a shown",
+            Frame::ConvFailed => "a conversation failure",
+            Frame::Outcome(_) => "an outcome",
+            Frame::Before(_) => "a before reply",
+            Frame::Refused(_) => "a refusal",
+        }
+    }
+}
+
 fn tag_name(tag: u8) -> String {
     if tag.is_ascii_graphic() {
         format!("'{}'", tag as char)

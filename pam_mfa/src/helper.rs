@@ -24,6 +24,7 @@ use mfa_core::auth::{Conversation, Outcome};
 use mfa_core::helper::{
     self, Ask, BeforeReply, DEADLINE, Frame, HELPER_PATHS, MAX_EXCHANGES, Message, Timed,
 };
+use mfa_core::secret::Secret;
 
 use crate::args::Args;
 
@@ -93,10 +94,13 @@ fn send_all(sock: &UnixStream, bytes: &[u8]) -> Result<(), String> {
 }
 
 fn send(sock: &UnixStream, frame: &Frame) -> Result<(), String> {
-    let bytes = frame
-        .encode()
-        .map_err(|e| format!("cannot encode for mfa-check: {e}"))?;
-    send_all(sock, &bytes)
+    // The encoded ask holds the one field (a password) and answers hold codes: zeroed once sent.
+    let bytes = Secret(
+        frame
+            .encode()
+            .map_err(|e| format!("cannot encode for mfa-check: {e}"))?,
+    );
+    send_all(sock, &bytes.0)
 }
 
 /// Marks every descriptor above 2 close-on-exec, in the child between fork and exec: the host's

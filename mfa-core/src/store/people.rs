@@ -475,11 +475,12 @@ pub fn delete_contact(conn: &Connection, user: &str, seq: i64) -> Result<Deleted
             "user {user:?} has no contact number {seq}; `mfa-admin contact list {user}` shows the numbers"
         ))
     })?;
-    let cleared_double_logon = conn.execute(
-        "UPDATE overrides SET double_logon_contact = NULL
-         WHERE user = ?1 AND double_logon_contact = ?2",
+    // The schema's trigger clears the choice with the contact; this only tells the caller.
+    let cleared_double_logon: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM overrides WHERE user = ?1 AND double_logon_contact = ?2)",
         params![user, seq],
-    )? > 0;
+        |r| r.get(0),
+    )?;
     conn.execute(
         "DELETE FROM contacts WHERE user = ?1 AND seq = ?2",
         params![user, seq],

@@ -191,7 +191,7 @@ pub fn check(r: &mut Report, pam_dir: &Path, stacked: &[Stacked]) {
             "proftpd.conf reverse DNS",
             "warn",
             format!(
-                "UseReverseDNS is {} : mod_auth_pam then passes the client's host name as \
+                "UseReverseDNS is {}: mod_auth_pam then passes the client's host name as \
                  PAM_RHOST, so mfa's network rules do not match and a double logon's passcode \
                  is bound to a name the client's DNS chooses; add `UseReverseDNS off`",
                 other.map_or_else(

@@ -119,6 +119,9 @@ fn run(caller: Caller, mfa_config: Option<std::ffi::OsString>) -> Exit {
             ConfigSource::default_file()
         }
         _ => {
+            if let Some(why) = process::setuid_ignored(&caller) {
+                return refuse(&mut out, Exit::Setup, &caller, &ask.service, &why);
+            }
             // The caller could signal us anyway: detaching is a courtesy here.
             let _ = process::detach();
             ConfigSource::named_or_default(mfa_config)

@@ -63,6 +63,32 @@ pub fn clear_environment() -> Option<OsString> {
 
 /// Becomes root in every uid and gid (real, effective, saved) with no supplementary groups:
 /// the caller can no longer signal or ptrace us, and files we create are root's.
+/// When a caller other than root runs an installed set-user-ID-root mfa-check but gained no
+/// privilege, why (the kernel ignored the bit): a sentence naming the cause and the fix. None
+/// when the file is not set-user-ID root (a test's copy) or privilege was gained.
+pub fn setuid_ignored(caller: &Caller) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    if caller.uid == 0 || caller.uid != caller.euid {
+        return None;
+    }
+    let m = std::fs::metadata("/proc/self/exe").ok()?;
+    if m.uid() != 0 || m.mode() & 0o4000 == 0 {
+        return None;
+    }
+    // SAFETY: prctl with PR_GET_NO_NEW_PRIVS reads a flag of this process.
+    let nnp = unsafe { libc::prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) } == 1;
+    let cause = if nnp {
+        "the calling server runs with no_new_privs (NoNewPrivileges=yes, or a sandboxing \
+         option that implies it, in its systemd unit): allow privileges for that unit"
+    } else {
+        "its file system is mounted nosuid: install it on one that is not"
+    };
+    Some(format!(
+        "mfa-check is set-user-ID root but runs as uid {}: the kernel ignored the bit because {cause}",
+        caller.uid
+    ))
+}
+
 pub fn become_root() -> Result<(), String> {
     let root = Gid::from_raw(0);
     setresgid(root, root, root).map_err(|e| format!("setresgid(0, 0, 0): {e}"))?;

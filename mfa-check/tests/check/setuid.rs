@@ -133,6 +133,41 @@ fn a_setuid_helper_ignores_mfa_config() {
     );
 }
 
+/// A caller running with no_new_privs (a systemd unit's NoNewPrivileges=yes) starts the
+/// setuid helper without privilege: it refuses, naming why and what to change, instead of
+/// answering from what nobody can read.
+#[test]
+fn a_setuid_bit_the_kernel_ignored_is_named() {
+    let Some((_dir, copy)) = setuid_copy() else {
+        return;
+    };
+    let mut cmd = Command::new("setpriv");
+    cmd.args([
+        "--no-new-privs",
+        "--reuid",
+        "nobody",
+        "--regid",
+        "nogroup",
+        "--clear-groups",
+        "--",
+    ])
+    .arg(&copy)
+    .current_dir("/");
+    let r = drive(
+        spawn(&mut cmd),
+        &ask(Mode::After, "ann", "", None).encode().unwrap(),
+        |p| panic!("prompted: {p}"),
+    );
+    assert_eq!(r.exit, Some(5), "{r:?}");
+    match &r.last {
+        Ok(Frame::Refused(why)) => {
+            assert!(why.contains("set-user-ID root but runs as uid"), "{why}");
+            assert!(why.contains("NoNewPrivileges"), "{why}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 /// Whether nobody may signal `pid` (kill -0 as nobody).
 fn nobody_can_signal(pid: u32) -> bool {
     as_nobody("kill")

@@ -111,14 +111,7 @@ pub fn user(ctx: &Ctx, cmd: UserCmd) -> Result<()> {
                 println!("failures:   {} in a row", u.failures);
             }
             match &u.overrides {
-                Some(o) => println!(
-                    "overrides:  mandatory {}, exempt {}, self-enroll {}, log {}, double-logon contact {}",
-                    yes_no(o.mandatory),
-                    yes_no(o.exempt),
-                    o.self_enroll.map_or("default".into(), yes_no),
-                    o.log.as_deref().unwrap_or("default"),
-                    double_logon(o.double_logon_contact)
-                ),
+                Some(o) => println!("overrides:  {}", override_fields(o)),
                 None => println!("overrides:  none"),
             }
             match &u.totp {
@@ -405,9 +398,13 @@ pub fn overrides(ctx: &Ctx, cmd: OverrideCmd) -> Result<()> {
 }
 
 fn override_line(o: &q::Override) -> String {
+    format!("{}: {}", o.user, override_fields(o))
+}
+
+/// A user's overrides without the name, as `user show` and `override_line` write them.
+fn override_fields(o: &q::Override) -> String {
     format!(
-        "{}: mandatory {}, exempt {}, self-enroll {}, log {}, double-logon contact {}",
-        o.user,
+        "mandatory {}, exempt {}, self-enroll {}, log {}, double-logon contact {}",
         yes_no(o.mandatory),
         yes_no(o.exempt),
         o.self_enroll.map_or("default".into(), yes_no),

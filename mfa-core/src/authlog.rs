@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::snapshot::sibling;
+use crate::files::sibling;
 use crate::store::logs::AuthEvent;
 use crate::{Error, Result};
 
@@ -61,7 +61,7 @@ pub fn append(database: &Path, ev: &AuthEvent) -> Result<()> {
         .open(&p)
         .map_err(|e| Error::io(&p, e))?;
     // Bounded, like every wait of a login: a mover that hangs must not hang logins.
-    crate::state::lock_within(&f, &p, false)?;
+    crate::files::lock_within(&f, &p, false)?;
     // One write: appends of concurrent logins never interleave.
     f.write_all(&bytes).map_err(|e| Error::io(&p, e))
 }
@@ -81,7 +81,7 @@ pub(crate) fn drain(database: &Path) -> Result<Option<Drained>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io(&p, e)),
     };
-    crate::state::lock_within(&f, &p, true)?;
+    crate::files::lock_within(&f, &p, true)?;
     let mut text = Vec::new();
     f.read_to_end(&mut text).map_err(|e| Error::io(&p, e))?;
     let mut lines = Vec::new();

@@ -11,6 +11,7 @@ pub mod config;
 pub mod contact;
 pub mod error;
 pub mod export;
+pub mod files;
 pub mod grants;
 pub mod helper;
 pub mod logline;

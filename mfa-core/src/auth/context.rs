@@ -36,7 +36,7 @@ impl<'a> Cx<'a> {
         &self.config.paths.database
     }
 
-    /// The database, opened on first use, every wait bounded by [`state::LOCK_WAIT`]
+    /// The database, opened on first use, every wait bounded by [`crate::files::LOCK_WAIT`]
     /// ([`Store::open_bounded`]): a locked database or a hung `mfa-admin` holding the
     /// snapshot lock fails this login in bounded time instead of hanging it.
     pub(super) fn store(&mut self) -> Result<&mut Store> {

@@ -173,7 +173,7 @@ impl From<Error> for Flow {
     }
 }
 
-/// A user's login state held locked past [`state::LOCK_WAIT`] is a denial, never mfa being
+/// A user's login state held locked past [`crate::files::LOCK_WAIT`] is a denial, never mfa being
 /// unavailable: under `fail_mode=safe` that would let in whoever can keep another process
 /// holding the lock (a login stopped half-way) without a second factor.
 fn busy(e: &Error) -> Option<Outcome> {

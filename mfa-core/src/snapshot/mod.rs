@@ -83,6 +83,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
+use crate::files::sibling;
 use crate::policy::UserFacts;
 use crate::store::people::ContactRow;
 use crate::totp::Key;
@@ -133,13 +134,6 @@ fn lock_path(database: &Path) -> PathBuf {
     sibling(database, "-policy.lock")
 }
 
-/// `<database><suffix>`, like SQLite's own `-journal` file.
-pub(crate) fn sibling(database: &Path, suffix: &str) -> PathBuf {
-    let mut s = database.as_os_str().to_os_string();
-    s.push(suffix);
-    PathBuf::from(s)
-}
-
 /// One user as the snapshot holds them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserRecord {
@@ -161,7 +155,7 @@ pub fn bump_generation(conn: &Connection) -> Result<()> {
 
 /// Takes the exclusive lock that serialises the writers of the snapshot (held until the
 /// returned file is dropped). Take it before the database's write lock, never after.
-/// `bounded`: give up after [`crate::state::LOCK_WAIT`] (a login), else wait (mfa-admin,
+/// `bounded`: give up after [`crate::files::LOCK_WAIT`] (a login), else wait (mfa-admin,
 /// behind another administrator's long import).
 pub fn lock(database: &Path, bounded: bool) -> Result<File> {
     let p = lock_path(database);
@@ -173,7 +167,7 @@ pub fn lock(database: &Path, bounded: bool) -> Result<File> {
         .open(&p)
         .map_err(|e| Error::io(&p, e))?;
     if bounded {
-        crate::state::lock_within(&f, &p, true)?;
+        crate::files::lock_within(&f, &p, true)?;
     } else {
         f.lock().map_err(|e| Error::io(&p, e))?;
     }
@@ -183,7 +177,7 @@ pub fn lock(database: &Path, bounded: bool) -> Result<File> {
 /// Deletes the snapshot, so that readers use the database until a new one is written.
 /// Call it inside the transaction of a change, before the commit.
 pub fn invalidate(database: &Path) -> Result<()> {
-    crate::state::remove_if_exists(&path_for(database))
+    crate::files::remove_if_exists(&path_for(database))
 }
 
 /// Writes `bytes` as the snapshot of `database`: a temporary file renamed into place, so a
@@ -191,7 +185,7 @@ pub fn invalidate(database: &Path) -> Result<()> {
 /// administrator's change deserves (the module's lockouts do without, as the design's hot
 /// path does).
 pub fn write(database: &Path, bytes: &[u8], durable: bool) -> Result<()> {
-    crate::state::replace(&path_for(database), bytes, durable)
+    crate::files::replace(&path_for(database), bytes, durable)
 }
 
 /// The generation of the database as `conn` sees it (0 before the first change).

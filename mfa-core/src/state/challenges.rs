@@ -16,7 +16,7 @@ use nix::fcntl::OFlag;
 use serde::{Deserialize, Serialize};
 
 use super::{dir, remove_if_exists, replace};
-use crate::snapshot::sibling;
+use crate::files::sibling;
 use crate::{Error, Result};
 
 /// An outstanding challenge. Only a keyed hash of the code is kept.

@@ -31,57 +31,20 @@
 //! The directories are 0700, owned by root like the database; files are 0600.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use crate::files::{lock_within, remove_if_exists, replace, sibling};
 use crate::settings::Settings;
-use crate::snapshot::sibling;
 use crate::{Error, Result};
 
 mod challenges;
 pub mod sends;
 
 pub use challenges::*;
-
-/// The longest a login waits for a lock on a state file (or the database): past it the
-/// operation fails, naming the file, and the fail rules apply.
-pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
-
-/// Takes an `flock` on `file` (exclusive or shared), waiting at most [`LOCK_WAIT`].
-pub fn lock_within(file: &File, path: &Path, exclusive: bool) -> Result<()> {
-    let start = std::time::Instant::now();
-    let mut pause = std::time::Duration::from_millis(1);
-    loop {
-        let res = if exclusive {
-            file.try_lock()
-        } else {
-            file.try_lock_shared()
-        };
-        match res {
-            Ok(()) => return Ok(()),
-            Err(std::fs::TryLockError::WouldBlock) => {}
-            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(path, e)),
-        }
-        let spent = start.elapsed();
-        if spent >= LOCK_WAIT {
-            return Err(Error::io(
-                path,
-                std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!(
-                        "still locked by another process after {} s (a hung mfa-admin or login? `fuser -v` names it)",
-                        LOCK_WAIT.as_secs()
-                    ),
-                ),
-            ));
-        }
-        std::thread::sleep(pause.min(LOCK_WAIT - spent));
-        pause = (pause * 2).min(std::time::Duration::from_millis(50));
-    }
-}
 
 /// A user's consecutive failures.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -99,55 +62,6 @@ fn dir(database: &Path, which: &str) -> Result<PathBuf> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(d),
         Err(e) => Err(Error::io(&d, e)),
     }
-}
-
-/// A temporary name beside `path`, unique across processes and threads.
-pub(crate) fn temp_name(path: &Path) -> PathBuf {
-    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut tmp = path.as_os_str().to_os_string();
-    tmp.push(format!("{TMP_MARK}{}.{n}", std::process::id()));
-    PathBuf::from(tmp)
-}
-
-/// Marks temporary files (never a challenge id, which is hex).
-const TMP_MARK: &str = ".tmp";
-
-/// Removes a file; one that is not there is fine.
-pub(crate) fn remove_if_exists(path: &Path) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(path, e)),
-    }
-}
-
-/// Writes `bytes` to `path` through a temporary file and a rename, so a reader sees the
-/// old file, no file, or the whole new one. `durable` adds the fsyncs of the file and of
-/// its directory.
-pub(crate) fn replace(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
-    let tmp = temp_name(path);
-    let res = (|| -> std::io::Result<()> {
-        let mut f = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        if durable {
-            f.sync_all()?;
-        }
-        std::fs::rename(&tmp, path)?;
-        if durable && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            File::open(dir)?.sync_all()?;
-        }
-        Ok(())
-    })();
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res.map_err(|e| Error::io(path, e))
 }
 
 /// A user's login-state file: named by the SHA-256 of the name (PAM_USER may hold any bytes).
@@ -699,7 +613,10 @@ mod tests {
         let t = std::time::Instant::now();
         let e = record_failure(&db, "ann", 6, &settings(0)).unwrap_err();
         let spent = t.elapsed();
-        assert!(spent >= LOCK_WAIT && spent < LOCK_WAIT * 2, "{spent:?}");
+        assert!(
+            spent >= crate::files::LOCK_WAIT && spent < crate::files::LOCK_WAIT * 2,
+            "{spent:?}"
+        );
         assert!(e.to_string().contains("still locked"), "{e}");
         // A shared reader waits too, then fails: an unreadable state is an error, not a
         // fresh one (it might hide a lockout).

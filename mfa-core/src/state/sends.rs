@@ -28,8 +28,8 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::{Challenge, challenge_path, dir, lock_within, put_challenge, with_user};
+use crate::files::sibling;
 use crate::settings::Settings;
-use crate::snapshot::sibling;
 use crate::{Error, Result};
 
 /// Outstanding challenges one user may have (logins waiting at a passcode prompt).

@@ -58,7 +58,7 @@ pub struct Store {
     conn: Connection,
     path: PathBuf,
     /// Bounded waits ([`Store::open_bounded`]): the database's busy wait and the snapshot
-    /// lock give up after [`crate::state::LOCK_WAIT`] instead of 30 s and never.
+    /// lock give up after [`crate::files::LOCK_WAIT`] instead of 30 s and never.
     bounded: bool,
 }
 
@@ -76,7 +76,7 @@ impl Store {
     }
 
     /// [`Store::open`] for a login: every wait (a locked database, the snapshot lock held by
-    /// a hung `mfa-admin`) ends after [`crate::state::LOCK_WAIT`] with an error naming it.
+    /// a hung `mfa-admin`) ends after [`crate::files::LOCK_WAIT`] with an error naming it.
     pub fn open_bounded(path: &Path) -> Result<Store> {
         Store::open_with(path, true)
     }
@@ -159,7 +159,7 @@ impl Store {
 
     fn configure(&mut self) -> Result<()> {
         self.conn.busy_timeout(if self.bounded {
-            crate::state::LOCK_WAIT
+            crate::files::LOCK_WAIT
         } else {
             DEFAULT_BUSY_TIMEOUT
         })?;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::Install;
 use super::harness::{PAM_AUTH_ERR, PAM_PERM_DENIED};
 
-/// The module's bound (mfa_core::state::LOCK_WAIT) and a margin for a loaded machine.
+/// The module's bound (mfa_core::files::LOCK_WAIT) and a margin for a loaded machine.
 const BOUND: Duration = Duration::from_secs(3 + 3);
 
 /// A process holding an exclusive flock on `path` (flock(1)); killed when dropped.

@@ -9,14 +9,16 @@
 
 use serde::Serialize;
 
-use super::{Damage, build, current_generation, lock, path_for, verify, write};
+use std::path::Path;
+
+use super::{Damage, Snapshot, build, current_generation, lock, path_for, verify, write};
 use crate::store::Store;
 use crate::{Error, Result};
 
 /// What [`check_and_repair`] found before it rewrote anything.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Finding {
-    /// It matches the database byte for byte: nothing was written.
+    /// It says what the database says: nothing was written.
     Sound,
     /// There was none (logins read the database meanwhile).
     Missing,
@@ -66,6 +68,17 @@ impl Serialize for Finding {
     }
 }
 
+/// Whether the snapshot of `database` on disk says what `fresh` (a build) says, whatever
+/// their block boundaries (an updated snapshot's differ from a built one's): the same
+/// generation, head sections, rules and users. `Err` when the file is missing or damaged.
+pub fn same_content(database: &Path, fresh: Vec<u8>) -> std::result::Result<bool, Damage> {
+    let on_disk = Snapshot::open(database)?.ok_or_else(|| {
+        Damage::Unreadable(format!("{}: not there", path_for(database).display()))
+    })?;
+    let fresh = Snapshot::from_bytes(fresh, database)?;
+    Ok(on_disk.generation() == fresh.generation() && on_disk.content()? == fresh.content()?)
+}
+
 /// What the check found and the generation the snapshot now carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checked {
@@ -74,7 +87,7 @@ pub struct Checked {
 }
 
 /// Checks the snapshot of `store`'s database: verified (header, checksums, owner and mode,
-/// its directory) and equal, byte for byte, to a snapshot built from the database now.
+/// its directory) and saying what a snapshot built from the database now says.
 /// Anything else is rewritten from the database, durably, and the new file verified again
 /// as a login reads it. All of it under the snapshot lock, which every writer of the
 /// database's policy and of the snapshot takes first: no change can slip in between the
@@ -93,12 +106,10 @@ pub fn check_and_repair(store: &mut Store) -> Result<Checked> {
             was: g,
             now: generation,
         },
-        Ok(Some(_)) => match std::fs::read(path_for(&db)) {
-            Ok(on_disk) if on_disk == fresh => Finding::Sound,
-            Ok(_) => Finding::Differs,
-            // Removed between the two reads by hand: there is none now.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Finding::Missing,
-            Err(e) => Finding::Damaged(Damage::Unreadable(format!("{shown}: {e}"))),
+        Ok(Some(_)) => match same_content(&db, fresh.clone()) {
+            Ok(true) => Finding::Sound,
+            Ok(false) => Finding::Differs,
+            Err(d) => Finding::Damaged(d),
         },
         Ok(None) => Finding::Missing,
         Err(d) => Finding::Damaged(d),
@@ -111,10 +122,10 @@ pub fn check_and_repair(store: &mut Store) -> Result<Checked> {
     }
     write(&db, &fresh, true)?;
     let still = match verify(&db) {
-        Ok(Some(g)) if g == generation => match std::fs::read(path_for(&db)) {
-            Ok(b) if b == fresh => None,
-            Ok(_) => Some("it reads back different from what was written".to_string()),
-            Err(e) => Some(e.to_string()),
+        Ok(Some(g)) if g == generation => match same_content(&db, fresh) {
+            Ok(true) => None,
+            Ok(false) => Some("it reads back different from what was written".to_string()),
+            Err(d) => Some(d.to_string()),
         },
         Ok(Some(g)) => Some(format!("it reads back as generation {g}, not {generation}")),
         Ok(None) => Some("it is not there after writing it".to_string()),

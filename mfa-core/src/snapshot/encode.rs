@@ -1,38 +1,222 @@
 //! Writing the policy snapshot: [`build`] encodes the database as `conn` sees it in the
-//! format described in the parent module.
+//! format described in the parent module; [`assemble`] lays out a head and body from blocks
+//! (new ones, or ranges of the old file for [`super::patch`]); [`user_record`] encodes one
+//! user as a block holds them.
 
 use std::collections::HashMap;
 
 use rusqlite::Connection;
 
-use sha2::{Digest, Sha256};
-
 use super::{
-    BLOCK, DIGEST, DIGEST_AT, HEADER, MAGIC, RULE, RULE_BLOCK, RULE_FENCE, current_generation,
-    head_digest,
+    BLOCK, DIGEST, DIGEST_AT, FANOUT, HEADER, MAGIC, RULE, RULE_BLOCK, RULE_ENTRY,
+    current_generation, digest, head_digest,
 };
 use crate::store::people::ContactRow;
 use crate::totp::Key;
 use crate::{Error, Result};
 
+/// A piece of the body: new bytes, or a range of the old snapshot copied as it is.
+#[derive(Debug)]
+pub(crate) enum Piece {
+    Bytes(Vec<u8>),
+    Copy { from: u64, len: u64 },
+}
+
+impl Piece {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Piece::Bytes(b) => b.len(),
+            Piece::Copy { len, .. } => usize::try_from(*len).unwrap_or(usize::MAX),
+        }
+    }
+}
+
+/// A block of rules: its bounds, bytes and checksum.
+#[derive(Debug)]
+pub(crate) struct RuleLeaf {
+    pub min_first: [u8; 16],
+    pub max_last: [u8; 16],
+    pub piece: Piece,
+    pub digest: [u8; DIGEST],
+}
+
+/// A block of users: its first name, bytes and checksum.
+#[derive(Debug)]
+pub(crate) struct UserLeaf {
+    pub first: String,
+    pub piece: Piece,
+    pub digest: [u8; DIGEST],
+}
+
 /// Builds the snapshot of the database as `conn` sees it (call it inside one read
 /// transaction so that all sections come from the same state).
 pub fn build(conn: &Connection) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(64 * 1024);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&current_generation(conn)?.to_le_bytes());
-    // Total and head lengths, then the head's digest: filled in at the end.
-    out.extend_from_slice(&[0u8; 8 + DIGEST]);
-    debug_assert_eq!(out.len(), HEADER);
+    let (services, rules) = rule_leaves(conn)?;
+    let fixed = fixed_sections(conn, &services)?;
+    let users = user_leaves(conn)?;
+    let (mut out, body) = assemble(current_generation(conn)?, &fixed, rules, users)?;
+    for piece in body {
+        match piece {
+            Piece::Bytes(b) => out.extend_from_slice(&b),
+            Piece::Copy { .. } => {
+                return Err(Error::Failed("snapshot: a copy in a full build".into()));
+            }
+        }
+    }
+    Ok(out)
+}
 
+/// The head and the body of a snapshot: the header, `fixed` (the sections from settings to
+/// carriers), the two indexes; the body's blocks of rules, index blocks of rules, blocks of
+/// users and index blocks of users, each as a piece to write in that order.
+pub(crate) fn assemble(
+    generation: u64,
+    fixed: &[u8],
+    rules: Vec<RuleLeaf>,
+    users: Vec<UserLeaf>,
+) -> Result<(Vec<u8>, Vec<Piece>)> {
+    let mut body: Vec<Piece> = Vec::new();
+    let mut at = 0usize;
+    let mut entries = Vec::with_capacity(rules.len());
+    for leaf in rules {
+        let len = leaf.piece.len();
+        entries.push((leaf.min_first, leaf.max_last, at, len, leaf.digest));
+        at += len;
+        body.push(leaf.piece);
+    }
+    let mut rule_top = Vec::new();
+    for chunk in entries.chunks(FANOUT) {
+        let mut block = Vec::with_capacity(chunk.len() * RULE_ENTRY);
+        for (min_first, max_last, offset, len, digest) in chunk {
+            put_rule_entry(&mut block, min_first, max_last, *offset, *len, digest)?;
+        }
+        let min_first = chunk.iter().map(|e| e.0).min().unwrap_or_default();
+        let max_last = chunk.iter().map(|e| e.1).max().unwrap_or_default();
+        rule_top.push((min_first, max_last, at, block.len(), digest(&block)));
+        at += block.len();
+        body.push(Piece::Bytes(block));
+    }
+    let mut entries = Vec::with_capacity(users.len());
+    for leaf in users {
+        let len = leaf.piece.len();
+        entries.push((leaf.first, at, len, leaf.digest));
+        at += len;
+        body.push(leaf.piece);
+    }
+    let mut user_top = Vec::new();
+    for chunk in entries.chunks(FANOUT) {
+        let mut block = Vec::new();
+        for (first, offset, len, digest) in chunk {
+            put_user_entry(&mut block, first, *offset, *len, digest)?;
+        }
+        let first = chunk.first().map(|e| e.0.clone()).unwrap_or_default();
+        user_top.push((first, at, block.len(), digest(&block)));
+        at += block.len();
+        body.push(Piece::Bytes(block));
+    }
+
+    let mut head = Vec::with_capacity(HEADER + fixed.len() + 8 + rule_top.len() * RULE_ENTRY);
+    head.extend_from_slice(MAGIC);
+    head.extend_from_slice(&generation.to_le_bytes());
+    // Total and head lengths, then the head's digest: filled in at the end.
+    head.extend_from_slice(&[0u8; 8 + DIGEST]);
+    debug_assert_eq!(head.len(), HEADER);
+    head.extend_from_slice(fixed);
+    put_count(&mut head, rule_top.len())?;
+    for (min_first, max_last, offset, len, digest) in &rule_top {
+        put_rule_entry(&mut head, min_first, max_last, *offset, *len, digest)?;
+    }
+    put_count(&mut head, user_top.len())?;
+    for (first, offset, len, digest) in &user_top {
+        put_user_entry(&mut head, first, *offset, *len, digest)?;
+    }
+    let total = to_u32(head.len() + at)?;
+    let head_len = to_u32(head.len())?;
+    head[16..20].copy_from_slice(&total.to_le_bytes());
+    head[20..24].copy_from_slice(&head_len.to_le_bytes());
+    let d = head_digest(&head);
+    head[DIGEST_AT..HEADER].copy_from_slice(&d);
+    Ok((head, body))
+}
+
+fn put_rule_entry(
+    out: &mut Vec<u8>,
+    min_first: &[u8; 16],
+    max_last: &[u8; 16],
+    offset: usize,
+    len: usize,
+    digest: &[u8; DIGEST],
+) -> Result<()> {
+    out.extend_from_slice(min_first);
+    out.extend_from_slice(max_last);
+    out.extend_from_slice(&to_u32(offset)?.to_le_bytes());
+    out.extend_from_slice(&to_u32(len)?.to_le_bytes());
+    out.extend_from_slice(digest);
+    Ok(())
+}
+
+fn put_user_entry(
+    out: &mut Vec<u8>,
+    first: &str,
+    offset: usize,
+    len: usize,
+    digest: &[u8; DIGEST],
+) -> Result<()> {
+    put_str(out, first)?;
+    out.extend_from_slice(&to_u32(offset)?.to_le_bytes());
+    out.extend_from_slice(&to_u32(len)?.to_le_bytes());
+    out.extend_from_slice(digest);
+    Ok(())
+}
+
+/// The head's sections from settings to carriers (`services` as [`rule_leaves`] gave them).
+pub(crate) fn fixed_sections(conn: &Connection, services: &[(String, String)]) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(8 * 1024);
     let settings = crate::store::rules::stored_settings(conn)?;
     put_count(&mut out, settings.len())?;
     for (k, v) in &settings {
         put_str(&mut out, k)?;
         put_str(&mut out, v)?;
     }
+    put_count(&mut out, services.len())?;
+    for (name, method) in services {
+        put_str(&mut out, name)?;
+        put_str(&mut out, method)?;
+    }
+    let mut stmt = conn
+        .prepare("SELECT user, locked_until FROM lockouts WHERE locked_until > 0 ORDER BY user")?;
+    let locks: Vec<(String, i64)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    put_count(&mut out, locks.len())?;
+    for (name, until) in &locks {
+        put_str(&mut out, name)?;
+        out.extend_from_slice(&until.to_le_bytes());
+    }
+    let key: Option<Vec<u8>> = rusqlite::OptionalExtension::optional(conn.query_row(
+        "SELECT value FROM meta WHERE key = 'passcode_key'",
+        [],
+        |r| r.get(0),
+    ))?;
+    put_bytes(&mut out, key.as_deref().unwrap_or_default())?;
+    let templates = crate::store::rules::templates(conn)?;
+    put_count(&mut out, templates.len())?;
+    for t in &templates {
+        put_str(&mut out, &t.name)?;
+        put_str(&mut out, &t.text)?;
+    }
+    let carriers = crate::store::people::carriers(conn)?;
+    put_count(&mut out, carriers.len())?;
+    for c in &carriers {
+        put_str(&mut out, &c.name)?;
+        put_str(&mut out, &c.suffix)?;
+    }
+    Ok(out)
+}
 
-    // Services: those with a method, then names that only rules mention (method "").
+/// The services (those with a method, then names that only rules mention, method "") and
+/// the blocks of rules, sorted by first address key.
+pub(crate) fn rule_leaves(conn: &Connection) -> Result<(Vec<(String, String)>, Vec<RuleLeaf>)> {
     let mut services: Vec<(String, String)> = crate::store::rules::services(conn)?
         .into_iter()
         .map(|s| (s.service, s.method))
@@ -69,121 +253,90 @@ pub fn build(conn: &Connection) -> Result<Vec<u8>> {
         rec[32..48].copy_from_slice(&last);
         rules.push(rec);
     }
-    drop(rows);
-    drop(stmt);
-    put_count(&mut out, services.len())?;
-    for (name, method) in &services {
-        put_str(&mut out, name)?;
-        put_str(&mut out, method)?;
-    }
-    // The rules go in blocks after the head (a login reads and hashes only the blocks whose
-    // bounds hold its address); the head keeps each block's bounds, place and digest.
     rules.sort_by(|a, b| a[16..32].cmp(&b[16..32]));
-    let rule_blocks: Vec<Vec<u8>> = rules.chunks(RULE_BLOCK).map(|c| c.concat()).collect();
-    put_count(&mut out, rule_blocks.len())?;
-    let rule_fences_at = out.len();
-    out.resize(out.len() + rule_blocks.len() * RULE_FENCE, 0);
-
-    let mut stmt = conn
-        .prepare("SELECT user, locked_until FROM lockouts WHERE locked_until > 0 ORDER BY user")?;
-    let locks: Vec<(String, i64)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    put_count(&mut out, locks.len())?;
-    for (name, until) in &locks {
-        put_str(&mut out, name)?;
-        out.extend_from_slice(&until.to_le_bytes());
+    let mut leaves = Vec::new();
+    for chunk in rules.chunks(RULE_BLOCK) {
+        let block = chunk.concat();
+        let min_first = chunk
+            .iter()
+            .map(|r| key16(&r[16..32]))
+            .min()
+            .unwrap_or_default();
+        let max_last = chunk
+            .iter()
+            .map(|r| key16(&r[32..48]))
+            .max()
+            .unwrap_or_default();
+        leaves.push(RuleLeaf {
+            min_first,
+            max_last,
+            digest: digest(&block),
+            piece: Piece::Bytes(block),
+        });
     }
-
-    let key: Option<Vec<u8>> = rusqlite::OptionalExtension::optional(conn.query_row(
-        "SELECT value FROM meta WHERE key = 'passcode_key'",
-        [],
-        |r| r.get(0),
-    ))?;
-    put_bytes(&mut out, key.as_deref().unwrap_or_default())?;
-
-    let templates = crate::store::rules::templates(conn)?;
-    put_count(&mut out, templates.len())?;
-    for t in &templates {
-        put_str(&mut out, &t.name)?;
-        put_str(&mut out, &t.text)?;
-    }
-    let carriers = crate::store::people::carriers(conn)?;
-    put_count(&mut out, carriers.len())?;
-    for c in &carriers {
-        put_str(&mut out, &c.name)?;
-        put_str(&mut out, &c.suffix)?;
-    }
-
-    let users = user_blocks(conn)?;
-    // Fences point past the head, whose length is known once they are written.
-    let fence_names: Vec<&str> = users.iter().map(|(first, _)| first.as_str()).collect();
-    let mut fences_len = 4;
-    for n in &fence_names {
-        fences_len += 2 + n.len() + 4 + DIGEST;
-    }
-    let head_len = out.len() + fences_len;
-    let mut offset = head_len;
-    for (i, block) in rule_blocks.iter().enumerate() {
-        let at = rule_fences_at + i * RULE_FENCE;
-        let min_first = block.chunks_exact(RULE).map(|r| &r[16..32]).min();
-        let max_last = block.chunks_exact(RULE).map(|r| &r[32..48]).max();
-        let (Some(min_first), Some(max_last)) = (min_first, max_last) else {
-            continue;
-        };
-        out[at..at + 16].copy_from_slice(min_first);
-        out[at + 16..at + 32].copy_from_slice(max_last);
-        out[at + 32..at + 36].copy_from_slice(&to_u32(offset)?.to_le_bytes());
-        out[at + 36..at + 40].copy_from_slice(&to_u32(block.len() / RULE)?.to_le_bytes());
-        out[at + 40..at + RULE_FENCE].copy_from_slice(&Sha256::digest(block));
-        offset += block.len();
-    }
-    put_count(&mut out, users.len())?;
-    for (first, block) in &users {
-        put_str(&mut out, first)?;
-        out.extend_from_slice(&to_u32(offset)?.to_le_bytes());
-        out.extend_from_slice(&Sha256::digest(block));
-        offset += block.len();
-    }
-    debug_assert_eq!(out.len(), head_len);
-    for block in &rule_blocks {
-        out.extend_from_slice(block);
-    }
-    for (_, block) in &users {
-        out.extend_from_slice(block);
-    }
-    let total = to_u32(out.len())?;
-    out[16..20].copy_from_slice(&total.to_le_bytes());
-    out[20..24].copy_from_slice(&to_u32(head_len)?.to_le_bytes());
-    let digest = head_digest(&out[..head_len]);
-    out[DIGEST_AT..HEADER].copy_from_slice(&digest);
-    Ok(out)
+    Ok((services, leaves))
 }
 
-/// The users section: blocks of [`BLOCK`] encoded users, with each block's first name.
-fn user_blocks(conn: &Connection) -> Result<Vec<(String, Vec<u8>)>> {
+fn key16(b: &[u8]) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k.copy_from_slice(&b[..16]);
+    k
+}
+
+/// One user's row as the snapshot encodes it (a user joined with their overrides).
+pub(crate) struct UserRow {
+    name: String,
+    enabled: bool,
+    mandatory: bool,
+    exempt: bool,
+    self_enroll: Option<bool>,
+    log: Option<String>,
+    double_logon_contact: Option<i64>,
+}
+
+const USER_SELECT: &str =
+    "SELECT u.name, u.enabled, coalesce(o.mandatory, 0), coalesce(o.exempt, 0),
+        o.self_enroll, o.log_level, o.double_logon_contact
+     FROM users u LEFT JOIN overrides o ON o.user = u.name";
+
+const CONTACT_SELECT: &str =
+    "SELECT c.seq, c.channel, c.address, c.carrier, c.label, k.suffix, c.user
+     FROM contacts c LEFT JOIN carriers k ON k.name = c.carrier";
+
+fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
+    Ok(UserRow {
+        name: r.get(0)?,
+        enabled: r.get(1)?,
+        mandatory: r.get(2)?,
+        exempt: r.get(3)?,
+        self_enroll: r.get(4)?,
+        log: r.get(5)?,
+        double_logon_contact: r.get(6)?,
+    })
+}
+
+fn key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Key> {
+    Ok(Key {
+        secret: r.get(0)?,
+        algorithm: r.get(1)?,
+        digits: r.get(2)?,
+    })
+}
+
+/// The blocks of users, every user of the database sorted by name (bytes).
+pub(crate) fn user_leaves(conn: &Connection) -> Result<Vec<UserLeaf>> {
     let mut keys: HashMap<String, Key> = HashMap::new();
-    let mut stmt = conn.prepare("SELECT user, secret, algorithm, digits FROM totp")?;
+    let mut stmt = conn.prepare("SELECT secret, algorithm, digits, user FROM totp")?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
-        keys.insert(
-            r.get(0)?,
-            Key {
-                secret: r.get(1)?,
-                algorithm: r.get(2)?,
-                digits: r.get(3)?,
-            },
-        );
+        keys.insert(r.get(3)?, key_row(r)?);
     }
     drop(rows);
     let mut stmt = conn.prepare("SELECT user, count(*) FROM backup_codes GROUP BY user")?;
     let backups: HashMap<String, i64> = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    let mut stmt = conn.prepare(
-        "SELECT c.seq, c.channel, c.address, c.carrier, c.label, k.suffix, c.user
-         FROM contacts c LEFT JOIN carriers k ON k.name = c.carrier ORDER BY c.user, c.seq",
-    )?;
+    let mut stmt = conn.prepare(&format!("{CONTACT_SELECT} ORDER BY c.user, c.seq"))?;
     let mut contacts: HashMap<String, Vec<ContactRow>> = HashMap::new();
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
@@ -191,78 +344,122 @@ fn user_blocks(conn: &Connection) -> Result<Vec<(String, Vec<u8>)>> {
         contacts.entry(r.get(6)?).or_default().push(c);
     }
     drop(rows);
-    let mut stmt = conn.prepare(
-        "SELECT u.name, u.enabled, coalesce(o.mandatory, 0), coalesce(o.exempt, 0), o.self_enroll,
-                o.log_level, o.double_logon_contact
-         FROM users u LEFT JOIN overrides o ON o.user = u.name",
-    )?;
-    type Row = (
-        String,
-        bool,
-        bool,
-        bool,
-        Option<bool>,
-        Option<String>,
-        Option<i64>,
-    );
-    let mut users: Vec<Row> = stmt
-        .query_map([], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-            ))
-        })?
+    let mut stmt = conn.prepare(USER_SELECT)?;
+    let mut users: Vec<UserRow> = stmt
+        .query_map([], user_row)?
         .collect::<rusqlite::Result<_>>()?;
     // Byte order, as the lookup compares.
-    users.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    let mut blocks: Vec<(String, Vec<u8>)> = Vec::new();
-    for (i, (name, enabled, mandatory, exempt, self_enroll, log, dlc)) in users.iter().enumerate() {
-        if i % BLOCK == 0 {
-            blocks.push((name.clone(), Vec::new()));
+    users.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+    let mut records = Vec::with_capacity(users.len());
+    for u in &users {
+        let mut out = Vec::with_capacity(96);
+        let cs = contacts.get(&u.name).map(Vec::as_slice).unwrap_or_default();
+        let n = backups.get(&u.name).copied().unwrap_or(0);
+        put_user(&mut out, u, keys.get(&u.name), n, cs)?;
+        records.push((u.name.clone(), out));
+    }
+    Ok(leaves_of(records, BLOCK))
+}
+
+/// `records` (name, encoded user; sorted by name) in blocks of `per` users.
+pub(crate) fn leaves_of(records: Vec<(String, Vec<u8>)>, per: usize) -> Vec<UserLeaf> {
+    let mut leaves = Vec::with_capacity(records.len() / per + 1);
+    let mut iter = records.into_iter().peekable();
+    while iter.peek().is_some() {
+        let mut first = None;
+        let mut block = Vec::new();
+        for (name, bytes) in iter.by_ref().take(per) {
+            first.get_or_insert(name);
+            block.extend_from_slice(&bytes);
         }
-        let Some((_, out)) = blocks.last_mut() else {
-            continue;
-        };
-        put_str(out, name)?;
-        out.push(u8::from(*enabled) | (u8::from(*mandatory) << 1) | (u8::from(*exempt) << 2));
-        out.push(log_to(log.as_deref()));
-        out.push(match self_enroll {
-            Some(true) => 1,
-            Some(false) => 2,
-            None => 0,
+        leaves.push(UserLeaf {
+            first: first.unwrap_or_default(),
+            digest: digest(&block),
+            piece: Piece::Bytes(block),
         });
-        // 0: the first contact (a number outside 1..=255 cannot be stored: the schema keeps
-        // it within 1..4).
-        out.push(dlc.and_then(|n| u8::try_from(n).ok()).unwrap_or(0));
-        let n = backups.get(name).copied().unwrap_or(0);
-        out.extend_from_slice(&u16::try_from(n).unwrap_or(u16::MAX).to_le_bytes());
-        match keys.get(name) {
-            None => out.push(0),
-            Some(k) => {
-                out.push(1);
-                put_str(out, &k.algorithm)?;
-                out.push(u8::try_from(k.digits).unwrap_or(0));
-                put_bytes(out, &k.secret)?;
-            }
-        }
-        let cs = contacts.get(name).map(Vec::as_slice).unwrap_or_default();
-        out.push(u8::try_from(cs.len()).unwrap_or(u8::MAX));
-        for c in cs {
-            out.push(u8::try_from(c.seq).unwrap_or(0));
-            put_str(out, &c.channel)?;
-            put_str(out, &c.address)?;
-            put_str(out, c.carrier.as_deref().unwrap_or_default())?;
-            put_str(out, &c.to)?;
-            put_str(out, &c.masked)?;
-            put_str(out, &c.label)?;
+    }
+    leaves
+}
+
+/// One user as the database holds them now, encoded; `None` when there is no such user.
+pub(crate) fn user_record(conn: &Connection, name: &str) -> Result<Option<Vec<u8>>> {
+    use rusqlite::OptionalExtension;
+    let Some(u) = conn
+        .query_row(
+            &format!("{USER_SELECT} WHERE u.name = ?1"),
+            [name],
+            user_row,
+        )
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let key = conn
+        .query_row(
+            "SELECT secret, algorithm, digits FROM totp WHERE user = ?1",
+            [name],
+            key_row,
+        )
+        .optional()?;
+    let backups: i64 = conn.query_row(
+        "SELECT count(*) FROM backup_codes WHERE user = ?1",
+        [name],
+        |r| r.get(0),
+    )?;
+    let mut stmt = conn.prepare(&format!(
+        "{CONTACT_SELECT} WHERE c.user = ?1 ORDER BY c.seq"
+    ))?;
+    let contacts: Vec<ContactRow> = stmt
+        .query_map([name], crate::store::people::contact_row)?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut out = Vec::with_capacity(96);
+    put_user(&mut out, &u, key.as_ref(), backups, &contacts)?;
+    Ok(Some(out))
+}
+
+fn put_user(
+    out: &mut Vec<u8>,
+    u: &UserRow,
+    key: Option<&Key>,
+    backups: i64,
+    contacts: &[ContactRow],
+) -> Result<()> {
+    put_str(out, &u.name)?;
+    out.push(u8::from(u.enabled) | (u8::from(u.mandatory) << 1) | (u8::from(u.exempt) << 2));
+    out.push(log_to(u.log.as_deref()));
+    out.push(match u.self_enroll {
+        Some(true) => 1,
+        Some(false) => 2,
+        None => 0,
+    });
+    // 0: the first contact (a number outside 1..=255 cannot be stored: the schema keeps
+    // it within 1..4).
+    out.push(
+        u.double_logon_contact
+            .and_then(|n| u8::try_from(n).ok())
+            .unwrap_or(0),
+    );
+    out.extend_from_slice(&u16::try_from(backups).unwrap_or(u16::MAX).to_le_bytes());
+    match key {
+        None => out.push(0),
+        Some(k) => {
+            out.push(1);
+            put_str(out, &k.algorithm)?;
+            out.push(u8::try_from(k.digits).unwrap_or(0));
+            put_bytes(out, &k.secret)?;
         }
     }
-    Ok(blocks)
+    out.push(u8::try_from(contacts.len()).unwrap_or(u8::MAX));
+    for c in contacts {
+        out.push(u8::try_from(c.seq).unwrap_or(0));
+        put_str(out, &c.channel)?;
+        put_str(out, &c.address)?;
+        put_str(out, c.carrier.as_deref().unwrap_or_default())?;
+        put_str(out, &c.to)?;
+        put_str(out, &c.masked)?;
+        put_str(out, &c.label)?;
+    }
+    Ok(())
 }
 
 fn to_u32(n: usize) -> Result<u32> {

@@ -19,60 +19,73 @@
 //!
 //! **Integrity.** A flipped bit must not change a decision (the mutation test found
 //! lost mandatory flags, widened trusted ranges and codes sent to `alice@exa-ple.com`). The
-//! head carries the SHA-256 of itself (header and sections, the digest field left out), and
-//! it holds the SHA-256 of each block of rules and of users: a tree of two levels whose root
-//! covers every byte of the file. A login verifies the head at [`Snapshot::load`], and each
-//! block it reads (the rule blocks whose bounds hold its address, the user's block) before
-//! decoding it; `mfa-admin` ([`verify`]) checks every block. A login that meets a mismatch
-//! logs it ([`report`]: syslog, and the auth log when the inbox can be written) and reads
-//! the database instead: the whole of it at load, the user's record for a damaged user
-//! block, the deciding rule for a damaged rule block; never "unknown user" or "no rule". The
-//! module uses the portable SHA-256 (`.cargo/config.toml`: CPU detection at every load costs
-//! more in a VM), about 4 µs per KiB: hashing the whole file (870 KB for 10,000 users) would
-//! cost milliseconds, the head (about 17 KB with 10,000 users) and a few blocks tens of
-//! microseconds. A plain hash, not a keyed one: it guards against damage (a disk, a partial
-//! copy, a bad restore), not an attacker, since whoever can write the snapshot is root (it
-//! must be root's, private, in a directory only root can write) and could rewrite the
-//! database, or read any key such a MAC would use, just as well.
+//! head carries a checksum of itself, and it holds the checksums of the index blocks, which
+//! hold those of the blocks of rules and users: a tree whose root covers every byte of the
+//! file. A login verifies the head at [`Snapshot::load`], and each block it reads before
+//! decoding it; `mfa-admin` ([`verify`]) checks every block and that the blocks tile the
+//! file. A login that meets a mismatch logs it ([`report`]: syslog, and the auth log when the
+//! inbox can be written) and reads the database instead: the whole of it at load, the
+//! user's record for a damaged user block, the deciding rule for a damaged rule block; never
+//! "unknown user" or "no rule". The checksum is XXH3-128 (in SSE2 code chosen at build time:
+//! no CPU detection at load, which traps in a VM): about 0.1 µs per KiB where the portable
+//! SHA-256 took 4, so a login's cost does not grow with what it hashes. A checksum, not a
+//! keyed MAC nor a cryptographic hash: it guards against damage (a disk, a partial copy, a
+//! bad restore), not an attacker, since whoever can write the snapshot is root (it must be
+//! root's, private, in a directory only root can write) and could rewrite the database, or
+//! read any key a MAC would use, just as well.
 //!
-//! **Format** (little-endian; written by [`build`], atomically by rename). A header: `MFAPOL04`,
-//! u64 generation, u32 total length, u32 length of the head, 32-byte SHA-256 of the head. The
-//! head, read at every login:
+//! **Cost flat with scale.** A login reads the head (a few KiB whatever the number of users
+//! and rules: the index of the index blocks), one index block and one block of users, and
+//! for its address the index blocks and blocks of rules whose bounds hold it: a handful of
+//! `pread`s of a few KiB each, at 10 users as at 100,000.
+//!
+//! **Updated, not rebuilt.** Offsets count from the end of the head, so a new head (a
+//! lockout, a setting) leaves the body as it is: a change that touches a few users
+//! ([`patch`]: a lockout, a used backup code, `mfa-admin user add`) writes a new head, new
+//! blocks for those users and new index blocks, and copies every other byte of the old file
+//! in the kernel (`copy_file_range`), instead of reading the whole database again.
+//!
+//! **Format** (little-endian; written by [`build`] or [`patch`], atomically by rename). A
+//! header: `MFAPOL05`, u64 generation, u32 total length, u32 length of the head, the 16-byte
+//! XXH3-128 of the head (the digest field left out). The head, read at every login:
 //! sections of a u32 count then records; strings are a u16 length then UTF-8, byte strings a
 //! u16 length then bytes; log levels are one byte (0 unset, 1 none, 2 rejects, 3 all).
 //! - settings: key, value (only those that differ from the default, as stored)
 //! - services: name, method ("" for a name only rules mention)
-//! - rule blocks: 72 bytes each: the lowest first and highest last address key of the block's
-//!   rules, u32 offset, u32 rule count, 32-byte SHA-256 of the block. The blocks (of
-//!   `RULE_BLOCK` rules, sorted by first key) follow the head; a login reads only those
-//!   whose bounds hold its address. A rule: 48 bytes: i64 id, u32 service index, u8 family
-//!   (4|6), u8 require, u8 log, u8 0, 16-byte first address key, 16-byte last address key
-//!   (see [`crate::net`])
 //! - lockouts: name, i64 locked until
 //! - passcode hash key: one byte string (empty if not created yet)
 //! - templates: name, text (the text in force, default or custom)
 //! - carriers: name, gateway suffix
-//! - fences: name, u32 offset, 32-byte SHA-256 of the block — the first user of every block
-//!   of [`BLOCK`] users; the blocks follow the rule blocks one after the other to the end of
-//!   the file
+//! - rule index: entries of 56 bytes, one per index block of rules: the lowest first and
+//!   highest last address key under it, u32 offset, u32 length, 16-byte checksum
+//! - user index: entries, one per index block of users: the first name under it, u32
+//!   offset, u32 length, 16-byte checksum
 //!
-//! Then the users, sorted by name (bytes), in blocks that a login reads one of with one
-//! `pread`: name, u8 flags (1 enabled, 2 mandatory, 4 exempt), u8 log, u8 self-enroll
-//! (0 unset, 1 yes, 2 no), u8 double-logon contact (its number; 0 the first contact),
-//! u16 backup codes left, u8 has key, [algorithm, u8 digits, secret],
-//! u8 contact count, contacts: u8 number, channel, address, carrier ("" none), to, masked,
-//! label.
+//! The body (offsets from its start, the end of the head): blocks of up to [`RULE_BLOCK`]
+//! rules sorted by first key, a rule being 48 bytes: i64 id, u32 service index, u8 family
+//! (4|6), u8 require, u8 log, u8 0, 16-byte first address key, 16-byte last address key
+//! (see [`crate::net`]); index blocks of rules (up to [`FANOUT`] entries as in the rule index,
+//! each for a block of rules); blocks of users; index blocks of users (up to [`FANOUT`]
+//! entries as in the user index, each for a block of users). Users are sorted by name
+//! (bytes); a block holds [`BLOCK`] of them when built, up to twice that after updates. A
+//! user: name, u8 flags (1 enabled, 2 mandatory, 4 exempt), u8 log, u8 self-enroll (0 unset,
+//! 1 yes, 2 no), u8 double-logon contact (its number; 0 the first contact), u16 backup codes
+//! left, u8 has key, [algorithm, u8 digits, secret], u8 contact count, contacts: u8 number,
+//! channel, address, carrier ("" none), to, masked, label.
 //!
 //! **Versions.** The magic names the format; a change of it takes the next number. A file of
 //! another version (an `mfa-admin` or module of another build wrote it: during a package
 //! upgrade, before its `mfa-admin init` runs) is not used, like a damaged one: logins read the
 //! database and the next `mfa-admin` command rewrites it. (`MFAPOL04` added the double-logon
-//! contact.)
+//! contact; `MFAPOL05` the index blocks, offsets from the head's end and XXH3-128.)
 
 mod check;
 mod encode;
 #[cfg(test)]
 mod integrity_tests;
+mod patch;
+#[cfg(test)]
+mod patch_tests;
 mod read;
 #[cfg(test)]
 mod tests;
@@ -89,40 +102,53 @@ use crate::store::people::ContactRow;
 use crate::totp::Key;
 use crate::{Error, Result};
 
-pub use check::{Checked, Finding, check_and_repair};
+pub use check::{Checked, Finding, check_and_repair, same_content};
 pub use encode::build;
+pub use patch::{Changes, MAX_USERS, changes, track_changes};
+pub(crate) use patch::{patch, write_pieces};
 pub use read::{Damage, Snapshot, verify};
 
-/// The SHA-256 of a head (`head` is the file's first `head_len` bytes): of everything in it
-/// but the digest field itself.
-pub(crate) fn head_digest(head: &[u8]) -> [u8; DIGEST] {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    h.update(head.get(..DIGEST_AT).unwrap_or_default());
-    h.update(head.get(HEADER..).unwrap_or_default());
-    h.finalize().into()
+#[cfg(test)]
+thread_local! {
+    /// Snapshots this thread updated by a patch rather than a build (tests).
+    pub(crate) static PATCHES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
-pub(crate) const MAGIC: &[u8; 8] = b"MFAPOL04";
+/// The checksum of a block: XXH3-128, little-endian.
+pub(crate) fn digest(bytes: &[u8]) -> [u8; DIGEST] {
+    xxhash_rust::xxh3::xxh3_128(bytes).to_le_bytes()
+}
+
+/// The checksum of a head (`head` is the file's first `head_len` bytes): of everything in it
+/// but the digest field itself.
+pub(crate) fn head_digest(head: &[u8]) -> [u8; DIGEST] {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(head.get(..DIGEST_AT).unwrap_or_default());
+    h.update(head.get(HEADER..).unwrap_or_default());
+    h.digest128().to_le_bytes()
+}
+
+pub(crate) const MAGIC: &[u8; 8] = b"MFAPOL05";
 /// What every version's magic starts with (the last two characters number the format).
 pub(crate) const MAGIC_FAMILY: &[u8; 6] = b"MFAPOL";
-/// Length of a SHA-256 digest.
-pub(crate) const DIGEST: usize = 32;
+/// Length of a checksum.
+pub(crate) const DIGEST: usize = 16;
 /// Where the head's digest sits in the header.
 pub(crate) const DIGEST_AT: usize = 8 + 8 + 4 + 4;
 pub(crate) const HEADER: usize = DIGEST_AT + DIGEST;
 pub(crate) const RULE: usize = 48;
-/// Rules per block of the rules section.
+/// Rules per block of rules.
 pub(crate) const RULE_BLOCK: usize = 32;
-/// A rule block's entry in the head: lowest first key, highest last key, offset, count,
-/// digest.
-pub(crate) const RULE_FENCE: usize = 16 + 16 + 4 + 4 + DIGEST;
-/// Users per block of the users section.
+/// An index entry of rules: lowest first key, highest last key, offset, length, checksum.
+pub(crate) const RULE_ENTRY: usize = 16 + 16 + 4 + 4 + DIGEST;
+/// Users per block of users, as built (updates let a block grow to twice that).
 pub const BLOCK: usize = 32;
+/// Entries per index block.
+pub(crate) const FANOUT: usize = 64;
 /// The `meta` key holding the generation the snapshot must carry.
 pub const GENERATION_KEY: &str = "policy_generation";
 /// What a first read takes: the whole head of most installations.
-pub(crate) const FIRST_READ: usize = 64 * 1024;
+pub(crate) const FIRST_READ: usize = 16 * 1024;
 
 /// The snapshot file of a database.
 pub fn path_for(database: &Path) -> PathBuf {

@@ -1,5 +1,6 @@
 //! Reading the policy snapshot: [`Snapshot::load`] reads the head and verifies its
-//! checksum, [`Snapshot::user`] one block of users (verified against its checksum), [`Snapshot::facts`] answers as [`crate::store::auth::facts`] does.
+//! checksum, [`Snapshot::user`] one index block and one block of users (each verified
+//! against its checksum), [`Snapshot::facts`] answers as [`crate::store::auth::facts`] does.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -7,11 +8,9 @@ use std::net::IpAddr;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use super::{
-    DIGEST, DIGEST_AT, FIRST_READ, HEADER, MAGIC, MAGIC_FAMILY, RULE, UserRecord, head_digest,
-    path_for,
+    DIGEST, DIGEST_AT, FANOUT, FIRST_READ, HEADER, MAGIC, MAGIC_FAMILY, RULE, RULE_ENTRY,
+    UserRecord, head_digest, path_for,
 };
 use crate::net::addr_key;
 use crate::policy::{Facts, NetworkFacts, UserFacts};
@@ -41,28 +40,63 @@ impl std::fmt::Display for Damage {
     }
 }
 
-type RuleFence = ([u8; 16], [u8; 16], usize, usize, [u8; DIGEST]);
+/// An index entry of rules: lowest first key, highest last key, offset in the file, length,
+/// checksum of what it points to.
+pub(crate) type RuleEntry = ([u8; 16], [u8; 16], usize, usize, [u8; DIGEST]);
+
+/// An index entry of users: the first name under it, offset in the file, length, checksum.
+#[derive(Debug, Clone)]
+pub(crate) struct UserEntry {
+    pub first: String,
+    pub at: usize,
+    pub len: usize,
+    pub digest: [u8; DIGEST],
+}
+
+/// Where the snapshot's bytes are: the file (a login), or memory (a build being compared).
+#[derive(Debug)]
+pub(crate) enum Source {
+    File(File),
+    Bytes(Vec<u8>),
+}
+
+impl Source {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        match self {
+            Source::File(f) => read_at(f, buf, offset),
+            Source::Bytes(b) => {
+                let start = usize::try_from(offset).unwrap_or(usize::MAX).min(b.len());
+                let n = buf.len().min(b.len() - start);
+                buf[..n].copy_from_slice(&b[start..start + n]);
+                Ok(n)
+            }
+        }
+    }
+}
 
 /// A loaded snapshot: the head in memory (its checksum verified), the file open for the
-/// users section (each block verified against its checksum in the head when read).
+/// blocks (each verified against its checksum in the index above it when read).
 #[derive(Debug)]
 pub struct Snapshot {
-    file: File,
+    pub(crate) source: Source,
     /// The database it was built from: a damaged block of users is read there instead.
     database: PathBuf,
     total: usize,
     generation: u64,
     settings: Settings,
-    services: Vec<(String, String)>,
+    pub(crate) services: Vec<(String, String)>,
     head: Vec<u8>,
-    /// Rule blocks: (lowest first key, highest last key, offset, rule count, SHA-256).
-    rule_fences: Vec<RuleFence>,
+    /// Where the sections from settings to carriers end in the head.
+    fixed_end: usize,
+    /// (count, offset in the head) of the lockouts.
     locks: (usize, usize),
     key: Vec<u8>,
     templates: Vec<(String, String)>,
     carriers: Vec<(String, String)>,
-    /// (first name of the block, offset of the block, SHA-256 of the block).
-    fences: Vec<(String, usize, [u8; DIGEST])>,
+    /// The index of the index blocks of rules.
+    rule_top: Vec<RuleEntry>,
+    /// The index of the index blocks of users.
+    user_top: Vec<UserEntry>,
 }
 
 impl Snapshot {
@@ -100,10 +134,22 @@ impl Snapshot {
         let dir = database.parent().filter(|d| !d.as_os_str().is_empty());
         crate::config::check_not_writable_by_others(dir.unwrap_or(Path::new(".")))
             .map_err(|e| Damage::Insecure(e.to_string()))?;
+        Snapshot::from_source(Source::File(file), meta.len(), database).map(Some)
+    }
+
+    /// A snapshot held in memory (a fresh build), read as a login reads a file.
+    pub(crate) fn from_bytes(bytes: Vec<u8>, database: &Path) -> Result<Snapshot, Damage> {
+        let len = bytes.len() as u64;
+        Snapshot::from_source(Source::Bytes(bytes), len, database)
+    }
+
+    fn from_source(source: Source, len: u64, database: &Path) -> Result<Snapshot, Damage> {
+        let path = path_for(database);
+        let shown = path.display();
         let corrupt = |what: &str| Damage::Corrupt(format!("{shown}: {what}"));
         let io = |e: std::io::Error| Damage::Unreadable(format!("{shown}: {e}"));
         let mut head = vec![0u8; FIRST_READ];
-        let n = read_at(&file, &mut head, 0).map_err(io)?;
+        let n = source.read_at(&mut head, 0).map_err(io)?;
         head.truncate(n);
         if head.len() >= HEADER && head[..6] == MAGIC_FAMILY[..] && &head[..8] != MAGIC {
             let version = head[..8].escape_ascii().to_string();
@@ -125,27 +171,26 @@ impl Snapshot {
         if head_len > total || head_len < HEADER {
             return Err(corrupt("impossible lengths in its header"));
         }
-        if meta.len() != total as u64 {
+        if len != total as u64 {
             return Err(corrupt(&format!(
-                "{} bytes where its header says {total}",
-                meta.len()
+                "{len} bytes where its header says {total}"
             )));
         }
         if head.len() < head_len {
             let mut rest = vec![0u8; head_len - head.len()];
             let at = head.len() as u64;
-            if read_at(&file, &mut rest, at).map_err(io)? != rest.len() {
+            if source.read_at(&mut rest, at).map_err(io)? != rest.len() {
                 return Err(corrupt("shorter than its header says"));
             }
             head.extend_from_slice(&rest);
         }
         head.truncate(head_len);
         if head_digest(&head)[..] != head[DIGEST_AT..HEADER] {
-            return Err(corrupt("its rules do not match their checksum (SHA-256)"));
+            return Err(corrupt("its head does not match its checksum"));
         }
         let database = database.to_path_buf();
-        match Snapshot::decode(file, database, total, generation, head) {
-            Some(s) => Ok(Some(s)),
+        match Snapshot::decode(source, database, total, generation, head) {
+            Some(s) => Ok(s),
             None => Err(corrupt(
                 "its checksum matches but it does not parse (written by another version?)",
             )),
@@ -153,7 +198,7 @@ impl Snapshot {
     }
 
     fn decode(
-        file: File,
+        source: Source,
         database: PathBuf,
         total: usize,
         generation: u64,
@@ -170,15 +215,6 @@ impl Snapshot {
         }
         let settings = Settings::from_stored(&stored).ok()?;
         let services = r.pairs()?;
-        let mut rule_fences = Vec::new();
-        for _ in 0..r.u32()? {
-            let min_first: [u8; 16] = r.take(16)?.try_into().ok()?;
-            let max_last: [u8; 16] = r.take(16)?.try_into().ok()?;
-            let offset = usize::try_from(r.u32()?).ok()?;
-            let count = usize::try_from(r.u32()?).ok()?;
-            let digest: [u8; DIGEST] = r.take(DIGEST)?.try_into().ok()?;
-            rule_fences.push((min_first, max_last, offset, count, digest));
-        }
         let n_locks = usize::try_from(r.u32()?).ok()?;
         let locks_at = r.at;
         for _ in 0..n_locks {
@@ -188,110 +224,189 @@ impl Snapshot {
         let key = r.bytes()?.to_vec();
         let templates = r.pairs()?;
         let carriers = r.pairs()?;
+        let fixed_end = r.at;
+        let body = head.len();
+        let n = usize::try_from(r.u32()?).ok()?;
+        let rule_top = rule_entries(r.take(n.checked_mul(RULE_ENTRY)?)?, body, total)?;
         let n = r.u32()?;
-        let mut fences = Vec::new();
+        let mut user_top = Vec::new();
         for _ in 0..n {
-            let name = r.str()?.to_string();
-            let offset = usize::try_from(r.u32()?).ok()?;
-            let digest: [u8; DIGEST] = r.take(DIGEST)?.try_into().ok()?;
-            fences.push((name, offset, digest));
+            user_top.push(user_entry(&mut r, body, total)?);
         }
-        // The blocks follow the head one after the other, up to the end of the file.
-        // The rule blocks follow the head, then the user blocks, to the end of the file.
-        let mut at = head.len();
-        for (_, _, offset, count, _) in &rule_fences {
-            if *offset != at || *count == 0 {
-                return None;
-            }
-            at = at.checked_add(count.checked_mul(RULE)?)?;
-        }
-        let tiles = fences.windows(2).all(|w| w[0].1 < w[1].1)
-            && fences.first().is_none_or(|f| f.1 == at)
-            && fences.last().is_none_or(|f| f.1 < total)
-            && (!fences.is_empty() || total == at);
-        if r.at != head.len() || !tiles {
+        let sorted = user_top.windows(2).all(|w| w[0].first < w[1].first);
+        if r.at != head.len() || !sorted {
             return None;
         }
         Some(Snapshot {
-            file,
+            source,
             database,
             total,
             generation,
             settings,
             services,
-            rule_fences,
+            head,
+            fixed_end,
             locks: (n_locks, locks_at),
             key,
             templates,
             carriers,
-            fences,
-            head,
+            rule_top,
+            user_top,
         })
     }
 
-    /// Reads `start..end` of the file and verifies it against `digest`.
+    /// Reads `len` bytes at `start` and verifies them against `digest`.
     fn read_verified(
         &self,
         start: usize,
-        end: usize,
+        len: usize,
         digest: &[u8; DIGEST],
         what: &str,
     ) -> Result<Vec<u8>, Damage> {
         let shown = path_for(&self.database);
-        let corrupt = || {
-            Damage::Corrupt(format!(
-                "{}: {what} does not match its checksum (SHA-256)",
-                shown.display()
-            ))
-        };
-        let mut block = vec![0u8; end.checked_sub(start).ok_or_else(corrupt)?];
-        let n = read_at(&self.file, &mut block, start as u64)
+        let mut block = vec![0u8; len];
+        let n = self
+            .source
+            .read_at(&mut block, start as u64)
             .map_err(|e| Damage::Unreadable(format!("{}: {e}", shown.display())))?;
-        if n != block.len() || Sha256::digest(&block)[..] != digest[..] {
-            return Err(corrupt());
+        if n != block.len() || super::digest(&block)[..] != digest[..] {
+            return Err(Damage::Corrupt(format!(
+                "{}: {what} does not match its checksum",
+                shown.display()
+            )));
         }
         Ok(block)
     }
 
-    /// Reads block `i` of the users section and verifies it against its checksum.
-    fn block(&self, i: usize) -> Result<Vec<u8>, Damage> {
-        let what = format!("block {i} of its users");
-        let Some((_, start, digest)) = self.fences.get(i) else {
-            return Err(Damage::Corrupt(format!("{what}: no such block")));
-        };
-        let end = self.fences.get(i + 1).map_or(self.total, |f| f.1);
-        self.read_verified(*start, end, digest, &what)
+    fn unparsable(&self, what: &str) -> Damage {
+        Damage::Corrupt(format!(
+            "{}: {what} matches its checksum but does not parse",
+            path_for(&self.database).display()
+        ))
     }
 
-    /// Reads block `i` of the rules and verifies it against its checksum.
-    fn rule_block(&self, i: usize) -> Result<Vec<u8>, Damage> {
-        let what = format!("block {i} of its network rules");
-        let Some((_, _, start, count, digest)) = self.rule_fences.get(i) else {
+    /// Index block `i` of rules, verified: the entries of its blocks of rules.
+    fn rule_index(&self, i: usize) -> Result<Vec<RuleEntry>, Damage> {
+        let what = format!("index block {i} of its network rules");
+        let Some((.., at, len, digest)) = self.rule_top.get(i) else {
             return Err(Damage::Corrupt(format!("{what}: no such block")));
         };
-        self.read_verified(*start, start + count * RULE, digest, &what)
+        let block = self.read_verified(*at, *len, digest, &what)?;
+        rule_entries(&block, self.head.len(), self.total).ok_or_else(|| self.unparsable(&what))
     }
 
-    /// Checks every block of rules and users against its checksum (the head was checked
-    /// when loaded): what `mfa-admin` does before trusting a snapshot.
-    pub fn verify_blocks(&self) -> Result<(), Damage> {
-        for i in 0..self.rule_fences.len() {
-            self.rule_block(i)?;
+    /// Index block `i` of users, verified: the entries of its blocks of users.
+    fn user_index(&self, i: usize) -> Result<Vec<UserEntry>, Damage> {
+        let what = format!("index block {i} of its users");
+        let Some(e) = self.user_top.get(i) else {
+            return Err(Damage::Corrupt(format!("{what}: no such block")));
+        };
+        let block = self.read_verified(e.at, e.len, &e.digest, &what)?;
+        let mut r = Reader { b: &block, at: 0 };
+        let mut entries = Vec::with_capacity(FANOUT);
+        while r.at < block.len() {
+            let e = user_entry(&mut r, self.head.len(), self.total)
+                .ok_or_else(|| self.unparsable(&what))?;
+            entries.push(e);
         }
-        for i in 0..self.fences.len() {
-            self.block(i)?;
+        Ok(entries)
+    }
+
+    /// The entries of every block of rules (each index block verified).
+    pub(crate) fn all_rule_entries(&self) -> Result<Vec<RuleEntry>, Damage> {
+        let mut all = Vec::new();
+        for i in 0..self.rule_top.len() {
+            all.extend(self.rule_index(i)?);
+        }
+        Ok(all)
+    }
+
+    /// The entries of every block of users (each index block verified), in name order.
+    pub(crate) fn all_user_entries(&self) -> Result<Vec<UserEntry>, Damage> {
+        let mut all = Vec::new();
+        for i in 0..self.user_top.len() {
+            all.extend(self.user_index(i)?);
+        }
+        if !all.windows(2).all(|w| w[0].first < w[1].first) {
+            return Err(self.unparsable("the index of its users (not in order)"));
+        }
+        Ok(all)
+    }
+
+    /// A block of users, verified.
+    pub(crate) fn user_block(&self, e: &UserEntry) -> Result<Vec<u8>, Damage> {
+        self.read_verified(
+            e.at,
+            e.len,
+            &e.digest,
+            &format!("the block of users from {:?}", e.first),
+        )
+    }
+
+    /// Checks every block (index blocks, rules, users) against its checksum, and that they
+    /// tile the body exactly (the head was checked when loaded): what `mfa-admin` does
+    /// before trusting a snapshot.
+    pub fn verify_blocks(&self) -> Result<(), Damage> {
+        let mut ranges: Vec<(usize, usize)> = Vec::new();
+        for (i, (.., at, len, digest)) in self.rule_top.iter().enumerate() {
+            ranges.push((*at, *len));
+            for (.., at, len, digest) in self.rule_index(i)? {
+                self.read_verified(at, len, &digest, "a block of its network rules")?;
+                if len % RULE != 0 {
+                    return Err(self.unparsable("a block of its network rules"));
+                }
+                ranges.push((at, len));
+            }
+            let _ = digest;
+        }
+        for (i, top) in self.user_top.iter().enumerate() {
+            ranges.push((top.at, top.len));
+            for e in self.user_index(i)? {
+                self.user_block(&e)?;
+                ranges.push((e.at, e.len));
+            }
+        }
+        ranges.sort_unstable();
+        let mut at = self.head.len();
+        for (start, len) in ranges {
+            if start != at {
+                return Err(self.unparsable("its blocks (they do not tile the file)"));
+            }
+            at = start + len;
+        }
+        if at != self.total {
+            return Err(self.unparsable("its blocks (they do not reach its end)"));
         }
         Ok(())
+    }
+
+    /// What the snapshot says, whatever its block boundaries: the sections from settings to
+    /// carriers as encoded, every rule (sorted), every user record in name order. Two
+    /// snapshots of the same database state have the same content (one built, one updated).
+    pub(crate) fn content(&self) -> Result<Content, Damage> {
+        self.verify_blocks()?;
+        let mut rules = Vec::new();
+        for (.., at, len, digest) in self.all_rule_entries()? {
+            let block = self.read_verified(at, len, &digest, "a block of its network rules")?;
+            rules.extend(block.chunks_exact(RULE).map(<[u8]>::to_vec));
+        }
+        rules.sort_unstable();
+        let mut users = Vec::new();
+        for e in self.all_user_entries()? {
+            users.extend(self.user_block(&e)?);
+        }
+        Ok(Content {
+            fixed: self.head[HEADER..self.fixed_end].to_vec(),
+            rules,
+            users,
+        })
     }
 
     /// The bytes of the block of users that holds (or would hold) `name`.
     #[cfg(test)]
     pub(crate) fn block_range(&self, name: &str) -> Option<std::ops::Range<usize>> {
-        let i = self
-            .fences
-            .partition_point(|(first, _, _)| first.as_str() <= name);
-        let (_, start, _) = self.fences.get(i.checked_sub(1)?)?;
-        Some(*start..self.fences.get(i).map_or(self.total, |f| f.1))
+        let e = self.entry_for(name).ok()??;
+        Some(e.at..e.at + e.len)
     }
 
     /// The length of the head.
@@ -300,24 +415,27 @@ impl Snapshot {
         self.head.len()
     }
 
+    /// The index entry of the block of users that would hold `name`: the one whose first name
+    /// is the greatest not above it (`None`: before the first user).
+    fn entry_for(&self, name: &str) -> Result<Option<UserEntry>, Damage> {
+        let i = self.user_top.partition_point(|e| e.first.as_str() <= name);
+        let Some(i) = i.checked_sub(1) else {
+            return Ok(None);
+        };
+        let entries = self.user_index(i)?;
+        let j = entries.partition_point(|e| e.first.as_str() <= name);
+        Ok(j.checked_sub(1).and_then(|j| entries.into_iter().nth(j)))
+    }
+
     /// A user's record, `Ok(None)` when mfa does not know the user; `Err` when the block of
     /// users that would hold it does not match its checksum or cannot be read (never read
     /// as "unknown": with `unassigned=allow` that would let the user in).
     pub fn lookup(&self, name: &str) -> Result<Option<UserRecord>, Damage> {
-        // The block whose first name is the greatest one not above `name`.
-        let i = self
-            .fences
-            .partition_point(|(first, _, _)| first.as_str() <= name);
-        let Some(i) = i.checked_sub(1) else {
+        let Some(e) = self.entry_for(name)? else {
             return Ok(None);
         };
-        let block = self.block(i)?;
-        let bad = || {
-            Damage::Corrupt(format!(
-                "{}: block {i} of its users matches its checksum but does not parse",
-                path_for(&self.database).display()
-            ))
-        };
+        let block = self.user_block(&e)?;
+        let bad = || self.unparsable(&format!("the block of users from {:?}", e.first));
         let mut r = Reader { b: &block, at: 0 };
         while r.at < block.len() {
             let start = r.at;
@@ -328,6 +446,19 @@ impl Snapshot {
             skip_user(&mut r).ok_or_else(bad)?;
         }
         Ok(None)
+    }
+
+    /// The users of a block: (name, the record's bytes), in order.
+    pub(crate) fn split_users(block: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
+        let mut r = Reader { b: block, at: 0 };
+        let mut out = Vec::new();
+        while r.at < block.len() {
+            let start = r.at;
+            let name = r.str()?.to_string();
+            skip_user(&mut r)?;
+            out.push((name, block.get(start..r.at)?.to_vec()));
+        }
+        Some(out)
     }
 
     /// The generation it was built from.
@@ -475,43 +606,97 @@ impl Snapshot {
         let any = self.services.iter().position(|(n, _)| n == "*");
         // (span, is_any, !require, id) — smaller is better.
         let mut best: Option<((u128, bool, bool, i64), NetworkFacts)> = None;
-        for (i, (min_first, max_last, ..)) in self.rule_fences.iter().enumerate() {
-            // A rule that holds the address lies in a block whose bounds hold it.
-            if min_first[..] > key[..] || max_last[..] < key[..] {
+        let holds = |min_first: &[u8; 16], max_last: &[u8; 16]| {
+            min_first[..] <= key[..] && max_last[..] >= key[..]
+        };
+        for (i, (min_first, max_last, ..)) in self.rule_top.iter().enumerate() {
+            // A rule that holds the address lies in blocks whose bounds hold it.
+            if !holds(min_first, max_last) {
                 continue;
             }
-            let block = self.rule_block(i)?;
-            for rec in block.chunks_exact(RULE) {
-                if rec[12] != family {
+            for (min_first, max_last, at, len, digest) in self.rule_index(i)? {
+                if !holds(&min_first, &max_last) {
                     continue;
                 }
-                let (first, last) = (&rec[16..32], &rec[32..48]);
-                if first > &key[..] || last < &key[..] {
-                    continue;
-                }
-                let svc = usize::try_from(le_u32(&rec[8..12])).ok();
-                let is_any = svc == any;
-                if !(is_any || (own.is_some() && svc == own)) {
-                    continue;
-                }
-                let span = be_u128(last).wrapping_sub(be_u128(first));
-                let id = le_i64(&rec[0..8]);
-                let require = rec[13] != 0;
-                let rank = (span, is_any, !require, id);
-                if best.as_ref().is_none_or(|(b, _)| rank < *b) {
-                    best = Some((
-                        rank,
-                        NetworkFacts {
-                            id,
-                            require,
-                            log: log_from(rec[14]),
-                        },
-                    ));
+                let block = self.read_verified(at, len, &digest, "a block of its network rules")?;
+                for rec in block.chunks_exact(RULE) {
+                    if rec[12] != family {
+                        continue;
+                    }
+                    let (first, last) = (&rec[16..32], &rec[32..48]);
+                    if first > &key[..] || last < &key[..] {
+                        continue;
+                    }
+                    let svc = usize::try_from(le_u32(&rec[8..12])).ok();
+                    let is_any = svc == any;
+                    if !(is_any || (own.is_some() && svc == own)) {
+                        continue;
+                    }
+                    let span = be_u128(last).wrapping_sub(be_u128(first));
+                    let id = le_i64(&rec[0..8]);
+                    let require = rec[13] != 0;
+                    let rank = (span, is_any, !require, id);
+                    if best.as_ref().is_none_or(|(b, _)| rank < *b) {
+                        best = Some((
+                            rank,
+                            NetworkFacts {
+                                id,
+                                require,
+                                log: log_from(rec[14]),
+                            },
+                        ));
+                    }
                 }
             }
         }
         Ok(best.map(|(_, n)| n))
     }
+}
+
+/// Rule index entries, `bytes` holding nothing else; offsets made absolute (`body` is where
+/// the body starts) and checked to lie within the file.
+fn rule_entries(bytes: &[u8], body: usize, total: usize) -> Option<Vec<RuleEntry>> {
+    if bytes.len() % RULE_ENTRY != 0 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(bytes.len() / RULE_ENTRY);
+    for e in bytes.chunks_exact(RULE_ENTRY) {
+        let mut r = Reader { b: e, at: 0 };
+        let min_first: [u8; 16] = r.take(16)?.try_into().ok()?;
+        let max_last: [u8; 16] = r.take(16)?.try_into().ok()?;
+        let (at, len) = within(r.u32()?, r.u32()?, body, total)?;
+        let digest: [u8; DIGEST] = r.take(DIGEST)?.try_into().ok()?;
+        out.push((min_first, max_last, at, len, digest));
+    }
+    Some(out)
+}
+
+/// One user index entry, its offset made absolute and checked.
+fn user_entry(r: &mut Reader<'_>, body: usize, total: usize) -> Option<UserEntry> {
+    let first = r.str()?.to_string();
+    let (at, len) = within(r.u32()?, r.u32()?, body, total)?;
+    let digest: [u8; DIGEST] = r.take(DIGEST)?.try_into().ok()?;
+    Some(UserEntry {
+        first,
+        at,
+        len,
+        digest,
+    })
+}
+
+/// An offset from the body's start and a length: the absolute range, if it lies in the body.
+fn within(offset: u32, len: u32, body: usize, total: usize) -> Option<(usize, usize)> {
+    let at = body.checked_add(usize::try_from(offset).ok()?)?;
+    let len = usize::try_from(len).ok()?;
+    (at.checked_add(len)? <= total).then_some((at, len))
+}
+
+/// What a snapshot says ([`Snapshot::content`]).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Content {
+    fixed: Vec<u8>,
+    rules: Vec<Vec<u8>>,
+    users: Vec<u8>,
 }
 
 /// Owned by root or the caller, and neither readable nor writable by group or others.

@@ -279,6 +279,10 @@ impl Store {
     /// Runs a write that may change what the policy snapshot holds (a lockout): `f` says
     /// whether it did. Then the snapshot is deleted before the commit and written again
     /// after it, under the snapshot lock, so that it never disagrees with the database.
+    /// Written again means updated ([`snapshot::patch`]): the old file (still open after its
+    /// deletion) with the users and sections the change touched, as temporary triggers
+    /// recorded them; built whole when the old file was not of the database's generation
+    /// before the change or cannot be read back.
     pub fn policy_write<T>(
         &mut self,
         durable: bool,
@@ -288,18 +292,46 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        snapshot::track_changes(&tx)?;
         let (out, changed) = f(&tx)?;
+        let mut update = None;
         if changed {
+            let before = snapshot::current_generation(&tx)?;
+            let old = snapshot::Snapshot::open(&self.path)
+                .ok()
+                .flatten()
+                .filter(|s| s.generation() == before);
+            update = Some((old, snapshot::changes(&tx)?));
             snapshot::bump_generation(&tx)?;
             snapshot::invalidate(&self.path)?;
         }
         tx.commit()?;
-        if changed {
+        if let Some((old, changes)) = update {
             // The change is committed; without a snapshot readers use the database, which
             // gives the same answers, and `mfa-admin` writes it again at its next start.
-            let _ = self.write_snapshot(durable);
+            let _ = self.update_snapshot(old.as_ref(), &changes, durable);
         }
         Ok(out)
+    }
+
+    /// Writes the policy snapshot after a change: `old` patched with `changes` when there is
+    /// an old one and the patch can be made, else built whole (caller holds the lock).
+    fn update_snapshot(
+        &mut self,
+        old: Option<&snapshot::Snapshot>,
+        changes: &snapshot::Changes,
+        durable: bool,
+    ) -> Result<()> {
+        if let Some(old) = old {
+            let patched = self.read(|tx| snapshot::patch(tx, old, changes))?;
+            if let Some((head, body)) = patched {
+                snapshot::write_pieces(&self.path, Some(old), &head, body, durable)?;
+                #[cfg(test)]
+                snapshot::PATCHES.with(|n| n.set(n.get() + 1));
+                return Ok(());
+            }
+        }
+        self.write_snapshot(durable)
     }
 
     /// Writes the policy snapshot from the database (caller holds the snapshot lock).
@@ -318,7 +350,7 @@ impl Store {
     /// after the database was edited behind mfa's back, which the generation cannot tell).
     pub fn snapshot_matches(&mut self) -> Result<bool> {
         let fresh = self.read(|tx| snapshot::build(tx))?;
-        Ok(std::fs::read(snapshot::path_for(&self.path)).is_ok_and(|on_disk| on_disk == fresh))
+        Ok(snapshot::same_content(&self.path, fresh).is_ok_and(|same| same))
     }
 
     /// Rewrites the policy snapshot when it is missing, of another generation than the

@@ -1,0 +1,200 @@
+//! Tests of updating the snapshot ([`super::patch`]): after every kind of change, the
+//! updated file says exactly what a build from the database says, and it was updated, not
+//! built, where it should be.
+
+use super::tests::populated;
+use super::*;
+use crate::contact::Contact;
+use crate::net::IpRange;
+use crate::store::rules::{NewNetRule, add_network, set_service, set_setting};
+use crate::store::{Store, auth, factors, people};
+
+fn patches() -> usize {
+    PATCHES.with(std::cell::Cell::get)
+}
+
+/// The snapshot on disk says what a build says, is of the database's generation, and every
+/// block checks.
+fn agrees(s: &mut Store) {
+    let (generation, fresh) = s
+        .read(|tx| Ok((current_generation(tx)?, build(tx)?)))
+        .unwrap();
+    assert_eq!(verify(s.path()).unwrap(), Some(generation));
+    assert!(
+        same_content(s.path(), fresh).unwrap(),
+        "differs from a build"
+    );
+}
+
+/// One administrator's change, then the check; `patched`: whether it must have been a patch.
+fn change(
+    s: &mut Store,
+    patched: bool,
+    f: impl FnOnce(&rusqlite::Transaction<'_>) -> crate::Result<()>,
+) {
+    let before = patches();
+    s.change("t", "t", |tx| {
+        f(tx)?;
+        Ok(((), String::new()))
+    })
+    .unwrap();
+    assert_eq!(patches() - before, usize::from(patched), "patched");
+    agrees(s);
+}
+
+#[test]
+fn every_kind_of_change_is_patched_and_says_what_a_build_says() {
+    let (_d, mut s) = populated();
+    agrees(&mut s);
+    // Before every name: the first block gets a new first name.
+    change(&mut s, true, |tx| people::add_user(tx, "aaa", "", 0));
+    // 70 users into one block: it grows past twice its size and splits.
+    change(&mut s, true, |tx| {
+        for i in 0..70 {
+            people::add_user(tx, &format!("user050x{i:02}"), "", 0)?;
+        }
+        Ok(())
+    });
+    let snap = Snapshot::open(s.path()).unwrap().unwrap();
+    assert!(snap.all_user_entries().unwrap().len() >= 5);
+    // Whole blocks emptied.
+    change(&mut s, true, |tx| {
+        for i in 0..45 {
+            people::delete_user(tx, &format!("user{i:03}"))?;
+        }
+        Ok(())
+    });
+    // Each per-user table.
+    change(&mut s, true, |tx| {
+        people::add_contact(
+            tx,
+            "user060",
+            &Contact::email("u60@example.com")?,
+            "",
+            None,
+            0,
+        )?;
+        Ok(())
+    });
+    change(&mut s, true, |tx| {
+        tx.execute(
+            "INSERT INTO overrides (user, mandatory, exempt) VALUES ('user061', 1, 0)",
+            [],
+        )?;
+        Ok(())
+    });
+    change(&mut s, true, |tx| {
+        factors::set_totp(tx, "user062", &crate::totp::Key::generate("sha1", 6)?, 0)?;
+        factors::set_backup_codes(tx, "user063", &[vec![7], vec![8]], 0)
+    });
+    change(&mut s, true, |tx| {
+        factors::use_backup_code(tx, "e.mile@corp", &[2]).map(|_| ())
+    });
+    change(&mut s, true, |tx| {
+        people::set_enabled(tx, "user070", false).map(|_| ())
+    });
+    // Rules and services: the rules are encoded again, the users copied.
+    change(&mut s, true, |tx| {
+        let rule = NewNetRule {
+            service: "ftp".into(),
+            range: IpRange::parse_any("198.51.100.0/24")?,
+            require: false,
+            log: None,
+            note: String::new(),
+        };
+        add_network(tx, &rule, 0).map(|_| ())
+    });
+    change(&mut s, true, |tx| set_service(tx, "login", "passcode"));
+    change(&mut s, true, |tx| set_setting(tx, "repeat_window", "7m"));
+    // A carrier (its suffix is in every contact of it): built whole.
+    change(&mut s, false, |tx| {
+        people::add_carrier(tx, "Acme", "sms.acme.example")
+    });
+    // A lockout, as a login records it (not an administrator's change).
+    let before = patches();
+    s.policy_write(false, |tx| {
+        Ok((
+            auth::record_lockout(tx, "user080", 5, 0, 4_000_000_000)?,
+            true,
+        ))
+    })
+    .unwrap();
+    assert_eq!(patches() - before, 1);
+    agrees(&mut s);
+    let snap = Snapshot::open(s.path()).unwrap().unwrap();
+    assert_eq!(
+        snap.facts("user080", "sshd", None).locked_until,
+        4_000_000_000
+    );
+    // Every user gone, then one added to an empty users section.
+    change(&mut s, true, |tx| {
+        tx.execute("DELETE FROM users", [])?;
+        Ok(())
+    });
+    change(&mut s, true, |tx| people::add_user(tx, "zed", "", 0));
+    let snap = Snapshot::open(s.path()).unwrap().unwrap();
+    assert!(snap.lookup("zed").unwrap().is_some());
+    assert!(snap.lookup("ann").unwrap().is_none());
+}
+
+/// A snapshot that is not of the database's generation before the change (edited behind
+/// mfa's back) is not patched: built whole.
+#[test]
+fn a_stale_snapshot_is_built_whole_not_patched() {
+    let (_d, mut s) = populated();
+    s.write(|tx| {
+        tx.execute("UPDATE users SET enabled = 0 WHERE name = 'user010'", [])?;
+        bump_generation(tx)
+    })
+    .unwrap();
+    change(&mut s, false, |tx| people::add_user(tx, "newcomer", "", 0));
+    let snap = Snapshot::open(s.path()).unwrap().unwrap();
+    assert!(!snap.lookup("user010").unwrap().unwrap().facts.enabled);
+}
+
+/// The block a change touches is damaged: built whole from the database, never patched from
+/// bad bytes.
+#[test]
+fn a_damaged_block_under_a_change_is_built_whole() {
+    let (_d, mut s) = populated();
+    let p = path_for(s.path());
+    let range = Snapshot::open(s.path())
+        .unwrap()
+        .unwrap()
+        .block_range("user020")
+        .unwrap();
+    let mut bytes = std::fs::read(&p).unwrap();
+    bytes[range.start + 3] ^= 0x10;
+    std::fs::write(&p, &bytes).unwrap();
+    change(&mut s, false, |tx| people::add_user(tx, "user020a", "", 0));
+}
+
+/// Copies come from the old file's bytes: a patch leaves most of the file as it was and
+/// its result reads back whole (no short copy), also at a size where blocks split.
+#[test]
+fn a_patch_of_many_blocks_copies_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut s, _) = Store::create(&dir.path().join("mfa.db")).unwrap();
+    s.change("t", "t", |tx| {
+        for i in 0..5000 {
+            people::add_user(tx, &format!("bulk{i:05}"), "", 0)?;
+        }
+        Ok(((), String::new()))
+    })
+    .unwrap();
+    let before = std::fs::read(path_for(s.path())).unwrap();
+    change(&mut s, true, |tx| people::add_user(tx, "bulk02500a", "", 0));
+    let after = std::fs::read(path_for(s.path())).unwrap();
+    let head = Snapshot::open(s.path()).unwrap().unwrap().head_len();
+    // The rules and the blocks before the changed one are the same bytes at the same place.
+    let same = before[head..]
+        .iter()
+        .zip(&after[head..])
+        .take_while(|(a, b)| a == b)
+        .count();
+    assert!(
+        same > after.len() / 3,
+        "only {same} of {} bytes copied in place",
+        after.len()
+    );
+}

@@ -95,8 +95,8 @@ pub struct Snapshot {
     carriers: Vec<(String, String)>,
     /// The index of the index blocks of rules.
     rule_top: Vec<RuleEntry>,
-    /// The index of the index blocks of users.
-    user_top: Vec<UserEntry>,
+    /// The index of the index blocks of users: where its entries are in the head.
+    user_top: std::ops::Range<usize>,
 }
 
 impl Snapshot {
@@ -229,12 +229,12 @@ impl Snapshot {
         let n = usize::try_from(r.u32()?).ok()?;
         let rule_top = rule_entries(r.take(n.checked_mul(RULE_ENTRY)?)?, body, total)?;
         let n = r.u32()?;
-        let mut user_top = Vec::new();
+        let start = r.at;
         for _ in 0..n {
-            user_top.push(user_entry(&mut r, body, total)?);
+            user_entry(&mut r, body, total)?;
         }
-        let sorted = user_top.windows(2).all(|w| w[0].first < w[1].first);
-        if r.at != head.len() || !sorted {
+        let user_top = start..r.at;
+        if r.at != head.len() {
             return None;
         }
         Some(Snapshot {
@@ -295,21 +295,27 @@ impl Snapshot {
         rule_entries(&block, self.head.len(), self.total).ok_or_else(|| self.unparsable(&what))
     }
 
-    /// Index block `i` of users, verified: the entries of its blocks of users.
-    fn user_index(&self, i: usize) -> Result<Vec<UserEntry>, Damage> {
-        let what = format!("index block {i} of its users");
-        let Some(e) = self.user_top.get(i) else {
-            return Err(Damage::Corrupt(format!("{what}: no such block")));
-        };
-        let block = self.read_verified(e.at, e.len, &e.digest, &what)?;
-        let mut r = Reader { b: &block, at: 0 };
-        let mut entries = Vec::with_capacity(FANOUT);
-        while r.at < block.len() {
-            let e = user_entry(&mut r, self.head.len(), self.total)
-                .ok_or_else(|| self.unparsable(&what))?;
-            entries.push(e);
-        }
-        Ok(entries)
+    /// The entries of the index of index blocks of users (in the head).
+    fn user_top(&self) -> Vec<UserEntry> {
+        let bytes = self.head.get(self.user_top.clone()).unwrap_or_default();
+        user_entries(bytes, self.head.len(), self.total).unwrap_or_default()
+    }
+
+    /// An index block of users (`top` its entry in the head), verified.
+    fn user_index_block(&self, top: &UserEntry) -> Result<Vec<u8>, Damage> {
+        let what = format!("the index block of its users from {:?}", top.first);
+        self.read_verified(top.at, top.len, &top.digest, &what)
+    }
+
+    /// An index block of users, verified: the entries of its blocks of users.
+    fn user_index(&self, top: &UserEntry) -> Result<Vec<UserEntry>, Damage> {
+        let block = self.user_index_block(top)?;
+        user_entries(&block, self.head.len(), self.total).ok_or_else(|| {
+            self.unparsable(&format!(
+                "the index block of its users from {:?}",
+                top.first
+            ))
+        })
     }
 
     /// The entries of every block of rules (each index block verified).
@@ -324,8 +330,8 @@ impl Snapshot {
     /// The entries of every block of users (each index block verified), in name order.
     pub(crate) fn all_user_entries(&self) -> Result<Vec<UserEntry>, Damage> {
         let mut all = Vec::new();
-        for i in 0..self.user_top.len() {
-            all.extend(self.user_index(i)?);
+        for top in self.user_top() {
+            all.extend(self.user_index(&top)?);
         }
         if !all.windows(2).all(|w| w[0].first < w[1].first) {
             return Err(self.unparsable("the index of its users (not in order)"));
@@ -359,9 +365,9 @@ impl Snapshot {
             }
             let _ = digest;
         }
-        for (i, top) in self.user_top.iter().enumerate() {
+        for top in self.user_top() {
             ranges.push((top.at, top.len));
-            for e in self.user_index(i)? {
+            for e in self.user_index(&top)? {
                 self.user_block(&e)?;
                 ranges.push((e.at, e.len));
             }
@@ -418,13 +424,20 @@ impl Snapshot {
     /// The index entry of the block of users that would hold `name`: the one whose first name
     /// is the greatest not above it (`None`: before the first user).
     fn entry_for(&self, name: &str) -> Result<Option<UserEntry>, Damage> {
-        let i = self.user_top.partition_point(|e| e.first.as_str() <= name);
-        let Some(i) = i.checked_sub(1) else {
+        let (body, total) = (self.head.len(), self.total);
+        let top = self.head.get(self.user_top.clone()).unwrap_or_default();
+        let Some(top) = last_not_above(top, body, total, name)
+            .ok_or_else(|| self.unparsable("the index of its users"))?
+        else {
             return Ok(None);
         };
-        let entries = self.user_index(i)?;
-        let j = entries.partition_point(|e| e.first.as_str() <= name);
-        Ok(j.checked_sub(1).and_then(|j| entries.into_iter().nth(j)))
+        let block = self.user_index_block(&top)?;
+        last_not_above(&block, body, total, name).ok_or_else(|| {
+            self.unparsable(&format!(
+                "the index block of its users from {:?}",
+                top.first
+            ))
+        })
     }
 
     /// A user's record, `Ok(None)` when mfa does not know the user; `Err` when the block of
@@ -669,6 +682,54 @@ fn rule_entries(bytes: &[u8], body: usize, total: usize) -> Option<Vec<RuleEntry
         out.push((min_first, max_last, at, len, digest));
     }
     Some(out)
+}
+
+/// User index entries, `bytes` holding nothing else, in strictly increasing name order.
+fn user_entries(bytes: &[u8], body: usize, total: usize) -> Option<Vec<UserEntry>> {
+    let mut r = Reader { b: bytes, at: 0 };
+    let mut out: Vec<UserEntry> = Vec::with_capacity(FANOUT);
+    while r.at < bytes.len() {
+        let e = user_entry(&mut r, body, total)?;
+        if out.last().is_some_and(|p| p.first >= e.first) {
+            return None;
+        }
+        out.push(e);
+    }
+    Some(out)
+}
+
+/// Of the user index entries in `bytes`, the last whose first name is not above `name`
+/// (`Some(None)`: `name` comes before them all); `None` when they do not parse or are out of
+/// order. It stops at the first entry above `name` and copies only the one it returns.
+fn last_not_above(
+    bytes: &[u8],
+    body: usize,
+    total: usize,
+    name: &str,
+) -> Option<Option<UserEntry>> {
+    let mut r = Reader { b: bytes, at: 0 };
+    let mut best: Option<(&str, usize, usize, &[u8])> = None;
+    while r.at < bytes.len() {
+        let first = r.str()?;
+        let (at, len) = within(r.u32()?, r.u32()?, body, total)?;
+        let digest = r.take(DIGEST)?;
+        if best.is_some_and(|(b, ..)| b >= first) {
+            return None;
+        }
+        if first > name {
+            break;
+        }
+        best = Some((first, at, len, digest));
+    }
+    match best {
+        None => Some(None),
+        Some((first, at, len, digest)) => Some(Some(UserEntry {
+            first: first.to_string(),
+            at,
+            len,
+            digest: digest.try_into().ok()?,
+        })),
+    }
 }
 
 /// One user index entry, its offset made absolute and checked.

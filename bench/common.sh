@@ -12,8 +12,9 @@
 #                          after calling the script's cleanup_extra function if it has one
 #   bench_build            builds pambench, the release pam_mfa module and mfa-admin; sets
 #                          pambench, module, admin
-#   bench_install          a fresh installation in $work/mfa (never /etc/mfa, /var/lib/mfa or
-#                          /var/spool/mfa): sets inst, config, db; defines `mfa ARGS...`
+#   bench_install [DIR]    a fresh installation in DIR (default $work/mfa; never /etc/mfa,
+#                          /var/lib/mfa or /var/spool/mfa): sets inst, config, db; defines
+#                          `mfa ARGS...`
 #   bench_load             loads 10,000 users u00001..u10000 (one email contact each), 1,000
 #                          network rules (10.0.0.0/8 requires 2FA; 10.1.1.0/24 is trusted for
 #                          sshd; 10.200.0.0/16 is only inside 10.0.0.0/8) and 100,000 auth-log rows
@@ -32,6 +33,24 @@
 #   machine_line           the first line of a report: kernel, CPUs, date, load averages
 #   table_header, table_row CASE ITERS OK P50 P99 DELTA TARGET RESULT
 #   report_problems        prints problems and exits 1 if there are any
+#   alt_case NAME SERVICE USER RHOST RESPONSE...
+#   run_alternating ROUNDS N NAME...
+#                          cases measured side by side: WARMUP iterations of each, then ROUNDS
+#                          rounds of one pambench -n N per case, the order rotated each round
+#                          (drift and other load hit every case alike); calls the script's
+#                          before_chunk NAME before each, if defined; sets line/iters/oks[NAME]
+#                          (p50: the median of the rounds' p50s; p99: the median of their p99s)
+#   per_login_script       writes $work/per-login.sh, the runner of per_login
+#   per_login PLAN OUT     one pambench -n 1 process per line "ROUND NAME SERVICE USER RHOST
+#                          KEYHEX RESTORE" of PLAN (KEYHEX: answer the current TOTP code of that
+#                          hex key, or "-": answer 000000; RESTORE: "-" or SRC>DST, a file
+#                          copied just before the login, e.g. a login-state file put back);
+#                          appends "ROUND NAME <pambench summary>" to OUT
+#   per_login_stats OUT NAME SKIP
+#                          sets line/iters/oks[NAME] from OUT's lines of rounds >= SKIP
+#   timed_cmd CMD...       runs CMD (output discarded); sets t_ms (wall, ms), t_kb (max RSS,
+#                          KiB, from /usr/bin/time) and t_rc (its exit status)
+#   median                 the median of the numbers on standard input
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -96,8 +115,8 @@ bench_build() {
 
 mfa() { "$admin" --config "$config" "$@"; }
 
-bench_install() {
-    inst=$work/mfa
+bench_install() { # [DIR]
+    inst=${1:-$work/mfa}
     mkdir -p "$inst"
     config=$inst/mfa.toml
     cat >"$config" <<EOF
@@ -121,6 +140,8 @@ bench_load() {
     awk -v now="$now" '
 function hex32(n) { return sprintf("%08X", n) }
 function v4key(n) { return "X'\''000000000000000000000000" hex32(n) "'\''" }
+# An auth-log row'\''s address key: the family byte, then the 16-byte key (mfa_core::store::logs).
+function logkey(n) { return "X'\''04000000000000000000000000" hex32(n) "'\''" }
 BEGIN {
     print "PRAGMA foreign_keys = ON;"
     print "BEGIN;"
@@ -169,7 +190,7 @@ BEGIN {
         user = sprintf("u%05d", 1 + int(rand() * 10000))
         a = 1 + int(rand() * 200); b = int(rand() * 256); c = 1 + int(rand() * 254)
         addr = sprintf("10.%d.%d.%d", a, b, c)
-        key = v4key(10 * 16777216 + a * 65536 + b * 256 + c)
+        key = logkey(10 * 16777216 + a * 65536 + b * 256 + c)
         o = outcomes[1 + int(rand() * 5)]
         if (o == "success") { m = "passcode"; dest = "u***@e***.com"; r = "" }
         else if (o == "deny") { m = "passcode"; dest = ""; r = "wrong passcode; attempts used up" }
@@ -286,4 +307,98 @@ report_problems() { # HEADING
         printf '  %s\n' "${problems[@]}"
         exit 1
     fi
+}
+
+# ---------------------------------------------------------------- side by side
+declare -A alt_args
+alt_case() { # NAME SERVICE USER RHOST RESPONSE...
+    local name=$1
+    shift
+    alt_args[$name]=$(printf '%q ' "$@")
+}
+
+median() {
+    sort -g | awk '{ v[n++] = $1 } END { if (n) print (n % 2) ? v[(n - 1) / 2] : (v[n / 2 - 1] + v[n / 2]) / 2; else print "-" }'
+}
+
+run_alternating() { # ROUNDS N NAME...
+    local rounds=$1 n=$2 r k name out nc svc user rhost
+    shift 2
+    local names=("$@")
+    nc=${#names[@]}
+    for name in "${names[@]}"; do
+        : >"$work/alt-$name"
+        eval "set -- ${alt_args[$name]}"
+        svc=$1 user=$2 rhost=$3
+        shift 3
+        env "${pb_env[@]}" "${pb_prefix[@]}" "$pambench" -c "$confdir" -r "$rhost" -n "$warmup" "$svc" "$user" "$@" >/dev/null 2>&1 || true
+    done
+    for ((r = 0; r < rounds; r++)); do
+        for ((k = 0; k < nc; k++)); do
+            name=${names[(r + k) % nc]}
+            eval "set -- ${alt_args[$name]}"
+            svc=$1 user=$2 rhost=$3
+            shift 3
+            if declare -F before_chunk >/dev/null; then before_chunk "$name"; fi
+            out=$(env "${pb_env[@]}" "${pb_prefix[@]}" "$pambench" -c "$confdir" -r "$rhost" -n "$n" "$svc" "$user" "$@" 2>&1) || true
+            [[ "$out" == service=* ]] || die "pambench $svc ($name) failed: $out"
+            echo "$(field "$out" n) $(field "$out" ok) $(field "$out" p50_us) $(field "$out" p99_us)" >>"$work/alt-$name"
+        done
+    done
+    for name in "${names[@]}"; do
+        iters[$name]=$(awk '{ s += $1 } END { print s + 0 }' "$work/alt-$name")
+        oks[$name]=$(awk '{ s += $2 } END { print s + 0 }' "$work/alt-$name")
+        line[$name]="n=${iters[$name]} ok=${oks[$name]} p50_us=$(cut -d' ' -f3 "$work/alt-$name" | median) p99_us=$(cut -d' ' -f4 "$work/alt-$name" | median)"
+        echo "  $name: ${line[$name]} (rounds' p50: $(cut -d' ' -f3 "$work/alt-$name" | tr '\n' ' '))"
+    done
+}
+
+# ---------------------------------------------------------------- one process per login
+per_login_script() {
+    cat >"$work/per-login.sh" <<'EOF'
+set -u
+pambench=$1 confdir=$2 plan=$3 out=$4
+while read -r round name svc user rhost hex restore; do
+    code=000000
+    if [ "$hex" != - ]; then code=$(oathtool --totp "$hex"); fi
+    if [ "$restore" != - ]; then cat "${restore%%>*}" >"${restore#*>}"; fi
+    res=$("$pambench" -c "$confdir" -r "$rhost" -n 1 "$svc" "$user" "$code" 2>&1) || true
+    printf '%d %s %s\n' "$round" "$name" "${res//$'\n'/ }" >>"$out"
+done <"$plan"
+EOF
+}
+
+per_login() { # PLAN OUT
+    : >"$2"
+    env "${pb_env[@]}" "${pb_prefix[@]}" bash "$work/per-login.sh" "$pambench" "$confdir" "$1" "$2"
+}
+
+per_login_stats() { # OUT NAME SKIP
+    local stats ran good count p50 p99
+    : >"$work/vals"
+    stats=$(awk -v name="$2" -v skip="$3" -v vals="$work/vals" '
+        $2 == name && / service=/ {
+            if ($1 < skip) next
+            ran++
+            match($0, / p50_us=[0-9.]+/); print substr($0, RSTART + 8, RLENGTH - 8) > vals
+            if ($0 ~ / ok=1 /) ok++
+        }
+        END { printf "%d %d\n", ran, ok }' "$1")
+    read -r ran good <<<"$stats"
+    read -r count p50 p99 < <(percentiles "$work/vals")
+    line[$2]="n=$count ok=$good p50_us=$p50 p99_us=$p99"
+    iters[$2]=$count
+    oks[$2]=$good
+    echo "  $2: ${line[$2]}"
+}
+
+# ---------------------------------------------------------------- commands
+timed_cmd() { # CMD...
+    local t0 t1
+    t0=$(date +%s%N)
+    t_rc=0
+    /usr/bin/time -f '%M' -o "$work/time.out" "$@" >/dev/null 2>"$work/cmd.err" || t_rc=$?
+    t1=$(date +%s%N)
+    t_ms=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e6 }')
+    t_kb=$(tail -n1 "$work/time.out")
 }

@@ -361,7 +361,8 @@ pambench=$1 confdir=$2 plan=$3 out=$4
 while read -r round name svc user rhost hex restore; do
     code=000000
     if [ "$hex" != - ]; then code=$(oathtool --totp "$hex"); fi
-    if [ "$restore" != - ]; then cat "${restore%%>*}" >"${restore#*>}"; fi
+    # Put back, then written out: the login does not pay for writing back the bench's copy.
+    if [ "$restore" != - ]; then cat "${restore%%>*}" >"${restore#*>}" && sync "${restore#*>}"; fi
     res=$("$pambench" -c "$confdir" -r "$rhost" -n 1 "$svc" "$user" "$code" 2>&1) || true
     printf '%d %s %s\n' "$round" "$name" "${res//$'\n'/ }" >>"$out"
 done <"$plan"

@@ -49,7 +49,8 @@
 # Environment:
 #   PAMBENCH_C      pambench.c to build, if set (else <repo>/../shared/tools/pambench.c)
 #   N_VALID         rounds of each process-per-login case (default 1000; N_VALID + WARMUP
-#                   fresh users, at most 9,999)
+#                   fresh users, at most 9,998)
+#   N_RETURN        rounds of the returning-user case (default 500)
 #   N_WRONG         iterations of the in-process wrong-code case (default 2000)
 #   WARMUP          unreported iterations or rounds before each case (default 50)
 #   CARGO_TARGET_DIR  as for cargo (default <repo>/target)
@@ -66,7 +67,8 @@ bench_name=totp_bench
 . "$(cd "$(dirname "$0")" && pwd)/common.sh"
 n_valid=${N_VALID:-1000}
 n_wrong=${N_WRONG:-2000}
-[ $((n_valid + warmup)) -le 9999 ] || die "N_VALID + WARMUP must be at most 9999 (one fresh user per round)"
+n_return=${N_RETURN:-500}
+[ $((n_valid + warmup)) -le 9998 ] || die "N_VALID + WARMUP must be at most 9998 (one fresh user per round, one left for the returning user)"
 
 # The target: pam_mfa's Δp50 at most GA's Δp50 divided by this.
 target_ratio=5
@@ -275,6 +277,58 @@ echo "    oath usersfile: $oath_used lines rewritten with the last code; mfa: $u
 echo "    ga-disallow-reuse: $reuse_used secret files with a used code"
 [ "$oath_used" = $((warmup + n_valid)) ] || problems+=("valid oath: $((warmup + n_valid)) updated usersfile lines expected, found $oath_used")
 
+# ---- valid code, a returning user, one process per login
+# One user that the valid case did not log in; each module first accepts the previous step's
+# code from it (a returning user: pam_mfa's login-state file, google-authenticator's
+# DISALLOW_REUSE line and pam_oath's usersfile line exist), that state is saved and put back
+# before each measured login (SRC>DST in the plan), which answers the current code.
+ret_user=$(awk -v rounds=$((warmup + n_valid)) 'BEGIN {
+    for (r = 0; r < rounds; r++) used[1 + (r * 7919) % 9999] = 1
+    for (i = 2; i < 10000; i++) if (!(i in used)) { printf "u%05d\n", i; exit }
+}')
+[ -n "$ret_user" ] || die "no user left for the returning-user case"
+ret_hex=$(awk -v u="$ret_user" '$1 == u { print $2 }' "$keys")
+note "valid code, a returning user ($ret_user): $warmup + $n_return rounds of ${#all[@]} logins"
+per_login_script
+mkdir -p -m 0700 "$db-users"
+declare -A ret_restore=([bench-permit]=- [bench-empty]=- [bench-ga]=-)
+touch "$work/before-prime"
+sleep 0.01
+prev=$(oathtool --totp -N "@$(($(date +%s) - 30))" "$ret_hex")
+for svc in bench-ga bench-ga-reuse bench-oath bench-mfa; do
+    out=$(env "${pb_prefix[@]}" "$pambench" -c "$confdir" -r "$rhost" -n 1 "$svc" "$ret_user" "$prev" 2>&1) || true
+    [ "$(field "$out" ok)" = 1 ] || die "returning user: ${label[$svc]} refused the previous step's code of $ret_user: $out"
+done
+mfa_state=$(find "$db-users" -type f -newer "$work/before-prime" | head -n1)
+[ -n "$mfa_state" ] || die "returning user: pam_mfa left no login-state file for $ret_user in $db-users"
+grep -q '^" DISALLOW_REUSE [0-9]' "$work/ga-reuse/users/$ret_user" ||
+    die "returning user: google-authenticator wrote no DISALLOW_REUSE line for $ret_user"
+cp "$mfa_state" "$work/ret-mfa.state"
+cp "$work/ga-reuse/users/$ret_user" "$work/ret-ga-reuse.secret"
+cp "$oath_file" "$work/ret-oath.users"
+ret_restore[bench-mfa]="$work/ret-mfa.state>$mfa_state"
+ret_restore[bench-ga-reuse]="$work/ret-ga-reuse.secret>$work/ga-reuse/users/$ret_user"
+ret_restore[bench-oath]="$work/ret-oath.users>$oath_file"
+for ((r = 0; r < warmup + n_return; r++)); do
+    for ((k = 0; k < ${#all[@]}; k++)); do
+        svc=${all[(r + k) % ${#all[@]}]}
+        hexk=$ret_hex
+        if [ "$svc" = bench-permit ] || [ "$svc" = bench-empty ]; then hexk=-; fi
+        echo "$r $svc $svc $ret_user $rhost $hexk ${ret_restore[$svc]}"
+    done
+done >"$work/plan-return"
+mark=$(log_mark)
+per_login "$work/plan-return" "$work/return.out"
+for svc in "${all[@]}"; do
+    per_login_stats "$work/return.out" "$svc" "$warmup" >/dev/null
+    read -r n["ret:$svc"] ok["ret:$svc"] p50["ret:$svc"] p99["ret:$svc"] <<<"${iters[$svc]} ${oks[$svc]} $(field "${line[$svc]}" p50_us) $(field "${line[$svc]}" p99_us)"
+    echo "  ${label[$svc]}: ${line[$svc]}"
+    want=$n_return
+    if [ "$svc" = bench-empty ]; then want=$n_return; fi
+    [ "${ok[ret:$svc]}" = "$want" ] || problems+=("returning ${label[$svc]}: $want successes expected, counted ${ok[ret:$svc]}")
+done
+expect_log "ret:bench-mfa" "$mark" "success:" $((warmup + n_return))
+
 # ---- wrong code, in-process loop
 note "wrong code ($wrong_code for $wrong_user), in-process loop: pambench -n $n_wrong per module"
 cp "$work/ga/users/$wrong_user" "$work/ga-wrong-user.before"
@@ -352,6 +406,26 @@ table loop "wrong code: one user, in-process loop (pambench -n $n_wrong after $w
     bench-permit bench-ga bench-ga-noskewadj bench-oath bench-mfa
 table proc "wrong code: one user, one pambench process per login (its first), $n_valid rounds after $warmup" \
     bench-permit bench-ga bench-ga-noskewadj bench-oath bench-mfa
+# The returning user's targets (issue 13): pam_mfa's Δp50 at most twice google-authenticator's
+# (no replay protection), and below google-authenticator's with DISALLOW_REUSE.
+echo
+echo "valid code: a returning user ($ret_user, its state from an earlier login put back before each), one pambench process per login, $n_return rounds after $warmup"
+table_header
+floor=${p50[ret:bench-permit]}
+d_ga=$(delta "${p50[ret:bench-ga]}" "$floor")
+d_reuse=$(delta "${p50[ret:bench-ga-reuse]}" "$floor")
+lim_ga=$(awk -v g="$d_ga" 'BEGIN { printf "%.1f", 2 * g }')
+for svc in "${all[@]}"; do
+    d=$(delta "${p50[ret:$svc]}" "$floor") tgt=- verdict=-
+    if [ "$svc" = bench-permit ]; then d=floor; fi
+    if [ "$svc" = bench-mfa ]; then
+        tgt="≤ $lim_ga, < $d_reuse"
+        verdict=$(awk -v d="$d" -v a="$lim_ga" -v b="$d_reuse" 'BEGIN { print (d + 0 <= a + 0 && d + 0 < b + 0) ? "PASS" : "MISS" }')
+    fi
+    table_row "${label[$svc]}" "${n[ret:$svc]}" "${ok[ret:$svc]}" "${p50[ret:$svc]}" "${p99[ret:$svc]}" "$d" "$tgt" "$verdict"
+done
+echo "Target (returning user): mfa-totp's Δp50 at most 2 × google-authenticator's (no replay protection) and"
+echo "below ga-disallow-reuse's."
 echo
 echo "ok: successes (0 expected with a wrong code, but for pam_permit). Δp50: p50 minus pam_permit's p50 in the"
 echo "same case. Target: mfa-totp's Δp50 at most google-authenticator's Δp50 / $target_ratio. empty-module: a"
@@ -361,7 +435,7 @@ for svc in bench-permit bench-ga bench-oath bench-mfa; do
     printf ' %s %s µs;' "${label[$svc]}" "$(delta "${p50[proc:$svc]}" "${p50[loop:$svc]}")"
 done
 echo
-echo "command: $0 (N_VALID=$n_valid N_WRONG=$n_wrong WARMUP=$warmup)"
+echo "command: $0 (N_VALID=$n_valid N_RETURN=$n_return N_WRONG=$n_wrong WARMUP=$warmup)"
 
 report_problems "a case did not take the path it was meant to"
 exit 0

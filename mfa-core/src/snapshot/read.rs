@@ -2,6 +2,7 @@
 //! checksum, [`Snapshot::user`] one index block and one block of users (each verified
 //! against its checksum), [`Snapshot::facts`] answers as [`crate::store::auth::facts`] does.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::net::IpAddr;
@@ -281,17 +282,28 @@ impl Snapshot {
         len: usize,
         digest: &[u8; DIGEST],
         what: &str,
-    ) -> Result<Vec<u8>, Damage> {
-        let shown = path_for(&self.database);
-        let mut block = vec![0u8; len];
-        let n = self
-            .source
-            .read_at(&mut block, start as u64)
-            .map_err(|e| Damage::Unreadable(format!("{}: {e}", shown.display())))?;
-        if n != block.len() || super::digest(&block)[..] != digest[..] {
+    ) -> Result<Cow<'_, [u8]>, Damage> {
+        let shown = || path_for(&self.database).display().to_string();
+        let block = match &self.source {
+            // In memory: checked where it lies.
+            Source::Bytes(all) => Cow::Borrowed(
+                start
+                    .checked_add(len)
+                    .and_then(|end| all.get(start..end))
+                    .unwrap_or_default(),
+            ),
+            Source::File(f) => {
+                let mut block = vec![0u8; len];
+                let n = read_at(f, &mut block, start as u64)
+                    .map_err(|e| Damage::Unreadable(format!("{}: {e}", shown())))?;
+                block.truncate(n);
+                Cow::Owned(block)
+            }
+        };
+        if block.len() != len || super::digest(&block)[..] != digest[..] {
             return Err(Damage::Corrupt(format!(
                 "{}: {what} does not match its checksum",
-                shown.display()
+                shown()
             )));
         }
         Ok(block)
@@ -321,7 +333,7 @@ impl Snapshot {
     }
 
     /// An index block of users (`top` its entry in the head), verified.
-    fn user_index_block(&self, top: &UserEntry) -> Result<Vec<u8>, Damage> {
+    fn user_index_block(&self, top: &UserEntry) -> Result<Cow<'_, [u8]>, Damage> {
         let what = format!("the index block of its users from {:?}", top.first);
         self.read_verified(top.at, top.len, &top.digest, &what)
     }
@@ -359,7 +371,7 @@ impl Snapshot {
     }
 
     /// A block of users, verified.
-    pub(crate) fn user_block(&self, e: &UserEntry) -> Result<Vec<u8>, Damage> {
+    pub(crate) fn user_block(&self, e: &UserEntry) -> Result<Cow<'_, [u8]>, Damage> {
         self.read_verified(
             e.at,
             e.len,
@@ -418,7 +430,7 @@ impl Snapshot {
         rules.sort_unstable();
         let mut users = Vec::new();
         for e in self.all_user_entries()? {
-            users.extend(self.user_block(&e)?);
+            users.extend_from_slice(&self.user_block(&e)?);
         }
         Ok(Content {
             fixed: self.head[HEADER..self.fixed_end].to_vec(),

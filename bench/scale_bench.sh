@@ -30,7 +30,7 @@
 # `mfa-admin export` (mfa_core::export) written here and loaded with `mfa-admin import`; the
 # auth-log rows are inserted with sqlite3 (mfa-admin has no bulk path for them). The users the
 # bench logs in are named m-* and sort in the middle of the fillers (a000001... before them,
-# z000001... after), so neither size finds them at an edge. Five users get a TOTP key through
+# z000001... after), so neither size finds them at an edge. Three users get a TOTP key through
 # `mfa-admin totp enroll`. Everything lives in a temporary directory (never /etc/mfa,
 # /var/lib/mfa or /var/spool/mfa), removed on exit.
 #
@@ -48,6 +48,7 @@
 #   N_TOTP          measured rounds of the one-process-per-login TOTP case (default 200)
 #   N_CMD           runs of each mfa-admin command (the median is shown; default 5)
 #   N_LOCK          lockouts timed per size (default 5)
+#   INBOX_LOOPS     loops of 100 logins beside mfa-admin moving the inbox (default 30)
 #   WARMUP          unreported iterations before each case (default 50)
 #   CARGO_TARGET_DIR  as for cargo (default <repo>/target)
 #   KEEP=1          keep the temporary directory (its path is printed)
@@ -74,6 +75,7 @@ rounds=${ROUNDS:-5}
 n_totp=${N_TOTP:-200}
 n_cmd=${N_CMD:-5}
 n_lock=${N_LOCK:-5}
+inbox_loops=${INBOX_LOOPS:-30}
 [ "$small_users" -ge 10 ] && [ "$full_users" -ge 10 ] || die "at least 10 users per installation"
 [ "$small_rules" -ge 2 ] && [ "$full_rules" -ge 2 ] || die "at least 2 network rules per installation"
 
@@ -85,6 +87,8 @@ cleanup_extra() {
     fi
 }
 bench_start oathtool
+t_start=$(date +%s)
+phase() { note "$* ($(($(date +%s) - t_start)) s since the start)"; }
 [ -x /usr/bin/time ] || die "/usr/bin/time is not installed (apt-get install time)"
 bench_build
 
@@ -100,7 +104,7 @@ bench_users=("$bypass_user" "$repeat_user" "$issue_user" "$totp_user" "$lock_use
 # ---------------------------------------------------------------- the export document
 # export_doc USERS RULES: an `mfa-admin export` document. Settings: on, one try per code, no
 # lockout, no send limits (the bench logs one user in again and again), repeat_window 10m;
-# sshd asks a passcode, service "totp" an authenticator code. Rules: 10.0.0.0/8 requires 2FA
+# sshd asks a passcode, service "totp" an authenticator code (the repeat-window and TOTP cases). Rules: 10.0.0.0/8 requires 2FA
 # for every service, then RULES - 1 rules inside it (IPv4 /24s 10.A.B.0, A from 1) or IPv6
 # /48s (every tenth), for sshd, ftp or every service, one in seven requiring 2FA. Users: the
 # five m-* users and USERS - 5 fillers, each with one email contact.
@@ -196,7 +200,7 @@ make_instance() { # NAME USERS RULES LOGROWS
     counts=$(sqlite3 "$db" "SELECT (SELECT count(*) FROM users) || ' ' || (SELECT count(*) FROM contacts) || ' ' ||
                                    (SELECT count(*) FROM networks) || ' ' || (SELECT count(*) FROM auth_log)")
     [ "$counts" = "$2 $2 $3 $4" ] || die "$name: unexpected row counts (users contacts networks auth_log): $counts, expected $2 $2 $3 $4"
-    for u in "$totp_user" "$lock_user"; do
+    for u in "$totp_user" "$lock_user" "$repeat_user"; do
         mfa --json totp enroll "$u" >"$work/$name-$u.totp" || die "$name: totp enroll $u failed"
     done
     mfa settings show >/dev/null || die "$name: mfa-admin could not read the loaded database"
@@ -240,26 +244,19 @@ confdir=$work/pam.d
 mkdir -p "$confdir"
 echo "auth required pam_permit.so" >"$confdir/bench-permit"
 for s in small full; do
-    for p in bypass repeat issue lock; do
+    for p in bypass issue; do
         printf 'auth [success=done ignore=ignore default=die] %s config=%s service=sshd\nauth required pam_permit.so\n' \
             "$module" "${cfg[$s]}" >"$confdir/bench-$s-$p"
     done
-    printf 'auth [success=done ignore=ignore default=die] %s config=%s service=totp\nauth required pam_permit.so\n' \
-        "$module" "${cfg[$s]}" >"$confdir/bench-$s-totp"
+    for p in repeat totp; do
+        printf 'auth [success=done ignore=ignore default=die] %s config=%s service=totp\nauth required pam_permit.so\n' \
+            "$module" "${cfg[$s]}" >"$confdir/bench-$s-$p"
+    done
 done
 
-# The repeat window's grant, in the user's login-state file (format in mfa_core::state: named
-# by the SHA-256 of the user name; a first line "count last locked step user-hex", then "time
-# service-hex address-hex" per grant), as bench/pam_bench.sh writes it.
-hexof() { printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'; }
-for s in small full; do
-    state_dir="${dbs[$s]}-users"
-    mkdir -p -m 0700 "$state_dir"
-    {
-        printf '%010d %020d %020d %020d %s\n' 0 0 0 0 "$(hexof "$repeat_user")"
-        printf '%020d %s %s\n' "$(date +%s)" "$(hexof sshd)" "$(hexof "$repeat_rhost")"
-    } >"$state_dir/$(printf '%s' "$repeat_user" | sha256sum | cut -d' ' -f1)"
-done
+# The repeat window's grant comes from a real login: the repeat user passes a TOTP challenge
+# from its address on service totp (just before its case), which leaves a grant that the
+# measured logins (service totp, same address, repeat_window 10m) are let in by.
 
 # ---------------------------------------------------------------- runs
 bench_console
@@ -276,7 +273,7 @@ spool_clean() { find "${insts[$1]}/spool/new" "${insts[$1]}/spool/tmp" -maxdepth
 
 login_case() { # PATH RESPONSE RHOST USER OUTCOME:REASON WANT-OK(all|0)
     local path=$1 resp=$2 rhost=$3 user=$4 want=$5 wantok=$6 ms mf total
-    note "login path $path: $rounds rounds of pambench -n $n_chunk (permit, small, full alternated)"
+    phase "login path $path: $rounds rounds of pambench -n $n_chunk (permit, small, full alternated)"
     alt_case "permit-$path" bench-permit "$user" "$rhost" "$resp"
     alt_case "small-$path" "bench-small-$path" "$user" "$rhost" "$resp"
     alt_case "full-$path" "bench-full-$path" "$user" "$rhost" "$resp"
@@ -294,6 +291,11 @@ login_case() { # PATH RESPONSE RHOST USER OUTCOME:REASON WANT-OK(all|0)
     spool_clean full
 }
 login_case bypass 000000 "$bypass_rhost" "$bypass_user" "ignore:trusted network" all
+for s in small full; do
+    code=$(oathtool --totp "$(totp_hex "$s" "$repeat_user")")
+    out=$(env "${pb_prefix[@]}" "$pambench" -c "$confdir" -r "$repeat_rhost" -n 1 "bench-$s-repeat" "$repeat_user" "$code" 2>&1) || true
+    [ "$(field "$out" ok)" = 1 ] || die "$s: the TOTP login that opens $repeat_user's repeat window failed: $out"
+done
 login_case repeat 000000 "$repeat_rhost" "$repeat_user" "ignore:repeat window" all
 login_case issue 000000 "$issue_rhost" "$issue_user" "deny:wrong passcode; attempts used up" 0
 
@@ -302,14 +304,14 @@ login_case issue 000000 "$issue_rhost" "$issue_user" "deny:wrong passcode; attem
 # (accepted: totp_skew 1); that state file is saved and put back before each measured login,
 # which answers the current code. One pambench process per login; permit, small and full in
 # an order rotated each round.
-note "TOTP returning user: $warmup + $n_totp rounds of 3 logins, one process per login"
+phase "TOTP returning user: $warmup + $n_totp rounds of 3 logins, one process per login"
 per_login_script
 declare -A hex restore
 for s in small full; do
     hex[$s]=$(totp_hex "$s" "$totp_user")
     use "$s"
     state_dir="$db-users"
-    mkdir -p -m 0700 "$state_dir"
+    [ -d "$state_dir" ] || mkdir -m 0700 "$state_dir"
     touch "$work/before-prime"
     sleep 0.01
     prev=$(oathtool --totp -N "@$(($(date +%s) - 30))" "${hex[$s]}")
@@ -343,7 +345,7 @@ expect_log_in full full-totp "$mf" "success:" $((n_totp + warmup))
 # user unlocked, a first wrong code (the comparison: a failure that does not lock), a second
 # one, then the third, which locks. Each timed login is its own pambench -n 1 process under
 # /usr/bin/time: pambench's time of the login, and the process's peak RSS.
-note "lockout: $n_lock times per size, the third wrong code locks (lockout_after=3)"
+phase "lockout: $n_lock times per size, the third wrong code locks (lockout_after=3)"
 declare -A lock_ms lock_kb nolock_ms nolock_kb
 timed_login() { # SERVICE USER RHOST CODE -> sets tl_us, tl_kb, tl_ok
     local out
@@ -400,7 +402,7 @@ checked() { # WHAT: after timed_cmd
     if [ "$t_rc" != 0 ]; then problems+=("$1 failed (exit $t_rc): $(head -c 300 "$work/cmd.err")"); fi
     echo "$t_ms $t_kb"
 }
-note "mfa-admin single changes: $n_cmd runs each"
+phase "mfa-admin single changes: $n_cmd runs each"
 for s in small full; do
     use "$s"
     mfa settings show >/dev/null # the inbox moved before the timing
@@ -419,7 +421,7 @@ for s in small full; do
 done
 
 n_slow=$(( n_cmd < 3 ? n_cmd : 3 ))
-note "export, import of that export, doctor: $n_slow runs each"
+phase "export, import of that export, doctor: $n_slow runs each"
 doctor_full=
 if "$admin" doctor --help 2>/dev/null | grep -q -- '--full'; then doctor_full=1; fi
 for s in small full; do
@@ -451,7 +453,7 @@ done
 # into a fresh installation.
 declare -A lin_ms
 lin_sizes=($((full_rules / 2)) "$full_rules" $((full_rules * 2)))
-note "import linearity: ${lin_sizes[*]} rules"
+phase "import linearity: ${lin_sizes[*]} rules"
 for r in "${lin_sizes[@]}"; do
     bench_install "$work/lin-$r"
     export_doc 10 "$r" >"$work/lin-$r.toml"
@@ -466,8 +468,7 @@ done
 # ---------------------------------------------------------------- log show
 log_filters=("--user a000001" "--service ftp" "--outcome deny" "--since 2h" "--address 10.5.0.0/16"
              "--user a000001 --outcome success --since 7d")
-note "log show --limit 20 with a filter: $n_cmd runs each"
-declare -A log_ms
+phase "log show --limit 20 with a filter: $n_cmd runs each"
 for s in small full; do
     use "$s"
     mfa settings show >/dev/null
@@ -487,19 +488,20 @@ done
 
 # ---------------------------------------------------------------- auth-log inbox
 # Bypass logins in loops of pambench -n 100 (its p99 of 100 values is their maximum) until twice
-# the inbox's size limit has been appended; alone, then with mfa-admin moving the inbox in a
-# loop beside them. A login that moved the inbox shows as auth_log rows appearing while no
+# the inbox's size limit has been appended, alone; then INBOX_LOOPS loops with mfa-admin moving
+# the inbox every 0.5 s beside them. A login that moved the inbox shows as auth_log rows appearing while no
 # mfa-admin runs.
 ingest_at=$((1 << 20))
 declare -A inbox_max inbox_p50 inbox_moved inbox_cmax inbox_cp50
-inbox_run() { # SIZE OUT: loops of 100 bypass logins until 2 × ingest_at bytes were appended
-    local s=$1 out=$2 loops per_login size0 size1
+inbox_run() { # SIZE OUT [LOOPS]: LOOPS loops of 100 bypass logins (default: until 2 × ingest_at
+              # bytes were appended)
+    local s=$1 out=$2 loops=${3:-} per_login size1
     : >"$out"
     env "${pb_prefix[@]}" "$pambench" -c "$confdir" -r "$bypass_rhost" -n 100 "bench-$s-bypass" "$bypass_user" >/dev/null 2>&1 || true
     size1=$(stat -c %s "${dbs[$s]}-authlog" 2>/dev/null || echo 0)
     per_login=$(( size1 / 100 ))
     [ "$per_login" -gt 0 ] || per_login=200
-    loops=$(( 2 * ingest_at / per_login / 100 + 1 ))
+    if [ -z "$loops" ]; then loops=$(( 2 * ingest_at / per_login / 100 + 1 )); fi
     for ((i = 0; i < loops; i++)); do
         o=$(env "${pb_prefix[@]}" "$pambench" -c "$confdir" -r "$bypass_rhost" -n 100 "bench-$s-bypass" "$bypass_user" 2>&1) || true
         [[ "$o" == service=* ]] || die "pambench (inbox, $s) failed: $o"
@@ -507,7 +509,7 @@ inbox_run() { # SIZE OUT: loops of 100 bypass logins until 2 × ingest_at bytes 
     done
     echo "    $s: $loops loops of 100 logins, about $per_login bytes appended per login"
 }
-note "auth-log inbox: bypass logins until 2 × $ingest_at bytes were appended"
+phase "auth-log inbox: bypass logins until 2 × $ingest_at bytes were appended"
 for s in small full; do
     use "$s"
     mfa settings show >/dev/null # an empty inbox to start with
@@ -520,17 +522,18 @@ for s in small full; do
     echo "  $s alone: logins moved ${inbox_moved[$s]} rows into the database; p50 ${inbox_p50[$s]} µs, slowest login ${inbox_max[$s]} µs"
     # The same with mfa-admin moving the inbox beside the logins (what a login pays while
     # the mover holds the inbox).
-    ( while :; do "$admin" --config "$config" settings show >/dev/null 2>&1 || true; sleep 0.05; done ) &
+    ( while :; do "$admin" --config "$config" settings show >/dev/null 2>&1 || true; sleep 0.5; done ) &
     mover=$!
-    inbox_run "$s" "$work/inbox-c-$s"
+    inbox_run "$s" "$work/inbox-c-$s" "$inbox_loops"
     kill "$mover" 2>/dev/null || true
     wait "$mover" 2>/dev/null || true
     inbox_cp50[$s]=$(cut -d' ' -f1 "$work/inbox-c-$s" | median)
     inbox_cmax[$s]=$(cut -d' ' -f2 "$work/inbox-c-$s" | sort -g | tail -n1)
-    echo "  $s with mfa-admin moving the inbox every 50 ms: p50 ${inbox_cp50[$s]} µs, slowest login ${inbox_cmax[$s]} µs"
+    echo "  $s with mfa-admin moving the inbox every 0.5 s: p50 ${inbox_cp50[$s]} µs, slowest login ${inbox_cmax[$s]} µs"
 done
 
 # ---------------------------------------------------------------- tables
+phase "done"
 echo
 machine_line "$load_start"
 echo "small: ${sizes[small]}; full: ${sizes[full]}"
@@ -595,9 +598,9 @@ echo "Δp50: p50 minus pam_permit's p50 measured alongside. Commands: the median
 echo "and doctor), wall time and the process's peak RSS (/usr/bin/time); lockout: the median of $n_lock; the time is"
 echo "pambench's of the locking login (its own process), the RSS that process's peak. Inbox: logins in loops of 100"
 echo "until 2 MiB were appended; 'slowest' is the slowest single login (scheduler noise included), 'admin moving'"
-echo "with mfa-admin settings show (which moves the inbox) every 50 ms beside the logins."
+echo "with mfa-admin settings show (which moves the inbox) every 0.5 s beside $inbox_loops loops of 100 logins."
 echo
-echo "command: $0 (SCALE_USERS=$full_users SCALE_RULES=$full_rules SCALE_LOG=$full_log N=$n_chunk ROUNDS=$rounds N_TOTP=$n_totp N_CMD=$n_cmd N_LOCK=$n_lock WARMUP=$warmup)"
+echo "command: $0 (SCALE_USERS=$full_users SCALE_RULES=$full_rules SCALE_LOG=$full_log N=$n_chunk ROUNDS=$rounds N_TOTP=$n_totp N_CMD=$n_cmd N_LOCK=$n_lock INBOX_LOOPS=$inbox_loops WARMUP=$warmup), $(($(date +%s) - t_start)) s"
 
 report_problems "a case did not take the path it was meant to"
 exit 0

@@ -290,7 +290,7 @@ ret_user=$(awk -v rounds=$((warmup + n_valid)) 'BEGIN {
 ret_hex=$(awk -v u="$ret_user" '$1 == u { print $2 }' "$keys")
 note "valid code, a returning user ($ret_user): $warmup + $n_return rounds of ${#all[@]} logins"
 per_login_script
-mkdir -p -m 0700 "$db-users"
+[ -d "$db-users" ] || mkdir -m 0700 "$db-users"
 declare -A ret_restore=([bench-permit]=- [bench-empty]=- [bench-ga]=-)
 touch "$work/before-prime"
 sleep 0.01

@@ -5,12 +5,14 @@
 //! ```text
 //! enqueue_bench latency    SPOOL COUNT [WARMUP] [GAP_MS]
 //! enqueue_bench throughput SPOOL COUNT
+//! enqueue_bench fill       SPOOL COUNT
 //! ```
 //!
 //! `latency` sends one message at a time to an idle sender (waiting `GAP_MS` between them,
 //! default 2) and prints enqueue→claimed and enqueue→accepted percentiles in µs. `throughput`
 //! enqueues COUNT messages as fast as it can and prints how long until the last one was
-//! accepted. Each prints one `key=value` line on stdout; a message the sender gave up on
+//! accepted. `fill` only enqueues COUNT messages (into the spool of a sender that is not
+//! running: the bench then starts `mfa-sender --once` and times the drain). Each prints one `key=value` line on stdout; a message the sender gave up on
 //! (moved to `failed/`) is counted in `failed=`. Exit status 1 on a timeout or an I/O error.
 
 use std::collections::HashSet;
@@ -268,6 +270,23 @@ fn throughput(spool: &Path, count: usize) -> Res<()> {
     Ok(())
 }
 
+/// Enqueues COUNT messages into the spool of a sender that is not running yet (the drain
+/// case of the bench starts it afterwards and times it).
+fn fill(spool: &Path, count: usize) -> Res<()> {
+    let mut next_id = ids("drain");
+    let start = Instant::now();
+    for _ in 0..count {
+        spool::enqueue(spool, &message(next_id())).map_err(|e| format!("enqueue: {e}"))?;
+    }
+    let t = start.elapsed();
+    println!(
+        "fill n={count} enqueue_s={:.3} enqueue_per_s={:.0}",
+        t.as_secs_f64(),
+        count as f64 / t.as_secs_f64()
+    );
+    Ok(())
+}
+
 fn arg<T: std::str::FromStr>(args: &[String], i: usize, default: Option<T>) -> Res<T> {
     match args.get(i) {
         Some(s) => s.parse().map_err(|_| format!("bad argument {s:?}")),
@@ -277,8 +296,8 @@ fn arg<T: std::str::FromStr>(args: &[String], i: usize, default: Option<T>) -> R
 
 fn run() -> Res<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage =
-        "usage: enqueue_bench latency SPOOL COUNT [WARMUP] [GAP_MS] | throughput SPOOL COUNT";
+    let usage = "usage: enqueue_bench latency SPOOL COUNT [WARMUP] [GAP_MS] | throughput SPOOL COUNT | \
+         fill SPOOL COUNT";
     let spool = PathBuf::from(args.get(1).ok_or(usage)?);
     match args.first().map(String::as_str) {
         Some("latency") => latency(
@@ -288,6 +307,7 @@ fn run() -> Res<()> {
             Duration::from_millis(arg(&args, 4, Some(2))?),
         ),
         Some("throughput") => throughput(&spool, arg(&args, 2, Some(10_000))?),
+        Some("fill") => fill(&spool, arg(&args, 2, Some(10_000))?),
         _ => Err(usage.into()),
     }
 }

@@ -15,7 +15,7 @@ use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -31,6 +31,12 @@ const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
 const RESCAN_EVERY: Duration = Duration::from_secs(60);
 const BACKOFF_BASE: f64 = 1.0;
 const BACKOFF_MAX: f64 = 300.0;
+/// How often an idle worker closes the SMTP connections idle for too long.
+const IDLE_CHECK_EVERY: Duration = Duration::from_secs(1);
+/// The status file is rewritten at once when a failure or retry changes it, and at most this
+/// often when only the number of messages in flight changed (a drain of thousands of
+/// messages would otherwise create and rename a file for every few of them).
+const STATUS_EVERY: Duration = Duration::from_secs(1);
 
 /// How the loop ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,11 +65,27 @@ struct Done {
 /// Control characters (from a server's reply or a spool file) become spaces: one event is
 /// one line.
 fn log(text: &str) {
-    let line: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    eprintln!("mfa-sender: {line}");
+    let mut line = String::with_capacity(text.len() + 13);
+    line.push_str("mfa-sender: ");
+    line.extend(text.chars().map(|c| if c.is_control() { ' ' } else { c }));
+    line.push('\n');
+    // One write per line (eprintln! writes its pieces separately): lines of concurrent
+    // writers never interleave, and a drain of thousands of messages makes a third of the
+    // system calls.
+    let _ = std::io::stderr().write_all(line.as_bytes());
+}
+
+/// A message the server accepted: deleted from the spool, and logged.
+fn accepted(job: &Job, reply: &str) {
+    let id = &job.msg.id;
+    if let Err(e) = spool::ack(&job.path) {
+        log(&format!("id={id}: sent but cannot delete: {e}"));
+    }
+    log(&format!(
+        "id={id} to={} channel={} sent ({reply})",
+        job.msg.masked_to,
+        job.msg.channel.as_str()
+    ));
 }
 
 pub struct Daemon {
@@ -89,8 +111,11 @@ pub struct Daemon {
     last_error: Option<String>,
     /// Messages this sender moved to failed/.
     failed: u64,
-    /// The state last written by `status`.
+    /// The state last written by `status`, and when.
     reported: Option<(usize, usize, u64, Option<String>)>,
+    reported_at: Instant,
+    /// Messages accepted by a server in this run.
+    sent: u64,
 }
 
 fn now_secs() -> i64 {
@@ -128,21 +153,37 @@ impl Daemon {
             std::thread::Builder::new()
                 .name(format!("send-{i}"))
                 .spawn(move || {
+                    let current = || transports.read().map(|t| Arc::clone(&t)).ok();
                     loop {
                         let job = match job_rx.lock() {
-                            Ok(rx) => rx.recv(),
+                            Ok(rx) => rx.recv_timeout(IDLE_CHECK_EVERY),
                             Err(_) => return,
                         };
-                        let Ok(job) = job else { return };
-                        let t = match transports.read() {
-                            Ok(t) => Arc::clone(&t),
-                            Err(_) => return,
+                        let job = match job {
+                            Ok(job) => job,
+                            // An idle worker closes the pool's idle connections: a server
+                            // slow to answer QUIT delays no one.
+                            Err(RecvTimeoutError::Timeout) => {
+                                if let Some(t) = current() {
+                                    t.expire_idle();
+                                }
+                                continue;
+                            }
+                            Err(RecvTimeoutError::Disconnected) => return,
                         };
+                        let Some(t) = current() else { return };
                         let delivery = t.send(&job.msg);
+                        if let Delivery::Sent(r) = &delivery {
+                            // Accepted: deleted here, by the worker, so that a drain's
+                            // deletions and log lines run in parallel.
+                            accepted(&job, r);
+                        }
                         if done_tx.send(Done { job, delivery }).is_err() {
                             return;
                         }
                         let _ = wake.write_all(b"d");
+                        // Under a steady trickle no worker waits long enough to time out.
+                        t.expire_idle();
                     }
                 })
                 .map_err(|e| e.to_string())?;
@@ -166,6 +207,8 @@ impl Daemon {
             last_error: None,
             failed: 0,
             reported: None,
+            reported_at: Instant::now(),
+            sent: 0,
         })
     }
 
@@ -261,7 +304,8 @@ impl Daemon {
             }
             if stopping && self.in_flight == 0 {
                 self.release_retries();
-                log("stopped (SIGTERM): nothing in flight");
+                let closed = self.close_connections();
+                log(&format!("stopped (SIGTERM): nothing in flight; {closed}"));
                 return 0;
             }
             if mode == Mode::Once
@@ -271,6 +315,8 @@ impl Daemon {
                 let pending = spool::pending(&spool).map(|p| p.len()).unwrap_or(0);
                 if pending == 0 || self.retries.len() >= pending {
                     self.release_retries();
+                    let closed = self.close_connections();
+                    log(&format!("done (--once): {closed}"));
                     return 0;
                 }
                 next_scan = Instant::now();
@@ -318,6 +364,20 @@ impl Daemon {
         }
     }
 
+    /// QUIT to every idle pooled connection (the workers are idle: nothing is in flight);
+    /// says how many messages went out on how many connections.
+    fn close_connections(&mut self) -> String {
+        let t = self.transports.read().map(|t| Arc::clone(&t)).ok();
+        let opened = t.as_ref().map_or(0, |t| {
+            t.close();
+            t.connections_opened()
+        });
+        format!(
+            "{} message(s) sent, {opened} SMTP connection(s) opened (since the last reload)",
+            self.sent
+        )
+    }
+
     fn retries_soon(&self) -> bool {
         self.retries.keys().next().is_some_and(|(due, _)| {
             due.saturating_duration_since(Instant::now()) < Duration::from_secs(2)
@@ -330,6 +390,10 @@ impl Daemon {
             Ok(names) => {
                 for n in names {
                     self.claim(&n);
+                    // Thousands waiting (a backlog at start, --once): workers that finish
+                    // get their next message now, not after the whole scan.
+                    self.collect();
+                    self.pump();
                 }
             }
             Err(e) => log(&format!("scan: {e}")),
@@ -430,15 +494,8 @@ impl Daemon {
             let id = job.msg.id.clone();
             let to = job.msg.masked_to.clone();
             match delivery {
-                Delivery::Sent(r) => {
-                    if let Err(e) = spool::ack(&job.path) {
-                        log(&format!("id={id}: sent but cannot delete: {e}"));
-                    }
-                    log(&format!(
-                        "id={id} to={to} channel={} sent ({r})",
-                        job.msg.channel.as_str()
-                    ));
-                }
+                // Deleted and logged by the worker (`accepted`).
+                Delivery::Sent(_) => self.sent += 1,
                 Delivery::Permanent(reason) => {
                     self.give_up(&job.path, &job.name, &id, Some(&to), &reason);
                 }
@@ -514,10 +571,20 @@ impl Daemon {
             self.failed,
             self.last_error.clone(),
         );
-        if self.reported.as_ref() == Some(&state) {
-            return;
+        match &self.reported {
+            Some(old) if *old == state => return,
+            // Only the number in flight changed: at most every STATUS_EVERY (the loop wakes
+            // at least every second and calls this again).
+            Some(old)
+                if (old.1, old.2, &old.3) == (state.1, state.2, &state.3)
+                    && self.reported_at.elapsed() < STATUS_EVERY =>
+            {
+                return;
+            }
+            _ => {}
         }
         self.reported = Some(state);
+        self.reported_at = Instant::now();
         let text = format!(
             "in flight {}, waiting to retry {}, failed {}{}",
             self.in_flight,

@@ -1,5 +1,15 @@
 //! A small SMTP client: connect (plain, STARTTLS or TLS with rustls), EHLO, AUTH PLAIN or
-//! LOGIN, one MAIL/RCPT/DATA transaction per message, and a pool of open connections.
+//! LOGIN, one MAIL/RCPT/DATA transaction per message (MAIL, RCPT and DATA in one write when
+//! the server offers PIPELINING, RFC 2920), and a pool of open connections reused from one
+//! message to the next.
+//!
+//! The pool ([`Pool`]) keeps at most one idle connection per worker and closes (QUIT) a
+//! connection idle for [`IDLE_LIMIT`]; a connection that failed (closed by the server, a 421,
+//! a timeout, RSET refused) is never put back. When a pooled connection turns out dead before
+//! the message was written (the server dropped it while it was idle), the message goes out
+//! at once on a fresh connection; once the message was written, a failure is reported and
+//! the message waits for its retry: it may have been accepted, and a resend could deliver it
+//! twice.
 //!
 //! Why not lettre: lettre 0.11 never sets TCP_NODELAY and writes the end-of-data marker as
 //! a separate small packet, which Nagle's algorithm holds until the server's delayed ACK:
@@ -9,13 +19,22 @@
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustls::pki_types::ServerName;
 
 /// Longest reply line and most lines of one reply accepted from a server.
 const MAX_LINE: usize = 4096;
 const MAX_LINES: usize = 128;
+
+/// How long a connection may stay idle in the pool before it is closed with QUIT. Servers
+/// drop idle clients, some quickly: Postfix's smtpd after 300 s, 10 s when it is under
+/// stress; 5 s stays under both. A burst of messages (a login storm, a drained queue) goes
+/// out on open connections; a lone passcode minutes after the last one opens a new one.
+pub const IDLE_LIMIT: Duration = Duration::from_secs(5);
+
+/// How long a QUIT waits for the server's 221 before the connection is closed anyway.
+const QUIT_WAIT: Duration = Duration::from_secs(1);
 
 /// How the connection is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,10 +122,26 @@ impl Write for Stream {
     }
 }
 
+impl Stream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => &s.sock,
+        }
+    }
+}
+
 /// One open, greeted and authenticated connection.
 pub struct Connection {
     io: BufReader<Stream>,
     extensions: Vec<String>,
+    /// The server offered PIPELINING (after TLS, when there is TLS).
+    pipelining: bool,
+    /// Must not carry another message: the server said 421 (closing), or client and server
+    /// are out of step (DATA accepted without a recipient).
+    broken: bool,
+    /// The current message's content was written (a failure now may follow an acceptance).
+    written: bool,
 }
 
 impl Connection {
@@ -138,6 +173,9 @@ impl Connection {
         let mut c = Connection {
             io: BufReader::new(stream),
             extensions: Vec::new(),
+            pipelining: false,
+            broken: false,
+            written: false,
         };
         c.expect("greeting", 220)?;
         c.ehlo(&s.hello)?;
@@ -160,6 +198,9 @@ impl Connection {
             c = Connection {
                 io: BufReader::new(tls_wrap(s, tcp)?),
                 extensions: Vec::new(),
+                pipelining: false,
+                broken: false,
+                written: false,
             };
             c.ehlo(&s.hello)?;
         }
@@ -180,6 +221,7 @@ impl Connection {
     fn ehlo(&mut self, hello: &str) -> Result<(), Failure> {
         let r = self.command("EHLO", &format!("EHLO {hello}\r\n"), 250)?;
         self.extensions = r.text.lines().skip(1).map(str::to_string).collect();
+        self.pipelining = self.has("PIPELINING");
         Ok(())
     }
 
@@ -245,8 +287,13 @@ impl Connection {
         Err(Failure::Connection("reply too long".into()))
     }
 
+    /// Reads a reply and checks its code; a 421 (the server is closing the connection)
+    /// marks the connection broken.
     fn expect(&mut self, command: &'static str, want: u16) -> Result<Reply, Failure> {
-        let r = self.read_reply()?;
+        let r = self.read_reply().inspect_err(|_| self.broken = true)?;
+        if r.code == 421 {
+            self.broken = true;
+        }
         if r.code == want || (want == 250 && r.code == 251) {
             Ok(r)
         } else {
@@ -254,19 +301,50 @@ impl Connection {
         }
     }
 
-    fn command(&mut self, name: &'static str, line: &str, want: u16) -> Result<Reply, Failure> {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), Failure> {
         let w = self.io.get_mut();
-        w.write_all(line.as_bytes())
-            .and_then(|()| w.flush())
-            .map_err(io_failure)?;
+        w.write_all(bytes).and_then(|()| w.flush()).map_err(|e| {
+            self.broken = true;
+            io_failure(e)
+        })
+    }
+
+    fn command(&mut self, name: &'static str, line: &str, want: u16) -> Result<Reply, Failure> {
+        self.write(line.as_bytes())?;
         self.expect(name, want)
+    }
+
+    /// MAIL, RCPT and DATA in one write, then their three replies in order (RFC 2920). A
+    /// refusal is reported for the first command refused; a 421 stops the reading (the
+    /// server closes the connection); DATA accepted after a refused MAIL or RCPT leaves the
+    /// connection unusable (it waits for a message that must not be sent).
+    fn envelope_pipelined(&mut self, from: &str, to: &str) -> Result<(), Failure> {
+        self.write(format!("MAIL FROM:<{from}>\r\nRCPT TO:<{to}>\r\nDATA\r\n").as_bytes())?;
+        let mut first_refusal = None;
+        for (command, want) in [("MAIL FROM", 250), ("RCPT TO", 250), ("DATA", 354)] {
+            match self.expect(command, want) {
+                Ok(_) if first_refusal.is_some() => self.broken = true,
+                Ok(_) => {}
+                Err(e @ Failure::Refused { .. }) if !self.broken => {
+                    first_refusal.get_or_insert(e);
+                }
+                // A 421 or a dead connection: nothing more to read.
+                Err(e) => return Err(first_refusal.unwrap_or(e)),
+            }
+        }
+        first_refusal.map_or(Ok(()), Err)
     }
 
     /// Sends one message; `data` is the formatted message (CRLF lines, not dot-stuffed).
     pub fn send(&mut self, from: &str, to: &str, data: &[u8]) -> Result<Reply, Failure> {
-        self.command("MAIL FROM", &format!("MAIL FROM:<{from}>\r\n"), 250)?;
-        self.command("RCPT TO", &format!("RCPT TO:<{to}>\r\n"), 250)?;
-        self.command("DATA", "DATA\r\n", 354)?;
+        self.written = false;
+        if self.pipelining {
+            self.envelope_pipelined(from, to)?;
+        } else {
+            self.command("MAIL FROM", &format!("MAIL FROM:<{from}>\r\n"), 250)?;
+            self.command("RCPT TO", &format!("RCPT TO:<{to}>\r\n"), 250)?;
+            self.command("DATA", "DATA\r\n", 354)?;
+        }
         let mut payload = Vec::with_capacity(data.len() + 16);
         for line in data.split_inclusive(|b| *b == b'\n') {
             if line.first() == Some(&b'.') {
@@ -278,26 +356,50 @@ impl Connection {
             payload.extend_from_slice(b"\r\n");
         }
         payload.extend_from_slice(b".\r\n");
-        let w = self.io.get_mut();
-        let sent = w.write_all(&payload).and_then(|()| w.flush());
+        self.written = true;
+        let sent = self.write(&payload);
         // From here on the server may have the message: a lost connection is not a stale
         // one, and an immediate resend could deliver it twice.
         let after = |f: Failure| match f {
             Failure::Connection(e) => Failure::AfterData(e),
             other => other,
         };
-        sent.map_err(io_failure).map_err(after)?;
+        sent.map_err(after)?;
         self.expect("DATA", 250).map_err(after)
     }
 
-    /// Ends a failed transaction so the connection can carry the next message.
+    /// Ends a failed transaction so the connection can carry the next message; false when
+    /// it cannot (then it must be dropped).
     pub fn reset(&mut self) -> bool {
-        self.command("RSET", "RSET\r\n", 250).is_ok()
+        !self.broken && self.command("RSET", "RSET\r\n", 250).is_ok()
     }
 
-    /// Says goodbye.
-    pub fn quit(mut self) {
-        let _ = self.command("QUIT", "QUIT\r\n", 221);
+    /// Says goodbye: QUIT, and up to a second for the server's 221.
+    pub fn quit(self) {
+        quit_all(vec![self], QUIT_WAIT);
+    }
+}
+
+/// Closes connections politely: QUIT written to each, then their 221 awaited until `wait`
+/// has passed (not at all when `wait` is zero), then the sockets closed.
+fn quit_all(conns: Vec<Connection>, wait: Duration) {
+    let short = Some(Duration::from_millis(200));
+    let mut said = Vec::with_capacity(conns.len());
+    for mut c in conns {
+        let _ = c.io.get_ref().tcp().set_write_timeout(short);
+        if c.write(b"QUIT\r\n").is_ok() {
+            said.push(c);
+        }
+    }
+    let deadline = Instant::now() + wait;
+    for mut c in said {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        if c.io.get_ref().tcp().set_read_timeout(Some(left)).is_ok() {
+            let _ = c.read_reply();
+        }
     }
 }
 
@@ -321,17 +423,24 @@ fn tls_wrap(s: &Settings, tcp: TcpStream) -> Result<Stream, Failure> {
     Ok(Stream::Tls(Box::new(stream)))
 }
 
-/// Open connections kept between messages, at most one per worker.
+/// Open connections kept between messages: at most `limit` (the number of workers, each of
+/// which holds one connection at a time), each closed after [`IDLE_LIMIT`] unused.
 pub struct Pool {
     settings: Settings,
-    idle: Mutex<Vec<Connection>>,
+    limit: usize,
+    /// Idle connections and when each was last used, the most recently used last.
+    idle: Mutex<Vec<(Connection, Instant)>>,
+    /// Connections opened so far (for the log and tests).
+    opened: std::sync::atomic::AtomicU64,
 }
 
 impl Pool {
-    pub fn new(settings: Settings) -> Pool {
+    pub fn new(settings: Settings, limit: usize) -> Pool {
         Pool {
             settings,
+            limit: limit.max(1),
             idle: Mutex::new(Vec::new()),
+            opened: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -339,20 +448,69 @@ impl Pool {
         &self.settings
     }
 
-    /// Sends one message on a pooled connection (a stale one is replaced once).
+    /// How many connections this pool has opened.
+    pub fn opened(&self) -> u64 {
+        self.opened.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The most recently used idle connection that has not outlived [`IDLE_LIMIT`] (older
+    /// ones are closed on the way).
+    fn take(&self) -> Option<Connection> {
+        let now = Instant::now();
+        let mut stale = Vec::new();
+        let found = {
+            let mut idle = self.idle.lock().ok()?;
+            match idle.pop() {
+                Some((c, since)) if now.duration_since(since) < IDLE_LIMIT => Some(c),
+                Some((c, _)) => {
+                    // Everything below an expired one is older still.
+                    stale.push(c);
+                    stale.extend(idle.drain(..).map(|(c, _)| c));
+                    None
+                }
+                None => None,
+            }
+        };
+        quit_all(stale, Duration::ZERO);
+        found
+    }
+
+    fn open(&self) -> Result<Connection, Failure> {
+        let c = Connection::open(&self.settings)?;
+        self.opened
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(c)
+    }
+
+    /// Sends one message, on a pooled connection when there is one. A pooled connection
+    /// found dead before the message was written (closed, reset, timed out, or a 421 from a
+    /// server that dropped it while idle) is replaced by a fresh one, once; a failure on a
+    /// fresh connection, or after the message was written, is returned.
     pub fn send(&self, from: &str, to: &str, data: &[u8]) -> Result<Reply, Failure> {
-        for _ in 0..2 {
-            let pooled = self.idle.lock().ok().and_then(|mut v| v.pop());
-            let (mut conn, was_pooled) = match pooled {
-                Some(c) => (c, true),
-                None => (Connection::open(&self.settings)?, false),
-            };
-            match conn.send(from, to, data) {
+        let (mut conn, mut pooled) = match self.take() {
+            Some(c) => (c, true),
+            None => (self.open()?, false),
+        };
+        loop {
+            let result = conn.send(from, to, data);
+            let stale = pooled
+                && !conn.written
+                && match &result {
+                    Err(Failure::Connection(_)) => true,
+                    Err(Failure::Refused { reply, .. }) => reply.code == 421,
+                    _ => false,
+                };
+            if stale {
+                drop(conn);
+                conn = self.open()?;
+                pooled = false;
+                continue;
+            }
+            match result {
                 Ok(r) => {
                     self.put_back(conn);
                     return Ok(r);
                 }
-                Err(Failure::Connection(_)) if was_pooled => continue,
                 Err(e @ Failure::Refused { .. }) => {
                     if conn.reset() {
                         self.put_back(conn);
@@ -362,12 +520,58 @@ impl Pool {
                 Err(e) => return Err(e),
             }
         }
-        Err(Failure::Connection("the connection failed twice".into()))
     }
 
     fn put_back(&self, conn: Connection) {
-        if let Ok(mut v) = self.idle.lock() {
-            v.push(conn);
+        if conn.broken {
+            return;
+        }
+        let extra = match self.idle.lock() {
+            Ok(mut v) if v.len() < self.limit => {
+                v.push((conn, Instant::now()));
+                None
+            }
+            _ => Some(conn),
+        };
+        if let Some(c) = extra {
+            c.quit();
+        }
+    }
+
+    /// Closes (QUIT) the connections idle for [`IDLE_LIMIT`] or longer; returns how many.
+    pub fn expire(&self) -> usize {
+        let now = Instant::now();
+        let stale: Vec<Connection> = match self.idle.lock() {
+            Ok(mut idle) => {
+                let cut = idle
+                    .iter()
+                    .position(|(_, since)| now.duration_since(*since) < IDLE_LIMIT)
+                    .unwrap_or(idle.len());
+                idle.drain(..cut).map(|(c, _)| c).collect()
+            }
+            Err(_) => Vec::new(),
+        };
+        let n = stale.len();
+        quit_all(stale, QUIT_WAIT);
+        n
+    }
+
+    /// Closes every idle connection with QUIT (at shutdown), waiting up to a second in all
+    /// for the servers' replies.
+    pub fn close(&self) {
+        let all: Vec<Connection> = match self.idle.lock() {
+            Ok(mut idle) => idle.drain(..).map(|(c, _)| c).collect(),
+            Err(_) => Vec::new(),
+        };
+        quit_all(all, QUIT_WAIT);
+    }
+}
+
+impl Drop for Pool {
+    /// A pool replaced by a reload: QUIT to its idle connections, without waiting.
+    fn drop(&mut self) {
+        if let Ok(idle) = self.idle.get_mut() {
+            quit_all(idle.drain(..).map(|(c, _)| c).collect(), Duration::ZERO);
         }
     }
 }

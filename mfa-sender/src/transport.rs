@@ -71,7 +71,11 @@ impl Transports {
     /// Builds the transports of a configuration; errors name the key and the fix.
     pub fn new(config: &Config) -> Result<Transports, String> {
         Ok(Transports {
-            smtp: config.smtp.as_ref().map(SmtpSender::new).transpose()?,
+            smtp: config
+                .smtp
+                .as_ref()
+                .map(|c| SmtpSender::new(c, usize::from(config.sender.workers.max(1))))
+                .transpose()?,
             sms: config.sms.as_ref().map(SmsSender::new).transpose()?,
         })
     }
@@ -105,6 +109,24 @@ impl Transports {
         }
     }
 
+    /// Closes (QUIT) the SMTP connections idle for [`smtp::IDLE_LIMIT`] or longer; an idle
+    /// worker calls it, so a slow server never holds up the loop.
+    pub fn expire_idle(&self) -> usize {
+        self.smtp.as_ref().map_or(0, |s| s.pool.expire())
+    }
+
+    /// Closes every idle SMTP connection with QUIT (at shutdown).
+    pub fn close(&self) {
+        if let Some(s) = &self.smtp {
+            s.pool.close();
+        }
+    }
+
+    /// SMTP connections opened so far.
+    pub fn connections_opened(&self) -> u64 {
+        self.smtp.as_ref().map_or(0, |s| s.pool.opened())
+    }
+
     /// Connects to each transport and checks its credentials; one line per transport (none
     /// when none is configured).
     pub fn check(&self) -> Vec<(String, Result<String, String>)> {
@@ -120,7 +142,8 @@ impl Transports {
 }
 
 impl SmtpSender {
-    fn new(c: &mfa_core::config::Smtp) -> Result<SmtpSender, String> {
+    /// `workers`: how many connections the pool may keep (one per worker).
+    fn new(c: &mfa_core::config::Smtp, workers: usize) -> Result<SmtpSender, String> {
         // The envelope sender: the address inside `Name <addr>`, or the whole value.
         let from_addr = match (c.from.rfind('<'), c.from.rfind('>')) {
             (Some(a), Some(b)) if a < b => c.from[a + 1..b].trim().to_string(),
@@ -164,7 +187,7 @@ impl SmtpSender {
             hello: mfa_core::settings::host_name(),
         };
         Ok(SmtpSender {
-            pool: Pool::new(settings),
+            pool: Pool::new(settings, workers),
             from: c.from.clone(),
             from_addr,
             host: c.host.clone(),

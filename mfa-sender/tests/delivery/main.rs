@@ -22,6 +22,7 @@ mod lifecycle;
 mod limits;
 mod outage;
 mod plain;
+mod pool;
 mod preflight;
 mod tls;
 mod unprivileged;

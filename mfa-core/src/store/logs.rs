@@ -133,50 +133,102 @@ pub struct AuthFilter {
     pub limit: Option<u32>,
 }
 
+/// The statement and its parameters for `f`. Only the filters that are set become terms,
+/// and only the narrowest one's column may use an index: the others are written `+column`,
+/// which keeps SQLite from them (without statistics it would rather take an index that
+/// yields the order, such as `service`'s, and walk half the table). Narrowest first: user,
+/// address, outcome (often a rare one), service, time. Each index is (column, ts) and ends
+/// with the rowid, so it also yields `ORDER BY ts DESC, id DESC` (the newest rows first)
+/// for an equality; only an address range sorts what it found. Values are always bound,
+/// never pasted into the text.
+fn auth_query(f: &AuthFilter) -> (String, Vec<rusqlite::types::Value>) {
+    use rusqlite::types::Value;
+    let mut terms: Vec<&str> = Vec::new();
+    let mut args: Vec<Value> = Vec::new();
+    // Whether an earlier (narrower) filter already chose the index.
+    let mut chosen = false;
+    let mut term = |terms: &mut Vec<&str>, indexed: &'static str, plain: &'static str| {
+        terms.push(if chosen { plain } else { indexed });
+        chosen = true;
+    };
+    if let Some(u) = &f.user {
+        term(&mut terms, "user = ?", "+user = ?");
+        args.push(Value::Text(u.clone()));
+    }
+    // The time range stays usable along (user, ts), (outcome, ts), (service, ts) and ts;
+    // not along an address range, whose index cannot narrow by time after a range.
+    let time_indexed = f.address.is_none();
+    if let Some(r) = &f.address {
+        term(
+            &mut terms,
+            "addr_key >= ? AND addr_key <= ?",
+            "+addr_key >= ? AND +addr_key <= ?",
+        );
+        args.push(Value::Blob(log_key(r.first())));
+        args.push(Value::Blob(log_key(r.last())));
+    }
+    if let Some(o) = &f.outcome {
+        term(&mut terms, "outcome = ?", "+outcome = ?");
+        args.push(Value::Text(o.clone()));
+    }
+    if let Some(s) = &f.service {
+        term(&mut terms, "service = ?", "+service = ?");
+        args.push(Value::Text(s.clone()));
+    }
+    let ts = |op: &'static str, plain: &'static str| if time_indexed { op } else { plain };
+    if let Some(t) = f.since {
+        terms.push(ts("ts >= ?", "+ts >= ?"));
+        args.push(Value::Integer(t));
+    }
+    if let Some(t) = f.until {
+        terms.push(ts("ts < ?", "+ts < ?"));
+        args.push(Value::Integer(t));
+    }
+    let filter = if terms.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", terms.join(" AND "))
+    };
+    args.push(Value::Integer(f.limit.map_or(-1, i64::from)));
+    (
+        format!(
+            "SELECT * FROM (
+               SELECT id, ts, user, service, address, tty, outcome, method, destination, reason
+               FROM auth_log {filter}
+               ORDER BY ts DESC, id DESC LIMIT ?)
+             ORDER BY ts, id"
+        ),
+        args,
+    )
+}
+
 /// The matching rows, oldest first (the newest `limit` of them).
 pub fn auth_log(conn: &Connection, f: &AuthFilter) -> Result<Vec<AuthEvent>> {
-    let (first, last) = match &f.address {
-        Some(r) => (Some(log_key(r.first())), Some(log_key(r.last()))),
-        None => (None, None),
-    };
-    let mut stmt = conn.prepare(
-        "SELECT * FROM (
-           SELECT id, ts, user, service, address, tty, outcome, method, destination, reason FROM auth_log
-           WHERE (?1 IS NULL OR user = ?1)
-             AND (?2 IS NULL OR (addr_key >= ?2 AND addr_key <= ?3))
-             AND (?4 IS NULL OR service = ?4)
-             AND (?5 IS NULL OR ts >= ?5)
-             AND (?6 IS NULL OR ts < ?6)
-             AND (?8 IS NULL OR outcome = ?8)
-           ORDER BY id DESC LIMIT ?7)
-         ORDER BY id",
-    )?;
-    let limit = f.limit.map_or(-1, i64::from);
-    let rows = stmt.query_map(
-        params![
-            f.user, first, last, f.service, f.since, f.until, limit, f.outcome
-        ],
-        |r| {
-            Ok(AuthEvent {
-                id: r.get(0)?,
-                time: r.get(1)?,
-                user: r.get(2)?,
-                service: r.get(3)?,
-                address: r.get(4)?,
-                tty: r.get(5)?,
-                outcome: r.get(6)?,
-                method: r.get(7)?,
-                destination: r.get(8)?,
-                reason: r.get(9)?,
-            })
-        },
-    )?;
+    let (sql, args) = auth_query(f);
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
+        Ok(AuthEvent {
+            id: r.get(0)?,
+            time: r.get(1)?,
+            user: r.get(2)?,
+            service: r.get(3)?,
+            address: r.get(4)?,
+            tty: r.get(5)?,
+            outcome: r.get(6)?,
+            method: r.get(7)?,
+            destination: r.get(8)?,
+            reason: r.get(9)?,
+        })
+    })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Deletes by time, along the `ts` index.
+const PURGE_SQL: &str = "DELETE FROM auth_log WHERE ts < ?1";
+
 /// Deletes auth-log rows older than `before` (Unix seconds); returns how many.
 pub fn purge_auth_log(conn: &Connection, before: i64) -> Result<usize> {
-    Ok(conn.execute("DELETE FROM auth_log WHERE ts < ?1", [before])?)
+    Ok(conn.execute(PURGE_SQL, [before])?)
 }
 
 /// One administrator's change.
@@ -201,17 +253,27 @@ pub fn audit(conn: &Connection, actor: &str, action: &str, detail: &str) -> Resu
     Ok(())
 }
 
+/// The statement of [`audit_log`]: with `since`, a range on the `ts` index; newest first
+/// along it either way.
+fn audit_query(since: bool) -> &'static str {
+    if since {
+        "SELECT * FROM (SELECT id, ts, actor, action, detail FROM audit_log
+                        WHERE ts >= ?1 ORDER BY ts DESC, id DESC LIMIT ?2)
+         ORDER BY ts, id"
+    } else {
+        "SELECT * FROM (SELECT id, ts, actor, action, detail FROM audit_log
+                        ORDER BY ts DESC, id DESC LIMIT ?2)
+         ORDER BY ts, id"
+    }
+}
+
 /// The newest `limit` audit records (all when `None`), oldest first, optionally since a time.
 pub fn audit_log(
     conn: &Connection,
     since: Option<i64>,
     limit: Option<u32>,
 ) -> Result<Vec<AuditEntry>> {
-    let mut stmt = conn.prepare(
-        "SELECT * FROM (SELECT id, ts, actor, action, detail FROM audit_log
-                        WHERE ?1 IS NULL OR ts >= ?1 ORDER BY id DESC LIMIT ?2)
-         ORDER BY id",
-    )?;
+    let mut stmt = conn.prepare_cached(audit_query(since.is_some()))?;
     let rows = stmt.query_map(params![since, limit.map_or(-1, i64::from)], |r| {
         Ok(AuditEntry {
             id: r.get(0)?,
@@ -324,5 +386,134 @@ mod tests {
         assert_eq!(last[0].time, 1003);
         assert_eq!(purge_auth_log(c, 1002).unwrap(), 2);
         assert_eq!(q(AuthFilter::default()), 2);
+    }
+
+    /// The plan's lines (EXPLAIN QUERY PLAN details) of a statement.
+    fn plan(c: &Connection, sql: &str, args: &[rusqlite::types::Value]) -> Vec<String> {
+        let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        stmt.query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// Every way the table may be read: along an index, never a scan of the whole table.
+    fn assert_indexed(what: &str, lines: &[String]) {
+        let reads: Vec<&String> = lines
+            .iter()
+            .filter(|l| l.contains("auth_log") || l.contains("audit_log"))
+            .collect();
+        assert!(
+            !reads.is_empty(),
+            "{what}: no read of the table in {lines:?}"
+        );
+        for l in reads {
+            assert!(
+                l.contains("USING INDEX") || l.contains("USING COVERING INDEX"),
+                "{what}: {l:?} reads the table without an index ({lines:?})"
+            );
+        }
+    }
+
+    /// Each of the 128 filter combinations `log show` can produce (every subset of user,
+    /// address, service, outcome, since, until; with and without --limit) reads the auth
+    /// log along an index, and the narrowest filter's index when there is one; so do the
+    /// audit listing and the purge by time.
+    #[test]
+    fn every_filter_combination_uses_an_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _) = Store::create(&dir.path().join("mfa.db")).unwrap();
+        let c = s.conn();
+        for bits in 0u32..128 {
+            let on = |b: u32| bits & (1 << b) != 0;
+            let f = AuthFilter {
+                user: on(0).then(|| "ann".to_string()),
+                address: on(1).then(|| IpRange::parse_cidr("10.1.0.0/16").unwrap()),
+                service: on(2).then(|| "sshd".to_string()),
+                outcome: on(3).then(|| "deny".to_string()),
+                since: on(4).then_some(1000),
+                until: on(5).then_some(2000),
+                limit: on(6).then_some(20),
+            };
+            let (sql, args) = auth_query(&f);
+            assert_eq!(
+                sql.matches('?').count(),
+                args.len(),
+                "{f:?}: one bound value per placeholder"
+            );
+            let lines = plan(c, &sql, &args);
+            let what = format!("{f:?}");
+            assert_indexed(&what, &lines);
+            let reads = lines.iter().find(|l| l.contains("auth_log")).unwrap();
+            let index = if f.user.is_some() {
+                "auth_log_user"
+            } else if f.address.is_some() {
+                "auth_log_addr"
+            } else if f.outcome.is_some() {
+                "auth_log_outcome"
+            } else if f.service.is_some() {
+                "auth_log_service"
+            } else {
+                "auth_log_ts"
+            };
+            assert!(
+                reads.contains(&format!("INDEX {index} ")) || reads.ends_with(index),
+                "{what}: {reads:?} is not along {index}"
+            );
+            // The newest rows come in the index's order (no sort of everything found),
+            // except after an address range.
+            if f.address.is_none() {
+                let sorts = lines
+                    .iter()
+                    .filter(|l| l.contains("TEMP B-TREE FOR ORDER BY"))
+                    .count();
+                assert!(sorts <= 1, "{what}: the inner query sorts: {lines:?}");
+            }
+            // The rows of the query are the ones the filter describes (the statement runs).
+            auth_log(c, &f).unwrap();
+        }
+        for since in [false, true] {
+            let args = [
+                rusqlite::types::Value::Integer(1000),
+                rusqlite::types::Value::Integer(20),
+            ];
+            assert_indexed(
+                &format!("audit since={since}"),
+                &plan(c, audit_query(since), &args),
+            );
+        }
+        assert_indexed(
+            "purge",
+            &plan(c, PURGE_SQL, &[rusqlite::types::Value::Integer(1000)]),
+        );
+    }
+
+    /// A hostile value is a bound value: quotes, a statement separator and SQL keywords in
+    /// a user or service name match nothing and change nothing.
+    #[test]
+    fn filter_values_are_bound_not_pasted() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _) = Store::create(&dir.path().join("mfa.db")).unwrap();
+        let c = s.conn();
+        record_auth(
+            c,
+            &AuthEvent {
+                user: "ann".into(),
+                service: "sshd".into(),
+                outcome: "success".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        for evil in ["x' OR '1'='1", "x\"; DROP TABLE auth_log; --", "?", "?1"] {
+            let f = AuthFilter {
+                user: Some(evil.into()),
+                service: Some(evil.into()),
+                ..Default::default()
+            };
+            assert!(auth_log(c, &f).unwrap().is_empty(), "{evil}");
+            assert!(evil.starts_with('?') || !auth_query(&f).0.contains(evil));
+        }
+        assert_eq!(auth_log(c, &AuthFilter::default()).unwrap().len(), 1);
     }
 }

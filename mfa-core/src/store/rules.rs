@@ -207,9 +207,12 @@ pub fn networks(conn: &Connection, service: Option<&str>) -> Result<Vec<NetRule>
 /// Adds a rule; the same range for the same service twice is a conflict naming the rule.
 pub fn add_network(conn: &Connection, rule: &NewNetRule, now: i64) -> Result<i64> {
     let r = &rule.range;
+    // Cached statements: an import adds thousands of rules in one transaction.
     let existing: Option<i64> = conn
-        .query_row(
+        .prepare_cached(
             "SELECT id FROM networks WHERE service = ?1 AND family = ?2 AND first = ?3 AND last = ?4",
+        )?
+        .query_row(
             params![rule.service, r.family().number(), addr_key(r.first()), addr_key(r.last())],
             |row| row.get(0),
         )
@@ -220,21 +223,21 @@ pub fn add_network(conn: &Connection, rule: &NewNetRule, now: i64) -> Result<i64
             rule.service
         )));
     }
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO networks (service, family, first, last, span, require, log_level, note, created)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![
-            rule.service,
-            r.family().number(),
-            addr_key(r.first()),
-            addr_key(r.last()),
-            r.span().to_be_bytes(),
-            rule.require,
-            rule.log,
-            rule.note,
-            now
-        ],
-    )?;
+    )?
+    .execute(params![
+        rule.service,
+        r.family().number(),
+        addr_key(r.first()),
+        addr_key(r.last()),
+        r.span().to_be_bytes(),
+        rule.require,
+        rule.log,
+        rule.note,
+        now
+    ])?;
     Ok(conn.last_insert_rowid())
 }
 

@@ -1008,7 +1008,7 @@ _mfa__admin() {
             return 0
             ;;
         mfa__admin__subcmd__doctor)
-            opts="-h --pam-dir --sshd-config --config --json --help"
+            opts="-h --pam-dir --sshd-config --full --config --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

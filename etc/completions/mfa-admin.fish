@@ -359,6 +359,7 @@ complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand sender; and __fish_s
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand doctor" -l pam-dir -d 'Directory of PAM service files to inspect' -r -F
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand doctor" -l sshd-config -d 'sshd configuration to inspect' -r -F
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand doctor" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand doctor" -l full -d 'Check the whole database (SQLite\'s integrity_check, logs included: seconds at a million log rows) instead of the quick check of the tables logins read'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand doctor" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand doctor" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand maintain" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F

@@ -96,7 +96,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Doctor {
             pam_dir,
             sshd_config,
-        } => doctor::run(&ctx, &pam_dir, &sshd_config),
+            full,
+        } => doctor::run(&ctx, &pam_dir, &sshd_config, full),
         Command::Maintain => maintain::run(&ctx),
         Command::Export { file } => transfer::export(&ctx, file.as_deref()),
         Command::Import { file } => transfer::import(&ctx, &file),

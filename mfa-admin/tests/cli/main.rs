@@ -22,6 +22,7 @@ mod integrity;
 mod maintain;
 mod operator;
 mod safenet;
+mod scale;
 mod setup;
 mod transfer;
 

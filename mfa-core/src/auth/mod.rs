@@ -352,13 +352,8 @@ fn run(
         o => o,
     };
     log(config, req, &facts, &outcome, &method);
-    // The inbox is moved into the database by mfa-admin; when nobody runs it for long, the
-    // module does it itself now and then.
-    if crate::authlog::pending(cx.db()) > crate::authlog::INGEST_AT
-        && let Ok(store) = cx.store()
-    {
-        let _ = store.ingest_auth_log();
-    }
+    // The inbox is moved into the database by mfa-admin, never here: the module only
+    // appends (and rotates a full inbox by a rename, see crate::authlog).
     outcome
 }
 

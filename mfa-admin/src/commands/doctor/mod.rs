@@ -57,12 +57,15 @@ impl Report {
     }
 }
 
-pub fn run(ctx: &Ctx, pam_dir: &Path, sshd_config: &Path) -> Result<()> {
+/// `full`: SQLite's whole `integrity_check` instead of the quick check (see
+/// [`check_database`]).
+pub fn run(ctx: &Ctx, pam_dir: &Path, sshd_config: &Path, full: bool) -> Result<()> {
     let mut r = Report(Vec::new());
     check_config(&mut r, &ctx.config_path);
     // Before the database is opened: opening it rewrites a snapshot others could read.
     secrets::check(&mut r, &ctx.config.paths.database);
-    let rules = check_database(&mut r, ctx);
+    let rules = check_database(&mut r, ctx, full);
+    check_inbox(&mut r, &ctx.config.paths.database);
     let spool_dir = &ctx.config.paths.spool;
     match spool::check_layout(spool_dir) {
         Ok(()) => match std::fs::metadata(spool_dir) {
@@ -146,7 +149,10 @@ fn check_config(r: &mut Report, path: &Path) {
 }
 
 /// Database checks; returns the rules the PAM checks need when the database is readable.
-fn check_database(r: &mut Report, ctx: &Ctx) -> Option<pam::Rules> {
+/// The integrity part is quick by default (every table but the logs, [`Store::quick_check`]:
+/// well under a second at 100,000 users and a million log rows) and whole with `full`
+/// ([`Store::integrity_check`]: seconds at that size).
+fn check_database(r: &mut Report, ctx: &Ctx, full: bool) -> Option<pam::Rules> {
     let db = &ctx.config.paths.database;
     // Not ctx.store(): it would rewrite a damaged snapshot quietly before the check sees it.
     let mut store = match Store::open(db) {
@@ -177,16 +183,32 @@ fn check_database(r: &mut Report, ctx: &Ctx) -> Option<pam::Rules> {
         ),
         Err(e) => r.add("policy snapshot", "fail", format!("cannot rewrite it: {e}")),
     }
-    match store.integrity_check() {
-        Ok(p) if p.is_empty() => r.add(
+    let checked = if full {
+        store
+            .integrity_check()
+            .map(|p| (p, "integrity ok (full check)".to_string()))
+    } else {
+        store.quick_check().map(|(p, n)| {
+            (
+                p,
+                format!("quick check ok ({n} tables; the logs and the full check: doctor --full)"),
+            )
+        })
+    };
+    match checked {
+        Ok((p, ok)) if p.is_empty() => r.add(
             "database",
             "ok",
-            format!("integrity ok, schema version {SCHEMA_VERSION}"),
+            format!("{ok}, schema version {SCHEMA_VERSION}"),
         ),
-        Ok(p) => r.add(
+        Ok((p, _)) => r.add(
             "database",
             "fail",
-            format!("integrity check: {}", p.join("; ")),
+            format!(
+                "{} check: {}",
+                if full { "integrity" } else { "quick" },
+                p.join("; ")
+            ),
         ),
         Err(e) => r.add("database", "fail", e.to_string()),
     }
@@ -215,4 +237,55 @@ fn check_database(r: &mut Report, ctx: &Ctx) -> Option<pam::Rules> {
         methods: methods.into_iter().map(|m| (m.service, m.method)).collect(),
         networked: networks.into_iter().map(|n| n.service).collect(),
     })
+}
+
+/// Days after which a rotated auth-log file that nothing moved is a warning (the daily
+/// maintenance run, or any mfa-admin command, moves them).
+const INBOX_STALE_DAYS: u64 = 2;
+
+/// The module's auth-log inbox: what waits to be moved into the database, and anything
+/// named like a rotated file that is not one (never read; see `mfa_core::authlog`).
+fn check_inbox(r: &mut Report, database: &Path) {
+    use mfa_core::authlog::{MAX_ROTATED, backlog};
+    let b = match backlog(database) {
+        Ok(b) => b,
+        Err(e) => return r.add("auth-log backlog", "fail", e.to_string()),
+    };
+    let waiting = format!(
+        "{} rotated file(s), {} bytes, and {} bytes in the inbox wait",
+        b.files, b.bytes, b.live
+    );
+    let age = b
+        .oldest
+        .and_then(|t| t.elapsed().ok())
+        .map_or(0, |d| d.as_secs() / 86400);
+    let mut problems = Vec::new();
+    if b.files >= MAX_ROTATED {
+        problems.push(format!(
+            "{MAX_ROTATED} rotated files, the most kept: the inbox is no longer rotated and \
+             grows"
+        ));
+    }
+    if age >= INBOX_STALE_DAYS {
+        problems.push(format!("the oldest waits since {age} days"));
+    }
+    if !b.others.is_empty() {
+        let names: Vec<String> = b.others.iter().map(|p| p.display().to_string()).collect();
+        problems.push(format!(
+            "not regular files, never read (remove them): {}",
+            names.join(", ")
+        ));
+    }
+    if problems.is_empty() {
+        r.add("auth-log backlog", "ok", waiting);
+    } else {
+        r.add(
+            "auth-log backlog",
+            "warn",
+            format!(
+                "{waiting}; {}: is mfa-maintenance.timer running? `mfa-admin maintain` moves them",
+                problems.join("; ")
+            ),
+        );
+    }
 }

@@ -212,7 +212,7 @@ for r in $(seq "$rounds"); do
     [ "$got" = "$n_tput" ] || problems+=("round $r: smtp-sink counted $got messages from mfa-sender --once, expected $n_tput")
     [ "$left" = 0 ] || problems+=("round $r: $left file(s) left in new/, cur/ or failed/")
     d_rate=$(awk -v n="$n_tput" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n / (b - a)}')
-    conns=$(grep -o '[0-9]* SMTP connection(s) opened' "$work/once-$r.log" | awk '{print $1}')
+    conns=$(grep -o '[0-9]* SMTP connection(s) opened' "$work/once-$r.log" | awk '{print $1}' || true)
     src_rates+=("$s_rate") drain_rates+=("$d_rate")
     round_lines+=("$(printf 'round %s: smtp-source -d %6s msg/s, mfa-sender --once %6s msg/s (%3s%%), %s s, %s connection(s); %s' \
         "$r" "$s_rate" "$d_rate" "$(awk -v a="$d_rate" -v b="$s_rate" 'BEGIN {printf "%.0f", 100 * a / b}')" \

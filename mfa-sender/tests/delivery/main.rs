@@ -2,7 +2,9 @@
 //! by `smtp_server.py` beside this file on 127.0.0.1, which stores every message it accepts
 //! (and every AUTH, 4xx and 5xx it answers) as JSON lines. Each test drives the built
 //! `mfa-sender` on a private configuration and spool in a temporary directory and tells the
-//! messages apart by the `Message-ID: <ID@mfa>` the sender puts on each mail.
+//! messages apart by the `Message-ID: <ID@mfa>` the sender puts on each mail. `pool` (the
+//! reuse of connections) runs a scripted SMTP server of its own instead, which counts
+//! connections and misbehaves on cue.
 //!
 //! As root, `unprivileged` and `preflight` also run the sender as `nobody` (setpriv) on a
 //! spool laid out as an installed system's, with messages root queued under umask 077.

@@ -115,28 +115,41 @@ pub(crate) fn assemble(
         body.push(Piece::Bytes(block));
     }
 
-    let mut head = Vec::with_capacity(HEADER + fixed.len() + 8 + rule_top.len() * RULE_ENTRY);
+    let mut indexes = Vec::with_capacity(8 + rule_top.len() * RULE_ENTRY + user_top.len() * 64);
+    put_count(&mut indexes, rule_top.len())?;
+    for (min_first, max_last, offset, len, digest) in &rule_top {
+        put_rule_entry(&mut indexes, min_first, max_last, *offset, *len, digest)?;
+    }
+    put_count(&mut indexes, user_top.len())?;
+    for (first, offset, len, digest) in &user_top {
+        put_user_entry(&mut indexes, first, *offset, *len, digest)?;
+    }
+    Ok((head(generation, fixed, &indexes, at)?, body))
+}
+
+/// A head: the header, `fixed` (the sections from settings to carriers) and `indexes` (the
+/// rule and user index sections), for a body of `body_len` bytes.
+pub(crate) fn head(
+    generation: u64,
+    fixed: &[u8],
+    indexes: &[u8],
+    body_len: usize,
+) -> Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(HEADER + fixed.len() + indexes.len());
     head.extend_from_slice(MAGIC);
     head.extend_from_slice(&generation.to_le_bytes());
     // Total and head lengths, then the head's digest: filled in at the end.
     head.extend_from_slice(&[0u8; 8 + DIGEST]);
     debug_assert_eq!(head.len(), HEADER);
     head.extend_from_slice(fixed);
-    put_count(&mut head, rule_top.len())?;
-    for (min_first, max_last, offset, len, digest) in &rule_top {
-        put_rule_entry(&mut head, min_first, max_last, *offset, *len, digest)?;
-    }
-    put_count(&mut head, user_top.len())?;
-    for (first, offset, len, digest) in &user_top {
-        put_user_entry(&mut head, first, *offset, *len, digest)?;
-    }
-    let total = to_u32(head.len() + at)?;
+    head.extend_from_slice(indexes);
+    let total = to_u32(head.len() + body_len)?;
     let head_len = to_u32(head.len())?;
     head[16..20].copy_from_slice(&total.to_le_bytes());
     head[20..24].copy_from_slice(&head_len.to_le_bytes());
     let d = head_digest(&head);
     head[DIGEST_AT..HEADER].copy_from_slice(&d);
-    Ok((head, body))
+    Ok(head)
 }
 
 fn put_rule_entry(

@@ -20,7 +20,7 @@ use std::path::Path;
 use rusqlite::Connection;
 
 use super::encode::{
-    Piece, RuleLeaf, UserLeaf, assemble, fixed_sections, leaves_of, rule_leaves, user_record,
+    Piece, RuleLeaf, UserLeaf, assemble, fixed_sections, head, leaves_of, rule_leaves, user_record,
 };
 use super::read::Source;
 use super::{BLOCK, Snapshot, current_generation, path_for};
@@ -128,6 +128,19 @@ pub(crate) fn patch(
 ) -> Result<Option<(Vec<u8>, Vec<Piece>)>> {
     if changes.all {
         return Ok(None);
+    }
+    if !changes.rules && changes.users.is_empty() {
+        // Only the head's sections changed (a lockout, a setting): the indexes and the whole
+        // body stay as they are, offsets counting from the end of the head.
+        let services = old.services.clone();
+        let fixed = fixed_sections(conn, &services)?;
+        let (indexes, body) = old.indexes_and_body();
+        let head = head(current_generation(conn)?, &fixed, indexes, body.1)?;
+        let copy = Piece::Copy {
+            from: body.0 as u64,
+            len: body.1 as u64,
+        };
+        return Ok(Some((head, vec![copy])));
     }
     let (services, rules) = if changes.rules {
         rule_leaves(conn)?

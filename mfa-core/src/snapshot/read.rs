@@ -256,6 +256,12 @@ impl Snapshot {
         })
     }
 
+    /// The head's index sections as they are, and the body's place (start, length).
+    pub(crate) fn indexes_and_body(&self) -> (&[u8], (usize, usize)) {
+        let indexes = self.head.get(self.fixed_end..).unwrap_or_default();
+        (indexes, (self.head.len(), self.total - self.head.len()))
+    }
+
     /// The same snapshot with the whole file read into memory in one read: for checking
     /// every block (`mfa-admin`), which would otherwise take one `pread` per block.
     pub(crate) fn into_memory(mut self) -> Result<Snapshot, Damage> {

@@ -13,7 +13,9 @@
 # pam_mfa does) while no sender runs, so the enqueue loop's speed is not in it. Each of ROUNDS
 # rounds times `smtp-source -d -s WORKERS` and then the sender's drain, back to back on the
 # same sink, and the table reports the medians and the ratio of the medians (the machine's
-# load changes during a run; each round's pair is shown under "details").
+# load changes during a run; each round's pair is shown under "details"). Beside the rates,
+# the CPU time (user+sys) each side spent per message, which the load disturbs much less:
+# smtp-source only talks SMTP, the sender also claims, reads and deletes a spool file.
 #
 # One run installs Postfix if smtp-sink is missing (with /usr/sbin/policy-rc.d denying
 # service starts, so the system's Postfix is never started), builds mfa-sender, mfa-admin and
@@ -196,16 +198,31 @@ median() { tr ' ' '\n' | grep . | sort -n | awk '{v[NR] = $1} END {
 # queued with no sender running, then mfa-sender --once timed from its start to its exit
 # (it exits when the spool is empty), and the sink's count checked.
 problems=()
-src_rates=() drain_rates=() round_lines=()
+# CPU seconds (user+sys) of this shell's finished children so far: the load of the machine
+# changes the rates, much less the CPU each side spends per message.
+# (`times` in this shell, not in a $(...) subshell, which has children of its own.)
+cpu_mark() { # variable name
+    times >"$work/times"
+    printf -v "$1" '%s' "$(awk 'NR == 2 { t = 0
+        for (i = 1; i <= 2; i++) { split($i, p, "m"); t += p[1] * 60 + p[2] + 0 }
+        printf "%.3f", t }' "$work/times")"
+}
+per_msg_us() { awk -v a="$1" -v b="$2" -v n="$n_tput" 'BEGIN {printf "%.0f", (b - a) * 1e6 / n}'; }
+src_rates=() drain_rates=() src_cpus=() drain_cpus=() round_lines=()
 for r in $(seq "$rounds"); do
+    cpu_mark c0
     s_rate=$(src_rate -d)
+    cpu_mark c1
     fill=$("$driver_bin" fill "$spool" "$n_tput") || die "enqueue_bench fill failed"
     before=$(sink_count)
+    cpu_mark c2
     t0=$(now)
     ${SENDER_PRELOAD:+env LD_PRELOAD=$SENDER_PRELOAD} "$sender_bin" --config "$cfg" --once \
         </dev/null >"$work/once.out" 2>"$work/once-$r.log" \
         || die "mfa-sender --once (round $r) failed: $(tail -3 "$work/once-$r.log")"
     t1=$(now)
+    cpu_mark c3
+    s_cpu=$(per_msg_us "$c0" "$c1") d_cpu=$(per_msg_us "$c2" "$c3")
     sleep 0.3   # let smtp-sink print its last counter
     got=$(( $(sink_count) - before ))
     left=$(find "$spool/new" "$spool/cur" "$spool/failed" -type f | wc -l)
@@ -213,15 +230,17 @@ for r in $(seq "$rounds"); do
     [ "$left" = 0 ] || problems+=("round $r: $left file(s) left in new/, cur/ or failed/")
     d_rate=$(awk -v n="$n_tput" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n / (b - a)}')
     conns=$(grep -o '[0-9]* SMTP connection(s) opened' "$work/once-$r.log" | awk '{print $1}' || true)
-    src_rates+=("$s_rate") drain_rates+=("$d_rate")
-    round_lines+=("$(printf 'round %s: smtp-source -d %6s msg/s, mfa-sender --once %6s msg/s (%3s%%), %s s, %s connection(s); %s' \
-        "$r" "$s_rate" "$d_rate" "$(awk -v a="$d_rate" -v b="$s_rate" 'BEGIN {printf "%.0f", 100 * a / b}')" \
+    src_rates+=("$s_rate") drain_rates+=("$d_rate") src_cpus+=("$s_cpu") drain_cpus+=("$d_cpu")
+    round_lines+=("$(printf 'round %s: smtp-source -d %6s msg/s (%s µs CPU/msg), mfa-sender --once %6s msg/s (%s µs CPU/msg) (%3s%%), %s s, %s connection(s); %s' \
+        "$r" "$s_rate" "$s_cpu" "$d_rate" "$d_cpu" "$(awk -v a="$d_rate" -v b="$s_rate" 'BEGIN {printf "%.0f", 100 * a / b}')" \
         "$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')" "${conns:-?}" "$fill")")
     note "${round_lines[-1]}"
 done
 src_reuse=$(echo "${src_rates[*]}" | median)
 rate=$(echo "${drain_rates[*]}" | median)
 ratio=$(awk -v a="$rate" -v b="$src_reuse" 'BEGIN {printf "%.0f", 100 * a / b}')
+src_cpu=$(echo "${src_cpus[*]}" | median)
+drain_cpu=$(echo "${drain_cpus[*]}" | median)
 sink_before=$(sink_count)
 
 # ---------------------------------------------------------------- mfa-sender daemon
@@ -289,6 +308,7 @@ echo "baseline, same sink, same run: smtp-source -s $workers -m $n_tput -l 300 (
 printf '  %-42s %8s msg/s\n' "smtp-source -d (one connection per session)" "$src_reuse"
 printf '  %-42s %8s msg/s\n' "smtp-source (new connection per message)" "$src_fresh"
 printf '  %-42s %8s msg/s  (%s%% of smtp-source -d)\n' "mfa-sender --once, $workers workers" "$rate" "$ratio"
+printf '  %-42s %8s µs (smtp-source -d: %s µs; the sink not counted)\n' "CPU per message, user+sys (median)" "$drain_cpu" "$src_cpu"
 echo
 echo "details"
 for l in "${round_lines[@]}"; do printf '  %s\n' "$l"; done

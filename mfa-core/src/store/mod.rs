@@ -163,8 +163,12 @@ impl Store {
         } else {
             DEFAULT_BUSY_TIMEOUT
         })?;
+        // temp_store in memory: the snapshot's change tracking (temporary triggers and table,
+        // crate::snapshot::track_changes) never writes a temporary file, wherever the PAM
+        // module runs.
         self.conn.execute_batch(
-            "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA trusted_schema = OFF;",
+            "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA trusted_schema = OFF;
+             PRAGMA temp_store = MEMORY;",
         )?;
         // Per connection (only WAL is remembered in the file): see the module doc.
         self.set_journal_mode()?;

@@ -198,3 +198,93 @@ fn a_patch_of_many_blocks_copies_the_rest() {
         after.len()
     );
 }
+
+/// A long random walk of changes (names of the shapes mfa-admin accepts: capitals, dots,
+/// underscores, at signs, dollars, backslashes, names that sort before, between and after
+/// the blocks), each patched: after every step
+/// the snapshot says what a build says.
+#[test]
+fn a_random_walk_of_changes_always_agrees_with_a_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut s, _) = Store::create(&dir.path().join("mfa.db")).unwrap();
+    s.change("t", "t", |tx| {
+        for i in 0..300 {
+            people::add_user(tx, &format!("m{:04}", i * 3), "", 0)?;
+        }
+        Ok(((), String::new()))
+    })
+    .unwrap();
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let shapes = [
+        "m{}", "M{}", "m{}.x", "_{}", "m{}@corp", "0{}", "zz{}", "a$b\\{}",
+    ];
+    let mut live: Vec<String> = (0..300).map(|i| format!("m{:04}", i * 3)).collect();
+    for step in 0..120 {
+        let before = patches();
+        let op = next(5);
+        let mut names = Vec::new();
+        for _ in 0..=next(40) {
+            let shape = shapes[next(shapes.len() as u64) as usize];
+            names.push(shape.replace("{}", &format!("{:04}", next(1000))));
+        }
+        let mut victims: Vec<String> = (0..=next(8))
+            .filter_map(|_| live.get(next(live.len().max(1) as u64) as usize).cloned())
+            .collect();
+        victims.sort();
+        victims.dedup();
+        s.change("t", "t", |tx| {
+            match op {
+                0 | 1 => {
+                    for n in &names {
+                        if people::user(tx, n)?.is_none() {
+                            people::add_user(tx, n, "", 0)?;
+                        }
+                    }
+                }
+                2 => {
+                    for v in &victims {
+                        if people::user(tx, v)?.is_some() {
+                            people::delete_user(tx, v)?;
+                        }
+                    }
+                }
+                3 => {
+                    for v in &victims {
+                        if people::user(tx, v)?.is_some() && people::contacts(tx, v)?.len() < 4 {
+                            let c = Contact::email(&format!("c{step}@example.com"))?;
+                            people::add_contact(tx, v, &c, "", None, 0)?;
+                        }
+                    }
+                }
+                _ => {
+                    for v in &victims {
+                        if people::user(tx, v)?.is_some() {
+                            people::set_enabled(tx, v, step % 2 == 0)?;
+                        }
+                    }
+                }
+            }
+            Ok(((), String::new()))
+        })
+        .unwrap();
+        match op {
+            0 | 1 => live.extend(names),
+            2 => live.retain(|n| !victims.contains(n)),
+            _ => {}
+        }
+        live.sort();
+        live.dedup();
+        assert_eq!(patches() - before, 1, "step {step} was not a patch");
+        agrees(&mut s);
+    }
+    let snap = Snapshot::open(s.path()).unwrap().unwrap();
+    for n in &live {
+        assert!(snap.lookup(n).unwrap().is_some(), "{n} lost");
+    }
+}

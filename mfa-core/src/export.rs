@@ -7,7 +7,7 @@
 //! history survive an import that keeps the user). Logs, challenges and grants are state,
 //! not rules, and are neither exported nor replaced.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
@@ -457,53 +457,51 @@ pub fn import(conn: &Connection, doc: &Document, now: i64) -> Result<String> {
         rules::set_template(conn, n, t)?;
     }
 
-    // Users: drop those not in the document, add or update the rest; contacts are replaced.
+    // Users, contacts and overrides: compared with what is stored, and only the rows that
+    // differ are written (importing the current rules writes none of them; at 100,000 users
+    // a rewrite of every row cost most of the import). Users not in the document go first.
     let names: BTreeSet<&str> = c.users.iter().map(|(u, _)| u.name.as_str()).collect();
-    let existing: Vec<String> = conn
-        .prepare("SELECT name FROM users")?
-        .query_map([], |r| r.get(0))?
+    let mut users: HashMap<String, (String, bool)> = conn
+        .prepare("SELECT name, full_name, enabled FROM users")?
+        .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?
         .collect::<Result<_, _>>()?;
-    for name in existing {
+    for name in users.keys() {
         if !names.contains(name.as_str()) {
-            people::delete_user(conn, &name)?;
+            people::delete_user(conn, name)?;
         }
     }
-    // A contact that stays as it was keeps its creation time (importing the current rules
-    // changes nothing).
-    let mut created: std::collections::HashMap<(String, i64, String, String), i64> = conn
-        .prepare("SELECT user, seq, channel, address, created FROM contacts")?
-        .query_map([], |r| {
-            Ok(((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?), r.get(4)?))
-        })?
-        .collect::<Result<_, _>>()?;
-    // Overrides first: the trigger that clears a deleted contact's double-logon choice then
-    // finds no override to look at, for each of the contacts.
-    conn.execute("DELETE FROM overrides", [])?;
-    conn.execute("DELETE FROM contacts", [])?;
     let mut add_user = conn.prepare_cached(
         "INSERT INTO users (name, full_name, enabled, created) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (name) DO UPDATE SET full_name = excluded.full_name, enabled = excluded.enabled",
     )?;
-    let mut add_override = conn.prepare_cached(
-        "INSERT INTO overrides (user, mandatory, exempt, self_enroll, log_level, double_logon_contact)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?;
-    let mut add_contact = conn.prepare_cached(
+    for (u, _) in &c.users {
+        let want = (u.full_name.trim().to_string(), u.enabled);
+        if users.remove(&u.name).as_ref() != Some(&want) {
+            add_user.execute(params![u.name, want.0, want.1, now])?;
+        }
+    }
+
+    // Contacts by (user, seq): kept when equal; an unchanged channel and address keep their
+    // creation time; the ones the document no longer has are deleted (the schema's trigger
+    // clears a double-logon choice that named one; the overrides are written after).
+    type Stored = (String, String, Option<String>, String, i64);
+    let mut stored: HashMap<(String, i64), Stored> = conn
+        .prepare("SELECT user, seq, channel, address, carrier, label, created FROM contacts")?
+        .query_map([], |r| {
+            Ok((
+                (r.get(0)?, r.get(1)?),
+                (r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?),
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut put_contact = conn.prepare_cached(
         "INSERT INTO contacts (user, seq, channel, address, carrier, label, created)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (user, seq) DO UPDATE SET channel = excluded.channel,
+             address = excluded.address, carrier = excluded.carrier, label = excluded.label,
+             created = excluded.created",
     )?;
     for (u, contacts) in &c.users {
-        add_user.execute(params![u.name, u.full_name.trim(), u.enabled, now])?;
-        if let Some(o) = &u.overrides {
-            add_override.execute(params![
-                u.name,
-                o.mandatory,
-                o.exempt,
-                o.self_enroll,
-                o.log,
-                o.double_logon_contact
-            ])?;
-        }
         for (seq, contact, label) in contacts {
             // Carriers are written below; store the name as the document spells it in
             // the carriers list so the foreign key resolves.
@@ -513,23 +511,69 @@ pub fn import(conn: &Connection, doc: &Document, now: i64) -> Result<String> {
                     .find(|(n, _)| n.eq_ignore_ascii_case(k.trim()))
                     .map(|(n, _)| n.clone())
             });
-            let key = (
-                u.name.clone(),
-                *seq,
-                contact.channel.as_str().to_string(),
-                contact.address.clone(),
-            );
-            let since = created.remove(&key).unwrap_or(now);
-            add_contact.execute(params![
+            let channel = contact.channel.as_str();
+            let old = stored.remove(&(u.name.clone(), *seq));
+            let since = match &old {
+                Some((ch, addr, car, lab, since)) if ch == channel && *addr == contact.address => {
+                    if *car == carrier && lab == label {
+                        continue; // unchanged
+                    }
+                    *since
+                }
+                _ => now,
+            };
+            put_contact.execute(params![
                 u.name,
                 seq,
-                contact.channel.as_str(),
+                channel,
                 contact.address,
                 carrier,
                 label,
                 since
             ])?;
         }
+    }
+    let mut delete_contact =
+        conn.prepare_cached("DELETE FROM contacts WHERE user = ?1 AND seq = ?2")?;
+    for (user, seq) in stored.keys() {
+        delete_contact.execute(params![user, seq])?;
+    }
+
+    // Overrides by user, the same way.
+    type Over = (bool, bool, Option<bool>, Option<String>, Option<i64>);
+    let mut overrides: HashMap<String, Over> = conn
+        .prepare(
+            "SELECT user, mandatory, exempt, self_enroll, log_level, double_logon_contact
+             FROM overrides",
+        )?
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?),
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut put_override = conn.prepare_cached(
+        "INSERT OR REPLACE INTO overrides
+             (user, mandatory, exempt, self_enroll, log_level, double_logon_contact)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for (u, _) in &c.users {
+        let Some(o) = &u.overrides else { continue };
+        let want: Over = (
+            o.mandatory,
+            o.exempt,
+            o.self_enroll,
+            o.log.clone(),
+            o.double_logon_contact,
+        );
+        if overrides.remove(&u.name).as_ref() != Some(&want) {
+            put_override.execute(params![u.name, want.0, want.1, want.2, want.3, want.4])?;
+        }
+    }
+    let mut delete_override = conn.prepare_cached("DELETE FROM overrides WHERE user = ?1")?;
+    for user in overrides.keys() {
+        delete_override.execute([user])?;
     }
 
     conn.execute("DELETE FROM carriers", [])?;

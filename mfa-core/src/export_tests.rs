@@ -85,3 +85,106 @@ fn a_duplicate_among_many_rules_changes_nothing() {
     );
     assert_eq!(store.read(|tx| rules::networks(tx, None)).unwrap(), before);
 }
+
+/// A document of users with contacts and overrides, parsed from TOML.
+fn users_doc(store: &mut Store, users: &str) -> Document {
+    let base = to_toml(&store.read(|tx| export(tx)).unwrap()).unwrap();
+    parse("test", &format!("{base}\n{users}")).unwrap()
+}
+
+/// Import writes only the users, contacts and overrides that differ: the result is exactly
+/// what an import into an empty database gives, whatever was stored before (users gone,
+/// contacts changed, moved or gone, a double-logon choice whose contact left, overrides
+/// changed or gone); and an unchanged contact keeps its creation time.
+#[test]
+fn import_over_stored_users_equals_import_into_an_empty_store() {
+    let first = r#"
+[[users]]
+name = "ann"
+full_name = "Ann"
+[users.override]
+mandatory = true
+double_logon_contact = 2
+[[users.contacts]]
+seq = 1
+email = "ann@example.com"
+[[users.contacts]]
+seq = 2
+email = "ann2@example.com"
+
+[[users]]
+name = "bob"
+[users.override]
+exempt = true
+[[users.contacts]]
+seq = 1
+email = "bob@example.com"
+
+[[users]]
+name = "cy"
+[[users.contacts]]
+seq = 1
+email = "cy@example.com"
+label = "old"
+"#;
+    let second = r#"
+[[users]]
+name = "ann"
+full_name = "Ann B"
+[users.override]
+mandatory = true
+[[users.contacts]]
+seq = 1
+email = "ann@example.com"
+
+[[users]]
+name = "cy"
+enabled = false
+[[users.contacts]]
+seq = 1
+email = "cy@example.com"
+label = "new"
+[[users.contacts]]
+seq = 3
+email = "cy3@example.com"
+
+[[users]]
+name = "dee"
+[[users.contacts]]
+seq = 1
+email = "dee@example.com"
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut over, _) = Store::create(&dir.path().join("over.db")).unwrap();
+    let (mut fresh, _) = Store::create(&dir.path().join("fresh.db")).unwrap();
+    let a = users_doc(&mut over, first);
+    let b = users_doc(&mut over, second);
+    over.write(|tx| import(tx, &a, 100).map(|_| ())).unwrap();
+    over.write(|tx| import(tx, &b, 200).map(|_| ())).unwrap();
+    fresh.write(|tx| import(tx, &b, 200).map(|_| ())).unwrap();
+    let got = over.read(|tx| export(tx)).unwrap();
+    assert_eq!(got, fresh.read(|tx| export(tx)).unwrap());
+    assert_eq!(
+        got.users
+            .iter()
+            .map(|u| u.name.as_str())
+            .collect::<Vec<_>>(),
+        ["ann", "cy", "dee"]
+    );
+    let created = |s: &Store, user: &str, seq: i64| -> i64 {
+        s.conn()
+            .query_row(
+                "SELECT created FROM contacts WHERE user = ?1 AND seq = ?2",
+                params![user, seq],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(created(&over, "ann", 1), 100, "unchanged: kept");
+    assert_eq!(created(&over, "cy", 1), 100, "only the label changed: kept");
+    assert_eq!(created(&over, "cy", 3), 200, "new");
+    // The same document again writes nothing that shows.
+    over.write(|tx| import(tx, &b, 300).map(|_| ())).unwrap();
+    assert_eq!(over.read(|tx| export(tx)).unwrap(), got);
+    assert_eq!(created(&over, "cy", 3), 200);
+}

@@ -13,13 +13,20 @@
 #
 # pam_oath and pam_mfa refuse a code once accepted (and, for pam_mfa, every earlier step), and
 # pam_google_authenticator without DISALLOW_REUSE does not, so a valid code can be timed only
-# once per user and 30 s step. Hence three cases, each for every module:
+# once per user and 30 s step. Hence four cases, each for every module:
 #
 #   valid code, one process per login   a fresh user at each login, with its current code; one
 #                                       pambench process per login (-n 1), as sshd's
 #                                       per-connection child is; one round = one login with
 #                                       each module, in an order rotated from round to round,
 #                                       so that drift and other load hit every module alike
+#   valid code, returning user          the same users again, in the same order, each in a
+#                                       later step than its first login (every module now
+#                                       holds its state: pam_mfa's login-state file, the
+#                                       DISALLOW_REUSE line, pam_oath's usersfile line);
+#                                       target (issue 13): pam_mfa's Δp50 at most 2 ×
+#                                       google-authenticator's, and below its Δp50 with
+#                                       DISALLOW_REUSE
 #   wrong code, in-process loop         one user and a wrong code every time, one pambench -n N
 #                                       per module (as bench/pam_bench.sh runs its cases);
 #                                       each module computes its whole window and refuses
@@ -49,8 +56,8 @@
 # Environment:
 #   PAMBENCH_C      pambench.c to build, if set (else <repo>/../shared/tools/pambench.c)
 #   N_VALID         rounds of each process-per-login case (default 1000; N_VALID + WARMUP
-#                   fresh users, at most 9,998)
-#   N_RETURN        rounds of the returning-user case (default 500)
+#                   fresh users, at most 9,999)
+#   N_RETURN        rounds of the returning-user case (default and at most N_VALID)
 #   N_WRONG         iterations of the in-process wrong-code case (default 2000)
 #   WARMUP          unreported iterations or rounds before each case (default 50)
 #   CARGO_TARGET_DIR  as for cargo (default <repo>/target)
@@ -67,8 +74,9 @@ bench_name=totp_bench
 . "$(cd "$(dirname "$0")" && pwd)/common.sh"
 n_valid=${N_VALID:-1000}
 n_wrong=${N_WRONG:-2000}
-n_return=${N_RETURN:-500}
-[ $((n_valid + warmup)) -le 9998 ] || die "N_VALID + WARMUP must be at most 9998 (one fresh user per round, one left for the returning user)"
+n_return=${N_RETURN:-$n_valid}
+[ $((n_valid + warmup)) -le 9999 ] || die "N_VALID + WARMUP must be at most 9999 (one fresh user per round)"
+[ "$n_return" -le "$n_valid" ] || die "N_RETURN must be at most N_VALID (the returning users are the valid case's)"
 
 # The target: pam_mfa's Δp50 at most GA's Δp50 divided by this.
 target_ratio=5
@@ -258,6 +266,7 @@ END { for (r = 0; r < rounds; r++) { i = 1 + (r * 7919) % 9999; printf "u%05d %s
 all=(bench-permit bench-empty bench-ga bench-ga-reuse bench-oath bench-mfa)
 note "valid code, one process per login: $warmup + $n_valid rounds of ${#all[@]} logins"
 mark=$(log_mark)
+valid_start=$(date +%s)
 rounds valid "$work/plan-valid" "${all[@]}"
 for svc in "${all[@]}"; do
     [ "${ok[valid:$svc]}" = "$n_valid" ] || problems+=("valid ${label[$svc]}: $n_valid successes expected, counted ${ok[valid:$svc]}")
@@ -278,56 +287,26 @@ echo "    ga-disallow-reuse: $reuse_used secret files with a used code"
 [ "$oath_used" = $((warmup + n_valid)) ] || problems+=("valid oath: $((warmup + n_valid)) updated usersfile lines expected, found $oath_used")
 
 # ---- valid code, a returning user, one process per login
-# One user that the valid case did not log in; each module first accepts the previous step's
-# code from it (a returning user: pam_mfa's login-state file, google-authenticator's
-# DISALLOW_REUSE line and pam_oath's usersfile line exist), that state is saved and put back
-# before each measured login (SRC>DST in the plan), which answers the current code.
-ret_user=$(awk -v rounds=$((warmup + n_valid)) 'BEGIN {
-    for (r = 0; r < rounds; r++) used[1 + (r * 7919) % 9999] = 1
-    for (i = 2; i < 10000; i++) if (!(i in used)) { printf "u%05d\n", i; exit }
-}')
-[ -n "$ret_user" ] || die "no user left for the returning-user case"
-ret_hex=$(awk -v u="$ret_user" '$1 == u { print $2 }' "$keys")
-note "valid code, a returning user ($ret_user): $warmup + $n_return rounds of ${#all[@]} logins"
-per_login_script
-[ -d "$db-users" ] || mkdir -m 0700 "$db-users"
-declare -A ret_restore=([bench-permit]=- [bench-empty]=- [bench-ga]=-)
-touch "$work/before-prime"
-sleep 0.01
-prev=$(oathtool --totp -N "@$(($(date +%s) - 30))" "$ret_hex")
-for svc in bench-ga bench-ga-reuse bench-oath bench-mfa; do
-    out=$(env "${pb_prefix[@]}" "$pambench" -c "$confdir" -r "$rhost" -n 1 "$svc" "$ret_user" "$prev" 2>&1) || true
-    [ "$(field "$out" ok)" = 1 ] || die "returning user: ${label[$svc]} refused the previous step's code of $ret_user: $out"
-done
-mfa_state=$(find "$db-users" -type f -newer "$work/before-prime" | head -n1)
-[ -n "$mfa_state" ] || die "returning user: pam_mfa left no login-state file for $ret_user in $db-users"
-grep -q '^" DISALLOW_REUSE [0-9]' "$work/ga-reuse/users/$ret_user" ||
-    die "returning user: google-authenticator wrote no DISALLOW_REUSE line for $ret_user"
-cp "$mfa_state" "$work/ret-mfa.state"
-cp "$work/ga-reuse/users/$ret_user" "$work/ret-ga-reuse.secret"
-cp "$oath_file" "$work/ret-oath.users"
-ret_restore[bench-mfa]="$work/ret-mfa.state>$mfa_state"
-ret_restore[bench-ga-reuse]="$work/ret-ga-reuse.secret>$work/ga-reuse/users/$ret_user"
-ret_restore[bench-oath]="$work/ret-oath.users>$oath_file"
-for ((r = 0; r < warmup + n_return; r++)); do
-    for ((k = 0; k < ${#all[@]}; k++)); do
-        svc=${all[(r + k) % ${#all[@]}]}
-        hexk=$ret_hex
-        if [ "$svc" = bench-permit ] || [ "$svc" = bench-empty ]; then hexk=-; fi
-        echo "$r $svc $svc $ret_user $rhost $hexk ${ret_restore[$svc]}"
-    done
-done >"$work/plan-return"
+# The valid case's users log in again, in the same order, each in a later 30 s step than its
+# first login: a returning user, whose state every module has (pam_mfa's login-state file with
+# the step it accepted, google-authenticator's DISALLOW_REUSE line, pam_oath's usersfile line).
+# Each round comes at least 31 s after the same round of the valid case.
+awk -v n=$((warmup + n_return)) 'NR <= n' "$work/plan-valid" >"$work/plan-return"
+wait_s=$((valid_start + 31 - $(date +%s)))
+if [ "$wait_s" -gt 0 ]; then
+    note "waiting $wait_s s so that every returning login comes in a later step than the user's first"
+    sleep "$wait_s"
+fi
+note "valid code, returning users (the valid case's, again): $warmup + $n_return rounds of ${#all[@]} logins"
 mark=$(log_mark)
-per_login "$work/plan-return" "$work/return.out"
+rounds ret "$work/plan-return" "${all[@]}"
 for svc in "${all[@]}"; do
-    per_login_stats "$work/return.out" "$svc" "$warmup" >/dev/null
-    read -r n["ret:$svc"] ok["ret:$svc"] p50["ret:$svc"] p99["ret:$svc"] <<<"${iters[$svc]} ${oks[$svc]} $(field "${line[$svc]}" p50_us) $(field "${line[$svc]}" p99_us)"
-    echo "  ${label[$svc]}: ${line[$svc]}"
-    want=$n_return
-    if [ "$svc" = bench-empty ]; then want=$n_return; fi
-    [ "${ok[ret:$svc]}" = "$want" ] || problems+=("returning ${label[$svc]}: $want successes expected, counted ${ok[ret:$svc]}")
+    [ "${ok[ret:$svc]}" = "$n_return" ] || problems+=("returning ${label[$svc]}: $n_return successes expected, counted ${ok[ret:$svc]}")
 done
-expect_log "ret:bench-mfa" "$mark" "success:" $((warmup + n_return))
+mfa settings show >/dev/null # moves the module's auth-log inbox into the database
+got=$(sqlite3 -separator ' ' "$db" "SELECT count(*), outcome || ':' || method FROM auth_log WHERE id > $mark GROUP BY 2 ORDER BY 1 DESC")
+echo "    mfa auth log: ${got//$'\n'/; }"
+[ "$got" = "$((warmup + n_return)) success:totp" ] || problems+=("returning mfa-totp: auth log should hold $((warmup + n_return)) rows success:totp, has: ${got//$'\n'/; }")
 
 # ---- wrong code, in-process loop
 note "wrong code ($wrong_code for $wrong_user), in-process loop: pambench -n $n_wrong per module"
@@ -409,7 +388,7 @@ table proc "wrong code: one user, one pambench process per login (its first), $n
 # The returning user's targets (issue 13): pam_mfa's Δp50 at most twice google-authenticator's
 # (no replay protection), and below google-authenticator's with DISALLOW_REUSE.
 echo
-echo "valid code: a returning user ($ret_user, its state from an earlier login put back before each), one pambench process per login, $n_return rounds after $warmup"
+echo "valid code: returning users (the valid case's users again, a later step), one pambench process per login, $n_return rounds after $warmup"
 table_header
 floor=${p50[ret:bench-permit]}
 d_ga=$(delta "${p50[ret:bench-ga]}" "$floor")

@@ -21,10 +21,11 @@
 #   log show with a filter, --limit 20    --user, --service, --outcome, --since, --address:
 #                                         ≤ 20 ms
 #   auth-log inbox                        bypass logins in loops of 100 until the inbox has
-#                                         passed its size limit (mfa_core::authlog::INGEST_AT)
-#                                         twice over: the slowest login (pambench's p99 of 100 is
-#                                         their maximum) minus the median, and whether a login
-#                                         moved the inbox into the database (the goal: never)
+#                                         passed its size limit (1 MiB, mfa_core::authlog)
+#                                         twice over: whether a login moved the inbox into the
+#                                         database (the goal: never), the slowest login (the
+#                                         p99 of 100 is their maximum); then the slowest login
+#                                         with mfa-admin moving the inbox beside the logins
 #
 # Both installations are built through the supported bulk path: a document in the format of
 # `mfa-admin export` (mfa_core::export) written here and loaded with `mfa-admin import`; the
@@ -495,8 +496,8 @@ done
 # ---------------------------------------------------------------- auth-log inbox
 # Bypass logins in loops of pambench -n 100 (its p99 of 100 values is their maximum) until twice
 # the inbox's size limit has been appended, alone; then INBOX_LOOPS loops with mfa-admin moving
-# the inbox every 0.5 s beside them. A login that moved the inbox shows as auth_log rows appearing while no
-# mfa-admin runs.
+# the inbox every 0.5 s beside them. A login that moved the inbox shows as auth_log rows
+# appearing while no mfa-admin runs.
 ingest_at=$((1 << 20))
 declare -A inbox_max inbox_p50 inbox_moved inbox_cmax inbox_cp50
 inbox_run() { # SIZE OUT [LOOPS]: LOOPS loops of 100 bypass logins (default: until 2 × ingest_at

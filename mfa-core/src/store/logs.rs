@@ -141,38 +141,48 @@ pub struct AuthFilter {
 /// with the rowid, so it also yields `ORDER BY ts DESC, id DESC` (the newest rows first)
 /// for an equality; only an address range sorts what it found. Values are always bound,
 /// never pasted into the text.
-fn auth_query(f: &AuthFilter) -> (String, Vec<rusqlite::types::Value>) {
+///
+/// `dense`: the address range holds so many rows ([`DENSE`] or more) that walking the
+/// newest rows along the time index finds `limit` of them sooner than sorting every row in
+/// the range (a `/8` over a million rows); the range is then a plain filter.
+fn auth_query(f: &AuthFilter, dense: bool) -> (String, Vec<rusqlite::types::Value>) {
     use rusqlite::types::Value;
     let mut terms: Vec<&str> = Vec::new();
     let mut args: Vec<Value> = Vec::new();
     // Whether an earlier (narrower) filter already chose the index.
     let mut chosen = false;
-    let mut term = |terms: &mut Vec<&str>, indexed: &'static str, plain: &'static str| {
-        terms.push(if chosen { plain } else { indexed });
-        chosen = true;
-    };
+    fn term(chosen: &mut bool, terms: &mut Vec<&str>, indexed: &'static str, plain: &'static str) {
+        terms.push(if *chosen { plain } else { indexed });
+        *chosen = true;
+    }
     if let Some(u) = &f.user {
-        term(&mut terms, "user = ?", "+user = ?");
+        term(&mut chosen, &mut terms, "user = ?", "+user = ?");
         args.push(Value::Text(u.clone()));
     }
     // The time range stays usable along (user, ts), (outcome, ts), (service, ts) and ts;
     // not along an address range, whose index cannot narrow by time after a range.
-    let time_indexed = f.address.is_none();
+    let time_indexed = f.address.is_none() || (dense && f.user.is_none());
     if let Some(r) = &f.address {
-        term(
-            &mut terms,
-            "addr_key >= ? AND addr_key <= ?",
-            "+addr_key >= ? AND +addr_key <= ?",
-        );
+        if dense && !chosen {
+            // Not an index: a later filter's, or the time index, yields the newest first.
+            terms.push("+addr_key >= ? AND +addr_key <= ?");
+        } else {
+            term(
+                &mut chosen,
+                &mut terms,
+                "addr_key >= ? AND addr_key <= ?",
+                "+addr_key >= ? AND +addr_key <= ?",
+            );
+        }
         args.push(Value::Blob(log_key(r.first())));
         args.push(Value::Blob(log_key(r.last())));
     }
     if let Some(o) = &f.outcome {
-        term(&mut terms, "outcome = ?", "+outcome = ?");
+        term(&mut chosen, &mut terms, "outcome = ?", "+outcome = ?");
         args.push(Value::Text(o.clone()));
     }
     if let Some(s) = &f.service {
-        term(&mut terms, "service = ?", "+service = ?");
+        term(&mut chosen, &mut terms, "service = ?", "+service = ?");
         args.push(Value::Text(s.clone()));
     }
     let ts = |op: &'static str, plain: &'static str| if time_indexed { op } else { plain };
@@ -202,9 +212,30 @@ fn auth_query(f: &AuthFilter) -> (String, Vec<rusqlite::types::Value>) {
     )
 }
 
+/// Rows in an address range from which a limited listing walks the time index instead.
+const DENSE: i64 = 4096;
+
+/// Whether `f`'s address range is dense ([`auth_query`]): counted along the address index,
+/// reading at most [`DENSE`] index entries. Only a limited listing without a user asks.
+fn dense(conn: &Connection, f: &AuthFilter) -> Result<bool> {
+    let (Some(r), Some(_), None) = (&f.address, f.limit, &f.user) else {
+        return Ok(false);
+    };
+    let n: i64 = conn
+        .prepare_cached(
+            "SELECT count(*) FROM (SELECT 1 FROM auth_log
+               WHERE addr_key >= ?1 AND addr_key <= ?2 LIMIT ?3)",
+        )?
+        .query_row(
+            params![log_key(r.first()), log_key(r.last()), DENSE],
+            |row| row.get(0),
+        )?;
+    Ok(n >= DENSE)
+}
+
 /// The matching rows, oldest first (the newest `limit` of them).
 pub fn auth_log(conn: &Connection, f: &AuthFilter) -> Result<Vec<AuthEvent>> {
-    let (sql, args) = auth_query(f);
+    let (sql, args) = auth_query(f, dense(conn, f)?);
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
         Ok(AuthEvent {
@@ -416,15 +447,18 @@ mod tests {
     }
 
     /// Each of the 128 filter combinations `log show` can produce (every subset of user,
-    /// address, service, outcome, since, until; with and without --limit) reads the auth
-    /// log along an index, and the narrowest filter's index when there is one; so do the
-    /// audit listing and the purge by time.
+    /// address, service, outcome, since, until; with and without --limit), each with a
+    /// sparse and a dense address range, reads the auth log along an index, and the
+    /// narrowest filter's index when there is one; so do the audit listing and the purge by
+    /// time.
     #[test]
     fn every_filter_combination_uses_an_index() {
         let dir = tempfile::tempdir().unwrap();
         let (s, _) = Store::create(&dir.path().join("mfa.db")).unwrap();
         let c = s.conn();
-        for bits in 0u32..128 {
+        for bits in 0u32..256 {
+            // Bit 7: an address range dense with rows (a listing walks the time index).
+            let dense = bits & (1 << 7) != 0;
             let on = |b: u32| bits & (1 << b) != 0;
             let f = AuthFilter {
                 user: on(0).then(|| "ann".to_string()),
@@ -435,19 +469,19 @@ mod tests {
                 until: on(5).then_some(2000),
                 limit: on(6).then_some(20),
             };
-            let (sql, args) = auth_query(&f);
+            let (sql, args) = auth_query(&f, dense);
             assert_eq!(
                 sql.matches('?').count(),
                 args.len(),
                 "{f:?}: one bound value per placeholder"
             );
             let lines = plan(c, &sql, &args);
-            let what = format!("{f:?}");
+            let what = format!("{f:?} dense={dense}");
             assert_indexed(&what, &lines);
             let reads = lines.iter().find(|l| l.contains("auth_log")).unwrap();
             let index = if f.user.is_some() {
                 "auth_log_user"
-            } else if f.address.is_some() {
+            } else if f.address.is_some() && !dense {
                 "auth_log_addr"
             } else if f.outcome.is_some() {
                 "auth_log_outcome"
@@ -462,7 +496,7 @@ mod tests {
             );
             // The newest rows come in the index's order (no sort of everything found),
             // except after an address range.
-            if f.address.is_none() {
+            if f.address.is_none() || (dense && f.user.is_none()) {
                 let sorts = lines
                     .iter()
                     .filter(|l| l.contains("TEMP B-TREE FOR ORDER BY"))
@@ -512,8 +546,58 @@ mod tests {
                 ..Default::default()
             };
             assert!(auth_log(c, &f).unwrap().is_empty(), "{evil}");
-            assert!(evil.starts_with('?') || !auth_query(&f).0.contains(evil));
+            assert!(evil.starts_with('?') || !auth_query(&f, false).0.contains(evil));
         }
         assert_eq!(auth_log(c, &AuthFilter::default()).unwrap().len(), 1);
+    }
+
+    /// A limited listing of a dense address range (read along the time index) returns the
+    /// same rows as a sparse one would (read along the address index): the newest matching.
+    #[test]
+    fn dense_and_sparse_ranges_list_the_same_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _) = Store::create(&dir.path().join("mfa.db")).unwrap();
+        let c = s.conn();
+        c.execute_batch("BEGIN").unwrap();
+        for i in 0..(DENSE + 500) {
+            let ev = AuthEvent {
+                time: 1000 + i / 3,
+                user: format!("u{}", i % 7),
+                service: "sshd".into(),
+                address: format!("10.{}.{}.1", i % 3, i % 200),
+                outcome: "ignore".into(),
+                ..Default::default()
+            };
+            record_auth(c, &ev).unwrap();
+        }
+        c.execute_batch("COMMIT").unwrap();
+        for (range, want_dense) in [("10.0.0.0/8", true), ("10.1.7.0/24", false)] {
+            let f = AuthFilter {
+                address: Some(IpRange::parse_cidr(range).unwrap()),
+                limit: Some(25),
+                ..Default::default()
+            };
+            assert_eq!(dense(c, &f).unwrap(), want_dense, "{range}");
+            let ids = |d: bool| -> Vec<i64> {
+                let (sql, args) = auth_query(&f, d);
+                c.prepare(&sql)
+                    .unwrap()
+                    .query_map(rusqlite::params_from_iter(args), |r| r.get(0))
+                    .unwrap()
+                    .collect::<Result<_, _>>()
+                    .unwrap()
+            };
+            let along_time = ids(true);
+            assert_eq!(along_time, ids(false), "{range}");
+            assert_eq!(along_time.len(), if want_dense { 25 } else { 8 }, "{range}");
+            assert_eq!(
+                auth_log(c, &f)
+                    .unwrap()
+                    .iter()
+                    .map(|e| e.id)
+                    .collect::<Vec<_>>(),
+                along_time
+            );
+        }
     }
 }

@@ -48,8 +48,9 @@
 #                          appends "ROUND NAME <pambench summary>" to OUT
 #   per_login_stats OUT NAME SKIP
 #                          sets line/iters/oks[NAME] from OUT's lines of rounds >= SKIP
-#   timed_cmd CMD...       runs CMD (output discarded); sets t_ms (wall, ms), t_kb (max RSS,
-#                          KiB, from /usr/bin/time) and t_rc (its exit status)
+#   timed_cmd CMD...       runs CMD (output discarded, errors in $work/cmd.err); sets t_ms
+#                          (wall, ms), t_kb (peak RSS, KiB), t_cpu (user + system, ms) and
+#                          t_rc (its exit status), through $work/rusage (rusage_script)
 #   median                 the median of the numbers on standard input
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -394,12 +395,47 @@ per_login_stats() { # OUT NAME SKIP
 }
 
 # ---------------------------------------------------------------- commands
+# $work/rusage RESULT STDOUT STDERR CMD...: runs CMD with its output in the files STDOUT and
+# STDERR, then writes to RESULT "wall-ms peak-RSS-KiB CPU-ms (user + system) exit-status" of
+# CMD (wait4's rusage: microseconds, where /usr/bin/time rounds CPU to 10 ms; a small C
+# parent, so that the child's peak RSS is its own and not an interpreter's copied image).
+rusage_script() {
+    cat >"$work/rusage.c" <<'EOF'
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    if (argc < 5) { fprintf(stderr, "usage: rusage RESULT STDOUT STDERR CMD...\n"); return 2; }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    pid_t pid = fork();
+    if (pid < 0) { perror("fork"); return 2; }
+    if (pid == 0) {
+        int o = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0600), e = open(argv[3], O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0) _exit(126);
+        execvp(argv[4], argv + 4);
+        _exit(127);
+    }
+    int status;
+    struct rusage ru;
+    if (wait4(pid, &status, 0, &ru) < 0) { perror("wait4"); return 2; }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    FILE *r = fopen(argv[1], "w");
+    if (!r) { perror(argv[1]); return 2; }
+    fprintf(r, "%.1f %ld %.1f %d\n", (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6, ru.ru_maxrss,
+            (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3,
+            WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    return fclose(r) ? 2 : 0;
+}
+EOF
+    cc -O2 -o "$work/rusage" "$work/rusage.c" || die "cannot build $work/rusage"
+}
+
 timed_cmd() { # CMD...
-    local t0 t1
-    t0=$(date +%s%N)
-    t_rc=0
-    /usr/bin/time -f '%M' -o "$work/time.out" "$@" >/dev/null 2>"$work/cmd.err" || t_rc=$?
-    t1=$(date +%s%N)
-    t_ms=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e6 }')
-    t_kb=$(tail -n1 "$work/time.out")
+    [ -x "$work/rusage" ] || rusage_script
+    "$work/rusage" "$work/time.out" /dev/null "$work/cmd.err" "$@" || die "could not run $1"
+    read -r t_ms t_kb t_cpu t_rc <"$work/time.out"
 }

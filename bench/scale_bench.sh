@@ -89,10 +89,9 @@ cleanup_extra() {
         wait "$p" 2>/dev/null || true
     done
 }
-bench_start oathtool
+bench_start oathtool python3
 t_start=$(date +%s)
 phase() { note "$* ($(($(date +%s) - t_start)) s since the start)"; }
-[ -x /usr/bin/time ] || die "/usr/bin/time is not installed (apt-get install time)"
 bench_build
 
 # The bench's users (present in both sizes) and addresses: 10.1.1.0/24 is trusted for sshd
@@ -346,17 +345,21 @@ expect_log_in full full-totp "$mf" "success:" $((n_totp + warmup))
 # ---------------------------------------------------------------- a login that reaches a lockout
 # lockout_after=3 from here on (one try per login: the third wrong code locks). Each time: the
 # user unlocked, a first wrong code (the comparison: a failure that does not lock), a second
-# one, then the third, which locks. Each timed login is its own pambench -n 1 process under
-# /usr/bin/time: pambench's time of the login, and the process's peak RSS.
+# one, then the third, which locks. Each timed login is its own pambench -n 1 process, run by
+# rusage (common.sh): pambench's time of the login, the process's peak RSS and CPU time.
 phase "lockout: $n_lock times per size, the third wrong code locks (lockout_after=3)"
-declare -A lock_ms lock_kb nolock_ms nolock_kb
-timed_login() { # SERVICE USER RHOST CODE -> sets tl_us, tl_kb, tl_ok
+declare -A lock_ms lock_kb nolock_ms nolock_kb lock_cpu nolock_cpu
+rusage_script
+timed_login() { # SERVICE USER RHOST CODE -> sets tl_us (pambench's time of the login), tl_kb
+                # (the process's peak RSS), tl_cpu (its CPU time, ms), tl_ok
     local out
-    out=$(env "${pb_prefix[@]}" /usr/bin/time -f '%M' -o "$work/lock.time" "$pambench" -c "$confdir" -r "$3" -n 1 "$1" "$2" "$4" 2>&1) || true
+    env "${pb_prefix[@]}" "$work/rusage" "$work/lock.time" "$work/lock.out" "$work/lock.err" \
+        "$pambench" -c "$confdir" -r "$3" -n 1 "$1" "$2" "$4" || true
+    out=$(cat "$work/lock.out" "$work/lock.err")
     [[ "$out" == service=* ]] || die "pambench $1 failed: $out"
     tl_us=$(field "$out" p50_us)
     tl_ok=$(field "$out" ok)
-    tl_kb=$(tail -n1 "$work/lock.time")
+    read -r _ tl_kb tl_cpu _ <"$work/lock.time"
 }
 for s in small full; do
     use "$s"
@@ -373,10 +376,10 @@ for s in small full; do
     for ((i = 0; i < n_lock; i++)); do
         mfa user unlock "$lock_user" >/dev/null || die "$s: user unlock $lock_user failed"
         timed_login "bench-$s-totp" "$lock_user" "$lock_rhost" "$wrong"
-        echo "$tl_us $tl_kb" >>"$work/nolock-$s"
+        echo "$tl_us $tl_kb $tl_cpu" >>"$work/nolock-$s"
         env "${pb_prefix[@]}" "$pambench" -c "$confdir" -r "$lock_rhost" -n 1 "bench-$s-totp" "$lock_user" "$wrong" >/dev/null 2>&1 || true
         timed_login "bench-$s-totp" "$lock_user" "$lock_rhost" "$wrong"
-        echo "$tl_us $tl_kb" >>"$work/lock-$s"
+        echo "$tl_us $tl_kb $tl_cpu" >>"$work/lock-$s"
         [ "$tl_ok" = 0 ] || problems+=("$s lockout: a wrong code succeeded")
     done
     got=$(log_since "$mark")
@@ -387,23 +390,26 @@ for s in small full; do
     lock_kb[$s]=$(cut -d' ' -f2 "$work/lock-$s" | median)
     nolock_ms[$s]=$(awk '{ print $1 / 1000 }' "$work/nolock-$s" | median | xargs printf '%.2f')
     nolock_kb[$s]=$(cut -d' ' -f2 "$work/nolock-$s" | median)
-    echo "  $s: locking login ${lock_ms[$s]} ms, peak RSS ${lock_kb[$s]} KiB; a wrong code that does not lock ${nolock_ms[$s]} ms, ${nolock_kb[$s]} KiB"
+    lock_cpu[$s]=$(cut -d' ' -f3 "$work/lock-$s" | median | xargs printf '%.1f')
+    nolock_cpu[$s]=$(cut -d' ' -f3 "$work/nolock-$s" | median | xargs printf '%.1f')
+    echo "  $s: locking login ${lock_ms[$s]} ms, peak RSS ${lock_kb[$s]} KiB, process CPU ${lock_cpu[$s]} ms; a wrong code that does not lock ${nolock_ms[$s]} ms, ${nolock_kb[$s]} KiB, CPU ${nolock_cpu[$s]} ms"
     mfa user unlock "$lock_user" >/dev/null
     mfa settings set lockout_after=0 >/dev/null
 done
 
 # ---------------------------------------------------------------- mfa-admin commands
-declare -A cmd_ms cmd_kb
+declare -A cmd_ms cmd_kb cmd_cpu
 # time_cmd KEY SIZE CMD...: N_CMD runs (the command may use $i, the run's number, through the
 # caller's loop), the median time and peak RSS in cmd_ms/cmd_kb[KEY:SIZE]
 collect_cmd() { # KEY SIZE FILE
     cmd_ms[$1:$2]=$(cut -d' ' -f1 "$3" | median | xargs printf '%.1f')
     cmd_kb[$1:$2]=$(cut -d' ' -f2 "$3" | median)
-    echo "  $2 $1: ${cmd_ms[$1:$2]} ms, ${cmd_kb[$1:$2]} KiB peak RSS (runs: $(cut -d' ' -f1 "$3" | tr '\n' ' '))"
+    cmd_cpu[$1:$2]=$(cut -d' ' -f3 "$3" | median | xargs printf '%.1f')
+    echo "  $2 $1: ${cmd_ms[$1:$2]} ms, ${cmd_kb[$1:$2]} KiB peak RSS, ${cmd_cpu[$1:$2]} ms CPU (runs: $(cut -d' ' -f1 "$3" | tr '\n' ' '))"
 }
 checked() { # WHAT: after timed_cmd
     if [ "$t_rc" != 0 ]; then problems+=("$1 failed (exit $t_rc): $(head -c 300 "$work/cmd.err")"); fi
-    echo "$t_ms $t_kb"
+    echo "$t_ms $t_kb $t_cpu"
 }
 phase "mfa-admin single changes: $n_cmd runs each"
 for s in small full; do
@@ -439,10 +445,10 @@ for s in small full; do
         # doctor's exit status says whether it found something (the bench's PAM stacks, a
         # shared sender account): only its time is of interest here.
         timed_cmd "$admin" --config "$config" doctor --pam-dir "$confdir"
-        echo "$t_ms $t_kb" >>"$work/c3"
+        echo "$t_ms $t_kb $t_cpu" >>"$work/c3"
         if [ -n "$doctor_full" ]; then
             timed_cmd "$admin" --config "$config" doctor --full --pam-dir "$confdir"
-            echo "$t_ms $t_kb" >>"$work/c4"
+            echo "$t_ms $t_kb $t_cpu" >>"$work/c4"
         fi
     done
     grep -q '^\[\[users\]\]' "$work/$s-export.toml" || problems+=("$s export: no users in the document")
@@ -468,7 +474,7 @@ for r in "${lin_sizes[@]}"; do
     checked "import of $r rules" >/dev/null
     lin_ms[$r]=$t_ms
     [ "$(sqlite3 "$db" "SELECT count(*) FROM networks")" = "$r" ] || problems+=("import of $r rules: not $r rules in the database")
-    echo "  import of $r rules: $t_ms ms, $t_kb KiB"
+    echo "  import of $r rules: $t_ms ms, $t_kb KiB, $t_cpu ms CPU"
     rm -rf "$work/lin-$r"
 done
 
@@ -575,12 +581,15 @@ lk_s=$(awk -v a="${lock_kb[small]}" -v b="${nolock_kb[small]}" 'BEGIN { printf "
 lk_f=$(awk -v a="${lock_kb[full]}" -v b="${nolock_kb[full]}" 'BEGIN { printf "%+d", a - b }')
 row "lockout login: time" "${lock_ms[small]} ms" "${lock_ms[full]} ms" "$(ratio_of "${lock_ms[full]}" "${lock_ms[small]}")" "≤ 5 ms" "$(within "${lock_ms[full]}" 5)"
 row "  (a wrong code, no lockout)" "${nolock_ms[small]} ms" "${nolock_ms[full]} ms" "$(ratio_of "${nolock_ms[full]}" "${nolock_ms[small]}")" "-" "-"
+row "lockout login: process CPU" "${lock_cpu[small]} ms" "${lock_cpu[full]} ms" "$(ratio_of "${lock_cpu[full]}" "${lock_cpu[small]}")" "-" "-"
+row "  (a wrong code, no lockout)" "${nolock_cpu[small]} ms" "${nolock_cpu[full]} ms" "$(ratio_of "${nolock_cpu[full]}" "${nolock_cpu[small]}")" "-" "-"
 row "lockout login: peak RSS" "$(mb "${lock_kb[small]}")" "$(mb "${lock_kb[full]}")" "$(ratio_of "${lock_kb[full]}" "${lock_kb[small]}")" "-" "-"
 row "  RSS above a wrong code" "$lk_s KiB" "$lk_f KiB" "-" "≤ +512 KiB" "$(within "$lk_f" 512)"
 
 admin_row() { # KEY GOAL-MS
     row "$1" "${cmd_ms[$1:small]} ms" "${cmd_ms[$1:full]} ms" "$(ratio_of "${cmd_ms[$1:full]}" "${cmd_ms[$1:small]}")" "≤ $2 ms" "$(within "${cmd_ms[$1:full]}" "$2")"
     row "  peak RSS" "$(mb "${cmd_kb[$1:small]}")" "$(mb "${cmd_kb[$1:full]}")" "$(ratio_of "${cmd_kb[$1:full]}" "${cmd_kb[$1:small]}")" "-" "-"
+    row "  CPU (user + system)" "${cmd_cpu[$1:small]} ms" "${cmd_cpu[$1:full]} ms" "$(ratio_of "${cmd_cpu[$1:full]}" "${cmd_cpu[$1:small]}")" "-" "-"
 }
 admin_row "user add" 50
 admin_row "contact add" 50
@@ -605,8 +614,9 @@ row "  (its loops' p50)" "${inbox_p50[small]} µs" "${inbox_p50[full]} µs" "-" 
 row "inbox: slowest, admin moving" "${inbox_cmax[small]} µs" "${inbox_cmax[full]} µs" "$(ratio_of "${inbox_cmax[full]}" "${inbox_cmax[small]}")" "-" "-"
 echo
 echo "Δp50: p50 minus pam_permit's p50 measured alongside. Commands: the median of $n_cmd runs ($n_slow for export, import"
-echo "and doctor), wall time and the process's peak RSS (/usr/bin/time); lockout: the median of $n_lock; the time is"
-echo "pambench's of the locking login (its own process), the RSS that process's peak. Inbox: logins in loops of 100"
+echo "and doctor): wall time, the process's peak RSS and CPU time (getrusage; wall minus CPU is mostly waiting for the"
+echo "disk: fsyncs, slow on a shared machine); lockout: the median of $n_lock; the time is pambench's of the locking"
+echo "login (its own process, so the module's loading included), RSS and CPU that process's. Inbox: logins in loops of 100"
 echo "until 2 MiB were appended; 'slowest' is the slowest single login (scheduler noise included), 'admin moving'"
 echo "with mfa-admin settings show (which moves the inbox) every 0.5 s beside $inbox_loops loops of 100 logins."
 printf 'log show: --limit 20 and'

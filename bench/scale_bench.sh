@@ -605,7 +605,7 @@ for f in "${log_filters[@]}"; do
     k="log show $f"
     label=$k
     if [ ${#label} -gt 38 ]; then label="log show $(sed 's/ [^-][^ ]*//g' <<<"$f")"; fi
-    row "$label" "${cmd_ms[$k:small]} ms" "${cmd_ms[$k:full]} ms" "$(ratio_of "${cmd_ms[$k:full]}" "${cmd_ms[$k:small]}")" "≤ 20 ms" "$(within "${cmd_ms[$k:full]}" 20)"
+    row "$label" "${cmd_ms[$k:small]} (${cmd_cpu[$k:small]}) ms" "${cmd_ms[$k:full]} (${cmd_cpu[$k:full]}) ms" "$(ratio_of "${cmd_ms[$k:full]}" "${cmd_ms[$k:small]}")" "≤ 20 ms" "$(within "${cmd_ms[$k:full]}" 20)"
 done
 row "inbox: rows a login moved" "${inbox_moved[small]}" "${inbox_moved[full]}" "-" "0 (never in a login)" \
     "$( [ "${inbox_moved[small]}" = 0 ] && [ "${inbox_moved[full]}" = 0 ] && echo PASS || echo MISS)"
@@ -619,7 +619,7 @@ echo "disk: fsyncs, slow on a shared machine); lockout: the median of $n_lock; t
 echo "login (its own process, so the module's loading included), RSS and CPU that process's. Inbox: logins in loops of 100"
 echo "until 2 MiB were appended; 'slowest' is the slowest single login (scheduler noise included), 'admin moving'"
 echo "with mfa-admin settings show (which moves the inbox) every 0.5 s beside $inbox_loops loops of 100 logins."
-printf 'log show: --limit 20 and'
+printf 'log show: wall (CPU) time, --limit 20 and'
 printf ' [%s]' "${log_filters[@]}"
 echo " (the user a000001 has rows at either size)."
 echo

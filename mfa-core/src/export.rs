@@ -589,14 +589,9 @@ pub fn import(conn: &Connection, doc: &Document, now: i64) -> Result<String> {
     // Looked up in a map by (service, first, last), not by a walk of every existing rule
     // per rule of the document: linear in the number of rules.
     let existing = rules::networks(conn, None)?;
-    let by_range: std::collections::HashMap<(&str, &str, &str), i64> = existing
+    let by_range: HashMap<(&str, &str, &str), &rules::NetRule> = existing
         .iter()
-        .map(|e| {
-            (
-                (e.service.as_str(), e.first.as_str(), e.last.as_str()),
-                e.id,
-            )
-        })
+        .map(|e| ((e.service.as_str(), e.first.as_str(), e.last.as_str()), e))
         .collect();
     let mut kept = std::collections::HashSet::new();
     let mut update = conn.prepare_cached(
@@ -605,9 +600,11 @@ pub fn import(conn: &Connection, doc: &Document, now: i64) -> Result<String> {
     for n in &c.networks {
         let (first, last) = (n.range.first().to_string(), n.range.last().to_string());
         match by_range.get(&(n.service.as_str(), first.as_str(), last.as_str())) {
-            Some(&id) => {
-                update.execute(params![id, n.require, n.log, n.note])?;
-                kept.insert(id);
+            Some(e) => {
+                if (e.require, &e.log, &e.note) != (n.require, &n.log, &n.note) {
+                    update.execute(params![e.id, n.require, n.log, n.note])?;
+                }
+                kept.insert(e.id);
             }
             None => {
                 kept.insert(rules::add_network(conn, n, now)?);

@@ -188,3 +188,41 @@ email = "dee@example.com"
     assert_eq!(over.read(|tx| export(tx)).unwrap(), got);
     assert_eq!(created(&over, "cy", 3), 200);
 }
+
+/// A rule whose range stays keeps its number and takes the document's fields; an unchanged
+/// one is left as it is; a rule the document drops is deleted.
+#[test]
+fn changed_rules_are_updated_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = Store::create(&dir.path().join("mfa.db")).unwrap();
+    let mut doc = doc_with(&mut store, 50);
+    store.write(|tx| import(tx, &doc, 1).map(|_| ())).unwrap();
+    let before = store.read(|tx| rules::networks(tx, None)).unwrap();
+    doc.networks[10].note = "moved to the lab".into();
+    doc.networks[10].require = !doc.networks[10].require;
+    doc.networks[11].log = Some("none".into());
+    doc.networks.pop();
+    store.write(|tx| import(tx, &doc, 2).map(|_| ())).unwrap();
+    let after = store.read(|tx| rules::networks(tx, None)).unwrap();
+    assert_eq!(after.len(), 49);
+    let find = |rules: &[rules::NetRule], range: &str| {
+        rules.iter().find(|r| r.range == range).cloned().unwrap()
+    };
+    let (old10, new10) = (
+        find(&before, &doc.networks[10].range),
+        find(&after, &doc.networks[10].range),
+    );
+    assert_eq!(old10.id, new10.id);
+    assert_eq!(
+        (new10.note.as_str(), new10.require),
+        ("moved to the lab", doc.networks[10].require)
+    );
+    assert_eq!(
+        find(&after, &doc.networks[11].range).log.as_deref(),
+        Some("none")
+    );
+    assert_eq!(
+        find(&after, &doc.networks[12].range),
+        find(&before, &doc.networks[12].range)
+    );
+}

@@ -80,6 +80,15 @@ pub(crate) fn remove_if_exists(path: &Path) -> Result<()> {
 /// old file, no file, or the whole new one. `durable` adds the fsyncs of the file and of
 /// its directory.
 pub(crate) fn replace(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
+    replace_with(path, durable, |f| f.write_all(bytes))
+}
+
+/// [`replace`] with the content written by `write` into the temporary file (mode 0600).
+pub(crate) fn replace_with(
+    path: &Path,
+    durable: bool,
+    write: impl FnOnce(&mut File) -> std::io::Result<()>,
+) -> Result<()> {
     let tmp = temp_name(path);
     let res = (|| -> std::io::Result<()> {
         let mut f = OpenOptions::new()
@@ -88,7 +97,7 @@ pub(crate) fn replace(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
             .write(true)
             .mode(0o600)
             .open(&tmp)?;
-        f.write_all(bytes)?;
+        write(&mut f)?;
         if durable {
             f.sync_all()?;
         }

@@ -12,9 +12,8 @@
 //! whole, as is any snapshot that cannot be read back as it should.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use rusqlite::Connection;
@@ -24,7 +23,7 @@ use super::encode::{
 };
 use super::read::Source;
 use super::{BLOCK, Snapshot, current_generation, path_for};
-use crate::{Error, Result};
+use crate::Result;
 
 /// Changes of more users than this are built whole (reading every user at once is then
 /// cheaper than one by one).
@@ -229,15 +228,7 @@ pub(crate) fn write_pieces(
     body: Vec<Piece>,
     durable: bool,
 ) -> Result<()> {
-    let path = path_for(database);
-    let tmp = crate::files::temp_name(&path);
-    let res = (|| -> std::io::Result<()> {
-        let mut f = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .mode(0o600)
-            .open(&tmp)?;
+    crate::files::replace_with(&path_for(database), durable, |f| {
         f.write_all(head)?;
         let mut pending: Option<(u64, u64)> = None;
         for piece in body {
@@ -247,35 +238,24 @@ pub(crate) fn write_pieces(
                     Some((start, n)) if start + n == from => pending = Some((start, n + len)),
                     _ => {
                         if let Some((start, n)) = pending.take() {
-                            copy(old, &mut f, start, n)?;
+                            copy(old, f, start, n)?;
                         }
                         pending = Some((from, len));
                     }
                 },
                 Piece::Bytes(b) => {
                     if let Some((start, n)) = pending.take() {
-                        copy(old, &mut f, start, n)?;
+                        copy(old, f, start, n)?;
                     }
                     f.write_all(&b)?;
                 }
             }
         }
-        if let Some((start, n)) = pending {
-            copy(old, &mut f, start, n)?;
+        match pending {
+            Some((start, n)) => copy(old, f, start, n),
+            None => Ok(()),
         }
-        if durable {
-            f.sync_all()?;
-        }
-        std::fs::rename(&tmp, &path)?;
-        if durable && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            File::open(dir)?.sync_all()?;
-        }
-        Ok(())
-    })();
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res.map_err(|e| Error::io(&path, e))
+    })
 }
 
 /// Appends `len` bytes of `old`'s file from `from` to `out`: `copy_file_range` in the kernel

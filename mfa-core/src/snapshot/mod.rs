@@ -79,6 +79,8 @@
 //! database and the next `mfa-admin` command rewrites it. (`MFAPOL04` added the double-logon
 //! contact; `MFAPOL05` the index blocks, offsets from the head's end and XXH3-128.)
 
+#[cfg(test)]
+mod attack_tests;
 mod check;
 mod encode;
 #[cfg(test)]

@@ -218,3 +218,27 @@ fn a_file_whose_index_misplaces_a_user_is_not_sound() {
     let c = check_and_repair(&mut s).unwrap();
     assert_ne!(c.finding, Finding::Sound, "{hidden} is unknown to logins");
 }
+
+/// An administrator's slip before a change: the snapshot made readable by others, or given
+/// to another user. It is not trusted, so not patched from: built whole, private and
+/// root's (the caller's) again.
+#[test]
+fn a_snapshot_others_could_read_or_own_is_built_whole_and_private_again() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let (_d, mut s) = populated();
+    let db = s.path().to_path_buf();
+    let p = path_for(&db);
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(!change(&mut s, |tx| people::add_user(tx, "aaa", "", 0)));
+    let meta = std::fs::metadata(&p).unwrap();
+    assert_eq!(meta.mode() & 0o077, 0, "{:o}", meta.mode());
+    agrees(&mut s);
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap().uid;
+    nix::unistd::chown(&p, Some(nobody), None).unwrap();
+    assert!(!lockout(&mut s, "user001", 4_000_000_000));
+    assert_eq!(
+        std::fs::metadata(&p).unwrap().uid(),
+        nix::unistd::geteuid().as_raw()
+    );
+    agrees(&mut s);
+}

@@ -107,7 +107,8 @@ pub enum Command {
     /// Runs four tasks and prints one line for each, with its counts (one JSON object with
     /// --json):
     ///
-    /// auth log: moves the module's pending log file into the database, then deletes the
+    /// auth log: moves the module's log inbox and the files it rotated into the database (the
+    /// module never does it in a login), then deletes the
     /// entries older than the log_keep_days setting, as `log purge` does (0 keeps everything).
     ///
     /// challenges: removes every passcode challenge that expired over an hour ago (logins

@@ -91,9 +91,14 @@ pub(crate) fn replace_with(
 ) -> Result<()> {
     let tmp = temp_name(path);
     let res = (|| -> std::io::Result<()> {
+        // A new file, never one found there (a leftover of a crashed process with the same
+        // pid, or a link planted at the name): removed, then created exclusively.
+        match std::fs::remove_file(&tmp) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
         let mut f = OpenOptions::new()
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .write(true)
             .mode(0o600)
             .open(&tmp)?;

@@ -227,9 +227,12 @@ pub(crate) fn fixed_sections(conn: &Connection, services: &[(String, String)]) -
     Ok(out)
 }
 
+/// Service names and their methods, as the head lists them.
+pub(crate) type Services = Vec<(String, String)>;
+
 /// The services (those with a method, then names that only rules mention, method "") and
 /// the blocks of rules, sorted by first address key.
-pub(crate) fn rule_leaves(conn: &Connection) -> Result<(Vec<(String, String)>, Vec<RuleLeaf>)> {
+pub(crate) fn rule_leaves(conn: &Connection) -> Result<(Services, Vec<RuleLeaf>)> {
     let mut services: Vec<(String, String)> = crate::store::rules::services(conn)?
         .into_iter()
         .map(|s| (s.service, s.method))

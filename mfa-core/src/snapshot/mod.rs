@@ -171,11 +171,14 @@ pub struct UserRecord {
 }
 
 /// Counts a change of the policy: the snapshot must carry the new generation. Call it in
-/// the transaction of the change.
+/// the transaction of the change. The generation grows by 1 plus a random 32-bit number, so
+/// two histories from one backup (a database restored, changed, and another copy restored)
+/// do not meet at the same generation with different policies.
 pub fn bump_generation(conn: &Connection) -> Result<()> {
     conn.execute(
         "INSERT INTO meta (key, value) VALUES (?1, '1')
-         ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)",
+         ON CONFLICT (key) DO UPDATE
+           SET value = CAST(CAST(value AS INTEGER) + 1 + (random() & 4294967295) AS TEXT)",
         [GENERATION_KEY],
     )?;
     Ok(())
@@ -187,13 +190,22 @@ pub fn bump_generation(conn: &Connection) -> Result<()> {
 /// behind another administrator's long import).
 pub fn lock(database: &Path, bounded: bool) -> Result<File> {
     let p = lock_path(database);
+    // Never through a link nor blocking on a FIFO left in its place: every wait here is
+    // bounded below, and opening must not be an unbounded one.
     let f = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .mode(0o600)
+        .custom_flags((nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK).bits())
         .open(&p)
         .map_err(|e| Error::io(&p, e))?;
+    if !f.metadata().map_err(|e| Error::io(&p, e))?.is_file() {
+        return Err(Error::io(
+            &p,
+            std::io::Error::other("not a regular file; remove it (mfa writes its own)"),
+        ));
+    }
     if bounded {
         crate::files::lock_within(&f, &p, true)?;
     } else {

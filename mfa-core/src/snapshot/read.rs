@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::net::IpAddr;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::{
@@ -119,14 +119,32 @@ impl Snapshot {
     pub fn open(database: &Path) -> Result<Option<Snapshot>, Damage> {
         let path = path_for(database);
         let shown = path.display();
-        let file = match File::open(&path) {
+        // Not through a symbolic link, and without blocking on a FIFO put in its place: a
+        // login must not hang on what an administrator's mistake left there.
+        let opened = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc_flags::NOFOLLOW | libc_flags::NONBLOCK)
+            .open(&path);
+        let file = match opened {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.raw_os_error() == Some(libc_flags::ELOOP) => {
+                return Err(Damage::Insecure(format!(
+                    "{shown}: a symbolic link, not the snapshot itself: not trusted (any \
+                     mfa-admin command writes a file in its place)"
+                )));
+            }
             Err(e) => return Err(Damage::Unreadable(format!("{shown}: {e}"))),
         };
         let meta = file
             .metadata()
             .map_err(|e| Damage::Unreadable(format!("{shown}: {e}")))?;
+        if !meta.is_file() {
+            return Err(Damage::Unreadable(format!(
+                "{shown}: not a regular file; remove it (any mfa-admin command then writes the \
+                 snapshot)"
+            )));
+        }
         // Whoever can write the snapshot decides every login, and whoever can read it has
         // every TOTP key and the passcode hash key: like the database, it must be root's (or
         // the caller's) and private, and its directory (which also holds the login-state
@@ -395,19 +413,35 @@ impl Snapshot {
             ranges.push((*at, *len));
             for (.., at, len, digest) in self.rule_index(i)? {
                 self.read_verified(at, len, &digest, "a block of its network rules")?;
-                if len % RULE != 0 {
+                if !len.is_multiple_of(RULE) {
                     return Err(self.unparsable("a block of its network rules"));
                 }
                 ranges.push((at, len));
             }
             let _ = digest;
         }
+        // Every user where the index says: a block's names strictly increase, start with the
+        // entry's first name and stay below the next entry's (a login finds a user by them).
+        let entries = self.all_user_entries()?;
+        for (i, e) in entries.iter().enumerate() {
+            let block = self.user_block(e)?;
+            let what = format!("the block of users from {:?}", e.first);
+            let names = Snapshot::split_users(&block).ok_or_else(|| self.unparsable(&what))?;
+            let next = entries.get(i + 1).map(|n| n.first.as_str());
+            let in_place = names.first().is_some_and(|(n, _)| *n == e.first)
+                && names.windows(2).all(|w| w[0].0 < w[1].0)
+                && names
+                    .last()
+                    .is_some_and(|(n, _)| next.is_none_or(|next| n.as_str() < next));
+            if !in_place {
+                return Err(
+                    self.unparsable(&format!("{what} (its names are not where the index says)"))
+                );
+            }
+            ranges.push((e.at, e.len));
+        }
         for top in self.user_top() {
             ranges.push((top.at, top.len));
-            for e in self.user_index(&top)? {
-                self.user_block(&e)?;
-                ranges.push((e.at, e.len));
-            }
         }
         ranges.sort_unstable();
         let mut at = self.head.len();
@@ -703,10 +737,17 @@ impl Snapshot {
     }
 }
 
+/// The open(2) flags and errno the snapshot is opened with (nix's values, as plain ints).
+mod libc_flags {
+    pub const NOFOLLOW: i32 = nix::fcntl::OFlag::O_NOFOLLOW.bits();
+    pub const NONBLOCK: i32 = nix::fcntl::OFlag::O_NONBLOCK.bits();
+    pub const ELOOP: i32 = nix::errno::Errno::ELOOP as i32;
+}
+
 /// Rule index entries, `bytes` holding nothing else; offsets made absolute (`body` is where
 /// the body starts) and checked to lie within the file.
 fn rule_entries(bytes: &[u8], body: usize, total: usize) -> Option<Vec<RuleEntry>> {
-    if bytes.len() % RULE_ENTRY != 0 {
+    if !bytes.len().is_multiple_of(RULE_ENTRY) {
         return None;
     }
     let mut out = Vec::with_capacity(bytes.len() / RULE_ENTRY);

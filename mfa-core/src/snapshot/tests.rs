@@ -263,7 +263,7 @@ fn a_change_rewrites_it_and_a_damaged_file_is_no_snapshot() {
         })
         .unwrap();
     let snap = Snapshot::load(store.path()).unwrap();
-    assert_eq!(snap.generation(), before + 1);
+    assert!(snap.generation() > before);
     assert_eq!(snap.facts("ann", "login", None).method, "totp");
     // Behind mfa's back: the generation does not move, so only a rebuild sees it.
     store

@@ -145,7 +145,14 @@ pub struct AuthFilter {
 /// `dense`: the address range holds so many rows ([`DENSE`] or more) that walking the
 /// newest rows along the time index finds `limit` of them sooner than sorting every row in
 /// the range (a `/8` over a million rows); the range is then a plain filter.
-fn auth_query(f: &AuthFilter, dense: bool) -> (String, Vec<rusqlite::types::Value>) {
+///
+/// `service_first`: with both a service and an outcome, the service's index (it holds fewer
+/// of the matching rows: [`fewer_by_service`]); else the outcome's.
+fn auth_query(
+    f: &AuthFilter,
+    dense: bool,
+    service_first: bool,
+) -> (String, Vec<rusqlite::types::Value>) {
     use rusqlite::types::Value;
     let mut terms: Vec<&str> = Vec::new();
     let mut args: Vec<Value> = Vec::new();
@@ -177,13 +184,24 @@ fn auth_query(f: &AuthFilter, dense: bool) -> (String, Vec<rusqlite::types::Valu
         args.push(Value::Blob(log_key(r.first())));
         args.push(Value::Blob(log_key(r.last())));
     }
-    if let Some(o) = &f.outcome {
-        term(&mut chosen, &mut terms, "outcome = ?", "+outcome = ?");
-        args.push(Value::Text(o.clone()));
-    }
-    if let Some(s) = &f.service {
-        term(&mut chosen, &mut terms, "service = ?", "+service = ?");
-        args.push(Value::Text(s.clone()));
+    let outcome = |chosen: &mut bool, terms: &mut Vec<&str>, args: &mut Vec<Value>| {
+        if let Some(o) = &f.outcome {
+            term(chosen, terms, "outcome = ?", "+outcome = ?");
+            args.push(Value::Text(o.clone()));
+        }
+    };
+    let service = |chosen: &mut bool, terms: &mut Vec<&str>, args: &mut Vec<Value>| {
+        if let Some(s) = &f.service {
+            term(chosen, terms, "service = ?", "+service = ?");
+            args.push(Value::Text(s.clone()));
+        }
+    };
+    if service_first {
+        service(&mut chosen, &mut terms, &mut args);
+        outcome(&mut chosen, &mut terms, &mut args);
+    } else {
+        outcome(&mut chosen, &mut terms, &mut args);
+        service(&mut chosen, &mut terms, &mut args);
     }
     let ts = |op: &'static str, plain: &'static str| if time_indexed { op } else { plain };
     if let Some(t) = f.since {
@@ -233,9 +251,34 @@ fn dense(conn: &Connection, f: &AuthFilter) -> Result<bool> {
     Ok(n >= DENSE)
 }
 
+/// With both a service and an outcome filter, whether fewer rows have the service than the
+/// outcome (each counted along its index, at most [`DENSE`] entries read): the narrower one's
+/// index is read then. Both are few-valued columns whose values are far from equally common
+/// (`--service nosuch --outcome ignore` must not walk every `ignore` row).
+fn fewer_by_service(conn: &Connection, f: &AuthFilter) -> Result<bool> {
+    let (Some(service), Some(outcome)) = (&f.service, &f.outcome) else {
+        return Ok(false);
+    };
+    let count = |sql: &str, value: &str| -> Result<i64> {
+        Ok(conn
+            .prepare_cached(sql)?
+            .query_row(params![value, DENSE], |r| r.get(0))?)
+    };
+    let by_service = count(
+        "SELECT count(*) FROM (SELECT 1 FROM auth_log WHERE service = ?1 LIMIT ?2)",
+        service,
+    )?;
+    let by_outcome = count(
+        "SELECT count(*) FROM (SELECT 1 FROM auth_log WHERE outcome = ?1 LIMIT ?2)",
+        outcome,
+    )?;
+    Ok(by_service < by_outcome)
+}
+
 /// The matching rows, oldest first (the newest `limit` of them).
 pub fn auth_log(conn: &Connection, f: &AuthFilter) -> Result<Vec<AuthEvent>> {
-    let (sql, args) = auth_query(f, dense(conn, f)?);
+    let dense = dense(conn, f)?;
+    let (sql, args) = auth_query(f, dense, fewer_by_service(conn, f)?);
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
         Ok(AuthEvent {
@@ -448,7 +491,7 @@ mod tests {
 
     /// Each of the 128 filter combinations `log show` can produce (every subset of user,
     /// address, service, outcome, since, until; with and without --limit), each with a
-    /// sparse and a dense address range, reads the auth log along an index, and the
+    /// sparse and a dense address range and either of service and outcome the narrower, reads the auth log along an index, and the
     /// narrowest filter's index when there is one; so do the audit listing and the purge by
     /// time.
     #[test]
@@ -456,9 +499,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (s, _) = Store::create(&dir.path().join("mfa.db")).unwrap();
         let c = s.conn();
-        for bits in 0u32..256 {
+        for bits in 0u32..512 {
             // Bit 7: an address range dense with rows (a listing walks the time index).
             let dense = bits & (1 << 7) != 0;
+            // Bit 8: fewer rows of the service than of the outcome.
+            let service_first = bits & (1 << 8) != 0;
             let on = |b: u32| bits & (1 << b) != 0;
             let f = AuthFilter {
                 user: on(0).then(|| "ann".to_string()),
@@ -469,24 +514,24 @@ mod tests {
                 until: on(5).then_some(2000),
                 limit: on(6).then_some(20),
             };
-            let (sql, args) = auth_query(&f, dense);
+            let (sql, args) = auth_query(&f, dense, service_first);
             assert_eq!(
                 sql.matches('?').count(),
                 args.len(),
                 "{f:?}: one bound value per placeholder"
             );
             let lines = plan(c, &sql, &args);
-            let what = format!("{f:?} dense={dense}");
+            let what = format!("{f:?} dense={dense} service_first={service_first}");
             assert_indexed(&what, &lines);
             let reads = lines.iter().find(|l| l.contains("auth_log")).unwrap();
             let index = if f.user.is_some() {
                 "auth_log_user"
             } else if f.address.is_some() && !dense {
                 "auth_log_addr"
+            } else if f.service.is_some() && (service_first || f.outcome.is_none()) {
+                "auth_log_service"
             } else if f.outcome.is_some() {
                 "auth_log_outcome"
-            } else if f.service.is_some() {
-                "auth_log_service"
             } else {
                 "auth_log_ts"
             };
@@ -546,13 +591,14 @@ mod tests {
                 ..Default::default()
             };
             assert!(auth_log(c, &f).unwrap().is_empty(), "{evil}");
-            assert!(evil.starts_with('?') || !auth_query(&f, false).0.contains(evil));
+            assert!(evil.starts_with('?') || !auth_query(&f, false, false).0.contains(evil));
         }
         assert_eq!(auth_log(c, &AuthFilter::default()).unwrap().len(), 1);
     }
 
     /// A limited listing of a dense address range (read along the time index) returns the
     /// same rows as a sparse one would (read along the address index): the newest matching.
+    /// With a service and an outcome, the one with fewer rows is read along its index.
     #[test]
     fn dense_and_sparse_ranges_list_the_same_rows() {
         let dir = tempfile::tempdir().unwrap();
@@ -570,7 +616,42 @@ mod tests {
             };
             record_auth(c, &ev).unwrap();
         }
+        record_auth(
+            c,
+            &AuthEvent {
+                time: 5000,
+                user: "zed".into(),
+                service: "rare".into(),
+                outcome: "ignore".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         c.execute_batch("COMMIT").unwrap();
+        // The narrower of service and outcome is chosen, whichever it is; the rows agree.
+        for (service, outcome, want) in [
+            ("rare", "ignore", true),
+            ("nosuch", "ignore", true),
+            ("sshd", "deny", false),
+        ] {
+            let f = AuthFilter {
+                service: Some(service.into()),
+                outcome: Some(outcome.into()),
+                limit: Some(5),
+                ..Default::default()
+            };
+            assert_eq!(
+                fewer_by_service(c, &f).unwrap(),
+                want,
+                "{service} {outcome}"
+            );
+            let rows = auth_log(c, &f).unwrap();
+            assert_eq!(
+                rows.len(),
+                usize::from(service == "rare"),
+                "{service} {outcome}"
+            );
+        }
         for (range, want_dense) in [("10.0.0.0/8", true), ("10.1.7.0/24", false)] {
             let f = AuthFilter {
                 address: Some(IpRange::parse_cidr(range).unwrap()),
@@ -579,7 +660,7 @@ mod tests {
             };
             assert_eq!(dense(c, &f).unwrap(), want_dense, "{range}");
             let ids = |d: bool| -> Vec<i64> {
-                let (sql, args) = auth_query(&f, d);
+                let (sql, args) = auth_query(&f, d, false);
                 c.prepare(&sql)
                     .unwrap()
                     .query_map(rusqlite::params_from_iter(args), |r| r.get(0))

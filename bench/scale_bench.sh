@@ -10,14 +10,14 @@
 #                                         code for a returning user (its login-state file
 #                                         exists; one process per login, alternated too):
 #                                         full within +10 % of small
-#   a login that reaches a lockout        the time of that login and its process's peak RSS
-#                                         above a wrong guess that does not lock: a few ms, a
-#                                         few hundred KB
+#   a login that reaches a lockout        the time of that login (≤ 5 ms at full size) and its
+#                                         process's peak RSS (full at most 512 KiB above small;
+#                                         also shown: above a wrong code that does not lock)
 #   user add, contact add, net add        wall time and peak RSS of mfa-admin: ≤ 50 ms
 #   export, import of that export         ≤ 1 s; import of 1/2, 1 and 2 × the rules (into an
 #                                         installation of 10 users): linear (each doubling of
 #                                         the rules at most 2.5 × the time)
-#   doctor (and doctor --full if offered) ≤ 1 s
+#   doctor (and doctor --full if offered) ≤ 1 s (the quick check; --full has no goal)
 #   log show with a filter, --limit 20    --user, --service, --outcome, --since, --address:
 #                                         ≤ 20 ms
 #   auth-log inbox                        bypass logins in loops of 100 until the inbox has
@@ -583,11 +583,16 @@ row "lockout login: time" "${lock_ms[small]} ms" "${lock_ms[full]} ms" "$(ratio_
 row "  (a wrong code, no lockout)" "${nolock_ms[small]} ms" "${nolock_ms[full]} ms" "$(ratio_of "${nolock_ms[full]}" "${nolock_ms[small]}")" "-" "-"
 row "lockout login: process CPU" "${lock_cpu[small]} ms" "${lock_cpu[full]} ms" "$(ratio_of "${lock_cpu[full]}" "${lock_cpu[small]}")" "-" "-"
 row "  (a wrong code, no lockout)" "${nolock_cpu[small]} ms" "${nolock_cpu[full]} ms" "$(ratio_of "${nolock_cpu[full]}" "${nolock_cpu[small]}")" "-" "-"
-row "lockout login: peak RSS" "$(mb "${lock_kb[small]}")" "$(mb "${lock_kb[full]}")" "$(ratio_of "${lock_kb[full]}" "${lock_kb[small]}")" "-" "-"
-row "  RSS above a wrong code" "$lk_s KiB" "$lk_f KiB" "-" "≤ +512 KiB" "$(within "$lk_f" 512)"
+lk_d=$(awk -v a="${lock_kb[full]}" -v b="${lock_kb[small]}" 'BEGIN { printf "%+d", a - b }')
+row "lockout login: peak RSS" "$(mb "${lock_kb[small]}")" "$(mb "${lock_kb[full]}")" "$(ratio_of "${lock_kb[full]}" "${lock_kb[small]}")" "full ≤ small + 512 KiB" "$(within "$lk_d" 512)"
+row "  RSS above a wrong code" "$lk_s KiB" "$lk_f KiB" "-" "-" "-"
 
-admin_row() { # KEY GOAL-MS
-    row "$1" "${cmd_ms[$1:small]} ms" "${cmd_ms[$1:full]} ms" "$(ratio_of "${cmd_ms[$1:full]}" "${cmd_ms[$1:small]}")" "≤ $2 ms" "$(within "${cmd_ms[$1:full]}" "$2")"
+admin_row() { # KEY GOAL-MS (- for none)
+    if [ "$2" = - ]; then
+        row "$1" "${cmd_ms[$1:small]} ms" "${cmd_ms[$1:full]} ms" "$(ratio_of "${cmd_ms[$1:full]}" "${cmd_ms[$1:small]}")" "- (on request)" "-"
+    else
+        row "$1" "${cmd_ms[$1:small]} ms" "${cmd_ms[$1:full]} ms" "$(ratio_of "${cmd_ms[$1:full]}" "${cmd_ms[$1:small]}")" "≤ $2 ms" "$(within "${cmd_ms[$1:full]}" "$2")"
+    fi
     row "  peak RSS" "$(mb "${cmd_kb[$1:small]}")" "$(mb "${cmd_kb[$1:full]}")" "$(ratio_of "${cmd_kb[$1:full]}" "${cmd_kb[$1:small]}")" "-" "-"
     row "  CPU (user + system)" "${cmd_cpu[$1:small]} ms" "${cmd_cpu[$1:full]} ms" "$(ratio_of "${cmd_cpu[$1:full]}" "${cmd_cpu[$1:small]}")" "-" "-"
 }
@@ -600,7 +605,7 @@ l1=${lin_ms[${lin_sizes[0]}]} l2=${lin_ms[${lin_sizes[1]}]} l3=${lin_ms[${lin_si
 lin_ok=$(awk -v a="$l1" -v b="$l2" -v c="$l3" 'BEGIN { print (b <= 2.5 * a && c <= 2.5 * b) ? "PASS" : "MISS" }')
 row "import ${lin_sizes[0]}/${lin_sizes[1]}/${lin_sizes[2]} rules" "-" "$l1/$l2/$l3 ms" "$(ratio_of "$l3" "$l1")" "×2 rules ≤ ×2.5 time" "$lin_ok"
 admin_row doctor 1000
-if [ -n "$doctor_full" ]; then admin_row "doctor --full" 1000; fi
+if [ -n "$doctor_full" ]; then admin_row "doctor --full" -; fi
 for f in "${log_filters[@]}"; do
     k="log show $f"
     label=$k

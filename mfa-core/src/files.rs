@@ -89,6 +89,18 @@ pub(crate) fn replace_with(
     durable: bool,
     write: impl FnOnce(&mut File) -> std::io::Result<()>,
 ) -> Result<()> {
+    let tmp = write_temp(path, durable, write)?;
+    install(&tmp, path, durable)
+}
+
+/// The first half of [`replace_with`]: the content written into a new temporary file beside
+/// `path` (fsynced when `durable`), not yet in place; its name is returned. A failure leaves
+/// no temporary file.
+pub(crate) fn write_temp(
+    path: &Path,
+    durable: bool,
+    write: impl FnOnce(&mut File) -> std::io::Result<()>,
+) -> Result<PathBuf> {
     let tmp = temp_name(path);
     let res = (|| -> std::io::Result<()> {
         // A new file, never one found there (a leftover of a crashed process with the same
@@ -106,14 +118,29 @@ pub(crate) fn replace_with(
         if durable {
             f.sync_all()?;
         }
-        std::fs::rename(&tmp, path)?;
+        Ok(())
+    })();
+    match res {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(Error::io(path, e))
+        }
+    }
+}
+
+/// The second half of [`replace_with`]: `tmp` renamed to `path` (the directory fsynced when
+/// `durable`); on failure `tmp` is removed.
+pub(crate) fn install(tmp: &Path, path: &Path, durable: bool) -> Result<()> {
+    let res = (|| -> std::io::Result<()> {
+        std::fs::rename(tmp, path)?;
         if durable && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             File::open(dir)?.sync_all()?;
         }
         Ok(())
     })();
     if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+        let _ = std::fs::remove_file(tmp);
     }
     res.map_err(|e| Error::io(path, e))
 }

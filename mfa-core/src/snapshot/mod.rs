@@ -107,6 +107,8 @@ use crate::{Error, Result};
 pub use check::{Checked, Finding, check_and_repair, same_content};
 pub use encode::build;
 pub use patch::{Changes, MAX_USERS, changes, track_changes};
+pub(crate) use patch::stage;
+#[cfg(test)]
 pub(crate) use patch::{patch, write_pieces};
 pub use read::{Damage, Snapshot, verify};
 

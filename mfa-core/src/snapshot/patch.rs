@@ -221,6 +221,7 @@ pub(crate) fn patch(
 /// Writes a snapshot of `database` made of `head` and `body` (whose copies come from `old`'s
 /// file) through a temporary file and a rename, like [`crate::files::replace`]; `durable`
 /// adds the fsyncs.
+#[cfg(test)]
 pub(crate) fn write_pieces(
     database: &Path,
     old: Option<&Snapshot>,
@@ -228,7 +229,43 @@ pub(crate) fn write_pieces(
     body: Vec<Piece>,
     durable: bool,
 ) -> Result<()> {
-    crate::files::replace_with(&path_for(database), durable, |f| {
+    let tmp = stage_pieces(database, old, head, body, durable)?;
+    crate::files::install(&tmp, &path_for(database), durable)
+}
+
+/// The snapshot of `database` after a change, written beside it but not yet in place
+/// ([`crate::files::install`] puts it there): `old` patched with `changes` when it can be,
+/// else built whole, both from the database as `conn` sees it (the change's own transaction,
+/// before its commit). Returns the temporary file and whether it was a patch.
+pub(crate) fn stage(
+    conn: &Connection,
+    database: &Path,
+    old: Option<&Snapshot>,
+    changes: &Changes,
+    durable: bool,
+) -> Result<(std::path::PathBuf, bool)> {
+    if let Some(old) = old
+        && let Some((head, body)) = patch(conn, old, changes)?
+        && let Ok(tmp) = stage_pieces(database, Some(old), &head, body, durable)
+    {
+        return Ok((tmp, true));
+    }
+    // No usable old file, or a patch that could not be written (the old file cut short
+    // under it): built whole.
+    let bytes = super::build(conn)?;
+    let tmp = crate::files::write_temp(&path_for(database), durable, |f| f.write_all(&bytes))?;
+    Ok((tmp, false))
+}
+
+/// [`write_pieces`] into a temporary file, not yet in place.
+fn stage_pieces(
+    database: &Path,
+    old: Option<&Snapshot>,
+    head: &[u8],
+    body: Vec<Piece>,
+    durable: bool,
+) -> Result<std::path::PathBuf> {
+    crate::files::write_temp(&path_for(database), durable, |f| {
         f.write_all(head)?;
         let mut pending: Option<(u64, u64)> = None;
         for piece in body {

@@ -281,12 +281,14 @@ impl Store {
     }
 
     /// Runs a write that may change what the policy snapshot holds (a lockout): `f` says
-    /// whether it did. Then the snapshot is deleted before the commit and written again
-    /// after it, under the snapshot lock, so that it never disagrees with the database.
-    /// Written again means updated ([`snapshot::patch`]): the old file (still open after its
-    /// deletion) with the users and sections the change touched, as temporary triggers
-    /// recorded them; built whole when the old file was not of the database's generation
-    /// before the change or cannot be read back.
+    /// whether it did. Then, under the snapshot lock, the new snapshot is written beside the
+    /// old one from the transaction's own view (before the commit), the old one deleted, the
+    /// change committed and the new one renamed into place: at any instant the snapshot on
+    /// disk is missing or equal to the committed database, and it is missing only while the
+    /// commit runs. The new one is updated ([`snapshot::patch`]): the old file with the users
+    /// and sections the change touched, as temporary triggers recorded them; built whole when
+    /// the old file was not of the database's generation before the change or cannot be read
+    /// back.
     pub fn policy_write<T>(
         &mut self,
         durable: bool,
@@ -298,47 +300,44 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         snapshot::track_changes(&tx)?;
         let (out, changed) = f(&tx)?;
-        let mut update = None;
+        let mut staged = None;
         if changed {
             let before = snapshot::current_generation(&tx)?;
             let old = snapshot::Snapshot::open(&self.path)
                 .ok()
                 .flatten()
                 .filter(|s| s.generation() == before);
-            update = Some((old, snapshot::changes(&tx)?));
+            let changes = snapshot::changes(&tx)?;
             snapshot::bump_generation(&tx)?;
+            // Not written: the change still commits, and the snapshot is written after it.
+            staged = Some(snapshot::stage(&tx, &self.path, old.as_ref(), &changes, durable).ok());
             snapshot::invalidate(&self.path)?;
         }
-        tx.commit()?;
-        if let Some((old, changes)) = update {
+        let committed = tx.commit();
+        match (committed, staged) {
+            (Err(e), Some(Some((tmp, _)))) => {
+                let _ = std::fs::remove_file(tmp);
+                return Err(e.into());
+            }
+            (Err(e), _) => return Err(e.into()),
+            (Ok(()), Some(Some((tmp, _patched)))) => {
+                if crate::files::install(&tmp, &snapshot::path_for(&self.path), durable).is_ok() {
+                    #[cfg(test)]
+                    if _patched {
+                        snapshot::PATCHES.with(|n| n.set(n.get() + 1));
+                    }
+                } else {
+                    let _ = self.write_snapshot(durable);
+                }
+            }
             // The change is committed; without a snapshot readers use the database, which
             // gives the same answers, and `mfa-admin` writes it again at its next start.
-            let _ = self.update_snapshot(old.as_ref(), &changes, durable);
+            (Ok(()), Some(None)) => {
+                let _ = self.write_snapshot(durable);
+            }
+            (Ok(()), None) => {}
         }
         Ok(out)
-    }
-
-    /// Writes the policy snapshot after a change: `old` patched with `changes` when there is
-    /// an old one and the patch can be made, else built whole (caller holds the lock).
-    fn update_snapshot(
-        &mut self,
-        old: Option<&snapshot::Snapshot>,
-        changes: &snapshot::Changes,
-        durable: bool,
-    ) -> Result<()> {
-        if let Some(old) = old {
-            let patched = self.read(|tx| snapshot::patch(tx, old, changes))?;
-            if let Some((head, body)) = patched
-                && snapshot::write_pieces(&self.path, Some(old), &head, body, durable).is_ok()
-            {
-                #[cfg(test)]
-                snapshot::PATCHES.with(|n| n.set(n.get() + 1));
-                return Ok(());
-            }
-            // A patch that could not be written (the old file cut short under it): built
-            // whole instead, so that logins do not read the database until the next command.
-        }
-        self.write_snapshot(durable)
     }
 
     /// Writes the policy snapshot from the database (caller holds the snapshot lock).

@@ -494,7 +494,14 @@ for s in small full; do
         done
         # shellcheck disable=SC2086
         rows_shown=$("$admin" --config "$config" log show $f --limit 20 | wc -l)
-        [ "$rows_shown" -gt 1 ] || problems+=("$s log show $f: no rows shown")
+        # Each single filter must find rows (an empty answer times nothing); the combination
+        # may find none when the log has few rows per user (SCALE_LOG much below 10 × users).
+        if [ "$rows_shown" -le 1 ]; then
+            case $f in
+                *--*--*) note "  $s log show $f: no rows shown" ;;
+                *) problems+=("$s log show $f: no rows shown") ;;
+            esac
+        fi
         collect_cmd "log show $f" "$s" "$work/c1"
     done
 done

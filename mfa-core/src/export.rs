@@ -576,12 +576,30 @@ pub fn import(conn: &Connection, doc: &Document, now: i64) -> Result<String> {
         delete_override.execute([user])?;
     }
 
-    conn.execute("DELETE FROM carriers", [])?;
+    // Carriers: only those that differ are written (every contact of a carrier carries its
+    // suffix in the policy snapshot, so a rewritten carrier makes the snapshot be built whole).
+    let stored: HashMap<String, String> = conn
+        .prepare("SELECT name, suffix FROM carriers")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let wanted: HashMap<&str, &str> = c
+        .carriers
+        .iter()
+        .map(|(n, s)| (n.as_str(), s.as_str()))
+        .collect();
+    for name in stored.keys() {
+        if !wanted.contains_key(name.as_str()) {
+            conn.execute("DELETE FROM carriers WHERE name = ?1", [name])?;
+        }
+    }
     for (n, s) in &c.carriers {
-        conn.execute(
-            "INSERT INTO carriers (name, suffix) VALUES (?1, ?2)",
-            params![n, s],
-        )?;
+        if stored.get(n) != Some(s) {
+            conn.execute(
+                "INSERT INTO carriers (name, suffix) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET suffix = excluded.suffix",
+                params![n, s],
+            )?;
+        }
     }
 
     // Networks: keep rules whose service and range are unchanged (their numbers stay),

@@ -106,11 +106,11 @@ use crate::{Error, Result};
 
 pub use check::{Checked, Finding, check_and_repair, same_content};
 pub use encode::build;
-pub use patch::{Changes, MAX_USERS, changes, track_changes};
 pub(crate) use patch::stage;
+pub use patch::{Changes, MAX_USERS, changes, track_changes};
 #[cfg(test)]
 pub(crate) use patch::{patch, write_pieces};
-pub use read::{Damage, Snapshot, verify};
+pub use read::{Damage, Snapshot, verify, verify_indexes};
 
 #[cfg(test)]
 thread_local! {

@@ -6,7 +6,6 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use super::*;
-use crate::store::Rebuilt;
 
 /// The old file changes under a patch (a hard link someone writes through): cut short, the
 /// copy fails and nothing replaces the file (no temporary left); grown, only the ranges the
@@ -213,10 +212,11 @@ fn a_file_whose_index_misplaces_a_user_is_not_sound() {
         open(&db).lookup(&hidden).unwrap().is_none(),
         "a login finds no {hidden}"
     );
-    // Every mfa-admin command's check reads each block's names against the index.
+    // maintain's and doctor's check reads each block's names against the index.
+    let c = check_and_repair(&mut s).unwrap();
     assert!(
-        matches!(s.repair_snapshot().unwrap(), Some(Rebuilt::Damaged(_))),
-        "{hidden} is unknown to logins"
+        matches!(c.finding, Finding::Damaged(_)),
+        "{hidden} is unknown to logins: {c:?}"
     );
     assert!(open(&db).lookup(&hidden).unwrap().is_some());
 }

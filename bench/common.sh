@@ -19,8 +19,10 @@
 #                          network rules (10.0.0.0/8 requires 2FA; 10.1.1.0/24 is trusted for
 #                          sshd; 10.200.0.0/16 is only inside 10.0.0.0/8) and 100,000 auth-log rows
 #   check_net SERVICE ADDRESS required|trusted
-#   bench_console          sets pb_prefix (as root without /dev/log: run pambench in a private
-#                          mount namespace where /dev/console is /dev/null) and console_note
+#   bench_console          sets pb_prefix (as root: run pambench in a private mount namespace
+#                          where /dev/console is /dev/null when there is no /dev/log, and
+#                          nsswitch.conf says "files" for passwd/group unless NSS=system) and
+#                          console_note
 #   run NAME N SERVICE USER RHOST RESPONSE...
 #                          WARMUP unreported iterations, then N measured ones, in one pambench
 #                          process each; calls the script's before_measured NAME in between, if
@@ -229,16 +231,40 @@ check_net() { # SERVICE ADDRESS WANT(required|trusted)
 # namespace where /dev/console is /dev/null; nothing outside that process sees it.
 # pam_mfa and pam_permit never write to the console. CONSOLE=keep turns this off.
 bench_console() {
+    local binds=() nss=$work/nsswitch.conf
     pb_prefix=()
     console_note="syslog: $( [ -S /dev/log ] && echo "/dev/log is present" || echo "no /dev/log: syslog lines are dropped")"
-    if [ ! -S /dev/log ] && [ "${CONSOLE:-}" != keep ] && [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
-        pb_prefix=(unshare --mount --propagation private sh -c 'mount --bind /dev/null /dev/console && exec "$@"' sh)
-        if "${pb_prefix[@]}" true 2>/dev/null; then
-            console_note="$console_note; pambench runs with /dev/console bound to /dev/null in a private mount namespace"
-        else
-            pb_prefix=()
-            console_note="$console_note; could not hide /dev/console (google-authenticator may be slowed by console writes)"
-        fi
+    [ "$(id -u)" = 0 ] && command -v unshare >/dev/null || return 0
+    if [ ! -S /dev/log ] && [ "${CONSOLE:-}" != keep ]; then
+        binds+=("/dev/null:/dev/console")
+    fi
+    # pam_mfa looks PAM_USER up once (getpwnam: the account's canonical name). The bench
+    # users are in no passwd file, so on Debian ("passwd: files systemd") each lookup falls
+    # through to libnss_systemd, loaded afresh in every process (~250 µs a login) -- which a
+    # real login does not pay: its user is found in /etc/passwd (or the name service), and
+    # sshd, su and sudo looked the user up in that process before PAM. With NSS=files (the
+    # default) pambench sees an nsswitch.conf whose passwd and group lines say "files":
+    # a missing user then costs what a found one does. NSS=system keeps the machine's.
+    if [ "${NSS:-files}" = files ] && [ -f /etc/nsswitch.conf ]; then
+        sed -E 's/^(passwd|group|shadow):.*/\1: files/' /etc/nsswitch.conf >"$nss"
+        chmod 0644 "$nss"
+        binds+=("$nss:/etc/nsswitch.conf")
+    fi
+    [ ${#binds[@]} -gt 0 ] || return 0
+    # shellcheck disable=SC2016
+    pb_prefix=(unshare --mount --propagation private sh -c '
+        while [ "$1" != -- ]; do mount --bind "${1%%:*}" "${1#*:}" || exit 1; shift; done
+        shift; exec "$@"' sh "${binds[@]}" --)
+    if "${pb_prefix[@]}" true 2>/dev/null; then
+        case " ${binds[*]}" in *:/dev/console*)
+            console_note="$console_note; pambench runs with /dev/console bound to /dev/null in a private mount namespace" ;;
+        esac
+        case " ${binds[*]}" in *:/etc/nsswitch.conf*)
+            console_note="$console_note; pambench sees passwd/group from files only (NSS=files; bench users have no account)" ;;
+        esac
+    else
+        pb_prefix=()
+        console_note="$console_note; could not make pambench's mount namespace (google-authenticator may be slowed by console writes; missing users go through every name service)"
     fi
 }
 

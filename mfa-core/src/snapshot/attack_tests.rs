@@ -14,27 +14,11 @@ use std::time::Duration;
 mod files;
 mod layout;
 
+use super::patch_tests::{agrees, patches};
 use super::tests::populated;
 use super::*;
 use crate::contact::Contact;
 use crate::store::{Rebuilt, Store, auth, people};
-
-fn patches() -> usize {
-    PATCHES.with(std::cell::Cell::get)
-}
-
-/// The snapshot on disk verifies, is of the database's generation and says what a build
-/// says.
-fn agrees(s: &mut Store) {
-    let (generation, fresh) = s
-        .read(|tx| Ok((current_generation(tx)?, build(tx)?)))
-        .unwrap();
-    assert_eq!(verify(s.path()).unwrap(), Some(generation));
-    assert!(
-        same_content(s.path(), fresh).unwrap(),
-        "differs from a build"
-    );
-}
 
 /// One administrator's change; returns whether it was a patch (rather than a build).
 fn change(s: &mut Store, f: impl FnOnce(&rusqlite::Transaction<'_>) -> crate::Result<()>) -> bool {

@@ -9,13 +9,13 @@ use crate::net::IpRange;
 use crate::store::rules::{NewNetRule, add_network, set_service, set_setting};
 use crate::store::{Store, auth, factors, people};
 
-fn patches() -> usize {
+pub(super) fn patches() -> usize {
     PATCHES.with(std::cell::Cell::get)
 }
 
 /// The snapshot on disk says what a build says, is of the database's generation, and every
 /// block checks.
-fn agrees(s: &mut Store) {
+pub(super) fn agrees(s: &mut Store) {
     let (generation, fresh) = s
         .read(|tx| Ok((current_generation(tx)?, build(tx)?)))
         .unwrap();

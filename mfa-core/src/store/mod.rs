@@ -309,9 +309,15 @@ impl Store {
                 .filter(|s| s.generation() == before);
             let changes = snapshot::changes(&tx)?;
             snapshot::bump_generation(&tx)?;
-            // Not written: the change still commits, and the snapshot is written after it.
+            // Staged beside the old one, not yet in place; if that fails, the change still
+            // commits and the snapshot is built after it.
             staged = Some(snapshot::stage(&tx, &self.path, old.as_ref(), &changes, durable).ok());
-            snapshot::invalidate(&self.path)?;
+            if let Err(e) = snapshot::invalidate(&self.path) {
+                if let Some(Some((tmp, _))) = staged {
+                    let _ = std::fs::remove_file(tmp);
+                }
+                return Err(e);
+            }
         }
         let committed = tx.commit();
         match (committed, staged) {

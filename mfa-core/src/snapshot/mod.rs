@@ -82,6 +82,7 @@
 #[cfg(test)]
 mod attack_tests;
 mod check;
+mod decode;
 mod encode;
 #[cfg(test)]
 mod integrity_tests;
@@ -91,6 +92,7 @@ mod patch_tests;
 mod read;
 #[cfg(test)]
 mod tests;
+mod verify;
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
@@ -110,7 +112,8 @@ pub(crate) use patch::stage;
 pub use patch::{Changes, MAX_USERS, changes, track_changes};
 #[cfg(test)]
 pub(crate) use patch::{patch, write_pieces};
-pub use read::{Damage, Snapshot, verify, verify_indexes};
+pub use read::{Damage, Snapshot};
+pub use verify::{verify, verify_indexes};
 
 #[cfg(test)]
 thread_local! {

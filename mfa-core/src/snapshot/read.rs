@@ -9,16 +9,19 @@ use std::net::IpAddr;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use super::decode::{
+    Reader, RuleEntry, UserEntry, be_u128, last_not_above, le_i64, le_u32, log_from, read_user,
+    rule_entries, skip_user, user_entries, user_entry,
+};
 use super::{
-    DIGEST, DIGEST_AT, FANOUT, FIRST_READ, HEADER, MAGIC, MAGIC_FAMILY, RULE, RULE_ENTRY,
-    UserRecord, head_digest, path_for,
+    DIGEST, DIGEST_AT, FIRST_READ, HEADER, MAGIC, MAGIC_FAMILY, RULE, RULE_ENTRY, UserRecord,
+    head_digest, path_for,
 };
 use crate::net::addr_key;
-use crate::policy::{Facts, NetworkFacts, UserFacts};
-use crate::settings::{LogLevel, Settings};
-use crate::store::people::{Carrier, ContactRow};
+use crate::policy::{Facts, NetworkFacts};
+use crate::settings::Settings;
+use crate::store::people::Carrier;
 use crate::store::rules::Template;
-use crate::totp::Key;
 
 /// Why the snapshot on disk is not used: the module then reads the database, logs the
 /// reason ([`super::report`]) and the next `mfa-admin` command rewrites the file.
@@ -39,19 +42,6 @@ impl std::fmt::Display for Damage {
             Damage::Insecure(s) | Damage::Corrupt(s) | Damage::Unreadable(s) => f.write_str(s),
         }
     }
-}
-
-/// An index entry of rules: lowest first key, highest last key, offset in the file, length,
-/// checksum of what it points to.
-pub(crate) type RuleEntry = ([u8; 16], [u8; 16], usize, usize, [u8; DIGEST]);
-
-/// An index entry of users: the first name under it, offset in the file, length, checksum.
-#[derive(Debug, Clone)]
-pub(crate) struct UserEntry {
-    pub first: String,
-    pub at: usize,
-    pub len: usize,
-    pub digest: [u8; DIGEST],
 }
 
 /// Where the snapshot's bytes are: the file (a login), or memory (a build being compared).
@@ -81,23 +71,23 @@ impl Source {
 pub struct Snapshot {
     pub(crate) source: Source,
     /// The database it was built from: a damaged block of users is read there instead.
-    database: PathBuf,
-    total: usize,
-    generation: u64,
-    settings: Settings,
+    pub(super) database: PathBuf,
+    pub(super) total: usize,
+    pub(super) generation: u64,
+    pub(super) settings: Settings,
     pub(crate) services: Vec<(String, String)>,
-    head: Vec<u8>,
+    pub(super) head: Vec<u8>,
     /// Where the sections from settings to carriers end in the head.
-    fixed_end: usize,
+    pub(super) fixed_end: usize,
     /// (count, offset in the head) of the lockouts.
-    locks: (usize, usize),
-    key: Vec<u8>,
-    templates: Vec<(String, String)>,
-    carriers: Vec<(String, String)>,
+    pub(super) locks: (usize, usize),
+    pub(super) key: Vec<u8>,
+    pub(super) templates: Vec<(String, String)>,
+    pub(super) carriers: Vec<(String, String)>,
     /// The index of the index blocks of rules.
-    rule_top: Vec<RuleEntry>,
+    pub(super) rule_top: Vec<RuleEntry>,
     /// The index of the index blocks of users: where its entries are in the head.
-    user_top: std::ops::Range<usize>,
+    pub(super) user_top: std::ops::Range<usize>,
 }
 
 impl Snapshot {
@@ -280,27 +270,8 @@ impl Snapshot {
         (indexes, (self.head.len(), self.total - self.head.len()))
     }
 
-    /// The same snapshot with the whole file read into memory in one read: for checking
-    /// every block (`mfa-admin`), which would otherwise take one `pread` per block.
-    pub(crate) fn into_memory(mut self) -> Result<Snapshot, Damage> {
-        if let Source::File(f) = &self.source {
-            let mut all = vec![0u8; self.total];
-            let n = read_at(f, &mut all, 0).map_err(|e| {
-                Damage::Unreadable(format!("{}: {e}", path_for(&self.database).display()))
-            })?;
-            if n != self.total || all.get(..self.head.len()) != Some(&self.head[..]) {
-                return Err(Damage::Unreadable(format!(
-                    "{}: it changed while it was read",
-                    path_for(&self.database).display()
-                )));
-            }
-            self.source = Source::Bytes(all);
-        }
-        Ok(self)
-    }
-
     /// Reads `len` bytes at `start` and verifies them against `digest`.
-    fn read_verified(
+    pub(super) fn read_verified(
         &self,
         start: usize,
         len: usize,
@@ -333,7 +304,7 @@ impl Snapshot {
         Ok(block)
     }
 
-    fn unparsable(&self, what: &str) -> Damage {
+    pub(super) fn unparsable(&self, what: &str) -> Damage {
         Damage::Corrupt(format!(
             "{}: {what} matches its checksum but does not parse",
             path_for(&self.database).display()
@@ -341,7 +312,7 @@ impl Snapshot {
     }
 
     /// Index block `i` of rules, verified: the entries of its blocks of rules.
-    fn rule_index(&self, i: usize) -> Result<Vec<RuleEntry>, Damage> {
+    pub(super) fn rule_index(&self, i: usize) -> Result<Vec<RuleEntry>, Damage> {
         let what = format!("index block {i} of its network rules");
         let Some((.., at, len, digest)) = self.rule_top.get(i) else {
             return Err(Damage::Corrupt(format!("{what}: no such block")));
@@ -351,19 +322,19 @@ impl Snapshot {
     }
 
     /// The entries of the index of index blocks of users (in the head).
-    fn user_top(&self) -> Vec<UserEntry> {
+    pub(super) fn user_top(&self) -> Vec<UserEntry> {
         let bytes = self.head.get(self.user_top.clone()).unwrap_or_default();
         user_entries(bytes, self.head.len(), self.total).unwrap_or_default()
     }
 
     /// An index block of users (`top` its entry in the head), verified.
-    fn user_index_block(&self, top: &UserEntry) -> Result<Cow<'_, [u8]>, Damage> {
+    pub(super) fn user_index_block(&self, top: &UserEntry) -> Result<Cow<'_, [u8]>, Damage> {
         let what = format!("the index block of its users from {:?}", top.first);
         self.read_verified(top.at, top.len, &top.digest, &what)
     }
 
     /// An index block of users, verified: the entries of its blocks of users.
-    fn user_index(&self, top: &UserEntry) -> Result<Vec<UserEntry>, Damage> {
+    pub(super) fn user_index(&self, top: &UserEntry) -> Result<Vec<UserEntry>, Damage> {
         let block = self.user_index_block(top)?;
         user_entries(&block, self.head.len(), self.total).ok_or_else(|| {
             self.unparsable(&format!(
@@ -402,92 +373,6 @@ impl Snapshot {
             &e.digest,
             &format!("the block of users from {:?}", e.first),
         )
-    }
-
-    /// Checks every block (index blocks, rules, users) against its checksum, and that they
-    /// tile the body exactly (the head was checked when loaded): what `mfa-admin` does
-    /// before trusting a snapshot.
-    pub fn verify_blocks(&self) -> Result<(), Damage> {
-        self.verify_indexes()?;
-        for (.., at, len, digest) in self.all_rule_entries()? {
-            self.read_verified(at, len, &digest, "a block of its network rules")?;
-        }
-        // Every user where the index says: a block's names strictly increase, start with the
-        // entry's first name and stay below the next entry's (a login finds a user by them).
-        let entries = self.all_user_entries()?;
-        for (i, e) in entries.iter().enumerate() {
-            let block = self.user_block(e)?;
-            let what = format!("the block of users from {:?}", e.first);
-            let names = Snapshot::split_users(&block).ok_or_else(|| self.unparsable(&what))?;
-            let next = entries.get(i + 1).map(|n| n.first.as_str());
-            let in_place = names.first().is_some_and(|(n, _)| *n == e.first)
-                && names.windows(2).all(|w| w[0].0 < w[1].0)
-                && names
-                    .last()
-                    .is_some_and(|(n, _)| next.is_none_or(|next| n.as_str() < next));
-            if !in_place {
-                return Err(
-                    self.unparsable(&format!("{what} (its names are not where the index says)"))
-                );
-            }
-        }
-        Ok(())
-    }
-
-    /// Checks every index block against its checksum and that the blocks the indexes list
-    /// tile the body exactly (the head was checked when loaded), without reading the blocks
-    /// of rules and users themselves (each login checks those it reads; [`verify`] all).
-    pub fn verify_indexes(&self) -> Result<(), Damage> {
-        let mut ranges: Vec<(usize, usize)> = Vec::new();
-        for (i, (.., at, len, _)) in self.rule_top.iter().enumerate() {
-            ranges.push((*at, *len));
-            for (.., at, len, _) in self.rule_index(i)? {
-                if !len.is_multiple_of(RULE) {
-                    return Err(self.unparsable("a block of its network rules"));
-                }
-                ranges.push((at, len));
-            }
-        }
-        for e in self.all_user_entries()? {
-            ranges.push((e.at, e.len));
-        }
-        for top in self.user_top() {
-            ranges.push((top.at, top.len));
-        }
-        ranges.sort_unstable();
-        let mut at = self.head.len();
-        for (start, len) in ranges {
-            if start != at {
-                return Err(self.unparsable("its blocks (they do not tile the file)"));
-            }
-            at = start + len;
-        }
-        if at != self.total {
-            return Err(self.unparsable("its blocks (they do not reach its end)"));
-        }
-        Ok(())
-    }
-
-    /// What the snapshot says, whatever its block boundaries: the sections from settings to
-    /// carriers as encoded, every rule (sorted), every user record in name order. Two
-    /// snapshots of the same database state have the same content (one built, one updated).
-    pub(crate) fn content(&self) -> Result<Content, Damage> {
-        self.verify_blocks()?;
-        let mut rules = Vec::new();
-        for (.., at, len, digest) in self.all_rule_entries()? {
-            let block = self.read_verified(at, len, &digest, "a block of its network rules")?;
-            rules.extend(block.chunks_exact(RULE).map(<[u8]>::to_vec));
-        }
-        rules.sort_unstable();
-        let mut users = Vec::new();
-        for e in self.all_user_entries()? {
-            users.extend_from_slice(&self.user_block(&e)?);
-        }
-        Ok(Content {
-            fixed: self.head[HEADER..self.fixed_end].to_vec(),
-            rules,
-            users,
-        })
     }
 
     /// The bytes of the block of users that holds (or would hold) `name`.
@@ -755,100 +640,6 @@ mod libc_flags {
     pub const ELOOP: i32 = nix::errno::Errno::ELOOP as i32;
 }
 
-/// Rule index entries, `bytes` holding nothing else; offsets made absolute (`body` is where
-/// the body starts) and checked to lie within the file.
-fn rule_entries(bytes: &[u8], body: usize, total: usize) -> Option<Vec<RuleEntry>> {
-    if !bytes.len().is_multiple_of(RULE_ENTRY) {
-        return None;
-    }
-    let mut out = Vec::with_capacity(bytes.len() / RULE_ENTRY);
-    for e in bytes.chunks_exact(RULE_ENTRY) {
-        let mut r = Reader { b: e, at: 0 };
-        let min_first: [u8; 16] = r.take(16)?.try_into().ok()?;
-        let max_last: [u8; 16] = r.take(16)?.try_into().ok()?;
-        let (at, len) = within(r.u32()?, r.u32()?, body, total)?;
-        let digest: [u8; DIGEST] = r.take(DIGEST)?.try_into().ok()?;
-        out.push((min_first, max_last, at, len, digest));
-    }
-    Some(out)
-}
-
-/// User index entries, `bytes` holding nothing else, in strictly increasing name order.
-fn user_entries(bytes: &[u8], body: usize, total: usize) -> Option<Vec<UserEntry>> {
-    let mut r = Reader { b: bytes, at: 0 };
-    let mut out: Vec<UserEntry> = Vec::with_capacity(FANOUT);
-    while r.at < bytes.len() {
-        let e = user_entry(&mut r, body, total)?;
-        if out.last().is_some_and(|p| p.first >= e.first) {
-            return None;
-        }
-        out.push(e);
-    }
-    Some(out)
-}
-
-/// Of the user index entries in `bytes`, the last whose first name is not above `name`
-/// (`Some(None)`: `name` comes before them all); `None` when they do not parse or are out of
-/// order. It stops at the first entry above `name` and copies only the one it returns.
-fn last_not_above(
-    bytes: &[u8],
-    body: usize,
-    total: usize,
-    name: &str,
-) -> Option<Option<UserEntry>> {
-    let mut r = Reader { b: bytes, at: 0 };
-    let mut best: Option<(&str, usize, usize, &[u8])> = None;
-    while r.at < bytes.len() {
-        let first = r.str()?;
-        let (at, len) = within(r.u32()?, r.u32()?, body, total)?;
-        let digest = r.take(DIGEST)?;
-        if best.is_some_and(|(b, ..)| b >= first) {
-            return None;
-        }
-        if first > name {
-            break;
-        }
-        best = Some((first, at, len, digest));
-    }
-    match best {
-        None => Some(None),
-        Some((first, at, len, digest)) => Some(Some(UserEntry {
-            first: first.to_string(),
-            at,
-            len,
-            digest: digest.try_into().ok()?,
-        })),
-    }
-}
-
-/// One user index entry, its offset made absolute and checked.
-fn user_entry(r: &mut Reader<'_>, body: usize, total: usize) -> Option<UserEntry> {
-    let first = r.str()?.to_string();
-    let (at, len) = within(r.u32()?, r.u32()?, body, total)?;
-    let digest: [u8; DIGEST] = r.take(DIGEST)?.try_into().ok()?;
-    Some(UserEntry {
-        first,
-        at,
-        len,
-        digest,
-    })
-}
-
-/// An offset from the body's start and a length: the absolute range, if it lies in the body.
-fn within(offset: u32, len: u32, body: usize, total: usize) -> Option<(usize, usize)> {
-    let at = body.checked_add(usize::try_from(offset).ok()?)?;
-    let len = usize::try_from(len).ok()?;
-    (at.checked_add(len)? <= total).then_some((at, len))
-}
-
-/// What a snapshot says ([`Snapshot::content`]).
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Content {
-    fixed: Vec<u8>,
-    rules: Vec<Vec<u8>>,
-    users: Vec<u8>,
-}
-
 /// Owned by root or the caller, and neither readable nor writable by group or others.
 fn private(path: &Path, meta: &std::fs::Metadata) -> Result<(), Damage> {
     use std::os::unix::fs::MetadataExt;
@@ -872,7 +663,7 @@ fn private(path: &Path, meta: &std::fs::Metadata) -> Result<(), Damage> {
     Ok(())
 }
 
-fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+pub(super) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
     let mut done = 0;
     while done < buf.len() {
         match file.read_at(&mut buf[done..], offset + done as u64) {
@@ -883,185 +674,4 @@ fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
         }
     }
     Ok(done)
-}
-
-/// Skips the rest of a user record after its name, without decoding it.
-fn skip_user(r: &mut Reader<'_>) -> Option<()> {
-    r.skip(6)?;
-    if r.u8()? != 0 {
-        r.bytes()?;
-        r.skip(1)?;
-        r.bytes()?;
-    }
-    for _ in 0..r.u8()? {
-        r.skip(1)?;
-        for _ in 0..6 {
-            r.bytes()?;
-        }
-    }
-    Some(())
-}
-
-fn read_user<'a>(r: &mut Reader<'a>) -> Option<(&'a str, UserRecord)> {
-    let name = r.str()?;
-    let flags = r.u8()?;
-    let log = r.u8()?;
-    let self_enroll = match r.u8()? {
-        1 => Some(true),
-        2 => Some(false),
-        _ => None,
-    };
-    let double_logon_contact = match r.u8()? {
-        0 => None,
-        n => Some(i64::from(n)),
-    };
-    let backups = r.u16()?;
-    let key = match r.u8()? {
-        0 => None,
-        _ => {
-            let algorithm = r.str()?.to_string();
-            let digits = u32::from(r.u8()?);
-            Some(Key {
-                secret: r.bytes()?.to_vec(),
-                algorithm,
-                digits,
-            })
-        }
-    };
-    let n = r.u8()?;
-    let mut contacts = Vec::with_capacity(usize::from(n));
-    for _ in 0..n {
-        let seq = i64::from(r.u8()?);
-        let channel = r.str()?.to_string();
-        let address = r.str()?.to_string();
-        let carrier = Some(r.str()?.to_string()).filter(|c| !c.is_empty());
-        contacts.push(ContactRow {
-            seq,
-            channel,
-            address,
-            carrier,
-            to: r.str()?.to_string(),
-            masked: r.str()?.to_string(),
-            label: r.str()?.to_string(),
-        });
-    }
-    let facts = UserFacts {
-        enabled: flags & 1 != 0,
-        mandatory: flags & 2 != 0,
-        exempt: flags & 4 != 0,
-        self_enroll,
-        log: log_from(log),
-        contacts: contacts.len(),
-        totp: key.is_some(),
-        backup_codes: usize::from(backups),
-        double_logon_contact,
-    };
-    Some((
-        name,
-        UserRecord {
-            facts,
-            key,
-            contacts,
-        },
-    ))
-}
-
-fn log_from(b: u8) -> Option<LogLevel> {
-    match b {
-        1 => Some(LogLevel::None),
-        2 => Some(LogLevel::Rejects),
-        3 => Some(LogLevel::All),
-        _ => None,
-    }
-}
-
-fn le_u32(b: &[u8]) -> u32 {
-    let mut a = [0u8; 4];
-    a.copy_from_slice(&b[..4]);
-    u32::from_le_bytes(a)
-}
-
-fn le_i64(b: &[u8]) -> i64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[..8]);
-    i64::from_le_bytes(a)
-}
-
-fn be_u128(b: &[u8]) -> u128 {
-    let mut a = [0u8; 16];
-    a.copy_from_slice(&b[..16]);
-    u128::from_be_bytes(a)
-}
-
-/// A bounds-checked cursor over the snapshot bytes.
-struct Reader<'a> {
-    b: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let end = self.at.checked_add(n)?;
-        let s = self.b.get(self.at..end)?;
-        self.at = end;
-        Some(s)
-    }
-    fn skip(&mut self, n: usize) -> Option<()> {
-        self.take(n).map(|_| ())
-    }
-    fn u8(&mut self) -> Option<u8> {
-        self.take(1).map(|s| s[0])
-    }
-    fn u32(&mut self) -> Option<u32> {
-        self.take(4).map(le_u32)
-    }
-    fn u64(&mut self) -> Option<u64> {
-        self.take(8).map(|s| le_i64(s) as u64)
-    }
-    fn i64(&mut self) -> Option<i64> {
-        self.take(8).map(le_i64)
-    }
-    fn u16(&mut self) -> Option<u16> {
-        self.take(2).map(|s| u16::from_le_bytes([s[0], s[1]]))
-    }
-    fn bytes(&mut self) -> Option<&'a [u8]> {
-        let n = self.u16()?;
-        self.take(usize::from(n))
-    }
-    fn str(&mut self) -> Option<&'a str> {
-        std::str::from_utf8(self.bytes()?).ok()
-    }
-    /// A section of (string, string) records.
-    fn pairs(&mut self) -> Option<Vec<(String, String)>> {
-        let n = self.u32()?;
-        let mut v = Vec::with_capacity(usize::try_from(n).ok()?.min(4096));
-        for _ in 0..n {
-            let a = self.str()?.to_string();
-            v.push((a, self.str()?.to_string()));
-        }
-        Some(v)
-    }
-}
-
-/// Verifies the whole snapshot of `database` (head, index blocks, every block of rules and
-/// users, each user where the index says): its generation, `Ok(None)` when there is none.
-/// What `mfa-admin maintain` and `doctor` check.
-pub fn verify(database: &Path) -> Result<Option<u64>, Damage> {
-    let Some(s) = Snapshot::open(database)? else {
-        return Ok(None);
-    };
-    let s = s.into_memory()?;
-    s.verify_blocks()?;
-    Ok(Some(s.generation()))
-}
-
-/// [`verify`] of the head and the index blocks only, a few hundred KiB at 100,000 users
-/// instead of the whole file: what every `mfa-admin` command checks before it trusts the
-/// snapshot ([`crate::store::Store::repair_snapshot`]).
-pub fn verify_indexes(database: &Path) -> Result<Option<u64>, Damage> {
-    let Some(s) = Snapshot::open(database)? else {
-        return Ok(None);
-    };
-    s.verify_indexes()?;
-    Ok(Some(s.generation()))
 }

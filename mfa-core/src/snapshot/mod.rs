@@ -41,11 +41,11 @@
 //!
 //! **Updated, not rebuilt.** Offsets count from the end of the head, so a new head (a
 //! lockout, a setting) leaves the body as it is: a change that touches a few users
-//! ([`patch`]: a lockout, a used backup code, `mfa-admin user add`) writes a new head, new
+//! (`patch`: a lockout, a used backup code, `mfa-admin user add`) writes a new head, new
 //! blocks for those users and new index blocks, and copies every other byte of the old file
 //! in the kernel (`copy_file_range`), instead of reading the whole database again.
 //!
-//! **Format** (little-endian; written by [`build`] or [`patch`], atomically by rename). A
+//! **Format** (little-endian; written by [`build`] or `patch`, atomically by rename). A
 //! header: `MFAPOL05`, u64 generation, u32 total length, u32 length of the head, the 16-byte
 //! XXH3-128 of the head (the digest field left out). The head, read at every login:
 //! sections of a u32 count then records; strings are a u16 length then UTF-8, byte strings a
@@ -61,11 +61,11 @@
 //! - user index: entries, one per index block of users: the first name under it, u32
 //!   offset, u32 length, 16-byte checksum
 //!
-//! The body (offsets from its start, the end of the head): blocks of up to [`RULE_BLOCK`]
+//! The body (offsets from its start, the end of the head): blocks of up to `RULE_BLOCK` (32)
 //! rules sorted by first key, a rule being 48 bytes: i64 id, u32 service index, u8 family
 //! (4|6), u8 require, u8 log, u8 0, 16-byte first address key, 16-byte last address key
-//! (see [`crate::net`]); index blocks of rules (up to [`FANOUT`] entries as in the rule index,
-//! each for a block of rules); blocks of users; index blocks of users (up to [`FANOUT`]
+//! (see [`crate::net`]); index blocks of rules (up to `FANOUT` (64) entries as in the rule index,
+//! each for a block of rules); blocks of users; index blocks of users (up to `FANOUT` (64)
 //! entries as in the user index, each for a block of users). Users are sorted by name
 //! (bytes); a block holds [`BLOCK`] of them when built, up to twice that after updates. A
 //! user: name, u8 flags (1 enabled, 2 mandatory, 4 exempt), u8 log, u8 self-enroll (0 unset,

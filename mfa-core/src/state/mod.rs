@@ -25,7 +25,7 @@
 //! The user's file also holds the times of the passcode messages queued for the user and the
 //! ids of their outstanding challenges ([`sends`]: the send limits, the cap on challenges).
 //!
-//! Every lock wait is bounded ([`LOCK_WAIT`]): a lock held longer (a hung process) is an
+//! Every lock wait is bounded ([`crate::files::LOCK_WAIT`]): a lock held longer (a hung process) is an
 //! error naming the file, and the caller's fail rules apply.
 //!
 //! The directories are 0700, owned by root like the database; files are 0600.

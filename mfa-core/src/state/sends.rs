@@ -10,7 +10,7 @@
 //!   `send_limit_host` per hour.
 //!
 //! The locks are taken in that order (user, destination, host), each bounded
-//! ([`super::LOCK_WAIT`]); a refusal records nothing. Resends count like first sends.
+//! ([`crate::files::LOCK_WAIT`]); a refusal records nothing. Resends count like first sends.
 //!
 //! The user's file also lists the user's outstanding challenges: a login that would have
 //! more than [`MAX_CHALLENGES`] of them is refused, after the expired ones (and those whose

@@ -285,7 +285,7 @@ impl Store {
     /// old one from the transaction's own view (before the commit), the old one deleted, the
     /// change committed and the new one renamed into place: at any instant the snapshot on
     /// disk is missing or equal to the committed database, and it is missing only while the
-    /// commit runs. The new one is updated ([`snapshot::patch`]): the old file with the users
+    /// commit runs. The new one is updated (`snapshot::patch`): the old file with the users
     /// and sections the change touched, as temporary triggers recorded them; built whole when
     /// the old file was not of the database's generation before the change or cannot be read
     /// back.

@@ -305,9 +305,13 @@ fn damage_in_an_untouched_block_stays_detected_after_a_patch_and_is_repaired() {
     assert!(rec.facts.enabled);
     assert!(snap.lookup("aaa").unwrap().is_some());
     assert!(snap.lookup("ann").unwrap().is_some());
-    // A lockout: the head-only patch copies the whole body, damage and all.
-    assert!(lockout(&mut s, "user001", 4_000_000_000));
+    // A lockout writes the lockouts file only: the snapshot, damage and all, is untouched.
+    assert!(!lockout(&mut s, "user001", 4_000_000_000));
     assert!(matches!(verify(&db), Err(Damage::Corrupt(_))));
+    assert_eq!(
+        open(&db).facts("user001", "sshd", None).locked_until,
+        4_000_000_000
+    );
     // Every command's check reads the head and the index blocks only: the damaged block
     // is for logins to report and maintain's (or doctor's) full check to rewrite.
     assert_eq!(s.repair_snapshot().unwrap(), None);
@@ -334,7 +338,7 @@ fn damage_in_an_index_block_of_users_is_built_whole_or_stays_detected() {
     agrees(&mut s);
     let len = std::fs::metadata(&p).unwrap().len() as usize;
     flip(&p, len - 20);
-    assert!(lockout(&mut s, "user002", 4_000_000_000));
+    assert!(!lockout(&mut s, "user002", 4_000_000_000));
     assert!(matches!(verify(&db), Err(Damage::Corrupt(_))));
     let snap = open(&db);
     assert!(snap.lookup("user099").is_err(), "never read as unknown");
@@ -385,8 +389,16 @@ fn a_bad_head_or_length_is_never_patched_from() {
     let mut bytes = std::fs::read(&p).unwrap();
     bytes.extend_from_slice(&[0u8; 64]);
     std::fs::write(&p, &bytes).unwrap();
+    // A lockout writes its own file only: the bad snapshot stays unused by logins (they
+    // read the database) until the next mfa-admin command's check rewrites it.
     assert!(!lockout(&mut s, "user004", 4_000_000_000));
+    assert!(Snapshot::open(&db).is_err());
+    assert!(s.repair_snapshot().unwrap().is_some());
     agrees(&mut s);
+    assert_eq!(
+        open(&db).facts("user004", "sshd", None).locked_until,
+        4_000_000_000
+    );
     let old = std::fs::read(&p).unwrap();
     assert!(change(&mut s, |tx| people::add_user(tx, "a3", "", 0)));
     std::fs::write(&p, &old).unwrap();

@@ -100,13 +100,23 @@ pub fn check_and_repair(store: &mut Store) -> Result<Checked> {
     let db = store.path().to_path_buf();
     let shown = path_for(&db).display().to_string();
     let _lock = lock(&db, false)?;
-    let (generation, fresh) = store.read(|tx| Ok((current_generation(tx)?, build(tx)?)))?;
+    let (generation, fresh, locks) = store.read(|tx| {
+        Ok((
+            current_generation(tx)?,
+            build(tx)?,
+            super::lockouts::encode(tx)?,
+        ))
+    })?;
+    // The lockouts file beside it (a missing one makes the snapshot missing to logins).
+    let locks_path = super::lockouts::path_for(&db);
+    let locks_differ = std::fs::read(&locks_path).map_or(true, |b| b != locks);
     let finding = match verify(&db) {
         Ok(Some(g)) if g != generation => Finding::Stale {
             was: g,
             now: generation,
         },
         Ok(Some(_)) => match same_content(&db, fresh.clone()) {
+            Ok(true) if locks_differ => Finding::Differs,
             Ok(true) => Finding::Sound,
             Ok(false) => Finding::Differs,
             Err(d) => Finding::Damaged(d),
@@ -120,6 +130,7 @@ pub fn check_and_repair(store: &mut Store) -> Result<Checked> {
             generation,
         });
     }
+    crate::files::replace(&locks_path, &locks, true)?;
     write(&db, &fresh, true)?;
     let still = match verify(&db) {
         Ok(Some(g)) if g == generation => match same_content(&db, fresh) {

@@ -239,9 +239,6 @@ impl<'a> Reader<'a> {
     pub(super) fn u64(&mut self) -> Option<u64> {
         self.take(8).map(|s| le_i64(s) as u64)
     }
-    pub(super) fn i64(&mut self) -> Option<i64> {
-        self.take(8).map(le_i64)
-    }
     pub(super) fn u16(&mut self) -> Option<u16> {
         self.take(2).map(|s| u16::from_le_bytes([s[0], s[1]]))
     }

@@ -182,7 +182,8 @@ fn put_user_entry(
     Ok(())
 }
 
-/// The head's sections from settings to carriers (`services` as [`rule_leaves`] gave them).
+/// The head's sections from settings to carriers (`services` as [`rule_leaves`] gave them;
+/// the lockouts are a file of their own, [`super::lockouts`]).
 pub(crate) fn fixed_sections(conn: &Connection, services: &[(String, String)]) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(8 * 1024);
     let settings = crate::store::rules::stored_settings(conn)?;
@@ -195,16 +196,6 @@ pub(crate) fn fixed_sections(conn: &Connection, services: &[(String, String)]) -
     for (name, method) in services {
         put_str(&mut out, name)?;
         put_str(&mut out, method)?;
-    }
-    let mut stmt = conn
-        .prepare("SELECT user, locked_until FROM lockouts WHERE locked_until > 0 ORDER BY user")?;
-    let locks: Vec<(String, i64)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    put_count(&mut out, locks.len())?;
-    for (name, until) in &locks {
-        put_str(&mut out, name)?;
-        out.extend_from_slice(&until.to_le_bytes());
     }
     let key: Option<Vec<u8>> = rusqlite::OptionalExtension::optional(conn.query_row(
         "SELECT value FROM meta WHERE key = 'passcode_key'",

@@ -1,14 +1,16 @@
 //! The policy snapshot: a compact, read-only copy of everything the PAM module reads from
-//! the database (settings, service methods, trusted-network rules, lockouts, every user with
+//! the database (settings, service methods, trusted-network rules, every user with
 //! their overrides, contacts, authenticator key and backup-code count, the message templates,
-//! the carriers and the passcode hash key), kept beside the database as `<database>-policy`.
+//! the carriers and the passcode hash key), kept beside the database as `<database>-policy`,
+//! and the lockouts in force in a small file of their own ([`lockouts`], read with it).
 //! Opening the database, parsing its schema and closing it costs the module most of a
-//! millisecond per login; this file costs two reads and two short hashes.
+//! millisecond per login; these files cost a handful of reads and short checksums.
 //!
 //! **Consistency.** The database stays the only truth; the snapshot is derived from it.
-//! Every change that affects it ([`crate::store::Store::change`], a lockout) deletes the
-//! snapshot *inside* its transaction, before the commit, and writes a new one after the
-//! commit, all under an exclusive lock on `<database>-policy.lock`. So at any instant,
+//! Every change that affects it ([`crate::store::Store::change`], a lockout) writes the new
+//! file beside the old one from its own transaction, deletes the old one *inside* the
+//! transaction, before the commit, and puts the new one in place after the commit, all under
+//! an exclusive lock on `<database>-policy.lock` (a lockout alone: the lockouts file only). So at any instant,
 //! also after a crash, the snapshot is either missing or equal to the committed database;
 //! when it is missing (or unreadable) the module reads the database, which gives the same
 //! answers, and the next `mfa-admin` command writes it again. The snapshot also carries the
@@ -40,8 +42,8 @@
 //! `pread`s of a few KiB each, at 10 users as at 100,000.
 //!
 //! **Updated, not rebuilt.** Offsets count from the end of the head, so a new head (a
-//! lockout, a setting) leaves the body as it is: a change that touches a few users
-//! (`patch`: a lockout, a used backup code, `mfa-admin user add`) writes a new head, new
+//! setting) leaves the body as it is: a change that touches a few users
+//! (`patch`: a used backup code, `mfa-admin user add`) writes a new head, new
 //! blocks for those users and new index blocks, and copies every other byte of the old file
 //! in the kernel (`copy_file_range`), instead of reading the whole database again.
 //!
@@ -52,7 +54,6 @@
 //! u16 length then bytes; log levels are one byte (0 unset, 1 none, 2 rejects, 3 all).
 //! - settings: key, value (only those that differ from the default, as stored)
 //! - services: name, method ("" for a name only rules mention)
-//! - lockouts: name, i64 locked until
 //! - passcode hash key: one byte string (empty if not created yet)
 //! - templates: name, text (the text in force, default or custom)
 //! - carriers: name, gateway suffix
@@ -86,6 +87,7 @@ mod decode;
 mod encode;
 #[cfg(test)]
 mod integrity_tests;
+pub mod lockouts;
 mod patch;
 #[cfg(test)]
 mod patch_tests;
@@ -180,11 +182,16 @@ pub struct UserRecord {
 /// two histories from one backup (a database restored, changed, and another copy restored)
 /// do not meet at the same generation with different policies.
 pub fn bump_generation(conn: &Connection) -> Result<()> {
+    bump(conn, GENERATION_KEY)
+}
+
+/// Moves the generation `meta` holds under `key` as [`bump_generation`] does.
+pub fn bump(conn: &Connection, key: &str) -> Result<()> {
     conn.execute(
         "INSERT INTO meta (key, value) VALUES (?1, '1')
          ON CONFLICT (key) DO UPDATE
            SET value = CAST(CAST(value AS INTEGER) + 1 + (random() & 4294967295) AS TEXT)",
-        [GENERATION_KEY],
+        [key],
     )?;
     Ok(())
 }
@@ -235,11 +242,16 @@ pub fn write(database: &Path, bytes: &[u8], durable: bool) -> Result<()> {
 
 /// The generation of the database as `conn` sees it (0 before the first change).
 pub fn current_generation(conn: &Connection) -> Result<u64> {
+    generation_of(conn, GENERATION_KEY)
+}
+
+/// A generation `meta` holds under `key` (0 before the first change).
+pub fn generation_of(conn: &Connection, key: &str) -> Result<u64> {
     use rusqlite::OptionalExtension;
     let g: Option<String> = conn
         .query_row(
             "SELECT CAST(value AS TEXT) FROM meta WHERE key = ?1",
-            [GENERATION_KEY],
+            [key],
             |r| r.get(0),
         )
         .optional()?;

@@ -38,6 +38,17 @@ pub struct Changes {
     pub rules: bool,
     /// Something that calls for a whole build (a carrier).
     pub all: bool,
+    /// A lockout began or ended (the lockouts file, [`super::lockouts`]).
+    pub lockouts: bool,
+    /// A section of the head changed (settings, templates, the passcode hash key).
+    pub head: bool,
+}
+
+impl Changes {
+    /// Only lockouts changed: the lockouts file is written, the snapshot stays as it is.
+    pub fn lockouts_only(&self) -> bool {
+        self.lockouts && !self.head && !self.rules && !self.all && self.users.is_empty()
+    }
 }
 
 /// The temporary table and triggers that record changes: per connection, in its `temp`
@@ -58,6 +69,8 @@ const PER_USER: [&str; 4] = ["overrides", "contacts", "totp", "backup_codes"];
 const RULES: [&str; 2] = ["networks", "services"];
 /// Tables a change of which calls for a whole build.
 const WHOLE: [&str; 1] = ["carriers"];
+/// Tables of the head's sections (`meta`'s passcode hash key below).
+const HEAD: [&str; 2] = ["settings", "templates"];
 
 /// Starts recording which users and sections the statements of the current transaction on
 /// `conn` change (call it inside the transaction, before the change; [`changes`] reads the
@@ -78,7 +91,12 @@ pub fn track_changes(conn: &Connection) -> Result<()> {
             ));
         }
     }
-    for (kind, tables) in [("rules", &RULES[..]), ("all", &WHOLE[..])] {
+    for (kind, tables) in [
+        ("rules", &RULES[..]),
+        ("all", &WHOLE[..]),
+        ("lockouts", &["lockouts"][..]),
+        ("head", &HEAD[..]),
+    ] {
         for t in tables {
             for when in ["INSERT", "UPDATE", "DELETE"] {
                 sql.push_str(&format!(
@@ -88,6 +106,14 @@ pub fn track_changes(conn: &Connection) -> Result<()> {
                 ));
             }
         }
+    }
+    for (when, row) in [("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")] {
+        sql.push_str(&format!(
+            "CREATE TEMP TRIGGER IF NOT EXISTS snapshot_meta_{w} AFTER {when} ON main.meta
+               WHEN {row}.key = 'passcode_key'
+               BEGIN INSERT INTO snapshot_changes VALUES ('head', NULL); END;\n",
+            w = &when[..1]
+        ));
     }
     sql.push_str("DELETE FROM temp.snapshot_changes;");
     conn.execute_batch(&sql)?;
@@ -108,6 +134,8 @@ pub fn changes(conn: &Connection) -> Result<Changes> {
                 out.users.insert(u);
             }
             ("rules", _) => out.rules = true,
+            ("lockouts", _) => out.lockouts = true,
+            ("head", _) => out.head = true,
             _ => out.all = true,
         }
     }

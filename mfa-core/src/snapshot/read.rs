@@ -79,8 +79,10 @@ pub struct Snapshot {
     pub(super) head: Vec<u8>,
     /// Where the sections from settings to carriers end in the head.
     pub(super) fixed_end: usize,
-    /// (count, offset in the head) of the lockouts.
-    pub(super) locks: (usize, usize),
+    /// The lockouts in force (user, locked until), sorted by name, and their generation,
+    /// from the lockouts file ([`super::lockouts`]).
+    pub(super) locks: Vec<(String, i64)>,
+    pub(super) lock_generation: u64,
     pub(super) key: Vec<u8>,
     pub(super) templates: Vec<(String, String)>,
     pub(super) carriers: Vec<(String, String)>,
@@ -108,42 +110,22 @@ impl Snapshot {
     /// when there is no snapshot, `Err` when there is one that must not be used.
     pub fn open(database: &Path) -> Result<Option<Snapshot>, Damage> {
         let path = path_for(database);
-        let shown = path.display();
-        // Not through a symbolic link, and without blocking on a FIFO put in its place: a
-        // login must not hang on what an administrator's mistake left there.
-        let opened = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc_flags::NOFOLLOW | libc_flags::NONBLOCK)
-            .open(&path);
-        let file = match opened {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) if e.raw_os_error() == Some(libc_flags::ELOOP) => {
-                return Err(Damage::Insecure(format!(
-                    "{shown}: a symbolic link, not the snapshot itself: not trusted (any \
-                     mfa-admin command writes a file in its place)"
-                )));
-            }
-            Err(e) => return Err(Damage::Unreadable(format!("{shown}: {e}"))),
+        let Some((file, meta)) = open_private(&path)? else {
+            return Ok(None);
         };
-        let meta = file
-            .metadata()
-            .map_err(|e| Damage::Unreadable(format!("{shown}: {e}")))?;
-        if !meta.is_file() {
-            return Err(Damage::Unreadable(format!(
-                "{shown}: not a regular file; remove it (any mfa-admin command then writes the \
-                 snapshot)"
-            )));
-        }
-        // Whoever can write the snapshot decides every login, and whoever can read it has
-        // every TOTP key and the passcode hash key: like the database, it must be root's (or
-        // the caller's) and private, and its directory (which also holds the login-state
-        // files, crate::state) writable by nobody else.
-        private(&path, &meta)?;
+        // Its directory also holds the login-state files (crate::state): writable by nobody
+        // else.
         let dir = database.parent().filter(|d| !d.as_os_str().is_empty());
         crate::config::check_not_writable_by_others(dir.unwrap_or(Path::new(".")))
             .map_err(|e| Damage::Insecure(e.to_string()))?;
-        Snapshot::from_source(Source::File(file), meta.len(), database).map(Some)
+        let mut snap = Snapshot::from_source(Source::File(file), meta.len(), database)?;
+        // The lockouts are a file of their own (super::lockouts): without it, no snapshot.
+        let Some((generation, locks)) = super::lockouts::load(database)? else {
+            return Ok(None);
+        };
+        snap.lock_generation = generation;
+        snap.locks = locks;
+        Ok(Some(snap))
     }
 
     /// A snapshot held in memory (a fresh build), read as a login reads a file.
@@ -224,12 +206,6 @@ impl Snapshot {
         }
         let settings = Settings::from_stored(&stored).ok()?;
         let services = r.pairs()?;
-        let n_locks = usize::try_from(r.u32()?).ok()?;
-        let locks_at = r.at;
-        for _ in 0..n_locks {
-            r.str()?;
-            r.skip(8)?;
-        }
         let key = r.bytes()?.to_vec();
         let templates = r.pairs()?;
         let carriers = r.pairs()?;
@@ -255,7 +231,8 @@ impl Snapshot {
             services,
             head,
             fixed_end,
-            locks: (n_locks, locks_at),
+            locks: Vec::new(),
+            lock_generation: 0,
             key,
             templates,
             carriers,
@@ -441,6 +418,11 @@ impl Snapshot {
         Some(out)
     }
 
+    /// The generation of the lockouts file read with it.
+    pub fn lock_generation(&self) -> u64 {
+        self.lock_generation
+    }
+
     /// The generation it was built from.
     pub fn generation(&self) -> u64 {
         self.generation
@@ -543,20 +525,12 @@ impl Snapshot {
                     .find(|(n, m)| n == "*" && !m.is_empty())
             })
             .map_or_else(|| "none".to_string(), |(_, m)| m.clone());
-        let mut locked_until = 0;
-        let mut r = Reader {
-            b: &self.head,
-            at: self.locks.1,
-        };
-        for _ in 0..self.locks.0 {
-            let (Some(name), Some(until)) = (r.str(), r.i64()) else {
-                break;
-            };
-            if name == user {
-                locked_until = until;
-                break;
-            }
-        }
+        let locked_until = self
+            .locks
+            .binary_search_by(|(name, _)| name.as_str().cmp(user))
+            .ok()
+            .and_then(|i| self.locks.get(i))
+            .map_or(0, |(_, until)| *until);
         let mut facts = Facts {
             settings: self.settings.clone(),
             method,
@@ -638,6 +612,40 @@ mod libc_flags {
     pub const NOFOLLOW: i32 = nix::fcntl::OFlag::O_NOFOLLOW.bits();
     pub const NONBLOCK: i32 = nix::fcntl::OFlag::O_NONBLOCK.bits();
     pub const ELOOP: i32 = nix::errno::Errno::ELOOP as i32;
+}
+
+/// Opens a file the module trusts (the snapshot, the lockouts file): not through a symbolic
+/// link, without blocking on a FIFO put in its place (a login must not hang on what an
+/// administrator's mistake left there), a regular file, root's (or the caller's) and private
+/// — whoever can write it decides every login, whoever can read the snapshot has every TOTP
+/// key and the passcode hash key. `Ok(None)` when there is none.
+pub(super) fn open_private(path: &Path) -> Result<Option<(File, std::fs::Metadata)>, Damage> {
+    let shown = path.display();
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc_flags::NOFOLLOW | libc_flags::NONBLOCK)
+        .open(path);
+    let file = match opened {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc_flags::ELOOP) => {
+            return Err(Damage::Insecure(format!(
+                "{shown}: a symbolic link, not the file itself: not trusted (any mfa-admin \
+                 command writes a file in its place)"
+            )));
+        }
+        Err(e) => return Err(Damage::Unreadable(format!("{shown}: {e}"))),
+    };
+    let meta = file
+        .metadata()
+        .map_err(|e| Damage::Unreadable(format!("{shown}: {e}")))?;
+    if !meta.is_file() {
+        return Err(Damage::Unreadable(format!(
+            "{shown}: not a regular file; remove it (any mfa-admin command then writes it)"
+        )));
+    }
+    private(path, &meta)?;
+    Ok(Some((file, meta)))
 }
 
 /// Owned by root or the caller, and neither readable nor writable by group or others.

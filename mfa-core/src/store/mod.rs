@@ -300,55 +300,81 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         snapshot::track_changes(&tx)?;
         let (out, changed) = f(&tx)?;
-        let mut staged = None;
+        // Staged beside the old files, not yet in place; if staging fails, the change still
+        // commits and the files are built after it.
+        let mut staged: Vec<(Result<PathBuf>, PathBuf, bool)> = Vec::new();
         if changed {
-            let before = snapshot::current_generation(&tx)?;
-            let old = snapshot::Snapshot::open(&self.path)
-                .ok()
-                .flatten()
-                .filter(|s| s.generation() == before);
             let changes = snapshot::changes(&tx)?;
-            snapshot::bump_generation(&tx)?;
-            // Staged beside the old one, not yet in place; if that fails, the change still
-            // commits and the snapshot is built after it.
-            staged = Some(snapshot::stage(&tx, &self.path, old.as_ref(), &changes, durable).ok());
-            if let Err(e) = snapshot::invalidate(&self.path) {
-                if let Some(Some((tmp, _))) = staged {
-                    let _ = std::fs::remove_file(tmp);
+            if changes.lockouts {
+                snapshot::bump(&tx, snapshot::lockouts::GENERATION_KEY)?;
+            }
+            // A lockout alone leaves the snapshot as it is: its own small file says it.
+            if !changes.lockouts_only() {
+                let before = snapshot::current_generation(&tx)?;
+                let old = snapshot::Snapshot::open(&self.path)
+                    .ok()
+                    .flatten()
+                    .filter(|s| s.generation() == before);
+                snapshot::bump_generation(&tx)?;
+                let done = snapshot::stage(&tx, &self.path, old.as_ref(), &changes, durable);
+                let patched = done.as_ref().is_ok_and(|(_, p)| *p);
+                staged.push((
+                    done.map(|(t, _)| t),
+                    snapshot::path_for(&self.path),
+                    patched,
+                ));
+            }
+            let lockouts = snapshot::lockouts::stage(&tx, &self.path, durable);
+            staged.push((lockouts, snapshot::lockouts::path_for(&self.path), false));
+            let gone = staged
+                .iter()
+                .try_for_each(|(_, path, _)| crate::files::remove_if_exists(path));
+            if let Err(e) = gone {
+                for (tmp, ..) in staged {
+                    if let Ok(tmp) = tmp {
+                        let _ = std::fs::remove_file(tmp);
+                    }
                 }
                 return Err(e);
             }
         }
-        let committed = tx.commit();
-        match (committed, staged) {
-            (Err(e), Some(Some((tmp, _)))) => {
-                let _ = std::fs::remove_file(tmp);
-                return Err(e.into());
+        if let Err(e) = tx.commit() {
+            for (tmp, ..) in staged {
+                if let Ok(tmp) = tmp {
+                    let _ = std::fs::remove_file(tmp);
+                }
             }
-            (Err(e), _) => return Err(e.into()),
-            (Ok(()), Some(Some((tmp, _patched)))) => {
-                if crate::files::install(&tmp, &snapshot::path_for(&self.path), durable).is_ok() {
+            return Err(e.into());
+        }
+        // The change is committed; a file not put in place is built now, and failing that
+        // readers use the database, which gives the same answers, until `mfa-admin` writes
+        // it again at its next start.
+        let mut rebuild = false;
+        for (tmp, path, _patched) in staged {
+            match tmp.and_then(|tmp| crate::files::install(&tmp, &path, durable)) {
+                Ok(()) =>
+                {
                     #[cfg(test)]
                     if _patched {
                         snapshot::PATCHES.with(|n| n.set(n.get() + 1));
                     }
-                } else {
-                    let _ = self.write_snapshot(durable);
                 }
+                Err(_) => rebuild = true,
             }
-            // The change is committed; without a snapshot readers use the database, which
-            // gives the same answers, and `mfa-admin` writes it again at its next start.
-            (Ok(()), Some(None)) => {
-                let _ = self.write_snapshot(durable);
-            }
-            (Ok(()), None) => {}
+        }
+        if rebuild {
+            let _ = self.write_snapshot(durable);
         }
         Ok(out)
     }
 
     /// Writes the policy snapshot from the database (caller holds the snapshot lock).
     fn write_snapshot(&mut self, durable: bool) -> Result<()> {
-        let bytes = self.read(|tx| snapshot::build(tx))?;
+        let path = self.path.clone();
+        let bytes = self.read(|tx| {
+            snapshot::lockouts::write(tx, &path, durable)?;
+            snapshot::build(tx)
+        })?;
         snapshot::write(&self.path, &bytes, durable)
     }
 
@@ -376,11 +402,21 @@ impl Store {
         // the whole file cost every command 6 ms): a damaged block of users or rules is
         // found by the login that reads it (which then reads the database) and rewritten by
         // `maintain` (daily) and `doctor`, whose check reads every block.
-        let why = match snapshot::verify_indexes(&self.path) {
-            Ok(Some(g)) if g == current => return Ok(None),
-            Ok(Some(g)) => Rebuilt::Stale {
-                was: g,
-                now: current,
+        let locks = snapshot::generation_of(&self.conn, snapshot::lockouts::GENERATION_KEY)?;
+        let why = match snapshot::Snapshot::open(&self.path) {
+            Ok(Some(s)) => match s.verify_indexes() {
+                Ok(()) if s.generation() == current && s.lock_generation() == locks => {
+                    return Ok(None);
+                }
+                Ok(()) if s.generation() == current => Rebuilt::Stale {
+                    was: s.lock_generation(),
+                    now: locks,
+                },
+                Ok(()) => Rebuilt::Stale {
+                    was: s.generation(),
+                    now: current,
+                },
+                Err(d) => Rebuilt::Damaged(d),
             },
             Ok(None) => Rebuilt::Missing,
             Err(d) => Rebuilt::Damaged(d),

@@ -75,6 +75,13 @@ pub fn check(r: &mut Report, database: &Path) {
     );
     single(
         r,
+        "lockouts file permissions",
+        &mfa_core::snapshot::lockouts::path_for(database),
+        "who is locked out; the module does not use it (nor the snapshot), and this run of \
+         mfa-admin rewrites it",
+    );
+    single(
+        r,
         "auth-log inbox",
         &mfa_core::authlog::path_for(database),
         "who logged in from where",

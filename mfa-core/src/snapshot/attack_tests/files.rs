@@ -237,7 +237,10 @@ fn a_snapshot_others_could_read_or_own_is_built_whole_and_private_again() {
     agrees(&mut s);
     let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap().uid;
     nix::unistd::chown(&p, Some(nobody), None).unwrap();
+    // A lockout writes its own file only; the next command's check rewrites the snapshot.
     assert!(!lockout(&mut s, "user001", 4_000_000_000));
+    assert!(matches!(Snapshot::open(&db), Err(Damage::Insecure(_))));
+    assert!(s.repair_snapshot().unwrap().is_some());
     assert_eq!(
         std::fs::metadata(&p).unwrap().uid(),
         nix::unistd::geteuid().as_raw()

@@ -80,20 +80,11 @@ pub(crate) fn remove_if_exists(path: &Path) -> Result<()> {
 /// old file, no file, or the whole new one. `durable` adds the fsyncs of the file and of
 /// its directory.
 pub(crate) fn replace(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
-    replace_with(path, durable, |f| f.write_all(bytes))
-}
-
-/// [`replace`] with the content written by `write` into the temporary file (mode 0600).
-pub(crate) fn replace_with(
-    path: &Path,
-    durable: bool,
-    write: impl FnOnce(&mut File) -> std::io::Result<()>,
-) -> Result<()> {
-    let tmp = write_temp(path, durable, write)?;
+    let tmp = write_temp(path, durable, |f| f.write_all(bytes))?;
     install(&tmp, path, durable)
 }
 
-/// The first half of [`replace_with`]: the content written into a new temporary file beside
+/// The first half of [`replace`]: the content written into a new temporary file beside
 /// `path` (fsynced when `durable`), not yet in place; its name is returned. A failure leaves
 /// no temporary file.
 pub(crate) fn write_temp(
@@ -129,7 +120,7 @@ pub(crate) fn write_temp(
     }
 }
 
-/// The second half of [`replace_with`]: `tmp` renamed to `path` (the directory fsynced when
+/// The second half of [`replace`]: `tmp` renamed to `path` (the directory fsynced when
 /// `durable`); on failure `tmp` is removed.
 pub(crate) fn install(tmp: &Path, path: &Path, durable: bool) -> Result<()> {
     let res = (|| -> std::io::Result<()> {

@@ -391,29 +391,22 @@ pub(crate) fn leaves_of(records: Vec<(String, Vec<u8>)>, per: usize) -> Vec<User
 /// One user as the database holds them now, encoded; `None` when there is no such user.
 pub(crate) fn user_record(conn: &Connection, name: &str) -> Result<Option<Vec<u8>>> {
     use rusqlite::OptionalExtension;
+    // Cached statements: a patch asks this for each of up to MAX_USERS users.
     let Some(u) = conn
-        .query_row(
-            &format!("{USER_SELECT} WHERE u.name = ?1"),
-            [name],
-            user_row,
-        )
+        .prepare_cached(&format!("{USER_SELECT} WHERE u.name = ?1"))?
+        .query_row([name], user_row)
         .optional()?
     else {
         return Ok(None);
     };
     let key = conn
-        .query_row(
-            "SELECT secret, algorithm, digits FROM totp WHERE user = ?1",
-            [name],
-            key_row,
-        )
+        .prepare_cached("SELECT secret, algorithm, digits FROM totp WHERE user = ?1")?
+        .query_row([name], key_row)
         .optional()?;
-    let backups: i64 = conn.query_row(
-        "SELECT count(*) FROM backup_codes WHERE user = ?1",
-        [name],
-        |r| r.get(0),
-    )?;
-    let mut stmt = conn.prepare(&format!(
+    let backups: i64 = conn
+        .prepare_cached("SELECT count(*) FROM backup_codes WHERE user = ?1")?
+        .query_row([name], |r| r.get(0))?;
+    let mut stmt = conn.prepare_cached(&format!(
         "{CONTACT_SELECT} WHERE c.user = ?1 ORDER BY c.seq"
     ))?;
     let contacts: Vec<ContactRow> = stmt

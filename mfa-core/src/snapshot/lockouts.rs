@@ -74,7 +74,7 @@ pub(crate) fn load(database: &Path) -> std::result::Result<Option<Lockouts>, Dam
     };
     if meta.len() > MAX_LEN {
         return Err(Damage::Corrupt(format!(
-            "{shown}: {} bytes, too large",
+            "{shown}: {} bytes, too large for a lockouts file; any mfa-admin command rewrites it",
             meta.len()
         )));
     }
@@ -85,7 +85,8 @@ pub(crate) fn load(database: &Path) -> std::result::Result<Option<Lockouts>, Dam
         .map_err(|e| Damage::Unreadable(format!("{shown}: {e}")))?;
     decode(&bytes).map(Some).ok_or_else(|| {
         Damage::Corrupt(format!(
-            "{shown}: does not match its checksum or does not parse"
+            "{shown}: does not match its checksum or does not parse; any mfa-admin command \
+             rewrites it from the database"
         ))
     })
 }

@@ -115,7 +115,7 @@ pub use patch::{Changes, MAX_USERS, changes, track_changes};
 #[cfg(test)]
 pub(crate) use patch::{patch, write_pieces};
 pub use read::{Damage, Snapshot};
-pub use verify::{verify, verify_indexes};
+pub use verify::verify;
 
 #[cfg(test)]
 thread_local! {

@@ -1,7 +1,7 @@
 //! Checking a whole snapshot, as `mfa-admin` does: every index block and that the blocks
-//! tile the file ([`verify_indexes`], every command), every block and each user where the
-//! index says ([`verify`], `maintain` and `doctor`), and what it says whatever its block
-//! boundaries ([`Snapshot::content`], to compare an updated file with a build).
+//! tile the file ([`Snapshot::verify_indexes`], every command), every block and each user
+//! where the index says ([`verify`], `maintain` and `doctor`), and what it says whatever its
+//! block boundaries ([`Snapshot::content`], to compare an updated file with a build).
 
 use std::path::Path;
 
@@ -132,16 +132,5 @@ pub fn verify(database: &Path) -> Result<Option<u64>, Damage> {
     };
     let s = s.into_memory()?;
     s.verify_blocks()?;
-    Ok(Some(s.generation()))
-}
-
-/// [`verify`] of the head and the index blocks only, a few hundred KiB at 100,000 users
-/// instead of the whole file: what every `mfa-admin` command checks before it trusts the
-/// snapshot ([`crate::store::Store::repair_snapshot`]).
-pub fn verify_indexes(database: &Path) -> Result<Option<u64>, Damage> {
-    let Some(s) = Snapshot::open(database)? else {
-        return Ok(None);
-    };
-    s.verify_indexes()?;
     Ok(Some(s.generation()))
 }

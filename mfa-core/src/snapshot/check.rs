@@ -109,7 +109,8 @@ pub fn check_and_repair(store: &mut Store) -> Result<Checked> {
     })?;
     // The lockouts file beside it (a missing one makes the snapshot missing to logins).
     let locks_path = super::lockouts::path_for(&db);
-    let locks_differ = std::fs::read(&locks_path).map_or(true, |b| b != locks);
+    // Read as a login reads it: a FIFO put there must not hang the check.
+    let locks_differ = super::lockouts::on_disk(&db).map_or(true, |b| b.as_ref() != Some(&locks));
     let finding = match verify(&db) {
         Ok(Some(g)) if g != generation => Finding::Stale {
             was: g,

@@ -67,6 +67,21 @@ pub(crate) fn encode(conn: &Connection) -> Result<Vec<u8>> {
 /// `Ok(None)` when there is none, `Err` when it must not be used (not private, not a regular
 /// file, damaged).
 pub(crate) fn load(database: &Path) -> std::result::Result<Option<Lockouts>, Damage> {
+    let Some(bytes) = on_disk(database)? else {
+        return Ok(None);
+    };
+    decode(&bytes).map(Some).ok_or_else(|| {
+        Damage::Corrupt(format!(
+            "{}: does not match its checksum or does not parse; any mfa-admin command \
+             rewrites it from the database",
+            path_for(database).display()
+        ))
+    })
+}
+
+/// The bytes of the lockouts file of `database`, read as the module reads it (not through a
+/// link, never waiting on a FIFO, private, bounded in size); `Ok(None)` when there is none.
+pub(crate) fn on_disk(database: &Path) -> std::result::Result<Option<Vec<u8>>, Damage> {
     let path = path_for(database);
     let shown = path.display();
     let Some((file, meta)) = super::read::open_private(&path)? else {
@@ -83,12 +98,7 @@ pub(crate) fn load(database: &Path) -> std::result::Result<Option<Lockouts>, Dam
         .take(MAX_LEN)
         .read_to_end(&mut bytes)
         .map_err(|e| Damage::Unreadable(format!("{shown}: {e}")))?;
-    decode(&bytes).map(Some).ok_or_else(|| {
-        Damage::Corrupt(format!(
-            "{shown}: does not match its checksum or does not parse; any mfa-admin command \
-             rewrites it from the database"
-        ))
-    })
+    Ok(Some(bytes))
 }
 
 /// The generation and lockouts of a lockouts file's bytes, if they check and parse.
@@ -219,5 +229,37 @@ mod tests {
         std::fs::remove_file(&p).unwrap();
         assert!(s.repair_snapshot().unwrap().is_some());
         assert_eq!(locked(&db), 4_000_000_000);
+    }
+
+    /// maintain's and doctor's check with a FIFO at the lockouts file's path: it does not
+    /// wait for a writer, names the file as not usable and puts a real file in its place.
+    #[test]
+    fn the_full_check_does_not_hang_on_a_fifo_and_replaces_it() {
+        let (_d, mut s) = crate::snapshot::tests::populated();
+        lock(&mut s, "user010");
+        let p = path_for(s.path());
+        std::fs::remove_file(&p).unwrap();
+        nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(crate::snapshot::check_and_repair(&mut s).map(|c| c.finding));
+        });
+        let finding = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("check_and_repair still waiting on a FIFO after 10 s")
+            .unwrap();
+        assert!(
+            matches!(finding, crate::snapshot::Finding::Damaged(_)),
+            "{finding:?}"
+        );
+        assert!(std::fs::symlink_metadata(&p).unwrap().file_type().is_file());
+        assert_eq!(
+            load(p.parent().unwrap().join("mfa.db").as_path())
+                .unwrap()
+                .unwrap()
+                .1
+                .len(),
+            2
+        );
     }
 }

@@ -32,6 +32,9 @@ pub struct Config {
     /// How the sender runs.
     #[serde(default)]
     pub sender: Sender,
+    /// `[duo]`: Duo's Auth API, which the sender talks to as the broker of method `duo`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duo: Option<Duo>,
     /// `[callers]`: the accounts whose servers call PAM as themselves (PostgreSQL as
     /// `postgres`), each with the rules' service names the setuid helper `mfa-check` may
     /// decide for it. Any other unprivileged caller gets nothing. (Always written, empty by
@@ -122,6 +125,63 @@ pub struct Sms {
     /// Timeout of each request, such as "10s".
     #[serde(default = "default_timeout")]
     pub timeout: String,
+}
+
+/// How requests to Duo's Auth API are signed.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DuoSignature {
+    /// HMAC-SHA512 over date, method, host, path, parameters, the body's and the `X-Duo-*`
+    /// headers' SHA-512, with the `X-Duo-Date` header (Duo's current scheme, "v5").
+    #[default]
+    Sha512,
+    /// The older HMAC-SHA1 over date, method, host, path and parameters ("v2").
+    Sha1,
+}
+
+/// `[duo]`: the Auth API v2 application the sender brokers for method `duo`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Duo {
+    /// The API host, such as `api-XXXXXXXX.duosecurity.com` (a `host:port` for a test server).
+    pub host: String,
+    /// The integration key.
+    pub ikey: String,
+    /// The file holding the secret key, readable by the sender's user only.
+    pub skey_file: PathBuf,
+    /// How long a login waits for the answer to a push or a phone call, such as "60s"
+    /// (at most 300 s); every HTTP request is bounded by it too.
+    #[serde(default = "default_duo_timeout")]
+    pub timeout: String,
+    /// CA certificates (PEM) trusted for the API host instead of the built-in roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// How requests are signed (`sha512`, or `sha1` for an old integration).
+    #[serde(default)]
+    pub signature: DuoSignature,
+    /// Push to the user's first capable device at once instead of showing a menu.
+    #[serde(default)]
+    pub autopush: bool,
+}
+
+/// The longest `[duo] timeout`.
+pub const MAX_DUO_TIMEOUT: u32 = 300;
+
+fn default_duo_timeout() -> String {
+    "60s".into()
+}
+
+impl Duo {
+    /// `timeout` in seconds, checked.
+    pub fn timeout_secs(&self) -> std::result::Result<u32, String> {
+        match crate::settings::parse_duration(&self.timeout) {
+            Some(s) if (1..=MAX_DUO_TIMEOUT).contains(&s) => Ok(s),
+            _ => Err(format!(
+                "duo.timeout = {:?} is not a duration from 1s to {MAX_DUO_TIMEOUT}s; write one such as \"60s\"",
+                self.timeout
+            )),
+        }
+    }
 }
 
 /// `[sender]`.
@@ -307,6 +367,24 @@ impl Config {
             .window_secs()
             .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         check_callers(path, text, &config.callers)?;
+        if let Some(duo) = &config.duo {
+            duo.timeout_secs()
+                .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+            if duo.host.is_empty() || duo.host.contains(['/', ' ', '@']) || duo.ikey.is_empty() {
+                return Err(Error::Config(format!(
+                    "{}: [duo] needs host (such as \"api-XXXXXXXX.duosecurity.com\", no scheme or \
+                     path) and ikey (the integration key) from the Duo Admin Panel",
+                    path.display()
+                )));
+            }
+            if !duo.skey_file.is_absolute() {
+                return Err(Error::Config(format!(
+                    "{}: duo.skey_file = {:?} must be an absolute path",
+                    path.display(),
+                    duo.skey_file.display().to_string()
+                )));
+            }
+        }
         Ok(config)
     }
 

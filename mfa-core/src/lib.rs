@@ -9,6 +9,7 @@ pub mod auth;
 pub mod authlog;
 pub mod config;
 pub mod contact;
+pub mod duo;
 pub mod error;
 pub mod export;
 pub mod files;

@@ -112,16 +112,25 @@ impl Factor {
 #[serde(tag = "reply", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Reply {
     /// Not final: what is happening (Duo's `status_msg`), or an empty keepalive.
-    Progress { text: String },
+    Progress {
+        text: String,
+    },
     /// `ping`'s or `check`'s answer: Duo's time.
-    Time { time: i64 },
+    Time {
+        time: i64,
+    },
     Preauth(Preauth),
     Auth(AuthResult),
     Enrolled(Enrollment),
     /// `enroll_status`'s answer: `success`, `waiting` or `invalid`.
-    EnrollStatus { status: String },
+    EnrollStatus {
+        status: String,
+    },
     /// The request failed.
-    Error { kind: ErrorKind, message: String },
+    Error {
+        kind: ErrorKind,
+        message: String,
+    },
 }
 
 /// `preauth`'s answer.
@@ -270,8 +279,7 @@ pub fn check_socket(runtime: &Path) -> Result<(), String> {
         ));
     }
     let path = socket_path(runtime);
-    let meta =
-        std::fs::symlink_metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let meta = std::fs::symlink_metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     if !meta.file_type().is_socket() {
         return Err(format!("{} is not a socket", path.display()));
     }
@@ -374,7 +382,11 @@ mod tests {
         assert!(read_frame::<Request>(&mut junk.as_slice()).is_err());
         // Unknown fields are refused.
         let mut extra = Vec::new();
-        write_frame(&mut extra, &serde_json::json!({"op": "preauth", "username": "a", "hostname": "h", "x": 1})).unwrap();
+        write_frame(
+            &mut extra,
+            &serde_json::json!({"op": "preauth", "username": "a", "hostname": "h", "x": 1}),
+        )
+        .unwrap();
         assert!(read_frame::<Request>(&mut extra.as_slice()).is_err());
     }
 
@@ -385,7 +397,11 @@ mod tests {
         let err = check_socket(dir.path()).unwrap_err();
         assert!(err.contains(SOCKET_NAME), "{err}");
         std::fs::write(socket_path(dir.path()), b"").unwrap();
-        assert!(check_socket(dir.path()).unwrap_err().contains("not a socket"));
+        assert!(
+            check_socket(dir.path())
+                .unwrap_err()
+                .contains("not a socket")
+        );
         std::fs::remove_file(socket_path(dir.path())).unwrap();
         let _l = std::os::unix::net::UnixListener::bind(socket_path(dir.path())).unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
@@ -403,7 +419,13 @@ mod tests {
         let t = std::thread::spawn(move || {
             let (mut c, _) = l.accept().unwrap();
             let _: Request = read_frame(&mut c).unwrap();
-            write_frame(&mut c, &Reply::Progress { text: "Pushed".into() }).unwrap();
+            write_frame(
+                &mut c,
+                &Reply::Progress {
+                    text: "Pushed".into(),
+                },
+            )
+            .unwrap();
             // and dies
         });
         let start = Instant::now();

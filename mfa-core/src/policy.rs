@@ -12,7 +12,8 @@
 //!    ignore.
 //! 6. The user has no record or no usable factor → `unassigned`: allow (ignore), deny, or
 //!    enroll. A disabled user is denied here.
-//! 7. Challenge with the service's method.
+//! 7. Challenge with the service's method (`duo`: for every user not disabled; Duo's preauth
+//!    then decides as its own policy says).
 
 use crate::settings::{LogLevel, Settings, Unassigned};
 
@@ -48,6 +49,8 @@ pub struct UserFacts {
     pub totp: bool,
     /// Unused backup codes.
     pub backup_codes: usize,
+    /// The record names the user's Duo account (`user set --duo`): method `any` offers Duo.
+    pub duo: bool,
     /// The contact (its number) a double logon sends its passcode to (an override); `None`:
     /// the first contact. Not part of the decision, only of where its passcode goes.
     pub double_logon_contact: Option<i64>,
@@ -82,8 +85,6 @@ pub enum Refusal {
     UserDisabled,
     /// The user has factors, but none the service's method accepts.
     NoUsableFactor,
-    /// The method is not available in this version (duo).
-    MethodUnavailable,
 }
 
 /// What the module does.
@@ -125,7 +126,6 @@ impl Refusal {
             Refusal::UnassignedDeny => "no factor; unassigned=deny".into(),
             Refusal::UserDisabled => "user is disabled".into(),
             Refusal::NoUsableFactor => "no factor this service's method accepts".into(),
-            Refusal::MethodUnavailable => "method duo is not available yet".into(),
         }
     }
 }
@@ -164,9 +164,9 @@ pub fn decide(f: &Facts, now: i64) -> Decision {
     }
     match user {
         Some(u) if !u.enabled => Decision::Deny(Refusal::UserDisabled),
-        // Duo is accepted as a method keyword but not implemented yet: refuse rather than
-        // let the `unassigned` setting wave everyone through.
-        _ if f.method == "duo" => Decision::Deny(Refusal::MethodUnavailable),
+        // Duo knows its users: its preauth says whether one must authenticate, enrol, is
+        // denied or let through (its new-user policy), so `unassigned` does not apply.
+        _ if f.method == "duo" => Decision::Challenge(f.method.clone()),
         Some(u) if has_factor(&f.method, u) => Decision::Challenge(f.method.clone()),
         // Factors, but none this service's method accepts: enrolling another one here would
         // let whoever has the password add a factor of their own.
@@ -210,7 +210,7 @@ fn has_factor(method: &str, u: &UserFacts) -> bool {
     match method {
         "passcode" => u.contacts > 0,
         "totp" => totp,
-        "any" => u.contacts > 0 || totp,
+        "any" => u.contacts > 0 || totp || u.duo,
         _ => false,
     }
 }
@@ -465,10 +465,23 @@ mod tests {
         assert_eq!(decide(&f, NOW), Decision::Enroll);
         f.method = "totp".into();
         assert_eq!(decide(&f, NOW), Decision::EnrollTotp);
-        // Duo is refused until it exists, even with unassigned=allow.
+        // Method duo: Duo's preauth decides, whatever `unassigned` says, for known and
+        // unknown users; a disabled user is still refused first.
         f.method = "duo".into();
-        f.settings.unassigned = Unassigned::Allow;
-        assert_eq!(decide(&f, NOW), Decision::Deny(Refusal::MethodUnavailable));
+        for unassigned in [Unassigned::Allow, Unassigned::Deny, Unassigned::Enroll] {
+            f.settings.unassigned = unassigned;
+            assert_eq!(decide(&f, NOW), Decision::Challenge("duo".into()));
+        }
+        f.user = Some(UserFacts::default());
+        assert_eq!(decide(&f, NOW), Decision::Deny(Refusal::UserDisabled));
+        // Method any: a Duo name alone is a usable factor.
+        f.method = "any".into();
+        f.user = Some(UserFacts {
+            enabled: true,
+            duo: true,
+            ..Default::default()
+        });
+        assert_eq!(decide(&f, NOW), Decision::Challenge("any".into()));
     }
 
     #[test]

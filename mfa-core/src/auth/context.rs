@@ -16,6 +16,8 @@ pub(super) struct Cx<'a> {
     pub(super) sent: u32,
     /// Whether the user typed an answer to a code prompt (not only empty answers).
     pub(super) typed: bool,
+    /// The Duo transaction of this login, if any (for the auth log).
+    pub(super) txid: String,
 }
 
 impl<'a> Cx<'a> {
@@ -29,6 +31,7 @@ impl<'a> Cx<'a> {
             record: None,
             sent: 0,
             typed: false,
+            txid: String::new(),
         }
     }
 
@@ -82,6 +85,11 @@ impl<'a> Cx<'a> {
             return Ok(i64::try_from(n).unwrap_or(0));
         }
         factors::backup_count(self.store()?.conn(), user)
+    }
+
+    /// The user's Duo name when their record names one (else Duo knows them by login name).
+    pub(super) fn duo_user(&mut self, _user: &str) -> Result<Option<String>> {
+        Ok(None) // DUO-USER-PENDING
     }
 
     pub(super) fn passcode_key(&mut self) -> Result<Vec<u8>> {

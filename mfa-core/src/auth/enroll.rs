@@ -151,7 +151,7 @@ pub(super) fn enroll(
         to,
         masked: contact.masked(),
     };
-    let result = challenge(cx, config, req, facts, conv, &dest, "enroll")?;
+    let result = challenge::challenge(cx, config, req, facts, conv, &dest, "enroll")?;
     if let Outcome::Success { .. } = result {
         let user = req.user.clone();
         let detail = format!("{user}: {} {}", contact.channel.as_str(), contact.masked());

@@ -22,8 +22,6 @@ use crate::store::{Store, auth as q, factors, people, rules};
 use crate::template::{self, Values};
 use crate::{Error, Result};
 
-mod challenge;
-mod code;
 mod context;
 mod enroll;
 mod factor;
@@ -31,10 +29,9 @@ pub mod oneword;
 #[cfg(test)]
 mod oneword_tests;
 
-use challenge::{Destination, challenge, check_delivery};
-use code::code_login;
 use context::{Cx, grant, lockout, passed};
 use enroll::{enroll, enroll_totp};
+use factor::passcode::{self as challenge, Destination, check_delivery};
 use factor::second_factor;
 pub use oneword::{Before, before as oneword_before};
 
@@ -286,7 +283,7 @@ fn run(
         ),
         Decision::Challenge(method) => {
             let flow = match oneword {
-                None => second_factor(&mut cx, config, req, &facts, conv, &method),
+                None => second_factor(&mut cx, req, &facts, conv, &method),
                 Some(code) => oneword::after(&mut cx, config, req, &facts, &method, code),
             };
             (finish(flow), method)

@@ -175,6 +175,7 @@ pub(super) fn read_user<'a>(r: &mut Reader<'a>) -> Option<(&'a str, UserRecord)>
         contacts: contacts.len(),
         totp: key.is_some(),
         backup_codes: usize::from(backups),
+        duo: false, // set by helper A from duo_user (lead placeholder)
         double_logon_contact,
     };
     Some((

@@ -75,6 +75,7 @@ pub fn facts(conn: &Connection, user: &str, service: &str, ip: Option<IpAddr>) -
                 contacts: usize::try_from(contacts).unwrap_or(0),
                 totp,
                 backup_codes: usize::try_from(backups).unwrap_or(0),
+                duo: false, // set by helper A from duo_user (lead placeholder)
                 double_logon_contact: dlc,
             })
         }

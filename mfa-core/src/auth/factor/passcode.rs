@@ -1,10 +1,45 @@
-//! Passcodes: the sender's health check, issuing a code to a destination (challenge file and
-//! spool message), asking for it, resends.
+//! The passcode factor: a code sent to one of the user's contacts. The sender's health check,
+//! issuing a code to a destination (challenge file and spool message), asking for it, resends
+//! (also used by self-enrollment and the double logon).
 
 use super::*;
 
+/// A passcode to one of the user's contacts.
+pub(super) struct Passcode {
+    pub(super) contact: people::ContactRow,
+    /// The contact as the menu names it (masked, told apart from the user's others).
+    pub(super) name: String,
+}
+
+impl Factor for Passcode {
+    fn label(&self) -> String {
+        format!("passcode to {}", self.name)
+    }
+
+    fn short_label(&self) -> Option<String> {
+        Some(self.name.clone())
+    }
+
+    fn challenge(
+        &self,
+        cx: &mut Cx<'_>,
+        req: &Request,
+        facts: &Facts,
+        conv: &mut dyn Conversation,
+    ) -> Result<Outcome, Flow> {
+        let config = cx.config;
+        check_delivery(config)?;
+        let dest = Destination {
+            channel: Channel::parse(&self.contact.channel)?,
+            to: self.contact.to.clone(),
+            masked: self.contact.masked.clone(),
+        };
+        challenge(cx, config, req, facts, conv, &dest, "login")
+    }
+}
+
 /// The sender must be alive and the spool usable before a passcode is promised.
-pub(super) fn check_delivery(config: &Config) -> Result<(), Flow> {
+pub(in crate::auth) fn check_delivery(config: &Config) -> Result<(), Flow> {
     if let Err(e) = spool::check(&config.paths.spool) {
         return Err(Flow::Done(Outcome::Unavailable {
             reason: format!("spool unusable: {e}"),
@@ -25,16 +60,16 @@ pub(super) fn check_delivery(config: &Config) -> Result<(), Flow> {
 }
 
 /// Where a passcode goes.
-pub(super) struct Destination {
-    pub(super) channel: Channel,
-    pub(super) to: String,
-    pub(super) masked: String,
+pub(in crate::auth) struct Destination {
+    pub(in crate::auth) channel: Channel,
+    pub(in crate::auth) to: String,
+    pub(in crate::auth) masked: String,
 }
 
 /// Issues a code to `dest` and asks for it until it is typed, the attempts run out, it
 /// expires or the user is locked out. An empty answer sends a new code (at most twice, and
 /// never past the send limits or for a user locked out meanwhile).
-pub(super) fn challenge(
+pub(in crate::auth) fn challenge(
     cx: &mut Cx<'_>,
     config: &Config,
     req: &Request,
@@ -138,8 +173,10 @@ pub(super) fn challenge(
         // Checked and counted in one step under the user's lock: evaluated only while the
         // failure count is below lockout_after, whatever other logins do at the same time.
         let verdict = state::guess(db, &req.user, now, s, |_| {
-            let good = passcode::normalize_answer(&answer, stored.prefix, s.code_length)
-                .is_some_and(|code| passcode::verify(&key, &stored.id, &code, &stored.code_hash));
+            let good = crate::passcode::normalize_answer(&answer, stored.prefix, s.code_length)
+                .is_some_and(|code| {
+                    crate::passcode::verify(&key, &stored.id, &code, &stored.code_hash)
+                });
             Ok(good.then_some(()))
         });
         let locked = match verdict {
@@ -200,7 +237,7 @@ fn rate_limited(conv: &mut dyn Conversation, l: &state::sends::Limited) -> Outco
 }
 
 /// What [`issue`] did.
-pub(super) enum Issued {
+pub(in crate::auth) enum Issued {
     /// The challenge, its message queued.
     Sent(state::Challenge),
     /// A send limit refused the message.
@@ -209,19 +246,19 @@ pub(super) enum Issued {
 
 /// Told when a passcode could not be queued (the login then stops, or, after a resend, is
 /// denied).
-pub(super) const NOT_SENT_MESSAGE: &str = "Second factor: the passcode could not be sent.";
+pub(in crate::auth) const NOT_SENT_MESSAGE: &str = "Second factor: the passcode could not be sent.";
 /// Told when the sender gave up on the passcode's message (it is in the spool's failed/).
-pub(super) const NOT_DELIVERED_MESSAGE: &str =
+pub(in crate::auth) const NOT_DELIVERED_MESSAGE: &str =
     "The passcode could not be delivered; contact your administrator.";
 
 /// The spool id of a challenge's message (`CREATED-ID`).
-pub(super) fn message_id(ch: &state::Challenge) -> String {
+pub(in crate::auth) fn message_id(ch: &state::Challenge) -> String {
     format!("{}-{}", ch.created, ch.id)
 }
 
 /// Creates a challenge, stores its hash and queues the message, in one transaction.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn issue(
+pub(in crate::auth) fn issue(
     cx: &mut Cx<'_>,
     config: &Config,
     req: &Request,
@@ -232,8 +269,8 @@ pub(super) fn issue(
     resends: i64,
 ) -> Result<Issued, Flow> {
     let s = &facts.settings;
-    let (prefix, code) = passcode::generate(s.code_length)?;
-    let id = passcode::random_id()?;
+    let (prefix, code) = crate::passcode::generate(s.code_length)?;
+    let id = crate::passcode::random_id()?;
     let now = crate::now();
     // A double logon's passcode is typed at the next login, within the FTP window.
     let ttl = if purpose == oneword::DOUBLE_LOGON {
@@ -249,7 +286,7 @@ pub(super) fn issue(
         address: req.rhost.clone(),
         purpose: purpose.into(),
         prefix,
-        code_hash: passcode::hash(key, &id, &code)?,
+        code_hash: crate::passcode::hash(key, &id, &code)?,
         destination: dest.masked.clone(),
         created: now,
         expires,

@@ -1,11 +1,31 @@
-//! Authenticator (TOTP) and backup codes at login.
+//! The authenticator factor: a TOTP code from the user's app (a backup code is accepted at
+//! the same prompt), and the code check backup codes share.
 
 use super::*;
+
+/// A code from the authenticator app (a backup code is accepted too).
+pub(super) struct Authenticator;
+
+impl Factor for Authenticator {
+    fn label(&self) -> String {
+        "code from your authenticator app".into()
+    }
+
+    fn challenge(
+        &self,
+        cx: &mut Cx<'_>,
+        req: &Request,
+        facts: &Facts,
+        conv: &mut dyn Conversation,
+    ) -> Result<Outcome, Flow> {
+        code_login(cx, req, facts, conv, "Authenticator code: ")
+    }
+}
 
 /// Asks for an authenticator code or a backup code, `attempts` times at most. A TOTP step is
 /// accepted once (and never an earlier one); a backup code once. Failures count toward the
 /// lockout.
-pub(super) fn code_login(
+pub(in crate::auth) fn code_login(
     cx: &mut Cx<'_>,
     req: &Request,
     facts: &Facts,

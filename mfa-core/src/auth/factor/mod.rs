@@ -1,0 +1,151 @@
+//! The second factors, each in its own file behind one interface, [`Factor`]: how it appears
+//! in the menu, and how it challenges the user and verifies the answer. This file gathers
+//! the factors the service's method allows and the user has, and runs the menu.
+//!
+//! - [`passcode`]: a passcode sent to one of the user's contacts;
+//! - [`totp`]: a code from the authenticator app (a backup code accepted too);
+//! - [`backup`]: a backup code;
+//! - [`duo`]: Duo Push, a phone call, SMS passcodes or a Duo passcode, through the broker.
+
+use super::*;
+
+pub(super) mod backup;
+pub(super) mod duo;
+pub(super) mod passcode;
+pub(super) mod totp;
+
+/// One way to prove the second factor.
+pub(super) trait Factor {
+    /// How the menu lists it beside factors of other kinds ("passcode to j***@e***.com").
+    fn label(&self) -> String;
+    /// How the menu lists it when every entry is a passcode ("j***@e***.com"); only
+    /// passcodes differ.
+    fn short_label(&self) -> Option<String> {
+        None
+    }
+    /// Challenges the user with this factor and verifies the answer: the outcome of the
+    /// second factor (`Success` with the factor's name and destination, or why not).
+    fn challenge(
+        &self,
+        cx: &mut Cx<'_>,
+        req: &Request,
+        facts: &Facts,
+        conv: &mut dyn Conversation,
+    ) -> Result<Outcome, Flow>;
+}
+
+/// Challenges with the service's method: the factors the method allows and the user has;
+/// a menu when there are several.
+pub(super) fn second_factor(
+    cx: &mut Cx<'_>,
+    req: &Request,
+    facts: &Facts,
+    conv: &mut dyn Conversation,
+    method: &str,
+) -> Result<Outcome, Flow> {
+    let options = match offered(cx, req, facts, conv, method)? {
+        Offer::Factors(options) => options,
+        Offer::Done(outcome) => return Ok(outcome),
+    };
+    let chosen = match options.len() {
+        0 => {
+            return Ok(Outcome::Deny {
+                reason: "no usable factor".into(),
+            });
+        }
+        1 => &options[0],
+        _ => match choose(conv, &options)? {
+            Some(i) => &options[i],
+            None => {
+                return Ok(Outcome::Deny {
+                    reason: "no factor chosen".into(),
+                });
+            }
+        },
+    };
+    let result = chosen.challenge(cx, req, facts, conv)?;
+    if let Outcome::Success { .. } = result {
+        passed(cx, req, facts)?;
+    }
+    Ok(result)
+}
+
+/// What the method offers this user.
+enum Offer {
+    /// These factors, in menu order.
+    Factors(Vec<Box<dyn Factor>>),
+    /// Decided before any challenge (Duo's preauth: allow, deny, enroll).
+    Done(Outcome),
+}
+
+/// The factors `method` allows and the user has, in menu order: authenticator, backup
+/// codes, contacts, Duo.
+fn offered(
+    cx: &mut Cx<'_>,
+    req: &Request,
+    facts: &Facts,
+    conv: &mut dyn Conversation,
+    method: &str,
+) -> Result<Offer, Flow> {
+    let mut options: Vec<Box<dyn Factor>> = Vec::new();
+    if method == "totp" || method == "any" {
+        let has_key = cx.totp(&req.user)?.is_some();
+        let backups = cx.backup_count(&req.user)? > 0;
+        if has_key {
+            options.push(Box::new(totp::Authenticator));
+        }
+        if backups && (method == "any" || !has_key) {
+            options.push(Box::new(backup::Backup));
+        }
+    }
+    if method == "passcode" || method == "any" {
+        let contacts = cx.contacts(&req.user)?;
+        // Contacts by masked form and label, told apart when they still look alike.
+        let names = people::menu_names(&contacts);
+        for (contact, name) in contacts.into_iter().zip(names) {
+            options.push(Box::new(passcode::Passcode { contact, name }));
+        }
+    }
+    if method == "duo" || (method == "any" && facts.user.as_ref().is_some_and(|u| u.duo)) {
+        match duo::offer(cx, req, conv, method == "duo", !options.is_empty())? {
+            duo::Offer::Entries(entries) => options.extend(entries),
+            duo::Offer::Done(outcome) => return Ok(Offer::Done(outcome)),
+        }
+    }
+    Ok(Offer::Factors(options))
+}
+
+/// Shows the menu and asks for a choice (an empty answer picks the first), [`MENU_TRIES`]
+/// times at most; `None` when no valid choice came.
+fn choose(conv: &mut dyn Conversation, options: &[Box<dyn Factor>]) -> Result<Option<usize>, Flow> {
+    let n = options.len();
+    let short: Option<Vec<String>> = options.iter().map(|o| o.short_label()).collect();
+    let mut list = String::from(if short.is_some() {
+        "Where should the passcode go?"
+    } else {
+        "How will you prove it is you?"
+    });
+    for (i, o) in options.iter().enumerate() {
+        let label = match &short {
+            Some(names) => names[i].clone(),
+            None => o.label(),
+        };
+        list.push_str(&format!("\n  {}) {label}", i + 1));
+    }
+    conv.show(&list)?;
+    for _ in 0..MENU_TRIES {
+        let answer = conv.prompt(&format!("Choice [1-{n}]: "), true)?;
+        let text = String::from_utf8_lossy(&answer);
+        let text = text.trim();
+        let pick = if text.is_empty() {
+            Some(1)
+        } else {
+            text.parse::<usize>().ok()
+        };
+        if let Some(i) = pick.filter(|i| (1..=n).contains(i)) {
+            return Ok(Some(i - 1));
+        }
+        conv.error("Please answer with one of the numbers shown.")?;
+    }
+    Ok(None)
+}

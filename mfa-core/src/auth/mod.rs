@@ -23,6 +23,8 @@ use crate::template::{self, Values};
 use crate::{Error, Result};
 
 mod context;
+#[cfg(test)]
+mod duo_tests;
 mod enroll;
 mod factor;
 pub mod oneword;

@@ -362,21 +362,24 @@ impl Entry {
                 })
             }
             state::Guess::Wrong { locked } => {
+                let told = match (self.factor, r.status.as_str()) {
+                    (broker::Factor::Passcode, _) => "Wrong passcode.",
+                    (_, "timeout") => "Duo: no answer in time; login denied.",
+                    (_, "fraud") => "Duo: the login was reported as fraudulent; denied.",
+                    _ => "Duo: login denied.",
+                };
                 if let Some(until) = locked {
                     lockout(cx, &req.user, now, until)?;
-                    conv.error(
-                        "Duo: login denied. Too many failures: this account is locked for now.",
-                    )?;
+                    conv.error(&format!(
+                        "{told} Too many failures: this account is locked for now."
+                    ))?;
                     return Ok(Outcome::Deny {
                         reason: format!("{why}; locked out"),
                     });
                 }
+                // A wrong passcode is told with the attempts left by the prompt's loop.
                 if self.factor != broker::Factor::Passcode {
-                    conv.error(&match r.status.as_str() {
-                        "timeout" => "Duo: no answer in time; login denied.".to_string(),
-                        "fraud" => "Duo: the login was reported as fraudulent; denied.".to_string(),
-                        _ => "Duo: login denied.".to_string(),
-                    })?;
+                    conv.error(told)?;
                 }
                 Ok(Outcome::Deny { reason: why })
             }

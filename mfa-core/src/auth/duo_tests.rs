@@ -1,0 +1,455 @@
+//! The Duo factor without PAM or network: [`authenticate`] against a private store and a
+//! scripted stand-in for the broker on the runtime directory's socket (the real broker and
+//! the Duo mock are exercised in mfa-sender/tests/duo and pam_mfa/tests/pam/duo.rs).
+
+use std::collections::VecDeque;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::duo::{self as broker, Reply};
+
+/// What the stand-in broker does with one request.
+enum Step {
+    /// Answers these frames, then closes.
+    Answer(Vec<Reply>),
+    /// Sends these frames, then closes without a final reply (a sender that died).
+    Die(Vec<Reply>),
+}
+
+struct T {
+    _dir: tempfile::TempDir,
+    config: Config,
+    /// Requests the broker received.
+    seen: Arc<Mutex<Vec<broker::Request>>>,
+}
+
+fn setup(method: &str, duo_section: &str) -> T {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for d in [
+        "db",
+        "spool/tmp",
+        "spool/new",
+        "spool/cur",
+        "spool/failed",
+        "run",
+    ] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::set_permissions(root.join("run"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let text = format!(
+        "[paths]\ndatabase = \"{0}/db/mfa.db\"\nspool = \"{0}/spool\"\nruntime = \"{0}/run\"\n{duo_section}",
+        root.display()
+    );
+    let config = Config::parse(&root.join("mfa.toml"), &text).unwrap();
+    let (mut store, _) = Store::create(&config.paths.database).unwrap();
+    store
+        .change("t", "t", |tx| {
+            rules::set_setting(tx, "enabled", "on")?;
+            rules::set_setting(tx, "lockout_after", "3")?;
+            rules::set_service(tx, "*", method)?;
+            people::add_user(tx, "ann", "", 0)?;
+            Ok(((), String::new()))
+        })
+        .unwrap();
+    std::fs::File::create(root.join("run/sender.heartbeat")).unwrap();
+    T {
+        _dir: dir,
+        config,
+        seen: Arc::default(),
+    }
+}
+
+const DUO: &str = "[duo]\nhost = \"127.0.0.1:1\"\nikey = \"DIXXXXXXXXXXXXXXXXXX\"\nskey_file = \"/nonexistent\"\ntimeout = \"5s\"\n";
+
+impl T {
+    /// Starts the stand-in broker: one step per connection, in order.
+    fn broker(&self, steps: Vec<Step>) -> std::thread::JoinHandle<()> {
+        let l = UnixListener::bind(broker::socket_path(&self.config.paths.runtime)).unwrap();
+        let seen = self.seen.clone();
+        std::thread::spawn(move || {
+            for step in steps {
+                let (mut c, _) = l.accept().unwrap();
+                let req: broker::Request = broker::read_frame(&mut c).unwrap();
+                seen.lock().unwrap().push(req);
+                let (frames, _died) = match step {
+                    Step::Answer(f) => (f, false),
+                    Step::Die(f) => (f, true),
+                };
+                for f in frames {
+                    if broker::write_frame(&mut c, &f).is_err() {
+                        break;
+                    }
+                }
+            }
+        })
+    }
+
+    fn login(&self, conv: &mut Script) -> Outcome {
+        let req = Request {
+            user: "ann".into(),
+            service: "sshd".into(),
+            rhost: "192.0.2.7".into(),
+            tty: "ssh".into(),
+        };
+        authenticate(&self.config, &req, conv, FailMode::Secure)
+    }
+
+    /// Sets the fail mode (`secure` or `safe`) in the rules.
+    fn fail_mode(&self, mode: &str) {
+        let mut store = Store::open(&self.config.paths.database).unwrap();
+        store
+            .change("t", "t", |tx| {
+                rules::set_setting(tx, "fail_mode", mode)?;
+                Ok(((), String::new()))
+            })
+            .unwrap();
+    }
+
+    fn failures(&self) -> u32 {
+        state::failures(&self.config.paths.database, "ann").count
+    }
+}
+
+/// A conversation with scripted answers that records everything shown.
+#[derive(Default)]
+struct Script {
+    answers: VecDeque<&'static str>,
+    shown: Vec<String>,
+    /// Fail the conversation at the n-th info message.
+    fail_info_at: Option<usize>,
+}
+
+impl Script {
+    fn new(answers: &[&'static str]) -> Self {
+        Script {
+            answers: answers.iter().copied().collect(),
+            ..Default::default()
+        }
+    }
+    fn text(&self) -> String {
+        self.shown.join("\n")
+    }
+}
+
+impl Conversation for Script {
+    fn prompt(&mut self, text: &str, _echo: bool) -> Result<Vec<u8>, ConvError> {
+        self.shown.push(format!("PROMPT {text}"));
+        self.answers
+            .pop_front()
+            .map(|a| a.as_bytes().to_vec())
+            .ok_or(ConvError)
+    }
+    fn info(&mut self, text: &str) -> Result<(), ConvError> {
+        self.shown.push(format!("INFO {text}"));
+        let infos = self.shown.iter().filter(|s| s.starts_with("INFO")).count();
+        if self.fail_info_at.is_some_and(|n| infos >= n) {
+            return Err(ConvError);
+        }
+        Ok(())
+    }
+    fn error(&mut self, text: &str) -> Result<(), ConvError> {
+        self.shown.push(format!("ERROR {text}"));
+        Ok(())
+    }
+}
+
+fn device(id: &str, name: &str, caps: &[&str]) -> broker::Device {
+    broker::Device {
+        device: id.into(),
+        display_name: name.into(),
+        kind: "phone".into(),
+        capabilities: caps.iter().map(|c| c.to_string()).collect(),
+    }
+}
+
+fn preauth(result: &str, devices: Vec<broker::Device>) -> Step {
+    Step::Answer(vec![Reply::Preauth(broker::Preauth {
+        result: result.into(),
+        status_msg: format!("Preauth {result}"),
+        enroll_portal_url: (result == "enroll").then(|| "https://duo.example/portal?code=x".into()),
+        devices,
+    })])
+}
+
+fn auth(result: &str, status: &str) -> Step {
+    Step::Answer(vec![
+        Reply::Progress {
+            text: "Pushed a login request to your device...".into(),
+        },
+        Reply::Progress {
+            text: String::new(),
+        },
+        Reply::Auth(broker::AuthResult {
+            result: result.into(),
+            status: status.into(),
+            status_msg: format!("Status {status}"),
+            txid: "45f7c92b-f45f-4862-8545-e0f58e78075a".into(),
+        }),
+    ])
+}
+
+fn phone() -> broker::Device {
+    device(
+        "DPFZRS9FB0D46QFTM891",
+        "iOS (XXX-XXX-0100)",
+        &["auto", "push", "sms", "phone", "mobile_otp"],
+    )
+}
+
+#[test]
+fn an_approved_push_passes_with_the_device_and_a_menu_of_the_devices_abilities() {
+    let t = setup("duo", DUO);
+    let b = t.broker(vec![preauth("auth", vec![phone()]), auth("allow", "allow")]);
+    // Menu: push, phone, sms, passcode; "1" picks the push.
+    let mut conv = Script::new(&["1"]);
+    let o = t.login(&mut conv);
+    b.join().unwrap();
+    assert_eq!(
+        o,
+        Outcome::Success {
+            method: "duo-push".into(),
+            destination: "iOS (XXX-XXX-0100)".into()
+        },
+        "{}",
+        conv.text()
+    );
+    let text = conv.text();
+    for line in [
+        "1) Duo Push to iOS (XXX-XXX-0100)",
+        "2) Phone call to iOS (XXX-XXX-0100)",
+        "3) SMS passcodes to iOS (XXX-XXX-0100)",
+        "4) Duo passcode",
+        "Duo Push sent to iOS (XXX-XXX-0100)",
+        "INFO Pushed a login request to your device...",
+    ] {
+        assert!(text.contains(line), "{line:?} not in {text}");
+    }
+    let seen = t.seen.lock().unwrap();
+    let broker::Request::Auth {
+        username,
+        factor,
+        device,
+        ipaddr,
+        pushinfo,
+        passcode,
+        ..
+    } = &seen[1]
+    else {
+        panic!("{seen:?}")
+    };
+    assert_eq!(username, "ann");
+    assert_eq!(*factor, broker::Factor::Push);
+    assert_eq!(device.as_deref(), Some("DPFZRS9FB0D46QFTM891"));
+    assert_eq!(ipaddr.as_deref(), Some("192.0.2.7"));
+    assert!(
+        pushinfo.contains(&("Service".into(), "sshd".into())),
+        "{pushinfo:?}"
+    );
+    assert!(passcode.is_none());
+    assert_eq!(t.failures(), 0);
+}
+
+#[test]
+fn autopush_pushes_the_first_push_device_without_a_menu() {
+    let t = setup("duo", &format!("{DUO}autopush = true\n"));
+    let token = device("DTOKEN", "Token 123", &["mobile_otp"]);
+    let second = device("DSECOND", "Android (XXX-XXX-0200)", &["push"]);
+    let b = t.broker(vec![
+        preauth("auth", vec![token, second]),
+        auth("allow", "allow"),
+    ]);
+    let mut conv = Script::new(&[]);
+    let o = t.login(&mut conv);
+    b.join().unwrap();
+    assert!(
+        matches!(o, Outcome::Success { .. }),
+        "{o:?} {}",
+        conv.text()
+    );
+    assert!(!conv.text().contains("PROMPT"), "{}", conv.text());
+    let seen = t.seen.lock().unwrap();
+    assert!(
+        matches!(&seen[1], broker::Request::Auth { device: Some(d), .. } if d == "DSECOND"),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn denied_pushes_count_toward_the_lockout_and_stop_push_bombing() {
+    let t = setup("duo", &format!("{DUO}autopush = true\n"));
+    // lockout_after = 3: three denied or unanswered pushes lock the user out.
+    let b = t.broker(vec![
+        preauth("auth", vec![phone()]),
+        auth("deny", "deny"),
+        preauth("auth", vec![phone()]),
+        auth("deny", "timeout"),
+        preauth("auth", vec![phone()]),
+        auth("deny", "fraud"),
+    ]);
+    let mut reasons = Vec::new();
+    for expected in ["Duo: login denied.", "no answer in time", "fraudulent"] {
+        let mut conv = Script::new(&[]);
+        let o = t.login(&mut conv);
+        let Outcome::Deny { reason } = o else {
+            panic!("{o:?}")
+        };
+        assert!(
+            conv.text().contains(expected),
+            "{expected:?}: {}",
+            conv.text()
+        );
+        reasons.push(reason);
+    }
+    b.join().unwrap();
+    assert!(reasons[2].contains("locked out"), "{reasons:?}");
+    // Locked out: the fourth login is refused before Duo is asked (no socket serves it now).
+    let n = t.seen.lock().unwrap().len();
+    let mut conv = Script::new(&[]);
+    let o = t.login(&mut conv);
+    assert!(
+        matches!(&o, Outcome::Deny { reason } if reason.starts_with("locked out")),
+        "{o:?}"
+    );
+    assert_eq!(t.seen.lock().unwrap().len(), n);
+}
+
+#[test]
+fn preauth_allow_ignores_deny_denies_enroll_shows_the_link() {
+    let t = setup("duo", DUO);
+    let b = t.broker(vec![
+        preauth("allow", vec![]),
+        preauth("deny", vec![]),
+        preauth("enroll", vec![]),
+    ]);
+    let mut conv = Script::new(&[]);
+    let o = t.login(&mut conv);
+    assert!(
+        matches!(&o, Outcome::Ignore { reason } if reason.contains("allow")),
+        "{o:?}"
+    );
+    let mut conv = Script::new(&[]);
+    let o = t.login(&mut conv);
+    assert!(
+        matches!(&o, Outcome::Deny { reason } if reason.contains("deny")),
+        "{o:?}"
+    );
+    assert!(conv.text().contains("Duo denied"), "{}", conv.text());
+    let mut conv = Script::new(&[]);
+    let o = t.login(&mut conv);
+    b.join().unwrap();
+    assert!(
+        matches!(&o, Outcome::Deny { reason } if reason.contains("enrollment")),
+        "{o:?}"
+    );
+    assert!(
+        conv.text().contains("https://duo.example/portal?code=x"),
+        "{}",
+        conv.text()
+    );
+}
+
+#[test]
+fn no_broker_is_the_fail_mode_and_so_is_a_broker_dying_mid_push() {
+    let t = setup("duo", &format!("{DUO}autopush = true\n"));
+    for (mode, name) in [("secure", "unavailable-deny"), ("safe", "unavailable-ignore")] {
+        t.fail_mode(mode);
+        let mut conv = Script::new(&[]);
+        let o = t.login(&mut conv);
+        assert_eq!(o.name(), name, "{o:?}");
+    }
+    let b = t.broker(vec![
+        preauth("auth", vec![phone()]),
+        Step::Die(vec![Reply::Progress {
+            text: "Pushed".into(),
+        }]),
+    ]);
+    let start = Instant::now();
+    let mut conv = Script::new(&[]);
+    let o = t.login(&mut conv);
+    b.join().unwrap();
+    assert_eq!(o.name(), "unavailable-ignore", "{o:?}");
+    assert!(start.elapsed() < Duration::from_secs(5));
+    // No [duo] section at all: the fail mode too, with the reason.
+    let t = setup("duo", "");
+    let mut conv = Script::new(&[]);
+    let o = t.login(&mut conv);
+    assert!(
+        matches!(&o, Outcome::Unavailable { reason, .. } if reason.contains("[duo]")),
+        "{o:?}"
+    );
+}
+
+#[test]
+fn a_wrong_duo_passcode_is_a_denial_and_so_is_a_broker_dying_after_one_was_typed() {
+    let t = setup("duo", DUO);
+    let wrong = Step::Answer(vec![Reply::Auth(broker::AuthResult {
+        result: "deny".into(),
+        status: "deny".into(),
+        status_msg: "Incorrect passcode. Please try again.".into(),
+        txid: String::new(),
+    })]);
+    t.fail_mode("safe");
+    let b = t.broker(vec![
+        preauth("auth", vec![phone()]),
+        wrong,
+        Step::Die(vec![]),
+    ]);
+    // Option 4: a Duo passcode; a wrong one, then one the broker dies on.
+    let mut conv = Script::new(&["4", "123456", "654321"]);
+    let o = t.login(&mut conv);
+    b.join().unwrap();
+    assert_eq!(o.name(), "deny", "{o:?} {}", conv.text());
+    assert!(
+        conv.text().contains("Wrong passcode. 2 attempts left."),
+        "{}",
+        conv.text()
+    );
+    assert_eq!(t.failures(), 1);
+    let seen = t.seen.lock().unwrap();
+    assert!(
+        matches!(&seen[1], broker::Request::Auth { factor: broker::Factor::Passcode, passcode: Some(p), .. } if p == "123456"),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn hostile_text_from_duo_is_escaped_and_a_failed_conversation_ends_the_wait() {
+    let t = setup("duo", &format!("{DUO}autopush = true\n"));
+    t.fail_mode("safe");
+    let evil = device("D1", "iOS\u{1b}[2J\u{202e}(XXX)", &["push"]);
+    let b = t.broker(vec![
+        preauth("auth", vec![evil]),
+        Step::Answer(vec![
+            Reply::Progress {
+                text: "Pushed\u{1b}]0;owned\u{7}".into(),
+            },
+            Reply::Progress {
+                text: "still waiting".into(),
+            },
+            Reply::Auth(broker::AuthResult {
+                result: "allow".into(),
+                status: "allow".into(),
+                status_msg: String::new(),
+                txid: String::new(),
+            }),
+        ]),
+    ]);
+    // The user hangs up during the push: a denial, never a success.
+    let mut conv = Script {
+        fail_info_at: Some(2),
+        ..Default::default()
+    };
+    let o = t.login(&mut conv);
+    b.join().unwrap();
+    assert_eq!(o.name(), "deny", "{o:?}");
+    let text = conv.text();
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{202e}'),
+        "{text:?}"
+    );
+    assert!(text.contains("iOS?[2J?(XXX)"), "{text:?}");
+}

@@ -355,7 +355,10 @@ fn preauth_allow_ignores_deny_denies_enroll_shows_the_link() {
 #[test]
 fn no_broker_is_the_fail_mode_and_so_is_a_broker_dying_mid_push() {
     let t = setup("duo", &format!("{DUO}autopush = true\n"));
-    for (mode, name) in [("secure", "unavailable-deny"), ("safe", "unavailable-ignore")] {
+    for (mode, name) in [
+        ("secure", "unavailable-deny"),
+        ("safe", "unavailable-ignore"),
+    ] {
         t.fail_mode(mode);
         let mut conv = Script::new(&[]);
         let o = t.login(&mut conv);
@@ -452,4 +455,48 @@ fn hostile_text_from_duo_is_escaped_and_a_failed_conversation_ends_the_wait() {
         "{text:?}"
     );
     assert!(text.contains("iOS?[2J?(XXX)"), "{text:?}");
+}
+
+#[test]
+fn a_one_password_service_checks_the_duo_passcode_in_the_field_or_pushes() {
+    let t = setup("duo", DUO);
+    let token_only = device("DTOKEN", "Token", &["mobile_otp"]);
+    let b = t.broker(vec![
+        preauth("auth", vec![phone()]),
+        auth("allow", "allow"),
+        preauth("auth", vec![phone()]),
+        auth("allow", "allow"),
+        preauth("auth", vec![token_only]),
+    ]);
+    let req = Request {
+        user: "ann".into(),
+        service: "vsftpd".into(),
+        rhost: "192.0.2.7".into(),
+        tty: "ftp".into(),
+    };
+    // PASSWORD,CODE: the code is a Duo passcode, checked once.
+    let o = oneword_after(&t.config, &req, Some(b"246810"), FailMode::Secure);
+    assert_eq!(o.name(), "success", "{o:?}");
+    // No code: a push to the first push device, waited for.
+    let o = oneword_after(&t.config, &req, None, FailMode::Secure);
+    assert!(
+        matches!(&o, Outcome::Success { method, .. } if method == "duo-push"),
+        "{o:?}"
+    );
+    // No push device and no code: refused, with what to do.
+    let o = oneword_after(&t.config, &req, None, FailMode::Secure);
+    b.join().unwrap();
+    assert!(
+        matches!(&o, Outcome::Deny { reason } if reason.contains("PASSWORD,CODE")),
+        "{o:?}"
+    );
+    let seen = t.seen.lock().unwrap();
+    assert!(
+        matches!(&seen[1], broker::Request::Auth { factor: broker::Factor::Passcode, passcode: Some(p), .. } if p == "246810"),
+        "{seen:?}"
+    );
+    assert!(
+        matches!(&seen[3], broker::Request::Auth { factor: broker::Factor::Push, device: Some(d), .. } if d == "DPFZRS9FB0D46QFTM891"),
+        "{seen:?}"
+    );
 }

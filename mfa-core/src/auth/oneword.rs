@@ -363,6 +363,9 @@ pub(super) fn after(
     method: &str,
     code: Option<&[u8]>,
 ) -> Result<Outcome, Flow> {
+    if method == "duo" {
+        return factor::duo::one_field(cx, req, facts, &mut Mute, code);
+    }
     let totp = method == "totp" || method == "any";
     let passcodes = method == "passcode" || method == "any";
     if let Some(code) = code {

@@ -28,13 +28,13 @@ const SLACK: Duration = Duration::from_secs(10);
 /// What Duo's preauth leaves to the menu.
 pub(super) enum Offer {
     /// The user's Duo entries (none: Duo is not offered, other factors remain).
-    Entries(Vec<Box<dyn Factor>>),
+    Entries(Vec<Entry>),
     /// Decided by Duo before any challenge.
     Done(Outcome),
 }
 
 /// One Duo entry of the menu.
-struct Entry {
+pub(super) struct Entry {
     /// The Duo user name.
     username: String,
     factor: broker::Factor,
@@ -149,6 +149,42 @@ fn enroll(
     }
 }
 
+/// Method `duo` on a one-password service (FTP, a database), after the password was
+/// verified: the Duo passcode the user put after the password (`PASSWORD,CODE`) is checked
+/// once; without one, the user's first push-capable device gets a push and the login waits
+/// for the answer (as duo_unix's autopush does for clients that cannot be prompted).
+pub(in crate::auth) fn one_field(
+    cx: &mut Cx<'_>,
+    req: &Request,
+    facts: &Facts,
+    conv: &mut dyn Conversation,
+    code: Option<&[u8]>,
+) -> Result<Outcome, Flow> {
+    let entries = match offer(cx, req, conv, true, false)? {
+        Offer::Done(outcome) => return Ok(outcome),
+        Offer::Entries(entries) => entries,
+    };
+    if let Some(code) = code {
+        return match entries
+            .iter()
+            .find(|e| e.factor == broker::Factor::Passcode)
+        {
+            Some(e) => e.check_passcode(cx, req, facts, conv, code),
+            None => Ok(Outcome::Deny {
+                reason: "Duo offers no passcode for this user".into(),
+            }),
+        };
+    }
+    match entries.iter().find(|e| e.factor == broker::Factor::Push) {
+        Some(e) => e.wait(cx, req, facts, conv),
+        None => Ok(Outcome::Deny {
+            reason: "one-password service: no Duo push device; put a Duo passcode after the \
+                     password (PASSWORD,CODE)"
+                .into(),
+        }),
+    }
+}
+
 /// Sends the Duo enrollment link to the user's first contact through the spool, when the
 /// sender is up; the masked contact it went to.
 fn send_link(_cx: &mut Cx<'_>, _req: &Request, _url: &str) -> Option<String> {
@@ -158,8 +194,8 @@ fn send_link(_cx: &mut Cx<'_>, _req: &Request, _url: &str) -> Option<String> {
 /// The menu entries of the user's devices: push, phone call and SMS where a device can; a
 /// Duo passcode always (from Duo Mobile, a hardware token or an SMS). With `autopush`, the
 /// first push-capable device alone.
-fn entries(username: &str, devices: &[broker::Device], autopush: bool) -> Vec<Box<dyn Factor>> {
-    let mut out: Vec<Box<dyn Factor>> = Vec::new();
+fn entries(username: &str, devices: &[broker::Device], autopush: bool) -> Vec<Entry> {
+    let mut out = Vec::new();
     for d in devices.iter().take(MAX_DEVICES) {
         let name = shown(if d.display_name.is_empty() {
             &d.device
@@ -178,17 +214,17 @@ fn entries(username: &str, devices: &[broker::Device], autopush: bool) -> Vec<Bo
                     device: Some((d.device.clone(), name.clone())),
                 };
                 if autopush && factor == broker::Factor::Push {
-                    return vec![Box::new(entry)];
+                    return vec![entry];
                 }
-                out.push(Box::new(entry));
+                out.push(entry);
             }
         }
     }
-    out.push(Box::new(Entry {
+    out.push(Entry {
         username: username.to_string(),
         factor: broker::Factor::Passcode,
         device: None,
-    }));
+    });
     out
 }
 
@@ -214,7 +250,7 @@ impl Factor for Entry {
             broker::Factor::Push | broker::Factor::Phone => self.wait(cx, req, facts, conv),
             broker::Factor::Sms => {
                 // Duo sends a batch of passcodes and answers deny/`sent`; the user types one.
-                let r = auth(cx, req, conv, self.request(req, None))?;
+                let r = auth(cx, conv, self.request(req, None))?;
                 let name = self.device.as_ref().map_or("", |(_, n)| n.as_str());
                 if r.status != "sent" && r.result != "allow" {
                     let _ = conv.error("Second factor: Duo could not send SMS passcodes.");
@@ -264,7 +300,7 @@ impl Entry {
             format!("Calling {name}…")
         };
         conv.info(&what)?;
-        let r = auth(cx, req, conv, self.request(req, None))?;
+        let r = auth(cx, conv, self.request(req, None))?;
         self.verdict(cx, req, facts, conv, &r)
     }
 
@@ -279,33 +315,7 @@ impl Entry {
         let attempts = facts.settings.attempts.max(1);
         for attempt in 1..=attempts {
             let answer = conv.prompt_code("Duo passcode: ", false)?;
-            let code: String = String::from_utf8_lossy(&answer)
-                .chars()
-                .filter(|c| !c.is_whitespace())
-                .collect();
-            let well_formed = !code.is_empty()
-                && code.len() <= MAX_PASSCODE
-                && code.bytes().all(|b| b.is_ascii_alphanumeric());
-            if !code.is_empty() {
-                cx.typed = true;
-            }
-            let entry = Entry {
-                username: self.username.clone(),
-                factor: broker::Factor::Passcode,
-                device: None,
-            };
-            // A malformed answer is wrong without asking Duo (and counted as wrong).
-            let r = if well_formed {
-                auth(cx, req, conv, entry.request(req, Some(code)))?
-            } else {
-                broker::AuthResult {
-                    result: "deny".into(),
-                    status: "deny".into(),
-                    status_msg: "not a passcode".into(),
-                    txid: String::new(),
-                }
-            };
-            let outcome = entry.verdict(cx, req, facts, conv, &r)?;
+            let outcome = self.check_passcode(cx, req, facts, conv, &answer)?;
             let left = attempts - attempt;
             match outcome {
                 Outcome::Deny { reason } if left > 0 && !reason.contains("locked out") => {
@@ -320,6 +330,39 @@ impl Entry {
         Ok(Outcome::Deny {
             reason: "wrong Duo passcode; attempts used up".into(),
         })
+    }
+
+    /// Checks one Duo passcode with Duo, counted like any code (a malformed one is wrong
+    /// without asking Duo).
+    fn check_passcode(
+        &self,
+        cx: &mut Cx<'_>,
+        req: &Request,
+        facts: &Facts,
+        conv: &mut dyn Conversation,
+        answer: &[u8],
+    ) -> Result<Outcome, Flow> {
+        let code: String = String::from_utf8_lossy(answer)
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        let well_formed = !code.is_empty()
+            && code.len() <= MAX_PASSCODE
+            && code.bytes().all(|b| b.is_ascii_alphanumeric());
+        if !code.is_empty() {
+            cx.typed = true;
+        }
+        let r = if well_formed {
+            auth(cx, conv, self.request(req, Some(code)))?
+        } else {
+            broker::AuthResult {
+                result: "deny".into(),
+                status: "deny".into(),
+                status_msg: "not a passcode".into(),
+                txid: String::new(),
+            }
+        };
+        self.verdict(cx, req, facts, conv, &r)
     }
 
     /// Duo's answer, counted like a code under the user's lock: an allow passes only if the
@@ -390,7 +433,6 @@ impl Entry {
 /// Sends an `auth` request and waits for Duo's answer, showing its progress.
 fn auth(
     cx: &mut Cx<'_>,
-    _req: &Request,
     conv: &mut dyn Conversation,
     ask: broker::Request,
 ) -> Result<broker::AuthResult, Flow> {

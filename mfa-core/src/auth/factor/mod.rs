@@ -10,7 +10,7 @@
 use super::*;
 
 pub(super) mod backup;
-pub(super) mod duo;
+pub(in crate::auth) mod duo;
 pub(super) mod passcode;
 pub(super) mod totp;
 
@@ -108,7 +108,9 @@ fn offered(
     }
     if method == "duo" || (method == "any" && facts.user.as_ref().is_some_and(|u| u.duo)) {
         match duo::offer(cx, req, conv, method == "duo", !options.is_empty())? {
-            duo::Offer::Entries(entries) => options.extend(entries),
+            duo::Offer::Entries(entries) => {
+                options.extend(entries.into_iter().map(|e| Box::new(e) as Box<dyn Factor>));
+            }
             duo::Offer::Done(outcome) => return Ok(Offer::Done(outcome)),
         }
     }

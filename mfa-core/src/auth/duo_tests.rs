@@ -500,3 +500,35 @@ fn a_one_password_service_checks_the_duo_passcode_in_the_field_or_pushes() {
         "{seen:?}"
     );
 }
+
+#[test]
+fn a_duo_passcode_is_taken_at_the_menu_and_a_short_wrong_answer_is_not_sent() {
+    let t = setup("duo", DUO);
+    let b = t.broker(vec![preauth("auth", vec![phone()]), auth("allow", "allow")]);
+    // "77" is neither a choice nor code-shaped: asked again; then a passcode at the menu.
+    let mut conv = Script::new(&["77", "135790"]);
+    let o = t.login(&mut conv);
+    b.join().unwrap();
+    assert!(
+        matches!(&o, Outcome::Success { method, .. } if method == "duo-passcode"),
+        "{o:?} {}",
+        conv.text()
+    );
+    assert!(
+        conv.text().contains("PROMPT Choice [1-4] or passcode: "),
+        "{}",
+        conv.text()
+    );
+    assert!(
+        conv.text()
+            .contains("Please answer with one of the numbers"),
+        "{}",
+        conv.text()
+    );
+    let seen = t.seen.lock().unwrap();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(
+        matches!(&seen[1], broker::Request::Auth { factor: broker::Factor::Passcode, passcode: Some(p), .. } if p == "135790"),
+        "{seen:?}"
+    );
+}

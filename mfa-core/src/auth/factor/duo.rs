@@ -17,7 +17,7 @@ use super::*;
 use crate::duo::{self as broker, BrokerError, ErrorKind, Reply};
 
 /// The most devices of a user the menu lists.
-const MAX_DEVICES: usize = 8;
+const MAX_DEVICES: usize = 4;
 /// The longest Duo text (a device's name, a status message) shown.
 const MAX_SHOWN: usize = 120;
 /// The longest Duo passcode accepted at the prompt (a YubiKey OTP is 44 characters).
@@ -263,6 +263,25 @@ impl Factor for Entry {
             }
             _ => self.passcode(cx, req, facts, conv),
         }
+    }
+
+    fn takes_code_at_menu(&self) -> bool {
+        self.factor == broker::Factor::Passcode
+    }
+
+    fn verify(
+        &self,
+        cx: &mut Cx<'_>,
+        req: &Request,
+        facts: &Facts,
+        conv: &mut dyn Conversation,
+        code: &[u8],
+    ) -> Result<Outcome, Flow> {
+        let outcome = self.check_passcode(cx, req, facts, conv, code)?;
+        if matches!(&outcome, Outcome::Deny { reason } if !reason.contains("locked out")) {
+            conv.error("Wrong passcode.")?;
+        }
+        Ok(outcome)
     }
 }
 

@@ -32,6 +32,34 @@ pub(super) trait Factor {
         facts: &Facts,
         conv: &mut dyn Conversation,
     ) -> Result<Outcome, Flow>;
+    /// Whether the menu's prompt takes this factor's code in place of a choice (a Duo
+    /// passcode, as duo_unix's menu does); the code then goes to [`Factor::verify`].
+    fn takes_code_at_menu(&self) -> bool {
+        false
+    }
+    /// Verifies a code typed at the menu (only asked of a factor that takes one there).
+    fn verify(
+        &self,
+        _cx: &mut Cx<'_>,
+        _req: &Request,
+        _facts: &Facts,
+        _conv: &mut dyn Conversation,
+        _code: &[u8],
+    ) -> Result<Outcome, Flow> {
+        Ok(Outcome::Deny {
+            reason: "no code is taken at this menu".into(),
+        })
+    }
+}
+
+/// What the user answered at the menu.
+enum Choice {
+    /// The option at this index.
+    Option(usize),
+    /// A code for the option at this index (the one that takes codes at the menu).
+    Code(usize, Vec<u8>),
+    /// No valid answer.
+    Nothing,
 }
 
 /// Challenges with the service's method: the factors the method allows and the user has;
@@ -47,23 +75,24 @@ pub(super) fn second_factor(
         Offer::Factors(options) => options,
         Offer::Done(outcome) => return Ok(outcome),
     };
-    let chosen = match options.len() {
+    let choice = match options.len() {
         0 => {
             return Ok(Outcome::Deny {
                 reason: "no usable factor".into(),
             });
         }
-        1 => &options[0],
-        _ => match choose(conv, &options)? {
-            Some(i) => &options[i],
-            None => {
-                return Ok(Outcome::Deny {
-                    reason: "no factor chosen".into(),
-                });
-            }
-        },
+        1 => Choice::Option(0),
+        _ => choose(conv, &options)?,
     };
-    let result = chosen.challenge(cx, req, facts, conv)?;
+    let result = match choice {
+        Choice::Option(i) => options[i].challenge(cx, req, facts, conv)?,
+        Choice::Code(i, code) => options[i].verify(cx, req, facts, conv, &code)?,
+        Choice::Nothing => {
+            return Ok(Outcome::Deny {
+                reason: "no factor chosen".into(),
+            });
+        }
+    };
     if let Outcome::Success { .. } = result {
         passed(cx, req, facts)?;
     }
@@ -118,8 +147,10 @@ fn offered(
 }
 
 /// Shows the menu and asks for a choice (an empty answer picks the first), [`MENU_TRIES`]
-/// times at most; `None` when no valid choice came.
-fn choose(conv: &mut dyn Conversation, options: &[Box<dyn Factor>]) -> Result<Option<usize>, Flow> {
+/// times at most. When an option takes its code at the menu, an answer that is not a
+/// choice but is shaped like a code (6 to 64 letters and digits) goes to it, and the menu's
+/// prompt is a code prompt (whatever fails after it is a denial, never the fail mode).
+fn choose(conv: &mut dyn Conversation, options: &[Box<dyn Factor>]) -> Result<Choice, Flow> {
     let n = options.len();
     let short: Option<Vec<String>> = options.iter().map(|o| o.short_label()).collect();
     let mut list = String::from(if short.is_some() {
@@ -135,8 +166,12 @@ fn choose(conv: &mut dyn Conversation, options: &[Box<dyn Factor>]) -> Result<Op
         list.push_str(&format!("\n  {}) {label}", i + 1));
     }
     conv.show(&list)?;
+    let code_option = options.iter().position(|o| o.takes_code_at_menu());
     for _ in 0..MENU_TRIES {
-        let answer = conv.prompt(&format!("Choice [1-{n}]: "), true)?;
+        let answer = match code_option {
+            Some(_) => conv.prompt_code(&format!("Choice [1-{n}] or passcode: "), true)?,
+            None => conv.prompt(&format!("Choice [1-{n}]: "), true)?,
+        };
         let text = String::from_utf8_lossy(&answer);
         let text = text.trim();
         let pick = if text.is_empty() {
@@ -145,9 +180,15 @@ fn choose(conv: &mut dyn Conversation, options: &[Box<dyn Factor>]) -> Result<Op
             text.parse::<usize>().ok()
         };
         if let Some(i) = pick.filter(|i| (1..=n).contains(i)) {
-            return Ok(Some(i - 1));
+            return Ok(Choice::Option(i - 1));
+        }
+        if let Some(i) = code_option
+            && (6..=64).contains(&text.len())
+            && text.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            return Ok(Choice::Code(i, text.as_bytes().to_vec()));
         }
         conv.error("Please answer with one of the numbers shown.")?;
     }
-    Ok(None)
+    Ok(Choice::Nothing)
 }

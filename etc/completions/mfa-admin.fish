@@ -76,7 +76,7 @@ complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and not __f
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and not __fish_seen_subcommand_from list set del help" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and not __fish_seen_subcommand_from list set del help" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and not __fish_seen_subcommand_from list set del help" -f -a "list" -d 'Show the method of each service (\'*\' covers the others)'
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and not __fish_seen_subcommand_from list set del help" -f -a "set" -d 'Set a service\'s method: none|passcode|totp|any'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and not __fish_seen_subcommand_from list set del help" -f -a "set" -d 'Set a service\'s method: none|passcode|totp|duo|any'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and not __fish_seen_subcommand_from list set del help" -f -a "del" -d 'Remove a service\'s own rule so that \'*\' applies to it'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and not __fish_seen_subcommand_from list set del help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and __fish_seen_subcommand_from list" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
@@ -89,7 +89,7 @@ complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and __fish_
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and __fish_seen_subcommand_from del" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and __fish_seen_subcommand_from del" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and __fish_seen_subcommand_from help" -f -a "list" -d 'Show the method of each service (\'*\' covers the others)'
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and __fish_seen_subcommand_from help" -f -a "set" -d 'Set a service\'s method: none|passcode|totp|any'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and __fish_seen_subcommand_from help" -f -a "set" -d 'Set a service\'s method: none|passcode|totp|duo|any'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and __fish_seen_subcommand_from help" -f -a "del" -d 'Remove a service\'s own rule so that \'*\' applies to it'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand service; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand net; and not __fish_seen_subcommand_from list add del check help" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
@@ -396,7 +396,7 @@ complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand help; and __fish_see
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand help; and __fish_seen_subcommand_from settings" -f -a "set" -d 'Change settings: KEY=VALUE ... (all or none are applied)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand help; and __fish_seen_subcommand_from settings" -f -a "reset" -d 'Return settings to their defaults'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand help; and __fish_seen_subcommand_from service" -f -a "list" -d 'Show the method of each service (\'*\' covers the others)'
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand help; and __fish_seen_subcommand_from service" -f -a "set" -d 'Set a service\'s method: none|passcode|totp|any'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand help; and __fish_seen_subcommand_from service" -f -a "set" -d 'Set a service\'s method: none|passcode|totp|duo|any'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand help; and __fish_seen_subcommand_from service" -f -a "del" -d 'Remove a service\'s own rule so that \'*\' applies to it'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand help; and __fish_seen_subcommand_from net" -f -a "list" -d 'Show trusted-network rules'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand help; and __fish_seen_subcommand_from net" -f -a "add" -d 'Add a rule for a CIDR block or an address range'

@@ -212,11 +212,11 @@ pub enum SettingsCmd {
 pub enum ServiceCmd {
     /// Show the method of each service ('*' covers the others)
     List,
-    /// Set a service's method: none|passcode|totp|any
+    /// Set a service's method: none|passcode|totp|duo|any
     Set {
         /// PAM service (sshd, vsftpd, login, su, sudo, ...) or '*'
         name: String,
-        /// none|passcode|totp|any
+        /// none|passcode|totp|duo|any
         method: String,
     },
     /// Remove a service's own rule so that '*' applies to it

@@ -371,6 +371,36 @@ mod tests {
         assert_eq!(store.ingest_auth_log().unwrap(), (0, 0));
     }
 
+    /// A Duo row's transaction id goes through the inbox; a line written before lines had
+    /// one still reads (txid "").
+    #[test]
+    fn the_duo_txid_is_carried_and_old_lines_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, _) = Store::create(&dir.path().join("mfa.db")).unwrap();
+        let db = store.path().to_path_buf();
+        let mut duo = ev("ann");
+        duo.outcome = "success".into();
+        duo.method = "duo-push".into();
+        duo.destination = "iOS (XXX-XXX-1234)".into();
+        duo.txid = "45f7c92b-f45f-4862-8545-e0f58e78075a".into();
+        append(&db, &duo).unwrap();
+        let old = b"{\"event\":\"0badc0de\",\"id\":0,\"time\":50,\"user\":\"bob\",\"service\":\"sshd\",\"address\":\"\",\"tty\":\"\",\"outcome\":\"ignore\",\"method\":\"\",\"destination\":\"\",\"reason\":\"exempt\"}\n";
+        let mut f = OpenOptions::new().append(true).open(path_for(&db)).unwrap();
+        f.write_all(old).unwrap();
+        drop(f);
+        assert_eq!(store.ingest_auth_log().unwrap(), (2, 0));
+        let rows = auth_log(store.conn(), &AuthFilter::default()).unwrap();
+        assert_eq!(rows.len(), 2);
+        let bob = rows.iter().find(|r| r.user == "bob").unwrap();
+        assert_eq!((bob.time, bob.txid.as_str()), (50, ""));
+        let ann = rows.iter().find(|r| r.user == "ann").unwrap();
+        assert_eq!(ann.txid, duo.txid);
+        assert_eq!(
+            (ann.method.as_str(), ann.destination.as_str()),
+            ("duo-push", "iOS (XXX-XXX-1234)")
+        );
+    }
+
     fn count(store: &Store) -> i64 {
         store
             .conn()

@@ -72,6 +72,9 @@ pub struct UserDoc {
     pub full_name: String,
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// The user's Duo user name (absent: not known to have Duo).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duo_user: Option<String>,
     #[serde(default, rename = "override", skip_serializing_if = "Option::is_none")]
     pub overrides: Option<OverrideDoc>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -209,13 +212,15 @@ pub fn export(conn: &Connection) -> Result<Document> {
         .collect();
     let mut users = Vec::new();
     {
-        let mut stmt = conn.prepare("SELECT name, full_name, enabled FROM users ORDER BY name")?;
+        let mut stmt =
+            conn.prepare("SELECT name, full_name, enabled, duo_user FROM users ORDER BY name")?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             let name: String = r.get(0)?;
             users.push(UserDoc {
                 full_name: r.get(1)?,
                 enabled: r.get(2)?,
+                duo_user: r.get(3)?,
                 overrides: overrides.remove(&name),
                 contacts: contacts.remove(&name).unwrap_or_default(),
                 name,
@@ -356,6 +361,9 @@ fn check(doc: &Document) -> Result<Checked> {
             return Err(invalid!("users[{i}]: user {name:?} is listed twice"));
         }
         validate::label("full name", &u.full_name, 100).map_err(|e| at(p("full_name"), e))?;
+        if let Some(d) = &u.duo_user {
+            validate::duo_user(d).map_err(|e| at(p("duo_user"), e))?;
+        }
         if let Some(o) = &u.overrides {
             if o.mandatory && o.exempt {
                 return Err(invalid!(
@@ -461,9 +469,9 @@ pub fn import(conn: &Connection, doc: &Document, now: i64) -> Result<String> {
     // differ are written (importing the current rules writes none of them; at 100,000 users
     // a rewrite of every row cost most of the import). Users not in the document go first.
     let names: BTreeSet<&str> = c.users.iter().map(|(u, _)| u.name.as_str()).collect();
-    let mut users: HashMap<String, (String, bool)> = conn
-        .prepare("SELECT name, full_name, enabled FROM users")?
-        .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?
+    let mut users: HashMap<String, (String, bool, Option<String>)> = conn
+        .prepare("SELECT name, full_name, enabled, duo_user FROM users")?
+        .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))?
         .collect::<Result<_, _>>()?;
     for name in users.keys() {
         if !names.contains(name.as_str()) {
@@ -471,13 +479,18 @@ pub fn import(conn: &Connection, doc: &Document, now: i64) -> Result<String> {
         }
     }
     let mut add_user = conn.prepare_cached(
-        "INSERT INTO users (name, full_name, enabled, created) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (name) DO UPDATE SET full_name = excluded.full_name, enabled = excluded.enabled",
+        "INSERT INTO users (name, full_name, enabled, created, duo_user) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (name) DO UPDATE SET full_name = excluded.full_name, enabled = excluded.enabled,
+                                          duo_user = excluded.duo_user",
     )?;
     for (u, _) in &c.users {
-        let want = (u.full_name.trim().to_string(), u.enabled);
+        let want = (
+            u.full_name.trim().to_string(),
+            u.enabled,
+            u.duo_user.clone(),
+        );
         if users.remove(&u.name).as_ref() != Some(&want) {
-            add_user.execute(params![u.name, want.0, want.1, now])?;
+            add_user.execute(params![u.name, want.0, want.1, now, want.2])?;
         }
     }
 

@@ -102,6 +102,7 @@ fn import_over_stored_users_equals_import_into_an_empty_store() {
 [[users]]
 name = "ann"
 full_name = "Ann"
+duo_user = "ann@corp.example"
 [users.override]
 mandatory = true
 double_logon_contact = 2
@@ -140,6 +141,7 @@ email = "ann@example.com"
 [[users]]
 name = "cy"
 enabled = false
+duo_user = "cy"
 [[users.contacts]]
 seq = 1
 email = "cy@example.com"
@@ -183,6 +185,8 @@ email = "dee@example.com"
     assert_eq!(created(&over, "ann", 1), 100, "unchanged: kept");
     assert_eq!(created(&over, "cy", 1), 100, "only the label changed: kept");
     assert_eq!(created(&over, "cy", 3), 200, "new");
+    let duo: Vec<Option<&str>> = got.users.iter().map(|u| u.duo_user.as_deref()).collect();
+    assert_eq!(duo, [None, Some("cy"), None], "Duo names set and cleared");
     // The same document again writes nothing that shows.
     over.write(|tx| import(tx, &b, 300).map(|_| ())).unwrap();
     assert_eq!(over.read(|tx| export(tx)).unwrap(), got);
@@ -224,5 +228,41 @@ fn changed_rules_are_updated_in_place() {
     assert_eq!(
         find(&after, &doc.networks[12].range),
         find(&before, &doc.networks[12].range)
+    );
+}
+
+/// A Duo user name in a document is checked like `user set --duo`: a hostile one refuses the
+/// whole document, naming where it is; a good one survives the TOML round trip.
+#[test]
+fn duo_user_names_are_checked_on_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = Store::create(&dir.path().join("mfa.db")).unwrap();
+    for bad in ["a b", "", "\u{1b}[2J", "-x", &"d".repeat(101)] {
+        let mut doc = users_doc(&mut store, "[[users]]\nname = \"ann\"\n");
+        doc.users[0].duo_user = Some(bad.to_string());
+        let err = store
+            .write(|tx| import(tx, &doc, 1).map(|_| ()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("users[0].duo_user") && err.contains("Duo user name"),
+            "{bad:?}: {err}"
+        );
+        assert!(!err.contains('\u{1b}'), "{err:?}");
+    }
+    assert!(store.read(|tx| people::users(tx)).unwrap().is_empty());
+    let doc = users_doc(
+        &mut store,
+        "[[users]]\nname = \"ann\"\nduo_user = \"ann.b@corp.example\"\n",
+    );
+    store.write(|tx| import(tx, &doc, 1).map(|_| ())).unwrap();
+    let back = parse(
+        "t",
+        &to_toml(&store.read(|tx| export(tx)).unwrap()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        back.users[0].duo_user.as_deref(),
+        Some("ann.b@corp.example")
     );
 }

@@ -1,13 +1,21 @@
 //! Message templates: their names, defaults, validation and rendering.
 //!
-//! A template is text with placeholders `{prefix} {code} {user} {host} {minutes}`; `{{` and
-//! `}}` stand for literal braces. Subjects are one line (no header injection) and short
-//! (carriers truncate); a passcode body must carry `{code}`.
+//! A template is text with placeholders `{prefix} {code} {user} {host} {minutes} {url}`
+//! (which ones depends on the template: [`allowed`]); `{{` and `}}` stand for literal braces.
+//! Subjects are one line (no header injection) and short (carriers truncate); a passcode body
+//! must carry `{code}`, a Duo enrollment body `{url}`. [`enrollment_message`] builds the Duo
+//! enrollment notice that both the PAM module and `mfa-admin duo enroll --send` queue.
 
+use crate::contact::Channel;
+use crate::spool::{Kind, Message};
+use crate::store::rules::Template;
 use crate::{Result, invalid};
 
 /// The placeholders a template may use.
-pub const PLACEHOLDERS: &[&str] = &["prefix", "code", "user", "host", "minutes"];
+pub const PLACEHOLDERS: &[&str] = &["prefix", "code", "user", "host", "minutes", "url"];
+
+/// How long the sender may still deliver a Duo enrollment notice (its link is Duo's).
+pub const ENROLL_NOTICE_TTL: i64 = 3600;
 
 /// Every template: name, default text.
 pub const TEMPLATES: &[(&str, &str)] = &[
@@ -20,7 +28,22 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "test-body",
         "Test message from mfa on {host} for {user}. No action is needed.",
     ),
+    ("duo-enroll-subject", "{host}: enrol with Duo"),
+    (
+        "duo-enroll-body",
+        "To log in to {host} as {user} you need Duo. Enrol your phone here: {url} If you did not try to log in, tell your administrator.",
+    ),
 ];
+
+/// The placeholders the template `name` may use (`{url}` only where there is a link, the
+/// passcode's only where there is a passcode).
+pub fn allowed(name: &str) -> &'static [&'static str] {
+    if name.starts_with("duo-enroll-") {
+        &["user", "host", "url"]
+    } else {
+        &["prefix", "code", "user", "host", "minutes"]
+    }
+}
 
 const MAX_SUBJECT: usize = 78;
 const MAX_BODY: usize = 1000;
@@ -47,6 +70,16 @@ pub fn default_text(name: &str) -> Result<&'static str> {
 pub fn validate(name: &str, text: &str) -> Result<()> {
     default_text(name)?;
     let used = placeholders(text)?;
+    if let Some(p) = used.iter().find(|p| !allowed(name).contains(p)) {
+        return Err(invalid!(
+            "template {name} cannot use {{{p}}}: it may use {}",
+            allowed(name)
+                .iter()
+                .map(|p| format!("{{{p}}}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
+    }
     let is_subject = name.ends_with("-subject");
     let max = if is_subject { MAX_SUBJECT } else { MAX_BODY };
     if text.trim().is_empty() {
@@ -77,6 +110,11 @@ pub fn validate(name: &str, text: &str) -> Result<()> {
     if name == "passcode-body" && !used.contains(&"code") {
         return Err(invalid!(
             "template passcode-body must contain {{code}}, or users never see their passcode"
+        ));
+    }
+    if name == "duo-enroll-body" && !used.contains(&"url") {
+        return Err(invalid!(
+            "template duo-enroll-body must contain {{url}}, or users never see the enrollment link"
         ));
     }
     Ok(())
@@ -128,8 +166,13 @@ pub struct Values<'a> {
     pub minutes: u32,
 }
 
-/// Renders a validated template.
+/// Renders a validated template (`{url}` renders empty: see [`render_link`]).
 pub fn render(text: &str, v: &Values<'_>) -> String {
+    render_link(text, v, "")
+}
+
+/// Renders a validated template whose `{url}` is `url`.
+pub fn render_link(text: &str, v: &Values<'_>, url: &str) -> String {
     let mut out = String::with_capacity(text.len() + 32);
     let mut rest = text;
     while let Some(i) = rest.find(['{', '}']) {
@@ -148,6 +191,7 @@ pub fn render(text: &str, v: &Values<'_>) -> String {
                 "user" => out.push_str(v.user),
                 "host" => out.push_str(v.host),
                 "minutes" => out.push_str(&v.minutes.to_string()),
+                "url" => out.push_str(url),
                 other => {
                     out.push('{');
                     out.push_str(other);
@@ -162,6 +206,55 @@ pub fn render(text: &str, v: &Values<'_>) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// The Duo enrollment notice for `user` (Duo's enrollment link `url`), to `to` over
+/// `channel` (`masked`: `to` as logs may show it), from the templates in force
+/// (`duo-enroll-subject`, `duo-enroll-body`; a template missing from `templates` has its
+/// default text). Its kind is [`Kind::Notice`]: the sender's passcode send limits do not
+/// count it. The PAM module and `mfa-admin duo enroll --send` both queue it with
+/// [`crate::spool::enqueue`]. Fails only when the system's random source does (the id).
+#[allow(clippy::too_many_arguments)]
+pub fn enrollment_message(
+    templates: &[Template],
+    user: &str,
+    host: &str,
+    url: &str,
+    channel: Channel,
+    to: &str,
+    masked: &str,
+    now: i64,
+) -> Result<Message> {
+    let text = |name: &str| -> String {
+        templates
+            .iter()
+            .find(|t| t.name == name)
+            .map(|t| t.text.clone())
+            .or_else(|| default_text(name).ok().map(str::to_string))
+            .unwrap_or_default()
+    };
+    let values = Values {
+        user,
+        host,
+        ..Values::default()
+    };
+    // One line, whatever Duo's link holds (a subject never carries a newline).
+    let subject: String = render_link(&text("duo-enroll-subject"), &values, url)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    Ok(Message {
+        id: format!("{now}-{}", crate::passcode::random_id()?),
+        created: now,
+        expires: now.saturating_add(ENROLL_NOTICE_TTL),
+        channel,
+        to: to.to_string(),
+        subject,
+        body: render_link(&text("duo-enroll-body"), &values, url),
+        user: user.to_string(),
+        kind: Kind::Notice,
+        masked_to: masked.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -216,5 +309,73 @@ mod tests {
         );
         assert!(validate("test-body", "open { brace").is_err());
         assert!(validate("test-body", "close } brace").is_err());
+    }
+
+    #[test]
+    fn duo_enrollment_templates_use_their_own_placeholders() {
+        validate("duo-enroll-body", "{user}: {url}").unwrap();
+        let e = validate("duo-enroll-body", "enrol at the portal")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("{url}"), "{e}");
+        let e = validate("duo-enroll-body", "{url} {code}")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cannot use {code}"), "{e}");
+        let e = validate("passcode-body", "{code} {url}")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cannot use {url}"), "{e}");
+        assert!(validate("duo-enroll-subject", "{url}\r\nBcc: x").is_err());
+    }
+
+    #[test]
+    fn the_enrollment_message_carries_the_link_and_is_no_passcode() {
+        let custom = [Template {
+            name: "duo-enroll-body".into(),
+            text: "{{hi}} {user}@{host}: {url}".into(),
+            default: false,
+        }];
+        let m = enrollment_message(
+            &custom,
+            "ann",
+            "web1",
+            "https://api-x.duosecurity.com/portal?code=abc&akey=1",
+            Channel::Email,
+            "ann@example.com",
+            "a***@example.com",
+            1000,
+        )
+        .unwrap();
+        assert_eq!(
+            m.body,
+            "{hi} ann@web1: https://api-x.duosecurity.com/portal?code=abc&akey=1"
+        );
+        assert_eq!(m.subject, "web1: enrol with Duo", "the default subject");
+        assert_eq!(m.kind, Kind::Notice);
+        assert_eq!((m.created, m.expires), (1000, 1000 + ENROLL_NOTICE_TTL));
+        assert_eq!(m.to, "ann@example.com");
+        assert_eq!(m.masked_to, "a***@example.com");
+        assert!(m.id.starts_with("1000-") && m.id.len() > 20, "{}", m.id);
+        // A hostile link cannot add a header line through the subject.
+        let hostile = [Template {
+            name: "duo-enroll-subject".into(),
+            text: "{url}".into(),
+            default: false,
+        }];
+        let m = enrollment_message(
+            &hostile,
+            "ann",
+            "web1",
+            "x\r\nBcc: all@example.com",
+            Channel::Sms,
+            "+15551234567",
+            "+1555***4567",
+            1,
+        )
+        .unwrap();
+        assert!(!m.subject.contains(['\r', '\n']), "{:?}", m.subject);
+        let other = enrollment_message(&[], "ann", "web1", "u", Channel::Sms, "t", "m", 1).unwrap();
+        assert_ne!(m.id, other.id, "ids are unique");
     }
 }

@@ -1,29 +1,23 @@
-//! Checks for the names and small texts the rules are made of: user names, PAM service
-//! names, methods, domain names, labels. Each returns an error naming the value and the
+//! Checks for the names and small texts the rules are made of: user names, Duo user names,
+//! PAM service names, methods, domain names, labels. Each returns an error naming the value and the
 //! accepted form.
 
 use crate::{Result, invalid};
 
-/// Second-factor methods a service can require.
-pub const METHODS: &[&str] = &["none", "passcode", "totp", "any"];
+/// Second-factor methods a service can require (`duo`: Duo through the sender's broker).
+pub const METHODS: &[&str] = &["none", "passcode", "totp", "duo", "any"];
 
-/// Methods the design names that do not exist yet: refused when set, so that no rule can
-/// refuse every login (a database that already holds one still refuses: see
-/// [`crate::policy`]).
-pub const PLANNED_METHODS: &[&str] = &["duo"];
+/// The longest Duo user name stored.
+pub const MAX_DUO_USER: usize = 100;
 
 /// The service name that stands for every service without a rule of its own.
 pub const ANY_SERVICE: &str = "*";
 
-/// Checks a method keyword.
+/// Checks a method keyword (case and surrounding blanks do not matter: `DUO` is `duo`).
 pub fn method(text: &str) -> Result<String> {
     let m = text.trim().to_ascii_lowercase();
     if METHODS.contains(&m.as_str()) {
         Ok(m)
-    } else if PLANNED_METHODS.contains(&m.as_str()) {
-        Err(invalid!(
-            "method {m} is not available yet; use passcode, totp or any (or none)"
-        ))
     } else {
         Err(invalid!(
             "unknown method {text:?}: expected one of {}",
@@ -68,6 +62,23 @@ pub fn user_name(text: &str) -> Result<String> {
     } else {
         Err(invalid!(
             "invalid user name {text:?}: expected 1 to 256 characters of letters, digits and . _ - @ $ \\, not starting with '-'"
+        ))
+    }
+}
+
+/// Checks a Duo user name (`user set --duo NAME`): 1 to [`MAX_DUO_USER`] bytes of printable
+/// ASCII without spaces (Duo's names hold letters, digits and `@ . _ -` and the like).
+pub fn duo_user(text: &str) -> Result<String> {
+    let ok = !text.is_empty()
+        && text.len() <= MAX_DUO_USER
+        && !text.starts_with('-')
+        && text.bytes().all(|b| b.is_ascii_graphic());
+    if ok {
+        Ok(text.into())
+    } else {
+        Err(invalid!(
+            "invalid Duo user name {:?}: expected 1 to {MAX_DUO_USER} printable ASCII characters without spaces, not starting with '-' (such as ann or ann@corp.example)",
+            text.escape_debug().to_string()
         ))
     }
 }
@@ -125,15 +136,35 @@ mod tests {
     fn methods() {
         assert_eq!(method("Passcode").unwrap(), "passcode");
         let e = method("sms").unwrap_err().to_string();
-        assert!(e.contains("none|passcode|totp|any"), "{e}");
-        for duo in ["duo", " Duo "] {
-            let e = method(duo).unwrap_err();
+        assert!(e.contains("none|passcode|totp|duo|any"), "{e}");
+        for duo in ["duo", " Duo ", "DUO"] {
+            assert_eq!(method(duo).unwrap(), "duo");
+        }
+        for bad in ["duo-push", "d uo", "duo\u{1b}[2J"] {
+            let e = method(bad).unwrap_err();
             assert!(e.is_bad_input());
-            assert!(
-                e.to_string()
-                    .contains("method duo is not available yet; use passcode, totp or any"),
-                "{e}"
-            );
+            assert!(e.to_string().contains("unknown method"), "{e}");
+        }
+    }
+
+    #[test]
+    fn duo_user_names() {
+        for ok in [
+            "ann",
+            "ann@corp.example",
+            "a.b_c-d",
+            "x+tag",
+            &"a".repeat(100),
+        ] {
+            assert_eq!(duo_user(ok).unwrap(), ok);
+        }
+        let long = "a".repeat(101);
+        for bad in ["", "a b", "ann\n", "é", "-ann", "a\u{1b}[2J", "\t", &long] {
+            let e = duo_user(bad).unwrap_err();
+            assert!(e.is_bad_input(), "{bad}");
+            let text = e.to_string();
+            assert!(text.contains("Duo user name"), "{text}");
+            assert!(!text.contains('\u{1b}') && !text.contains('\n'), "{text:?}");
         }
     }
 

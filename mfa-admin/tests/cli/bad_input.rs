@@ -424,7 +424,7 @@ fn net_del_and_check_refuse_bad_input() {
 #[test]
 fn service_set_and_del_refuse_bad_input() {
     let env = populated();
-    let methods = "expected one of none|passcode|totp|any";
+    let methods = "expected one of none|passcode|totp|duo|any";
     env.bad(
         &["service", "set", "sshd", "sometimes"],
         &["unknown method \"sometimes\"", methods],
@@ -467,19 +467,39 @@ fn service_set_and_del_refuse_bad_input() {
     );
 }
 
-/// `duo` is planned, not built: a rule naming it would refuse every login of the service.
+/// Method `duo` is accepted (any case, surrounding blanks trimmed, as for the other
+/// methods) by `service set` and import; a near miss is refused naming the methods.
 #[test]
-fn service_set_and_import_refuse_duo_until_it_exists() {
+fn service_set_and_import_take_duo_and_refuse_near_misses() {
     let env = populated();
-    let why = "method duo is not available yet; use passcode, totp or any";
     for method in ["duo", "DUO", " duo "] {
-        env.bad(&["service", "set", "sshd", method], &[why]);
+        env.ok(&["service", "set", "sshd", method]);
+        let v = env.json(&["service", "list"]);
+        let sshd = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["service"] == "sshd")
+            .unwrap_or_else(|| panic!("{v}"));
+        assert_eq!(sshd["method"], "duo", "{v}");
+    }
+    let why = "expected one of none|passcode|totp|duo|any";
+    for method in ["duo-push", "d uo", "duo\u{1b}[2J"] {
+        let o = env.bad(
+            &["service", "set", "sshd", method],
+            &["unknown method", why],
+        );
+        assert!(!o.stderr.contains('\u{1b}'), "{:?}", o.stderr);
         env.bad(&["service", "set", "*", method], &[why]);
     }
     let doc = env.ok(&["export"]);
     let with_duo = doc.replace("sudo = \"totp\"", "sudo = \"duo\"");
     assert_ne!(with_duo, doc);
-    bad_import(&env, "duo.toml", &with_duo, &["services.sudo", why]);
+    let bad = with_duo.replace("sudo = \"duo\"", "sudo = \"duo-push\"");
+    bad_import(&env, "duo.toml", &bad, &["services.sudo", why]);
+    std::fs::write(env.path("duo.toml"), &with_duo).unwrap();
+    env.ok(&["import", env.path("duo.toml").to_str().unwrap()]);
+    assert!(env.ok(&["export"]).contains("sudo = \"duo\""));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1342,7 +1362,7 @@ fn import_refuses_an_invalid_value_deep_inside() {
         &env,
         "method.toml",
         &broken,
-        &["services.sudo", "expected one of none|passcode|totp|any"],
+        &["services.sudo", "expected one of none|passcode|totp|duo|any"],
     );
     let broken = doc.replace(
         "mandatory = true\nexempt = false",

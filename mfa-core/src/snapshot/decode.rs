@@ -120,6 +120,7 @@ pub(super) fn skip_user(r: &mut Reader<'_>) -> Option<()> {
             r.bytes()?;
         }
     }
+    r.bytes()?; // the Duo user name
     Some(())
 }
 
@@ -166,6 +167,7 @@ pub(super) fn read_user<'a>(r: &mut Reader<'a>) -> Option<(&'a str, UserRecord)>
             label: r.str()?.to_string(),
         });
     }
+    let duo_user = Some(r.str()?.to_string()).filter(|d| !d.is_empty());
     let facts = UserFacts {
         enabled: flags & 1 != 0,
         mandatory: flags & 2 != 0,
@@ -175,7 +177,7 @@ pub(super) fn read_user<'a>(r: &mut Reader<'a>) -> Option<(&'a str, UserRecord)>
         contacts: contacts.len(),
         totp: key.is_some(),
         backup_codes: usize::from(backups),
-        duo: false, // set by helper A from duo_user (lead placeholder)
+        duo: duo_user.is_some(),
         double_logon_contact,
     };
     Some((
@@ -184,6 +186,7 @@ pub(super) fn read_user<'a>(r: &mut Reader<'a>) -> Option<(&'a str, UserRecord)>
             facts,
             key,
             contacts,
+            duo_user,
         },
     ))
 }

@@ -299,11 +299,12 @@ pub(crate) struct UserRow {
     self_enroll: Option<bool>,
     log: Option<String>,
     double_logon_contact: Option<i64>,
+    duo_user: Option<String>,
 }
 
 const USER_SELECT: &str =
     "SELECT u.name, u.enabled, coalesce(o.mandatory, 0), coalesce(o.exempt, 0),
-        o.self_enroll, o.log_level, o.double_logon_contact
+        o.self_enroll, o.log_level, o.double_logon_contact, u.duo_user
      FROM users u LEFT JOIN overrides o ON o.user = u.name";
 
 const CONTACT_SELECT: &str =
@@ -319,6 +320,7 @@ fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
         self_enroll: r.get(4)?,
         log: r.get(5)?,
         double_logon_contact: r.get(6)?,
+        duo_user: r.get(7)?,
     })
 }
 
@@ -459,6 +461,8 @@ fn put_user(
         put_str(out, &c.masked)?;
         put_str(out, &c.label)?;
     }
+    // The Duo user name, "" for none (a stored name is never empty: validate::duo_user).
+    put_str(out, u.duo_user.as_deref().unwrap_or_default())?;
     Ok(())
 }
 

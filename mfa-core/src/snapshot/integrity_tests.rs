@@ -16,6 +16,7 @@ fn db_record(store: &Store, user: &str) -> Option<UserRecord> {
         facts,
         key: factors::totp_of(store.conn(), user).unwrap(),
         contacts: people::contacts(store.conn(), user).unwrap(),
+        duo_user: people::duo_user(store.conn(), user).unwrap(),
     })
 }
 

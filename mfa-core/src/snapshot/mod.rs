@@ -48,7 +48,7 @@
 //! in the kernel (`copy_file_range`), instead of reading the whole database again.
 //!
 //! **Format** (little-endian; written by [`build`] or `patch`, atomically by rename). A
-//! header: `MFAPOL05`, u64 generation, u32 total length, u32 length of the head, the 16-byte
+//! header: `MFAPOL06`, u64 generation, u32 total length, u32 length of the head, the 16-byte
 //! XXH3-128 of the head (the digest field left out). The head, read at every login:
 //! sections of a u32 count then records; strings are a u16 length then UTF-8, byte strings a
 //! u16 length then bytes; log levels are one byte (0 unset, 1 none, 2 rejects, 3 all).
@@ -72,13 +72,14 @@
 //! user: name, u8 flags (1 enabled, 2 mandatory, 4 exempt), u8 log, u8 self-enroll (0 unset,
 //! 1 yes, 2 no), u8 double-logon contact (its number; 0 the first contact), u16 backup codes
 //! left, u8 has key, [algorithm, u8 digits, secret], u8 contact count, contacts: u8 number,
-//! channel, address, carrier ("" none), to, masked, label.
+//! channel, address, carrier ("" none), to, masked, label; the Duo user name ("" none).
 //!
 //! **Versions.** The magic names the format; a change of it takes the next number. A file of
 //! another version (an `mfa-admin` or module of another build wrote it: during a package
 //! upgrade, before its `mfa-admin init` runs) is not used, like a damaged one: logins read the
 //! database and the next `mfa-admin` command rewrites it. (`MFAPOL04` added the double-logon
-//! contact; `MFAPOL05` the index blocks, offsets from the head's end and XXH3-128.)
+//! contact; `MFAPOL05` the index blocks, offsets from the head's end and XXH3-128; `MFAPOL06`
+//! the Duo user name.)
 
 #[cfg(test)]
 mod attack_tests;
@@ -137,7 +138,7 @@ pub(crate) fn head_digest(head: &[u8]) -> [u8; DIGEST] {
     h.digest128().to_le_bytes()
 }
 
-pub(crate) const MAGIC: &[u8; 8] = b"MFAPOL05";
+pub(crate) const MAGIC: &[u8; 8] = b"MFAPOL06";
 /// What every version's magic starts with (the last two characters number the format).
 pub(crate) const MAGIC_FAMILY: &[u8; 6] = b"MFAPOL";
 /// Length of a checksum.
@@ -175,6 +176,9 @@ pub struct UserRecord {
     pub facts: UserFacts,
     pub key: Option<Key>,
     pub contacts: Vec<ContactRow>,
+    /// The user's Duo user name (`user set --duo`); `None`: not known to have Duo (method
+    /// `duo` asks Duo under the login name).
+    pub duo_user: Option<String>,
 }
 
 /// Counts a change of the policy: the snapshot must carry the new generation. Call it in
@@ -302,6 +306,7 @@ pub(crate) fn user_from_database(database: &Path, name: &str) -> Option<UserReco
             facts,
             key: crate::store::factors::totp_of(conn, name)?,
             contacts: crate::store::people::contacts(conn, name)?,
+            duo_user: crate::store::people::duo_user(conn, name)?,
         }))
     };
     read().unwrap_or_else(|_| {
@@ -313,6 +318,7 @@ pub(crate) fn user_from_database(database: &Path, name: &str) -> Option<UserReco
             },
             key: None,
             contacts: Vec::new(),
+            duo_user: None,
         })
     })
 }

@@ -317,3 +317,43 @@ fn an_import_of_the_rules_in_force_is_a_patch() {
     assert!(snap.lookup("user042").unwrap().is_none());
     assert!(snap.lookup("user043").unwrap().is_some());
 }
+
+/// A user's Duo name is part of their record: setting, changing and clearing it (by
+/// `user set` or by an import) patches that user's block, and the snapshot's record, the
+/// database fallback and `people::duo_user` say the same.
+#[test]
+fn a_duo_name_is_patched_into_the_users_record() {
+    let (_d, mut s) = populated();
+    change(&mut s, true, |tx| {
+        people::set_duo_user(tx, "user042", Some("u42@corp.example")).map(|_| ())
+    });
+    let check = |s: &Store, user: &str, want: Option<&str>| {
+        let snap = Snapshot::open(s.path()).unwrap().unwrap();
+        let rec = snap.lookup(user).unwrap().unwrap();
+        assert_eq!(rec.duo_user.as_deref(), want, "{user}");
+        assert_eq!(rec.facts.duo, want.is_some(), "{user}");
+        assert_eq!(
+            people::duo_user(s.conn(), user).unwrap().as_deref(),
+            want,
+            "{user}"
+        );
+        let db = user_from_database(s.path(), user).unwrap();
+        assert_eq!(db, rec, "the database fallback says what the snapshot says");
+    };
+    check(&s, "user042", Some("u42@corp.example"));
+    check(&s, "user043", None);
+    change(&mut s, true, |tx| {
+        people::set_duo_user(tx, "user042", Some("user042")).map(|_| ())
+    });
+    check(&s, "user042", Some("user042"));
+    // An import that changes only this user's Duo name is a patch too.
+    let mut doc = s.read(|tx| crate::export::export(tx)).unwrap();
+    let u = doc.users.iter_mut().find(|u| u.name == "user042").unwrap();
+    assert_eq!(u.duo_user.as_deref(), Some("user042"), "exported");
+    u.duo_user = None;
+    change(&mut s, true, |tx| {
+        crate::export::import(tx, &doc, 0).map(|_| ())
+    });
+    check(&s, "user042", None);
+    assert_eq!(people::duo_user(s.conn(), "nosuch").unwrap(), None);
+}

@@ -24,7 +24,7 @@
 //! | `to` | fully resolved: an address, `number@gateway`, or `+E164` |
 //! | `subject`, `body` | the rendered message |
 //! | `user` | the user it is for (for logs) |
-//! | `kind` | `passcode` or `test` |
+//! | `kind` | `passcode`, `test` or `notice` (no code: the Duo enrollment link) |
 //! | `masked_to` | the recipient as logs may show it |
 //!
 //! A message the sender gives up on moves to `failed/ID.json`, with the reason in
@@ -50,6 +50,9 @@ pub enum Kind {
     Passcode,
     /// `mfa-admin test`.
     Test,
+    /// A notice without a code (the Duo enrollment link): not counted by the passcode send
+    /// limits.
+    Notice,
 }
 
 /// One message, fully resolved: the sender needs nothing else.

@@ -45,7 +45,7 @@ pub fn facts(conn: &Connection, user: &str, service: &str, ip: Option<IpAddr>) -
                     (SELECT count(*) FROM contacts c WHERE c.user = u.name),
                     EXISTS (SELECT 1 FROM totp t WHERE t.user = u.name),
                     (SELECT count(*) FROM backup_codes b WHERE b.user = u.name),
-                    o.double_logon_contact
+                    o.double_logon_contact, u.duo_user IS NOT NULL
              FROM users u LEFT JOIN overrides o ON o.user = u.name
              WHERE u.name = ?1",
             [user],
@@ -60,12 +60,13 @@ pub fn facts(conn: &Connection, user: &str, service: &str, ip: Option<IpAddr>) -
                     r.get::<_, bool>(6)?,
                     r.get::<_, i64>(7)?,
                     r.get::<_, Option<i64>>(8)?,
+                    r.get::<_, bool>(9)?,
                 ))
             },
         )
         .optional()?;
     let user_facts = match user_facts {
-        Some((enabled, mandatory, exempt, self_enroll, log, contacts, totp, backups, dlc)) => {
+        Some((enabled, mandatory, exempt, self_enroll, log, contacts, totp, backups, dlc, duo)) => {
             Some(UserFacts {
                 enabled,
                 mandatory,
@@ -75,7 +76,7 @@ pub fn facts(conn: &Connection, user: &str, service: &str, ip: Option<IpAddr>) -
                 contacts: usize::try_from(contacts).unwrap_or(0),
                 totp,
                 backup_codes: usize::try_from(backups).unwrap_or(0),
-                duo: false, // set by helper A from duo_user (lead placeholder)
+                duo,
                 double_logon_contact: dlc,
             })
         }

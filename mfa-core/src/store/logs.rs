@@ -24,6 +24,9 @@ pub struct AuthEvent {
     pub method: String,
     pub destination: String,
     pub reason: String,
+    /// Duo's transaction id ("" for other factors, and for rows from before it was kept).
+    #[serde(default)]
+    pub txid: String,
 }
 
 /// Every outcome the module logs, with what it means (`log show --outcome`).
@@ -84,8 +87,9 @@ fn insert_auth(conn: &Connection, event: &AuthEvent, event_id: Option<&str>) -> 
     let key = parse_address(&event.address).ok().map(log_key);
     let mut stmt = conn.prepare_cached(
         "INSERT OR IGNORE INTO auth_log
-             (ts, user, service, address, addr_key, tty, outcome, method, destination, reason, event)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+             (ts, user, service, address, addr_key, tty, outcome, method, destination, reason, event,
+              txid)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?;
     let ts = if event.time == 0 {
         crate::now()
@@ -103,7 +107,8 @@ fn insert_auth(conn: &Connection, event: &AuthEvent, event_id: Option<&str>) -> 
         event.method,
         event.destination,
         event.reason,
-        event_id
+        event_id,
+        event.txid
     ])?)
 }
 
@@ -221,7 +226,8 @@ fn auth_query(
     (
         format!(
             "SELECT * FROM (
-               SELECT id, ts, user, service, address, tty, outcome, method, destination, reason
+               SELECT id, ts, user, service, address, tty, outcome, method, destination, reason,
+                      txid
                FROM auth_log {filter}
                ORDER BY ts DESC, id DESC LIMIT ?)
              ORDER BY ts, id"
@@ -312,6 +318,7 @@ pub fn auth_log(conn: &Connection, f: &AuthFilter) -> Result<Vec<AuthEvent>> {
             method: r.get(7)?,
             destination: r.get(8)?,
             reason: r.get(9)?,
+            txid: r.get(10)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

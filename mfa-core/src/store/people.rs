@@ -26,6 +26,9 @@ pub struct User {
     pub totp: Option<TotpInfo>,
     /// Unused backup codes.
     pub backup_codes: i64,
+    /// The user's Duo user name; `None`: not known to have Duo (method `duo` asks Duo under
+    /// the login name, `any` does not offer Duo).
+    pub duo_user: Option<String>,
 }
 
 /// What `user show` tells of an authenticator key.
@@ -49,6 +52,8 @@ pub struct UserSummary {
     /// Unix time until which the database holds the user locked out (0: no lockout; a
     /// time in the past: the lockout ran out). The user's state file may hold a later one.
     pub locked_until: i64,
+    /// The user's Duo user name, if the record names one.
+    pub duo_user: Option<String>,
 }
 
 /// A stored contact, with its fully resolved destination and masked form.
@@ -123,7 +128,8 @@ pub fn users(conn: &Connection) -> Result<Vec<UserSummary>> {
     let mut stmt = conn.prepare(
         "SELECT u.name, u.full_name, u.enabled, u.created,
                 (SELECT count(*) FROM contacts c WHERE c.user = u.name),
-                coalesce(o.mandatory, 0), coalesce(o.exempt, 0), coalesce(l.locked_until, 0)
+                coalesce(o.mandatory, 0), coalesce(o.exempt, 0), coalesce(l.locked_until, 0),
+                u.duo_user
          FROM users u LEFT JOIN overrides o ON o.user = u.name
               LEFT JOIN lockouts l ON l.user = u.name
          ORDER BY u.name",
@@ -138,6 +144,7 @@ pub fn users(conn: &Connection) -> Result<Vec<UserSummary>> {
             mandatory: r.get(5)?,
             exempt: r.get(6)?,
             locked_until: r.get(7)?,
+            duo_user: r.get(8)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -147,13 +154,23 @@ pub fn users(conn: &Connection) -> Result<Vec<UserSummary>> {
 pub fn user(conn: &Connection, name: &str) -> Result<Option<User>> {
     let base = conn
         .query_row(
-            "SELECT u.full_name, u.enabled, u.created, coalesce(l.failures, 0), coalesce(l.locked_until, 0)
+            "SELECT u.full_name, u.enabled, u.created, coalesce(l.failures, 0), coalesce(l.locked_until, 0),
+                    u.duo_user
              FROM users u LEFT JOIN lockouts l ON l.user = u.name WHERE u.name = ?1",
             [name],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            },
         )
         .optional()?;
-    let Some((full_name, enabled, created, failures, locked_until)) = base else {
+    let Some((full_name, enabled, created, failures, locked_until, duo_user)) = base else {
         return Ok(None);
     };
     Ok(Some(User {
@@ -179,7 +196,32 @@ pub fn user(conn: &Connection, name: &str) -> Result<Option<User>> {
             )
             .optional()?,
         backup_codes: crate::store::factors::backup_count(conn, name)?,
+        duo_user,
     }))
+}
+
+/// The user's Duo user name (`None`: an unknown user, or one not known to have Duo). The
+/// database's answer for a login without a policy snapshot.
+pub fn duo_user(conn: &Connection, name: &str) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT duo_user FROM users WHERE name = ?1")?
+        .query_row([name], |r| r.get::<_, Option<String>>(0))
+        .optional()?
+        .flatten())
+}
+
+/// Sets (`Some`, validated) or clears (`None`) the user's Duo user name; returns false when
+/// it already was so.
+pub fn set_duo_user(conn: &Connection, name: &str, duo_user: Option<&str>) -> Result<bool> {
+    require_user(conn, name)?;
+    if let Some(d) = duo_user {
+        crate::validate::duo_user(d)?;
+    }
+    let n = conn.execute(
+        "UPDATE users SET duo_user = ?2 WHERE name = ?1 AND duo_user IS NOT ?2",
+        params![name, duo_user],
+    )?;
+    Ok(n > 0)
 }
 
 /// Adds a user; an existing name is a conflict.

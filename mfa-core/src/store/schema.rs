@@ -2,7 +2,7 @@
 //! to N; each runs in one transaction. Never edit a released migration: add the next one.
 
 /// The migrations, in order.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 const V1: &str = r#"
 -- Secrets and identifiers of this installation (the passcode hash key lives here; the file
@@ -219,6 +219,28 @@ CREATE INDEX auth_log_service ON auth_log (service, ts);
 CREATE INDEX auth_log_outcome ON auth_log (outcome, ts);
 "#;
 
+const V6: &str = r#"
+-- Duo (method `duo`, brokered by mfa-sender). A user's Duo user name: NULL, the user is not
+-- known to have Duo (method `duo` still asks Duo under the login name; `any` does not list
+-- it); set, the user has Duo under that name.
+ALTER TABLE users ADD COLUMN duo_user TEXT;
+
+-- The Duo transaction id of an auth-log row ('' when none); the factor is the row's method
+-- (duo-push, ...), the device Duo's masked display name its destination.
+ALTER TABLE auth_log ADD COLUMN txid TEXT NOT NULL DEFAULT '';
+
+-- The Duo enrollment notice's templates (their defaults live in mfa_core::template, as the
+-- others'; the table holds the changed ones): the name check is widened.
+CREATE TABLE templates_v6 (
+    name TEXT PRIMARY KEY CHECK (name IN ('passcode-subject', 'passcode-body', 'test-body',
+                                          'duo-enroll-subject', 'duo-enroll-body')),
+    body TEXT NOT NULL
+);
+INSERT INTO templates_v6 (name, body) SELECT name, body FROM templates;
+DROP TABLE templates;
+ALTER TABLE templates_v6 RENAME TO templates;
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::MIGRATIONS;
@@ -251,7 +273,7 @@ mod tests {
         let v: i64 = c
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(v, 5);
+        assert_eq!(v, super::MIGRATIONS.len() as i64);
         let n: i64 = c
             .query_row(
                 "SELECT count(*) FROM sqlite_schema WHERE type = 'index'
@@ -293,6 +315,72 @@ mod tests {
             c.query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0))
                 .unwrap()
                 == "ok"
+        );
+    }
+
+    /// A version-5 database with users, a changed template and log rows opens as version 6:
+    /// every row kept, no user has a Duo name, old rows have no txid, the new templates can
+    /// be stored and an unknown one still cannot.
+    #[test]
+    fn v6_from_v5_keeps_rows_and_templates() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("mfa.db");
+        {
+            let c = rusqlite::Connection::open(&db).unwrap();
+            for m in &MIGRATIONS[..5] {
+                c.execute_batch(m).unwrap();
+            }
+            c.execute_batch(
+                "PRAGMA user_version = 5;
+                 INSERT INTO users (name, created) VALUES ('ann', 1), ('bob', 2);
+                 INSERT INTO templates (name, body) VALUES ('test-body', 'hello {user}');
+                 INSERT INTO auth_log (ts, user, service, outcome, event) VALUES
+                   (100, 'ann', 'sshd', 'success', 'e1');",
+            )
+            .unwrap();
+        }
+        std::fs::set_permissions(&db, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        let store = Store::open(&db).unwrap();
+        let c = store.conn();
+        let v: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 6);
+        let duo: Vec<Option<String>> = c
+            .prepare("SELECT duo_user FROM users ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(duo, [None, None]);
+        let rows = auth_log(c, &AuthFilter::default()).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].txid, "");
+        let body: String = c
+            .query_row(
+                "SELECT body FROM templates WHERE name = 'test-body'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(body, "hello {user}");
+        c.execute(
+            "INSERT INTO templates (name, body) VALUES ('duo-enroll-body', '{url}')",
+            [],
+        )
+        .unwrap();
+        assert!(
+            c.execute(
+                "INSERT INTO templates (name, body) VALUES ('other', 'x')",
+                []
+            )
+            .is_err()
+        );
+        assert_eq!(
+            c.query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0))
+                .unwrap(),
+            "ok"
         );
     }
 }

@@ -31,6 +31,9 @@ _mfa__admin() {
             mfa__admin,doctor)
                 cmd="mfa__admin__subcmd__doctor"
                 ;;
+            mfa__admin,duo)
+                cmd="mfa__admin__subcmd__duo"
+                ;;
             mfa__admin,export)
                 cmd="mfa__admin__subcmd__export"
                 ;;
@@ -139,6 +142,42 @@ _mfa__admin() {
             mfa__admin__subcmd__contact__subcmd__help,list)
                 cmd="mfa__admin__subcmd__contact__subcmd__help__subcmd__list"
                 ;;
+            mfa__admin__subcmd__duo,check)
+                cmd="mfa__admin__subcmd__duo__subcmd__check"
+                ;;
+            mfa__admin__subcmd__duo,enroll)
+                cmd="mfa__admin__subcmd__duo__subcmd__enroll"
+                ;;
+            mfa__admin__subcmd__duo,enroll-status)
+                cmd="mfa__admin__subcmd__duo__subcmd__enroll__subcmd__status"
+                ;;
+            mfa__admin__subcmd__duo,help)
+                cmd="mfa__admin__subcmd__duo__subcmd__help"
+                ;;
+            mfa__admin__subcmd__duo,ping)
+                cmd="mfa__admin__subcmd__duo__subcmd__ping"
+                ;;
+            mfa__admin__subcmd__duo,preauth)
+                cmd="mfa__admin__subcmd__duo__subcmd__preauth"
+                ;;
+            mfa__admin__subcmd__duo__subcmd__help,check)
+                cmd="mfa__admin__subcmd__duo__subcmd__help__subcmd__check"
+                ;;
+            mfa__admin__subcmd__duo__subcmd__help,enroll)
+                cmd="mfa__admin__subcmd__duo__subcmd__help__subcmd__enroll"
+                ;;
+            mfa__admin__subcmd__duo__subcmd__help,enroll-status)
+                cmd="mfa__admin__subcmd__duo__subcmd__help__subcmd__enroll__subcmd__status"
+                ;;
+            mfa__admin__subcmd__duo__subcmd__help,help)
+                cmd="mfa__admin__subcmd__duo__subcmd__help__subcmd__help"
+                ;;
+            mfa__admin__subcmd__duo__subcmd__help,ping)
+                cmd="mfa__admin__subcmd__duo__subcmd__help__subcmd__ping"
+                ;;
+            mfa__admin__subcmd__duo__subcmd__help,preauth)
+                cmd="mfa__admin__subcmd__duo__subcmd__help__subcmd__preauth"
+                ;;
             mfa__admin__subcmd__help,audit)
                 cmd="mfa__admin__subcmd__help__subcmd__audit"
                 ;;
@@ -153,6 +192,9 @@ _mfa__admin() {
                 ;;
             mfa__admin__subcmd__help,doctor)
                 cmd="mfa__admin__subcmd__help__subcmd__doctor"
+                ;;
+            mfa__admin__subcmd__help,duo)
+                cmd="mfa__admin__subcmd__help__subcmd__duo"
                 ;;
             mfa__admin__subcmd__help,export)
                 cmd="mfa__admin__subcmd__help__subcmd__export"
@@ -222,6 +264,21 @@ _mfa__admin() {
                 ;;
             mfa__admin__subcmd__help__subcmd__contact,list)
                 cmd="mfa__admin__subcmd__help__subcmd__contact__subcmd__list"
+                ;;
+            mfa__admin__subcmd__help__subcmd__duo,check)
+                cmd="mfa__admin__subcmd__help__subcmd__duo__subcmd__check"
+                ;;
+            mfa__admin__subcmd__help__subcmd__duo,enroll)
+                cmd="mfa__admin__subcmd__help__subcmd__duo__subcmd__enroll"
+                ;;
+            mfa__admin__subcmd__help__subcmd__duo,enroll-status)
+                cmd="mfa__admin__subcmd__help__subcmd__duo__subcmd__enroll__subcmd__status"
+                ;;
+            mfa__admin__subcmd__help__subcmd__duo,ping)
+                cmd="mfa__admin__subcmd__help__subcmd__duo__subcmd__ping"
+                ;;
+            mfa__admin__subcmd__help__subcmd__duo,preauth)
+                cmd="mfa__admin__subcmd__help__subcmd__duo__subcmd__preauth"
                 ;;
             mfa__admin__subcmd__help__subcmd__log,purge)
                 cmd="mfa__admin__subcmd__help__subcmd__log__subcmd__purge"
@@ -312,6 +369,9 @@ _mfa__admin() {
                 ;;
             mfa__admin__subcmd__help__subcmd__user,list)
                 cmd="mfa__admin__subcmd__help__subcmd__user__subcmd__list"
+                ;;
+            mfa__admin__subcmd__help__subcmd__user,set)
+                cmd="mfa__admin__subcmd__help__subcmd__user__subcmd__set"
                 ;;
             mfa__admin__subcmd__help__subcmd__user,show)
                 cmd="mfa__admin__subcmd__help__subcmd__user__subcmd__show"
@@ -541,6 +601,9 @@ _mfa__admin() {
             mfa__admin__subcmd__user,list)
                 cmd="mfa__admin__subcmd__user__subcmd__list"
                 ;;
+            mfa__admin__subcmd__user,set)
+                cmd="mfa__admin__subcmd__user__subcmd__set"
+                ;;
             mfa__admin__subcmd__user,show)
                 cmd="mfa__admin__subcmd__user__subcmd__show"
                 ;;
@@ -565,6 +628,9 @@ _mfa__admin() {
             mfa__admin__subcmd__user__subcmd__help,list)
                 cmd="mfa__admin__subcmd__user__subcmd__help__subcmd__list"
                 ;;
+            mfa__admin__subcmd__user__subcmd__help,set)
+                cmd="mfa__admin__subcmd__user__subcmd__help__subcmd__set"
+                ;;
             mfa__admin__subcmd__user__subcmd__help,show)
                 cmd="mfa__admin__subcmd__user__subcmd__help__subcmd__show"
                 ;;
@@ -578,7 +644,7 @@ _mfa__admin() {
 
     case "${cmd}" in
         mfa__admin)
-            opts="-h -V --config --json --help --version init settings service net user contact override carrier template log audit test queue totp backup-codes sender doctor maintain export import help"
+            opts="-h -V --config --json --help --version init settings service net user contact override carrier template log audit test queue totp backup-codes sender duo doctor maintain export import help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1033,6 +1099,216 @@ _mfa__admin() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mfa__admin__subcmd__duo)
+            opts="-h --config --json --help ping check preauth enroll enroll-status help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__duo__subcmd__check)
+            opts="-h --config --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__duo__subcmd__enroll)
+            opts="-h --send --config --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --send)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__duo__subcmd__enroll__subcmd__status)
+            opts="-h --config --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__duo__subcmd__help)
+            opts="ping check preauth enroll enroll-status help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__duo__subcmd__help__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__duo__subcmd__help__subcmd__enroll)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__duo__subcmd__help__subcmd__enroll__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__duo__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__duo__subcmd__help__subcmd__ping)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__duo__subcmd__help__subcmd__preauth)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__duo__subcmd__ping)
+            opts="-h --config --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__duo__subcmd__preauth)
+            opts="-h --config --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mfa__admin__subcmd__export)
             opts="-h --config --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1052,7 +1328,7 @@ _mfa__admin() {
             return 0
             ;;
         mfa__admin__subcmd__help)
-            opts="init settings service net user contact override carrier template log audit test queue totp backup-codes sender doctor maintain export import help"
+            opts="init settings service net user contact override carrier template log audit test queue totp backup-codes sender duo doctor maintain export import help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1222,6 +1498,90 @@ _mfa__admin() {
         mfa__admin__subcmd__help__subcmd__doctor)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__help__subcmd__duo)
+            opts="ping check preauth enroll enroll-status"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__help__subcmd__duo__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__help__subcmd__duo__subcmd__enroll)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__help__subcmd__duo__subcmd__enroll__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__help__subcmd__duo__subcmd__ping)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__help__subcmd__duo__subcmd__preauth)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1794,7 +2154,7 @@ _mfa__admin() {
             return 0
             ;;
         mfa__admin__subcmd__help__subcmd__user)
-            opts="list add show del enable disable unlock"
+            opts="list add set show del enable disable unlock"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1864,6 +2224,20 @@ _mfa__admin() {
             return 0
             ;;
         mfa__admin__subcmd__help__subcmd__user__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__help__subcmd__user__subcmd__set)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -3120,7 +3494,7 @@ _mfa__admin() {
             return 0
             ;;
         mfa__admin__subcmd__test)
-            opts="-h --contact --config --json --help"
+            opts="-h --contact --duo --config --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3300,7 +3674,7 @@ _mfa__admin() {
             return 0
             ;;
         mfa__admin__subcmd__user)
-            opts="-h --config --json --help list add show del enable disable unlock help"
+            opts="-h --config --json --help list add set show del enable disable unlock help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3318,13 +3692,17 @@ _mfa__admin() {
             return 0
             ;;
         mfa__admin__subcmd__user__subcmd__add)
-            opts="-h --full-name --config --json --help"
+            opts="-h --full-name --duo --config --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --full-name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --duo)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -3394,7 +3772,7 @@ _mfa__admin() {
             return 0
             ;;
         mfa__admin__subcmd__user__subcmd__help)
-            opts="list add show del enable disable unlock help"
+            opts="list add set show del enable disable unlock help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3491,6 +3869,20 @@ _mfa__admin() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mfa__admin__subcmd__user__subcmd__help__subcmd__set)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mfa__admin__subcmd__user__subcmd__help__subcmd__show)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -3526,6 +3918,28 @@ _mfa__admin() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__user__subcmd__set)
+            opts="-h --duo --no-duo --config --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --duo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -53,12 +53,21 @@ pub enum Command {
     /// The log of administrators' changes
     #[command(subcommand)]
     Audit(AuditCmd),
-    /// Queue a test message to a user's contact (from the test-body template)
+    /// Queue a test message to a user's contact (from the test-body template), or with
+    /// --duo send the user a Duo Push and wait for the answer
+    ///
+    /// With --duo: Duo's preauth for the user (their Duo user name, else the login name),
+    /// then a push to the first push-capable device, through mfa-sender's Duo broker; prints
+    /// what Duo says while it waits and the answer. Exit status 0 only when the push was
+    /// approved; 1 when it was denied, not answered in [duo] timeout, or could not be sent.
     Test {
         user: String,
         /// Contact number (default: the user's first contact)
-        #[arg(long)]
+        #[arg(long, conflicts_with = "duo")]
         contact: Option<String>,
+        /// Send a Duo Push instead of a message (needs [duo] and mfa-sender running)
+        #[arg(long)]
+        duo: bool,
     },
     /// The delivery queue
     #[command(subcommand)]
@@ -76,6 +85,15 @@ pub enum Command {
     /// The delivery daemon
     #[command(subcommand)]
     Sender(SenderCmd),
+    /// Duo (method duo): ask Duo's Auth API through mfa-sender's broker
+    ///
+    /// mfa-sender alone holds Duo's secret key ([duo] in mfa.toml) and talks to Duo; these
+    /// commands ask it over its local socket (<runtime>/duo.sock, root only). A user's Duo
+    /// user name is the one `user set USER --duo NAME` recorded, else the login name. When
+    /// the broker or Duo cannot answer, the message says which and what to check; exit
+    /// status 1 (2 for bad input, or a request Duo refused as malformed or unknown).
+    #[command(subcommand)]
+    Duo(DuoCmd),
     /// Diagnose this installation: files, database, spool, sender, PAM and sshd setup
     ///
     /// The PAM checks cover every stack in --pam-dir: modules that load, pam_mfa's place and
@@ -187,6 +205,34 @@ pub enum TotpCmd {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum DuoCmd {
+    /// Is Duo reachable from mfa-sender? (Duo's /ping, unsigned)
+    Ping,
+    /// Are the integration key, secret key and API host right? (Duo's signed /check)
+    Check,
+    /// What Duo says of a user: auth (with their devices), allow, deny or enroll
+    Preauth { user: String },
+    /// Enrol a user with Duo: prints the activation link, code and expiry
+    ///
+    /// With --send, the activation link also goes to the user's contact through the spool
+    /// (templates duo-enroll-subject and duo-enroll-body): their first email contact, their
+    /// first SMS contact, or contact number N.
+    Enroll {
+        user: String,
+        /// Send the link to the user's first email or SMS contact, or contact N
+        #[arg(long, value_name = "email|sms|N")]
+        send: Option<String>,
+    },
+    /// Whether an enrolment is done: success, waiting or invalid
+    EnrollStatus {
+        /// The user_id `duo enroll` printed
+        user_id: String,
+        /// The activation code `duo enroll` printed
+        code: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum SenderCmd {
     /// Heartbeat age, queue counts and the last delivery error
     Status,
@@ -275,6 +321,25 @@ pub enum UserCmd {
         name: String,
         #[arg(long, default_value = "")]
         full_name: String,
+        /// The user has Duo: under NAME, or under the login name when NAME is left out
+        /// (put it after the user's name)
+        #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+        duo: Option<String>,
+    },
+    /// Change a user's Duo user name: --duo [NAME] or --no-duo
+    ///
+    /// --duo: the user has Duo, under NAME (1 to 100 printable ASCII characters without
+    /// spaces, such as ann@corp.example), or under the login name when NAME is left out;
+    /// method any then offers Duo beside the user's other factors. --no-duo: the user is
+    /// not known to have Duo (method duo still asks Duo under the login name).
+    #[command(group(ArgGroup::new("what").required(true).args(["duo", "no_duo"])))]
+    Set {
+        name: String,
+        #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+        duo: Option<String>,
+        /// The user is not known to have Duo
+        #[arg(long)]
+        no_duo: bool,
     },
     /// Show a user with contacts, overrides and lockout state
     Show { name: String },
@@ -366,10 +431,12 @@ pub enum CarrierCmd {
 pub enum TemplateCmd {
     /// Show the templates (or one)
     Show { name: Option<String> },
-    /// Change a template: passcode-subject, passcode-body or test-body
+    /// Change a template: passcode-subject, passcode-body, test-body, duo-enroll-subject or
+    /// duo-enroll-body
     Set {
         name: String,
-        /// Text with placeholders {prefix} {code} {user} {host} {minutes}
+        /// Text with placeholders {prefix} {code} {user} {host} {minutes}; the duo-enroll
+        /// templates use {user} {host} {url} (the body must hold {url})
         text: String,
     },
     /// Return a template to its default text

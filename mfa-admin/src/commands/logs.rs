@@ -49,10 +49,12 @@ pub fn log(ctx: &Ctx, cmd: LogCmd) -> Result<()> {
             if ctx.json {
                 return json(&rows);
             }
+            // Duo's transaction ids: a column only when a row has one.
+            let txids = rows.iter().any(|e| !e.txid.is_empty());
             let rows = rows
                 .into_iter()
                 .map(|e| {
-                    vec![
+                    let mut row = vec![
                         when::show(e.time),
                         e.user,
                         e.service,
@@ -66,17 +68,21 @@ pub fn log(ctx: &Ctx, cmd: LogCmd) -> Result<()> {
                         e.method,
                         e.destination,
                         readable_reason(&e.reason),
-                    ]
+                    ];
+                    if txids {
+                        row.push(e.txid);
+                    }
+                    row
                 })
                 .collect();
-            table(
-                &[
-                    "TIME", "USER", "SERVICE", "ADDRESS", "TTY", "OUTCOME", "METHOD", "SENT TO",
-                    "REASON",
-                ],
-                rows,
-                "no log entries",
-            );
+            let mut header = vec![
+                "TIME", "USER", "SERVICE", "ADDRESS", "TTY", "OUTCOME", "METHOD", "SENT TO",
+                "REASON",
+            ];
+            if txids {
+                header.push("DUO TXID");
+            }
+            table(&header, rows, "no log entries");
             Ok(())
         }
         LogCmd::Purge { before, keep_days } => {

@@ -2,6 +2,7 @@
 //! module of the command's topic.
 
 mod doctor;
+mod duo;
 mod init;
 mod logs;
 mod maintain;
@@ -88,7 +89,11 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Carrier(c) => people::carrier(&ctx, c),
         Command::Log(c) => logs::log(&ctx, c),
         Command::Audit(c) => logs::audit(&ctx, c),
-        Command::Test { user, contact } => queue::test(&ctx, &user, contact.as_deref()),
+        Command::Test {
+            user, duo: true, ..
+        } => duo::test(&ctx, &user),
+        Command::Test { user, contact, .. } => queue::test(&ctx, &user, contact.as_deref()),
+        Command::Duo(c) => duo::run(&ctx, c),
         Command::Queue(c) => queue::run(&ctx, c),
         Command::Sender(c) => queue::sender(&ctx, c),
         Command::Totp(c) => totp::run(&ctx, c),

@@ -49,6 +49,7 @@ pub fn user(ctx: &Ctx, cmd: UserCmd) -> Result<()> {
                         u.name,
                         u.full_name,
                         u.contacts.to_string(),
+                        u.duo_user.unwrap_or_else(|| "-".into()),
                         flags.join(","),
                         locked,
                         when::show(u.created),
@@ -60,6 +61,7 @@ pub fn user(ctx: &Ctx, cmd: UserCmd) -> Result<()> {
                     "USER",
                     "FULL NAME",
                     "CONTACTS",
+                    "DUO",
                     "FLAGS",
                     "LOCKED UNTIL",
                     "ADDED",
@@ -69,19 +71,61 @@ pub fn user(ctx: &Ctx, cmd: UserCmd) -> Result<()> {
             );
             Ok(())
         }
-        UserCmd::Add { name, full_name } => {
+        UserCmd::Add {
+            name,
+            full_name,
+            duo,
+        } => {
             let name = validate::user_name(&name)?;
             let full_name = validate::label("full name", &full_name, 100)?;
+            let duo = duo.map(|d| duo_name(&name, &d)).transpose()?;
             let mut store = ctx.store()?;
             store.change(&ctx.actor(), "user add", |tx| {
                 q::add_user(tx, &name, &full_name, mfa_core::now())?;
-                Ok(((), name.clone()))
+                if let Some(d) = &duo {
+                    q::set_duo_user(tx, &name, Some(d))?;
+                }
+                let detail = match &duo {
+                    Some(d) => format!("{name} (Duo user {d})"),
+                    None => name.clone(),
+                };
+                Ok(((), detail))
             })?;
-            println!("added user {name}");
+            match &duo {
+                Some(d) => println!("added user {name} (Duo user {d})"),
+                None => println!("added user {name}"),
+            }
             if !matches!(nix::unistd::User::from_name(&name), Ok(Some(_))) {
                 eprintln!(
                     "note: this system has no account named {name} (yet); mfa applies once it logs in"
                 );
+            }
+            Ok(())
+        }
+        UserCmd::Set { name, duo, no_duo } => {
+            let name = validate::user_name(&name)?;
+            let duo = match (duo, no_duo) {
+                (Some(d), false) => Some(duo_name(&name, &d)?),
+                (None, true) => None,
+                _ => return Err(invalid!("say --duo [NAME] or --no-duo")),
+            };
+            let mut store = ctx.store()?;
+            let changed = store.change(&ctx.actor(), "user set", |tx| {
+                let changed = q::set_duo_user(tx, &name, duo.as_deref())?;
+                let detail = match &duo {
+                    Some(d) => format!("{name}: Duo user {d}"),
+                    None => format!("{name}: no Duo"),
+                };
+                Ok((changed, detail))
+            })?;
+            let what = match &duo {
+                Some(d) => format!("user {name} has Duo user {d}"),
+                None => format!("user {name} is not known to have Duo"),
+            };
+            if changed {
+                println!("{what}");
+            } else {
+                println!("{what} (unchanged)");
             }
             Ok(())
         }
@@ -124,6 +168,10 @@ pub fn user(ctx: &Ctx, cmd: UserCmd) -> Result<()> {
                 None => println!("authenticator: none"),
             }
             println!("backup codes: {} remaining", u.backup_codes);
+            match &u.duo_user {
+                Some(d) => println!("duo:        user {d}"),
+                None => println!("duo:        not known to have Duo"),
+            }
             println!(
                 "contacts:   {}",
                 if u.contacts.is_empty() { "none" } else { "" }
@@ -168,6 +216,15 @@ fn forget_state(ctx: &Ctx, name: &str) -> Result<()> {
     revoke_grants(ctx, name)?;
     mfa_core::state::drop_challenges_of(db, Some(name))?;
     mfa_core::state::forget_user(db, name)
+}
+
+/// The Duo user name `--duo [NAME]` gives: NAME, or the login name when it was left out.
+fn duo_name(user: &str, given: &str) -> Result<String> {
+    if given.is_empty() {
+        validate::duo_user(user)
+    } else {
+        validate::duo_user(given)
+    }
 }
 
 fn unknown(name: &str) -> Error {

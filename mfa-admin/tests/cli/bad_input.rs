@@ -1362,7 +1362,10 @@ fn import_refuses_an_invalid_value_deep_inside() {
         &env,
         "method.toml",
         &broken,
-        &["services.sudo", "expected one of none|passcode|totp|duo|any"],
+        &[
+            "services.sudo",
+            "expected one of none|passcode|totp|duo|any",
+        ],
     );
     let broken = doc.replace(
         "mandatory = true\nexempt = false",

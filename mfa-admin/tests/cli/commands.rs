@@ -523,8 +523,36 @@ fn carriers() {
 fn templates() {
     let env = Env::new();
     let all = env.json(&["template", "show"]);
-    assert_eq!(all.as_array().unwrap().len(), 3);
+    let names: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "passcode-subject",
+            "passcode-body",
+            "test-body",
+            "duo-enroll-subject",
+            "duo-enroll-body"
+        ]
+    );
     assert!(all.as_array().unwrap().iter().all(|t| t["default"] == true));
+    // The Duo enrollment templates take {url} (their body must), the others do not.
+    env.ok(&["template", "set", "duo-enroll-body", "{user}: {url}"]);
+    let o = env.run(&["template", "set", "duo-enroll-body", "no link"]);
+    assert!(
+        o.code == 2 && o.stderr.contains("must contain {url}"),
+        "{o:?}"
+    );
+    let o = env.run(&["template", "set", "passcode-body", "{code} {url}"]);
+    assert!(
+        o.code == 2 && o.stderr.contains("cannot use {url}"),
+        "{o:?}"
+    );
+    env.ok(&["template", "reset", "duo-enroll-body"]);
     env.ok(&[
         "template",
         "set",

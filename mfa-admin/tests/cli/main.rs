@@ -17,6 +17,8 @@ mod diagnose;
 mod doctor_install;
 mod doctor_oneword;
 mod double_logon;
+mod duo;
+mod duo_admin;
 mod hostile_output;
 mod integrity;
 mod maintain;

@@ -9,7 +9,8 @@
 //! rules that govern it ([`pam`], with [`stack`], [`flow`] and [`module`]); sshd's settings
 //! ([`sshd`]); one-password stacks (`oneword=`, [`oneword`]); the unprivileged callers of
 //! `[callers]` and the setuid helper they need ([`callers`]); proftpd's AuthOrder and
-//! UseReverseDNS when its stack runs pam_mfa ([`proftpd`]).
+//! UseReverseDNS when its stack runs pam_mfa ([`proftpd`]); Duo's credentials through the
+//! sender's broker when `[duo]` is configured (`super::duo::doctor`).
 
 mod callers;
 pub(super) mod files;
@@ -97,6 +98,10 @@ pub fn run(ctx: &Ctx, pam_dir: &Path, sshd_config: &Path, full: bool) -> Result<
     }
     let who = files::check(&mut r, &ctx.config, &ctx.config_path);
     sender::check(&mut r, &ctx.config, &ctx.config_path, who.as_ref());
+    // Duo's signed check through the sender's broker, when [duo] is configured.
+    if let Some((status, detail)) = super::duo::doctor(ctx) {
+        r.add("duo", status, detail);
+    }
     let pubkey_mfa = sshd::check(&mut r, sshd_config);
     let stacked = pam::check(&mut r, pam_dir, rules.as_ref(), pubkey_mfa);
     callers::check(&mut r, &ctx.config.callers, pam_dir, &stacked);

@@ -106,7 +106,9 @@ pub enum Command {
     /// million log rows). --full runs SQLite's whole integrity_check instead (the logs, the
     /// cross-check of every index against its table, the free list): seconds at that size.
     /// doctor also warns when the module's auth-log inbox has a backlog that no mfa-admin
-    /// command or maintenance run has moved into the database.
+    /// command or maintenance run has moved into the database. With [duo] in mfa.toml, its
+    /// duo check asks Duo's signed /check through mfa-sender's broker and says which part
+    /// failed: the broker not running, Duo unreachable, or the credentials refused.
     Doctor {
         /// Directory of PAM service files to inspect
         #[arg(long, default_value = "/etc/pam.d", value_name = "DIR")]

@@ -211,7 +211,6 @@ struct PreauthView {
     duo_user: String,
     result: String,
     status_msg: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     enroll_portal_url: Option<String>,
     devices: Vec<DeviceView>,
 }
@@ -316,7 +315,6 @@ struct EnrollView {
     activation_url: String,
     activation_barcode: String,
     expiration: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
     sent: Option<SentView>,
 }
 

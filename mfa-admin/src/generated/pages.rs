@@ -255,7 +255,7 @@ fn mfa_sender_page_documents_every_option() {
 /// key is documented that mfa-core would refuse.
 #[test]
 fn mfa_toml_page_documents_every_key() {
-    use mfa_core::config::{Config, Sms, SmsProvider, Smtp, SmtpTls};
+    use mfa_core::config::{Config, Duo, DuoSignature, Sms, SmsProvider, Smtp, SmtpTls};
     // Struct literals: a key added to mfa-core stops this from compiling until it is here.
     let full = Config {
         smtp: Some(Smtp {
@@ -278,6 +278,15 @@ fn mfa_toml_page_documents_every_key() {
             api_key_file: Some("/k".into()),
             base_url: Some("http://b".into()),
             timeout: "10s".into(),
+        }),
+        duo: Some(Duo {
+            host: "api-x.duosecurity.com".into(),
+            ikey: "DI".into(),
+            skey_file: "/s".into(),
+            timeout: "60s".into(),
+            ca_file: Some("/c".into()),
+            signature: DuoSignature::Sha512,
+            autopush: false,
         }),
         ..Config::default()
     };

@@ -284,6 +284,11 @@ fn ping_check_preauth_enroll_and_status_through_the_broker() {
         (v["user"].as_str(), v["duo_user"].as_str()),
         (Some("nouser"), Some("nouser"))
     );
+    assert!(
+        v.get("enroll_portal_url").is_some_and(|u| u.is_null()),
+        "null, never absent: {v}"
+    );
+    assert_eq!(v["devices"], serde_json::json!([]));
     let text = env.ok(&["duo", "enroll", "nouser"]);
     for want in [
         "https://m-test.duosecurity.com/activate/abc",

@@ -56,6 +56,9 @@ pub(super) fn populated() -> (tempfile::TempDir, Store) {
             0,
         )?;
         people::add_contact(tx, "ann", &Contact::sms("+447700900123")?, "", None, 0)?;
+        // Duo names: one of its own, one the login name (records with and without one).
+        people::set_duo_user(tx, "ann", Some("ann.b@corp.example"))?;
+        people::set_duo_user(tx, "user031", Some("user031"))?;
         people::add_user(tx, "e.mile@corp", "", 0)?;
         factors::set_totp(tx, "e.mile@corp", &Key::generate("sha256", 8)?, 0)?;
         factors::set_backup_codes(tx, "e.mile@corp", &[vec![1], vec![2], vec![3]], 0)?;
@@ -143,7 +146,16 @@ fn the_snapshot_answers_as_the_database_does() {
             factors::totp_of(store.conn(), user).unwrap(),
             "{user}"
         );
+        assert_eq!(
+            rec.as_ref().and_then(|r| r.duo_user.clone()),
+            people::duo_user(store.conn(), user).unwrap(),
+            "{user}"
+        );
     }
+    assert_eq!(
+        snap.user("ann").and_then(|r| r.duo_user).as_deref(),
+        Some("ann.b@corp.example")
+    );
     assert_eq!(
         snap.passcode_key().unwrap(),
         auth::passcode_key(store.conn()).unwrap()

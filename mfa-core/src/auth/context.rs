@@ -88,8 +88,11 @@ impl<'a> Cx<'a> {
     }
 
     /// The user's Duo name when their record names one (else Duo knows them by login name).
-    pub(super) fn duo_user(&mut self, _user: &str) -> Result<Option<String>> {
-        Ok(None) // DUO-USER-PENDING
+    pub(super) fn duo_user(&mut self, user: &str) -> Result<Option<String>> {
+        if self.snap.is_some() {
+            return Ok(self.record.as_ref().and_then(|r| r.duo_user.clone()));
+        }
+        people::duo_user(self.store()?.conn(), user)
     }
 
     pub(super) fn passcode_key(&mut self) -> Result<Vec<u8>> {

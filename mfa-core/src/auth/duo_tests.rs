@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::contact::Contact;
 use crate::duo::{self as broker, Reply};
 
 /// What the stand-in broker does with one request.
@@ -530,5 +531,137 @@ fn a_duo_passcode_is_taken_at_the_menu_and_a_short_wrong_answer_is_not_sent() {
     assert!(
         matches!(&seen[1], broker::Request::Auth { factor: broker::Factor::Passcode, passcode: Some(p), .. } if p == "135790"),
         "{seen:?}"
+    );
+}
+
+impl T {
+    /// Changes the rules as mfa-admin would.
+    fn change(&self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<()>) {
+        let mut store = Store::open(&self.config.paths.database).unwrap();
+        store
+            .change("t", "t", |tx| {
+                f(tx)?;
+                Ok(((), String::new()))
+            })
+            .unwrap();
+    }
+    /// The auth-log lines the module appended.
+    fn logged(&self) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(crate::authlog::path_for(&self.config.paths.database))
+            .unwrap_or_default();
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+    fn spooled(&self) -> Vec<crate::spool::Message> {
+        crate::spool::pending(&self.config.paths.spool)
+            .unwrap()
+            .iter()
+            .map(|n| crate::spool::read(&self.config.paths.spool.join("new").join(n)).unwrap())
+            .collect()
+    }
+}
+
+#[test]
+fn the_duo_name_of_the_record_is_asked_and_the_txid_and_device_are_logged() {
+    let t = setup("duo", &format!("{DUO}autopush = true\n"));
+    t.change(|tx| {
+        people::set_duo_user(tx, "ann", Some("ann.smith@corp"))?;
+        Ok(())
+    });
+    let b = t.broker(vec![preauth("auth", vec![phone()]), auth("allow", "allow")]);
+    let mut conv = Script::new(&[]);
+    let o = t.login(&mut conv);
+    b.join().unwrap();
+    assert_eq!(o.name(), "success", "{o:?}");
+    let seen = t.seen.lock().unwrap();
+    for r in seen.iter() {
+        let (broker::Request::Preauth { username, .. } | broker::Request::Auth { username, .. }) =
+            r
+        else {
+            panic!("{r:?}")
+        };
+        assert_eq!(username, "ann.smith@corp");
+    }
+    let rows = t.logged();
+    let row = rows.last().unwrap();
+    assert_eq!(row["method"], "duo-push", "{row}");
+    assert_eq!(row["destination"], "iOS (XXX-XXX-0100)", "{row}");
+    assert_eq!(row["txid"], "45f7c92b-f45f-4862-8545-e0f58e78075a", "{row}");
+}
+
+#[test]
+fn the_enrollment_link_goes_to_the_first_contact_within_the_send_limits() {
+    let t = setup("duo", DUO);
+    t.change(|tx| {
+        let c = Contact::email("ann@example.com")?;
+        people::add_contact(tx, "ann", &c, "", None, 0)?;
+        rules::set_setting(tx, "send_limit_user", "2")?;
+        Ok(())
+    });
+    let b = t.broker(vec![
+        preauth("enroll", vec![]),
+        preauth("enroll", vec![]),
+        preauth("enroll", vec![]),
+    ]);
+    let mut texts = Vec::new();
+    for _ in 0..3 {
+        let mut conv = Script::new(&[]);
+        let o = t.login(&mut conv);
+        assert_eq!(o.name(), "deny", "{o:?}");
+        texts.push(conv.text());
+    }
+    b.join().unwrap();
+    let sent = t.spooled();
+    // Two links (the user's send limit), the third login shows the link but sends nothing.
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    for m in &sent {
+        assert_eq!(m.to, "ann@example.com");
+        assert!(
+            m.body.contains("https://duo.example/portal?code=x"),
+            "{}",
+            m.body
+        );
+        assert_ne!(m.kind, crate::spool::Kind::Passcode);
+    }
+    assert!(
+        texts[0].contains("The link was also sent to"),
+        "{}",
+        texts[0]
+    );
+    assert!(!texts[2].contains("was also sent"), "{}", texts[2]);
+    assert!(
+        texts[2].contains("https://duo.example/portal?code=x"),
+        "{}",
+        texts[2]
+    );
+}
+
+#[test]
+fn any_lists_duo_beside_the_other_factors_and_keeps_them_when_duo_is_down() {
+    let t = setup("any", DUO);
+    t.change(|tx| {
+        let c = Contact::email("ann@example.com")?;
+        people::add_contact(tx, "ann", &c, "", None, 0)?;
+        people::set_duo_user(tx, "ann", Some("ann"))?;
+        Ok(())
+    });
+    // Duo down (no broker): the passcode alone is offered, no menu.
+    let mut conv = Script::new(&[]);
+    let _ = t.login(&mut conv);
+    assert!(conv.text().contains("PROMPT Passcode"), "{}", conv.text());
+    assert!(!conv.text().contains("Duo"), "{}", conv.text());
+    // Duo up: passcode and Duo entries in one menu; the push is picked.
+    let b = t.broker(vec![preauth("auth", vec![phone()]), auth("allow", "allow")]);
+    let mut conv = Script::new(&["2"]);
+    let o = t.login(&mut conv);
+    b.join().unwrap();
+    let text = conv.text();
+    assert!(text.contains("1) passcode to"), "{text}");
+    assert!(text.contains("2) Duo Push to iOS"), "{text}");
+    assert!(
+        matches!(&o, Outcome::Success { method, .. } if method == "duo-push"),
+        "{o:?} {text}"
     );
 }

@@ -254,7 +254,7 @@ fn run(
         Err(e) => {
             let o = unavailable(conv, fallback, format!("cannot read the rules: {e}"));
             // In the auth log too (whatever the log level: it cannot be read either).
-            append(config, req, &o, "");
+            append(config, req, &o, "", "");
             return o;
         }
     };
@@ -269,7 +269,7 @@ fn run(
                 Some(o) => refuse(conv, o),
                 None => unavailable(conv, fail_mode, format!("cannot read the login state: {e}")),
             };
-            log(config, req, &facts, &o, "");
+            log(config, req, &facts, &o, "", "");
             return o;
         }
     };
@@ -350,7 +350,7 @@ fn run(
         Outcome::Unavailable { reason, .. } => unavailable(conv, fail_mode, reason),
         o => o,
     };
-    log(config, req, &facts, &outcome, &method);
+    log(config, req, &facts, &outcome, &method, &cx.txid);
     // The inbox is moved into the database by mfa-admin, never here: the module only
     // appends (and rotates a full inbox by a rename, see crate::authlog).
     outcome
@@ -389,16 +389,17 @@ fn unavailable(conv: &mut dyn Conversation, mode: FailMode, reason: String) -> O
 
 /// Appends the auth-log row to the inbox ([`crate::authlog`]), honouring the log levels. A
 /// failure to log does not change the outcome (syslog still has it).
-fn log(config: &Config, req: &Request, facts: &Facts, outcome: &Outcome, method: &str) {
+/// `txid`: the Duo transaction of the login, if any.
+fn log(config: &Config, req: &Request, facts: &Facts, outcome: &Outcome, method: &str, txid: &str) {
     let rejected = !matches!(outcome, Outcome::Success { .. } | Outcome::Ignore { .. });
     if !policy::should_log(facts, rejected) {
         return;
     }
-    append(config, req, outcome, method);
+    append(config, req, outcome, method, txid);
 }
 
 /// Appends the auth-log row of `outcome` to the inbox, whatever the log level.
-fn append(config: &Config, req: &Request, outcome: &Outcome, method: &str) {
+fn append(config: &Config, req: &Request, outcome: &Outcome, method: &str, txid: &str) {
     let (reason, destination) = match outcome {
         Outcome::Success { destination, .. } => (String::new(), destination.clone()),
         // The outcome's name already says rate-limited or abandoned.
@@ -428,6 +429,7 @@ fn append(config: &Config, req: &Request, outcome: &Outcome, method: &str) {
         },
         destination,
         reason,
+        txid: txid.into(),
         ..Default::default()
     };
     let _ = crate::authlog::append(&config.paths.database, &ev);

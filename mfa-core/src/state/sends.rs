@@ -95,7 +95,6 @@ pub fn reserve(
     s: &Settings,
 ) -> Result<Option<Limited>> {
     let now = c.created;
-    let window = i64::from(s.send_window);
     with_user(database, &c.user, true, |st| {
         // Outstanding challenges: the expired ones go (their file too), and those whose file
         // is gone (answered, given up).
@@ -124,7 +123,7 @@ pub fn reserve(
                     Err(_) => true,
                 });
         }
-        let mut changed = st.challenges.len() != before;
+        let changed = st.challenges.len() != before;
         if st.challenges.len() >= MAX_CHALLENGES {
             let wait = st
                 .challenges
@@ -142,34 +141,70 @@ pub fn reserve(
                 changed,
             );
         }
-        let before = st.sends.len();
-        st.sends.retain(|t| *t > now - window && *t <= now);
-        changed |= st.sends.len() != before;
-        if let Some(l) = over(&st.sends, s.send_limit_user, window, now, "user") {
-            return (Ok(Some(l)), changed);
+        let (res, recorded) = within_limits(st, database, dest_key, s, now, || {
+            put_challenge(database, c)
+        });
+        if let Ok(None) = res {
+            st.challenges.push((c.id.clone(), c.expires));
         }
-        let res = (|| -> Result<Option<Limited>> {
-            if let Some(l) = destination_and_host(database, dest_key, s, now)? {
-                return Ok(Some(l));
-            }
-            put_challenge(database, c)?;
-            Ok(None)
-        })();
-        match res {
-            Ok(None) => {
-                st.sends.push(now);
-                // Only the newest `limit` times matter.
-                let keep = s.send_limit_user.max(1) as usize;
-                if st.sends.len() > keep {
-                    let extra = st.sends.len() - keep;
-                    st.sends.drain(..extra);
-                }
-                st.challenges.push((c.id.clone(), c.expires));
-                (Ok(None), true)
-            }
-            other => (other, changed),
-        }
+        (res, changed || recorded)
     })?
+}
+
+/// Checks the limits for one more message to `user` that is not a passcode (a Duo
+/// enrollment link) at `now`: it counts like a passcode toward the user's, destination's and
+/// host's limits, so a password cannot flood anyone's inbox with links either. `Ok(None)`:
+/// recorded, send it.
+pub fn reserve_notice(
+    database: &Path,
+    user: &str,
+    dest_key: &str,
+    s: &Settings,
+    now: i64,
+) -> Result<Option<Limited>> {
+    with_user(database, user, true, |st| {
+        within_limits(st, database, dest_key, s, now, || Ok(()))
+    })?
+}
+
+/// Under the user's lock: the user's limit, then the destination's and the host's; when
+/// none is reached and `then` succeeds, the send is recorded in all three. Returns the
+/// refusal, if any, and whether the user's state changed.
+fn within_limits(
+    st: &mut super::UserState,
+    database: &Path,
+    dest_key: &str,
+    s: &Settings,
+    now: i64,
+    then: impl FnOnce() -> Result<()>,
+) -> (Result<Option<Limited>>, bool) {
+    let window = i64::from(s.send_window);
+    let before = st.sends.len();
+    st.sends.retain(|t| *t > now - window && *t <= now);
+    let changed = st.sends.len() != before;
+    if let Some(l) = over(&st.sends, s.send_limit_user, window, now, "user") {
+        return (Ok(Some(l)), changed);
+    }
+    let res = (|| -> Result<Option<Limited>> {
+        if let Some(l) = destination_and_host(database, dest_key, s, now)? {
+            return Ok(Some(l));
+        }
+        then()?;
+        Ok(None)
+    })();
+    match res {
+        Ok(None) => {
+            st.sends.push(now);
+            // Only the newest `limit` times matter.
+            let keep = s.send_limit_user.max(1) as usize;
+            if st.sends.len() > keep {
+                let extra = st.sends.len() - keep;
+                st.sends.drain(..extra);
+            }
+            (Ok(None), true)
+        }
+        other => (other, changed),
+    }
 }
 
 /// Forgets a challenge in its user's list (answered or given up); its file goes separately.

@@ -49,6 +49,7 @@ pub(super) struct Entry {
 pub(super) fn offer(
     cx: &mut Cx<'_>,
     req: &Request,
+    facts: &Facts,
     conv: &mut dyn Conversation,
     only: bool,
     others: bool,
@@ -103,7 +104,7 @@ pub(super) fn offer(
                 reason: format!("Duo preauth: deny ({msg})"),
             }))
         }
-        "enroll" if only => Ok(Offer::Done(enroll(cx, req, conv, &pre, &msg))),
+        "enroll" if only => Ok(Offer::Done(enroll(cx, req, facts, conv, &pre, &msg))),
         "allow" | "enroll" => Ok(Offer::Entries(Vec::new())),
         other => Err(unavailable(format!(
             "Duo preauth: unknown result {:?}",
@@ -117,6 +118,7 @@ pub(super) fn offer(
 fn enroll(
     cx: &mut Cx<'_>,
     req: &Request,
+    facts: &Facts,
     conv: &mut dyn Conversation,
     pre: &broker::Preauth,
     msg: &str,
@@ -136,7 +138,7 @@ fn enroll(
     let sent = if url.is_empty() {
         String::new()
     } else {
-        match send_link(cx, req, &url) {
+        match send_link(cx, req, facts, &url) {
             Some(masked) => {
                 let _ = conv.info(&format!("The link was also sent to {masked}."));
                 format!("; link sent to {masked}")
@@ -160,7 +162,7 @@ pub(in crate::auth) fn one_field(
     conv: &mut dyn Conversation,
     code: Option<&[u8]>,
 ) -> Result<Outcome, Flow> {
-    let entries = match offer(cx, req, conv, true, false)? {
+    let entries = match offer(cx, req, facts, conv, true, false)? {
         Offer::Done(outcome) => return Ok(outcome),
         Offer::Entries(entries) => entries,
     };
@@ -186,9 +188,35 @@ pub(in crate::auth) fn one_field(
 }
 
 /// Sends the Duo enrollment link to the user's first contact through the spool, when the
-/// sender is up; the masked contact it went to.
-fn send_link(_cx: &mut Cx<'_>, _req: &Request, _url: &str) -> Option<String> {
-    None // DUO-ENROLL-PENDING
+/// sender is up and the send limits allow (the link counts like a passcode: whoever knows the
+/// password cannot flood the user with links); the masked contact it went to.
+fn send_link(cx: &mut Cx<'_>, req: &Request, facts: &Facts, url: &str) -> Option<String> {
+    let config = cx.config;
+    let contact = cx.contacts(&req.user).ok()?.into_iter().next()?;
+    check_delivery(config).ok()?;
+    let key = cx.passcode_key().ok()?;
+    let dest_key = state::sends::destination_key(&key, &contact.to).ok()?;
+    let now = crate::now();
+    let limited =
+        state::sends::reserve_notice(cx.db(), &req.user, &dest_key, &facts.settings, now).ok()?;
+    if limited.is_some() {
+        return None;
+    }
+    let templates = cx.templates().ok()?;
+    let msg = crate::template::enrollment_message(
+        &templates,
+        &req.user,
+        &crate::settings::host_name(),
+        url,
+        Channel::parse(&contact.channel).ok()?,
+        &contact.to,
+        &contact.masked,
+        now,
+    )
+    .ok()?;
+    spool::enqueue(&config.paths.spool, &msg).ok()?;
+    cx.sent += 1;
+    Some(contact.masked)
 }
 
 /// The menu entries of the user's devices: push, phone call and SMS where a device can; a

@@ -136,7 +136,7 @@ fn offered(
         }
     }
     if method == "duo" || (method == "any" && facts.user.as_ref().is_some_and(|u| u.duo)) {
-        match duo::offer(cx, req, conv, method == "duo", !options.is_empty())? {
+        match duo::offer(cx, req, facts, conv, method == "duo", !options.is_empty())? {
             duo::Offer::Entries(entries) => {
                 options.extend(entries.into_iter().map(|e| Box::new(e) as Box<dyn Factor>));
             }

@@ -12,6 +12,7 @@
 
 mod abuse;
 mod delivery;
+mod duo;
 mod failopen;
 mod families;
 mod flows;

@@ -5,6 +5,7 @@
 //! cheap oracles (print-then-parse round trips, idempotent normalisation, a damaged
 //! snapshot never answering differently from the database).
 
+mod duo;
 mod files;
 mod helper;
 mod sends;
@@ -103,6 +104,11 @@ pub const TARGETS: &[Target] = &[
         name: "settings",
         about: "setting values and durations (settings::Spec::normalize, parse_duration, from_stored)",
         make: text::settings,
+    },
+    Target {
+        name: "duo",
+        about: "Duo broker frames (duo::read_frame of requests and replies, write_frame round trip)",
+        make: duo::duo,
     },
     Target {
         name: "helper",

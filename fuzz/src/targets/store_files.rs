@@ -199,7 +199,7 @@ impl Harness for SnapshotTarget {
 
     fn dictionary(&self) -> Vec<Vec<u8>> {
         tokens(&[
-            "MFAPOL04",
+            "MFAPOL06",
             "ann",
             "émile",
             "user000",

@@ -665,3 +665,40 @@ fn any_lists_duo_beside_the_other_factors_and_keeps_them_when_duo_is_down() {
         "{o:?} {text}"
     );
 }
+
+#[test]
+fn an_enrollment_link_that_is_not_https_is_neither_shown_nor_sent() {
+    let t = setup("duo", DUO);
+    t.change(|tx| {
+        let c = Contact::email("ann@example.com")?;
+        people::add_contact(tx, "ann", &c, "", None, 0)?;
+        Ok(())
+    });
+    let bad = |url: &str| {
+        Step::Answer(vec![Reply::Preauth(broker::Preauth {
+            result: "enroll".into(),
+            status_msg: "Enroll".into(),
+            enroll_portal_url: Some(url.into()),
+            devices: vec![],
+        })])
+    };
+    let long = format!("https://duo.example/{}", "a".repeat(600));
+    let b = t.broker(vec![
+        bad("http://evil.example/x"),
+        bad("file:///etc/shadow"),
+        bad(&long),
+    ]);
+    for _ in 0..3 {
+        let mut conv = Script::new(&[]);
+        let o = t.login(&mut conv);
+        assert_eq!(o.name(), "deny", "{o:?}");
+        let text = conv.text();
+        assert!(
+            !text.contains("evil") && !text.contains("shadow") && !text.contains("aaaa"),
+            "{text}"
+        );
+        assert!(text.contains("enrol with Duo first"), "{text}");
+    }
+    b.join().unwrap();
+    assert!(t.spooled().is_empty());
+}

@@ -22,6 +22,8 @@ const MAX_DEVICES: usize = 4;
 const MAX_SHOWN: usize = 120;
 /// The longest Duo passcode accepted at the prompt (a YubiKey OTP is 44 characters).
 const MAX_PASSCODE: usize = 64;
+/// The longest enrollment link shown or sent.
+const MAX_URL: usize = 512;
 /// Beyond `[duo] timeout`: the broker's own HTTP exchanges around the wait.
 const SLACK: Duration = Duration::from_secs(10);
 
@@ -71,10 +73,10 @@ pub(super) fn offer(
     };
     let pre = match ask_broker(cx.config, &ask, &mut |_| true) {
         Ok(Reply::Preauth(p)) => p,
-        Ok(other) => {
-            return Err(unavailable(format!(
-                "Duo preauth: unexpected reply {other:?}"
-            )));
+        Ok(_) => {
+            return Err(unavailable(
+                "Duo preauth: the broker answered out of turn".into(),
+            ));
         }
         // `any`: the user's other factors still work without Duo.
         Err(_) if !only && others => return Ok(Offer::Entries(Vec::new())),
@@ -123,10 +125,12 @@ fn enroll(
     pre: &broker::Preauth,
     msg: &str,
 ) -> Outcome {
+    // Only an https link, shown whole (Duo's portal links run to about 100 characters).
     let url = pre
         .enroll_portal_url
         .as_deref()
-        .map(shown)
+        .filter(|u| u.starts_with("https://") && u.len() <= MAX_URL)
+        .map(|u| shown_up_to(u, MAX_URL))
         .unwrap_or_default();
     if url.is_empty() {
         let _ = conv.error(&format!("Second factor: enrol with Duo first. {msg}"));
@@ -490,7 +494,9 @@ fn auth(
     });
     match reply {
         Ok(Reply::Auth(r)) => Ok(r),
-        Ok(other) => Err(unavailable(format!("Duo auth: unexpected reply {other:?}"))),
+        Ok(_) => Err(unavailable(
+            "Duo auth: the broker answered out of turn".into(),
+        )),
         Err(BrokerError::Stopped) => Err(Flow::Conv),
         Err(BrokerError::Duo(ErrorKind::Refused, m)) => {
             let _ = conv.error("Second factor: Duo refused this login.");
@@ -533,8 +539,13 @@ fn ipaddr(req: &Request) -> Option<String> {
 /// Text from Duo (through the broker) made safe to show and log: controls and invisible
 /// characters become `?`, and it is cut at [`MAX_SHOWN`] characters.
 fn shown(text: &str) -> String {
+    shown_up_to(text, MAX_SHOWN)
+}
+
+/// [`shown`], cut at `max` characters.
+fn shown_up_to(text: &str, max: usize) -> String {
     text.chars()
-        .take(MAX_SHOWN)
+        .take(max)
         .map(|c| if crate::logline::hidden(c) { '?' } else { c })
         .collect()
 }

@@ -64,7 +64,7 @@ struct Done {
 /// Logs one line to stderr (journald): message ids and masked recipients, never a body.
 /// Control characters (from a server's reply or a spool file) become spaces: one event is
 /// one line.
-fn log(text: &str) {
+pub(crate) fn log(text: &str) {
     let mut line = String::with_capacity(text.len() + 13);
     line.push_str("mfa-sender: ");
     line.extend(text.chars().map(|c| if c.is_control() { ' ' } else { c }));
@@ -116,6 +116,8 @@ pub struct Daemon {
     reported_at: Instant,
     /// Messages accepted by a server in this run.
     sent: u64,
+    /// The Duo broker (daemon mode with `[duo]` only).
+    duo: Option<crate::duo::Broker>,
 }
 
 fn now_secs() -> i64 {
@@ -209,6 +211,7 @@ impl Daemon {
             reported: None,
             reported_at: Instant::now(),
             sent: 0,
+            duo: None,
         })
     }
 
@@ -273,6 +276,18 @@ impl Daemon {
             ));
             return 1;
         }
+        // The Duo broker: the daemon only (not --once), when [duo] is set.
+        if mode == Mode::Daemon
+            && let Some(d) = &self.config.duo
+        {
+            match crate::duo::Broker::start(d, &self.config.paths.runtime) {
+                Ok(b) => self.duo = Some(b),
+                Err(e) => {
+                    log(&format!("cannot start the Duo broker: {e}"));
+                    return 1;
+                }
+            }
+        }
         self.heartbeat();
         // A fresh status: the last error of a previous run does not linger.
         self.status();
@@ -290,6 +305,10 @@ impl Daemon {
                 self.reload_config();
             }
             let stopping = self.terminate.load(Ordering::Relaxed);
+            if stopping && let Some(b) = &mut self.duo {
+                // At once: no new Duo request, and each waiting caller sees EOF now.
+                b.stop();
+            }
             let now = Instant::now();
             if !stopping && now >= next_scan {
                 self.scan();
@@ -641,6 +660,10 @@ impl Daemon {
                 self.config.sender.hourly_limit = c.sender.hourly_limit;
                 self.config.smtp = c.smtp;
                 self.config.sms = c.sms;
+                if let Some(b) = &self.duo {
+                    b.reload(c.duo.as_ref());
+                }
+                self.config.duo = c.duo;
                 log("configuration reloaded (SIGHUP)");
             }
             Err(e) => log(&format!(

@@ -10,6 +10,7 @@
 //! limits of `[sender]` are not sent but failed as `rate-limited` (see `limits`).
 
 mod daemon;
+mod duo;
 mod limits;
 mod preflight;
 mod smtp;
@@ -82,7 +83,7 @@ fn main() -> ExitCode {
         for (name, r) in &files {
             report(name, r);
         }
-        let configured = cfg.smtp.is_some() || cfg.sms.is_some();
+        let configured = cfg.smtp.is_some() || cfg.sms.is_some() || cfg.duo.is_some();
         // The transports need their secrets; nothing else above stops them from working.
         let secrets_ok = files
             .iter()
@@ -98,6 +99,12 @@ fn main() -> ExitCode {
                 &Err("not checked: fix the secret files above first".into()),
             );
         } else {
+            if let Some(d) = &cfg.duo {
+                // Duo's `check`: the keys, the signature and the clock, against Duo itself.
+                let r = duo::check(d);
+                ok &= r.is_ok();
+                report("duo", &r);
+            }
             match transport::Transports::new(&cfg) {
                 Ok(t) => {
                     for (name, r) in t.check() {

@@ -108,6 +108,9 @@ fn secrets(config: &Config) -> Vec<(&'static str, &Path)> {
             v.push(("[sms] api_key_file", p));
         }
     }
+    if let Some(d) = &config.duo {
+        v.push(("[duo] skey_file", d.skey_file.as_path()));
+    }
     v
 }
 

@@ -1,0 +1,155 @@
+//! The Auth API client's signatures, as the mock verifies them: both schemes accepted for
+//! GET and POST; a wrong secret key, a wrong integration key and a clock off by more than
+//! five minutes are Duo's 401s, which the broker reports as `Credentials`, never leaking
+//! the secret key. `--check` says the same in its `duo:` line.
+
+use std::time::Duration;
+
+use mfa_core::duo::{BrokerError, ErrorKind, Reply};
+use serde_json::json;
+
+use super::{DuoConfig, Env, Mock, SKEY, call, preauth, root_or_skip};
+use mfa_core::duo::Request;
+
+#[test]
+fn check_and_preauth_are_signed_in_both_schemes() {
+    if !root_or_skip("check_and_preauth_are_signed_in_both_schemes") {
+        return;
+    }
+    let mock = Mock::start(json!({"ann": {}}), &[]);
+    for (sig, logged) in [("sha512", "sha512"), ("sha1", "sha1")] {
+        let env = Env::new(
+            &mock,
+            &DuoConfig {
+                signature: sig,
+                ..DuoConfig::default()
+            },
+        );
+        // --check as the sender's user: the secret file line and Duo's check.
+        let out = env.run(&["--check"], Duration::from_secs(20));
+        assert_eq!(out.code, 0, "{out:?}");
+        assert!(
+            out.stdout.contains("OK    secret [duo] skey_file:")
+                && out.stdout.contains("OK    duo: 127.0.0.1:")
+                && out.stdout.contains("signature accepted"),
+            "{}",
+            out.stdout
+        );
+        assert!(
+            !out.stdout.contains("WARN  transports"),
+            "[duo] alone is a configured sender: {}",
+            out.stdout
+        );
+        let checks = mock.to("/auth/v2/check");
+        let last = checks.last().unwrap();
+        assert_eq!(last["status"], 200, "{:?}", mock.summary());
+        assert_eq!(last["sig"], logged, "{:?}", mock.summary());
+
+        // A POST through the broker: the parameters are in the signed body.
+        let d = env.daemon();
+        let (r, _) = call(&env, &preauth("ann"), Duration::from_secs(10));
+        match r {
+            Ok(Reply::Preauth(p)) => {
+                assert_eq!(p.result, "auth");
+                assert_eq!(p.devices.len(), 1);
+                assert_eq!(p.devices[0].device, "DPFZRS9FB0D46QFTM891");
+                assert_eq!(p.devices[0].display_name, "iOS (XXX-XXX-1234)");
+                assert!(p.devices[0].capabilities.contains(&"push".to_string()));
+            }
+            other => panic!("{other:?}"),
+        }
+        let pre = mock.to("/auth/v2/preauth");
+        let last = pre.last().unwrap();
+        assert_eq!(last["status"], 200, "{:?}", mock.summary());
+        assert_eq!(last["sig"], logged);
+        assert_eq!(last["params"]["username"], "ann");
+        assert_eq!(last["params"]["ipaddr"], "192.0.2.7");
+        assert_eq!(last["params"]["hostname"], "web1");
+        let log = d.stop();
+        assert!(
+            log.contains("duo: op=preauth user=ann result=auth devices=1"),
+            "{log}"
+        );
+        assert!(!log.contains(SKEY), "{log}");
+    }
+}
+
+fn expect_credentials(r: Result<Reply, BrokerError>, code: &str) -> String {
+    match r {
+        Err(BrokerError::Duo(ErrorKind::Credentials, m)) => {
+            assert!(m.contains(code), "{m}");
+            assert!(!m.contains(SKEY) && !m.contains("wrong-secret"), "{m}");
+            m
+        }
+        other => panic!("expected Credentials ({code}), got {other:?}"),
+    }
+}
+
+#[test]
+fn wrong_keys_and_a_skewed_clock_are_credentials_errors() {
+    if !root_or_skip("wrong_keys_and_a_skewed_clock_are_credentials_errors") {
+        return;
+    }
+    let mock = Mock::start(json!({"ann": {}}), &[]);
+    // A wrong secret key, in each scheme: 40103.
+    for sig in ["sha512", "sha1"] {
+        let env = Env::new(
+            &mock,
+            &DuoConfig {
+                skey: "wrong-secret".into(),
+                signature: sig,
+                ..DuoConfig::default()
+            },
+        );
+        let out = env.run(&["--check"], Duration::from_secs(20));
+        assert_eq!(out.code, 1, "{out:?}");
+        assert!(
+            out.stdout
+                .contains("FAIL  duo: GET /auth/v2/check: HTTP 401 40103")
+                && out.stdout.contains("check [duo] ikey, skey_file"),
+            "{}",
+            out.stdout
+        );
+        assert!(!out.stdout.contains("wrong-secret"));
+        let d = env.daemon();
+        let (r, _) = call(&env, &Request::Check, Duration::from_secs(10));
+        expect_credentials(r, "Invalid signature in request credentials");
+        let (r, _) = call(&env, &super::push("ann"), Duration::from_secs(10));
+        expect_credentials(r, "40103");
+        let log = d.stop();
+        assert!(!log.contains("wrong-secret"), "{log}");
+    }
+    // A wrong integration key: 40102.
+    let env = Env::new(
+        &mock,
+        &DuoConfig {
+            ikey: "DIXXXXXXXXXXXXXXXXXX".into(),
+            ..DuoConfig::default()
+        },
+    );
+    let d = env.daemon();
+    let (r, _) = call(&env, &Request::Check, Duration::from_secs(10));
+    expect_credentials(r, "40102");
+    drop(d);
+    // No push ever reached the mock's auth endpoint with bad credentials.
+    assert!(
+        mock.to("/auth/v2/auth").iter().all(|r| r["status"] == 401),
+        "{:?}",
+        mock.summary()
+    );
+
+    // A server whose clock is 10 minutes ahead: the date is out of range, 40105.
+    let skewed = Mock::start(json!({"ann": {}}), &["--clock-offset", "600"]);
+    let env = Env::new(&skewed, &DuoConfig::default());
+    let d = env.daemon();
+    let (r, _) = call(&env, &Request::Check, Duration::from_secs(10));
+    expect_credentials(r, "40105");
+    // Ping is unsigned: it still works, so the two cases can be told apart.
+    let (r, _) = call(&env, &Request::Ping, Duration::from_secs(10));
+    assert!(matches!(r, Ok(Reply::Time { time }) if time > 0), "{r:?}");
+    d.stop();
+    assert_eq!(
+        skewed.to("/auth/v2/ping")[0]["sig"],
+        serde_json::Value::Null
+    );
+}

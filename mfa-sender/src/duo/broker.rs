@@ -298,6 +298,11 @@ fn serve(inner: &Arc<Inner>, stream: UnixStream) {
             log(&format!(
                 "duo: refused a connection from uid {uid}: only root may ask the broker"
             ));
+            // Its request is read (bounded, and never acted on) before the answer: closing
+            // first would leave the caller with a broken pipe instead of the reason.
+            let mut r = &stream;
+            let _ = r.set_read_timeout(Some(Duration::from_secs(1)));
+            let _ = read_frame::<serde_json::Value>(&mut r);
             conn.send(&error(
                 ErrorKind::Forbidden,
                 format!("only root may use the Duo broker (this process is uid {uid})"),

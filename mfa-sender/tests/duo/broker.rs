@@ -347,3 +347,66 @@ fn a_file_at_the_socket_path_stops_the_start_and_once_never_listens() {
         "not a socket"
     );
 }
+
+#[test]
+fn more_than_max_pending_at_once_is_busy() {
+    if !root_or_skip("more_than_max_pending_at_once_is_busy") {
+        return;
+    }
+    let mock = Mock::start(json!({"ann": {}}), &[]);
+    let env = Env::new(&mock, &DuoConfig::default());
+    let d = env.daemon();
+    // MAX_PENDING clients holding a slot each (connected, silent).
+    let held: Vec<UnixStream> = (0..mfa_core::duo::MAX_PENDING)
+        .map(|_| UnixStream::connect(env.socket()).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    match call(&env, &Request::Ping, Duration::from_secs(5)).0 {
+        Err(BrokerError::Duo(ErrorKind::Busy, m)) => assert!(m.contains("already serves"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(mock.requests().is_empty(), "{:?}", mock.summary());
+    drop(held);
+    // Slots free again once those clients are gone.
+    super::wait_until("the broker to serve again", Duration::from_secs(8), || {
+        matches!(
+            call(&env, &Request::Ping, Duration::from_secs(5)).0,
+            Ok(Reply::Time { .. })
+        )
+    });
+    let log = d.stop();
+    assert!(log.contains("duo: busy"), "{log}");
+}
+
+#[test]
+fn sighup_rereads_the_duo_section() {
+    if !root_or_skip("sighup_rereads_the_duo_section") {
+        return;
+    }
+    let mock = Mock::start(json!({"ann": {}}), &[]);
+    let env = Env::new(&mock, &DuoConfig::default());
+    let d = env.daemon();
+    assert!(matches!(
+        call(&env, &Request::Check, Duration::from_secs(5)).0,
+        Ok(Reply::Time { .. })
+    ));
+    let reload = |skey: &str, n: usize| {
+        std::fs::write(&env.skey, format!("{skey}\n")).unwrap();
+        signal(d.child.id(), "HUP");
+        super::wait_until("the reload", Duration::from_secs(5), || {
+            d.log().matches("configuration reloaded (SIGHUP)").count() >= n
+        });
+    };
+    reload("a-new-wrong-key", 1);
+    match call(&env, &Request::Check, Duration::from_secs(5)).0 {
+        Err(BrokerError::Duo(ErrorKind::Credentials, m)) => assert!(m.contains("40103"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    reload(super::SKEY, 2);
+    assert!(matches!(
+        call(&env, &Request::Check, Duration::from_secs(5)).0,
+        Ok(Reply::Time { .. })
+    ));
+    let log = d.stop();
+    assert!(!log.contains("a-new-wrong-key"), "{log}");
+}

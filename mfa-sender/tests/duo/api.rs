@@ -153,3 +153,35 @@ fn wrong_keys_and_a_skewed_clock_are_credentials_errors() {
         serde_json::Value::Null
     );
 }
+
+#[test]
+fn a_secret_key_others_can_read_stops_the_sender() {
+    if !root_or_skip("a_secret_key_others_can_read_stops_the_sender") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let mock = Mock::start(json!({"ann": {}}), &[]);
+    let env = Env::new(&mock, &DuoConfig::default());
+    std::fs::set_permissions(&env.skey, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = env.run(&["--check"], Duration::from_secs(20));
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stdout.contains("FAIL  secret [duo] skey_file:")
+            && out.stdout.contains("lets others read or write it")
+            && out.stdout.contains("chmod 600"),
+        "{}",
+        out.stdout
+    );
+    // Duo is not asked with a key that may have leaked.
+    assert!(!out.stdout.contains("OK    duo:"), "{}", out.stdout);
+    assert!(mock.requests().is_empty(), "{:?}", mock.summary());
+    // The daemon refuses to start, naming the file.
+    let out = env.run(&[], Duration::from_secs(15));
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains("cannot start: secret [duo] skey_file") && !out.stderr.contains(SKEY),
+        "{}",
+        out.stderr
+    );
+    assert!(!env.socket().exists());
+}

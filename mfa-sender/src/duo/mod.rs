@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod broker;
+pub mod sign;
 
 pub use broker::Broker;
 

@@ -8,6 +8,10 @@
 //!
 //! Nothing is lost when the process dies: a message is deleted only after the server
 //! accepted it, and messages left in `cur/` go back to `new/` at the next start.
+//!
+//! With `[duo]` the daemon (not `--once`) also runs the Duo broker (`crate::duo::Broker`): it
+//! opens its socket before the "started" line, closes it at the first sign of SIGTERM, and
+//! SIGHUP hands it the new `[duo]` (or starts it, when `[duo]` was added).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
@@ -118,6 +122,8 @@ pub struct Daemon {
     sent: u64,
     /// The Duo broker (daemon mode with `[duo]` only).
     duo: Option<crate::duo::Broker>,
+    /// Daemon mode: the mode that runs the Duo broker.
+    serving: bool,
 }
 
 fn now_secs() -> i64 {
@@ -212,6 +218,7 @@ impl Daemon {
             reported_at: Instant::now(),
             sent: 0,
             duo: None,
+            serving: false,
         })
     }
 
@@ -277,7 +284,8 @@ impl Daemon {
             return 1;
         }
         // The Duo broker: the daemon only (not --once), when [duo] is set.
-        if mode == Mode::Daemon
+        self.serving = mode == Mode::Daemon;
+        if self.serving
             && let Some(d) = &self.config.duo
         {
             match crate::duo::Broker::start(d, &self.config.paths.runtime) {
@@ -660,8 +668,15 @@ impl Daemon {
                 self.config.sender.hourly_limit = c.sender.hourly_limit;
                 self.config.smtp = c.smtp;
                 self.config.sms = c.sms;
-                if let Some(b) = &self.duo {
-                    b.reload(c.duo.as_ref());
+                match (&self.duo, &c.duo) {
+                    (Some(b), d) => b.reload(d.as_ref()),
+                    (None, Some(d)) if self.serving && !self.terminate.load(Ordering::Relaxed) => {
+                        match crate::duo::Broker::start(d, &self.config.paths.runtime) {
+                            Ok(b) => self.duo = Some(b),
+                            Err(e) => log(&format!("cannot start the Duo broker: {e}")),
+                        }
+                    }
+                    (None, _) => {}
                 }
                 self.config.duo = c.duo;
                 log("configuration reloaded (SIGHUP)");

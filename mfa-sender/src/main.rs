@@ -8,6 +8,10 @@
 //! file checks first and refuse to start when one fails. SIGTERM finishes what is in flight
 //! and exits 0; SIGHUP reloads the transports and the send limits. Passcodes over the send
 //! limits of `[sender]` are not sent but failed as `rate-limited` (see `limits`).
+//!
+//! With `[duo]`, the daemon is also the broker of method `duo` (see `duo`): it alone holds
+//! Duo's secret key and talks to Duo's Auth API v2, for root callers on the Unix socket
+//! `<runtime>/duo.sock`; `--check` adds a `duo:` line (Duo's signed `check`).
 
 mod daemon;
 mod duo;
@@ -40,7 +44,7 @@ fn main() -> ExitCode {
             "--check" if mode.is_none() => mode = Some("check"),
             "--help" | "-h" => {
                 println!(
-                    "mfa-sender [--config PATH] [--once | --check]\n  delivers mfa's spooled messages by SMTP and SMS APIs"
+                    "mfa-sender [--config PATH] [--once | --check]\n  delivers mfa's spooled messages by SMTP and SMS APIs, and brokers Duo requests ([duo])"
                 );
                 return ExitCode::SUCCESS;
             }

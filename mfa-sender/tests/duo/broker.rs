@@ -410,3 +410,55 @@ fn sighup_rereads_the_duo_section() {
     let log = d.stop();
     assert!(!log.contains("a-new-wrong-key"), "{log}");
 }
+
+#[test]
+fn sighup_opens_the_broker_when_duo_is_added() {
+    if !root_or_skip("sighup_opens_the_broker_when_duo_is_added") {
+        return;
+    }
+    let mock = Mock::start(json!({"ann": {}}), &[]);
+    let env = Env::new(&mock, &DuoConfig::default());
+    let config = env.install.config.clone();
+    let full = std::fs::read_to_string(&config).unwrap();
+    let start = full.find("[duo]").unwrap();
+    let end = full[start..].find("\n\n").map_or(full.len(), |e| start + e);
+    std::fs::write(&config, format!("{}{}", &full[..start], &full[end..])).unwrap();
+    assert!(!std::fs::read_to_string(&config).unwrap().contains("[duo]"));
+
+    let log = env.install.path("daemon-added.err");
+    let child = env
+        .as_sender(&[])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut child = Guard(child);
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    super::wait_until("the sender to start", Duration::from_secs(10), || {
+        read().contains("started:")
+    });
+    assert!(
+        !env.socket().exists(),
+        "a broker without [duo]:\n{}",
+        read()
+    );
+    std::fs::write(&config, &full).unwrap();
+    signal(child.0.id(), "HUP");
+    super::wait_until("the broker to open", Duration::from_secs(10), || {
+        read().contains("duo: broker listening")
+    });
+    let (r, _) = call(&env, &Request::Ping, Duration::from_secs(5));
+    assert!(matches!(r, Ok(Reply::Time { .. })), "{r:?}");
+    let status = super::terminate(&mut child.0, Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "{}", read());
+    assert!(!env.socket().exists());
+}
+
+/// Kills the child when the test ends, whatever happened.
+struct Guard(std::process::Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        super::kill_and_reap(&mut self.0);
+    }
+}

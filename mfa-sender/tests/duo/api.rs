@@ -185,3 +185,76 @@ fn a_secret_key_others_can_read_stops_the_sender() {
     );
     assert!(!env.socket().exists());
 }
+
+/// Signs requests the way Duo documents it and sends them as given, then tampered with:
+/// prints `CASE STATUS CODE` per line.
+const RAW_CLIENT: &str = r#"
+import base64, email.utils, hashlib, hmac, http.client, json, ssl, sys
+port, ca, ikey, skey = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].encode()
+host = f"127.0.0.1:{port}"
+def send(case, params, sent=None, date=None, auth=True, scheme="sha512", date_header=None):
+    date = date or email.utils.formatdate()
+    h = lambda s: hashlib.sha512(s.encode()).hexdigest()
+    body = json.dumps(params, sort_keys=True, separators=(",", ":"))
+    if scheme == "sha512":
+        canon = "\n".join([date, "POST", host, "/auth/v2/preauth", "", h(body),
+                           h("x-duo-date\x00" + date)])
+        sig = hmac.new(skey, canon.encode(), hashlib.sha512).hexdigest()
+    headers = {"Content-Type": "application/json"}
+    if date_header is not False:
+        headers["X-Duo-Date"] = date
+    if auth:
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{ikey}:{sig}".encode()).decode()
+    out = json.dumps(sent if sent is not None else params, sort_keys=True, separators=(",", ":"))
+    c = http.client.HTTPSConnection("127.0.0.1", int(port),
+                                    context=ssl.create_default_context(cafile=ca))
+    c.request("POST", "/auth/v2/preauth", out, headers)
+    r = c.getresponse()
+    data = json.loads(r.read())
+    print(case, r.status, data.get("code"))
+send("good", {"username": "ann"})
+send("tampered", {"username": "ann"}, sent={"username": "eve"})
+send("unsigned", {"username": "ann"}, auth=False)
+send("nodate", {"username": "ann"}, date_header=False)
+send("old", {"username": "ann"}, date="Tue, 21 Aug 2012 17:29:18 -0000")
+"#;
+
+#[test]
+fn the_mock_refuses_tampered_unsigned_and_stale_requests() {
+    let mock = Mock::start(json!({"ann": {}, "eve": {}}), &[]);
+    let o = std::process::Command::new(super::PYTHON)
+        .arg("-c")
+        .arg(RAW_CLIENT)
+        .arg(mock.port.to_string())
+        .arg(&mock.cert)
+        .args([super::IKEY, SKEY])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "good 200 None",
+            "tampered 401 40103",
+            "unsigned 401 40101",
+            "nodate 401 40104",
+            "old 401 40105"
+        ],
+        "{:?}",
+        mock.summary()
+    );
+    // Only the good one got through to the endpoint (and its user is logged).
+    let ok: Vec<_> = mock
+        .requests()
+        .into_iter()
+        .filter(|r| r["status"] == 200)
+        .collect();
+    assert_eq!(ok.len(), 1);
+    assert_eq!(ok[0]["sig"], "sha512");
+}

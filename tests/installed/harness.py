@@ -16,6 +16,12 @@ and `target`, and starts a real sshd on 127.0.0.1.
 `spawn_as()` starts a command on a pseudo-terminal owned by the given user, with real and
 effective ids of that user (so su and sudo run with real uid alice, euid 0) and the umask of
 the case. `Mailbox.code()` reads the passcode of a prompt's prefix letter from the mail.
+
+Duo (test_95_duo.py): `DuoMock` runs tests/lib/mock_duo.py (Duo's Auth API v2, signatures
+verified) on 127.0.0.1; `System.duo_configure()` does the README's Duo set-up (the secret key
+file 0640 root:mfa, a [duo] table in mfa.toml) and restarts the sender, which then brokers
+Duo on /run/mfa/duo.sock; `duo_unconfigure()` puts mfa.toml back and restarts it without.
+`stop_sender()`/`start_sender()` stop it as systemd does (SIGTERM) and start it again.
 """
 
 import email
@@ -486,3 +492,147 @@ class System:
             except OSError:
                 pass
         return "\n".join(out)
+
+    # ---- Duo (issue 14): [duo] in mfa.toml, the sender stopped and started -------------
+
+    def stop_sender(self):
+        """SIGTERM to the sender (as systemd stops it), waited for; its heartbeat goes with it
+        (a stopped sender has none: the next start is then seen by its fresh heartbeat)."""
+        p = self.procs.get("sender")
+        if p is not None and p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        try:
+            os.unlink("/run/mfa/sender.heartbeat")
+        except FileNotFoundError:
+            pass
+
+    def start_sender(self):
+        """The sender as the suite starts it (user mfa, the unit's command line); with [duo] in
+        mfa.toml, also waits for the broker's socket."""
+        self.sender()
+        if "\n[duo]\n" in open(CONFIG).read():
+            wait_for(lambda: os.path.exists(DUO_SOCKET), 15,
+                     f"the Duo broker's socket {DUO_SOCKET} (see {WORK}/sender.log)")
+
+    def duo_configure(self, mock, extra=""):
+        """What the README's Duo section asks of an administrator: the secret key in a file
+        only root and the sender can read (0640 root:mfa), a [duo] table in mfa.toml (here with
+        the mock's CA file), then the sender restarted. `duo_unconfigure` undoes it all."""
+        self._duo_saved_config = open(CONFIG).read()
+        with open(DUO_SKEY_FILE, "w") as f:
+            f.write(DUO_SKEY + "\n")
+        os.chown(DUO_SKEY_FILE, 0, grp.getgrnam("mfa").gr_gid)
+        os.chmod(DUO_SKEY_FILE, 0o640)
+        run("install", "-m", "0644", mock.cert, DUO_CA_FILE)
+        with open(CONFIG, "a") as f:
+            f.write(f'\n[duo]\nhost = "127.0.0.1:{mock.port}"\nikey = "{DUO_IKEY}"\n'
+                    f'skey_file = "{DUO_SKEY_FILE}"\nca_file = "{DUO_CA_FILE}"\n'
+                    f'timeout = "20s"\n{extra}')
+        self.stop_sender()
+        self.start_sender()
+
+    def duo_unconfigure(self):
+        """mfa.toml as it was before `duo_configure`, the key and CA files gone, the sender
+        restarted without a broker (and running, whatever state a case left it in)."""
+        saved = getattr(self, "_duo_saved_config", None)
+        if saved is not None:
+            with open(CONFIG, "w") as f:
+                f.write(saved)
+            self._duo_saved_config = None
+        for path in (DUO_SKEY_FILE, DUO_CA_FILE):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+        self.stop_sender()
+        self.sender()
+        assert not os.path.exists(DUO_SOCKET), f"{DUO_SOCKET} left behind by the sender"
+
+
+# ---- Duo (issue 14): the Auth API mock ------------------------------------------------
+# The mock (tests/lib/mock_duo.py) runs as root inside the namespace on 127.0.0.1 with a
+# throwaway leaf certificate; the sender (as user mfa) trusts it through [duo] ca_file.
+DUO_IKEY = "DIWJ8X6AEYOR5OMC6TQ1"
+DUO_SKEY = "Zh5eGmUq9zpfQnyUIu5OL9iWoMMv5ZNmk3zLJ4Ep"
+DUO_SKEY_FILE = "/etc/mfa/duo-skey"
+DUO_CA_FILE = "/etc/mfa/duo-ca.pem"  # the sender cannot read $MFA_WORK (a 0700 tmpfs)
+DUO_SOCKET = "/run/mfa/duo.sock"
+DUO_DEVICE = "iOS (XXX-XXX-1234)"  # the mock's default device
+DUO_MENU_PROMPT = r"Choice \[1-[0-9]\] or passcode: "  # a Duo passcode may be typed there
+# The mock's users: target and alice have its default phone (push, phone, sms) and these Duo
+# passcodes; test_95_duo changes the push answers with DuoMock.set_users().
+DUO_USERS = {"target": {"passcodes": ["135790"]}, "alice": {"passcodes": ["246802"]}}
+
+
+class DuoMock:
+    """tests/lib/mock_duo.py on 127.0.0.1 (HTTPS, signatures verified). `users` is its users
+    file (see its docstring), rewritten by `set_users` (the mock re-reads it per request);
+    `requests()` is its log, one dict per request."""
+
+    def __init__(self, users):
+        self.dir = os.path.join(WORK, "duo")
+        os.makedirs(self.dir, exist_ok=True)
+        self.users_path = os.path.join(self.dir, "users.json")
+        self.log_path = os.path.join(self.dir, "requests.jsonl")
+        self.cert = os.path.join(self.dir, "cert.pem")
+        key = os.path.join(self.dir, "key.pem")
+        # A leaf certificate (basicConstraints CA:FALSE): rustls refuses a CA certificate as
+        # the server's; the same file is the sender's ca_file.
+        run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+            "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+            "-addext", "subjectAltName=IP:127.0.0.1",
+            "-addext", "basicConstraints=critical,CA:FALSE",
+            "-keyout", key, "-out", self.cert)
+        self.set_users(users)
+        ready = os.path.join(self.dir, "port")
+        if os.path.exists(ready):
+            os.unlink(ready)
+        self.stderr = open(os.path.join(self.dir, "mock.log"), "w")
+        self.proc = subprocess.Popen(
+            ["/usr/bin/python3", os.path.join(REPO, "tests/lib/mock_duo.py"), "--ready", ready,
+             "--cert", self.cert, "--key", key, "--ikey", DUO_IKEY, "--skey", DUO_SKEY,
+             "--users", self.users_path, "--log", self.log_path],
+            stdout=self.stderr, stderr=self.stderr)
+
+        def listening():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"mock_duo.py exited {self.proc.returncode}:\n"
+                                     + open(os.path.join(self.dir, "mock.log")).read())
+            return os.path.exists(ready)
+
+        wait_for(listening, 20, "the Duo mock's port")
+        self.port = int(open(ready).read().strip())
+
+    def set_users(self, users):
+        tmp = self.users_path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(users, f)
+        os.rename(tmp, self.users_path)
+
+    def requests(self):
+        try:
+            with open(self.log_path, encoding="utf-8") as f:
+                return [json.loads(l) for l in f if l.strip()]
+        except FileNotFoundError:
+            return []
+
+    def auths(self, since=0):
+        """The successful /auth/v2/auth requests after the first `since` requests."""
+        return [q for q in self.requests()[since:]
+                if q["path"] == "/auth/v2/auth" and q["status"] == 200]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.stderr.close()
+

@@ -9,7 +9,9 @@
 # the delivered mail; every flow under umask 022 and 077 (tests/installed/test_*.py). A
 # throwaway PostgreSQL logs users in through PAM as `postgres`, which pam_mfa serves through
 # the setuid helper mfa-check, driven by psql and pamtester; the helper is abused directly
-# as postgres and nobody (test_91_unprivileged.py).
+# as postgres and nobody (test_91_unprivileged.py). Duo (test_95_duo.py): the sender brokers
+# a local Auth API mock (tests/lib/mock_duo.py, a throwaway openssl certificate) for ssh, su,
+# sudo and mfa-admin.
 #
 # The throwaway root is a mount namespace (namespace.sh): private copies of /etc, the PAM
 # module directory and /lib/systemd/system, overlays on /var and /usr/local, tmpfs on /run
@@ -38,7 +40,7 @@ done
 for c in unshare:util-linux setpriv:util-linux su:util-linux login:login sudo:sudo \
          useradd:passwd chpasswd:passwd /usr/sbin/sshd:openssh-server ssh:openssh-client \
          ssh-keygen:openssh-client oathtool:oathtool make:make psql:postgresql \
-         pamtester:pamtester prlimit:util-linux; do
+         pamtester:pamtester prlimit:util-linux openssl:openssl; do
   command -v "${c%%:*}" >/dev/null || missing+=("${c%%:*} (apt-get install ${c#*:})")
 done
 for m in pexpect:python3-pexpect pytest:python3-pytest aiosmtpd:python3-aiosmtpd; do

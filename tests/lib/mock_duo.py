@@ -37,7 +37,8 @@ come from the query (GET) or the body (POST: JSON object or form). 401 errors: 4
 credentials, 40102 wrong integration key, 40103 wrong signature, 40104 no date, 40105 a date
 more than --skew (300) seconds off the mock's clock (shifted by --clock-offset, to play a
 server whose clock is off). 400/40002 for a missing or invalid parameter (the name in
-message_detail), 404/40401 unknown path, 405/40501 wrong method.
+message_detail; an ipaddr that is not an IP address is one), 404/40401 unknown path,
+405/40501 wrong method.
 
 Users (--users FILE, JSON, re-read at each request so a test may change it):
   {"NAME": {"preauth": "auth" | "allow" | "deny" | "enroll",   (default auth)
@@ -68,6 +69,7 @@ import base64
 import email.utils
 import hashlib
 import hmac
+import ipaddress
 import json
 import os
 import secrets
@@ -315,6 +317,11 @@ class Handler(BaseHTTPRequestHandler):
     def endpoint(self, path, p, entry):
         st = self.state
         now = int(time.time())
+        if "ipaddr" in p:
+            try:
+                ipaddress.ip_address(p["ipaddr"])
+            except ValueError:
+                raise bad_param("ipaddr")
         if path in ("/auth/v2/ping", "/auth/v2/check"):
             return {"time": now}
         if path == "/auth/v2/preauth":

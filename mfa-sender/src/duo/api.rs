@@ -88,6 +88,14 @@ fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String> {
         .with_no_client_auth())
 }
 
+/// The remote address as Duo takes it: an IP address, or nothing (PAM's rhost may be a host
+/// name, which Duo would refuse with a 400 and so fail the login).
+fn ip_only(ipaddr: Option<&str>) -> Option<String> {
+    ipaddr
+        .and_then(|a| a.trim().parse::<std::net::IpAddr>().ok())
+        .map(|a| a.to_string())
+}
+
 fn text(v: &Value, key: &str) -> String {
     v[key].as_str().unwrap_or_default().to_string()
 }
@@ -296,8 +304,8 @@ impl Client {
         deadline: Instant,
     ) -> ApiResult<Preauth> {
         let mut p = vec![("username", username.to_string())];
-        if let Some(ip) = ipaddr {
-            p.push(("ipaddr", ip.to_string()));
+        if let Some(ip) = ip_only(ipaddr) {
+            p.push(("ipaddr", ip));
         }
         if !hostname.is_empty() {
             p.push(("hostname", hostname.to_string()));
@@ -357,8 +365,8 @@ impl Client {
             ("username", username.to_string()),
             ("factor", factor.name().to_string()),
         ];
-        if let Some(ip) = ipaddr {
-            p.push(("ipaddr", ip.to_string()));
+        if let Some(ip) = ip_only(ipaddr) {
+            p.push(("ipaddr", ip));
         }
         if !hostname.is_empty() {
             p.push(("hostname", hostname.to_string()));

@@ -64,6 +64,16 @@ fn pushes_approved_denied_fraud_and_unanswered() {
         mock.summary()
     );
 
+    // A remote host name (PAM's rhost may be one) is not sent as ipaddr, which Duo refuses.
+    let mut by_name = push("ann");
+    if let Request::Auth { ipaddr, .. } = &mut by_name {
+        *ipaddr = Some("client.example.org".into());
+    }
+    let a = auth_of(call(&env, &by_name, Duration::from_secs(10)).0);
+    assert_eq!(a.result, "allow");
+    let sent = mock.to("/auth/v2/auth");
+    assert!(sent[1]["params"].get("ipaddr").is_none(), "{}", sent[1]);
+
     for (user, status) in [("bob", "deny"), ("cat", "fraud")] {
         let a = auth_of(call(&env, &push(user), Duration::from_secs(10)).0);
         assert_eq!((a.result.as_str(), a.status.as_str()), ("deny", status));

@@ -74,6 +74,28 @@ fn pushes_approved_denied_fraud_and_unanswered() {
     let sent = mock.to("/auth/v2/auth");
     assert!(sent[1]["params"].get("ipaddr").is_none(), "{}", sent[1]);
 
+    // A hostile remote host (from PAM_RHOST) in pushinfo and ipaddr: the push still goes,
+    // the text cut and without control characters, the address left out.
+    let mut hostile = push("bob");
+    if let Request::Auth {
+        ipaddr, pushinfo, ..
+    } = &mut hostile
+    {
+        *ipaddr = Some("evil\u{1b}[2J".into());
+        pushinfo.push(("from".into(), format!("x\u{1b}[2J\ny{}", "h".repeat(1100))));
+    }
+    let a = auth_of(call(&env, &hostile, Duration::from_secs(10)).0);
+    assert_eq!((a.result.as_str(), a.status.as_str()), ("deny", "deny"));
+    let sent = mock.to("/auth/v2/auth");
+    let p = &sent[2]["params"];
+    assert!(p.get("ipaddr").is_none(), "{p}");
+    let info = p["pushinfo"].as_str().unwrap();
+    assert!(
+        info.starts_with("service=sshd&from=x%20%5B2J%20y"),
+        "{info}"
+    );
+    assert!(info.len() < 300 * 3, "{} bytes", info.len());
+
     for (user, status) in [("bob", "deny"), ("cat", "fraud")] {
         let a = auth_of(call(&env, &push(user), Duration::from_secs(10)).0);
         assert_eq!((a.result.as_str(), a.status.as_str()), ("deny", status));

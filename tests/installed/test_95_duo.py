@@ -169,9 +169,10 @@ def test_duo_ssh_push_denied_is_refused(system, duo):
         assert status == 255 and "uid=" not in out, out
         assert len(duo.auths(n)) == 1, f"want one push, the mock saw: {duo.requests()[n:]}"
         r = system.last_auth("target")
-        # A denial's row has the service's method (`duo`); the reason names the factor and
-        # Duo's answer, and the txid is the push's.
-        assert (r["service"], r["outcome"]) == ("sshd", "deny") and r["method"].startswith("duo"), r
+        # A denial's row names the factor tried and its device; the reason says Duo's answer,
+        # and the txid is the push's.
+        assert (r["service"], r["outcome"], r["method"]) == ("sshd", "deny", "duo-push"), r
+        assert r["destination"] == DUO_DEVICE, r
         assert "Duo push deny" in r["reason"] and r["txid"] == duo.auths(n)[0]["txid"], r
     finally:
         admin("user", "unlock", "target")  # the denied push counted toward the lockout
@@ -199,13 +200,9 @@ def test_duo_ssh_autopush_logs_in_without_a_menu(system, duo):
 PENDING = {
     "secure, menu": ("secure", False),
     "safe, autopush": ("safe", True),
-    # The README and issue 14 say safe ignores "even while a push is pending"; the module
-    # denies instead once its menu was shown (the menu's prompt takes a Duo passcode, so it
-    # is a code prompt, after which nothing is the fail mode: mfa_core::auth). Until one of
-    # the two changes, this case fails as expected.
-    "safe, menu": pytest.param("safe", False, marks=pytest.mark.xfail(strict=True, reason=(
-        "module: a broker gone after the Duo menu is a denial ('after a code was asked for'), "
-        "not the fail mode; README: safe ignores even while a push is pending"))),
+    # A number picked at the menu is no code: the push that cannot be answered follows the
+    # fail mode (only a passcode typed there makes what fails afterwards a denial).
+    "safe, menu": ("safe", False),
 }
 
 
@@ -237,8 +234,7 @@ def test_duo_ssh_sender_stopped_while_the_push_is_pending(system, duo, fail_mode
         assert took < 12, f"the login ended {took:.1f}s after the sender stopped: {r}"
         if fail_mode == "secure":
             assert status == 255 and "uid=" not in out, out
-            # (logged `deny` after the menu, `unavailable-deny` without one: see "safe, menu")
-            assert r["service"] == "sshd" and r["outcome"] in ("deny", "unavailable-deny"), r
+            assert (r["service"], r["outcome"]) == ("sshd", "unavailable-deny"), r
             assert "Duo broker unavailable" in r["reason"], r
         else:
             assert status == 0 and "uid=" in out, f"{out}\nauth log: {r}"
@@ -275,7 +271,7 @@ def test_duo_su_passcode_at_the_menu(system, duo, right):
         else:
             assert status != 0 and "uid=" not in out, out
             assert "Wrong passcode" in out or "Authentication failure" in out, out
-            assert (r["service"], r["outcome"]) == ("su", "deny") and r["method"].startswith("duo"), r
+            assert (r["service"], r["outcome"]) == ("su", "deny") and r["method"] == "duo-passcode", r
             assert "Duo passcode deny" in r["reason"], r
         auths = [q for q in duo.requests()[n:] if q["path"] == "/auth/v2/auth"]
         assert len(auths) == 1 and auths[0]["params"]["factor"] == "passcode", auths

@@ -61,7 +61,7 @@ done
 for c in unshare:util-linux setpriv:util-linux su:util-linux login:login sudo:sudo \
          useradd:passwd chpasswd:passwd /usr/sbin/sshd:openssh-server ssh:openssh-client \
          ssh-keygen:openssh-client oathtool:oathtool apt-get:apt dpkg-deb:dpkg \
-         pam-auth-update:libpam-runtime man:man-db; do
+         pam-auth-update:libpam-runtime man:man-db openssl:openssl; do
   command -v "${c%%:*}" >/dev/null || missing+=("${c%%:*} (apt-get install ${c#*:})")
 done
 for m in pexpect:python3-pexpect pytest:python3-pytest aiosmtpd:python3-aiosmtpd; do

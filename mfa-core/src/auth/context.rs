@@ -16,8 +16,9 @@ pub(super) struct Cx<'a> {
     pub(super) sent: u32,
     /// Whether the user typed an answer to a code prompt (not only empty answers).
     pub(super) typed: bool,
-    /// The Duo transaction of this login, if any (for the auth log).
-    pub(super) txid: String,
+    /// The factor this login tried, for the auth log of an outcome that is not a success
+    /// (a success names its own).
+    pub(super) tried: Tried,
 }
 
 impl<'a> Cx<'a> {
@@ -31,7 +32,7 @@ impl<'a> Cx<'a> {
             record: None,
             sent: 0,
             typed: false,
-            txid: String::new(),
+            tried: Tried::default(),
         }
     }
 
@@ -116,6 +117,15 @@ impl<'a> Cx<'a> {
         people::carriers(self.store()?.conn())
     }
 }
+/// The factor a login tried: its name (`duo-push`), its destination (a device as Duo names
+/// it) and Duo's transaction id, for the auth log.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Tried {
+    pub(super) method: String,
+    pub(super) destination: String,
+    pub(super) txid: String,
+}
+
 /// Records the repeat-window grant of a passed second factor. A grant that cannot be written
 /// only costs the user a challenge next time.
 pub(super) fn grant(cx: &Cx<'_>, req: &Request) {

@@ -702,3 +702,43 @@ fn an_enrollment_link_that_is_not_https_is_neither_shown_nor_sent() {
     b.join().unwrap();
     assert!(t.spooled().is_empty());
 }
+
+#[test]
+fn a_menu_number_is_no_code_but_a_passcode_at_the_menu_is() {
+    let t = setup("duo", DUO);
+    t.fail_mode("safe");
+    let b = t.broker(vec![
+        preauth("auth", vec![phone()]),
+        Step::Die(vec![]),
+        preauth("auth", vec![phone()]),
+        Step::Die(vec![]),
+    ]);
+    // "1" picks the push; the sender dies while it waits: the fail mode (safe: ignore).
+    let mut conv = Script::new(&["1"]);
+    let o = t.login(&mut conv);
+    assert_eq!(o.name(), "unavailable-ignore", "{o:?}");
+    // A passcode typed at the menu, then the sender dies: a denial whatever the fail mode.
+    let mut conv = Script::new(&["135790"]);
+    let o = t.login(&mut conv);
+    b.join().unwrap();
+    assert_eq!(o.name(), "deny", "{o:?}");
+    let rows = t.logged();
+    assert_eq!(rows[0]["method"], "duo-push", "{rows:?}");
+    assert_eq!(rows[0]["destination"], "iOS (XXX-XXX-0100)", "{rows:?}");
+    assert_eq!(rows[1]["method"], "duo-passcode", "{rows:?}");
+}
+
+#[test]
+fn a_denied_push_is_logged_with_its_factor_device_and_txid() {
+    let t = setup("duo", &format!("{DUO}autopush = true\n"));
+    let b = t.broker(vec![preauth("auth", vec![phone()]), auth("deny", "deny")]);
+    let mut conv = Script::new(&[]);
+    let o = t.login(&mut conv);
+    b.join().unwrap();
+    assert_eq!(o.name(), "deny", "{o:?}");
+    let rows = t.logged();
+    let row = rows.last().unwrap();
+    assert_eq!(row["method"], "duo-push", "{row}");
+    assert_eq!(row["destination"], "iOS (XXX-XXX-0100)", "{row}");
+    assert_eq!(row["txid"], "45f7c92b-f45f-4862-8545-e0f58e78075a", "{row}");
+}

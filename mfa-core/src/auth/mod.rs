@@ -31,7 +31,7 @@ pub mod oneword;
 #[cfg(test)]
 mod oneword_tests;
 
-use context::{Cx, grant, lockout, passed};
+use context::{Cx, Tried, grant, lockout, passed};
 use enroll::{enroll, enroll_totp};
 use factor::passcode::{self as challenge, Destination, check_delivery};
 use factor::second_factor;
@@ -56,6 +56,9 @@ pub trait Conversation {
     fn prompt_code(&mut self, text: &str, echo: bool) -> Result<Vec<u8>, ConvError> {
         self.prompt(text, echo)
     }
+    /// The answer to a plain prompt turned out to be a code (a Duo passcode typed at the
+    /// menu): from then on as after [`Conversation::prompt_code`].
+    fn code_given(&mut self) {}
 }
 
 /// The conversation of one authentication, noting whether a code was asked for.
@@ -80,6 +83,10 @@ impl Conversation for Asking<'_> {
     fn prompt_code(&mut self, text: &str, echo: bool) -> Result<Vec<u8>, ConvError> {
         self.code_asked = true;
         self.conv.prompt_code(text, echo)
+    }
+    fn code_given(&mut self) {
+        self.code_asked = true;
+        self.conv.code_given();
     }
 }
 
@@ -254,7 +261,7 @@ fn run(
         Err(e) => {
             let o = unavailable(conv, fallback, format!("cannot read the rules: {e}"));
             // In the auth log too (whatever the log level: it cannot be read either).
-            append(config, req, &o, "", "");
+            append(config, req, &o, "", &Tried::default());
             return o;
         }
     };
@@ -269,7 +276,7 @@ fn run(
                 Some(o) => refuse(conv, o),
                 None => unavailable(conv, fail_mode, format!("cannot read the login state: {e}")),
             };
-            log(config, req, &facts, &o, "", "");
+            log(config, req, &facts, &o, "", &Tried::default());
             return o;
         }
     };
@@ -350,7 +357,7 @@ fn run(
         Outcome::Unavailable { reason, .. } => unavailable(conv, fail_mode, reason),
         o => o,
     };
-    log(config, req, &facts, &outcome, &method, &cx.txid);
+    log(config, req, &facts, &outcome, &method, &cx.tried);
     // The inbox is moved into the database by mfa-admin, never here: the module only
     // appends (and rotates a full inbox by a rename, see crate::authlog).
     outcome
@@ -389,17 +396,24 @@ fn unavailable(conv: &mut dyn Conversation, mode: FailMode, reason: String) -> O
 
 /// Appends the auth-log row to the inbox ([`crate::authlog`]), honouring the log levels. A
 /// failure to log does not change the outcome (syslog still has it).
-/// `txid`: the Duo transaction of the login, if any.
-fn log(config: &Config, req: &Request, facts: &Facts, outcome: &Outcome, method: &str, txid: &str) {
+/// `tried`: the factor the login tried, if one says more than the service's method.
+fn log(
+    config: &Config,
+    req: &Request,
+    facts: &Facts,
+    outcome: &Outcome,
+    method: &str,
+    tried: &Tried,
+) {
     let rejected = !matches!(outcome, Outcome::Success { .. } | Outcome::Ignore { .. });
     if !policy::should_log(facts, rejected) {
         return;
     }
-    append(config, req, outcome, method, txid);
+    append(config, req, outcome, method, tried);
 }
 
 /// Appends the auth-log row of `outcome` to the inbox, whatever the log level.
-fn append(config: &Config, req: &Request, outcome: &Outcome, method: &str, txid: &str) {
+fn append(config: &Config, req: &Request, outcome: &Outcome, method: &str, tried: &Tried) {
     let (reason, destination) = match outcome {
         Outcome::Success { destination, .. } => (String::new(), destination.clone()),
         // The outcome's name already says rate-limited or abandoned.
@@ -409,10 +423,10 @@ fn append(config: &Config, req: &Request, outcome: &Outcome, method: &str, txid:
                 .or_else(|| reason.strip_prefix(ABANDONED))
                 .unwrap_or(reason)
                 .to_string(),
-            String::new(),
+            tried.destination.clone(),
         ),
         Outcome::Ignore { reason } | Outcome::Unavailable { reason, .. } => {
-            (reason.clone(), String::new())
+            (reason.clone(), tried.destination.clone())
         }
     };
     let ev = AuthEvent {
@@ -421,15 +435,16 @@ fn append(config: &Config, req: &Request, outcome: &Outcome, method: &str, txid:
         address: req.rhost.clone(),
         tty: req.tty.clone(),
         outcome: outcome.name().into(),
-        // The factor actually used (totp, backup-code, passcode) when one was; else the
-        // service's method.
+        // The factor actually used (totp, backup-code, passcode) when one was, or tried (a
+        // Duo push denied); else the service's method.
         method: match outcome {
             Outcome::Success { method: used, .. } => used.clone(),
+            _ if !tried.method.is_empty() => tried.method.clone(),
             _ => method.into(),
         },
         destination,
         reason,
-        txid: txid.into(),
+        txid: tried.txid.clone(),
         ..Default::default()
     };
     let _ = crate::authlog::append(&config.paths.database, &ev);

@@ -187,7 +187,7 @@ pub fn before(config: &Config, req: &Request, field: &[u8], sep: u8) -> Before {
             reason: format!("double logon: {}", o.name()),
         },
     };
-    log(config, req, &facts, &logged, "passcode", "");
+    log(config, req, &facts, &logged, "passcode", &Tried::default());
     match outcome {
         Outcome::Success { .. } => Before::Success(outcome),
         _ => Before::Ignore,

@@ -282,7 +282,7 @@ impl Factor for Entry {
             broker::Factor::Push | broker::Factor::Phone => self.wait(cx, req, facts, conv),
             broker::Factor::Sms => {
                 // Duo sends a batch of passcodes and answers deny/`sent`; the user types one.
-                let r = auth(cx, conv, self.request(req, None))?;
+                let r = self.ask(cx, req, conv, None)?;
                 let name = self.device.as_ref().map_or("", |(_, n)| n.as_str());
                 if r.status != "sent" && r.result != "allow" {
                     let _ = conv.error("Second factor: Duo could not send SMS passcodes.");
@@ -336,6 +336,32 @@ impl Entry {
         }
     }
 
+    /// The factor's name in the auth log: `duo-push`, `duo-phone`, `duo-sms`, `duo-passcode`.
+    fn name(&self) -> String {
+        format!("duo-{}", self.factor.name())
+    }
+
+    /// Sends this entry's `auth` request (with the passcode typed, if any) and waits for
+    /// Duo's answer; the login's log row names this factor and device from now on.
+    fn ask(
+        &self,
+        cx: &mut Cx<'_>,
+        req: &Request,
+        conv: &mut dyn Conversation,
+        passcode: Option<String>,
+    ) -> Result<broker::AuthResult, Flow> {
+        cx.tried = Tried {
+            method: self.name(),
+            destination: self
+                .device
+                .as_ref()
+                .map(|(_, n)| n.clone())
+                .unwrap_or_default(),
+            txid: String::new(),
+        };
+        auth(cx, conv, self.request(req, passcode))
+    }
+
     /// A push or a phone call: sent, then the answer awaited while Duo's progress is shown.
     fn wait(
         &self,
@@ -351,7 +377,7 @@ impl Entry {
             format!("Calling {name}…")
         };
         conv.info(&what)?;
-        let r = auth(cx, conv, self.request(req, None))?;
+        let r = self.ask(cx, req, conv, None)?;
         self.verdict(cx, req, facts, conv, &r)
     }
 
@@ -404,7 +430,7 @@ impl Entry {
             cx.typed = true;
         }
         let r = if well_formed {
-            auth(cx, conv, self.request(req, Some(code)))?
+            self.ask(cx, req, conv, Some(code))?
         } else {
             broker::AuthResult {
                 result: "deny".into(),
@@ -427,8 +453,8 @@ impl Entry {
         conv: &mut dyn Conversation,
         r: &broker::AuthResult,
     ) -> Result<Outcome, Flow> {
-        cx.txid = shown(&r.txid);
-        let method = format!("duo-{}", self.factor.name());
+        let method = self.name();
+        cx.tried.txid = shown(&r.txid);
         let allow = r.result == "allow";
         let now = crate::now();
         let verdict = state::guess(cx.db(), &req.user, now, &facts.settings, |_| {

@@ -148,8 +148,9 @@ fn offered(
 
 /// Shows the menu and asks for a choice (an empty answer picks the first), [`MENU_TRIES`]
 /// times at most. When an option takes its code at the menu, an answer that is not a
-/// choice but is shaped like a code (6 to 64 letters and digits) goes to it, and the menu's
-/// prompt is a code prompt (whatever fails after it is a denial, never the fail mode).
+/// choice but is shaped like a code (6 to 64 letters and digits) goes to it; from that code
+/// on, whatever fails is a denial, never the fail mode (a number picked is not a code: a
+/// push that cannot be answered then follows the fail mode).
 fn choose(conv: &mut dyn Conversation, options: &[Box<dyn Factor>]) -> Result<Choice, Flow> {
     let n = options.len();
     let short: Option<Vec<String>> = options.iter().map(|o| o.short_label()).collect();
@@ -169,7 +170,7 @@ fn choose(conv: &mut dyn Conversation, options: &[Box<dyn Factor>]) -> Result<Ch
     let code_option = options.iter().position(|o| o.takes_code_at_menu());
     for _ in 0..MENU_TRIES {
         let answer = match code_option {
-            Some(_) => conv.prompt_code(&format!("Choice [1-{n}] or passcode: "), true)?,
+            Some(_) => conv.prompt(&format!("Choice [1-{n}] or passcode: "), true)?,
             None => conv.prompt(&format!("Choice [1-{n}]: "), true)?,
         };
         let text = String::from_utf8_lossy(&answer);
@@ -186,6 +187,8 @@ fn choose(conv: &mut dyn Conversation, options: &[Box<dyn Factor>]) -> Result<Ch
             && (6..=64).contains(&text.len())
             && text.bytes().all(|b| b.is_ascii_alphanumeric())
         {
+            // A code was given: whatever fails from here is a denial.
+            conv.code_given();
             return Ok(Choice::Code(i, text.as_bytes().to_vec()));
         }
         conv.error("Please answer with one of the numbers shown.")?;

@@ -266,10 +266,12 @@ pub fn read_frame<T: for<'de> Deserialize<'de>>(r: &mut dyn Read) -> std::io::Re
     })
 }
 
-/// Checks that the socket is one only the sender's user or root could have put there: a
-/// socket (no link followed), owned by root or by the owner of the runtime directory, in a
-/// directory no one else may write to. A local user cannot stand in for the broker.
-pub fn check_socket(runtime: &Path) -> Result<(), String> {
+/// Checks that the socket is one only the sender's user or root could have put there: the
+/// runtime directory belongs to root or to `sender_user` (`[sender] user`) and no one else
+/// may write to it, and the socket (no link followed) belongs to root or to that owner. A
+/// local user cannot stand in for the broker, even with a runtime directory of their own
+/// (one made under /tmp before the sender first started).
+pub fn check_socket(runtime: &Path, sender_user: &str) -> Result<(), String> {
     let dir = std::fs::metadata(runtime)
         .map_err(|e| format!("runtime directory {}: {e}", runtime.display()))?;
     if dir.mode() & 0o022 != 0 {
@@ -277,6 +279,19 @@ pub fn check_socket(runtime: &Path) -> Result<(), String> {
             "runtime directory {} is writable by group or others",
             runtime.display()
         ));
+    }
+    if dir.uid() != 0 {
+        // A lookup of a local system account: the first NSS source (files) answers it.
+        let sender = nix::unistd::User::from_name(sender_user).ok().flatten();
+        if sender.is_none_or(|u| u.uid.as_raw() != dir.uid()) {
+            return Err(format!(
+                "runtime directory {} belongs to uid {}, neither root nor the sender's user \
+                 {sender_user:?}: not trusted with the Duo broker (chown {sender_user} {})",
+                runtime.display(),
+                dir.uid(),
+                runtime.display()
+            ));
+        }
     }
     let path = socket_path(runtime);
     let meta = std::fs::symlink_metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -293,16 +308,18 @@ pub fn check_socket(runtime: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Sends `req` to the broker under `runtime` and waits for the final reply, until `deadline`
-/// at most; `progress` sees each non-empty progress text and may stop the wait by returning
-/// `false`. A [`Reply::Error`] comes back as [`BrokerError::Duo`].
+/// Sends `req` to the broker under `runtime`, run as `sender_user` (see [`check_socket`]),
+/// and waits for the final reply, until `deadline` at most; `progress` sees each non-empty
+/// progress text and may stop the wait by returning `false`. A [`Reply::Error`] comes back
+/// as [`BrokerError::Duo`].
 pub fn call(
     runtime: &Path,
+    sender_user: &str,
     req: &Request,
     deadline: Instant,
     progress: &mut dyn FnMut(&str) -> bool,
 ) -> Result<Reply, BrokerError> {
-    check_socket(runtime).map_err(BrokerError::Unavailable)?;
+    check_socket(runtime, sender_user).map_err(BrokerError::Unavailable)?;
     let path = socket_path(runtime);
     let mut s = UnixStream::connect(&path)
         .map_err(|e| BrokerError::Unavailable(format!("{}: {e}", path.display())))?;
@@ -394,20 +411,24 @@ mod tests {
     fn a_socket_anyone_could_plant_is_refused() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
-        let err = check_socket(dir.path()).unwrap_err();
+        let err = check_socket(dir.path(), "root").unwrap_err();
         assert!(err.contains(SOCKET_NAME), "{err}");
         std::fs::write(socket_path(dir.path()), b"").unwrap();
         assert!(
-            check_socket(dir.path())
+            check_socket(dir.path(), "root")
                 .unwrap_err()
                 .contains("not a socket")
         );
         std::fs::remove_file(socket_path(dir.path())).unwrap();
         let _l = std::os::unix::net::UnixListener::bind(socket_path(dir.path())).unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
-        check_socket(dir.path()).unwrap();
+        check_socket(dir.path(), "root").unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-        assert!(check_socket(dir.path()).unwrap_err().contains("writable"));
+        assert!(
+            check_socket(dir.path(), "root")
+                .unwrap_err()
+                .contains("writable")
+        );
     }
 
     #[test]
@@ -432,6 +453,7 @@ mod tests {
         let mut seen = Vec::new();
         let r = call(
             dir.path(),
+            "root",
             &Request::Ping,
             Instant::now() + Duration::from_secs(30),
             &mut |t| {

@@ -2,9 +2,8 @@
 //! a private store and a scripted stand-in for the broker on the runtime directory's socket:
 //! someone who knows the password and floods the broker, hangs up during a push, runs logins
 //! in parallel, or gets a request refused as malformed; and a broker or Duo answering what it
-//! should not. Each test names what must hold. The `#[ignore]`d ones fail today: each is a
-//! finding of the attacker's report (helper X, issue 14) and runs with `--include-ignored`;
-//! drop the `ignore` with the fix.
+//! should not. Each test names what must hold; the first six were findings of the attacker's
+//! report (issue 14), fixed with them.
 
 // A failed assertion is the point of a test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -217,7 +216,6 @@ fn autopush() -> String {
 /// (any user whose password is known, without their phone) passes with no second factor.
 /// Same reasoning as `auth::busy` for a login state held locked.
 #[test]
-#[ignore = "X14 finding 1: Busy is the fail mode today (fix: factor/duo.rs refused_locally)"]
 fn a_busy_broker_is_a_denial_never_the_fail_modes_bypass() {
     // Busy at preauth.
     let t = setup("duo", &autopush(), "safe");
@@ -238,7 +236,6 @@ fn a_busy_broker_is_a_denial_never_the_fail_modes_bypass() {
 /// the PAM application, not mfa, chooses). That is the request's fault, not Duo being down:
 /// under `fail_mode = safe` it must not let the login in.
 #[test]
-#[ignore = "X14 finding 2: Forbidden is the fail mode and rhost goes unbounded into pushinfo today"]
 fn a_request_the_broker_refuses_as_malformed_is_a_denial_never_the_fail_modes_bypass() {
     let t = setup("duo", &autopush(), "safe");
     // As the real broker does (mfa-sender/src/duo/broker.rs `valid`): pushinfo values over
@@ -275,7 +272,6 @@ fn a_request_the_broker_refuses_as_malformed_is_a_denial_never_the_fail_modes_by
 /// otherwise pushes are unlimited (one per TCP connection) and the user, woken by the
 /// tenth, approves one. Six such logins must not push more than 3 times.
 #[test]
-#[ignore = "X14 finding 3: pushes are counted only when answered today (fix: Entry::reserve)"]
 fn pushes_abandoned_by_hanging_up_are_bounded() {
     let t = setup("duo", &autopush(), "secure");
     let b = t.broker(pushes(|| {
@@ -309,7 +305,6 @@ fn pushes_abandoned_by_hanging_up_are_bounded() {
 /// credits and rings or buzzes the user's phone): chosen from the menu, then the attacker
 /// hangs up. Six such logins must not reach the phone more than 3 times.
 #[test]
-#[ignore = "X14 finding 3: calls and SMS batches are counted only when answered today"]
 fn calls_and_sms_batches_abandoned_by_hanging_up_are_bounded() {
     let t = setup("duo", DUO, "secure");
     let b = t.broker(Arc::new(|req: &broker::Request| match req {
@@ -359,7 +354,6 @@ fn calls_and_sms_batches_abandoned_by_hanging_up_are_bounded() {
 /// MAX_PENDING = 256 in one burst, again as soon as they time out). Pushes outstanding must
 /// count toward the lockout when they are sent.
 #[test]
-#[ignore = "X14 finding 3: parallel logins each push before any answer counts today"]
 fn parallel_logins_cannot_push_more_than_the_limits_allow() {
     let t = Arc::new(setup("duo", &autopush(), "secure"));
     let b = t.broker(pushes(|| {
@@ -508,7 +502,6 @@ fn a_broker_dying_after_a_duo_passcode_is_a_denial_under_safe() {
 /// owner, so that local user plants `duo.sock` and answers `allow` for every login. The
 /// module must accept only a directory and a socket of root or of `[sender] user`.
 #[test]
-#[ignore = "X14 finding 4: any owner of the runtime directory may answer for Duo today"]
 fn a_runtime_directory_of_another_user_is_not_trusted_with_the_broker() {
     if !nix::unistd::geteuid().is_root() {
         eprintln!("skipped: needs root (chown)");

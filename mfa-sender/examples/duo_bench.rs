@@ -37,8 +37,10 @@ fn push(user: &str) -> Request {
 }
 
 fn ask(runtime: &std::path::Path, user: &str) -> String {
+    // The bench's mfa.toml names `[sender] user = "nobody"`.
     match mfa_core::duo::call(
         runtime,
+        "nobody",
         &push(user),
         Instant::now() + Duration::from_secs(120),
         &mut |_| true,

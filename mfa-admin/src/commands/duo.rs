@@ -120,6 +120,7 @@ fn call(ctx: &Ctx, req: &Request, progress: &mut dyn FnMut(&str) -> bool) -> Res
     let push = matches!(req, Request::Auth { .. });
     broker::call(
         &ctx.config.paths.runtime,
+        &ctx.config.sender.user,
         req,
         deadline(ctx, push),
         progress,
@@ -602,6 +603,7 @@ pub fn doctor(ctx: &Ctx) -> Option<(&'static str, String)> {
     Some(
         match broker::call(
             &ctx.config.paths.runtime,
+            &ctx.config.sender.user,
             &Request::Check,
             deadline,
             &mut |_| true,

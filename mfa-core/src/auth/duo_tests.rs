@@ -442,14 +442,15 @@ fn hostile_text_from_duo_is_escaped_and_a_failed_conversation_ends_the_wait() {
             }),
         ]),
     ]);
-    // The user hangs up during the push: a denial, never a success.
+    // The user hangs up during the push: a denial (a push sent and never answered by a
+    // code: `abandoned`), never a success.
     let mut conv = Script {
         fail_info_at: Some(2),
         ..Default::default()
     };
     let o = t.login(&mut conv);
     b.join().unwrap();
-    assert_eq!(o.name(), "deny", "{o:?}");
+    assert_eq!(o.name(), "abandoned", "{o:?}");
     let text = conv.text();
     assert!(
         !text.contains('\u{1b}') && !text.contains('\u{202e}'),

@@ -124,6 +124,8 @@ impl Client {
             .timeout(timeout)
             .connect_timeout(timeout)
             .pool_max_idle_per_host(32)
+            // Duo never redirects: a 3xx is an error, never a request sent elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("mfa-sender/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("[duo]: {e}"))?;

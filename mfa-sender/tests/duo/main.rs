@@ -344,7 +344,7 @@ pub fn call_at(
     within: Duration,
 ) -> (Result<Reply, BrokerError>, Vec<String>) {
     let mut seen = Vec::new();
-    let r = mfa_core::duo::call(runtime, req, Instant::now() + within, &mut |t| {
+    let r = mfa_core::duo::call(runtime, USER, req, Instant::now() + within, &mut |t| {
         seen.push(t.to_string());
         true
     });

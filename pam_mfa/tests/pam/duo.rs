@@ -201,7 +201,7 @@ impl Duo {
             .unwrap();
         self.sender = Some(child);
         wait_for("the broker's socket", Duration::from_secs(20), || {
-            mfa_core::duo::check_socket(&self.i.path("run")).ok()
+            mfa_core::duo::check_socket(&self.i.path("run"), "nobody").ok()
         });
     }
 

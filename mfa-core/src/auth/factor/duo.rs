@@ -80,6 +80,11 @@ pub(super) fn offer(
         }
         // `any`: the user's other factors still work without Duo.
         Err(_) if !only && others => return Ok(Offer::Entries(Vec::new())),
+        // The broker is full (whoever holds MAX_PENDING logins waiting can make it so) or
+        // refused the request as malformed: this login's doing, never Duo being down.
+        Err(BrokerError::Duo(kind @ (ErrorKind::Busy | ErrorKind::Forbidden), m)) => {
+            return Ok(Offer::Done(refused_locally(conv, kind, &m)));
+        }
         Err(BrokerError::Duo(ErrorKind::Refused, m)) => {
             let _ = conv.error("Second factor: Duo refused this login.");
             return Ok(Offer::Done(Outcome::Deny {
@@ -282,6 +287,9 @@ impl Factor for Entry {
             broker::Factor::Push | broker::Factor::Phone => self.wait(cx, req, facts, conv),
             broker::Factor::Sms => {
                 // Duo sends a batch of passcodes and answers deny/`sent`; the user types one.
+                if let Some(limited) = self.reserve(cx, req, facts, conv)? {
+                    return Ok(limited);
+                }
                 let r = self.ask(cx, req, conv, None)?;
                 let name = self.device.as_ref().map_or("", |(_, n)| n.as_str());
                 if r.status != "sent" && r.result != "allow" {
@@ -321,9 +329,11 @@ impl Entry {
     /// The `auth` request of this entry.
     fn request(&self, req: &Request, passcode: Option<String>) -> broker::Request {
         let host = crate::settings::host_name();
-        let mut pushinfo = vec![("Service".to_string(), req.service.clone())];
+        // Within the broker's bounds (1,024 bytes, no controls): PAM_RHOST is the
+        // application's choice (an FTP client's, sshd's reverse lookup).
+        let mut pushinfo = vec![("Service".to_string(), shown_up_to(&req.service, 255))];
         if !req.rhost.is_empty() {
-            pushinfo.push(("From".into(), req.rhost.clone()));
+            pushinfo.push(("From".into(), shown_up_to(&req.rhost, 255)));
         }
         broker::Request::Auth {
             username: self.username.clone(),
@@ -376,9 +386,50 @@ impl Entry {
         } else {
             format!("Calling {name}…")
         };
+        if let Some(limited) = self.reserve(cx, req, facts, conv)? {
+            return Ok(limited);
+        }
         conv.info(&what)?;
         let r = self.ask(cx, req, conv, None)?;
         self.verdict(cx, req, facts, conv, &r)
+    }
+
+    /// Counts a push, a call or a batch of SMS passcodes like a sent passcode, under the
+    /// user's lock and before it goes out: whoever knows the password cannot make the
+    /// user's phone ring more often than the send limits allow, hanging up or logging in
+    /// in parallel (the answers alone count toward the lockout, and only when they come).
+    fn reserve(
+        &self,
+        cx: &mut Cx<'_>,
+        req: &Request,
+        facts: &Facts,
+        conv: &mut dyn Conversation,
+    ) -> Result<Option<Outcome>, Flow> {
+        // The destination: this Duo user's device (ids of different users' devices may
+        // coincide in a test double; the user's own limit counts across devices).
+        let device = self.device.as_ref().map_or("auto", |(id, _)| id.as_str());
+        let key = cx.passcode_key()?;
+        let dest_key =
+            state::sends::destination_key(&key, &format!("duo:{}:{device}", self.username))?;
+        let now = crate::now();
+        // The user's and the device's limits; not the host's, which counts messages this host
+        // sends (a bastion's many Duo logins would soon exhaust it for everyone).
+        let limits = crate::settings::Settings {
+            send_limit_host: 0,
+            ..facts.settings.clone()
+        };
+        if let Some(l) = state::sends::reserve_notice(cx.db(), &req.user, &dest_key, &limits, now)?
+        {
+            let n = l.minutes();
+            let _ = conv.error(&format!(
+                "Too many Duo requests; try again in {n} minute{}.",
+                if n == 1 { "" } else { "s" }
+            ));
+            return Ok(Some(Outcome::Deny { reason: l.reason() }));
+        }
+        // A hang-up before any code is typed is then logged `abandoned`.
+        cx.sent += 1;
+        Ok(None)
     }
 
     /// Asks for a Duo passcode, `attempts` times at most.
@@ -530,7 +581,19 @@ fn auth(
                 reason: format!("Duo refused auth: {m}"),
             }))
         }
+        Err(BrokerError::Duo(kind @ (ErrorKind::Busy | ErrorKind::Forbidden), m)) => {
+            Err(Flow::Done(refused_locally(conv, kind, &m)))
+        }
         Err(e) => Err(unavailable(format!("Duo auth: {e}"))),
+    }
+}
+
+/// The broker is busy or refused the request itself: a denial, never the fail mode (under
+/// `safe` that would let in whoever fills the broker or shapes a field it refuses).
+fn refused_locally(conv: &mut dyn Conversation, kind: ErrorKind, m: &str) -> Outcome {
+    let _ = conv.error("Second factor: Duo cannot be asked now; try again in a minute.");
+    Outcome::Deny {
+        reason: format!("Duo broker: {} ({kind:?})", shown(m)),
     }
 }
 
@@ -546,7 +609,13 @@ fn ask_broker(
         .and_then(|d| d.timeout_secs().ok())
         .unwrap_or(60);
     let deadline = Instant::now() + Duration::from_secs(u64::from(secs)) + SLACK;
-    broker::call(&config.paths.runtime, ask, deadline, progress)
+    broker::call(
+        &config.paths.runtime,
+        &config.sender.user,
+        ask,
+        deadline,
+        progress,
+    )
 }
 
 /// mfa cannot ask Duo: the fail mode decides (or, after a code was typed, a denial).

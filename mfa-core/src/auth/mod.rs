@@ -24,6 +24,10 @@ use crate::{Error, Result};
 
 mod context;
 #[cfg(test)]
+mod duo_attack_tests;
+#[cfg(test)]
+mod duo_fixture;
+#[cfg(test)]
 mod duo_tests;
 mod enroll;
 mod factor;

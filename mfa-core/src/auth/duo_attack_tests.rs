@@ -1,173 +1,44 @@
-//! Attacks on the module's Duo factor (issue 14), through the public [`authenticate`] against
+//! Attacks on the module's Duo factor (issue 14), through [`authenticate`] against
 //! a private store and a scripted stand-in for the broker on the runtime directory's socket:
 //! someone who knows the password and floods the broker, hangs up during a push, runs logins
 //! in parallel, or gets a request refused as malformed; and a broker or Duo answering what it
 //! should not. Each test names what must hold; the first six were findings of the attacker's
-//! report (issue 14), fixed with them.
+//! report (issue 14), fixed with them. (The fixture is [`super::duo_fixture`].)
 
-// A failed assertion is the point of a test.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::UnixListener;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use mfa_core::auth::{ConvError, Conversation, Outcome, Request, authenticate};
-use mfa_core::config::Config;
-use mfa_core::duo::{self as broker, ErrorKind, Reply};
-use mfa_core::settings::FailMode;
-use mfa_core::state;
-use mfa_core::store::{Store, people, rules};
+use super::duo_fixture::{Answers, DUO, Script, T, phone};
+use super::*;
+use crate::duo::{self as broker, ErrorKind, Reply};
 
-struct T {
-    _dir: tempfile::TempDir,
-    config: Config,
-}
-
-const DUO: &str = "[duo]\nhost = \"127.0.0.1:1\"\nikey = \"DIXXXXXXXXXXXXXXXXXX\"\nskey_file = \"/nonexistent\"\ntimeout = \"5s\"\n";
-
-/// A store where every service has `method`, ann exists, `lockout_after` = 3 and
-/// `send_limit_user` = 3 (so a push-bombing test holds whichever of the two bounds pushes),
-/// fail mode as given, and the sender's heartbeat is fresh.
+/// The fixture's store with `send_limit_user` = 3 besides its `lockout_after` = 3 (so a
+/// push-bombing test holds whichever of the two bounds pushes), and `fail_mode` as given.
 fn setup(method: &str, duo_section: &str, fail_mode: &str) -> T {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
-    for d in [
-        "db",
-        "spool/tmp",
-        "spool/new",
-        "spool/cur",
-        "spool/failed",
-        "run",
-    ] {
-        std::fs::create_dir_all(root.join(d)).unwrap();
-    }
-    std::fs::set_permissions(root.join("run"), std::fs::Permissions::from_mode(0o700)).unwrap();
-    let text = format!(
-        "[paths]\ndatabase = \"{0}/db/mfa.db\"\nspool = \"{0}/spool\"\nruntime = \"{0}/run\"\n{duo_section}",
-        root.display()
-    );
-    let config = Config::parse(&root.join("mfa.toml"), &text).unwrap();
-    let (mut store, _) = Store::create(&config.paths.database).unwrap();
-    store
-        .change("t", "t", |tx| {
-            rules::set_setting(tx, "enabled", "on")?;
-            rules::set_setting(tx, "lockout_after", "3")?;
-            rules::set_setting(tx, "send_limit_user", "3")?;
-            rules::set_setting(tx, "fail_mode", fail_mode)?;
-            rules::set_service(tx, "*", method)?;
-            people::add_user(tx, "ann", "", 0)?;
-            Ok(((), String::new()))
-        })
-        .unwrap();
-    std::fs::File::create(root.join("run/sender.heartbeat")).unwrap();
-    T { _dir: dir, config }
-}
-
-/// What the stand-in broker answers to one request (it sees the request first).
-type Script = dyn Fn(&broker::Request) -> Vec<Reply> + Send + Sync;
-
-/// A stand-in broker serving every connection on its own thread (so parallel logins are
-/// served in parallel); counts the `auth` requests (each one a push, call or SMS).
-struct Broker {
-    auths: Arc<AtomicUsize>,
-}
-
-impl T {
-    fn broker(&self, script: Arc<Script>) -> Broker {
-        let l = UnixListener::bind(broker::socket_path(&self.config.paths.runtime)).unwrap();
-        let auths = Arc::new(AtomicUsize::new(0));
-        let counted = auths.clone();
-        std::thread::spawn(move || {
-            for c in l.incoming() {
-                let Ok(mut c) = c else { return };
-                let script = script.clone();
-                let counted = counted.clone();
-                std::thread::spawn(move || {
-                    let Ok(req) = broker::read_frame::<broker::Request>(&mut c) else {
-                        return;
-                    };
-                    if matches!(req, broker::Request::Auth { .. }) {
-                        counted.fetch_add(1, Ordering::SeqCst);
-                    }
-                    for f in script(&req) {
-                        if broker::write_frame(&mut c, &f).is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
-        Broker { auths }
-    }
-
-    fn login(&self, conv: &mut Conv) -> Outcome {
-        self.login_from(conv, "192.0.2.7")
-    }
-
-    fn login_from(&self, conv: &mut Conv, rhost: &str) -> Outcome {
-        let req = Request {
-            user: "ann".into(),
-            service: "sshd".into(),
-            rhost: rhost.into(),
-            tty: "ssh".into(),
-        };
-        authenticate(&self.config, &req, conv, FailMode::Secure)
-    }
-
-    fn failures(&self) -> u32 {
-        state::failures(&self.config.paths.database, "ann").count
-    }
-}
-
-/// A conversation with scripted answers that records what it was shown; it fails at the
-/// `hang_up_at`-th info message (the user or the attacker hangs up).
-#[derive(Default)]
-struct Conv {
-    answers: Vec<&'static str>,
-    shown: Vec<String>,
-    hang_up_at: Option<usize>,
-}
-
-impl Conversation for Conv {
-    fn prompt(&mut self, text: &str, _echo: bool) -> Result<Vec<u8>, ConvError> {
-        self.shown.push(format!("PROMPT {text}"));
-        if self.answers.is_empty() {
-            return Err(ConvError);
-        }
-        Ok(self.answers.remove(0).as_bytes().to_vec())
-    }
-    fn info(&mut self, text: &str) -> Result<(), ConvError> {
-        self.shown.push(format!("INFO {text}"));
-        let infos = self.shown.iter().filter(|s| s.starts_with("INFO")).count();
-        if self.hang_up_at.is_some_and(|n| infos >= n) {
-            return Err(ConvError);
-        }
+    let t = super::duo_fixture::setup(method, duo_section);
+    t.change(|tx| {
+        rules::set_setting(tx, "send_limit_user", "3")?;
+        rules::set_setting(tx, "fail_mode", fail_mode)?;
         Ok(())
-    }
-    fn error(&mut self, text: &str) -> Result<(), ConvError> {
-        self.shown.push(format!("ERROR {text}"));
-        Ok(())
-    }
+    });
+    t
+}
+
+/// A login of ann from `rhost`.
+fn login_from(t: &T, conv: &mut Script, rhost: &str) -> Outcome {
+    let req = Request {
+        user: "ann".into(),
+        service: "sshd".into(),
+        rhost: rhost.into(),
+        tty: "ssh".into(),
+    };
+    authenticate(&t.config, &req, conv, FailMode::Secure)
 }
 
 /// A denial of any kind (`deny`, `abandoned`, `rate-limited`).
 fn denied(o: &Outcome) -> bool {
     matches!(o, Outcome::Deny { .. })
-}
-
-fn phone() -> broker::Device {
-    broker::Device {
-        device: "DPFZRS9FB0D46QFTM891".into(),
-        display_name: "iOS (XXX-XXX-0100)".into(),
-        kind: "phone".into(),
-        capabilities: ["auto", "push", "sms", "phone", "mobile_otp"]
-            .iter()
-            .map(|c| c.to_string())
-            .collect(),
-    }
 }
 
 fn preauth_auth() -> Reply {
@@ -196,7 +67,7 @@ fn error(kind: ErrorKind) -> Reply {
 }
 
 /// Preauth answers `auth` with one phone; `auth` gets `reply`.
-fn pushes(reply: impl Fn() -> Vec<Reply> + Send + Sync + 'static) -> Arc<Script> {
+fn pushes(reply: impl Fn() -> Vec<Reply> + Send + Sync + 'static) -> Arc<Answers> {
     Arc::new(move |req: &broker::Request| match req {
         broker::Request::Preauth { .. } => vec![preauth_auth()],
         _ => reply(),
@@ -219,14 +90,14 @@ fn autopush() -> String {
 fn a_busy_broker_is_a_denial_never_the_fail_modes_bypass() {
     // Busy at preauth.
     let t = setup("duo", &autopush(), "safe");
-    let _b = t.broker(Arc::new(|_: &broker::Request| vec![error(ErrorKind::Busy)]));
-    let mut conv = Conv::default();
+    let _b = t.serve(Arc::new(|_: &broker::Request| vec![error(ErrorKind::Busy)]));
+    let mut conv = Script::default();
     let o = t.login(&mut conv);
     assert_eq!(o.name(), "deny", "Busy at preauth under safe: {o:?}");
     // Busy at the push itself.
     let t = setup("duo", &autopush(), "safe");
-    let _b = t.broker(pushes(|| vec![error(ErrorKind::Busy)]));
-    let mut conv = Conv::default();
+    let _b = t.serve(pushes(|| vec![error(ErrorKind::Busy)]));
+    let mut conv = Script::default();
     let o = t.login(&mut conv);
     assert_eq!(o.name(), "deny", "Busy at auth under safe: {o:?}");
 }
@@ -240,7 +111,7 @@ fn a_request_the_broker_refuses_as_malformed_is_a_denial_never_the_fail_modes_by
     let t = setup("duo", &autopush(), "safe");
     // As the real broker does (mfa-sender/src/duo/broker.rs `valid`): pushinfo values over
     // 1,024 bytes or with control characters are refused.
-    let _b = t.broker(Arc::new(|req: &broker::Request| match req {
+    let _b = t.serve(Arc::new(|req: &broker::Request| match req {
         broker::Request::Preauth { .. } => vec![preauth_auth()],
         broker::Request::Auth { pushinfo, .. }
             if pushinfo
@@ -252,8 +123,8 @@ fn a_request_the_broker_refuses_as_malformed_is_a_denial_never_the_fail_modes_by
         _ => vec![auth_reply("deny", "deny")],
     }));
     for rhost in ["h".repeat(1100), "evil\u{1b}[2Jhost.example".to_string()] {
-        let mut conv = Conv::default();
-        let o = t.login_from(&mut conv, &rhost);
+        let mut conv = Script::default();
+        let o = login_from(&t, &mut conv, &rhost);
         assert_eq!(
             o.name(),
             "deny",
@@ -274,7 +145,7 @@ fn a_request_the_broker_refuses_as_malformed_is_a_denial_never_the_fail_modes_by
 #[test]
 fn pushes_abandoned_by_hanging_up_are_bounded() {
     let t = setup("duo", &autopush(), "secure");
-    let b = t.broker(pushes(|| {
+    let b = t.serve(pushes(|| {
         std::thread::sleep(Duration::from_millis(100));
         vec![
             Reply::Progress {
@@ -285,14 +156,14 @@ fn pushes_abandoned_by_hanging_up_are_bounded() {
     }));
     for _ in 0..6 {
         // Info 1 is "Duo Push sent to ..."; info 2 (Duo's progress) fails: the hang-up.
-        let mut conv = Conv {
-            hang_up_at: Some(2),
+        let mut conv = Script {
+            fail_info_at: Some(2),
             ..Default::default()
         };
         let o = t.login(&mut conv);
         assert!(denied(&o), "{o:?}");
     }
-    let pushed = b.auths.load(Ordering::SeqCst);
+    let pushed = b.load(Ordering::SeqCst);
     assert!(
         pushed <= 3,
         "6 logins abandoned by hanging up sent {pushed} pushes to ann's phone \
@@ -307,7 +178,7 @@ fn pushes_abandoned_by_hanging_up_are_bounded() {
 #[test]
 fn calls_and_sms_batches_abandoned_by_hanging_up_are_bounded() {
     let t = setup("duo", DUO, "secure");
-    let b = t.broker(Arc::new(|req: &broker::Request| match req {
+    let b = t.serve(Arc::new(|req: &broker::Request| match req {
         broker::Request::Preauth { .. } => vec![preauth_auth()],
         broker::Request::Auth {
             factor: broker::Factor::Sms,
@@ -323,8 +194,8 @@ fn calls_and_sms_batches_abandoned_by_hanging_up_are_bounded() {
     // Menu: 1) push 2) phone call 3) SMS 4) Duo passcode.
     for _ in 0..3 {
         // SMS: the batch is sent, then the passcode prompt gets no answer (hang-up).
-        let mut conv = Conv {
-            answers: vec!["3"],
+        let mut conv = Script {
+            answers: ["3"].into(),
             ..Default::default()
         };
         let o = t.login(&mut conv);
@@ -332,15 +203,15 @@ fn calls_and_sms_batches_abandoned_by_hanging_up_are_bounded() {
     }
     for _ in 0..3 {
         // Call: info 1 the menu, info 2 "Calling ...", info 3 (Duo's progress) fails.
-        let mut conv = Conv {
-            answers: vec!["2"],
-            hang_up_at: Some(3),
+        let mut conv = Script {
+            answers: ["2"].into(),
+            fail_info_at: Some(3),
             ..Default::default()
         };
         let o = t.login(&mut conv);
         assert!(denied(&o), "{o:?}");
     }
-    let sent = b.auths.load(Ordering::SeqCst);
+    let sent = b.load(Ordering::SeqCst);
     assert!(
         sent <= 3,
         "{sent} SMS batches and calls sent to ann's phone with lockout_after = \
@@ -356,7 +227,7 @@ fn calls_and_sms_batches_abandoned_by_hanging_up_are_bounded() {
 #[test]
 fn parallel_logins_cannot_push_more_than_the_limits_allow() {
     let t = Arc::new(setup("duo", &autopush(), "secure"));
-    let b = t.broker(pushes(|| {
+    let b = t.serve(pushes(|| {
         // Nobody answers the push for a while.
         std::thread::sleep(Duration::from_millis(1500));
         vec![auth_reply("deny", "timeout")]
@@ -365,7 +236,7 @@ fn parallel_logins_cannot_push_more_than_the_limits_allow() {
         .map(|_| {
             let t = t.clone();
             std::thread::spawn(move || {
-                let mut conv = Conv::default();
+                let mut conv = Script::default();
                 t.login(&mut conv).name()
             })
         })
@@ -377,7 +248,7 @@ fn parallel_logins_cannot_push_more_than_the_limits_allow() {
             .all(|n| matches!(*n, "deny" | "abandoned" | "rate-limited")),
         "{names:?}"
     );
-    let pushed = b.auths.load(Ordering::SeqCst);
+    let pushed = b.load(Ordering::SeqCst);
     assert!(
         pushed <= 3,
         "8 parallel logins sent {pushed} pushes to ann's phone with lockout_after = \
@@ -393,17 +264,17 @@ fn parallel_logins_cannot_push_more_than_the_limits_allow() {
 #[test]
 fn odd_answers_never_pass() {
     let t = setup("duo", &autopush(), "safe");
-    let _b = t.broker(pushes(|| vec![auth_reply("maybe", "allow")]));
-    let mut conv = Conv::default();
+    let _b = t.serve(pushes(|| vec![auth_reply("maybe", "allow")]));
+    let mut conv = Script::default();
     let o = t.login(&mut conv);
     assert_eq!(o.name(), "deny", "{o:?}");
     assert_eq!(t.failures(), 1);
     // A broker answering preauth with an auth allow: out of turn, never a success.
     let t = setup("duo", &autopush(), "secure");
-    let _b = t.broker(Arc::new(|_: &broker::Request| {
+    let _b = t.serve(Arc::new(|_: &broker::Request| {
         vec![auth_reply("allow", "allow")]
     }));
-    let mut conv = Conv::default();
+    let mut conv = Script::default();
     let o = t.login(&mut conv);
     assert_eq!(o.name(), "unavailable-deny", "{o:?}");
 }
@@ -417,7 +288,7 @@ fn progress_forever_is_bounded_by_the_timeout() {
         &autopush().replace("timeout = \"5s\"", "timeout = \"1s\""),
         "secure",
     );
-    let _b = t.broker(pushes(|| {
+    let _b = t.serve(pushes(|| {
         (0..2000)
             .map(|i| {
                 std::thread::sleep(Duration::from_millis(10));
@@ -428,7 +299,7 @@ fn progress_forever_is_bounded_by_the_timeout() {
             .collect()
     }));
     let start = Instant::now();
-    let mut conv = Conv::default();
+    let mut conv = Script::default();
     let o = t.login(&mut conv);
     let took = start.elapsed();
     assert_ne!(o.name(), "success", "{o:?}");
@@ -440,7 +311,7 @@ fn progress_forever_is_bounded_by_the_timeout() {
 #[test]
 fn hostile_duo_text_is_defanged_in_the_conversation_and_the_reason() {
     let t = setup("duo", &autopush(), "secure");
-    let _b = t.broker(pushes(|| {
+    let _b = t.serve(pushes(|| {
         vec![
             Reply::Progress {
                 text: "\u{1b}]0;pwned\u{7}\nLogin approved\r\u{202e}".into(),
@@ -453,7 +324,7 @@ fn hostile_duo_text_is_defanged_in_the_conversation_and_the_reason() {
             }),
         ]
     }));
-    let mut conv = Conv::default();
+    let mut conv = Script::default();
     let o = t.login(&mut conv);
     let Outcome::Deny { reason } = &o else {
         panic!("{o:?}")
@@ -474,7 +345,7 @@ fn a_broker_dying_after_a_duo_passcode_is_a_denial_under_safe() {
     let t = setup("duo", DUO, "safe");
     let seen = Arc::new(Mutex::new(0usize));
     let s = seen.clone();
-    let _b = t.broker(Arc::new(move |req: &broker::Request| {
+    let _b = t.serve(Arc::new(move |req: &broker::Request| {
         *s.lock().unwrap() += 1;
         match req {
             broker::Request::Preauth { .. } => vec![preauth_auth()],
@@ -483,8 +354,8 @@ fn a_broker_dying_after_a_duo_passcode_is_a_denial_under_safe() {
             }],
         }
     }));
-    let mut conv = Conv {
-        answers: vec!["123456"],
+    let mut conv = Script {
+        answers: ["123456"].into(),
         ..Default::default()
     };
     let o = t.login(&mut conv);
@@ -515,10 +386,10 @@ fn a_runtime_directory_of_another_user_is_not_trusted_with_the_broker() {
     // uid 4242: a local user, neither root nor the sender's user (nobody).
     let mallory = Some(nix::unistd::Uid::from_raw(4242));
     let run = &t.config.paths.runtime;
-    let _b = t.broker(pushes(|| vec![auth_reply("allow", "allow")]));
+    let _b = t.serve(pushes(|| vec![auth_reply("allow", "allow")]));
     nix::unistd::chown(run, mallory, None).unwrap();
     nix::unistd::chown(&broker::socket_path(run), mallory, None).unwrap();
-    let mut conv = Conv::default();
+    let mut conv = Script::default();
     let o = t.login(&mut conv);
     assert_ne!(
         o.name(),

@@ -17,6 +17,7 @@ mod support;
 mod api;
 mod broker;
 mod flows;
+mod redirects;
 
 use std::fs::File;
 use std::os::unix::fs::PermissionsExt;
@@ -68,12 +69,17 @@ pub struct Mock {
 
 /// A leaf certificate for 127.0.0.1 and its key, made with openssl.
 fn make_cert(dir: &Path) -> (PathBuf, PathBuf) {
+    make_cert_for(dir, "IP:127.0.0.1")
+}
+
+/// A leaf certificate for the subject alternative names `san` and its key.
+pub fn make_cert_for(dir: &Path, san: &str) -> (PathBuf, PathBuf) {
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     let o = Command::new("openssl")
         .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
         .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "2"])
         .args(["-subj", "/CN=127.0.0.1"])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .args(["-addext", &format!("subjectAltName={san}")])
         .args(["-addext", "basicConstraints=critical,CA:FALSE"])
         .arg("-keyout")
         .arg(&key)
@@ -193,6 +199,11 @@ fn chown(path: &Path, uid: u32, gid: u32, mode: u32) {
 
 impl Env {
     pub fn new(mock: &Mock, duo: &DuoConfig) -> Env {
+        Env::for_host(mock.port, &mock.cert, duo)
+    }
+
+    /// An installation whose `[duo] host` is 127.0.0.1:`port`, trusting `ca`.
+    pub fn for_host(port: u16, ca: &Path, duo: &DuoConfig) -> Env {
         let dir = tempfile::Builder::new()
             .prefix("mfa-duo")
             .tempdir()
@@ -204,10 +215,9 @@ impl Env {
             &format!(
                 "[duo]\nhost = \"127.0.0.1:{port}\"\nikey = \"{ikey}\"\nskey_file = \"{skey}\"\n\
                  ca_file = \"{ca}\"\nsignature = \"{sig}\"\ntimeout = \"{timeout}\"\n",
-                port = mock.port,
                 ikey = duo.ikey,
                 skey = skey.display(),
-                ca = mock.cert.display(),
+                ca = ca.display(),
                 sig = duo.signature,
                 timeout = duo.timeout,
             ),

@@ -5,8 +5,8 @@
 //! should not. Each test names what must hold; the first six were findings of the attacker's
 //! report (issue 14), fixed with them. (The fixture is [`super::duo_fixture`].)
 
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::duo_fixture::{Answers, DUO, Script, T, phone};

@@ -117,6 +117,7 @@ impl<'a> Cx<'a> {
         people::carriers(self.store()?.conn())
     }
 }
+
 /// The factor a login tried: its name (`duo-push`), its destination (a device as Duo names
 /// it) and Duo's transaction id, for the auth log.
 #[derive(Debug, Clone, Default)]

@@ -26,7 +26,10 @@ fn is_root() -> bool {
     euid == 0
 }
 
-/// mfa-sender, built now (an integration test of another crate does not build it).
+/// mfa-sender, built now (an integration test of another crate does not build it). Built
+/// as `make test` builds every target first (`--workspace --all-targets`): the same
+/// features, so nothing is rebuilt there; `-p mfa-sender` alone unified other features and
+/// rebuilt mfa-core and the sender in the middle of the tests (CPU that timing tests felt).
 fn sender_path() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT
@@ -35,15 +38,7 @@ fn sender_path() -> PathBuf {
             let dir = module.parent().unwrap().to_path_buf();
             let release = dir.file_name().unwrap() == "release";
             let mut cmd = Command::new(env!("CARGO"));
-            cmd.args([
-                "build",
-                "--offline",
-                "-q",
-                "-p",
-                "mfa-sender",
-                "--bin",
-                "mfa-sender",
-            ]);
+            cmd.args(["build", "--offline", "-q", "--workspace", "--all-targets"]);
             if release {
                 cmd.arg("--release");
             }

@@ -106,11 +106,13 @@ fn the_module_without_root_asks_the_helper() {
         "cat >/dev/null &\nprintf 'O\\000\\000\\000\\013\\000\\000\\000\\000\\004totp\\000\\000'\nexit 1",
     );
     // One that asks for a code, then hangs up before the answer: the module's answer meets
-    // a closed socket (EPIPE, and no SIGPIPE for the host).
+    // a closed socket (EPIPE, and no SIGPIPE for the host). It reads the ask first (the
+    // module writes it whole at once): hanging up before the module wrote it fails the
+    // module's write instead, a race a loaded machine lost.
     let hangs_up = script(
         &i,
         "hangs-up.sh",
-        "printf 'P\\000\\000\\000\\010\\000\\006Code: '\nexec 0<&- 1>&-\nsleep 1",
+        "head -c 1 >/dev/null\nprintf 'P\\000\\000\\000\\010\\000\\006Code: '\nexec 0<&- 1>&-\nsleep 1",
     );
     service(
         &i,

@@ -278,6 +278,32 @@ def test_double_logon(pg):
     admin("user", "unlock", u.name)
 
 
+def test_duo_through_the_helper(pg, duo):
+    """Method duo on PostgreSQL: the module runs as postgres, so the setuid helper (root)
+    asks the broker. A Duo passcode after the password is checked once; the password alone
+    pushes to the user's phone and waits for the answer."""
+    from test_95_duo import duo_users, service_method
+    u = pg.mail
+    with service_method(SERVICE, "duo"), \
+            duo_users(duo, **{u.name: {"passcodes": ["864200"]}}):
+        n = len(duo.requests())
+        ok, out = pg.psql(u, f"{u.password},864200")
+        assert ok, "password,Duo passcode: " + pg.why(out, u)
+        r = pg.system.last_auth(u.name)
+        assert (r["service"], r["outcome"], r["method"]) == (SERVICE, "success", "duo-passcode"), r
+        ok, out = pg.psql(u, f"{u.password},864201")
+        assert not ok, "a wrong Duo passcode logged in: " + pg.why(out, u)
+        pg.system.assert_logged(u.name, SERVICE, "deny")
+        ok, out = pg.psql(u, u.password)
+        assert ok, "the password alone, the push approved: " + pg.why(out, u)
+        r = pg.system.last_auth(u.name)
+        assert (r["outcome"], r["method"]) == ("success", "duo-push"), r
+        asked = [q for q in duo.requests()[n:] if q["path"] == "/auth/v2/auth"]
+        assert [q["params"]["factor"] for q in asked] == ["passcode", "passcode", "push"], asked
+        assert all(q["sig"] == "sha512" for q in asked), asked
+    admin("user", "unlock", u.name)
+
+
 def test_wrong_password_sends_nothing(pg):
     u = pg.mail
     f0 = failures(u.name)["failures"]

@@ -528,7 +528,8 @@ class System:
             f.write(DUO_SKEY + "\n")
         os.chown(DUO_SKEY_FILE, 0, grp.getgrnam("mfa").gr_gid)
         os.chmod(DUO_SKEY_FILE, 0o640)
-        run("install", "-m", "0644", mock.cert, DUO_CA_FILE)
+        # Like every file under /etc/mfa: root:mfa 0640 (postgres must read nothing there).
+        run("install", "-m", "0640", "-o", "root", "-g", "mfa", mock.cert, DUO_CA_FILE)
         with open(CONFIG, "a") as f:
             f.write(f'\n[duo]\nhost = "127.0.0.1:{mock.port}"\nikey = "{DUO_IKEY}"\n'
                     f'skey_file = "{DUO_SKEY_FILE}"\nca_file = "{DUO_CA_FILE}"\n'

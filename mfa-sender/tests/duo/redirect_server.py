@@ -1,4 +1,4 @@
-"""An HTTPS server for the Duo broker's attack tests (mfa-sender/tests/duo_attacks).
+"""An HTTPS server for the Duo broker's attack tests (mfa-sender/tests/duo/redirects.rs).
 
 With --to URL it answers every request with a redirect to URL + the request's path (302 for
 GET, 307 for POST, which keeps the method and the body). Without it, it is the sink: it logs

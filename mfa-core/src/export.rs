@@ -201,8 +201,8 @@ pub fn export(conn: &Connection) -> Result<Document> {
             (
                 o.user,
                 OverrideDoc {
-                    mandatory: o.mandatory,
-                    exempt: o.exempt,
+                    mandatory: o.mandatory.unwrap_or(false),
+                    exempt: o.exempt.unwrap_or(false),
                     self_enroll: o.self_enroll,
                     log: o.log,
                     double_logon_contact: o.double_logon_contact,
@@ -553,7 +553,13 @@ pub fn import(conn: &Connection, doc: &Document, now: i64) -> Result<String> {
     }
 
     // Overrides by user, the same way.
-    type Over = (bool, bool, Option<bool>, Option<String>, Option<i64>);
+    type Over = (
+        Option<bool>,
+        Option<bool>,
+        Option<bool>,
+        Option<String>,
+        Option<i64>,
+    );
     let mut overrides: HashMap<String, Over> = conn
         .prepare(
             "SELECT user, mandatory, exempt, self_enroll, log_level, double_logon_contact
@@ -574,8 +580,8 @@ pub fn import(conn: &Connection, doc: &Document, now: i64) -> Result<String> {
     for (u, _) in &c.users {
         let Some(o) = &u.overrides else { continue };
         let want: Over = (
-            o.mandatory,
-            o.exempt,
+            o.mandatory.then_some(true),
+            o.exempt.then_some(true),
             o.self_enroll,
             o.log.clone(),
             o.double_logon_contact,

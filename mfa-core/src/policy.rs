@@ -33,6 +33,86 @@ pub struct Facts {
     pub last_grant: Option<i64>,
 }
 
+/// The factors a user may use (their own `factors` override, else their group's, else all):
+/// a bit set, stored as an integer from 1 to 15 in the store and the snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Factors(u8);
+
+impl Factors {
+    pub const PASSCODE: u8 = 1;
+    pub const TOTP: u8 = 2;
+    pub const BACKUP: u8 = 4;
+    pub const DUO: u8 = 8;
+    /// Every factor (the default).
+    pub const ALL: Factors = Factors(15);
+    /// The names, in the order of their bits.
+    pub const NAMES: [(&'static str, u8); 4] = [
+        ("passcode", Factors::PASSCODE),
+        ("totp", Factors::TOTP),
+        ("backup", Factors::BACKUP),
+        ("duo", Factors::DUO),
+    ];
+
+    /// From the stored integer; `None` for one out of 1..=15 (a damaged or hand-edited
+    /// store: the caller treats it as damage, never as "all").
+    pub fn from_bits(bits: i64) -> Option<Factors> {
+        u8::try_from(bits)
+            .ok()
+            .filter(|b| (1..=15).contains(b))
+            .map(Factors)
+    }
+
+    /// The stored integer.
+    pub fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// Whether the factor `bit` (one of the constants) is allowed.
+    pub fn allows(self, bit: u8) -> bool {
+        self.0 & bit != 0
+    }
+
+    /// Parses `all` or a comma-separated list of passcode, totp, backup, duo.
+    pub fn parse(text: &str) -> crate::Result<Factors> {
+        let t = text.trim().to_ascii_lowercase();
+        if t == "all" {
+            return Ok(Factors::ALL);
+        }
+        let mut bits = 0u8;
+        for word in t.split(',').map(str::trim) {
+            match Factors::NAMES.iter().find(|(n, _)| *n == word) {
+                Some((_, b)) => bits |= b,
+                None => {
+                    return Err(crate::invalid!(
+                        "invalid factor list {text:?}: expected all, or some of passcode,totp,backup,duo separated by commas"
+                    ));
+                }
+            }
+        }
+        Ok(Factors(bits))
+    }
+}
+
+impl Default for Factors {
+    fn default() -> Factors {
+        Factors::ALL
+    }
+}
+
+impl std::fmt::Display for Factors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if *self == Factors::ALL {
+            return f.write_str("all");
+        }
+        let names: Vec<&str> = Factors::NAMES
+            .iter()
+            .filter(|(_, b)| self.allows(*b))
+            .map(|(n, _)| *n)
+            .collect();
+        f.write_str(&names.join(","))
+    }
+}
+
 /// What the decision needs of a user record.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserFacts {
@@ -51,6 +131,8 @@ pub struct UserFacts {
     pub backup_codes: usize,
     /// The record names the user's Duo account (`user set --duo`): method `any` offers Duo.
     pub duo: bool,
+    /// The factors the user may use (their own override, else their group's, else all).
+    pub factors: Factors,
     /// The contact (its number) a double logon sends its passcode to (an override); `None`:
     /// the first contact. Not part of the decision, only of where its passcode goes.
     pub double_logon_contact: Option<i64>,
@@ -162,55 +244,74 @@ pub fn decide(f: &Facts, now: i64) -> Decision {
     {
         return Decision::Ignore(Bypass::RepeatWindow);
     }
+    // A user's group (or own override) may narrow the factors they may use; a user without
+    // a record has no group: every factor.
+    let allowed = user.map_or(Factors::ALL, |u| u.factors);
     match user {
         Some(u) if !u.enabled => Decision::Deny(Refusal::UserDisabled),
+        _ if f.method == "duo" && !allowed.allows(Factors::DUO) => {
+            Decision::Deny(Refusal::NoUsableFactor)
+        }
         // Duo knows its users: its preauth says whether one must authenticate, enrol, is
         // denied or let through (its new-user policy), so `unassigned` does not apply.
         _ if f.method == "duo" => Decision::Challenge(f.method.clone()),
         Some(u) if has_factor(&f.method, u) => Decision::Challenge(f.method.clone()),
-        // Factors, but none this service's method accepts: enrolling another one here would
-        // let whoever has the password add a factor of their own.
-        Some(u) if u.contacts > 0 || u.totp || u.backup_codes > 0 => {
+        // Factors, but none this service's method accepts (or the user's group allows):
+        // enrolling another one here would let whoever has the password add a factor of
+        // their own.
+        Some(u) if u.contacts > 0 || u.totp || u.backup_codes > 0 || u.duo => {
             Decision::Deny(Refusal::NoUsableFactor)
         }
-        Some(_) if s.totp_self_enroll && (f.method == "totp" || f.method == "any") => {
+        Some(_)
+            if s.totp_self_enroll
+                && (f.method == "totp" || f.method == "any")
+                && allowed.allows(Factors::TOTP) =>
+        {
             Decision::EnrollTotp
         }
         Some(u) => match u.self_enroll {
-            Some(true) => enroll_for(&f.method),
+            Some(true) => enroll_for(&f.method, allowed),
             Some(false) => Decision::Deny(Refusal::UnassignedDeny),
-            None if s.self_enroll => enroll_for(&f.method),
-            None => unassigned(s.unassigned, &f.method),
+            None if s.self_enroll => enroll_for(&f.method, allowed),
+            None => unassigned(s.unassigned, &f.method, allowed),
         },
-        None => unassigned(s.unassigned, &f.method),
+        None => unassigned(s.unassigned, &f.method, allowed),
     }
 }
 
-/// Enrolment of the kind the method can use: a contact for passcodes, a key for TOTP.
-fn enroll_for(method: &str) -> Decision {
-    if method == "totp" {
-        Decision::EnrollTotp
-    } else {
-        Decision::Enroll
+/// Enrolment of the kind the method can use and the user may use: a contact for passcodes,
+/// a key for TOTP; neither allowed: no usable factor.
+fn enroll_for(method: &str, allowed: Factors) -> Decision {
+    let passcode = allowed.allows(Factors::PASSCODE);
+    let totp = allowed.allows(Factors::TOTP);
+    match method {
+        "totp" if totp => Decision::EnrollTotp,
+        "passcode" if passcode => Decision::Enroll,
+        "any" if passcode => Decision::Enroll,
+        "any" if totp => Decision::EnrollTotp,
+        _ => Decision::Deny(Refusal::NoUsableFactor),
     }
 }
 
-fn unassigned(u: Unassigned, method: &str) -> Decision {
+fn unassigned(u: Unassigned, method: &str, allowed: Factors) -> Decision {
     match u {
         Unassigned::Allow => Decision::Ignore(Bypass::UnassignedAllow),
         Unassigned::Deny => Decision::Deny(Refusal::UnassignedDeny),
-        Unassigned::Enroll => enroll_for(method),
+        Unassigned::Enroll => enroll_for(method, allowed),
     }
 }
 
-/// True when the user has a factor the method can use. A backup code counts wherever an
-/// authenticator code does. (Duo arrives with its issue.)
+/// True when the user has a factor the method can use and may use. A backup code counts
+/// wherever an authenticator code does.
 fn has_factor(method: &str, u: &UserFacts) -> bool {
-    let totp = u.totp || u.backup_codes > 0;
+    let a = u.factors;
+    let passcode = u.contacts > 0 && a.allows(Factors::PASSCODE);
+    let totp =
+        (u.totp && a.allows(Factors::TOTP)) || (u.backup_codes > 0 && a.allows(Factors::BACKUP));
     match method {
-        "passcode" => u.contacts > 0,
+        "passcode" => passcode,
         "totp" => totp,
-        "any" => u.contacts > 0 || totp || u.duo,
+        "any" => passcode || totp || (u.duo && a.allows(Factors::DUO)),
         _ => false,
     }
 }

@@ -27,6 +27,12 @@ pub enum Kind {
     /// Which email domains self-enrollment accepts: `any`, or a comma-separated list of
     /// domains (a domain also covers its subdomains).
     Domains,
+    /// `none`, or a group's name (the store checks that the group exists).
+    Group,
+    /// `none`, or an email address.
+    Email,
+    /// `none`, or a comma-separated subset of these event names.
+    Events(&'static [&'static str]),
 }
 
 /// One setting: key, accepted form, default and a one-line description.
@@ -185,7 +191,42 @@ pub const SPECS: &[Spec] = &[
         default: "any",
         about: "email domains self-enrollment accepts: any, or domains such as example.com,example.org (subdomains included)",
     },
+    Spec {
+        key: "default_group",
+        kind: Kind::Group,
+        default: "none",
+        about: "the group of users who have no group of their own and are in no Unix group a group follows",
+    },
+    Spec {
+        key: "inactive_after",
+        kind: Kind::Duration(0, 3650 * DAY),
+        default: "0",
+        about: "the maintenance run disables users with no proven second factor for this long, such as 90d (0 = never)",
+    },
+    Spec {
+        key: "admin_email",
+        kind: Kind::Email,
+        default: "none",
+        about: "where notices to the administrator go (notify_admin)",
+    },
+    Spec {
+        key: "notify_admin",
+        kind: Kind::Events(ADMIN_EVENTS),
+        default: "none",
+        about: "notices to admin_email: lockout (a user locked out), disabled (a user disabled for inactivity, or a disabled user trying to log in), fail-mode (mfa could not work: the store unreadable, the sender down)",
+    },
+    Spec {
+        key: "notify_user",
+        kind: Kind::Events(USER_EVENTS),
+        default: "none",
+        about: "notices to the user's first contact: lockout (their account was locked out), disabled (they were disabled for inactivity)",
+    },
 ];
+
+/// Events a notice to the administrator can be sent for (setting `notify_admin`).
+pub const ADMIN_EVENTS: &[&str] = &["lockout", "disabled", "fail-mode"];
+/// Events a notice to the user can be sent for (setting `notify_user`).
+pub const USER_EVENTS: &[&str] = &["lockout", "disabled"];
 
 /// Looks a key up; an unknown key is an error listing the known ones.
 pub fn spec(key: &str) -> Result<&'static Spec> {
@@ -219,6 +260,9 @@ impl Spec {
                 "carriers, none, or country codes / number prefixes of 1 to 6 digits separated by commas (1,44)".into()
             }
             Kind::Domains => "any, or domains separated by commas (example.com,example.org)".into(),
+            Kind::Group => "none, or the name of a group (see `mfa-admin group list`)".into(),
+            Kind::Email => "none, or an email address".into(),
+            Kind::Events(names) => format!("none, or some of {} separated by commas", names.join(",")),
         }
     }
 
@@ -291,6 +335,32 @@ impl Spec {
                     return Err(bad());
                 }
                 list.sort_unstable();
+                list.dedup();
+                Ok(list.join(","))
+            }
+            Kind::Group => {
+                if v.eq_ignore_ascii_case("none") {
+                    return Ok("none".into());
+                }
+                crate::validate::group_name(v).map_err(|_| bad())
+            }
+            Kind::Email => {
+                if v.eq_ignore_ascii_case("none") {
+                    return Ok("none".into());
+                }
+                crate::contact::email(v).map_err(|_| bad())
+            }
+            Kind::Events(names) => {
+                let lower = v.to_ascii_lowercase();
+                if lower == "none" {
+                    return Ok(lower);
+                }
+                let mut list: Vec<&str> = lower.split(',').map(str::trim).collect();
+                if !list.iter().all(|e| names.contains(e)) {
+                    return Err(bad());
+                }
+                // In the documented order, once each.
+                list.sort_unstable_by_key(|e| names.iter().position(|n| n == e));
                 list.dedup();
                 Ok(list.join(","))
             }
@@ -416,6 +486,17 @@ pub struct Settings {
     pub enroll_sms_countries: SmsPrefixes,
     /// Which email domains self-enrollment accepts; `None` = any.
     pub enroll_email_domains: Option<Vec<String>>,
+    /// The group of users with no group of their own nor a followed Unix group.
+    pub default_group: Option<String>,
+    /// Seconds without a proven second factor after which the maintenance run disables a
+    /// user (0 = never).
+    pub inactive_after: u32,
+    /// Where notices to the administrator go.
+    pub admin_email: Option<String>,
+    /// Events the administrator is told of (names from [`ADMIN_EVENTS`]).
+    pub notify_admin: Vec<String>,
+    /// Events the user is told of (names from [`USER_EVENTS`]).
+    pub notify_user: Vec<String>,
 }
 
 /// Where self-enrolled SMS (and gateway phones) may go.
@@ -526,13 +607,36 @@ impl Settings {
                 "any" => None,
                 list => Some(list.split(',').map(String::from).collect()),
             },
+            default_group: Some(get("default_group")?).filter(|g| g != "none"),
+            inactive_after: num("inactive_after")?,
+            admin_email: Some(get("admin_email")?).filter(|a| a != "none"),
+            notify_admin: events(&get("notify_admin")?),
+            notify_user: events(&get("notify_user")?),
         })
+    }
+
+    /// Whether the administrator is to be told of `event` (and there is an address).
+    pub fn notify_admin_of(&self, event: &str) -> bool {
+        self.admin_email.is_some() && self.notify_admin.iter().any(|e| e == event)
+    }
+
+    /// Whether the user is to be told of `event`.
+    pub fn notify_user_of(&self, event: &str) -> bool {
+        self.notify_user.iter().any(|e| e == event)
     }
 
     /// The issuer shown in authenticator apps: the setting, or this host's name.
     pub fn totp_issuer(&self) -> String {
         self.totp_issuer.clone().unwrap_or_else(host_name)
     }
+}
+
+/// The event names of a stored `notify_*` value (`none`: none).
+fn events(stored: &str) -> Vec<String> {
+    if stored == "none" {
+        return Vec::new();
+    }
+    stored.split(',').map(String::from).collect()
 }
 
 /// This machine's host name (`localhost` if it cannot be read).

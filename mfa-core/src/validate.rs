@@ -66,6 +66,27 @@ pub fn user_name(text: &str) -> Result<String> {
     }
 }
 
+/// Checks a group name (`group add NAME`): 1 to 64 letters, digits and `. _ -`, not starting
+/// with `.` or `-`, and not `none` (the word that clears a user's group or the default).
+pub fn group_name(text: &str) -> Result<String> {
+    let ok = !text.is_empty()
+        && text.len() <= 64
+        && !text.starts_with('-')
+        && !text.starts_with('.')
+        && !text.eq_ignore_ascii_case("none")
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if ok {
+        Ok(text.into())
+    } else {
+        Err(invalid!(
+            "invalid group name {:?}: expected 1 to 64 letters, digits and . _ -, not starting with '.' or '-', and not 'none'",
+            text.escape_debug().to_string()
+        ))
+    }
+}
+
 /// Checks a Duo user name (`user set --duo NAME`): 1 to [`MAX_DUO_USER`] bytes of printable
 /// ASCII without spaces (Duo's names hold letters, digits and `@ . _ -` and the like).
 pub fn duo_user(text: &str) -> Result<String> {

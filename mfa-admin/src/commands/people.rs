@@ -394,11 +394,12 @@ pub fn overrides(ctx: &Ctx, cmd: OverrideCmd) -> Result<()> {
                 )),
             };
             let change = OverrideChange {
-                mandatory: s.mandatory,
-                exempt: s.exempt,
+                mandatory: s.mandatory.map(Some),
+                exempt: s.exempt.map(Some),
                 self_enroll,
                 log,
                 double_logon_contact,
+                factors: None,
             };
             let mut store = ctx.store()?;
             let o = store.change(&ctx.actor(), "override set", |tx| {
@@ -422,8 +423,8 @@ pub fn overrides(ctx: &Ctx, cmd: OverrideCmd) -> Result<()> {
                 .map(|o| {
                     vec![
                         o.user,
-                        yes_no(o.mandatory),
-                        yes_no(o.exempt),
+                        o.mandatory.map_or("default".into(), yes_no),
+                        o.exempt.map_or("default".into(), yes_no),
                         o.self_enroll.map_or("default".into(), yes_no),
                         o.log.unwrap_or_else(|| "default".into()),
                         double_logon(o.double_logon_contact),
@@ -462,8 +463,8 @@ fn override_line(o: &q::Override) -> String {
 fn override_fields(o: &q::Override) -> String {
     format!(
         "mandatory {}, exempt {}, self-enroll {}, log {}, double-logon contact {}",
-        yes_no(o.mandatory),
-        yes_no(o.exempt),
+        o.mandatory.map_or("default".into(), yes_no),
+        o.exempt.map_or("default".into(), yes_no),
         o.self_enroll.map_or("default".into(), yes_no),
         o.log.as_deref().unwrap_or("default"),
         double_logon(o.double_logon_contact)

@@ -21,7 +21,7 @@ fn reasons_name_no_rule() {
     i.store()
         .change("t", "t", |tx| {
             let change = mfa_core::store::people::OverrideChange {
-                exempt: Some(true),
+                exempt: Some(Some(true)),
                 ..Default::default()
             };
             people::set_override(tx, "ann", &change)?;

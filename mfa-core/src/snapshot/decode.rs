@@ -121,6 +121,7 @@ pub(super) fn skip_user(r: &mut Reader<'_>) -> Option<()> {
         }
     }
     r.bytes()?; // the Duo user name
+    r.u8()?; // the factors allowed
     Some(())
 }
 
@@ -168,6 +169,7 @@ pub(super) fn read_user<'a>(r: &mut Reader<'a>) -> Option<(&'a str, UserRecord)>
         });
     }
     let duo_user = Some(r.str()?.to_string()).filter(|d| !d.is_empty());
+    let factors = crate::policy::Factors::from_bits(i64::from(r.u8()?))?;
     let facts = UserFacts {
         enabled: flags & 1 != 0,
         mandatory: flags & 2 != 0,
@@ -178,6 +180,7 @@ pub(super) fn read_user<'a>(r: &mut Reader<'a>) -> Option<(&'a str, UserRecord)>
         totp: key.is_some(),
         backup_codes: usize::from(backups),
         duo: duo_user.is_some(),
+        factors,
         double_logon_contact,
     };
     Some((

@@ -300,12 +300,17 @@ pub(crate) struct UserRow {
     log: Option<String>,
     double_logon_contact: Option<i64>,
     duo_user: Option<String>,
+    /// The factors the user may use (bits of [`crate::policy::Factors`]).
+    factors: i64,
 }
 
+/// The user with their overrides resolved through their group (the `user_policy` view:
+/// the user's own setting, else the group's, else unset).
 const USER_SELECT: &str =
-    "SELECT u.name, u.enabled, coalesce(o.mandatory, 0), coalesce(o.exempt, 0),
-        o.self_enroll, o.log_level, o.double_logon_contact, u.duo_user
-     FROM users u LEFT JOIN overrides o ON o.user = u.name";
+    "SELECT u.name, u.enabled, p.mandatory, p.exempt, p.self_enroll, p.log_level,
+        o.double_logon_contact, u.duo_user, p.factors
+     FROM users u JOIN user_policy p ON p.user = u.name
+     LEFT JOIN overrides o ON o.user = u.name";
 
 const CONTACT_SELECT: &str =
     "SELECT c.seq, c.channel, c.address, c.carrier, c.label, k.suffix, c.user
@@ -321,6 +326,7 @@ fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
         log: r.get(5)?,
         double_logon_contact: r.get(6)?,
         duo_user: r.get(7)?,
+        factors: r.get(8)?,
     })
 }
 
@@ -463,6 +469,13 @@ fn put_user(
     }
     // The Duo user name, "" for none (a stored name is never empty: validate::duo_user).
     put_str(out, u.duo_user.as_deref().unwrap_or_default())?;
+    // The factors the user may use; a value outside 1..=15 (a hand-edited store) is written
+    // as 0, which the reader refuses as damage (never "all").
+    out.push(
+        crate::policy::Factors::from_bits(u.factors)
+            .map(crate::policy::Factors::bits)
+            .unwrap_or(0),
+    );
     Ok(())
 }
 

@@ -48,7 +48,7 @@
 //! in the kernel (`copy_file_range`), instead of reading the whole database again.
 //!
 //! **Format** (little-endian; written by [`build`] or `patch`, atomically by rename). A
-//! header: `MFAPOL06`, u64 generation, u32 total length, u32 length of the head, the 16-byte
+//! header: `MFAPOL07`, u64 generation, u32 total length, u32 length of the head, the 16-byte
 //! XXH3-128 of the head (the digest field left out). The head, read at every login:
 //! sections of a u32 count then records; strings are a u16 length then UTF-8, byte strings a
 //! u16 length then bytes; log levels are one byte (0 unset, 1 none, 2 rejects, 3 all).
@@ -72,14 +72,17 @@
 //! user: name, u8 flags (1 enabled, 2 mandatory, 4 exempt), u8 log, u8 self-enroll (0 unset,
 //! 1 yes, 2 no), u8 double-logon contact (its number; 0 the first contact), u16 backup codes
 //! left, u8 has key, [algorithm, u8 digits, secret], u8 contact count, contacts: u8 number,
-//! channel, address, carrier ("" none), to, masked, label; the Duo user name ("" none).
+//! channel, address, carrier ("" none), to, masked, label; the Duo user name ("" none); u8
+//! factors allowed (bits of [`crate::policy::Factors`], 1..=15). The flags, log level,
+//! self-enroll and factors are the user's *effective* values, their group's resolved in
+//! (`user_policy` in the store's schema): a login never looks a group up.
 //!
 //! **Versions.** The magic names the format; a change of it takes the next number. A file of
 //! another version (an `mfa-admin` or module of another build wrote it: during a package
 //! upgrade, before its `mfa-admin init` runs) is not used, like a damaged one: logins read the
 //! database and the next `mfa-admin` command rewrites it. (`MFAPOL04` added the double-logon
 //! contact; `MFAPOL05` the index blocks, offsets from the head's end and XXH3-128; `MFAPOL06`
-//! the Duo user name.)
+//! the Duo user name; `MFAPOL07` the factors allowed, and group-resolved values.)
 
 #[cfg(test)]
 mod attack_tests;
@@ -138,7 +141,7 @@ pub(crate) fn head_digest(head: &[u8]) -> [u8; DIGEST] {
     h.digest128().to_le_bytes()
 }
 
-pub(crate) const MAGIC: &[u8; 8] = b"MFAPOL06";
+pub(crate) const MAGIC: &[u8; 8] = b"MFAPOL07";
 /// What every version's magic starts with (the last two characters number the format).
 pub(crate) const MAGIC_FAMILY: &[u8; 6] = b"MFAPOL";
 /// Length of a checksum.

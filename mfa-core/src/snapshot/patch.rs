@@ -57,18 +57,26 @@ const TRACK: &str = "
 CREATE TEMP TABLE IF NOT EXISTS snapshot_changes (kind TEXT NOT NULL, user TEXT);
 CREATE TEMP TRIGGER IF NOT EXISTS snapshot_users_i AFTER INSERT ON main.users
   BEGIN INSERT INTO snapshot_changes VALUES ('user', NEW.name); END;
-CREATE TEMP TRIGGER IF NOT EXISTS snapshot_users_u AFTER UPDATE ON main.users
+CREATE TEMP TRIGGER IF NOT EXISTS snapshot_users_u
+  AFTER UPDATE OF name, enabled, duo_user, group_name ON main.users
   BEGIN INSERT INTO snapshot_changes VALUES ('user', OLD.name), ('user', NEW.name); END;
 CREATE TEMP TRIGGER IF NOT EXISTS snapshot_users_d AFTER DELETE ON main.users
   BEGIN INSERT INTO snapshot_changes VALUES ('user', OLD.name); END;
 ";
 
 /// Tables whose rows belong to one user (column `user`).
-const PER_USER: [&str; 4] = ["overrides", "contacts", "totp", "backup_codes"];
+const PER_USER: [&str; 5] = [
+    "overrides",
+    "contacts",
+    "totp",
+    "backup_codes",
+    "unix_members",
+];
 /// Tables a change of which changes the rules section (rules carry service indexes).
 const RULES: [&str; 2] = ["networks", "services"];
-/// Tables a change of which calls for a whole build.
-const WHOLE: [&str; 1] = ["carriers"];
+/// Tables a change of which calls for a whole build (a group's setting is resolved into
+/// each of its users' records; groups change rarely).
+const WHOLE: [&str; 2] = ["carriers", "groups"];
 /// Tables of the head's sections (`meta`'s passcode hash key below).
 const HEAD: [&str; 2] = ["settings", "templates"];
 
@@ -112,6 +120,15 @@ pub fn track_changes(conn: &Connection) -> Result<()> {
             "CREATE TEMP TRIGGER IF NOT EXISTS snapshot_meta_{w} AFTER {when} ON main.meta
                WHEN {row}.key = 'passcode_key'
                BEGIN INSERT INTO snapshot_changes VALUES ('head', NULL); END;\n",
+            w = &when[..1]
+        ));
+    }
+    // The default group is resolved into the record of every user without a group.
+    for (when, row) in [("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")] {
+        sql.push_str(&format!(
+            "CREATE TEMP TRIGGER IF NOT EXISTS snapshot_default_group_{w} AFTER {when} ON main.settings
+               WHEN {row}.key = 'default_group'
+               BEGIN INSERT INTO snapshot_changes VALUES ('all', NULL); END;\n",
             w = &when[..1]
         ));
     }

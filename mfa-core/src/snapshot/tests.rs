@@ -240,7 +240,7 @@ fn a_snapshot_of_the_previous_format_is_rebuilt() {
     let text = e.to_string();
     assert!(matches!(e, Damage::Corrupt(_)), "{e:?}");
     assert!(
-        text.contains("another version of mfa (MFAPOL03; this one reads MFAPOL06)"),
+        text.contains("another version of mfa (MFAPOL03; this one reads MFAPOL07)"),
         "{text}"
     );
     assert!(text.contains("any mfa-admin command rewrites it"), "{text}");

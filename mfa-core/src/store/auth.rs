@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::passcode::{KEY_LEN, random_bytes};
-use crate::policy::{Facts, NetworkFacts, UserFacts};
+use crate::policy::{Factors, Facts, NetworkFacts, UserFacts};
 use crate::settings::{LogLevel, Settings};
 use crate::store::rules;
 use crate::{Error, Result};
@@ -41,12 +41,13 @@ pub fn facts(conn: &Connection, user: &str, service: &str, ip: Option<IpAddr>) -
     let method = rules::method_for(conn, service)?;
     let user_facts = conn
         .query_row(
-            "SELECT u.enabled, coalesce(o.mandatory, 0), coalesce(o.exempt, 0), o.self_enroll, o.log_level,
+            "SELECT u.enabled, p.mandatory, p.exempt, p.self_enroll, p.log_level,
                     (SELECT count(*) FROM contacts c WHERE c.user = u.name),
                     EXISTS (SELECT 1 FROM totp t WHERE t.user = u.name),
                     (SELECT count(*) FROM backup_codes b WHERE b.user = u.name),
-                    o.double_logon_contact, u.duo_user IS NOT NULL
-             FROM users u LEFT JOIN overrides o ON o.user = u.name
+                    o.double_logon_contact, u.duo_user IS NOT NULL, p.factors
+             FROM users u JOIN user_policy p ON p.user = u.name
+             LEFT JOIN overrides o ON o.user = u.name
              WHERE u.name = ?1",
             [user],
             |r| {
@@ -61,12 +62,30 @@ pub fn facts(conn: &Connection, user: &str, service: &str, ip: Option<IpAddr>) -
                     r.get::<_, i64>(7)?,
                     r.get::<_, Option<i64>>(8)?,
                     r.get::<_, bool>(9)?,
+                    r.get::<_, i64>(10)?,
                 ))
             },
         )
         .optional()?;
     let user_facts = match user_facts {
-        Some((enabled, mandatory, exempt, self_enroll, log, contacts, totp, backups, dlc, duo)) => {
+        Some((
+            enabled,
+            mandatory,
+            exempt,
+            self_enroll,
+            log,
+            contacts,
+            totp,
+            backups,
+            dlc,
+            duo,
+            f,
+        )) => {
+            let factors = Factors::from_bits(f).ok_or_else(|| {
+                Error::Database(format!(
+                    "user {user:?}: stored factors {f} are not within 1..15"
+                ))
+            })?;
             Some(UserFacts {
                 enabled,
                 mandatory,
@@ -77,6 +96,7 @@ pub fn facts(conn: &Connection, user: &str, service: &str, ip: Option<IpAddr>) -
                 totp,
                 backup_codes: usize::try_from(backups).unwrap_or(0),
                 duo,
+                factors,
                 double_logon_contact: dlc,
             })
         }

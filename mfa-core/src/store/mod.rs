@@ -702,14 +702,16 @@ mod tests {
             all[0],
             people::Override {
                 user: "ann".into(),
-                mandatory: true,
-                exempt: false,
+                mandatory: Some(true),
+                // Before groups, "not exempt" and "not set" were one: it becomes not set.
+                exempt: None,
                 self_enroll: Some(false),
                 log: Some("all".into()),
                 double_logon_contact: None,
+                factors: None,
             }
         );
-        assert!(all[1].exempt && all[1].double_logon_contact.is_none());
+        assert!(all[1].exempt == Some(true) && all[1].double_logon_contact.is_none());
         // The snapshot of the migrated database carries the rows (and the choice once made).
         s.ensure_snapshot().unwrap();
         let set = |s: &mut Store, user: &str, n: Option<i64>| {
@@ -724,7 +726,7 @@ mod tests {
         };
         let o = set(&mut s, "ann", Some(3)).unwrap();
         assert_eq!(o.double_logon_contact, Some(3));
-        assert!(o.mandatory, "the other fields stay");
+        assert_eq!(o.mandatory, Some(true), "the other fields stay");
         let snap = crate::snapshot::Snapshot::open(&db).unwrap().unwrap();
         let rec = snap.lookup("ann").unwrap().unwrap();
         assert_eq!(rec.facts.double_logon_contact, Some(3));
@@ -757,7 +759,7 @@ mod tests {
             .unwrap();
         let o = people::override_of(s.conn(), "ann").unwrap().unwrap();
         assert_eq!(o.double_logon_contact, None);
-        assert!(o.mandatory);
+        assert_eq!(o.mandatory, Some(true));
         assert!(s.integrity_check().unwrap().is_empty());
     }
 

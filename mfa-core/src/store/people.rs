@@ -5,6 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::contact::{Channel, Contact, MAX_CONTACTS};
+use crate::policy::Factors;
 use crate::{Error, Result};
 
 /// A user record with everything `user show` prints.
@@ -54,6 +55,8 @@ pub struct UserSummary {
     pub locked_until: i64,
     /// The user's Duo user name, if the record names one.
     pub duo_user: Option<String>,
+    /// The group that governs the user (their own, a followed Unix group's, the default).
+    pub group: Option<String>,
 }
 
 /// A stored contact, with its fully resolved destination and masked form.
@@ -78,25 +81,43 @@ pub struct ContactRow {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Override {
     pub user: String,
-    pub mandatory: bool,
-    pub exempt: bool,
+    /// `None`: not set for the user (their group's, else not mandatory).
+    pub mandatory: Option<bool>,
+    /// `None`: not set for the user (their group's, else not exempt).
+    pub exempt: Option<bool>,
     pub self_enroll: Option<bool>,
     pub log: Option<String>,
     /// The contact (its number) a double logon sends its passcode to; `None`: the first.
     pub double_logon_contact: Option<i64>,
+    /// The factors the user may use; `None`: their group's, else all.
+    #[serde(serialize_with = "factors_text")]
+    pub factors: Option<Factors>,
 }
 
-/// A change to a user's overrides; `None` leaves a field as it is.
+/// Serializes allowed factors as their text (`passcode,totp`), `null` when not set.
+pub fn factors_text<S: serde::Serializer>(
+    f: &Option<Factors>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match f {
+        Some(f) => s.serialize_str(&f.to_string()),
+        None => s.serialize_none(),
+    }
+}
+
+/// A change to a user's overrides; `None` leaves a field as it is, `Some(None)` returns it
+/// to "not set" (the group's, else the global setting).
 #[derive(Debug, Clone, Default)]
 pub struct OverrideChange {
-    pub mandatory: Option<bool>,
-    pub exempt: Option<bool>,
+    pub mandatory: Option<Option<bool>>,
+    pub exempt: Option<Option<bool>>,
     /// `Some(None)` returns to the global setting.
     pub self_enroll: Option<Option<bool>>,
     pub log: Option<Option<String>>,
     /// `Some(None)` returns to the first contact; `Some(Some(n))` must name a contact the
     /// user has.
     pub double_logon_contact: Option<Option<i64>>,
+    pub factors: Option<Option<Factors>>,
 }
 
 /// A carrier gateway.
@@ -128,9 +149,8 @@ pub fn users(conn: &Connection) -> Result<Vec<UserSummary>> {
     let mut stmt = conn.prepare(
         "SELECT u.name, u.full_name, u.enabled, u.created,
                 (SELECT count(*) FROM contacts c WHERE c.user = u.name),
-                coalesce(o.mandatory, 0), coalesce(o.exempt, 0), coalesce(l.locked_until, 0),
-                u.duo_user
-         FROM users u LEFT JOIN overrides o ON o.user = u.name
+                p.mandatory, p.exempt, coalesce(l.locked_until, 0), u.duo_user, p.grp
+         FROM users u JOIN user_policy p ON p.user = u.name
               LEFT JOIN lockouts l ON l.user = u.name
          ORDER BY u.name",
     )?;
@@ -145,6 +165,7 @@ pub fn users(conn: &Connection) -> Result<Vec<UserSummary>> {
             exempt: r.get(6)?,
             locked_until: r.get(7)?,
             duo_user: r.get(8)?,
+            group: r.get(9)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -541,14 +562,29 @@ fn override_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Override> {
         self_enroll: r.get(3)?,
         log: r.get(4)?,
         double_logon_contact: r.get(5)?,
+        factors: factors_of(r.get(6)?)?,
     })
+}
+
+/// Stored allowed factors (`NULL` or 1..15); another value is a damaged store.
+pub fn factors_of(v: Option<i64>) -> rusqlite::Result<Option<Factors>> {
+    v.map(|b| {
+        Factors::from_bits(b).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                0,
+                rusqlite::types::Type::Integer,
+                format!("stored factors {b} are not within 1..15").into(),
+            )
+        })
+    })
+    .transpose()
 }
 
 /// A user's overrides, if any.
 pub fn override_of(conn: &Connection, user: &str) -> Result<Option<Override>> {
     Ok(conn
         .query_row(
-            "SELECT user, mandatory, exempt, self_enroll, log_level, double_logon_contact
+            "SELECT user, mandatory, exempt, self_enroll, log_level, double_logon_contact, factors
              FROM overrides WHERE user = ?1",
             [user],
             override_row,
@@ -559,7 +595,7 @@ pub fn override_of(conn: &Connection, user: &str) -> Result<Option<Override>> {
 /// Every override, by user.
 pub fn overrides(conn: &Connection) -> Result<Vec<Override>> {
     let mut stmt = conn.prepare(
-        "SELECT user, mandatory, exempt, self_enroll, log_level, double_logon_contact
+        "SELECT user, mandatory, exempt, self_enroll, log_level, double_logon_contact, factors
          FROM overrides ORDER BY user",
     )?;
     let rows = stmt.query_map([], override_row)?;
@@ -571,11 +607,12 @@ pub fn set_override(conn: &Connection, user: &str, change: &OverrideChange) -> R
     require_user(conn, user)?;
     let mut o = override_of(conn, user)?.unwrap_or(Override {
         user: user.to_string(),
-        mandatory: false,
-        exempt: false,
+        mandatory: None,
+        exempt: None,
         self_enroll: None,
         log: None,
         double_logon_contact: None,
+        factors: None,
     });
     if let Some(v) = change.mandatory {
         o.mandatory = v;
@@ -595,24 +632,29 @@ pub fn set_override(conn: &Connection, user: &str, change: &OverrideChange) -> R
         }
         o.double_logon_contact = v;
     }
-    if o.mandatory && o.exempt {
+    if let Some(v) = change.factors {
+        o.factors = v;
+    }
+    if o.mandatory == Some(true) && o.exempt == Some(true) {
         return Err(Error::Conflict(format!(
             "user {user:?} cannot be both mandatory and exempt; set the other to no in the same command (e.g. --exempt no --mandatory yes)"
         )));
     }
     conn.execute(
-        "INSERT INTO overrides (user, mandatory, exempt, self_enroll, log_level, double_logon_contact)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+        "INSERT INTO overrides (user, mandatory, exempt, self_enroll, log_level, double_logon_contact,
+                                factors)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT (user) DO UPDATE SET mandatory = excluded.mandatory, exempt = excluded.exempt,
              self_enroll = excluded.self_enroll, log_level = excluded.log_level,
-             double_logon_contact = excluded.double_logon_contact",
+             double_logon_contact = excluded.double_logon_contact, factors = excluded.factors",
         params![
             user,
             o.mandatory,
             o.exempt,
             o.self_enroll,
             o.log,
-            o.double_logon_contact
+            o.double_logon_contact,
+            o.factors.map(Factors::bits)
         ],
     )?;
     Ok(o)

@@ -121,14 +121,14 @@ fn deleting_the_double_logon_contact_clears_the_choice() {
         c,
         "ann",
         &OverrideChange {
-            mandatory: Some(true),
+            mandatory: Some(Some(true)),
             double_logon_contact: Some(Some(2)),
             ..Default::default()
         },
     )
     .unwrap();
     let o = set_override(c, "ann", &choose(None)).unwrap();
-    assert!(o.mandatory && o.double_logon_contact.is_none());
+    assert!(o.mandatory == Some(true) && o.double_logon_contact.is_none());
     // Deleting the user takes everything.
     set_override(c, "ann", &choose(Some(2))).unwrap();
     delete_user(c, "ann").unwrap();

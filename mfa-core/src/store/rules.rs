@@ -30,6 +30,18 @@ pub fn settings(conn: &Connection) -> Result<Settings> {
 /// Sets one setting to an already-normalised value. Only values that differ from the
 /// default are stored, so that one state has one representation (and import is idempotent).
 pub fn set_setting(conn: &Connection, key: &str, value: &str) -> Result<()> {
+    if key == "default_group" && value != "none" {
+        let known: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM groups WHERE name = ?1)",
+            [value],
+            |r| r.get(0),
+        )?;
+        if !known {
+            return Err(crate::Error::NotFound(format!(
+                "no group {value:?}: create it first with `mfa-admin group add {value}`"
+            )));
+        }
+    }
     if settings::spec(key)?.default == value {
         return reset_setting(conn, key);
     }

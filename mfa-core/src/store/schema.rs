@@ -2,7 +2,7 @@
 //! to N; each runs in one transaction. Never edit a released migration: add the next one.
 
 /// The migrations, in order.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 const V1: &str = r#"
 -- Secrets and identifiers of this installation (the passcode hash key lives here; the file
@@ -241,6 +241,96 @@ DROP TABLE templates;
 ALTER TABLE templates_v6 RENAME TO templates;
 "#;
 
+const V7: &str = r#"
+-- Groups (issue 15). A group carries the overrides a user can have; NULL means "not set
+-- here" (the user's own setting beats the group's, the group's beats the global setting).
+-- `factors` is a bit set of the factors its users may use (1 passcode, 2 totp, 4 backup
+-- codes, 8 duo; mfa_core::policy::Factors); NULL: every factor. `unix_group` makes the
+-- members of that Unix group members of this one (resolved by mfa-admin into
+-- unix_members, never by a login: see mfa_core::store::groups).
+CREATE TABLE groups (
+    name        TEXT PRIMARY KEY,
+    description TEXT NOT NULL DEFAULT '',
+    mandatory   INTEGER CHECK (mandatory IN (0, 1)),
+    exempt      INTEGER CHECK (exempt IN (0, 1)),
+    self_enroll INTEGER CHECK (self_enroll IN (0, 1)),
+    log_level   TEXT CHECK (log_level IN ('all', 'rejects', 'none')),
+    factors     INTEGER CHECK (factors BETWEEN 1 AND 15),
+    unix_group  TEXT UNIQUE,
+    created     INTEGER NOT NULL,
+    CHECK (NOT (mandatory = 1 AND exempt = 1))
+);
+
+-- A user's own group (NULL: the Unix group a group follows, else the default_group setting).
+ALTER TABLE users ADD COLUMN group_name TEXT
+    REFERENCES groups (name) ON UPDATE CASCADE ON DELETE RESTRICT;
+CREATE INDEX users_group ON users (group_name);
+-- The last proven second factor (Unix time; NULL: none since the record was made), folded
+-- in from the login-state files by the maintenance run (inactive_after).
+ALTER TABLE users ADD COLUMN last_success INTEGER;
+
+-- Members of the Unix groups that groups follow, as mfa-admin last resolved them.
+CREATE TABLE unix_members (
+    user TEXT NOT NULL,
+    grp  TEXT NOT NULL REFERENCES groups (name) ON DELETE CASCADE ON UPDATE CASCADE,
+    PRIMARY KEY (user, grp)
+);
+CREATE INDEX unix_members_grp ON unix_members (grp);
+
+-- A user's overrides become three-valued like a group's (NULL: not set here, follow the
+-- group), and gain the factors the user may use. Before groups, "not mandatory" and "not
+-- set" meant the same, so 0 becomes NULL.
+DROP TRIGGER contacts_double_logon_gone;
+CREATE TABLE overrides_v7 (
+    user        TEXT PRIMARY KEY REFERENCES users (name) ON DELETE CASCADE ON UPDATE CASCADE,
+    mandatory   INTEGER CHECK (mandatory IN (0, 1)),
+    exempt      INTEGER CHECK (exempt IN (0, 1)),
+    self_enroll INTEGER CHECK (self_enroll IN (0, 1)),
+    log_level   TEXT CHECK (log_level IN ('all', 'rejects', 'none')),
+    double_logon_contact INTEGER CHECK (double_logon_contact BETWEEN 1 AND 4),
+    factors     INTEGER CHECK (factors BETWEEN 1 AND 15),
+    CHECK (NOT (mandatory = 1 AND exempt = 1))
+);
+INSERT INTO overrides_v7 (user, mandatory, exempt, self_enroll, log_level, double_logon_contact)
+    SELECT user, nullif(mandatory, 0), nullif(exempt, 0), self_enroll, log_level,
+           double_logon_contact FROM overrides;
+DROP TABLE overrides;
+ALTER TABLE overrides_v7 RENAME TO overrides;
+CREATE TRIGGER contacts_double_logon_gone AFTER DELETE ON contacts
+BEGIN
+    UPDATE overrides SET double_logon_contact = NULL
+     WHERE user = OLD.user AND double_logon_contact = OLD.seq;
+END;
+
+-- What governs each user: their group (own, else the first followed Unix group by name,
+-- else the default group) and each override resolved user > group > unset (the global
+-- setting then applies in mfa_core::policy). A level that makes a user mandatory makes them
+-- not exempt and the other way round, so a user's "mandatory" beats a group's "exempt".
+-- The one definition the snapshot, the module's database fallback and `user show` share.
+CREATE VIEW user_policy AS
+SELECT u.name AS user,
+       g.name AS grp,
+       CASE WHEN u.group_name IS NOT NULL THEN 'user'
+            WHEN g.name IS NULL THEN NULL
+            WHEN EXISTS (SELECT 1 FROM unix_members m WHERE m.user = u.name AND m.grp = g.name)
+                 THEN 'unix'
+            ELSE 'default' END AS grp_from,
+       coalesce(o.mandatory, CASE WHEN o.exempt = 1 THEN 0 END,
+                g.mandatory, CASE WHEN g.exempt = 1 THEN 0 END, 0) AS mandatory,
+       coalesce(o.exempt, CASE WHEN o.mandatory = 1 THEN 0 END,
+                g.exempt, CASE WHEN g.mandatory = 1 THEN 0 END, 0) AS exempt,
+       coalesce(o.self_enroll, g.self_enroll) AS self_enroll,
+       coalesce(o.log_level, g.log_level) AS log_level,
+       coalesce(o.factors, g.factors, 15) AS factors
+  FROM users u
+  LEFT JOIN overrides o ON o.user = u.name
+  LEFT JOIN (SELECT value FROM settings WHERE key = 'default_group') ds
+  LEFT JOIN groups g ON g.name = coalesce(
+        u.group_name,
+        (SELECT m.grp FROM unix_members m WHERE m.user = u.name ORDER BY m.grp LIMIT 1),
+        ds.value);
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::MIGRATIONS;
@@ -345,7 +435,7 @@ mod tests {
         let v: i64 = c
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(v, 6);
+        assert_eq!(v, super::MIGRATIONS.len() as i64);
         let duo: Vec<Option<String>> = c
             .prepare("SELECT duo_user FROM users ORDER BY name")
             .unwrap()

@@ -113,6 +113,14 @@ impl std::fmt::Display for Factors {
     }
 }
 
+impl Facts {
+    /// The factors the user may use: their record's (own override, else their group's); a
+    /// user without a record has no group: every factor.
+    pub fn allowed(&self) -> Factors {
+        self.user.as_ref().map_or(Factors::ALL, |u| u.factors)
+    }
+}
+
 /// What the decision needs of a user record.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserFacts {
@@ -246,7 +254,7 @@ pub fn decide(f: &Facts, now: i64) -> Decision {
     }
     // A user's group (or own override) may narrow the factors they may use; a user without
     // a record has no group: every factor.
-    let allowed = user.map_or(Factors::ALL, |u| u.factors);
+    let allowed = f.allowed();
     match user {
         Some(u) if !u.enabled => Decision::Deny(Refusal::UserDisabled),
         _ if f.method == "duo" && !allowed.allows(Factors::DUO) => {
@@ -599,5 +607,122 @@ mod tests {
             log: Some(LogLevel::None),
         });
         assert!(!should_log(&f, true));
+    }
+
+    /// A group (or a user's own override) that narrows the factors: a factor the user has
+    /// but may not use never counts, and enrollment never offers a kind the user may not use.
+    #[test]
+    fn factors_allowed_narrow_the_decision() {
+        let with = |method: &str, factors: &str, u: UserFacts| {
+            let mut f = facts();
+            f.method = method.into();
+            f.user = Some(UserFacts {
+                enabled: true,
+                factors: Factors::parse(factors).unwrap(),
+                ..u
+            });
+            decide(&f, NOW)
+        };
+        let contact = UserFacts {
+            contacts: 1,
+            ..Default::default()
+        };
+        let key = UserFacts {
+            totp: true,
+            ..Default::default()
+        };
+        let codes = UserFacts {
+            backup_codes: 3,
+            ..Default::default()
+        };
+        let duo = UserFacts {
+            duo: true,
+            ..Default::default()
+        };
+        let challenge = |m: &str| Decision::Challenge(m.into());
+        let none = Decision::Deny(Refusal::NoUsableFactor);
+        assert_eq!(
+            with("passcode", "all", contact.clone()),
+            challenge("passcode")
+        );
+        assert_eq!(with("passcode", "totp,backup", contact.clone()), none);
+        assert_eq!(with("any", "totp", contact.clone()), none);
+        assert_eq!(with("any", "passcode", contact), challenge("any"));
+        assert_eq!(with("totp", "passcode", key.clone()), none);
+        assert_eq!(with("totp", "totp", key.clone()), challenge("totp"));
+        assert_eq!(
+            with("totp", "totp", codes.clone()),
+            none,
+            "backup codes not allowed"
+        );
+        assert_eq!(with("totp", "backup", codes.clone()), challenge("totp"));
+        assert_eq!(with("any", "passcode,totp,backup", duo.clone()), none);
+        assert_eq!(with("any", "duo", duo.clone()), challenge("any"));
+        assert_eq!(
+            with("duo", "passcode", duo),
+            none,
+            "method duo, duo not allowed"
+        );
+        assert_eq!(
+            with("duo", "duo", UserFacts::default()),
+            challenge("duo"),
+            "Duo decides for its users"
+        );
+        // Enrollment offers only what the user may use.
+        let mut f = facts();
+        f.settings.unassigned = Unassigned::Enroll;
+        let enrol = |method: &str, factors: &str| {
+            let mut g = f.clone();
+            g.method = method.into();
+            g.user = Some(UserFacts {
+                enabled: true,
+                factors: Factors::parse(factors).unwrap(),
+                ..Default::default()
+            });
+            decide(&g, NOW)
+        };
+        assert_eq!(enrol("passcode", "all"), Decision::Enroll);
+        assert_eq!(enrol("passcode", "totp"), none);
+        assert_eq!(enrol("any", "totp"), Decision::EnrollTotp);
+        assert_eq!(enrol("any", "passcode,totp"), Decision::Enroll);
+        assert_eq!(enrol("totp", "passcode"), none);
+        assert_eq!(enrol("any", "backup,duo"), none);
+        f.settings.totp_self_enroll = true;
+        f.method = "any".into();
+        f.user = Some(UserFacts {
+            enabled: true,
+            factors: Factors::parse("passcode").unwrap(),
+            ..Default::default()
+        });
+        assert_eq!(
+            decide(&f, NOW),
+            Decision::Enroll,
+            "no key enrolment where TOTP is not allowed"
+        );
+        // No record: no group, every factor.
+        f.user = None;
+        assert_eq!(f.allowed(), Factors::ALL);
+    }
+
+    #[test]
+    fn factor_lists_parse_and_print() {
+        assert_eq!(Factors::parse("ALL").unwrap(), Factors::ALL);
+        assert_eq!(
+            Factors::parse("duo, passcode").unwrap().to_string(),
+            "passcode,duo"
+        );
+        assert_eq!(
+            Factors::parse("passcode,totp,backup,duo").unwrap(),
+            Factors::ALL
+        );
+        assert_eq!(Factors::ALL.to_string(), "all");
+        for bad in ["", "none", "sms", "passcode,,totp", "passcode;totp"] {
+            let e = Factors::parse(bad).unwrap_err().to_string();
+            assert!(e.contains("passcode,totp,backup,duo"), "{bad:?}: {e}");
+        }
+        assert_eq!(Factors::from_bits(0), None);
+        assert_eq!(Factors::from_bits(16), None);
+        assert_eq!(Factors::from_bits(-1), None);
+        assert_eq!(Factors::from_bits(5).map(Factors::bits), Some(5));
     }
 }

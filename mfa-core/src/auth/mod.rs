@@ -12,7 +12,7 @@ use crate::contact::{Channel, Contact};
 use crate::grants;
 use crate::net::parse_address;
 use crate::passcode;
-use crate::policy::{self, Decision, Facts};
+use crate::policy::{self, Decision, Facts, Factors};
 use crate::settings::FailMode;
 use crate::snapshot::Snapshot;
 use crate::spool::{self, HEARTBEAT_STALE_SECS, Kind, Message};
@@ -31,6 +31,8 @@ mod duo_fixture;
 mod duo_tests;
 mod enroll;
 mod factor;
+#[cfg(test)]
+mod factors_tests;
 pub mod oneword;
 #[cfg(test)]
 mod oneword_tests;

@@ -165,7 +165,8 @@ pub fn before(config: &Config, req: &Request, field: &[u8], sep: u8) -> Before {
     facts.locked_until = facts.locked_until.max(st.failures.locked_until);
     facts.last_grant = grants::in_state(&st, &req.service, &req.rhost);
     match policy::decide(&facts, now) {
-        Decision::Challenge(m) if m == "passcode" || m == "any" => {}
+        Decision::Challenge(m)
+            if (m == "passcode" || m == "any") && facts.allowed().allows(Factors::PASSCODE) => {}
         _ => return Before::Ignore,
     }
     let allow = Allow {
@@ -366,8 +367,12 @@ pub(super) fn after(
     if method == "duo" {
         return factor::duo::one_field(cx, req, facts, &mut Mute, code);
     }
-    let totp = method == "totp" || method == "any";
-    let passcodes = method == "passcode" || method == "any";
+    // The factors the method accepts and the user's group (or own override) allows.
+    let allowed = facts.allowed();
+    let codes = method == "totp" || method == "any";
+    let totp = codes && allowed.allows(Factors::TOTP);
+    let backup = codes && allowed.allows(Factors::BACKUP);
+    let passcodes = (method == "passcode" || method == "any") && allowed.allows(Factors::PASSCODE);
     if let Some(code) = code {
         let open = if passcodes {
             let listed = state::read_user(cx.db(), &req.user)
@@ -379,7 +384,7 @@ pub(super) fn after(
         };
         let allow = Allow {
             totp,
-            backup: totp,
+            backup,
             passcodes: &open,
         };
         return verify(cx, req, facts, code, &allow);
@@ -392,7 +397,7 @@ pub(super) fn after(
     };
     let Some(c) = contact else {
         return Ok(Outcome::Deny {
-            reason: if totp {
+            reason: if totp || backup {
                 "one-password service: the code must follow the password in the one field".into()
             } else {
                 "no usable factor".into()

@@ -117,9 +117,11 @@ fn offered(
     method: &str,
 ) -> Result<Offer, Flow> {
     let mut options: Vec<Box<dyn Factor>> = Vec::new();
+    // Only the factors the user's group (or own override) allows.
+    let allowed = facts.allowed();
     if method == "totp" || method == "any" {
-        let has_key = cx.totp(&req.user)?.is_some();
-        let backups = cx.backup_count(&req.user)? > 0;
+        let has_key = allowed.allows(Factors::TOTP) && cx.totp(&req.user)?.is_some();
+        let backups = allowed.allows(Factors::BACKUP) && cx.backup_count(&req.user)? > 0;
         if has_key {
             options.push(Box::new(totp::Authenticator));
         }
@@ -127,7 +129,7 @@ fn offered(
             options.push(Box::new(backup::Backup));
         }
     }
-    if method == "passcode" || method == "any" {
+    if (method == "passcode" || method == "any") && allowed.allows(Factors::PASSCODE) {
         let contacts = cx.contacts(&req.user)?;
         // Contacts by masked form and label, told apart when they still look alike.
         let names = people::menu_names(&contacts);
@@ -135,7 +137,8 @@ fn offered(
             options.push(Box::new(passcode::Passcode { contact, name }));
         }
     }
-    if method == "duo" || (method == "any" && facts.user.as_ref().is_some_and(|u| u.duo)) {
+    let duo_user = facts.user.as_ref().is_some_and(|u| u.duo);
+    if allowed.allows(Factors::DUO) && (method == "duo" || (method == "any" && duo_user)) {
         match duo::offer(cx, req, facts, conv, method == "duo", !options.is_empty())? {
             duo::Offer::Entries(entries) => {
                 options.extend(entries.into_iter().map(|e| Box::new(e) as Box<dyn Factor>));

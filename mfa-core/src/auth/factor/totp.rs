@@ -35,7 +35,14 @@ pub(in crate::auth) fn code_login(
     let s = &facts.settings;
     let user = req.user.clone();
     let db = &cx.db().to_path_buf();
-    let key = cx.totp(&user)?;
+    // Only the codes the user's group (or own override) allows are checked.
+    let allowed = facts.allowed();
+    let key = if allowed.allows(Factors::TOTP) {
+        cx.totp(&user)?
+    } else {
+        None
+    };
+    let backups = allowed.allows(Factors::BACKUP);
     let hash_key = cx.passcode_key()?;
     for attempt in 1..=s.attempts {
         let answer = conv.prompt_code(prompt, false)?;
@@ -69,7 +76,7 @@ pub(in crate::auth) fn code_login(
                 st.step = step;
                 return Ok(Some("totp"));
             }
-            if digits_only && text.len() == crate::totp::BACKUP_DIGITS as usize {
+            if backups && digits_only && text.len() == crate::totp::BACKUP_DIGITS as usize {
                 let h = crate::totp::backup_hash(&hash_key, &user, &text)?;
                 // Used by deleting its row, a change the snapshot (which counts the codes
                 // left) follows.

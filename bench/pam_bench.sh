@@ -9,6 +9,7 @@
 #   one field (PASSWORD,CODE) p50 no more above pam_permit than the passcode issue path
 #   double logon, first login p50 within 10 % of the passcode issue path measured the same
 #                             way (a new user each login, one process per login)
+#   bypass, every user in a group  p50 at most 10 % above the plain bypass measured around it
 #
 # One run builds pambench (from ../shared/tools/pambench.c, or $PAMBENCH_C), the release
 # pam_mfa module and mfa-admin; creates an installation in a temporary directory (never
@@ -143,6 +144,58 @@ mark=$(log_mark)
 run mfa-bypass "$n_fast" bench-mfa-bypass "$bypass_user" "$bypass_rhost"
 expect_ok mfa-bypass "$n_fast"
 expect_log mfa-bypass "$mark" "ignore:trusted network" $((n_fast + warmup))
+
+# The same bypass with every user in a group (issue 15's target: groups add at most 10 % to
+# the bypass path). 20 groups carrying overrides and allowed factors, 9,000 users in one of
+# their own, the other 1,000 through a followed Unix group or the default group; the bypass
+# user's group is not mandatory, so the trusted network still decides. Then the groups go
+# again and the plain bypass is measured once more: the baseline is the mean of the two plain
+# runs around it (the machine's drift over the run counts for both sides).
+groups_sql() { # add | remove
+    if [ "$1" = add ]; then
+        cat <<'SQL'
+BEGIN;
+WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 19)
+INSERT INTO groups (name, description, mandatory, exempt, self_enroll, log_level, factors, unix_group, created)
+  SELECT printf('g%02d', i), 'bench group', CASE WHEN i % 5 = 1 THEN 1 END, NULL,
+         CASE WHEN i % 2 = 0 THEN 1 END, CASE WHEN i % 3 = 0 THEN 'all' END,
+         CASE WHEN i % 4 = 0 THEN 3 END, CASE WHEN i = 19 THEN 'benchunix' END, 0 FROM n;
+UPDATE users SET group_name = printf('g%02d', CAST(substr(name, 2) AS INTEGER) % 18)
+ WHERE CAST(substr(name, 2) AS INTEGER) <= 9000;
+INSERT INTO unix_members (user, grp) SELECT name, 'g19' FROM users WHERE CAST(substr(name, 2) AS INTEGER) > 9500;
+INSERT INTO settings (key, value) VALUES ('default_group', 'g18');
+UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'policy_generation';
+COMMIT;
+SQL
+    else
+        cat <<'SQL'
+BEGIN;
+UPDATE users SET group_name = NULL;
+DELETE FROM unix_members;
+DELETE FROM settings WHERE key = 'default_group';
+DELETE FROM groups;
+UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'policy_generation';
+COMMIT;
+SQL
+    fi
+}
+groups_sql add | sqlite3 "$db" >/dev/null
+# The next mfa-admin command sees the new generation and rewrites the snapshot.
+mfa settings show >/dev/null
+in_groups=$(sqlite3 "$db" "SELECT count(*) FROM user_policy WHERE grp IS NOT NULL")
+bypass_group=$(sqlite3 "$db" "SELECT grp || ' mandatory=' || mandatory FROM user_policy WHERE user = '$bypass_user'")
+echo "    groups: $in_groups of 10000 users governed by a group; $bypass_user: $bypass_group"
+[ "$in_groups" = 10000 ] || problems+=("mfa-bypass-groups: $in_groups users in a group, 10000 expected")
+mark=$(log_mark)
+run mfa-bypass-groups "$n_fast" bench-mfa-bypass "$bypass_user" "$bypass_rhost"
+expect_ok mfa-bypass-groups "$n_fast"
+expect_log mfa-bypass-groups "$mark" "ignore:trusted network" $((n_fast + warmup))
+groups_sql remove | sqlite3 "$db" >/dev/null
+mfa settings show >/dev/null
+mark=$(log_mark)
+run mfa-bypass-again "$n_fast" bench-mfa-bypass "$bypass_user" "$bypass_rhost"
+expect_ok mfa-bypass-again "$n_fast"
+expect_log mfa-bypass-again "$mark" "ignore:trusted network" $((n_fast + warmup))
 
 # The grant a passed challenge leaves, in the user's login-state file (format in
 # mfa_core::state): named by the SHA-256 of the user name; a first line "count last locked
@@ -325,6 +378,16 @@ for name in load-only bypass+nolog bypass+database; do
     esac
     printf "$fmt2" "$name" "${iters[$name]}" "$p50" "$p99" "$delta" "$vs" "$what"
 done
+
+echo
+echo "groups (issue 15: at most +10 % on the bypass path):"
+plain=$(awk -v a="$bypass50" -v b="$(field "${line[mfa-bypass-again]}" p50_us)" 'BEGIN { printf "%.1f", (a + b) / 2 }')
+grouped=$(field "${line[mfa-bypass-groups]}" p50_us)
+awk -v p="$plain" -v g="$grouped" -v a="$bypass50" -v b="$(field "${line[mfa-bypass-again]}" p50_us)" 'BEGIN {
+    pct = (g - p) / p * 100
+    printf "  bypass p50 without groups %s / %s µs (before / after; baseline %.1f µs), with every user in a group %.1f µs: %+.1f %%  %s\n",
+        a, b, p, g, pct, (pct <= 10) ? "PASS" : "MISS"
+}'
 
 report_problems "a case did not take the path it was meant to"
 exit 0

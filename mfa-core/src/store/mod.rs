@@ -17,6 +17,7 @@
 
 pub mod auth;
 pub mod factors;
+pub mod groups;
 pub mod logs;
 pub mod people;
 pub mod rules;

@@ -17,6 +17,7 @@ pub mod grants;
 pub mod helper;
 pub mod logline;
 pub mod net;
+pub mod notice;
 pub mod passcode;
 pub mod policy;
 pub mod secret;

@@ -133,10 +133,12 @@ pub(super) fn grant(cx: &Cx<'_>, req: &Request) {
     let _ = grants::record(cx.db(), &req.user, &req.service, &req.rhost, crate::now());
 }
 
-/// A passed second factor: the failure count goes, a lockout that ran out leaves the
-/// database (a database write only then), and the repeat window starts.
+/// A passed second factor: the failure count goes and the time of this success is kept
+/// (one write of the user's file: [`state::record_success`], what `inactive_after` counts
+/// from), a lockout that ran out leaves the database (a database write only then), and the
+/// repeat window starts. Only a proven factor comes here, never a bypass.
 pub(super) fn passed(cx: &mut Cx<'_>, req: &Request, facts: &Facts) -> Result<()> {
-    state::clear_failures(cx.db(), &req.user)?;
+    state::record_success(cx.db(), &req.user, crate::now())?;
     if facts.locked_until != 0 {
         let user = req.user.clone();
         cx.store()?
@@ -149,9 +151,31 @@ pub(super) fn passed(cx: &mut Cx<'_>, req: &Request, facts: &Facts) -> Result<()
 /// Puts a lockout a guess just set ([`state::guess`]) into the database (and so into the
 /// policy snapshot). The state file already holds it: if this fails, the lockout is still
 /// enforced from the file.
+///
+/// Then the lockout notices the settings ask for ([`crate::notice::at_lockout`]): this runs
+/// once per lockout (a guess returns the lock once), so one notice per lockout. A notice
+/// that cannot be queued changes nothing.
 pub(super) fn lockout(cx: &mut Cx<'_>, user: &str, now: i64, until: i64) -> Result<()> {
     let count = state::failures(cx.db(), user).count;
-    cx.store()?.policy_write(false, |tx| {
-        Ok((q::record_lockout(tx, user, count, now, until)?, true))
-    })
+    let written = cx.store().and_then(|s| {
+        s.policy_write(false, |tx| {
+            Ok((q::record_lockout(tx, user, count, now, until)?, true))
+        })
+    });
+    let config = cx.config;
+    let settings = cx.snap.as_ref().map(|s| s.settings().clone());
+    let conn = cx.store().ok().map(|s| s.conn());
+    // Service and address: lockout() is given only the user (see the report of issue 15).
+    let _ = crate::notice::at_lockout(
+        &config.paths.spool,
+        conn,
+        settings.as_ref(),
+        user,
+        count,
+        until,
+        "",
+        "",
+        now,
+    );
+    written
 }

@@ -292,6 +292,25 @@ fn run(
     let decision = policy::decide(&facts, now);
     let (outcome, method) = match decision {
         Decision::Ignore(b) => (Outcome::Ignore { reason: b.reason() }, String::new()),
+        // A disabled user trying to log in: the notices the settings ask for, at most one a
+        // day per user; one that cannot be queued changes nothing.
+        Decision::Deny(r @ policy::Refusal::UserDisabled) => {
+            let contacts = cx.contacts(&req.user).unwrap_or_default();
+            let _ = crate::notice::at_disabled_attempt(
+                cx.db(),
+                &config.paths.spool,
+                &facts.settings,
+                &contacts,
+                &req.user,
+                &req.service,
+                &req.rhost,
+                now,
+            );
+            (
+                refuse(conv, Outcome::Deny { reason: r.reason() }),
+                String::new(),
+            )
+        }
         Decision::Deny(r) => (
             refuse(conv, Outcome::Deny { reason: r.reason() }),
             String::new(),

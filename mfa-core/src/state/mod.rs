@@ -28,6 +28,13 @@
 //! Every lock wait is bounded ([`crate::files::LOCK_WAIT`]): a lock held longer (a hung process) is an
 //! error naming the file, and the caller's fail rules apply.
 //!
+//! The user's file also holds the time of the user's last proven second factor
+//! ([`record_success`], [`last_success`]: the maintenance run folds it into
+//! `users.last_success` for `inactive_after`) and the time of the last notice about a
+//! disabled user trying to log in ([`claim_disabled_notice`]: at most one a day). Only a
+//! proven factor is a success here: a bypass (a trusted network, an exempt user, the repeat
+//! window) proves nothing about the user and does not keep them active.
+//!
 //! The directories are 0700, owned by root like the database; files are 0600.
 
 use std::fs::{File, OpenOptions};
@@ -85,6 +92,10 @@ pub(crate) struct UserState {
     pub sends: Vec<i64>,
     /// Outstanding challenges of the user: (id, expiry) ([`sends`]).
     pub challenges: Vec<(String, i64)>,
+    /// When the user last proved a second factor (0: never, as far as this file knows).
+    pub success: i64,
+    /// When a notice last told of this (disabled) user trying to log in (0: never).
+    pub disabled_notice: i64,
 }
 
 impl UserState {
@@ -118,6 +129,13 @@ impl UserState {
         for (id, expires) in &self.challenges {
             t.push_str(&format!("c {id} {expires}\n"));
         }
+        // `l` and `d` lines: older readers skip them like the others (not a number).
+        if self.success > 0 {
+            t.push_str(&format!("l {}\n", self.success));
+        }
+        if self.disabled_notice > 0 {
+            t.push_str(&format!("d {}\n", self.disabled_notice));
+        }
         t
     }
 
@@ -134,9 +152,19 @@ impl UserState {
             return UserState::default();
         }
         let (mut grants, mut sends, mut challenges) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut success, mut disabled_notice) = (0i64, 0i64);
         for line in lines {
             let mut f = line.split(' ');
             match f.next() {
+                Some(kind @ ("l" | "d")) => {
+                    let t: i64 = f.next().and_then(|t| t.parse().ok()).unwrap_or(0);
+                    let slot = if kind == "l" {
+                        &mut success
+                    } else {
+                        &mut disabled_notice
+                    };
+                    *slot = (*slot).max(t.max(0));
+                }
                 Some("s") => {
                     if let Some(t) = f.next().and_then(|t| t.parse().ok()) {
                         sends.push(t);
@@ -173,6 +201,8 @@ impl UserState {
             grants,
             sends,
             challenges,
+            success,
+            disabled_notice,
         }
     }
 }
@@ -400,6 +430,39 @@ pub fn clear_failures(database: &Path, user: &str) -> Result<()> {
     })
 }
 
+/// A proven second factor at `now`: clears the failures and records the time of the last
+/// success ([`last_success`]) in one locked write. Never for a bypass (trusted network,
+/// exempt, repeat window): those prove nothing about the user being active.
+pub fn record_success(database: &Path, user: &str, now: i64) -> Result<()> {
+    with_user(database, user, true, |st| {
+        let changed = st.failures != Failures::default() || st.success < now;
+        st.failures = Failures::default();
+        st.success = st.success.max(now);
+        ((), changed)
+    })
+}
+
+/// When the user last proved a second factor, as their login-state file says (`None`: no
+/// file, none recorded, or a file that cannot be read).
+pub fn last_success(database: &Path, user: &str) -> Option<i64> {
+    let t = read_user(database, user).ok()?.success;
+    (t > 0).then_some(t)
+}
+
+/// At most one notice a day about a disabled user trying to log in: true (and the time
+/// recorded, under the user's lock) when none was sent for `user` in the last 24 hours, so
+/// of concurrent attempts exactly one is told.
+pub fn claim_disabled_notice(database: &Path, user: &str, now: i64) -> Result<bool> {
+    with_user(database, user, true, |st| {
+        if st.disabled_notice > 0 && now - st.disabled_notice < 86_400 && st.disabled_notice <= now
+        {
+            return (false, false);
+        }
+        st.disabled_notice = now;
+        (true, true)
+    })
+}
+
 /// Forgets the login state (file and challenges) of every name for which `known` is false:
 /// users an import removed (and names without a record, whose failure counts start over;
 /// their lockouts are in the database and stay). Returns how many names were forgotten.
@@ -510,6 +573,76 @@ mod tests {
             }
         });
         assert_eq!(wins.into_inner(), 1);
+    }
+
+    #[test]
+    fn a_success_clears_failures_and_is_remembered_next_to_everything_else() {
+        let d = tempfile::tempdir().unwrap();
+        let db = d.path().join("mfa.db");
+        assert_eq!(last_success(&db, "ann"), None);
+        record_failure(&db, "ann", 5, &settings(0)).unwrap();
+        assert!(accept_step(&db, "ann", 40).unwrap());
+        record_success(&db, "ann", 1000).unwrap();
+        assert_eq!(failures(&db, "ann"), Failures::default());
+        assert_eq!(last_success(&db, "ann"), Some(1000));
+        assert!(!accept_step(&db, "ann", 40).unwrap(), "the step stays");
+        // An earlier time (a clock step back) never moves it backwards.
+        record_success(&db, "ann", 900).unwrap();
+        assert_eq!(last_success(&db, "ann"), Some(1000));
+        // Failures and other writes keep it.
+        record_failure(&db, "ann", 1001, &settings(0)).unwrap();
+        clear_failures(&db, "ann").unwrap();
+        assert_eq!(last_success(&db, "ann"), Some(1000));
+        // A file of an older build (no `l` line) reads fine; a damaged `l` line is none.
+        let path = user_file(&db, "bob");
+        record_failure(&db, "bob", 5, &settings(0)).unwrap();
+        assert_eq!(last_success(&db, "bob"), None);
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str("l notanumber\nl -5\nl\n");
+        std::fs::write(&path, text).unwrap();
+        assert_eq!(last_success(&db, "bob"), None);
+        assert_eq!(failures(&db, "bob").count, 1);
+    }
+
+    /// An older build's parser reads a file with the new lines as it did: the `l` and `d`
+    /// lines are skipped like `s` and `c` (their first field is not a number), so no grant
+    /// comes out of them.
+    #[test]
+    fn the_new_lines_are_no_grants_to_the_grant_parser() {
+        let mut st = UserState {
+            success: 1_700_000_000,
+            disabled_notice: 1_700_000_001,
+            ..UserState::default()
+        };
+        st.grants.push((5, "sshd".into(), "10.0.0.1".into()));
+        let text = st.text("ann");
+        assert!(text.contains("\nl 1700000000\n") && text.contains("\nd 1700000001\n"));
+        let back = UserState::parse(&text, "ann");
+        assert_eq!(back, st);
+        assert_eq!(back.grants.len(), 1);
+    }
+
+    #[test]
+    fn a_disabled_attempt_is_told_once_a_day_even_when_racing() {
+        let d = tempfile::tempdir().unwrap();
+        let db = d.path().join("mfa.db");
+        let told = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|sc| {
+            for _ in 0..16 {
+                sc.spawn(|| {
+                    if claim_disabled_notice(&db, "dan", 10_000).unwrap() {
+                        told.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        assert_eq!(told.into_inner(), 1);
+        assert!(!claim_disabled_notice(&db, "dan", 10_000 + 86_399).unwrap());
+        assert!(claim_disabled_notice(&db, "dan", 10_000 + 86_400).unwrap());
+        assert!(
+            claim_disabled_notice(&db, "eve", 10_000).unwrap(),
+            "per user"
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //! absorbs.
 
 pub mod auth;
+pub mod backup;
 pub mod factors;
 pub mod groups;
 pub mod logs;

@@ -15,6 +15,7 @@
 //! auth-log inbox) wait at most a few milliseconds for readers, which the busy timeout
 //! absorbs.
 
+pub mod activity;
 pub mod auth;
 pub mod backup;
 pub mod factors;

@@ -154,9 +154,17 @@ pub enum Command {
         file: Option<PathBuf>,
     },
     /// Make the rules exactly those of a TOML document (all or nothing)
+    ///
+    /// Prints what changed per section (settings, services, templates, carriers, networks,
+    /// groups, users: added, changed, removed). Reads format 2 (groups) and format 1
+    /// documents. The members of Unix groups that imported groups follow are resolved
+    /// afterwards, as `group sync` does.
     Import {
         /// Document written by `export` ('-' for standard input)
         file: PathBuf,
+        /// Check the document and print what an import would change; write nothing
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 

@@ -1,6 +1,12 @@
 //! The declarative export document: every rule (settings, services, networks, carriers,
-//! templates, users with contacts and overrides) as one TOML file, and its all-or-nothing,
-//! idempotent import.
+//! templates, groups, users with their group, contacts and overrides) as one TOML file, and
+//! its all-or-nothing, idempotent import.
+//!
+//! Format 2 (issue 15) adds `[[groups]]`, a user's `group`, and override `factors`; an
+//! override's `mandatory`/`exempt` are three-valued (absent: not set, the group's applies).
+//! Format 1 documents are still read: there `mandatory = false` meant "not set", and they
+//! name no groups. The members of followed Unix groups (`unix_members`) are state resolved
+//! by mfa-admin, not rules: not in the document.
 //!
 //! Importing a document makes the rules exactly what it says: rows it does not name are
 //! removed, rows it names are added or updated in place (a user's lockout state and log
@@ -14,13 +20,22 @@ use serde::{Deserialize, Serialize};
 
 use crate::contact::{Contact, MAX_CONTACTS};
 use crate::net::{IpRange, addr_key};
+use crate::policy::Factors;
 use crate::settings::{Kind, SPECS, spec};
 use crate::store::{people, rules};
 use crate::validate;
 use crate::{Error, Result, invalid};
 
-/// The version of the document format.
-pub const FORMAT: u32 = 1;
+/// The version of the document format this mfa writes (it reads this and 1).
+pub const FORMAT: u32 = 2;
+
+/// The changes an import makes, per section (`import --dry-run` prints them).
+#[path = "export_diff.rs"]
+pub mod diff;
+
+#[path = "export_groups.rs"]
+mod groups_doc;
+use groups_doc::{CheckedGroup, check_groups, from_format_1, import_groups};
 
 /// The whole document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,8 +55,35 @@ pub struct Document {
     pub carriers: Vec<CarrierDoc>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub networks: Vec<NetworkDoc>,
+    /// Groups (format 2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupDoc>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub users: Vec<UserDoc>,
+}
+
+/// A group: every field of the `groups` table but its creation time (state: an existing
+/// group keeps its own, a new one gets the import's). An absent key is "not set here".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupDoc {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mandatory: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exempt: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub self_enroll: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
+    /// `all` or some of `passcode,totp,backup,duo`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub factors: Option<String>,
+    /// The Unix group whose members belong to this group (resolved by mfa-admin).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unix_group: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,6 +117,9 @@ pub struct UserDoc {
     /// The user's Duo user name (absent: not known to have Duo).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duo_user: Option<String>,
+    /// The user's own group (format 2; absent: a followed Unix group's, else the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     #[serde(default, rename = "override", skip_serializing_if = "Option::is_none")]
     pub overrides: Option<OverrideDoc>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -88,10 +133,12 @@ fn yes() -> bool {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OverrideDoc {
-    #[serde(default)]
-    pub mandatory: bool,
-    #[serde(default)]
-    pub exempt: bool,
+    /// Absent: not set for the user (their group's applies). In format 1, false also meant
+    /// not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mandatory: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exempt: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub self_enroll: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -100,6 +147,9 @@ pub struct OverrideDoc {
     /// (absent: the first contact).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub double_logon_contact: Option<i64>,
+    /// The factors the user may use (format 2): `all` or some of `passcode,totp,backup,duo`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub factors: Option<String>,
 }
 
 /// One contact: exactly one of `email`, `phone` (with `carrier`) or `sms`.
@@ -201,19 +251,21 @@ pub fn export(conn: &Connection) -> Result<Document> {
             (
                 o.user,
                 OverrideDoc {
-                    mandatory: o.mandatory.unwrap_or(false),
-                    exempt: o.exempt.unwrap_or(false),
+                    mandatory: o.mandatory,
+                    exempt: o.exempt,
                     self_enroll: o.self_enroll,
                     log: o.log,
                     double_logon_contact: o.double_logon_contact,
+                    factors: o.factors.map(|f| f.to_string()),
                 },
             )
         })
         .collect();
     let mut users = Vec::new();
     {
-        let mut stmt =
-            conn.prepare("SELECT name, full_name, enabled, duo_user FROM users ORDER BY name")?;
+        let mut stmt = conn.prepare(
+            "SELECT name, full_name, enabled, duo_user, group_name FROM users ORDER BY name",
+        )?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             let name: String = r.get(0)?;
@@ -221,12 +273,31 @@ pub fn export(conn: &Connection) -> Result<Document> {
                 full_name: r.get(1)?,
                 enabled: r.get(2)?,
                 duo_user: r.get(3)?,
+                group: r.get(4)?,
                 overrides: overrides.remove(&name),
                 contacts: contacts.remove(&name).unwrap_or_default(),
                 name,
             });
         }
     }
+    let groups = conn
+        .prepare(
+            "SELECT name, description, mandatory, exempt, self_enroll, log_level, factors,
+                    unix_group FROM groups ORDER BY name",
+        )?
+        .query_map([], |r| {
+            Ok(GroupDoc {
+                name: r.get(0)?,
+                description: r.get(1)?,
+                mandatory: r.get(2)?,
+                exempt: r.get(3)?,
+                self_enroll: r.get(4)?,
+                log: r.get(5)?,
+                factors: people::factors_of(r.get(6)?)?.map(|f| f.to_string()),
+                unix_group: r.get(7)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
     Ok(Document {
         format: FORMAT,
         settings,
@@ -234,6 +305,7 @@ pub fn export(conn: &Connection) -> Result<Document> {
         templates,
         carriers,
         networks,
+        groups,
         users,
     })
 }
@@ -255,13 +327,13 @@ pub fn parse(name: &str, text: &str) -> Result<Document> {
         });
         Error::Invalid(format!("{name}, line {line}: {}", e.message().trim_end()))
     })?;
-    if doc.format != FORMAT {
-        return Err(invalid!(
-            "{name}: format = {} is not supported; this mfa reads format = {FORMAT}",
-            doc.format
-        ));
+    match doc.format {
+        FORMAT => Ok(doc),
+        1 => from_format_1(name, doc),
+        n => Err(invalid!(
+            "{name}: format = {n} is not supported; this mfa reads format = 1 and {FORMAT}"
+        )),
     }
-    Ok(doc)
 }
 
 /// A document checked in full, ready to apply.
@@ -271,7 +343,10 @@ struct Checked {
     templates: Vec<(String, String)>,
     carriers: Vec<(String, String)>,
     networks: Vec<rules::NewNetRule>,
+    groups: Vec<CheckedGroup>,
     users: Vec<(UserDoc, Vec<NumberedContact>)>,
+    /// Each user's override factors, checked (by the index of `users`).
+    factors: Vec<Option<Factors>>,
 }
 
 /// A contact of the document: its number, the validated contact, its label.
@@ -352,7 +427,18 @@ fn check(doc: &Document) -> Result<Checked> {
             note,
         });
     }
+    let groups = check_groups(doc)?;
+    let group_names: BTreeSet<&str> = groups.iter().map(|g| g.name.as_str()).collect();
+    if let Some((_, g)) = settings.iter().find(|(k, _)| k == "default_group")
+        && g != "none"
+        && !group_names.contains(g.as_str())
+    {
+        return Err(invalid!(
+            "settings.default_group: no group {g:?} in this document; add a [[groups]] entry named {g:?}, or set default_group = \"none\""
+        ));
+    }
     let mut users = Vec::new();
+    let mut factors = Vec::new();
     let mut user_names = BTreeSet::new();
     for (i, u) in doc.users.iter().enumerate() {
         let p = |f: &str| format!("users[{i}].{f}");
@@ -364,8 +450,16 @@ fn check(doc: &Document) -> Result<Checked> {
         if let Some(d) = &u.duo_user {
             validate::duo_user(d).map_err(|e| at(p("duo_user"), e))?;
         }
+        if let Some(g) = &u.group
+            && !group_names.contains(g.as_str())
+        {
+            return Err(invalid!(
+                "users[{i}].group: user {name:?} names group {g:?}, which is not in this document's [[groups]]; add it there or leave the user's group out"
+            ));
+        }
+        let mut allowed = None;
         if let Some(o) = &u.overrides {
-            if o.mandatory && o.exempt {
+            if o.mandatory == Some(true) && o.exempt == Some(true) {
                 return Err(invalid!(
                     "users[{i}].override: user {name:?} cannot be both mandatory and exempt"
                 ));
@@ -373,7 +467,11 @@ fn check(doc: &Document) -> Result<Checked> {
             if let Some(l) = &o.log {
                 crate::settings::LogLevel::parse(l).map_err(|e| at(p("override.log"), e))?;
             }
+            if let Some(f) = &o.factors {
+                allowed = Some(Factors::parse(f).map_err(|e| at(p("override.factors"), e))?);
+            }
         }
+        factors.push(allowed);
         if u.contacts.len() > MAX_CONTACTS {
             return Err(invalid!(
                 "users[{i}].contacts: user {name:?} has {} contacts; at most {MAX_CONTACTS} are allowed",
@@ -442,7 +540,9 @@ fn check(doc: &Document) -> Result<Checked> {
         templates,
         carriers,
         networks,
+        groups,
         users,
+        factors,
     })
 }
 
@@ -453,7 +553,8 @@ pub fn import(conn: &Connection, doc: &Document, now: i64) -> Result<String> {
     conn.execute_batch("PRAGMA defer_foreign_keys = ON")?;
 
     conn.execute("DELETE FROM settings", [])?;
-    for (k, v) in &c.settings {
+    // default_group names a group: set once the groups are written (at the end).
+    for (k, v) in c.settings.iter().filter(|(k, _)| k != "default_group") {
         rules::set_setting(conn, k, v)?;
     }
     conn.execute("DELETE FROM services", [])?;
@@ -465,13 +566,18 @@ pub fn import(conn: &Connection, doc: &Document, now: i64) -> Result<String> {
         rules::set_template(conn, n, t)?;
     }
 
+    import_groups(conn, &c.groups, now)?;
+
     // Users, contacts and overrides: compared with what is stored, and only the rows that
     // differ are written (importing the current rules writes none of them; at 100,000 users
     // a rewrite of every row cost most of the import). Users not in the document go first.
     let names: BTreeSet<&str> = c.users.iter().map(|(u, _)| u.name.as_str()).collect();
-    let mut users: HashMap<String, (String, bool, Option<String>)> = conn
-        .prepare("SELECT name, full_name, enabled, duo_user FROM users")?
-        .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))?
+    type UserRow = (String, bool, Option<String>, Option<String>);
+    let mut users: HashMap<String, UserRow> = conn
+        .prepare("SELECT name, full_name, enabled, duo_user, group_name FROM users")?
+        .query_map([], |r| {
+            Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        })?
         .collect::<Result<_, _>>()?;
     for name in users.keys() {
         if !names.contains(name.as_str()) {
@@ -479,19 +585,31 @@ pub fn import(conn: &Connection, doc: &Document, now: i64) -> Result<String> {
         }
     }
     let mut add_user = conn.prepare_cached(
-        "INSERT INTO users (name, full_name, enabled, created, duo_user) VALUES (?1, ?2, ?3, ?4, ?5)
+        "INSERT INTO users (name, full_name, enabled, created, duo_user, group_name)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (name) DO UPDATE SET full_name = excluded.full_name, enabled = excluded.enabled,
-                                          duo_user = excluded.duo_user",
+                                          duo_user = excluded.duo_user,
+                                          group_name = excluded.group_name",
     )?;
     for (u, _) in &c.users {
-        let want = (
+        let want: UserRow = (
             u.full_name.trim().to_string(),
             u.enabled,
             u.duo_user.clone(),
+            u.group.clone(),
         );
         if users.remove(&u.name).as_ref() != Some(&want) {
-            add_user.execute(params![u.name, want.0, want.1, now, want.2])?;
+            add_user.execute(params![u.name, want.0, want.1, now, want.2, want.3])?;
         }
+    }
+    // Groups the document drops, now that no user names them as their own.
+    let wanted: BTreeSet<&str> = c.groups.iter().map(|g| g.name.as_str()).collect();
+    let stored: Vec<String> = conn
+        .prepare("SELECT name FROM groups")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for name in stored.iter().filter(|n| !wanted.contains(n.as_str())) {
+        conn.execute("DELETE FROM groups WHERE name = ?1", [name])?;
     }
 
     // Contacts by (user, seq): kept when equal; an unchanged channel and address keep their
@@ -559,35 +677,46 @@ pub fn import(conn: &Connection, doc: &Document, now: i64) -> Result<String> {
         Option<bool>,
         Option<String>,
         Option<i64>,
+        Option<i64>,
     );
     let mut overrides: HashMap<String, Over> = conn
         .prepare(
-            "SELECT user, mandatory, exempt, self_enroll, log_level, double_logon_contact
+            "SELECT user, mandatory, exempt, self_enroll, log_level, double_logon_contact, factors
              FROM overrides",
         )?
         .query_map([], |r| {
             Ok((
                 r.get(0)?,
-                (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?),
+                (
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ),
             ))
         })?
         .collect::<Result<_, _>>()?;
     let mut put_override = conn.prepare_cached(
         "INSERT OR REPLACE INTO overrides
-             (user, mandatory, exempt, self_enroll, log_level, double_logon_contact)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+             (user, mandatory, exempt, self_enroll, log_level, double_logon_contact, factors)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
-    for (u, _) in &c.users {
+    for ((u, _), allowed) in c.users.iter().zip(&c.factors) {
         let Some(o) = &u.overrides else { continue };
         let want: Over = (
-            o.mandatory.then_some(true),
-            o.exempt.then_some(true),
+            o.mandatory,
+            o.exempt,
             o.self_enroll,
             o.log.clone(),
             o.double_logon_contact,
+            allowed.map(|f| i64::from(f.bits())),
         );
         if overrides.remove(&u.name).as_ref() != Some(&want) {
-            put_override.execute(params![u.name, want.0, want.1, want.2, want.3, want.4])?;
+            put_override.execute(params![
+                u.name, want.0, want.1, want.2, want.3, want.4, want.5
+            ])?;
         }
     }
     let mut delete_override = conn.prepare_cached("DELETE FROM overrides WHERE user = ?1")?;
@@ -655,14 +784,19 @@ pub fn import(conn: &Connection, doc: &Document, now: i64) -> Result<String> {
         }
     }
 
+    if let Some((k, v)) = c.settings.iter().find(|(k, _)| k == "default_group") {
+        rules::set_setting(conn, k, v)?;
+    }
+
     Ok(format!(
-        "{} settings, {} services, {} templates, {} carriers, {} networks, {} users",
+        "{} settings, {} services, {} templates, {} carriers, {} networks, {} users, {} groups",
         c.settings.len(),
         c.services.len(),
         c.templates.len(),
         c.carriers.len(),
         c.networks.len(),
-        c.users.len()
+        c.users.len(),
+        c.groups.len()
     ))
 }
 

@@ -266,3 +266,262 @@ fn duo_user_names_are_checked_on_import() {
         Some("ann.b@corp.example")
     );
 }
+
+/// Groups, users' groups, three-valued overrides and override factors (format 2).
+const GROUPS: &str = r#"
+[[groups]]
+name = "admins"
+description = "root holders"
+mandatory = true
+log = "all"
+factors = "totp,backup"
+unix_group = "wheel"
+
+[[groups]]
+name = "staff"
+exempt = false
+self_enroll = true
+
+[[users]]
+name = "ann"
+group = "admins"
+[users.override]
+mandatory = false
+factors = "passcode,totp"
+
+[[users]]
+name = "bob"
+[users.override]
+exempt = true
+"#;
+
+/// export → TOML → import into an empty store gives the same rules (groups, a user's own
+/// group, overrides not set, set to no and set to yes, factors, the default group), and
+/// importing them again changes nothing.
+#[test]
+fn groups_round_trip_and_a_second_import_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut a, _) = Store::create(&dir.path().join("a.db")).unwrap();
+    let mut doc = users_doc(&mut a, GROUPS);
+    doc.settings
+        .insert("default_group".into(), toml::Value::String("staff".into()));
+    a.write(|tx| import(tx, &doc, 1).map(|_| ())).unwrap();
+    let text = to_toml(&a.read(|tx| export(tx)).unwrap()).unwrap();
+    assert!(text.contains("format = 2"), "{text}");
+    assert!(text.contains("unix_group = \"wheel\""), "{text}");
+    assert!(text.contains("factors = \"totp,backup\""), "{text}");
+    assert!(text.contains("default_group = \"staff\""), "{text}");
+    let o = people::override_of(a.conn(), "ann").unwrap().unwrap();
+    assert_eq!(
+        (o.mandatory, o.exempt),
+        (Some(false), None),
+        "false is kept as no, absent as not set"
+    );
+    assert_eq!(
+        o.factors.map(|f| f.to_string()).as_deref(),
+        Some("passcode,totp")
+    );
+    let back = parse("a", &text).unwrap();
+    let (mut b, _) = Store::create(&dir.path().join("b.db")).unwrap();
+    b.write(|tx| import(tx, &back, 2).map(|_| ())).unwrap();
+    let got = b.read(|tx| export(tx)).unwrap();
+    assert_eq!(got, a.read(|tx| export(tx)).unwrap());
+    let group: Option<String> = b
+        .conn()
+        .query_row("SELECT grp FROM user_policy WHERE user = 'bob'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(group.as_deref(), Some("staff"), "the default group applies");
+    b.write(|tx| import(tx, &back, 3).map(|_| ())).unwrap();
+    let again = b.read(|tx| export(tx)).unwrap();
+    assert!(
+        diff::diff(&got, &again).is_empty(),
+        "{:?}",
+        diff::diff(&got, &again)
+    );
+    let created: i64 = b
+        .conn()
+        .query_row(
+            "SELECT created FROM groups WHERE name = 'admins'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(created, 2, "an unchanged group keeps its creation time");
+}
+
+/// A format-1 document: `mandatory = false` meant "not set" and is read so; keys of
+/// format 2 are refused, naming the format; an unknown format is refused.
+#[test]
+fn format_1_documents_are_read_with_their_meaning() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = Store::create(&dir.path().join("mfa.db")).unwrap();
+    let base = to_toml(&store.read(|tx| export(tx)).unwrap())
+        .unwrap()
+        .replace("format = 2", "format = 1");
+    let v1 = format!(
+        "{base}\n[[users]]\nname = \"ann\"\n[users.override]\nmandatory = false\nexempt = true\n"
+    );
+    let doc = parse("old.toml", &v1).unwrap();
+    assert_eq!(doc.format, FORMAT);
+    let o = doc.users[0].overrides.as_ref().unwrap();
+    assert_eq!((o.mandatory, o.exempt), (None, Some(true)));
+    store.write(|tx| import(tx, &doc, 1).map(|_| ())).unwrap();
+    let stored = people::override_of(store.conn(), "ann").unwrap().unwrap();
+    assert_eq!((stored.mandatory, stored.exempt), (None, Some(true)));
+    for (extra, names) in [
+        ("[[groups]]\nname = \"g\"\n", "[[groups]]"),
+        (
+            "[[users]]\nname = \"bob\"\ngroup = \"g\"\n",
+            "users[0].group",
+        ),
+        (
+            "[[users]]\nname = \"bob\"\n[users.override]\nfactors = \"totp\"\n",
+            "users[0].override.factors",
+        ),
+    ] {
+        let err = parse("old.toml", &format!("{base}\n{extra}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(names) && err.contains("format = 2"), "{err}");
+    }
+    let err = parse("new.toml", &base.replace("format = 1", "format = 3"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("format = 3 is not supported"), "{err}");
+}
+
+/// Bad groups refuse the whole document, naming where; nothing is written.
+#[test]
+fn bad_groups_refuse_the_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = Store::create(&dir.path().join("mfa.db")).unwrap();
+    let g = |body: &str| format!("[[groups]]\nname = \"g\"\n{body}\n");
+    let cases: Vec<(String, &str)> = vec![
+        (g("factors = \"sms\""), "groups[0].factors"),
+        (
+            g("mandatory = true\nexempt = true"),
+            "both mandatory and exempt",
+        ),
+        (g("log = \"loud\""), "groups[0].log"),
+        (g("unix_group = \"a:b\""), "groups[0].unix_group"),
+        (g("description = \"\\u001b[2J\""), "groups[0].description"),
+        ("[[groups]]\nname = \"none\"\n".into(), "groups[0].name"),
+        (format!("{}{}", g(""), g("")), "listed twice"),
+        (
+            format!(
+                "{}[[groups]]\nname = \"h\"\nunix_group = \"w\"\n",
+                g("unix_group = \"w\"")
+            ),
+            "already followed by group \"g\"",
+        ),
+        (
+            "[[users]]\nname = \"ann\"\ngroup = \"nope\"\n".into(),
+            "users[0].group",
+        ),
+        (
+            format!(
+                "{}[[users]]\nname = \"ann\"\n[users.override]\nfactors = \"all,x\"\n",
+                g("")
+            ),
+            "users[0].override.factors",
+        ),
+    ];
+    for (extra, needle) in cases {
+        let doc = users_doc(&mut store, &extra);
+        let err = store
+            .write(|tx| import(tx, &doc, 1).map(|_| ()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(needle), "{extra}: {err}");
+        assert!(!err.contains('\u{1b}'), "{err:?}");
+    }
+    let mut doc = users_doc(&mut store, "");
+    doc.settings
+        .insert("default_group".into(), toml::Value::String("ghost".into()));
+    let err = store
+        .write(|tx| import(tx, &doc, 1).map(|_| ()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("settings.default_group") && err.contains("ghost"),
+        "{err}"
+    );
+    let n: i64 = store
+        .conn()
+        .query_row(
+            "SELECT (SELECT count(*) FROM groups) + (SELECT count(*) FROM users)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 0);
+}
+
+/// A document may move a Unix group from one group to another, rename a user's group and
+/// drop the old group (and the members resolved for it) in one import.
+#[test]
+fn unix_groups_move_and_dropped_groups_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = Store::create(&dir.path().join("mfa.db")).unwrap();
+    let first = users_doc(&mut store, GROUPS);
+    store.write(|tx| import(tx, &first, 1).map(|_| ())).unwrap();
+    store
+        .write(|tx| {
+            tx.execute(
+                "INSERT INTO unix_members (user, grp) VALUES ('cy', 'admins')",
+                [],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    // The document names only these groups and users (not those stored).
+    let mut base = store.read(|tx| export(tx)).unwrap();
+    base.groups.clear();
+    base.users.clear();
+    let second = parse(
+        "second",
+        &format!(
+            "{}{}",
+            to_toml(&base).unwrap(),
+            r#"
+[[groups]]
+name = "ops"
+unix_group = "wheel"
+
+[[users]]
+name = "ann"
+group = "ops"
+"#
+        ),
+    )
+    .unwrap();
+    let before = store.read(|tx| export(tx)).unwrap();
+    store
+        .write(|tx| import(tx, &second, 2).map(|_| ()))
+        .unwrap();
+    let after = store.read(|tx| export(tx)).unwrap();
+    let names: Vec<&str> = after.groups.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(names, ["ops"]);
+    assert_eq!(after.groups[0].unix_group.as_deref(), Some("wheel"));
+    assert_eq!(after.users[0].group.as_deref(), Some("ops"));
+    let members: i64 = store
+        .conn()
+        .query_row("SELECT count(*) FROM unix_members", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        members, 0,
+        "members resolved for the dropped group went with it"
+    );
+    let d = diff::diff(&before, &after);
+    let groups = d.sections.iter().find(|s| s.section == "groups").unwrap();
+    assert_eq!((groups.added, groups.changed, groups.removed), (1, 0, 2));
+    let users = d.sections.iter().find(|s| s.section == "users").unwrap();
+    assert_eq!((users.added, users.changed, users.removed), (0, 1, 1));
+    assert!(
+        d.summary().contains("groups 1 added, 0 changed, 2 removed"),
+        "{}",
+        d.summary()
+    );
+}

@@ -105,7 +105,7 @@ pub fn run(cli: Cli) -> Result<()> {
         } => doctor::run(&ctx, &pam_dir, &sshd_config, full),
         Command::Maintain => maintain::run(&ctx),
         Command::Export { file } => transfer::export(&ctx, file.as_deref()),
-        Command::Import { file } => transfer::import(&ctx, &file),
+        Command::Import { file, dry_run } => transfer::import(&ctx, &file, dry_run),
     }
 }
 

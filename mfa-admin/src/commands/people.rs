@@ -1,11 +1,14 @@
 //! `user`, `contact`, `override` and `carrier`: who proves a second factor and how they are
-//! reached.
+//! reached (a user's group: `user add/set --group`, `user list --group`, and in `user show`
+//! where each effective setting comes from).
 
 use mfa_core::contact::{Contact, MAX_CONTACTS};
 use mfa_core::store::Tx;
+use mfa_core::store::groups as groups_q;
 use mfa_core::store::people::{self as q, OverrideChange};
 use mfa_core::{Error, Result, invalid, validate};
 
+use super::group::{factors_or_default, yes_no_default};
 use super::rules::log_level_or_default;
 use super::{Ctx, parse_number};
 use crate::cli::{CarrierCmd, ContactCmd, OverrideCmd, UserCmd};
@@ -14,8 +17,13 @@ use crate::when;
 
 pub fn user(ctx: &Ctx, cmd: UserCmd) -> Result<()> {
     match cmd {
-        UserCmd::List => {
-            let mut users = q::users(ctx.store()?.conn())?;
+        UserCmd::List { group, .. } => {
+            let store = ctx.store()?;
+            let mut users = q::users(store.conn())?;
+            if let Some(gname) = &group {
+                let members = groups_q::member_names(store.conn(), gname)?;
+                users.retain(|u| members.contains(&u.name));
+            }
             // A lockout the module could not store in the database is in the user's state
             // file (mfa_core::state), as `user show` reads it.
             for u in &mut users {
@@ -48,6 +56,7 @@ pub fn user(ctx: &Ctx, cmd: UserCmd) -> Result<()> {
                     vec![
                         u.name,
                         u.full_name,
+                        u.group.unwrap_or_else(|| "-".into()),
                         u.contacts.to_string(),
                         u.duo_user.unwrap_or_else(|| "-".into()),
                         flags.join(","),
@@ -60,6 +69,7 @@ pub fn user(ctx: &Ctx, cmd: UserCmd) -> Result<()> {
                 &[
                     "USER",
                     "FULL NAME",
+                    "GROUP",
                     "CONTACTS",
                     "DUO",
                     "FLAGS",
@@ -75,26 +85,38 @@ pub fn user(ctx: &Ctx, cmd: UserCmd) -> Result<()> {
             name,
             full_name,
             duo,
+            group,
         } => {
             let name = validate::user_name(&name)?;
             let full_name = validate::label("full name", &full_name, 100)?;
             let duo = duo.map(|d| duo_name(&name, &d)).transpose()?;
+            let group = group.map(|g| validate::group_name(&g)).transpose()?;
             let mut store = ctx.store()?;
             store.change(&ctx.actor(), "user add", |tx| {
                 q::add_user(tx, &name, &full_name, mfa_core::now())?;
                 if let Some(d) = &duo {
                     q::set_duo_user(tx, &name, Some(d))?;
                 }
-                let detail = match &duo {
-                    Some(d) => format!("{name} (Duo user {d})"),
-                    None => name.clone(),
-                };
+                if let Some(g) = &group {
+                    groups_q::set_user_group(tx, &name, Some(g))?;
+                }
+                let mut detail = name.clone();
+                if let Some(d) = &duo {
+                    detail.push_str(&format!(" (Duo user {d})"));
+                }
+                if let Some(g) = &group {
+                    detail.push_str(&format!(" (group {g})"));
+                }
                 Ok(((), detail))
             })?;
-            match &duo {
-                Some(d) => println!("added user {name} (Duo user {d})"),
-                None => println!("added user {name}"),
+            let mut said = format!("added user {name}");
+            if let Some(d) = &duo {
+                said.push_str(&format!(" (Duo user {d})"));
             }
+            if let Some(g) = &group {
+                said.push_str(&format!(" in group {g}"));
+            }
+            println!("{said}");
             if !matches!(nix::unistd::User::from_name(&name), Ok(Some(_))) {
                 eprintln!(
                     "note: this system has no account named {name} (yet); mfa applies once it logs in"
@@ -102,30 +124,76 @@ pub fn user(ctx: &Ctx, cmd: UserCmd) -> Result<()> {
             }
             Ok(())
         }
-        UserCmd::Set { name, duo, no_duo } => {
+        UserCmd::Set {
+            name,
+            duo,
+            no_duo,
+            group,
+        } => {
             let name = validate::user_name(&name)?;
+            // None: Duo left as it is; Some(None): no Duo.
             let duo = match (duo, no_duo) {
-                (Some(d), false) => Some(duo_name(&name, &d)?),
-                (None, true) => None,
-                _ => return Err(invalid!("say --duo [NAME] or --no-duo")),
+                (Some(d), false) => Some(Some(duo_name(&name, &d)?)),
+                (None, true) => Some(None),
+                (None, false) => None,
+                _ => return Err(invalid!("say --duo [NAME] or --no-duo, not both")),
             };
+            // None: group left as it is; Some(None): no own group.
+            let group = match group.as_deref() {
+                None => None,
+                Some(g) if g.eq_ignore_ascii_case("none") => Some(None),
+                Some(g) => Some(Some(validate::group_name(g)?)),
+            };
+            if duo.is_none() && group.is_none() {
+                return Err(invalid!("say --duo [NAME], --no-duo or --group GROUP|none"));
+            }
             let mut store = ctx.store()?;
-            let changed = store.change(&ctx.actor(), "user set", |tx| {
-                let changed = q::set_duo_user(tx, &name, duo.as_deref())?;
-                let detail = match &duo {
-                    Some(d) => format!("{name}: Duo user {d}"),
-                    None => format!("{name}: no Duo"),
-                };
-                Ok((changed, detail))
+            let said = store.change(&ctx.actor(), "user set", |tx| {
+                let mut said = Vec::new();
+                let mut detail = Vec::new();
+                if let Some(duo) = &duo {
+                    let changed = q::set_duo_user(tx, &name, duo.as_deref())?;
+                    let what = match duo {
+                        Some(d) => format!("user {name} has Duo user {d}"),
+                        None => format!("user {name} is not known to have Duo"),
+                    };
+                    said.push(if changed {
+                        what
+                    } else {
+                        format!("{what} (unchanged)")
+                    });
+                    detail.push(match duo {
+                        Some(d) => format!("Duo user {d}"),
+                        None => "no Duo".into(),
+                    });
+                }
+                if let Some(group) = &group {
+                    let changed = groups_q::set_user_group(tx, &name, group.as_deref())?;
+                    let what = match group {
+                        Some(g) => format!("user {name} is in group {g}"),
+                        None => format!("user {name} has no own group"),
+                    };
+                    said.push(if changed {
+                        what
+                    } else {
+                        format!("{what} (unchanged)")
+                    });
+                    detail.push(match group {
+                        Some(g) => format!("group {g}"),
+                        None => "no own group".into(),
+                    });
+                    if group.is_none() {
+                        // Say what governs the user now.
+                        let p = groups_q::provenance(tx, &name)?;
+                        if let Some(g) = p.and_then(|p| p.group.value.map(|v| (v, p.group.from))) {
+                            said.push(format!("user {name} now follows group {} ({})", g.0, g.1));
+                        }
+                    }
+                }
+                Ok((said, format!("{name}: {}", detail.join(", "))))
             })?;
-            let what = match &duo {
-                Some(d) => format!("user {name} has Duo user {d}"),
-                None => format!("user {name} is not known to have Duo"),
-            };
-            if changed {
-                println!("{what}");
-            } else {
-                println!("{what} (unchanged)");
+            for line in said {
+                println!("{line}");
             }
             Ok(())
         }
@@ -158,6 +226,7 @@ pub fn user(ctx: &Ctx, cmd: UserCmd) -> Result<()> {
                 Some(o) => println!("overrides:  {}", override_fields(o)),
                 None => println!("overrides:  none"),
             }
+            print_effective(&u.effective);
             match &u.totp {
                 Some(t) => println!(
                     "authenticator: {} {} digits, since {}",
@@ -202,6 +271,39 @@ pub fn user(ctx: &Ctx, cmd: UserCmd) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `user show`'s effective settings, each with where it comes from.
+fn print_effective(p: &groups_q::Provenance) {
+    let group = match (&p.group.value, p.group.from) {
+        (None, _) => "none".to_string(),
+        (Some(g), "user") => format!("{g} (the user's own)"),
+        (Some(g), "unix") => format!(
+            "{g} (through Unix group {})",
+            crate::output::visible(p.group.unix_group.as_deref().unwrap_or("?"))
+        ),
+        (Some(g), _) => format!("{g} (the default group, setting default_group)"),
+    };
+    println!("group:      {group}");
+    if !p.group.also_in.is_empty() {
+        println!(
+            "            also in the Unix groups of {}, which do not govern the user (own group, else the first by name)",
+            p.group.also_in.join(", ")
+        );
+    }
+    println!("effective:");
+    let line = |what: &str, value: String, src: &groups_q::Source| {
+        println!("  {what:<12} {value:<18} from {}", src.text());
+    };
+    line("mandatory", yes_no(p.mandatory.value), &p.mandatory.source);
+    line("exempt", yes_no(p.exempt.value), &p.exempt.source);
+    line(
+        "self-enroll",
+        yes_no(p.self_enroll.value),
+        &p.self_enroll.source,
+    );
+    line("log", p.log.value.clone(), &p.log.source);
+    line("factors", p.factors.value.clone(), &p.factors.source);
 }
 
 /// Ends the repeat windows of a user who is deleted or disabled.
@@ -365,6 +467,12 @@ pub fn contact(ctx: &Ctx, cmd: ContactCmd) -> Result<()> {
 pub fn overrides(ctx: &Ctx, cmd: OverrideCmd) -> Result<()> {
     match cmd {
         OverrideCmd::Set(s) => {
+            let yn = |what: &str, v: &Option<String>| {
+                v.as_deref().map(|t| yes_no_default(what, t)).transpose()
+            };
+            let mandatory = yn("--mandatory", &s.mandatory)?;
+            let exempt = yn("--exempt", &s.exempt)?;
+            let factors = s.factors.as_deref().map(factors_or_default).transpose()?;
             let self_enroll = match s.self_enroll.as_deref() {
                 None => None,
                 Some("yes") => Some(Some(true)),
@@ -394,12 +502,12 @@ pub fn overrides(ctx: &Ctx, cmd: OverrideCmd) -> Result<()> {
                 )),
             };
             let change = OverrideChange {
-                mandatory: s.mandatory.map(Some),
-                exempt: s.exempt.map(Some),
+                mandatory,
+                exempt,
                 self_enroll,
                 log,
                 double_logon_contact,
-                factors: None,
+                factors,
             };
             let mut store = ctx.store()?;
             let o = store.change(&ctx.actor(), "override set", |tx| {
@@ -427,6 +535,7 @@ pub fn overrides(ctx: &Ctx, cmd: OverrideCmd) -> Result<()> {
                         o.exempt.map_or("default".into(), yes_no),
                         o.self_enroll.map_or("default".into(), yes_no),
                         o.log.unwrap_or_else(|| "default".into()),
+                        o.factors.map_or("default".into(), |f| f.to_string()),
                         double_logon(o.double_logon_contact),
                     ]
                 })
@@ -438,6 +547,7 @@ pub fn overrides(ctx: &Ctx, cmd: OverrideCmd) -> Result<()> {
                     "EXEMPT",
                     "SELF-ENROLL",
                     "LOG",
+                    "FACTORS",
                     "DOUBLE-LOGON CONTACT",
                 ],
                 rows,
@@ -462,11 +572,12 @@ fn override_line(o: &q::Override) -> String {
 /// A user's overrides without the name, as `user show` and `override_line` write them.
 fn override_fields(o: &q::Override) -> String {
     format!(
-        "mandatory {}, exempt {}, self-enroll {}, log {}, double-logon contact {}",
+        "mandatory {}, exempt {}, self-enroll {}, log {}, factors {}, double-logon contact {}",
         o.mandatory.map_or("default".into(), yes_no),
         o.exempt.map_or("default".into(), yes_no),
         o.self_enroll.map_or("default".into(), yes_no),
         o.log.as_deref().unwrap_or("default"),
+        o.factors.map_or("default".into(), |f| f.to_string()),
         double_logon(o.double_logon_contact)
     )
 }

@@ -1,4 +1,6 @@
-//! `export` and `import`: every rule as one declarative TOML document.
+//! `export` and `import`: every rule as one declarative TOML document. `import --dry-run`
+//! checks a document and reports what it would change (per section: added, changed,
+//! removed) without writing anything.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -57,7 +59,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-pub fn import(ctx: &Ctx, file: &Path) -> Result<()> {
+pub fn import(ctx: &Ctx, file: &Path, dry_run: bool) -> Result<()> {
     let (name, text) = if file == Path::new("-") {
         let mut s = String::new();
         std::io::stdin()
@@ -81,9 +83,25 @@ pub fn import(ctx: &Ctx, file: &Path) -> Result<()> {
     // text and the parsed document are hundreds of MB of small allocations).
     std::mem::forget(text);
     let mut store = ctx.store()?;
-    let summary = store.change(&ctx.actor(), "import", |tx| {
+    if dry_run {
+        let changes = dry_run_import(&store, &doc)?;
+        std::mem::forget(doc);
+        if ctx.json {
+            return crate::output::json(&changes);
+        }
+        println!(
+            "{name} checked, nothing written; an import would change: {}",
+            changes.summary()
+        );
+        return Ok(());
+    }
+    let (summary, changes) = store.change(&ctx.actor(), "import", |tx| {
+        let before = export::export(tx)?;
         let s = export::import(tx, &doc, mfa_core::now())?;
-        Ok((s.clone(), format!("{name}: {s}")))
+        let changes = export::diff::diff(&before, &export::export(tx)?);
+        std::mem::forget(before);
+        let detail = format!("{name}: {s} ({})", changes.summary());
+        Ok(((s, changes), detail))
     })?;
     std::mem::forget(doc);
     // Users the import removed leave no grant, failure count or challenge behind.
@@ -93,6 +111,42 @@ pub fn import(ctx: &Ctx, file: &Path) -> Result<()> {
         .query_map([], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     mfa_core::state::forget_unknown(&ctx.config.paths.database, |n| users.contains(n))?;
-    println!("imported {name}: {summary}");
+    // The members of the Unix groups the imported groups follow: resolved now (NSS, outside
+    // the import's transaction), as `group sync` does; a failure leaves the import done.
+    match super::group::sync_unix_groups(&mut store, &ctx.actor()) {
+        Ok(r) => {
+            for w in r.warnings() {
+                eprintln!("warning: {}", crate::output::visible(&w));
+            }
+        }
+        Err(e) => eprintln!(
+            "warning: the members of followed Unix groups were not resolved ({e}); run `mfa-admin group sync`"
+        ),
+    }
+    println!("imported {name}: {summary}; changes: {}", changes.summary());
     Ok(())
+}
+
+/// Runs the import in a transaction that is rolled back: every check the real import makes
+/// (the store's constraints included) and the changes it would make, nothing written.
+fn dry_run_import(
+    store: &mfa_core::store::Store,
+    doc: &export::Document,
+) -> Result<export::diff::Changes> {
+    let tx = store.conn().unchecked_transaction()?;
+    let before = export::export(&tx)?;
+    export::import(&tx, doc, mfa_core::now())?;
+    // The import defers foreign keys to its commit, which a dry run never reaches.
+    let broken: i64 = tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+        r.get(0)
+    })?;
+    if broken > 0 {
+        return Err(Error::Invalid(format!(
+            "the document leaves {broken} reference(s) to rows it does not have; the import would fail"
+        )));
+    }
+    let changes = export::diff::diff(&before, &export::export(&tx)?);
+    std::mem::forget(before);
+    tx.rollback()?;
+    Ok(changes)
 }

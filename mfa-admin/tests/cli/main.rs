@@ -19,6 +19,7 @@ mod doctor_oneword;
 mod double_logon;
 mod duo;
 mod duo_admin;
+mod groups;
 mod hostile_output;
 mod integrity;
 mod maintain;

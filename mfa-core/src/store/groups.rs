@@ -491,12 +491,34 @@ pub fn sync_unix(conn: &Connection, resolve: impl Fn(&str) -> Resolved) -> Resul
     Ok(report)
 }
 
+/// What [`sync_unix`] would do, without writing: whether a change is needed at all (the
+/// daily run writes, and audits, only when members differ).
+pub fn plan_unix(conn: &Connection, resolve: impl Fn(&str) -> Resolved) -> Result<SyncReport> {
+    let mut report = SyncReport::default();
+    for (group, unix) in followed(conn)? {
+        report
+            .groups
+            .push(resolve_group(conn, &group, &unix, &resolve, false)?);
+    }
+    Ok(report)
+}
+
 /// [`sync_unix`] for one group.
 pub fn sync_group(
     conn: &Connection,
     group: &str,
     unix: &str,
     resolve: &impl Fn(&str) -> Resolved,
+) -> Result<GroupSync> {
+    resolve_group(conn, group, unix, resolve, true)
+}
+
+fn resolve_group(
+    conn: &Connection,
+    group: &str,
+    unix: &str,
+    resolve: &impl Fn(&str) -> Resolved,
+    write: bool,
 ) -> Result<GroupSync> {
     let old: BTreeSet<String> = conn
         .prepare("SELECT user FROM unix_members WHERE grp = ?1")?
@@ -530,13 +552,13 @@ pub fn sync_group(
     }
     out.added = new.difference(&old).cloned().collect();
     out.removed = old.difference(&new).cloned().collect();
-    for u in &out.removed {
+    for u in out.removed.iter().filter(|_| write) {
         conn.execute(
             "DELETE FROM unix_members WHERE user = ?1 AND grp = ?2",
             params![u, group],
         )?;
     }
-    for u in &out.added {
+    for u in out.added.iter().filter(|_| write) {
         conn.execute(
             "INSERT INTO unix_members (user, grp) VALUES (?1, ?2)",
             params![u, group],

@@ -30,6 +30,9 @@ pub struct User {
     /// The user's Duo user name; `None`: not known to have Duo (method `duo` asks Duo under
     /// the login name, `any` does not offer Duo).
     pub duo_user: Option<String>,
+    /// Each setting's effective value and where it comes from (the user, their group, the
+    /// global setting), and why the user has their group.
+    pub effective: crate::store::groups::Provenance,
 }
 
 /// What `user show` tells of an authenticator key.
@@ -194,6 +197,8 @@ pub fn user(conn: &Connection, name: &str) -> Result<Option<User>> {
     let Some((full_name, enabled, created, failures, locked_until, duo_user)) = base else {
         return Ok(None);
     };
+    let effective = crate::store::groups::provenance(conn, name)?
+        .ok_or_else(|| Error::Database(format!("user {name:?} is missing from user_policy")))?;
     Ok(Some(User {
         name: name.to_string(),
         full_name,
@@ -218,6 +223,7 @@ pub fn user(conn: &Connection, name: &str) -> Result<Option<User>> {
             .optional()?,
         backup_codes: crate::store::factors::backup_count(conn, name)?,
         duo_user,
+        effective,
     }))
 }
 

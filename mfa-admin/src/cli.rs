@@ -41,6 +41,18 @@ pub enum Command {
     /// Per-user overrides
     #[command(subcommand)]
     Override(OverrideCmd),
+    /// Groups of users: overrides and allowed factors shared by their members
+    ///
+    /// A user's group is their own (`user set USER --group G`), else the first group by name
+    /// that follows a Unix group they are in (`--unix-group`), else the default_group
+    /// setting. A user's own override beats their group's, the group's beats the global
+    /// setting; `user show` says where each value comes from. Unix groups are resolved by
+    /// mfa-admin through NSS (`group add/set --unix-group`, `group sync`, and the daily
+    /// maintenance run `mfa-admin maintain`), never inside a login: logins read the members
+    /// resolved last, so a slow directory cannot hang a login, and a change in the Unix
+    /// group counts once one of those has run.
+    #[command(subcommand)]
+    Group(GroupCmd),
     /// Email-to-SMS carrier gateways
     #[command(subcommand)]
     Carrier(CarrierCmd),
@@ -325,7 +337,11 @@ pub struct NetAdd {
 #[derive(Debug, Subcommand)]
 pub enum UserCmd {
     /// Show every user
-    List,
+    List {
+        /// Only the users this group governs (own, Unix or default membership)
+        #[arg(long, value_name = "GROUP")]
+        group: Option<String>,
+    },
     /// Add a user
     Add {
         name: String,
@@ -335,21 +351,29 @@ pub enum UserCmd {
         /// (put it after the user's name)
         #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
         duo: Option<String>,
+        /// The user's own group (see `group list`)
+        #[arg(long, value_name = "GROUP")]
+        group: Option<String>,
     },
-    /// Change a user's Duo user name: --duo [NAME] or --no-duo
+    /// Change a user's Duo user name (--duo [NAME] or --no-duo) or group (--group G|none)
     ///
     /// --duo: the user has Duo, under NAME (1 to 100 printable ASCII characters without
     /// spaces, such as ann@corp.example), or under the login name when NAME is left out;
     /// method any then offers Duo beside the user's other factors. --no-duo: the user is
-    /// not known to have Duo (method duo still asks Duo under the login name).
-    #[command(group(ArgGroup::new("what").required(true).args(["duo", "no_duo"])))]
+    /// not known to have Duo (method duo still asks Duo under the login name). --group: the
+    /// user's own group, which beats a followed Unix group and the default group; none
+    /// returns the user to those.
+    #[command(group(ArgGroup::new("what").required(true).multiple(true).args(["duo", "no_duo", "group"])))]
     Set {
         name: String,
-        #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+        #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "", conflicts_with = "no_duo")]
         duo: Option<String>,
         /// The user is not known to have Duo
         #[arg(long)]
         no_duo: bool,
+        /// The user's own group, or none
+        #[arg(long, value_name = "GROUP|none")]
+        group: Option<String>,
     },
     /// Show a user with contacts, overrides and lockout state
     Show { name: String },
@@ -406,15 +430,20 @@ pub enum OverrideCmd {
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("what").required(true).multiple(true)
-    .args(["mandatory", "exempt", "self_enroll", "log", "double_logon_contact"])))]
+    .args(["mandatory", "exempt", "self_enroll", "log", "double_logon_contact", "factors"])))]
 pub struct OverrideSet {
     pub user: String,
-    /// 2FA even from trusted networks
-    #[arg(long, value_parser = parse_yes_no, value_name = "yes|no")]
-    pub mandatory: Option<bool>,
-    /// Never asked for a second factor (emergency override; logged)
-    #[arg(long, value_parser = parse_yes_no, value_name = "yes|no")]
-    pub exempt: Option<bool>,
+    /// 2FA even from trusted networks (default: the group's, else no)
+    #[arg(long, value_parser = yes_no_default, value_name = "yes|no|default")]
+    pub mandatory: Option<String>,
+    /// Never asked for a second factor (emergency override; logged; default: the group's,
+    /// else no)
+    #[arg(long, value_parser = yes_no_default, value_name = "yes|no|default")]
+    pub exempt: Option<String>,
+    /// The factors the user may use: all, or some of passcode,totp,backup,duo (default: the
+    /// group's, else all)
+    #[arg(long, value_name = "LIST|default")]
+    pub factors: Option<String>,
     /// May register a contact at login (default: the global setting)
     #[arg(long, value_name = "yes|no|default")]
     pub self_enroll: Option<String>,
@@ -425,6 +454,84 @@ pub struct OverrideSet {
     /// number as `contact list` shows it, or default (the first contact)
     #[arg(long, value_name = "N|default")]
     pub double_logon_contact: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GroupCmd {
+    /// Show every group with its settings and member counts
+    List,
+    /// Show a group: its settings and members by why (own, Unix group, default)
+    Show {
+        name: String,
+        /// Also list each member
+        #[arg(long)]
+        members: bool,
+    },
+    /// Create a group (1 to 64 letters, digits and . _ -)
+    ///
+    /// With --unix-group the Unix group's members (its member list and the accounts whose
+    /// primary group it is) are resolved now, through NSS, and again by `group sync` and the
+    /// daily maintenance run.
+    Add {
+        name: String,
+        #[command(flatten)]
+        opts: GroupOpts,
+    },
+    /// Change a group (only the options given change; `default` unsets one)
+    Set {
+        name: String,
+        #[command(flatten)]
+        opts: GroupOpts,
+    },
+    /// Delete a group nobody depends on
+    ///
+    /// Refused while users have it as their own group, while it is the default_group, and
+    /// while it follows a Unix group with members: membership decides who must prove a
+    /// second factor, so there is no --force. The message says how to end each first.
+    Del { name: String },
+    /// Resolve the Unix groups that groups follow, now
+    ///
+    /// The daily maintenance run does the same. A Unix group NSS does not know (or cannot
+    /// look up) keeps the members resolved before, with a warning; members without an mfa
+    /// record are listed (`user import --unix-group` creates them).
+    Sync,
+    /// Enable every member of a group (one audit entry with the count)
+    Enable { name: String },
+    /// Disable every member of a group: refused wherever 2FA is required
+    Disable { name: String },
+    /// Queue a test message to each member's first contact
+    ///
+    /// As `mfa-admin test USER`, once per member; members without a contact are listed as
+    /// skipped. Test messages do not count against users' passcode send limits (a test must
+    /// not keep anyone from logging in), but a group with more members to reach than
+    /// send_limit_host (the messages this host may queue per hour) is refused as a whole.
+    Test { name: String },
+}
+
+/// A group's settings, as `group add` and `group set` take them.
+#[derive(Debug, Args)]
+pub struct GroupOpts {
+    /// Free text shown in listings
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+    /// Members prove a second factor even from trusted networks
+    #[arg(long, value_name = "yes|no|default")]
+    pub mandatory: Option<String>,
+    /// Members are never asked for a second factor (logged)
+    #[arg(long, value_name = "yes|no|default")]
+    pub exempt: Option<String>,
+    /// Members may register a contact at login (default: the global setting)
+    #[arg(long, value_name = "yes|no|default")]
+    pub self_enroll: Option<String>,
+    /// Log level for members
+    #[arg(long, value_name = "all|rejects|none|default")]
+    pub log: Option<String>,
+    /// The factors members may use: all, or some of passcode,totp,backup,duo
+    #[arg(long, value_name = "LIST|default")]
+    pub factors: Option<String>,
+    /// Members of this Unix group are members (none: follow no Unix group)
+    #[arg(long, value_name = "GROUP|none")]
+    pub unix_group: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -503,6 +610,14 @@ pub enum AuditCmd {
         #[arg(long)]
         limit: Option<String>,
     },
+}
+
+/// Checks yes, no or default (the value stays text: mfa-admin reads it).
+fn yes_no_default(s: &str) -> Result<String, String> {
+    match s.to_ascii_lowercase().as_str() {
+        v @ ("yes" | "no" | "default") => Ok(v.to_string()),
+        _ => Err("expected yes or no, or default (not set here)".into()),
+    }
 }
 
 fn parse_yes_no(s: &str) -> Result<bool, String> {

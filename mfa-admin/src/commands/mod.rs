@@ -3,6 +3,7 @@
 
 mod doctor;
 mod duo;
+mod group;
 mod init;
 mod logs;
 mod maintain;
@@ -86,6 +87,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::User(c) => people::user(&ctx, c),
         Command::Contact(c) => people::contact(&ctx, c),
         Command::Override(c) => people::overrides(&ctx, c),
+        Command::Group(c) => group::run(&ctx, c),
         Command::Carrier(c) => people::carrier(&ctx, c),
         Command::Log(c) => logs::log(&ctx, c),
         Command::Audit(c) => logs::audit(&ctx, c),

@@ -485,3 +485,30 @@ fn damaged_factors_are_an_error_not_all() {
     assert!(provenance(c, "ann").is_err());
     assert!(list(c).is_err());
 }
+
+#[test]
+fn plan_reports_without_writing() {
+    let (_dir, s) = store();
+    let c = s.conn();
+    people::add_user(c, "ann", "", 1).unwrap();
+    let follow = GroupChange {
+        unix_group: Some(Some("wheel".into())),
+        ..GroupChange::default()
+    };
+    add(c, "ops", &follow, 1).unwrap();
+    let resolve = |_: &str| Ok(Some(vec!["ann".to_string(), "zed".to_string()]));
+    let plan = plan_unix(c, resolve).unwrap();
+    assert!(plan.changed());
+    assert_eq!(plan.groups[0].added, ["ann", "zed"]);
+    assert_eq!(plan.groups[0].without_record, ["zed"]);
+    let n: i64 = c
+        .query_row("SELECT count(*) FROM unix_members", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 0, "a plan writes nothing");
+    assert_eq!(
+        sync_unix(c, resolve).unwrap(),
+        plan,
+        "the sync does what the plan said"
+    );
+    assert!(!plan_unix(c, resolve).unwrap().changed());
+}

@@ -205,6 +205,33 @@ pub enum QueueCmd {
 pub enum TotpCmd {
     /// Give a user an authenticator key: prints the key, the otpauth:// URI and a QR code
     Enroll {
+    /// Copy the whole store to FILE while logins go on (0600; as secret as the database)
+    ///
+    /// A consistent copy of the database made with SQLite's online backup API: every rule,
+    /// user, contact, TOTP key, backup-code hash, the passcode key and the logs. Not the
+    /// login-state files beside the database (failure counts, the newest TOTP steps used,
+    /// repeat-window grants) nor the spool. FILE is created 0600 and never through a
+    /// symbolic link; an existing FILE is refused unless --force.
+    Backup {
+        /// The file to write (not '-': a backup is binary)
+        file: PathBuf,
+        /// Replace FILE if it exists (a link there is replaced, not followed)
+        #[arg(long)]
+        force: bool,
+    },
+    /// Replace the whole store by a backup (the current one is kept aside)
+    ///
+    /// Checks FILE first (an SQLite database, its integrity check, a schema not newer than
+    /// this mfa's, migrated when older, an mfa store): a bad file changes nothing (exit 2).
+    /// Then keeps the current database as DATABASE.before-restore-TIME (0600), writes the
+    /// backup into the database in one transaction while logins go on, and rewrites the
+    /// policy snapshot and lockouts file under new generations. The login-state files stay;
+    /// every TOTP user's newest accepted step is raised to now, so no code used before the
+    /// restore passes again.
+    Restore {
+        /// A file written by `mfa-admin backup`
+        file: PathBuf,
+    },
         user: String,
         /// 6 or 8
         #[arg(long, default_value = "6")]
@@ -368,6 +395,10 @@ pub enum UserCmd {
         name: String,
         #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "", conflicts_with = "no_duo")]
         duo: Option<String>,
+        /// Only the users without a proven second factor (nor a new record) for this long,
+        /// such as 30d (the maintenance run's inactive_after, asked by hand)
+        #[arg(long, value_name = "DURATION")]
+        inactive: Option<String>,
         /// The user is not known to have Duo
         #[arg(long)]
         no_duo: bool,

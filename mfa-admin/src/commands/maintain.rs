@@ -1,11 +1,20 @@
-//! `maintain`: the daily upkeep that `mfa-maintenance.timer` runs, doing what `log purge`
-//! and `doctor` do by hand. Four tasks, each reported on one line with counts (the journal
+//! `maintain`: the upkeep that `mfa-maintenance.timer` runs (hourly), doing what `log purge`
+//! and `doctor` do by hand, and more. Seven tasks, each reported on one line with counts (the journal
 //! keeps them), or together as one JSON object:
 //! - `auth log`: moves the module's inbox into the database, then applies `log_keep_days`;
 //! - `challenges`: the full sweep of the challenges directory
 //!   ([`mfa_core::state::sweep_challenges`]);
 //! - `login state`: expired entries out of the users' files and idle destination counters
 //!   ([`mfa_core::state::sends`]);
+//! - `unix groups`: the members of the Unix groups that groups follow, resolved here (never
+//!   inside a login) into the database ([`super::group::sync_unix_groups`]);
+//! - `inactive`: each user's last proven second factor moved from their login-state file
+//!   into `users.last_success`, then, with `inactive_after` set, every enabled user without
+//!   one (nor a record) for that long disabled in one change, and the `disabled` notices;
+//! - `notices`: a `fail-mode` notice to the administrator when the auth log gained
+//!   `unavailable-*` outcomes since the last run, or when the spool holds a message older
+//!   than 15 minutes (the sender looks down): at most one per run, and none again for the
+//!   same condition within a day (the times are kept in the database's `meta` table);
 //! - `policy snapshot`: checked against the database and rewritten when it does not match
 //!   ([`mfa_core::snapshot::check_and_repair`], what `doctor` reports).
 //!
@@ -15,9 +24,10 @@
 //! write lock, the snapshot lock, each user's file lock): logins and another `maintain` may
 //! run at the same time.
 
+use mfa_core::notice::{self, Disabled, Event};
 use mfa_core::snapshot::{self, Finding};
 use mfa_core::state::{self, sends};
-use mfa_core::store::{Store, rules};
+use mfa_core::store::{Store, activity, people, rules};
 use mfa_core::{Error, Result};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -58,6 +68,9 @@ struct Report<'a> {
     /// No task failed.
     ok: bool,
     auth_log: &'a Task,
+    unix_groups: &'a Task,
+    inactive: &'a Task,
+    notices: &'a Task,
     challenges: &'a Task,
     login_state: &'a Task,
     snapshot: &'a Task,
@@ -87,6 +100,19 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         Ok(s) => auth_log(s, &ctx.actor(), now),
         Err(e) => Task::failed(e.clone()),
     };
+    let not_open = || Task::failed("not done: the database cannot be opened (see auth log)");
+    let unix_groups = match &mut store {
+        Ok(s) => unix_groups(s, &ctx.actor()),
+        Err(_) => not_open(),
+    };
+    let inactive = match &mut store {
+        Ok(s) => inactive(s, &ctx.actor(), &ctx.config.paths.spool, now),
+        Err(_) => not_open(),
+    };
+    let notices = match &mut store {
+        Ok(s) => fail_mode_notices(s, &ctx.config.paths.spool, now),
+        Err(_) => not_open(),
+    };
     let challenges = challenges(&db, now);
     let login_state = login_state(store.as_mut().ok(), &db, now);
     let snapshot = match &mut store {
@@ -95,6 +121,9 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     };
     let named = [
         ("auth log", &auth_log),
+        ("unix groups", &unix_groups),
+        ("inactive", &inactive),
+        ("notices", &notices),
         ("challenges", &challenges),
         ("login state", &login_state),
         ("policy snapshot", &snapshot),
@@ -108,6 +137,9 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         print_json(&Report {
             ok: failed.is_empty(),
             auth_log: &auth_log,
+            unix_groups: &unix_groups,
+            inactive: &inactive,
+            notices: &notices,
             challenges: &challenges,
             login_state: &login_state,
             snapshot: &snapshot,
@@ -180,6 +212,320 @@ fn auth_log(store: &mut Store, actor: &str, now: i64) -> Task {
         None if bad > 0 => Task::new("warn", format!("{inbox}; {purge}"), counts),
         None => Task::new("ok", format!("{inbox}; {purge}"), counts),
     }
+}
+
+/// Resolves the Unix groups that groups follow into their members (an unknown group keeps
+/// its members and is a warning).
+fn unix_groups(store: &mut Store, actor: &str) -> Task {
+    match super::group::sync_unix_groups(store, actor) {
+        Ok(r) => {
+            let counts = serde_json::to_value(&r).unwrap_or(Value::Null);
+            if r.groups.is_empty() {
+                return Task::new("ok", "no group follows a Unix group", counts);
+            }
+            let mut line = format!(
+                "{} group(s) follow a Unix group; {}",
+                r.groups.len(),
+                if r.changed() {
+                    r.summary()
+                } else {
+                    "members unchanged".to_string()
+                }
+            );
+            let warnings = r.warnings();
+            if warnings.is_empty() {
+                return Task::new("ok", line, counts);
+            }
+            line.push_str(&format!("; {}", warnings.join("; ")));
+            Task::new("warn", line, counts)
+        }
+        Err(e) => Task::failed(format!("cannot resolve the Unix groups: {e}")),
+    }
+}
+
+/// `inactive_after`: the last successes folded into the database, then the inactive users
+/// disabled (one change, each named in the audit log) and told.
+fn inactive(store: &mut Store, actor: &str, spool: &std::path::Path, now: i64) -> Task {
+    let db = store.path().to_path_buf();
+    let folded = match store.write(|tx| activity::fold_last_success(tx, &db)) {
+        Ok(n) => n,
+        Err(e) => return Task::failed(format!("cannot record the users' last successes: {e}")),
+    };
+    let settings = match rules::settings(store.conn()) {
+        Ok(s) => s,
+        Err(e) => return Task::failed(format!("cannot read inactive_after: {e}")),
+    };
+    let mut counts = json!({ "folded": folded, "inactive_after": settings.inactive_after,
+                             "disabled": [], "notices": 0 });
+    let head = format!("recorded {folded} users' newer last successes");
+    if settings.inactive_after == 0 {
+        return Task::new(
+            "ok",
+            format!("{head}; nobody disabled (inactive_after = 0)"),
+            counts,
+        );
+    }
+    let after = settings.inactive_after;
+    let cutoff = now - i64::from(after);
+    let shown_after = mfa_core::settings::format_duration(after);
+    let due = |tx: &mfa_core::store::Tx<'_>| -> Result<Vec<activity::Inactive>> {
+        Ok(activity::inactive_since(tx, cutoff)?
+            .into_iter()
+            .filter(|u| u.enabled && !u.exempt)
+            .collect())
+    };
+    // No change (no audit entry, no new snapshot) when nobody is due: most runs.
+    match store.read(|tx| due(tx)) {
+        Ok(d) if d.is_empty() => {
+            return Task::new(
+                "ok",
+                format!("{head}; no enabled user inactive for {shown_after}"),
+                counts,
+            );
+        }
+        Ok(_) => {}
+        Err(e) => return Task::failed(format!("{head}; cannot list the inactive users: {e}")),
+    }
+    // Chosen again and disabled inside the one change: a user who logged in meanwhile
+    // (folded by another run) is not disabled on an old reading.
+    let res = store.change(actor, "inactive disable", |tx| {
+        let due = due(tx)?;
+        let names: Vec<String> = due.iter().map(|u| u.name.clone()).collect();
+        activity::disable(tx, &names)?;
+        let each: Vec<String> = due
+            .iter()
+            .map(|u| match u.last_success {
+                Some(t) => format!("{} (last success {})", u.name, when::show(t)),
+                None => format!("{} (never, created {})", u.name, when::show(u.created)),
+            })
+            .collect();
+        let detail = format!(
+            "{} inactive user(s) (maintain: inactive_after = {shown_after}): {}",
+            due.len(),
+            each.join(", ")
+        );
+        Ok((due, detail))
+    });
+    let due = match res {
+        Ok(d) => d,
+        Err(e) => return Task::failed(format!("{head}; cannot disable the inactive users: {e}")),
+    };
+    let names: Vec<String> = due.iter().map(|u| u.name.clone()).collect();
+    counts["disabled"] = json!(names);
+    if due.is_empty() {
+        return Task::new(
+            "ok",
+            format!("{head}; no enabled user inactive for {shown_after}"),
+            counts,
+        );
+    }
+    let (mut queued, mut errors) = (0, Vec::new());
+    for u in &due {
+        let contacts = people::contacts(store.conn(), &u.name).unwrap_or_default();
+        let event = Event::Disabled {
+            user: u.name.clone(),
+            why: Disabled::Inactive {
+                since: u.since,
+                after,
+            },
+        };
+        let sent = notice::send(spool, &settings, &event, &contacts, now);
+        queued += sent.queued;
+        errors.extend(sent.errors);
+    }
+    counts["notices"] = json!(queued);
+    let line = format!(
+        "{head}; disabled {} user(s) inactive for {shown_after}: {}; queued {queued} notice(s)",
+        names.len(),
+        some(&names)
+    );
+    if errors.is_empty() {
+        return Task::new("ok", line, counts);
+    }
+    counts["notice_errors"] = json!(errors);
+    Task::new(
+        "warn",
+        format!(
+            "{line}; {} notice(s) not queued: {}",
+            errors.len(),
+            some(&errors)
+        ),
+        counts,
+    )
+}
+
+/// A message older than this in the spool's `new/` means the sender is not sending.
+const SPOOL_STALE: i64 = 15 * 60;
+/// The same fail-mode condition is not told again within this time.
+const FAIL_NOTICE_QUIET: i64 = 86_400;
+
+fn meta_time(store: &Store, key: &str) -> Result<Option<i64>> {
+    activity::marker(store.conn(), key)
+}
+
+/// The oldest message waiting in the spool's `new/`, by its file's time.
+fn oldest_waiting(spool: &std::path::Path) -> Option<i64> {
+    let names = mfa_core::spool::pending(spool).ok()?;
+    names
+        .iter()
+        .filter_map(|n| {
+            let m = std::fs::symlink_metadata(spool.join("new").join(n)).ok()?;
+            let t = m
+                .modified()
+                .ok()?
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()?;
+            i64::try_from(t.as_secs()).ok()
+        })
+        .min()
+}
+
+/// The `fail-mode` notice (see the module doc).
+fn fail_mode_notices(store: &mut Store, spool: &std::path::Path, now: i64) -> Task {
+    const SEEN: &str = "fail_notice_seen";
+    const UNAVAILABLE: &str = "fail_notice_unavailable";
+    const STALE: &str = "fail_notice_spool";
+    let got = (|| -> Result<(Option<i64>, Option<i64>, Option<i64>)> {
+        Ok((
+            meta_time(store, SEEN)?,
+            meta_time(store, UNAVAILABLE)?,
+            meta_time(store, STALE)?,
+        ))
+    })();
+    let (seen, last_unavailable, last_stale) = match got {
+        Ok(t) => t,
+        Err(e) => return Task::failed(format!("cannot read the notice markers: {e}")),
+    };
+    let (unavailable, newest) = match activity::unavailable_since(store.conn(), seen, now) {
+        Ok(n) => n,
+        Err(e) => return Task::failed(format!("cannot read the auth log: {e}")),
+    };
+    let stale = oldest_waiting(spool).filter(|t| *t < now - SPOOL_STALE);
+    let quiet = |last: Option<i64>| last.is_some_and(|t| t <= now && now - t < FAIL_NOTICE_QUIET);
+    let mut parts = Vec::new();
+    let mut keys = Vec::new();
+    if unavailable > 0 && !quiet(last_unavailable) {
+        parts.push(format!(
+            "{unavailable} login(s) since the last run could not be decided (outcome unavailable-*: the store or the login state unreadable; `mfa-admin log show --outcome unavailable-deny`)"
+        ));
+        keys.push(UNAVAILABLE);
+    }
+    if let Some(t) = stale
+        && !quiet(last_stale)
+    {
+        parts.push(format!(
+            "a message has waited in the spool since {} (the sender looks down: `systemctl status mfa-sender`, `mfa-admin queue list`)",
+            when::show(t)
+        ));
+        keys.push(STALE);
+    }
+    let settings = match rules::settings(store.conn()) {
+        Ok(s) => s,
+        Err(e) => return Task::failed(format!("cannot read the settings: {e}")),
+    };
+    let mut counts = json!({ "unavailable": unavailable, "spool_waiting_since": stale,
+                             "conditions": parts.len(), "queued": 0 });
+    let mut status = "ok";
+    let mut line = match (unavailable, stale) {
+        (0, None) => "no fail-mode event".to_string(),
+        _ => format!(
+            "{unavailable} unavailable outcome(s) since the last run{}",
+            if stale.is_some() {
+                "; the spool has a message waiting over 15 minutes"
+            } else {
+                ""
+            }
+        ),
+    };
+    if !parts.is_empty() && settings.notify_admin_of("fail-mode") {
+        let event = Event::FailMode {
+            detail: parts.join("; "),
+        };
+        let sent = notice::send(spool, &settings, &event, &[], now);
+        counts["queued"] = json!(sent.queued);
+        if sent.errors.is_empty() {
+            line.push_str("; told the administrator");
+        } else {
+            status = "warn";
+            line.push_str(&format!("; {}", sent.errors.join("; ")));
+            keys.clear();
+        }
+    } else if !parts.is_empty() {
+        line.push_str("; no notice (notify_admin does not name fail-mode, or no admin_email)");
+    } else if unavailable > 0 || stale.is_some() {
+        line.push_str("; told already within a day");
+    }
+    let marked = store.write(|tx| {
+        let set = |k: &str, v: i64| activity::set_marker(tx, k, v);
+        set(SEEN, newest)?;
+        if settings.notify_admin_of("fail-mode") {
+            for k in &keys {
+                set(k, now)?;
+            }
+        }
+        Ok(())
+    });
+    if let Err(e) = marked {
+        return Task::failed(format!("{line}; cannot keep the notice markers: {e}"));
+    }
+    Task::new(status, line, counts)
+}
+
+/// `user list --inactive DURATION`: the users without a proven second factor (nor a newer
+/// record) for that long, as the maintenance run counts them, the login-state files'
+/// newer successes included (read here, not written). With `--group`, its members only.
+pub fn list_inactive(ctx: &Ctx, group: Option<&str>, duration: &str) -> Result<()> {
+    let secs = mfa_core::settings::parse_duration(duration)
+        .filter(|s| *s > 0)
+        .ok_or_else(|| {
+            mfa_core::invalid!(
+                "invalid duration {duration:?} for --inactive: expected a time such as 30d, 12h or 90d"
+            )
+        })?;
+    let mut store = ctx.store()?;
+    let db = ctx.config.paths.database.clone();
+    let now = mfa_core::now();
+    let cutoff = now - i64::from(secs);
+    let members = match group {
+        Some(g) => Some(store.read(|tx| mfa_core::store::groups::member_names(tx, g))?),
+        None => None,
+    };
+    let mut users = store.read(|tx| activity::inactive_since(tx, cutoff))?;
+    // A success the maintenance run has not folded in yet keeps the user active.
+    users.retain(|u| state::last_success(&db, &u.name).is_none_or(|t| t < cutoff));
+    if let Some(m) = &members {
+        users.retain(|u| m.contains(&u.name));
+    }
+    if ctx.json {
+        return print_json(&users);
+    }
+    let rows = users
+        .into_iter()
+        .map(|u| {
+            let mut flags = Vec::new();
+            if !u.enabled {
+                flags.push("disabled");
+            }
+            if u.exempt {
+                flags.push("exempt");
+            }
+            vec![
+                u.name,
+                u.last_success.map_or("never".into(), when::show),
+                when::show(u.created),
+                flags.join(","),
+            ]
+        })
+        .collect();
+    crate::output::table(
+        &["USER", "LAST SUCCESS", "CREATED", "FLAGS"],
+        rows,
+        &format!(
+            "(no user inactive for {})",
+            mfa_core::settings::format_duration(secs)
+        ),
+    );
+    Ok(())
 }
 
 /// Lists at most a few names in a line (the JSON has them all).

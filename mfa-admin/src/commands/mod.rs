@@ -1,6 +1,7 @@
 //! Runs a parsed command: loads the configuration, opens the store and hands over to the
 //! module of the command's topic.
 
+mod backup;
 mod doctor;
 mod duo;
 mod group;
@@ -114,6 +115,8 @@ pub fn run(cli: Cli) -> Result<()> {
 /// Parses a positive integer argument (an ID, a number, a count).
 pub fn parse_number(what: &str, text: &str, max: i64) -> Result<i64> {
     match text.trim().parse::<i64>() {
+        Command::Backup { file, force } => backup::backup(&ctx, &file, force),
+        Command::Restore { file } => backup::restore(&ctx, &file),
         Ok(n) if (1..=max).contains(&n) => Ok(n),
         _ => Err(invalid!(
             "invalid {what} {text:?}: expected a whole number from 1 to {max}"

@@ -17,6 +17,10 @@ use crate::when;
 
 pub fn user(ctx: &Ctx, cmd: UserCmd) -> Result<()> {
     match cmd {
+        UserCmd::List {
+            group,
+            inactive: Some(d),
+        } => super::maintain::list_inactive(ctx, group.as_deref(), &d),
         UserCmd::List { group, .. } => {
             let store = ctx.store()?;
             let mut users = q::users(store.conn())?;

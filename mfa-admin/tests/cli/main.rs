@@ -10,6 +10,7 @@
 )]
 
 mod authenticator;
+mod backup;
 mod bad_input;
 mod commands;
 mod concurrency;
@@ -21,8 +22,10 @@ mod duo;
 mod duo_admin;
 mod groups;
 mod hostile_output;
+mod inactive;
 mod integrity;
 mod maintain;
+mod notices;
 mod operator;
 mod safenet;
 mod scale;

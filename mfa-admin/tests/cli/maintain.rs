@@ -120,7 +120,7 @@ fn the_auth_log_keeps_log_keep_days() {
         "{line}"
     );
     assert!(line.contains("log_keep_days = 30"), "{line}");
-    assert_eq!(out.lines().count(), 4, "one line per task: {out}");
+    assert_eq!(out.lines().count(), 7, "one line per task: {out}");
     assert_eq!(logged_users(&env), ["new1", "new2"]);
     assert_eq!(audit_purges(&env), 1, "a purge of nothing is not audited");
 }
@@ -272,7 +272,7 @@ fn hostile_entries_in_the_challenges_directory() {
     let text = env.ok(&["maintain"]);
     assert!(!text.contains('\x1b'), "{text:?}");
     assert!(
-        text.lines().count() == 4,
+        text.lines().count() == 7,
         "a name's newline made no line: {text:?}"
     );
     assert!(target.exists() && precious.exists());

@@ -188,3 +188,39 @@ fn a_restore_raises_the_totp_steps_so_no_code_used_before_passes_again() {
     assert!(!crate::state::accept_step(&s.path, "ann", step).unwrap());
     assert!(crate::state::accept_step(&s.path, "ann", step + 1).unwrap());
 }
+
+/// A backup of an earlier schema (version 6: before groups) is migrated on restore, and the
+/// restored store is this build's.
+#[test]
+fn a_backup_of_an_older_schema_is_migrated() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = store(d.path());
+    let old = d.path().join("v6.db");
+    {
+        let c = Connection::open(&old).unwrap();
+        for m in &crate::store::schema::MIGRATIONS[..6] {
+            c.execute_batch(m).unwrap();
+        }
+        c.execute_batch(
+            "PRAGMA user_version = 6;
+             INSERT INTO meta (key, value) VALUES ('passcode_key', x'0102030405060708');
+             INSERT INTO users (name, created) VALUES ('old', 1);",
+        )
+        .unwrap();
+    }
+    let r = s.restore(&old, 2_000_000).unwrap();
+    assert_eq!(r.schema, 6);
+    assert_eq!(users(&s), ["old"]);
+    let v: i64 = s
+        .conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, SCHEMA_VERSION);
+    assert!(s.snapshot_matches().unwrap());
+    // The file given is left as it was (its copy was migrated, not it).
+    let c = Connection::open(&old).unwrap();
+    let v: i64 = c
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, 6);
+}

@@ -178,33 +178,6 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum QueueCmd {
-    /// Pending, in-flight and failed messages (recipients masked)
-    List,
-    /// Put failed messages back in the queue
-    #[command(group(ArgGroup::new("which").required(true).args(["id", "all_failed"])))]
-    Retry {
-        /// The message id (see `queue list`)
-        id: Option<String>,
-        /// Every failed message
-        #[arg(long)]
-        all_failed: bool,
-    },
-    /// Delete messages
-    Purge {
-        /// Delete every failed message
-        #[arg(long, required = true)]
-        failed: bool,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum TotpCmd {
-    /// Give a user an authenticator key: prints the key, the otpauth:// URI and a QR code
-    Enroll {
     /// Copy the whole store to FILE while logins go on (0600; as secret as the database)
     ///
     /// A consistent copy of the database made with SQLite's online backup API: every rule,
@@ -232,6 +205,33 @@ pub enum TotpCmd {
         /// A file written by `mfa-admin backup`
         file: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCmd {
+    /// Pending, in-flight and failed messages (recipients masked)
+    List,
+    /// Put failed messages back in the queue
+    #[command(group(ArgGroup::new("which").required(true).args(["id", "all_failed"])))]
+    Retry {
+        /// The message id (see `queue list`)
+        id: Option<String>,
+        /// Every failed message
+        #[arg(long)]
+        all_failed: bool,
+    },
+    /// Delete messages
+    Purge {
+        /// Delete every failed message
+        #[arg(long, required = true)]
+        failed: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TotpCmd {
+    /// Give a user an authenticator key: prints the key, the otpauth:// URI and a QR code
+    Enroll {
         user: String,
         /// 6 or 8
         #[arg(long, default_value = "6")]
@@ -368,6 +368,10 @@ pub enum UserCmd {
         /// Only the users this group governs (own, Unix or default membership)
         #[arg(long, value_name = "GROUP")]
         group: Option<String>,
+        /// Only the users without a proven second factor (nor a new record) for this long,
+        /// such as 30d (the maintenance run's inactive_after, asked by hand)
+        #[arg(long, value_name = "DURATION")]
+        inactive: Option<String>,
     },
     /// Add a user
     Add {
@@ -395,10 +399,6 @@ pub enum UserCmd {
         name: String,
         #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "", conflicts_with = "no_duo")]
         duo: Option<String>,
-        /// Only the users without a proven second factor (nor a new record) for this long,
-        /// such as 30d (the maintenance run's inactive_after, asked by hand)
-        #[arg(long, value_name = "DURATION")]
-        inactive: Option<String>,
         /// The user is not known to have Duo
         #[arg(long)]
         no_duo: bool,

@@ -109,14 +109,14 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Maintain => maintain::run(&ctx),
         Command::Export { file } => transfer::export(&ctx, file.as_deref()),
         Command::Import { file, dry_run } => transfer::import(&ctx, &file, dry_run),
+        Command::Backup { file, force } => backup::backup(&ctx, &file, force),
+        Command::Restore { file } => backup::restore(&ctx, &file),
     }
 }
 
 /// Parses a positive integer argument (an ID, a number, a count).
 pub fn parse_number(what: &str, text: &str, max: i64) -> Result<i64> {
     match text.trim().parse::<i64>() {
-        Command::Backup { file, force } => backup::backup(&ctx, &file, force),
-        Command::Restore { file } => backup::restore(&ctx, &file),
         Ok(n) if (1..=max).contains(&n) => Ok(n),
         _ => Err(invalid!(
             "invalid {what} {text:?}: expected a whole number from 1 to {max}"

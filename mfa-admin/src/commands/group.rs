@@ -287,15 +287,13 @@ fn add_or_set(ctx: &Ctx, name: &str, opts: &GroupOpts, add: bool) -> Result<()> 
     }
     let verb = if add { "added group" } else { "group" };
     println!("{verb} {name}: {}", fields(&out.group));
-    if let Some(s) = &out.sync {
-        if s.resolved {
-            println!(
-                "Unix group {}: {} member(s) ({} with an mfa record)",
-                visible(&s.unix_group),
-                s.members,
-                s.members - s.without_record.len()
-            );
-        }
+    if let Some(s) = out.sync.as_ref().filter(|s| s.resolved) {
+        println!(
+            "Unix group {}: {} member(s) ({} with an mfa record)",
+            visible(&s.unix_group),
+            s.members,
+            s.members - s.without_record.len()
+        );
     }
     Ok(())
 }

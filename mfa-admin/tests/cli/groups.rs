@@ -532,9 +532,7 @@ fn unix_groups_are_resolved_by_mfa_admin() {
 
     // The Unix group disappears: its members stay (a directory outage must not make
     // mandatory users optional), with a warning.
-    for u in [&primary] {
-        run("usermod", &["-g", "users", u]);
-    }
+    run("usermod", &["-g", "users", &primary]);
     run("groupdel", &[&wheel]);
     let o = env.run(&["group", "sync"]);
     assert_eq!(o.code, 0, "{o:?}");

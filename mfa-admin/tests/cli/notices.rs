@@ -148,6 +148,12 @@ fn a_lockout_by_32_concurrent_wrong_guesses_is_told_once() {
         "{}",
         q[1].body
     );
+    // Where the guesses came from: the service and the address of the login that locked.
+    assert!(
+        q[1].body.contains("sshd") && q[1].body.contains("192.0.2.7"),
+        "{}",
+        q[1].body
+    );
     assert!(q.iter().all(|m| m.kind == mfa_core::spool::Kind::Notice));
     // Further tries while locked out tell nobody again.
     for _ in 0..5 {

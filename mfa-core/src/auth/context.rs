@@ -155,7 +155,8 @@ pub(super) fn passed(cx: &mut Cx<'_>, req: &Request, facts: &Facts) -> Result<()
 /// Then the lockout notices the settings ask for ([`crate::notice::at_lockout`]): this runs
 /// once per lockout (a guess returns the lock once), so one notice per lockout. A notice
 /// that cannot be queued changes nothing.
-pub(super) fn lockout(cx: &mut Cx<'_>, user: &str, now: i64, until: i64) -> Result<()> {
+pub(super) fn lockout(cx: &mut Cx<'_>, req: &Request, now: i64, until: i64) -> Result<()> {
+    let user = req.user.as_str();
     let count = state::failures(cx.db(), user).count;
     let written = cx.store().and_then(|s| {
         s.policy_write(false, |tx| {
@@ -165,7 +166,6 @@ pub(super) fn lockout(cx: &mut Cx<'_>, user: &str, now: i64, until: i64) -> Resu
     let config = cx.config;
     let settings = cx.snap.as_ref().map(|s| s.settings().clone());
     let conn = cx.store().ok().map(|s| s.conn());
-    // Service and address: lockout() is given only the user (see the report of issue 15).
     let _ = crate::notice::at_lockout(
         &config.paths.spool,
         conn,
@@ -173,8 +173,8 @@ pub(super) fn lockout(cx: &mut Cx<'_>, user: &str, now: i64, until: i64) -> Resu
         user,
         count,
         until,
-        "",
-        "",
+        &req.service,
+        &req.rhost,
         now,
     );
     written

@@ -337,7 +337,7 @@ fn verify(
                 "wrong code"
             };
             if let Some(until) = locked {
-                lockout(cx, &user, now, until)?;
+                lockout(cx, req, now, until)?;
                 return Ok(Outcome::Deny {
                     reason: format!("{why}; locked out"),
                 });

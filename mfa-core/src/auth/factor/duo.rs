@@ -540,7 +540,7 @@ impl Entry {
                     _ => "Duo: login denied.",
                 };
                 if let Some(until) = locked {
-                    lockout(cx, &req.user, now, until)?;
+                    lockout(cx, req, now, until)?;
                     conv.error(&format!(
                         "{told} Too many failures: this account is locked for now."
                     ))?;

@@ -128,7 +128,7 @@ pub(in crate::auth) fn challenge(
                     locked: Some(until),
                 }) = state::guess(db, &req.user, now, s, |_| Ok(None::<()>))
             {
-                let _ = lockout(cx, &req.user, now, until);
+                let _ = lockout(cx, req, now, until);
             }
             conv.error(NOT_DELIVERED_MESSAGE)?;
             let why: String = why.chars().take(200).collect();
@@ -207,7 +207,7 @@ pub(in crate::auth) fn challenge(
         if let Some(until) = locked {
             // The state file holds the lockout; the database follows (a failure to store it
             // there is a denial too: the user was asked).
-            lockout(cx, &req.user, now, until)?;
+            lockout(cx, req, now, until)?;
             conv.error("Wrong passcode. Too many failures: this account is locked for now.")?;
             return Ok(Outcome::Deny {
                 reason: "wrong passcode; locked out".into(),

@@ -106,7 +106,7 @@ pub(in crate::auth) fn code_login(
         if let Some(until) = locked {
             // The state file holds the lockout; the database follows (a failure there is a
             // denial too: the user was asked).
-            lockout(cx, &user, now, until)?;
+            lockout(cx, req, now, until)?;
         }
         let why = if replay {
             "That code was already used."

@@ -32,7 +32,15 @@ pub fn backup(ctx: &Ctx, file: &Path, force: bool) -> Result<()> {
 pub fn restore(ctx: &Ctx, file: &Path) -> Result<()> {
     // Opened without ctx.store(): no snapshot repair or inbox move into a database that is
     // about to be replaced (the inbox is moved afterwards, into the restored one).
-    let mut store = Store::open(&ctx.config.paths.database)?;
+    let db = &ctx.config.paths.database;
+    let mut store = Store::open(db).map_err(|e| {
+        mfa_core::Error::Failed(format!(
+            "cannot open the current database: {e}. A restore writes into it; if it is \
+             damaged, move it aside (mv {0} {0}.damaged), run `mfa-admin init`, then restore \
+             again",
+            db.display()
+        ))
+    })?;
     let now = mfa_core::now();
     let r = store.restore(file, now)?;
     let shown = visible(&file.display().to_string());

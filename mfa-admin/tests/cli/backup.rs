@@ -207,3 +207,23 @@ fn restore_refuses_bad_files_and_changes_nothing() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn restore_onto_a_damaged_database_says_how_to_proceed() {
+    let env = Env::new();
+    env.ok(&["user", "add", "ann"]);
+    let good = env.path("good.db");
+    env.ok(&["backup", good.to_str().unwrap()]);
+    // The live database destroyed: the restore says what to do, and that works.
+    std::fs::write(env.db(), b"garbage garbage garbage garbage garbage").unwrap();
+    let out = env.run(&["restore", good.to_str().unwrap()]);
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr.contains("move it aside") && out.stderr.contains("mfa-admin init"),
+        "{out:?}"
+    );
+    std::fs::rename(env.db(), env.path("db/mfa.db.damaged")).unwrap();
+    env.ok(&["init"]);
+    env.ok(&["restore", good.to_str().unwrap()]);
+    assert_eq!(users(&env), ["ann"]);
+}

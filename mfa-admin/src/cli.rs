@@ -106,6 +106,33 @@ pub enum Command {
     /// status 1 (2 for bad input, or a request Duo refused as malformed or unknown).
     #[command(subcommand)]
     Duo(DuoCmd),
+    /// Prove USER's second factor here, for scripts and applications that are not PAM
+    /// services (root only); the exit status is the answer: 0 only for a proven factor
+    ///
+    /// Runs the PAM module's own flow (the same rules, trusted networks, menus, send limits,
+    /// lockouts, auth log and syslog line) for USER on service --service (default
+    /// mfa-verify: `service set mfa-verify totp`, `net add --service mfa-verify ...` apply to
+    /// it as to any PAM service), from --address (default: a local login).
+    ///
+    /// Prompts and messages go to standard error; the result is one line on standard output
+    /// (one JSON object with --json). When standard input is a terminal, codes are typed
+    /// without echo, and Ctrl-C, Ctrl-D or the timeout end the conversation (a denial).
+    /// Otherwise each prompt is one line on standard error ending in ": ", and its answer is
+    /// the next line of standard input; end of input before an answer is a denial. A
+    /// passcode prompt comes after the passcode was sent, so a script reads standard error
+    /// until it appears.
+    ///
+    /// Self-enrollment only on a terminal, and only when sudo was run by USER themself
+    /// (SUDO_USER): another account's conversation never registers a factor for USER.
+    ///
+    /// Exit status: 0 the second factor was proved; 1 denied (wrong code, lockout, disabled
+    /// user, rate limit, conversation ended or timed out); 2 bad input or not root (nothing
+    /// read or asked); 3 no factor was required (exempt user, trusted network, repeat window,
+    /// unassigned=allow, method none: the line says which); 4 mfa could not work (rules
+    /// unreadable, sender down, ...), whatever fail_mode says. Non-root applications run it
+    /// through sudo with a rule naming it, e.g.
+    /// `www-data ALL=(root) NOPASSWD: /usr/sbin/mfa-admin verify *`.
+    Verify(VerifyArgs),
     /// Diagnose this installation: files, database, spool, sender, PAM and sshd setup
     ///
     /// The PAM checks cover every stack in --pam-dir: modules that load, pam_mfa's place and
@@ -657,4 +684,23 @@ fn parse_yes_no(s: &str) -> Result<bool, String> {
         "no" => Ok(false),
         _ => Err("expected yes or no".into()),
     }
+}
+
+/// `verify USER`: see its help.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The user, as mfa stores them (the login name)
+    pub user: String,
+    /// The rules' service name
+    #[arg(long, default_value = "mfa-verify", value_name = "NAME")]
+    pub service: String,
+    /// The client's IP address, for trusted networks and the repeat window [default: local]
+    #[arg(long, value_name = "IP")]
+    pub address: Option<String>,
+    /// The terminal, as PAM_TTY, for the log [default: standard input's terminal, if any]
+    #[arg(long, value_name = "TTY")]
+    pub tty: Option<String>,
+    /// Seconds each answer may take
+    #[arg(long, default_value = "300", value_name = "SECS")]
+    pub timeout: String,
 }

@@ -14,6 +14,7 @@ mod queue;
 mod rules;
 mod totp;
 mod transfer;
+mod verify;
 
 use mfa_core::config::{Config, ConfigSource};
 use mfa_core::store::{Rebuilt, Store};
@@ -69,6 +70,10 @@ pub fn run(cli: Cli) -> Result<()> {
     if let Command::Init = cli.command {
         return init::run(&source, cli.json);
     }
+    if let Command::Verify(args) = &cli.command {
+        // Its own exit statuses: 0 proven, 1 denied, 2 bad input, 3 not required, 4 unavailable.
+        std::process::exit(i32::from(verify::run(&source, args, cli.json)));
+    }
     if let Command::Maintain = cli.command {
         // Before the configuration, which others may not read: say what is wrong first.
         maintain::require_root()?;
@@ -81,6 +86,7 @@ pub fn run(cli: Cli) -> Result<()> {
     };
     match cli.command {
         Command::Init => Ok(()),
+        Command::Verify(_) => Ok(()),
         Command::Settings(c) => rules::settings(&ctx, c),
         Command::Service(c) => rules::service(&ctx, c),
         Command::Template(c) => rules::template(&ctx, c),

@@ -31,6 +31,7 @@ mod safenet;
 mod scale;
 mod setup;
 mod transfer;
+mod verify;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

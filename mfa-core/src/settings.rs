@@ -219,7 +219,7 @@ pub const SPECS: &[Spec] = &[
         key: "notify_user",
         kind: Kind::Events(USER_EVENTS),
         default: "none",
-        about: "notices to the user's first contact: lockout (their account was locked out), disabled (they were disabled for inactivity)",
+        about: "notices to the user's first contact: lockout (their account was locked out), disabled (they were disabled for inactivity, or someone tried to log in as them while disabled: at most once a day)",
     },
 ];
 

@@ -44,7 +44,8 @@ pub(super) fn enroll_totp(
             // The enrolment code is used: it cannot log in again.
             state::clear_totp(cx.db(), &req.user)?;
             state::accept_step(cx.db(), &req.user, step)?;
-            let _ = state::clear_failures(cx.db(), &req.user);
+            // A proven enrolment (a code from the new factor) counts as activity.
+            let _ = state::record_success(cx.db(), &req.user, crate::now());
             grant(cx, req);
             conv.info("Your authenticator app is set up.")?;
             return Ok(Outcome::Success {
@@ -165,7 +166,8 @@ pub(super) fn enroll(
                 q::record_success(tx, &user)?;
                 Ok(((), detail))
             })?;
-        let _ = state::clear_failures(cx.db(), &req.user);
+        // A proven enrolment (a code from the new factor) counts as activity.
+        let _ = state::record_success(cx.db(), &req.user, crate::now());
         grant(cx, req);
         conv.info("Your contact is registered.")?;
         return Ok(Outcome::Success {

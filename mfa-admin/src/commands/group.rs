@@ -104,10 +104,38 @@ fn opt_yes_no(v: Option<bool>) -> String {
     v.map_or("default".into(), yes_no)
 }
 
+/// The accounts `getent passwd` lists: (name, primary gid). NSS may enumerate a directory
+/// here (slow, or only local accounts where enumeration is off): mfa-admin only, never a login.
+type Passwd = std::result::Result<Vec<(String, u32)>, String>;
+
+fn passwd() -> Passwd {
+    let out = std::process::Command::new("getent")
+        .arg("passwd")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run getent passwd: {e}"))?;
+    // getent exits 2 when there is nothing to list; any other failure is a failed lookup.
+    if !out.status.success() && out.status.code() != Some(2) {
+        return Err(format!("getent passwd failed ({})", out.status));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split(':').collect();
+            let gid = f.get(3)?.parse().ok()?;
+            Some((f.first().filter(|n| !n.is_empty())?.to_string(), gid))
+        })
+        .collect())
+}
+
 /// The members of a Unix group as NSS gives them: its member list, and the accounts whose
-/// primary group it is (`getent passwd`, which may enumerate a directory: mfa-admin only).
-/// `Ok(None)`: NSS does not know the group.
+/// primary group it is. `Ok(None)`: NSS does not know the group.
 pub fn resolve_unix(name: &str) -> Resolved {
+    resolve_with(name, &std::cell::OnceCell::new())
+}
+
+/// [`resolve_unix`] with the account list read at most once for several groups.
+fn resolve_with(name: &str, accounts: &std::cell::OnceCell<Passwd>) -> Resolved {
     let group = match nix::unistd::Group::from_name(name) {
         Ok(Some(group)) => group,
         Ok(None) => return Ok(None),
@@ -118,25 +146,18 @@ pub fn resolve_unix(name: &str) -> Resolved {
         }
     };
     let mut names = group.mem;
-    let out = std::process::Command::new("getent")
-        .arg("passwd")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|e| Error::Failed(format!("cannot run getent passwd: {e}")))?;
-    // getent exits 2 when there is nothing to list; any other failure is a failed lookup.
-    if !out.status.success() && out.status.code() != Some(2) {
-        return Err(Error::Failed(format!(
-            "getent passwd failed ({}) while resolving the primary members of {name:?}",
-            out.status
-        )));
-    }
-    let gid = group.gid.as_raw().to_string();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let f: Vec<&str> = line.split(':').collect();
-        if f.len() >= 4 && f[3] == gid && !f[0].is_empty() {
-            names.push(f[0].to_string());
-        }
-    }
+    let accounts = accounts.get_or_init(passwd).as_ref().map_err(|e| {
+        Error::Failed(format!(
+            "{e}, while resolving the primary members of {name:?}"
+        ))
+    })?;
+    let gid = group.gid.as_raw();
+    names.extend(
+        accounts
+            .iter()
+            .filter(|(_, g)| *g == gid)
+            .map(|(n, _)| n.clone()),
+    );
     names.sort();
     names.dedup();
     Ok(Some(names))
@@ -148,10 +169,14 @@ struct Ahead(BTreeMap<String, std::result::Result<Option<Vec<String>>, String>>)
 
 impl Ahead {
     fn of<'a>(names: impl IntoIterator<Item = &'a str>) -> Ahead {
+        let accounts = std::cell::OnceCell::new();
         Ahead(
             names
                 .into_iter()
-                .map(|n| (n.to_string(), resolve_unix(n).map_err(|e| e.to_string())))
+                .map(|n| {
+                    let r = resolve_with(n, &accounts).map_err(|e| e.to_string());
+                    (n.to_string(), r)
+                })
                 .collect(),
         )
     }

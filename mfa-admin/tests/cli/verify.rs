@@ -640,6 +640,22 @@ fn a_terminal_echoes_choices_hides_codes_and_ctrl_c_denies() {
     );
     assert_eq!(failures(&env), 0, "an interrupted login is no wrong code");
 
+    // Killed by a caller's timeout (SIGTERM) while it waits for a code: never 0, and the
+    // terminal gets its echo back.
+    let (child, master, shown) = on_pty(&env, &["verify", "alice"], &[]);
+    wait_shown(&shown, "Choice [1-");
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let o = wait(child, Duration::from_secs(30));
+    assert_eq!(o.code, 128 + 15, "{o:?}");
+    assert!(
+        flags(&master).contains(before),
+        "the terminal's modes are restored"
+    );
+
     // Backspace edits a hidden answer: a typo erased still proves the factor.
     env.ok(&["service", "set", "mfa-verify", "totp"]);
     let (child, mut master, shown) = on_pty(&env, &["verify", "alice"], &[]);

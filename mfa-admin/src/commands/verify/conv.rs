@@ -118,7 +118,11 @@ impl Terminal {
             );
             raw.control_chars[Cc::VMIN as usize] = 1;
             raw.control_chars[Cc::VTIME as usize] = 0;
+            if let Ok(mut s) = SAVED.lock() {
+                *s = Some(saved.clone());
+            }
             let restore = Restore(saved);
+            on_signal_restore();
             termios::tcsetattr(std::io::stdin(), SetArg::TCSANOW, &raw).map_err(|_| ConvError)?;
             self.restore = Some(restore);
         }
@@ -131,8 +135,37 @@ struct Restore(Termios);
 
 impl Drop for Restore {
     fn drop(&mut self) {
+        if let Ok(mut s) = SAVED.lock() {
+            *s = None;
+        }
         let _ = termios::tcsetattr(std::io::stdin(), SetArg::TCSANOW, &self.0);
     }
+}
+
+/// The terminal's settings while verify holds it in its own mode, for [`on_signal_restore`].
+static SAVED: std::sync::Mutex<Option<Termios>> = std::sync::Mutex::new(None);
+
+/// A signal that ends the process (SIGTERM from a caller's timeout, SIGHUP, a SIGINT or
+/// SIGQUIT sent by kill: the keyboard sends none in that mode) would leave the terminal
+/// without echo: a thread waits for them, puts the settings back and exits with 128 + the
+/// signal's number, as a shell reports a process killed by it (never 0).
+fn on_signal_restore() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP, SIGINT, SIGQUIT])
+    else {
+        return;
+    };
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            if let Ok(s) = SAVED.lock()
+                && let Some(t) = s.as_ref()
+            {
+                let _ = termios::tcsetattr(std::io::stdin(), SetArg::TCSANOW, t);
+                let _ = std::io::stderr().write_all(b"\n");
+            }
+            std::process::exit(128 + sig);
+        }
+    });
 }
 
 /// Reads one answer from the terminal on standard input (already in the mode

@@ -433,7 +433,7 @@ fn overrides() {
     ]);
     assert_eq!(
         o,
-        serde_json::json!({"user": "hal", "mandatory": true, "exempt": false, "self_enroll": false, "log": "rejects", "double_logon_contact": null})
+        serde_json::json!({"user": "hal", "mandatory": true, "exempt": null, "self_enroll": false, "log": "rejects", "double_logon_contact": null, "factors": null})
     );
     // Only the options given change.
     let o = env.json(&["override", "set", "hal", "--self-enroll", "default"]);

@@ -240,6 +240,7 @@ impl Store {
         let schema = schema_version(copy)?;
         let restored = Store::open(copy).map_err(|e| refused(copy, &e.to_string()))?;
         mfa_store(&restored.conn).map_err(|why| refused(copy, &why))?;
+        same_schema(&restored.conn).map_err(|why| refused(copy, &why))?;
         let users = count_users(&restored.conn)?;
         let _lock = crate::snapshot::lock(&self.path, false)?;
         // The database as it is, aside.
@@ -410,6 +411,44 @@ fn mfa_store(conn: &Connection) -> std::result::Result<(), String> {
         Some(k) if !k.is_empty() => Ok(()),
         _ => Err("it holds no passcode key: not a backup of an mfa store".into()),
     }
+}
+
+/// The tables, indexes, views and triggers of `conn` (SQLite's own aside), as SQL text.
+fn schema_of(conn: &Connection) -> rusqlite::Result<Vec<(String, String, Option<String>)>> {
+    conn.prepare(
+        "SELECT type, name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
+          ORDER BY type, name",
+    )?
+    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+    .collect()
+}
+
+/// Whether the (migrated) store `conn` has exactly the schema this build makes: a view or
+/// trigger of its own in a backup (a `user_policy` that makes everyone exempt, a trigger
+/// that runs at each login) would otherwise come into the live store with the restore.
+fn same_schema(conn: &Connection) -> std::result::Result<(), String> {
+    let fresh = (|| -> rusqlite::Result<_> {
+        let c = Connection::open_in_memory()?;
+        for m in super::schema::MIGRATIONS {
+            c.execute_batch(m)?;
+        }
+        schema_of(&c)
+    })()
+    .map_err(|e| format!("cannot make this build's schema to compare: {e}"))?;
+    let theirs = schema_of(conn).map_err(|e| e.to_string())?;
+    if let Some((kind, name, _)) = theirs.iter().find(|t| !fresh.contains(t)) {
+        return Err(format!(
+            "its {kind} {name:?} is not one mfa makes (its schema was changed by hand or by \
+             something else): not a backup of mfa as it made it"
+        ));
+    }
+    if let Some((kind, name, _)) = fresh.iter().find(|t| !theirs.contains(t)) {
+        return Err(format!(
+            "it lacks mfa's {kind} {name:?} (its schema was changed by hand or by something \
+             else): not a backup of mfa as it made it"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -102,6 +102,7 @@ pub fn run(source: &ConfigSource, args: &VerifyArgs, json: bool) -> u8 {
                 reason: format!("cannot look up the account of the user name: {e}"),
                 fail_mode: FailMode::Secure,
             };
+            syslog(&req, &outcome);
             return report(&req, &outcome, json);
         }
     }
@@ -112,6 +113,7 @@ pub fn run(source: &ConfigSource, args: &VerifyArgs, json: bool) -> u8 {
                 reason: format!("configuration: {e}"),
                 fail_mode: FailMode::Secure,
             };
+            syslog(&req, &outcome);
             return report(&req, &outcome, json);
         }
     };

@@ -32,6 +32,7 @@ mod scale;
 mod setup;
 mod transfer;
 mod verify;
+mod verify_attack;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

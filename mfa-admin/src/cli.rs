@@ -129,9 +129,11 @@ pub enum Command {
     /// user, rate limit, conversation ended or timed out); 2 bad input or not root (nothing
     /// read or asked); 3 no factor was required (exempt user, trusted network, repeat window,
     /// unassigned=allow, method none: the line says which); 4 mfa could not work (rules
-    /// unreadable, sender down, ...), whatever fail_mode says. Non-root applications run it
-    /// through sudo with a rule naming it, e.g.
-    /// `www-data ALL=(root) NOPASSWD: /usr/sbin/mfa-admin verify *`.
+    /// unreadable, sender down, ...), whatever fail_mode says; 128+N killed by signal N (a
+    /// terminal gets its settings back). Non-root applications run it through sudo with a
+    /// rule naming it, e.g. `www-data ALL=(root) NOPASSWD: /usr/sbin/mfa-admin verify *`;
+    /// through sudo, --config and MFA_CONFIG are taken only for a file whose path nobody but
+    /// root can change (exit 2 otherwise).
     Verify(VerifyArgs),
     /// Diagnose this installation: files, database, spool, sender, PAM and sshd setup
     ///

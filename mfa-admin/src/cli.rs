@@ -445,6 +445,48 @@ pub enum UserCmd {
     Disable { name: String },
     /// End a user's lockout and clear their failure count
     Unlock { name: String },
+    /// Create records in bulk: from a CSV file, or for the members of a Unix group
+    ///
+    /// --csv FILE ('-' for standard input): the first line names the columns, in any order:
+    /// user (required), full_name, group, email, sms, phone, carrier. email and sms may hold
+    /// several addresses or numbers separated by ';'; phone is a 10-digit number reached
+    /// through the carrier named in carrier (see `carrier list`); at most 4 contacts a user.
+    /// Fields may be quoted ("Smith, Ann"); CRLF line ends and a UTF-8 byte-order mark are
+    /// accepted; the file must be UTF-8. All or nothing: any bad line (bad user name, a user
+    /// twice, an unknown group or carrier, a bad address or number, too many contacts, a
+    /// wrong number of fields, bytes that are not UTF-8) refuses the whole file, listing up
+    /// to 20 bad lines as `line N: reason`; exit status 2 and nothing written. A user who
+    /// already has a record is refused unless --update: then a non-empty full_name or group
+    /// replaces theirs (group none clears it) and contacts they do not have yet are added.
+    ///
+    /// --unix-group GROUP: a record without contacts for each member of the Unix group (its
+    /// member list and the accounts whose primary group it is) who has none, in --group
+    /// MFAGROUP if given; members with records are left as they are and counted. With
+    /// unassigned=enroll they enroll at their next login.
+    ///
+    /// --dry-run checks and prints what would be done, writing nothing. One transaction and
+    /// one audit-log line per import.
+    Import(UserImport),
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("from").required(true).args(["csv", "unix_group"])))]
+pub struct UserImport {
+    /// A CSV file of users (header: user,full_name,group,email,sms,phone,carrier)
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Create records for the members of this Unix group
+    #[arg(long, value_name = "GROUP")]
+    pub unix_group: Option<String>,
+    /// With --unix-group: the own group of the records created
+    #[arg(long, value_name = "MFAGROUP", requires = "unix_group")]
+    pub group: Option<String>,
+    /// With --csv: update users who have records (full name, group, new contacts)
+    #[arg(long, requires = "csv")]
+    pub update: bool,
+    /// Check and report what would be done; write nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -14,6 +14,7 @@ mod queue;
 mod rules;
 mod totp;
 mod transfer;
+mod user_import;
 mod verify;
 
 use mfa_core::config::{Config, ConfigSource};

@@ -262,6 +262,7 @@ pub fn user(ctx: &Ctx, cmd: UserCmd) -> Result<()> {
             )?;
             forget_state(ctx, &name)
         }
+        UserCmd::Import(a) => super::user_import::run(ctx, a),
         UserCmd::Enable { name } => toggle(ctx, &name, true),
         UserCmd::Disable { name } => toggle(ctx, &name, false),
         UserCmd::Unlock { name } => {

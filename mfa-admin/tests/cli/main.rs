@@ -22,6 +22,7 @@ mod duo;
 mod duo_admin;
 mod groups;
 mod hostile_output;
+mod import;
 mod inactive;
 mod integrity;
 mod maintain;

@@ -178,6 +178,29 @@ fn a_backup_with_a_foreign_trigger_is_refused() {
     );
 }
 
+/// Finding 2b (low). SQLite's integrity check does not check foreign keys: a backup
+/// where a user names a group that is not there (edited with foreign keys off) was restored,
+/// and that user then silently had the global rules instead of any group's (not even the
+/// default group's: user_policy finds no group).
+#[test]
+fn a_backup_with_a_user_of_a_missing_group_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join("backup.db");
+    mandatory_ann_backup(d.path(), &file);
+    {
+        let c = rusqlite::Connection::open(&file).unwrap();
+        c.execute_batch(
+            "PRAGMA foreign_keys = OFF;
+             UPDATE users SET group_name = 'gone' WHERE name = 'ann';",
+        )
+        .unwrap();
+    }
+    let (mut b, _) = Store::create(&d.path().join("b.db")).unwrap();
+    let restored = b.restore(&file, now());
+    let err = restored.expect_err("a user of a missing group was restored");
+    assert!(err.to_string().contains("foreign keys"), "{err}");
+}
+
 /// What a sound restore still does (the guard above must not refuse a plain backup, nor
 /// one of an earlier schema): a backup of this build restores and ann is mandatory again.
 #[test]

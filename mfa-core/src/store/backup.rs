@@ -241,6 +241,24 @@ impl Store {
         let restored = Store::open(copy).map_err(|e| refused(copy, &e.to_string()))?;
         mfa_store(&restored.conn).map_err(|why| refused(copy, &why))?;
         same_schema(&restored.conn).map_err(|why| refused(copy, &why))?;
+        // Foreign keys are not part of SQLite's integrity check: a user of a group that is
+        // not there (a file edited with foreign keys off) would silently lose the group's
+        // rules (user_policy then finds no group: the global ones apply).
+        let dangling: i64 =
+            restored
+                .conn
+                .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                    r.get(0)
+                })?;
+        if dangling > 0 {
+            return Err(refused(
+                copy,
+                &format!(
+                    "{dangling} row(s) name what is not there (foreign keys: e.g. a user of a \
+                     group that does not exist): damaged or edited by hand"
+                ),
+            ));
+        }
         let users = count_users(&restored.conn)?;
         let _lock = crate::snapshot::lock(&self.path, false)?;
         // The database as it is, aside.

@@ -131,9 +131,12 @@ pub enum Command {
     /// unassigned=allow, method none: the line says which); 4 mfa could not work (rules
     /// unreadable, sender down, ...), whatever fail_mode says; 128+N killed by signal N (a
     /// terminal gets its settings back). Non-root applications run it through sudo with a
-    /// rule naming it, e.g. `www-data ALL=(root) NOPASSWD: /usr/sbin/mfa-admin verify *`;
-    /// through sudo, --config and MFA_CONFIG are taken only for a file whose path nobody but
-    /// root can change (exit 2 otherwise).
+    /// rule naming it, e.g. `www-data ALL=(root) NOPASSWD: /usr/sbin/mfa-admin verify *`.
+    /// Through sudo (or doas) it answers only for the services mfa-verify and
+    /// mfa-verify-NAME (a proven factor leaves a repeat-window grant for the service and
+    /// address, which no PAM service's logins may inherit; mfa-verify-NAME takes the rules
+    /// of mfa-verify until it has its own), and takes --config and MFA_CONFIG only for a
+    /// file whose path nobody but root can change (exit 2 otherwise).
     Verify(VerifyArgs),
     /// Diagnose this installation: files, database, spool, sender, PAM and sshd setup
     ///

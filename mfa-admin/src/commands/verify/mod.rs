@@ -11,6 +11,12 @@
 //! fail_mode says: a script must never read "mfa is down" as a pass), 2 bad input (checked
 //! before anything is read or asked).
 //!
+//! Run through sudo (or doas) by an application's account, it answers only for the services
+//! `mfa-verify` and `mfa-verify-NAME` (a proven factor leaves a repeat-window grant for the
+//! service and address: one for sshd would let SSH logins from an address the caller chose
+//! skip the second factor), and takes a configuration other than the default only from a
+//! path nobody but root can change.
+//!
 //! Self-enrollment happens only when the answers come from a terminal and the process was
 //! started through sudo by the user being verified (`SUDO_USER` is that user): a conversation
 //! run by another account (an application calling `sudo mfa-admin verify alice`, root at a
@@ -72,8 +78,23 @@ pub fn run(source: &ConfigSource, args: &VerifyArgs, json: bool) -> u8 {
     // Through sudo, the caller must not choose which rules apply: a configuration named by
     // --config or MFA_CONFIG counts only when nobody but root could have written it or the
     // directories on its way.
-    let sudo_user = std::env::var_os("SUDO_USER").filter(|s| !s.is_empty());
-    let source = match &sudo_user {
+    let caller = caller();
+    if let Some(c) = &caller
+        && !for_verify(&checked.req.service)
+    {
+        eprintln!(
+            "mfa-admin verify: run through sudo by {}, it answers only for the service \
+             {DEFAULT_SERVICE} or services named {DEFAULT_SERVICE}-NAME, not {:?}: a proven \
+             factor leaves a repeat-window grant for the service and address, which that \
+             service's logins would honour; give the application a service of its own, such as \
+             {DEFAULT_SERVICE}-webapp (its rules: `service set {DEFAULT_SERVICE}-webapp totp`, \
+             else those of {DEFAULT_SERVICE})",
+            visible(c),
+            checked.req.service
+        );
+        return BAD_INPUT;
+    }
+    let source = match &caller {
         Some(caller) if source.explicit => match root_only_path(&source.path) {
             Ok(path) => ConfigSource {
                 path,
@@ -84,7 +105,7 @@ pub fn run(source: &ConfigSource, args: &VerifyArgs, json: bool) -> u8 {
                     "mfa-admin verify: run through sudo by {}, it takes a configuration other \
                      than the default only from a path nobody but root can change: {why} \
                      (as root outside sudo, env -u SUDO_USER lifts this)",
-                    visible(&caller.to_string_lossy())
+                    visible(caller)
                 );
                 return BAD_INPUT;
             }
@@ -120,7 +141,7 @@ pub fn run(source: &ConfigSource, args: &VerifyArgs, json: bool) -> u8 {
     let terminal = conv::stdin_is_terminal();
     let outcome = if terminal {
         let mut c = conv::Terminal::new(checked.timeout);
-        if may_enrol(&req.user, sudo_user.as_deref()) {
+        if may_enrol(&req.user, caller.as_deref()) {
             auth::authenticate(&config, &req, &mut c, FailMode::Secure)
         } else {
             auth::authenticate_without_enrollment(&config, &req, &mut c, FailMode::Secure)
@@ -220,9 +241,31 @@ fn root_only_path(path: &std::path::Path) -> std::result::Result<std::path::Path
     Ok(real)
 }
 
+/// Who ran verify through sudo (`SUDO_USER`) or doas (`DOAS_USER`), which set these
+/// themselves: the account it answers for, not root. `None` when root ran it directly.
+fn caller() -> Option<String> {
+    ["SUDO_USER", "DOAS_USER"]
+        .iter()
+        .filter_map(std::env::var_os)
+        .find(|v| !v.is_empty())
+        .map(|v| v.to_string_lossy().into_owned())
+}
+
+/// Whether a service is one a caller through sudo may name: `mfa-verify` or
+/// `mfa-verify-NAME`. Repeat-window grants are kept per service and address, so these never
+/// give a PAM service's logins a grant (`mfa-verify-NAME` takes the rules of `mfa-verify`
+/// while it has none of its own).
+fn for_verify(service: &str) -> bool {
+    service == DEFAULT_SERVICE
+        || service
+            .strip_prefix(DEFAULT_SERVICE)
+            .and_then(|r| r.strip_prefix('-'))
+            .is_some_and(|name| !name.is_empty())
+}
+
 /// Whether this run may enrol the user: started through sudo by that very user.
-fn may_enrol(user: &str, sudo_user: Option<&std::ffi::OsStr>) -> bool {
-    sudo_user.is_some_and(|s| s == user)
+fn may_enrol(user: &str, caller: Option<&str>) -> bool {
+    caller.is_some_and(|s| s == user)
 }
 
 /// The exit status of an outcome.
@@ -322,9 +365,9 @@ fn syslog(req: &Request, outcome: &Outcome) {
         outcome.name(),
         logline::outcome_fields(outcome)
     );
-    if let Some(caller) = std::env::var_os("SUDO_USER") {
+    if let Some(caller) = caller() {
         text.push(' ');
-        text.push_str(&logline::field("sudo_user", &caller.to_string_lossy()));
+        text.push_str(&logline::field("caller", &caller));
     }
     let Ok(c) = std::ffi::CString::new(text.replace('\0', "")) else {
         return;
@@ -371,6 +414,24 @@ mod tests {
     }
 
     #[test]
+    fn services_a_sudo_caller_may_name() {
+        for ok in ["mfa-verify", "mfa-verify-webapp", "mfa-verify-a-b"] {
+            assert!(for_verify(ok), "{ok}");
+        }
+        for bad in [
+            "sshd",
+            "mfa",
+            "mfa-verify-",
+            "mfa-verifyx",
+            "xmfa-verify",
+            "sudo",
+            "*",
+        ] {
+            assert!(!for_verify(bad), "{bad}");
+        }
+    }
+
+    #[test]
     fn the_account_spelling_of_a_name() {
         use nix::errno::Errno;
         let folding = |n: &str| Ok(Some(n.to_lowercase()));
@@ -388,10 +449,9 @@ mod tests {
 
     #[test]
     fn enrolment_only_for_the_sudo_caller_itself() {
-        use std::ffi::OsStr;
-        assert!(may_enrol("alice", Some(OsStr::new("alice"))));
-        assert!(!may_enrol("alice", Some(OsStr::new("www-data"))));
-        assert!(!may_enrol("alice", Some(OsStr::new("Alice"))));
+        assert!(may_enrol("alice", Some("alice")));
+        assert!(!may_enrol("alice", Some("www-data")));
+        assert!(!may_enrol("alice", Some("Alice")));
         assert!(
             !may_enrol("alice", None),
             "root at a shell does not enrol users"

@@ -53,12 +53,13 @@ fn command(env: &Env, args: &[&str], envs: &[(&str, &str)]) -> Command {
     cmd
 }
 
-/// mfa-admin with `args` and `envs`, its three standard streams piped, no SUDO_USER or
-/// MFA_CONFIG of the test's own.
+/// mfa-admin with `args` and `envs`, its three standard streams piped, no SUDO_USER,
+/// DOAS_USER or MFA_CONFIG of the test's own.
 fn prepare(cmd: &mut Command, args: &[&str], envs: &[(&str, &str)]) {
     cmd.args(args)
         .env_remove("MFA_CONFIG")
         .env_remove("SUDO_USER")
+        .env_remove("DOAS_USER")
         .env("TZ", "UTC")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -115,8 +115,89 @@ fn the_syslog_line_is_the_modules_with_the_sudo_caller() {
     assert!(
         line.ends_with(
             "mfa-verify(mfa-verify): user=alice rhost=192.0.2.9 tty=\"web app\" \
-             outcome=success method=totp to=\"\" sudo_user=www-data"
+             outcome=success method=totp to=\"\" caller=www-data"
         ),
         "{line:?}"
     );
+}
+
+/// Through sudo, verify answers only for mfa-verify and mfa-verify-NAME: a proven factor
+/// leaves a repeat-window grant for the service and address, and one for sshd from an
+/// address the application chose would let SSH logins from there skip the second factor.
+#[test]
+fn sudo_callers_answer_only_for_verify_services() {
+    let env = setup("totp");
+    let key = enrol_totp(&env);
+    env.ok(&["settings", "set", "repeat_window=1h"]);
+    env.ok(&["service", "set", "sshd", "totp"]);
+    let run = |caller: (&str, &str), args: &[&str], input: &[u8]| {
+        let mut child = command(&env, args, &[caller]).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        wait(child, Duration::from_secs(30))
+    };
+    let code = key.code_at(now()).unwrap();
+    let attack = [
+        "verify",
+        "alice",
+        "--service",
+        "sshd",
+        "--address",
+        "203.0.113.9",
+    ];
+    for caller in [("SUDO_USER", "www-data"), ("DOAS_USER", "www-data")] {
+        let o = run(caller, &attack, format!("{code}\n").as_bytes());
+        assert_eq!(o.code, 2, "{o:?}");
+        assert!(
+            o.stderr.contains("mfa-verify-NAME") && o.stderr.contains("www-data"),
+            "{o:?}"
+        );
+        assert!(
+            !o.stderr.contains("Authenticator code"),
+            "nothing asked: {o:?}"
+        );
+    }
+    assert_eq!(
+        mfa_core::grants::last(&env.db(), "alice", "sshd", "203.0.113.9"),
+        None,
+        "no grant for sshd"
+    );
+    // An application's own service takes mfa-verify's rules until it has its own, and its
+    // grant is its own.
+    let mine = [
+        "verify",
+        "alice",
+        "--service",
+        "mfa-verify-webapp",
+        "--address",
+        "203.0.113.9",
+    ];
+    let o = run(
+        ("SUDO_USER", "www-data"),
+        &mine,
+        format!("{code}\n").as_bytes(),
+    );
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(
+        o.stderr.contains("Authenticator code"),
+        "mfa-verify's method: {o:?}"
+    );
+    assert!(
+        mfa_core::grants::last(&env.db(), "alice", "mfa-verify-webapp", "203.0.113.9").is_some()
+    );
+    assert_eq!(
+        mfa_core::grants::last(&env.db(), "alice", "sshd", "203.0.113.9"),
+        None
+    );
+    // Inside the window, the same service from the same address is not required (3), never 0.
+    let o = run(("SUDO_USER", "www-data"), &mine, b"000000\n");
+    assert_eq!(o.code, 3, "{o:?}");
+    // Root itself (no sudo) may try any service's rules.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mfa-admin"));
+    child.arg("--config").arg(&env.config);
+    prepare(&mut child, &["verify", "alice", "--service", "sshd"], &[]);
+    let mut child = child.spawn().unwrap();
+    drop(child.stdin.take());
+    let o = wait(child, Duration::from_secs(30));
+    assert_eq!(o.code, 1, "asked, and end of input: {o:?}");
+    assert!(o.stderr.contains("Authenticator code"), "{o:?}");
 }

@@ -23,6 +23,7 @@ mod duo_admin;
 mod groups;
 mod hostile_output;
 mod import;
+mod import_attack;
 mod inactive;
 mod integrity;
 mod maintain;

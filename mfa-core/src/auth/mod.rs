@@ -332,8 +332,10 @@ fn run(
             let _ = conv.error(
                 "Second factor: enrol on a terminal (ssh, login) first; this service cannot enrol you.",
             );
-            let reason = "self-enrollment refused: the conversation is a calling server's \
-                          (mfa-check); the user enrols on a terminal (ssh, login) first"
+            let reason = "self-enrollment refused: the conversation is not the user's own \
+                          (a calling server's through mfa-check, or mfa-admin verify answered \
+                          from stdin or for another account); the user enrols on a terminal \
+                          (ssh, login) first"
                 .into();
             (Outcome::Deny { reason }, String::new())
         }

@@ -147,8 +147,24 @@ impl Import {
                 .map_err(|e| invalid!("line 1 (the header): {e}"))?
                 .to_ascii_lowercase();
             let Some(known) = COLUMNS.iter().find(|c| **c == name) else {
+                // Shown only when it looks like a column name: the first line of a file given
+                // by mistake (a link to /etc/shadow) must not be echoed into a terminal or a
+                // log.
+                let looks_like_a_column = name.len() <= 32
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ' '));
+                let shown = if looks_like_a_column {
+                    format!("{name:?}")
+                } else {
+                    format!(
+                        "{} (not shown: {} characters that are not a column name; is this a CSV of users?)",
+                        i + 1,
+                        name.chars().count()
+                    )
+                };
                 return Err(invalid!(
-                    "line 1 (the header): unknown column {name:?}; the columns are {}",
+                    "line 1 (the header): unknown column {shown}; the columns are {}",
                     COLUMNS.join(",")
                 ));
             };

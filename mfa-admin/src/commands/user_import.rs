@@ -4,6 +4,7 @@
 //! login). `--dry-run` checks and counts, writes nothing. One transaction, one audit line.
 
 use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use mfa_core::bulk::{self, Counts, Import};
@@ -35,20 +36,45 @@ struct Table {
 
 fn read_input(file: &Path) -> Result<(String, Vec<u8>)> {
     if file == Path::new("-") {
-        let mut b = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut b)
-            .map_err(|e| Error::io("standard input", e))?;
+        let b = read_capped(std::io::stdin(), "standard input")?;
         return Ok(("standard input".into(), b));
     }
-    let bytes = std::fs::read(file).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::Invalid(format!(
-            "{}: no such file",
-            visible(&file.display().to_string())
-        )),
-        _ => Error::io(file, e),
-    })?;
-    Ok((visible(&file.display().to_string()), bytes))
+    let shown = visible(&file.display().to_string());
+    // Non-blocking open: a FIFO nobody writes must not hang here (refused below).
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(file)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::Invalid(format!("{shown}: no such file")),
+            _ => Error::io(file, e),
+        })?;
+    let meta = f.metadata().map_err(|e| Error::io(file, e))?;
+    if !meta.is_file() {
+        return Err(invalid!(
+            "{shown}: not a regular file (a device, a FIFO or a directory); give a CSV file, or - for standard input"
+        ));
+    }
+    let bytes = read_capped(f, &shown)?;
+    Ok((shown, bytes))
+}
+
+/// The largest CSV read (about a million lines of users with contacts).
+const MAX_CSV: u64 = 128 << 20;
+
+/// Reads at most [`MAX_CSV`] bytes; more is refused (standard input may be endless).
+fn read_capped(r: impl Read, shown: &str) -> Result<Vec<u8>> {
+    let mut b = Vec::new();
+    r.take(MAX_CSV + 1)
+        .read_to_end(&mut b)
+        .map_err(|e| Error::io(shown, e))?;
+    if b.len() as u64 > MAX_CSV {
+        return Err(invalid!(
+            "{shown}: larger than {} MiB; split it into several files",
+            MAX_CSV >> 20
+        ));
+    }
+    Ok(b)
 }
 
 /// Splits the file into records: RFC 4180 quoting (a quoted field may hold commas, quotes

@@ -112,3 +112,35 @@ fn a_governing_group_cannot_be_deleted_by_any_order_of_commands() {
     assert_eq!(u.factors, Factors::parse("totp").unwrap());
     assert_eq!(snapshot_factors(&s), Ok(Factors::parse("totp").unwrap()));
 }
+
+/// Group names that differ only in case (finding 8, low: an administrator's typo): "Ops"
+/// mandatory and "ops" exempt could both exist, and `user set alice --group ops` made alice
+/// exempt when "Ops" was meant. The second name is refused.
+#[test]
+fn group_names_differing_only_in_case_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = store(d.path());
+    for name in ["OPS", "Ops", "oPs"] {
+        let r = s.change("t", "group add", |tx| {
+            groups::add(
+                tx,
+                name,
+                &GroupChange {
+                    exempt: Some(Some(true)),
+                    ..GroupChange::default()
+                },
+                1,
+            )?;
+            Ok(((), String::new()))
+        });
+        let e = r.expect_err(name);
+        assert!(matches!(e, mfa_core::Error::Conflict(_)), "{name}: {e}");
+        assert!(e.to_string().contains("\"ops\""), "{e}");
+    }
+    let names: Vec<String> = groups::list(s.conn())
+        .unwrap()
+        .into_iter()
+        .map(|g| g.name)
+        .collect();
+    assert_eq!(names, ["ops"]);
+}

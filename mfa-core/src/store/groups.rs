@@ -203,6 +203,20 @@ pub fn require(conn: &Connection, name: &str) -> Result<Group> {
 /// Creates a group with the settings of `change` (unset ones stay "not set").
 pub fn add(conn: &Connection, name: &str, change: &GroupChange, now: i64) -> Result<Group> {
     let name = crate::validate::group_name(name)?;
+    // Names that differ only in case ("Ops" mandatory, "ops" exempt) are one typo apart:
+    // `user set alice --group ops` must not silently pick the other one.
+    let alike: Option<String> = conn
+        .query_row(
+            "SELECT name FROM groups WHERE name = ?1 COLLATE NOCASE AND name <> ?1",
+            [&name],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(other) = alike {
+        return Err(Error::Conflict(format!(
+            "group {other:?} exists, and group names that differ only in case are refused (one typo would pick the other); choose another name, or `mfa-admin group set {other}`"
+        )));
+    }
     let n = conn.execute(
         "INSERT INTO groups (name, created) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
         params![name, now],

@@ -1,0 +1,627 @@
+"""Administering many users (issue 15) on the installed system: groups, notices, backups,
+the maintenance unit, bulk import and `mfa-admin verify`, driven through the real su (alice
+on a pseudo-terminal), the real sender (as user `mfa`) and the local SMTP server.
+
+1. A group following a Unix group (`mfaops`, made in the throwaway root): the target in it,
+   the group mandatory with only TOTP allowed: su asks for the authenticator code alone (no
+   menu, no mail), a right code (oathtool) passes, a passcode-shaped guess fails; `user show`
+   says the group comes from the Unix group. Out of the Unix group and after `maintain`: su
+   offers the passcode again.
+2. Notices: a lockout after three wrong passcodes mails the administrator once and the user
+   once, through the real sender; tries while locked out mail nobody.
+3. `user import --csv`: imported users log in with the mailed passcode; a bad line: exit 2,
+   its line number named, `export` unchanged.
+4. `user import --unix-group` with unassigned=enroll self_enroll=yes: records without
+   contacts, and su enrolls one.
+5. `backup` while 8 su logins run, then a change, then `restore`: the backup 0600 root, the
+   change undone, doctor passes, the database's mode and owner kept, the aside copy 0600,
+   a login after works, and every login during the backup was decided by the module.
+6. `mfa-admin verify USER --service X` with answers on stdin: the mailed passcode 0, a wrong
+   one 1, method none 3, the sender down under fail_mode=safe 4.
+7. The maintenance unit's ExecStart run as the unit runs it (root without capabilities, no
+   network, a read-only system but its ReadWritePaths, UMask 0077): inactive_after=1d
+   disables the user whose record is old and who never proved a factor, and mails them and
+   the administrator; a user whose record is as old but who just logged in through su (the
+   module's recorded success) stays enabled, as do the fresh ones.
+
+Each case puts back what it changed (settings, service methods, groups, Unix groups, users,
+keys, lockouts), also when it fails: later files see the system as the fixture made it.
+"""
+
+import contextlib
+import glob
+import grp
+import json
+import os
+import pwd
+import re
+import shlex
+import sqlite3
+import stat
+import subprocess
+import threading
+import time
+
+import pexpect
+import pytest
+
+from harness import (MENU_PROMPT, PASSCODE_PROMPT, SBIN, TOTP_PROMPT, WORK, WRONG_PASSCODE, User,
+                     admin, finish, mode_owner, run, spawn_as, transcript, wait_for, wrong)
+
+UMASK = "022"
+ADMIN = "admin@mfa.test"
+DATABASE = "/var/lib/mfa/mfa.db"
+SPOOL = "/var/spool/mfa"
+UNIT = "/lib/systemd/system/mfa-maintenance.service"
+LOCKED = "too many failures"  # the module's word for a locked-out account
+
+
+# ---- what a case changes, put back afterwards ------------------------------------------
+
+@contextlib.contextmanager
+def settings(**values):
+    """`settings set K=V ...` for the block; each setting as it was afterwards."""
+    rows = {r["key"]: r for r in json.loads(admin("settings", "show", "--json").stdout)}
+    admin("settings", "set", *[f"{k}={v}" for k, v in values.items()])
+    try:
+        yield
+    finally:
+        reset = [k for k in values if rows[k]["value"] == rows[k]["default"]]
+        keep = [f"{k}={rows[k]['value']}" for k in values if k not in reset]
+        if reset:
+            admin("settings", "reset", *reset)
+        if keep:
+            admin("settings", "set", *keep)
+
+
+@contextlib.contextmanager
+def service_method(service, method):
+    """`service set SERVICE METHOD` for the block; the rule as it was afterwards."""
+    rules = {r["service"]: r["method"] for r in json.loads(admin("service", "list", "--json").stdout)}
+    admin("service", "set", service, method)
+    try:
+        yield
+    finally:
+        if service in rules:
+            admin("service", "set", service, rules[service])
+        else:
+            admin("service", "del", service)
+
+
+@contextlib.contextmanager
+def unix_group(name, members):
+    """A Unix group with `members` (supplementary) in the throwaway root's /etc."""
+    run("groupadd", name)
+    try:
+        for m in members:
+            run("gpasswd", "-a", m, name)
+        yield name
+    finally:
+        run("groupdel", name, check=False)
+
+
+@contextlib.contextmanager
+def unix_user(name):
+    """A Unix account with a home and a password (a harness.User), removed afterwards."""
+    u = User(name)
+    run("useradd", "--create-home", "--shell", "/bin/bash", name)
+    try:
+        run("chpasswd", input=f"{name}:{u.password}\n")
+        yield u
+    finally:
+        run("userdel", "--remove", name, check=False)
+
+
+@contextlib.contextmanager
+def unlocked(user):
+    """The block may lock `user` out or count failures: both cleared afterwards."""
+    try:
+        yield
+    finally:
+        admin("user", "unlock", user, check=False)
+
+
+def user_json(name):
+    return json.loads(admin("user", "show", name, "--json").stdout)
+
+
+def mails(system, since):
+    """Every mail delivered after mark `since`: [(rcpt list, text)]."""
+    return [(m["rcpt"], system.mailbox.text(m["data"])) for m in system.mailbox._mails()[since[0]:]]
+
+
+def spool_idle():
+    """Nothing waiting in or claimed from the spool (the sender has sent what it was given)."""
+    return not any(os.listdir(f"{SPOOL}/{d}") for d in ("new", "cur", "tmp"))
+
+
+def quiet(system, since, secs=3.0):
+    """Waits for the spool to drain, then `secs` more; the mails after `since`."""
+    wait_for(spool_idle, 20, f"the sender to empty {SPOOL}/new (see {WORK}/sender.log)")
+    time.sleep(secs)
+    wait_for(spool_idle, 20, f"the sender to empty {SPOOL}/new (see {WORK}/sender.log)")
+    return mails(system, since)
+
+
+def su_start(system, who="target"):
+    """su by alice to `who` on a terminal, past the password: returns the child."""
+    user = system.target if who == "target" else who
+    child = spawn_as("alice", ["su", user.name, "-c", "id"], UMASK)
+    child.expect("Password: ")
+    child.sendline(user.password)
+    return child
+
+
+# ---- 1. a group that follows a Unix group ----------------------------------------------
+
+@pytest.fixture
+def ops_group(system):
+    """Unix group mfaops with target in it; group ops following it (mandatory, TOTP only);
+    target with an authenticator key besides its email contact; su's method `any`."""
+    t = system.target
+    with contextlib.ExitStack() as undo:
+        undo.enter_context(unix_group("mfaops", [t.name]))
+        undo.enter_context(service_method("su", "any"))
+        undo.enter_context(unlocked(t.name))
+        out = json.loads(admin("totp", "enroll", t.name, "--json").stdout)
+        undo.callback(admin, "totp", "remove", t.name, check=False)
+        t.totp_key, t.totp_step = out["key"], 0
+        admin("group", "add", "ops", "--unix-group", "mfaops", "--mandatory", "yes",
+              "--factors", "totp")
+        undo.callback(admin, "group", "del", "ops", check=False)
+        undo.callback(admin, "group", "set", "ops", "--unix-group", "none", check=False)
+        admin("group", "sync")
+        yield t
+
+
+def test_group_following_a_unix_group_allows_only_totp(system, ops_group):
+    t = ops_group
+    j = user_json(t.name)
+    assert j["effective"]["group"]["value"] == "ops", j
+    assert j["effective"]["group"]["from"] == "unix", j
+    assert j["effective"]["factors"]["value"] == "totp", j
+    assert "ops (through Unix group mfaops)" in admin("user", "show", t.name).stdout
+
+    # The authenticator code alone: no menu, no passcode sent.
+    mark = system.mailbox.mark()
+    child = su_start(system)
+    i = child.expect([TOTP_PROMPT, MENU_PROMPT, PASSCODE_PROMPT, pexpect.EOF])
+    assert i == 0, f"want the authenticator prompt alone:\n{transcript(child)}"
+    child.sendline(t.totp())
+    out, status = finish(child)
+    assert status == 0 and f"uid={t.uid}(" in out, out
+    system.assert_logged(t.name, "su", "success")
+    assert system.last_auth(t.name)["method"] == "totp", system.last_auth(t.name)
+
+    # A guess shaped like a passcode (six digits, none sent) at the same prompt: refused.
+    child = su_start(system)
+    i = child.expect([TOTP_PROMPT, MENU_PROMPT, PASSCODE_PROMPT, pexpect.EOF])
+    assert i == 0, transcript(child)
+    child.sendline(t.wrong_totp())
+    out, status = finish(child)
+    assert status == 1 and "uid=" not in out, out
+    system.assert_logged(t.name, "su", "deny")
+    sent = [m for m in quiet(system, mark, secs=1) if t.email in m[0]]
+    assert not sent, f"a TOTP-only group member was mailed: {sent}"
+
+    # Out of the Unix group: nothing changes until mfa-admin resolves it (no NSS in a
+    # login), then the maintenance run does and su offers the passcode again.
+    run("gpasswd", "-d", t.name, "mfaops")
+    assert user_json(t.name)["effective"]["group"]["value"] == "ops", "resolved before maintain"
+    admin("maintain")
+    j = user_json(t.name)
+    assert j["effective"]["group"]["value"] is None, j
+    assert j["effective"]["factors"]["value"] == "all", j
+    mark = system.mailbox.mark()
+    child = su_start(system)
+    i = child.expect([MENU_PROMPT, TOTP_PROMPT, PASSCODE_PROMPT, pexpect.EOF])
+    assert i == 0, f"want a menu (authenticator and passcode):\n{transcript(child)}"
+    menu = child.before
+    pick = re.search(r"(\d)\) passcode to ", menu)
+    assert pick, f"no passcode in the menu:\n{menu}"
+    child.sendline(pick.group(1))
+    child.expect(PASSCODE_PROMPT)
+    child.sendline(system.mailbox.code(t.email, child.match.group(1), mark))
+    out, status = finish(child)
+    assert status == 0 and f"uid={t.uid}(" in out, out
+    assert system.last_auth(t.name)["method"] == "passcode", system.last_auth(t.name)
+
+
+# ---- 2. lockout notices through the real sender -----------------------------------------
+
+def su_wrong_passcode(system, mark):
+    """One su by alice to target with a wrong passcode (the mailed one plus one)."""
+    t = system.target
+    child = su_start(system)
+    i = child.expect([PASSCODE_PROMPT, pexpect.EOF, MENU_PROMPT])
+    assert i == 0, transcript(child)
+    code = system.mailbox.code(t.email, child.match.group(1), mark)
+    child.sendline(wrong(code))
+    out, status = finish(child)
+    assert status == 1 and "uid=" not in out, out
+    return out
+
+
+def notices(found, rcpt, words):
+    return [text for to, text in found if rcpt in to and words in text]
+
+
+def test_lockout_notices_one_to_the_admin_one_to_the_user(system):
+    t = system.target
+    with settings(admin_email=ADMIN, notify_admin="lockout", notify_user="lockout",
+                  lockout_after="3", lockout_for="15m"), unlocked(t.name):
+        admin("user", "unlock", t.name)
+        start = system.mailbox.mark()
+        for n in range(3):
+            out = su_wrong_passcode(system, system.mailbox.mark())
+            assert WRONG_PASSCODE in out, f"try {n + 1}: {out}"
+        assert user_json(t.name)["locked_until"] > time.time(), user_json(t.name)
+        system.mailbox.wait_mail(ADMIN, start)
+        # While locked out: refused before any passcode is sent, and nobody told again.
+        locked_mark = system.mailbox.mark()
+        for _ in range(2):
+            child = su_start(system)
+            out, status = finish(child)
+            assert status == 1 and LOCKED in out and "uid=" not in out, out
+        found = quiet(system, start)
+        admin_notes = notices(found, ADMIN, "user target was locked out")
+        user_notes = notices(found, t.email, "your account was locked out")
+        assert len(admin_notes) == 1, f"notices to the admin: {admin_notes}"
+        assert len(user_notes) == 1, f"notices to the user: {user_notes}"
+        assert "after 3 failed attempts on su" in admin_notes[0], admin_notes[0]
+        assert len([m for m in found if ADMIN in m[0]]) == 1, "the admin got something else too"
+        later = mails(system, locked_mark)
+        assert not later, f"mail while locked out: {later}"
+
+
+# ---- 5. backup while logins run, then restore ---------------------------------------------
+
+def login_loop(system, stop, outcomes):
+    """su by alice to target with a wrong passcode, again and again until `stop`: each
+    outcome (exit status, whether the module refused the code, the output when not)."""
+    t = system.target
+    while not stop.is_set():
+        child = spawn_as("alice", ["su", t.name, "-c", "id"], UMASK, timeout=60)
+        try:
+            child.expect("Password: ")
+            child.sendline(t.password)
+            i = child.expect([PASSCODE_PROMPT, pexpect.EOF, MENU_PROMPT, TOTP_PROMPT])
+            if i == 0:
+                child.sendline("000000")
+            out, status = finish(child, timeout=60)
+        except pexpect.ExceptionPexpect as e:
+            out, status = f"{transcript(child)}\n[{type(e).__name__}]", None
+            child.close(force=True)
+        refused = status == 1 and WRONG_PASSCODE in out
+        outcomes.append((status, refused, "" if refused else out))
+
+
+def aside_copies():
+    return set(glob.glob(f"{DATABASE}.before-restore-*"))
+
+
+def test_backup_during_logins_then_restore(system, tmp_path):
+    t, bak = system.target, "/root/mfa.bak"
+    db_before = mode_owner(DATABASE)
+    asides = aside_copies()
+    stop, outcomes, threads = threading.Event(), [], []
+    with contextlib.ExitStack() as undo:
+        undo.enter_context(settings(lockout_after="0"))
+        undo.enter_context(unlocked(t.name))
+        undo.callback(lambda: [os.unlink(p) for p in aside_copies() - asides])
+        undo.callback(lambda: os.path.exists(bak) and os.unlink(bak))
+        undo.callback(admin, "user", "del", "bkp", check=False)
+        undo.callback(admin, "user", "del", "late", check=False)
+        admin("user", "add", "bkp")
+        admin("contact", "add", "bkp", "--email", "bkp@mfa.test")
+
+        def stop_logins():
+            stop.set()
+            for th in threads:
+                th.join(timeout=90)
+        undo.callback(stop_logins)
+        for _ in range(8):
+            th = threading.Thread(target=login_loop, args=(system, stop, outcomes), daemon=True)
+            th.start()
+            threads.append(th)
+        wait_for(lambda: len(outcomes) >= 8, 60, "8 logins to finish")
+        began = time.monotonic()
+        b = admin("backup", bak)
+        took = time.monotonic() - began
+        n_before = len(outcomes)
+        wait_for(lambda: len(outcomes) >= n_before + 8, 60, "8 more logins after the backup")
+        stop_logins()
+        assert not any(th.is_alive() for th in threads), "a login loop is still running"
+
+        odd = [o for o in outcomes if not o[1]]
+        assert not odd, f"{len(odd)} of {len(outcomes)} logins not refused by the module " \
+                        f"for the wrong code during the backup:\n{odd[:3]}\n{system.logs()}"
+        assert mode_owner(bak) == (0o600, "root", "root"), mode_owner(bak)
+        assert took < 30, f"the backup took {took:.1f}s beside 8 logins"
+        print(f"backup: {took:.2f}s beside 8 su loops ({len(outcomes)} logins): {b.stdout.strip()}")
+
+        # A change after the backup, then the restore undoes it.
+        admin("user", "del", "bkp")
+        admin("user", "add", "late")
+        r = admin("restore", bak)
+        assert "before-restore-" in r.stdout + r.stderr, r
+        # The restore raised every TOTP user's newest step to now: alice's next code is later.
+        system.alice.totp_step = int(time.time()) // 30 + 1
+        names = {u["name"] for u in json.loads(admin("user", "list", "--json").stdout)}
+        assert "bkp" in names and "late" not in names, names
+        assert "bkp@mfa.test" in json.dumps(user_json("bkp")["contacts"]), user_json("bkp")
+        assert mode_owner(DATABASE) == db_before, (mode_owner(DATABASE), db_before)
+        new = aside_copies() - asides
+        assert len(new) == 1, new
+        assert mode_owner(new.pop())[0] == 0o600
+        d = admin("doctor", check=False)
+        fails = [l for l in (d.stdout + d.stderr).splitlines() if l.lstrip().startswith("FAIL")]
+        assert d.returncode == 0 and not fails, d.stdout + d.stderr
+
+        # A login after the restore works (passcode from the mail).
+        mark = system.mailbox.mark()
+        child = su_start(system)
+        i = child.expect([PASSCODE_PROMPT, pexpect.EOF, MENU_PROMPT])
+        assert i == 0, transcript(child)
+        child.sendline(system.mailbox.code(t.email, child.match.group(1), mark))
+        out, status = finish(child)
+        assert status == 0 and f"uid={t.uid}(" in out, out
+
+
+# ---- 7. the maintenance unit as installed ---------------------------------------------------
+
+def unit_values(path, key):
+    with open(path) as f:
+        return [l.split("=", 1)[1].strip() for l in f if l.startswith(f"{key}=")]
+
+
+SANDBOX = r'''
+set -eu
+rw=$1; shift
+# ReadWritePaths: their own mounts, left writable.
+for p in $rw; do mount --bind "$p" "$p"; done
+# ProtectSystem=strict: every other mount read-only.
+for mp in $(awk '{print $5}' /proc/self/mountinfo | sort -u); do
+  case " $rw " in *" $mp "*) continue ;; esac
+  mount -o remount,bind,ro "$mp" 2>/dev/null || true
+done
+# PrivateTmp, ProtectHome.
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mount -t tmpfs -o mode=1777 tmpfs /var/tmp
+for h in /home /root; do mount -t tmpfs -o mode=0 tmpfs "$h"; done
+umask "$UNIT_UMASK"
+exec setpriv --no-new-privs --bounding-set=-all --inh-caps=-all --ambient-caps=-all -- \
+  env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@"
+'''
+
+
+def as_the_unit(argv):
+    """`argv` as mfa-maintenance.service runs its ExecStart: root without capabilities
+    (CapabilityBoundingSet=, NoNewPrivileges), a new network namespace (PrivateNetwork),
+    every mount read-only but ReadWritePaths (ProtectSystem=strict), a private /tmp, no
+    /home nor /root, the unit's UMask and a bare environment. Not emulated: the seccomp
+    filter and the other Protect*/Restrict* settings."""
+    rw = " ".join(p for v in unit_values(UNIT, "ReadWritePaths") for p in v.split())
+    umask = (unit_values(UNIT, "UMask") or ["0022"])[0]
+    return subprocess.run(["unshare", "--mount", "--net", "--propagation", "private",
+                           "bash", "-c", SANDBOX, "sandbox", rw, *argv],
+                          capture_output=True, text=True, env={"UNIT_UMASK": umask,
+                                                               "PATH": os.environ["PATH"]})
+
+
+def set_created(name, when):
+    with contextlib.closing(sqlite3.connect(DATABASE, timeout=30)) as db:
+        with db:
+            n = db.execute("UPDATE users SET created = ? WHERE name = ?", (when, name)).rowcount
+    assert n == 1, f"no user {name} in {DATABASE}"
+
+
+def test_maintenance_unit_disables_the_inactive_user(system):
+    t = system.target
+    exec_start = unit_values(UNIT, "ExecStart")
+    assert exec_start == [f"{SBIN}/mfa-admin maintain"], exec_start
+    # The sandbox is what it claims: no capability, nothing writable outside the paths.
+    probe = as_the_unit(["sh", "-c", "grep CapEff /proc/self/status; umask; "
+                         "touch /etc/mfa/.probe && echo WROTE-ETC; "
+                         "touch /var/lib/mfa/.probe && echo WROTE-LIB; rm -f /var/lib/mfa/.probe"])
+    assert "CapEff:\t0000000000000000" in probe.stdout, probe
+    assert "WROTE-ETC" not in probe.stdout and "WROTE-LIB" in probe.stdout, probe
+    assert "0077" in probe.stdout, probe
+
+    old = int(time.time()) - 10 * 86400
+    with contextlib.ExitStack() as undo:
+        undo.enter_context(settings(inactive_after="1d", admin_email=ADMIN,
+                                    notify_admin="disabled", notify_user="disabled"))
+        back = undo.enter_context(unix_user("comeback"))
+        for name in ("idle1", "fresh1", back.name):
+            undo.callback(admin, "user", "del", name, check=False)
+            admin("user", "add", name)
+            admin("contact", "add", name, "--email", f"{name}@mfa.test")
+        set_created("idle1", old)
+        set_created(back.name, old)
+        listed = {u["name"] for u in json.loads(admin("user", "list", "--inactive", "1d", "--json").stdout)}
+        assert {"idle1", back.name} <= listed and "fresh1" not in listed, listed
+
+        # comeback proves a factor through su: the module's record of it keeps them enabled.
+        mark = system.mailbox.mark()
+        child = su_start(system, back)
+        assert child.expect([PASSCODE_PROMPT, pexpect.EOF, MENU_PROMPT]) == 0, transcript(child)
+        child.sendline(system.mailbox.code(back.email, child.match.group(1), mark))
+        out, status = finish(child)
+        assert status == 0 and f"uid={back.uid}(" in out, out
+
+        mark = system.mailbox.mark()
+        p = as_the_unit(exec_start[0].split())
+        assert p.returncode == 0, f"the unit's run exited {p.returncode}:\n{p.stdout}{p.stderr}"
+        enabled = {n: user_json(n)["enabled"] for n in ("idle1", "fresh1", back.name, t.name, "alice")}
+        assert enabled == {"idle1": False, "fresh1": True, back.name: True, t.name: True,
+                           "alice": True}, \
+            f"{enabled}\n{p.stdout}{p.stderr}"
+        user_note = system.mailbox.wait_mail("idle1@mfa.test", mark)
+        admin_note = system.mailbox.wait_mail(ADMIN, mark)
+        assert "your account was disabled" in user_note, user_note
+        assert "user idle1 was disabled" in admin_note and "inactive_after =" in admin_note, admin_note
+        found = quiet(system, mark, secs=1)
+        assert len(found) == 2, f"want exactly the two notices about idle1: {found}"
+        # A second run disables nobody and mails nobody.
+        mark = system.mailbox.mark()
+        p = as_the_unit(exec_start[0].split())
+        assert p.returncode == 0, p
+        assert not quiet(system, mark, secs=1), "the second run mailed again"
+
+
+# ---- 3. user import --csv -----------------------------------------------------------------
+
+def su_passcode_login(system, user):
+    """su by alice to `user` (a harness.User) with the passcode from the mail: (out, status)."""
+    mark = system.mailbox.mark()
+    child = su_start(system, user)
+    i = child.expect([PASSCODE_PROMPT, pexpect.EOF, MENU_PROMPT, TOTP_PROMPT])
+    assert i == 0, f"no passcode prompt for {user.name}:\n{transcript(child)}"
+    child.sendline(system.mailbox.code(user.email, child.match.group(1), mark))
+    return finish(child)
+
+
+def test_user_import_csv_then_login(system, tmp_path):
+    with contextlib.ExitStack() as undo:
+        imp = undo.enter_context(unix_user("imp1"))
+        undo.callback(admin, "group", "del", "importers", check=False)
+        admin("group", "add", "importers", "--description", "imported")
+        names = ["imp1", "imp2", "imp3"]
+        for n in names:
+            undo.callback(admin, "user", "del", n, check=False)
+        good = tmp_path / "users.csv"
+        good.write_text("user,full_name,group,email,sms\n"
+                        f'imp1,"Imp, One",importers,{imp.email},\n'
+                        "imp2,Imp Two,,imp2@mfa.test;imp2b@mfa.test,+14155550123\n"
+                        "imp3,,importers,,\n")
+        r = admin("user", "import", "--csv", str(good))
+        print(r.stdout)
+        assert "3 users added" in r.stdout, r
+        j = user_json("imp1")
+        assert j["full_name"] == "Imp, One", j
+        assert (j["effective"]["group"]["value"], j["effective"]["group"]["from"]) == ("importers", "user"), j
+        assert imp.email in json.dumps(j["contacts"]), j
+        assert len(user_json("imp2")["contacts"]) == 3, user_json("imp2")
+        assert user_json("imp3")["contacts"] == [], user_json("imp3")
+
+        out, status = su_passcode_login(system, imp)
+        assert status == 0 and f"uid={imp.uid}(" in out, out
+        system.assert_logged("imp1", "su", "success")
+
+        # A bad line (line 3: an address that is not one; line 4: an unknown group): the
+        # whole file refused, both named, nothing written.
+        before = admin("export").stdout
+        bad = tmp_path / "bad.csv"
+        bad.write_text("user,group,email\n"
+                       "imp4,importers,imp4@mfa.test\n"
+                       "imp5,,not-an-address\n"
+                       "imp6,nosuchgroup,imp6@mfa.test\n")
+        for n in ("imp4", "imp5", "imp6"):
+            undo.callback(admin, "user", "del", n, check=False)
+        p = admin("user", "import", "--csv", str(bad), check=False)
+        assert p.returncode == 2, p
+        assert "line 3" in p.stderr and "line 4" in p.stderr, p.stderr
+        assert "line 2" not in p.stderr, p.stderr
+        assert admin("export").stdout == before, "a refused import changed the rules"
+        names = {u["name"] for u in json.loads(admin("user", "list", "--json").stdout)}
+        assert not names & {"imp4", "imp5", "imp6"}, names
+
+
+# ---- 4. user import --unix-group, then enrollment at su ------------------------------------
+
+def test_user_import_unix_group_then_enroll(system):
+    with contextlib.ExitStack() as undo:
+        new = undo.enter_context(unix_user("newbie"))
+        undo.enter_context(unix_group("mfanew", [new.name, "alice"]))
+        undo.enter_context(settings(unassigned="enroll", self_enroll="yes"))
+        undo.callback(admin, "user", "del", new.name, check=False)
+        had = {u["name"] for u in json.loads(admin("user", "list", "--json").stdout)}
+        assert new.name not in had
+        r = admin("user", "import", "--unix-group", "mfanew")
+        names = {u["name"] for u in json.loads(admin("user", "list", "--json").stdout)}
+        assert names - had == {new.name}, (names - had, r.stdout)  # alice had a record
+        assert user_json(new.name)["contacts"] == [], user_json(new.name)
+
+        mark = system.mailbox.mark()
+        child = su_start(system, new)
+        i = child.expect(["Email address or mobile number: ", PASSCODE_PROMPT, pexpect.EOF])
+        assert i == 0, f"no enrollment for an imported user without contacts:\n{transcript(child)}"
+        child.sendline(new.email)
+        child.expect(PASSCODE_PROMPT)
+        child.sendline(system.mailbox.code(new.email, child.match.group(1), mark))
+        out, status = finish(child)
+        assert status == 0 and f"uid={new.uid}(" in out, out
+        assert "registered" in out, out
+        contacts = user_json(new.name)["contacts"]
+        assert len(contacts) == 1 and new.email in json.dumps(contacts), contacts
+        # Enrolled: the next login sends the passcode there, no enrollment.
+        out, status = su_passcode_login(system, new)
+        assert status == 0, out
+
+
+# ---- 6. mfa-admin verify on the installed system --------------------------------------------
+
+VERIFY_SERVICE = "mfa-verify-sys"
+
+
+def verify(user, *args, answer=None, system=None, timeout=40):
+    """`mfa-admin verify USER --service VERIFY_SERVICE ARGS` with answers on a pipe: the
+    passcode from the mail when `answer` is "right", that plus one when "wrong", nothing
+    (end of input) when None. Returns (exit status, everything it wrote)."""
+    from pexpect.popen_spawn import PopenSpawn
+    cmd = " ".join(shlex.quote(a) for a in
+                   [f"{SBIN}/mfa-admin", "verify", user.name, "--service", VERIFY_SERVICE, *args])
+    mark = system.mailbox.mark() if system else None
+    child = PopenSpawn(["sh", "-c", f"exec {cmd} 2>&1"], encoding="utf-8", timeout=timeout)
+    if answer is not None:
+        child.expect(PASSCODE_PROMPT)
+        prefix = child.match.group(1)
+        code = system.mailbox.code(user.email, prefix, mark)
+        child.sendline(code if answer == "right" else wrong(code))
+    else:
+        child.proc.stdin.close()
+    child.expect(pexpect.EOF)
+    status = child.wait()
+    return status, child.before
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # (pexpect's PopenSpawn thread)
+def test_verify_exit_statuses(system):
+    t = system.target
+    with contextlib.ExitStack() as undo:
+        undo.enter_context(unlocked(t.name))
+        undo.callback(admin, "service", "del", VERIFY_SERVICE, check=False)
+        admin("service", "set", VERIFY_SERVICE, "passcode")
+        status, out = verify(t, answer="right", system=system)
+        print(out)
+        assert status == 0, out
+        system.assert_logged(t.name, VERIFY_SERVICE, "success")
+        status, out = verify(t, answer="wrong", system=system)
+        assert status == 1, out
+        system.assert_logged(t.name, VERIFY_SERVICE, "deny")
+        # End of input at the prompt: a denial, never 0.
+        status, out = verify(t, system=system)
+        assert status == 1, out
+
+        # No factor required: method none, a trusted network.
+        admin("service", "set", VERIFY_SERVICE, "none")
+        status, out = verify(t)
+        assert status == 3, out
+        admin("service", "set", VERIFY_SERVICE, "passcode")
+        admin("net", "add", "--service", VERIFY_SERVICE, "--require", "no", "--cidr", "192.0.2.0/24")
+        rules = json.loads(admin("net", "list", "--service", VERIFY_SERVICE, "--json").stdout)
+        for r in rules:
+            if r.get("service") == VERIFY_SERVICE:
+                undo.callback(admin, "net", "del", str(r["id"]), check=False)
+        status, out = verify(t, "--address", "192.0.2.7")
+        assert status == 3, out
+
+        # The sender down under fail_mode=safe: 4, whatever the fail mode lets PAM do.
+        undo.enter_context(settings(fail_mode="safe"))
+        system.stop_sender()
+        try:
+            status, out = verify(t)
+            assert status == 4, out
+        finally:
+            system.start_sender()

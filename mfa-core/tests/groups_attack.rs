@@ -144,3 +144,159 @@ fn group_names_differing_only_in_case_are_refused() {
         .collect();
     assert_eq!(names, ["ops"]);
 }
+
+/// A small deterministic generator (no dependency): xorshift64*.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        &xs[(self.next() % xs.len() as u64) as usize]
+    }
+}
+
+/// Random orders of every command that decides a user's rules (users added and deleted,
+/// own groups set and cleared, groups' overrides and factors changed, groups deleted, the
+/// default group moved, followed Unix groups re-resolved with users in two of them, users'
+/// own overrides): after each change, what the policy snapshot says of every name equals
+/// what the database says (the module reads the first, falls back to the second), and a
+/// user the view gives no group has all factors only when nothing narrows them.
+#[test]
+fn the_snapshot_never_disagrees_with_the_database_under_random_commands() {
+    use mfa_core::store::people::OverrideChange;
+    let users = ["ann", "bob", "cy", "dee"];
+    let grps = ["ops", "dev", "svc"];
+    let tri = [None, Some(false), Some(true)];
+    let factor_sets = [None, Some("totp"), Some("passcode,backup"), Some("all")];
+    // What the runs reached (so that the comparison is not of empty stores).
+    let (mut applied, mut mandatory, mut exempt, mut narrowed, mut by_unix) = (0, 0, 0, 0, 0);
+    for seed in 1..=12u64 {
+        let d = tempfile::tempdir().unwrap();
+        let (mut s, _) = Store::create(&d.path().join("mfa.db")).unwrap();
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        // Unix group membership as NSS would report it, changed by the steps.
+        let mut unix: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for step in 0..120 {
+            let op = rng.next() % 10;
+            let u = *rng.pick(&users);
+            let g = *rng.pick(&grps);
+            let (m, e) = (*rng.pick(&tri), *rng.pick(&tri));
+            let f = rng.pick(&factor_sets).map(|f| Factors::parse(f).unwrap());
+            let members: Vec<&str> = users
+                .iter()
+                .copied()
+                .filter(|_| rng.next() % 2 == 0)
+                .collect();
+            let what = format!("seed {seed} step {step} op {op} user {u} group {g}");
+            // Refusals (a group in use, both mandatory and exempt...) are part of the game:
+            // a refused change must change nothing either.
+            let done = s.change("t", "random", |tx| {
+                match op {
+                    0 => people::add_user(tx, u, "", 1)?,
+                    1 => people::delete_user(tx, u)?,
+                    2 => {
+                        groups::add(tx, g, &GroupChange::default(), 1)?;
+                    }
+                    3 => {
+                        groups::set(
+                            tx,
+                            g,
+                            &GroupChange {
+                                mandatory: Some(m),
+                                exempt: Some(e),
+                                factors: Some(f),
+                                ..GroupChange::default()
+                            },
+                        )?;
+                    }
+                    4 => groups::delete(tx, g)?,
+                    5 => {
+                        let to = if rng.next() % 3 == 0 { None } else { Some(g) };
+                        groups::set_user_group(tx, u, to)?;
+                    }
+                    6 => {
+                        let v = if rng.next() % 3 == 0 { "none" } else { g };
+                        rules::set_setting(tx, "default_group", v)?;
+                    }
+                    7 => {
+                        let unix_name = format!("unix-{g}");
+                        let v = if rng.next() % 4 == 0 {
+                            None
+                        } else {
+                            Some(unix_name)
+                        };
+                        groups::set(
+                            tx,
+                            g,
+                            &GroupChange {
+                                unix_group: Some(v),
+                                ..GroupChange::default()
+                            },
+                        )?;
+                    }
+                    8 => {
+                        unix.insert(g, members.clone());
+                        let snapshot = unix.clone();
+                        groups::sync_unix(tx, |name| {
+                            let key = name.strip_prefix("unix-").unwrap_or(name);
+                            Ok(snapshot
+                                .get(key)
+                                .map(|v| v.iter().map(|s| s.to_string()).collect()))
+                        })?;
+                    }
+                    _ => {
+                        people::set_override(
+                            tx,
+                            u,
+                            &OverrideChange {
+                                mandatory: Some(m),
+                                exempt: Some(e),
+                                factors: Some(f),
+                                ..OverrideChange::default()
+                            },
+                        )?;
+                    }
+                }
+                Ok(((), String::new()))
+            });
+            applied += usize::from(done.is_ok());
+            by_unix += s
+                .conn()
+                .query_row(
+                    "SELECT count(*) FROM user_policy WHERE grp_from = 'unix'",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+                .unwrap();
+            let snap = Snapshot::open(s.path())
+                .unwrap_or_else(|d| panic!("{what}: snapshot damaged: {d:?}"))
+                .unwrap_or_else(|| panic!("{what}: no snapshot"));
+            for name in users {
+                let db = auth::facts(s.conn(), name, "sshd", None)
+                    .unwrap_or_else(|e| panic!("{what}: facts of {name}: {e}"))
+                    .user;
+                let from_snapshot = snap
+                    .lookup(name)
+                    .unwrap_or_else(|d| panic!("{what}: lookup of {name}: {d:?}"))
+                    .map(|r| r.facts);
+                assert_eq!(from_snapshot, db, "{what}: {name}");
+                if let Some(f) = db {
+                    assert!(!(f.mandatory && f.exempt), "{what}: {name} both");
+                    mandatory += usize::from(f.mandatory);
+                    exempt += usize::from(f.exempt);
+                    narrowed += usize::from(f.factors != Factors::ALL);
+                }
+            }
+        }
+    }
+    assert!(
+        applied > 500 && mandatory > 100 && exempt > 100 && narrowed > 100 && by_unix > 100,
+        "applied {applied}, mandatory {mandatory}, exempt {exempt}, narrowed {narrowed}, \
+         by unix {by_unix}"
+    );
+}

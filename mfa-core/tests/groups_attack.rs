@@ -190,7 +190,7 @@ fn the_snapshot_never_disagrees_with_the_database_under_random_commands() {
             let members: Vec<&str> = users
                 .iter()
                 .copied()
-                .filter(|_| rng.next() % 2 == 0)
+                .filter(|_| rng.next().is_multiple_of(2))
                 .collect();
             let what = format!("seed {seed} step {step} op {op} user {u} group {g}");
             // Refusals (a group in use, both mandatory and exempt...) are part of the game:
@@ -216,16 +216,24 @@ fn the_snapshot_never_disagrees_with_the_database_under_random_commands() {
                     }
                     4 => groups::delete(tx, g)?,
                     5 => {
-                        let to = if rng.next() % 3 == 0 { None } else { Some(g) };
+                        let to = if rng.next().is_multiple_of(3) {
+                            None
+                        } else {
+                            Some(g)
+                        };
                         groups::set_user_group(tx, u, to)?;
                     }
                     6 => {
-                        let v = if rng.next() % 3 == 0 { "none" } else { g };
+                        let v = if rng.next().is_multiple_of(3) {
+                            "none"
+                        } else {
+                            g
+                        };
                         rules::set_setting(tx, "default_group", v)?;
                     }
                     7 => {
                         let unix_name = format!("unix-{g}");
-                        let v = if rng.next() % 4 == 0 {
+                        let v = if rng.next().is_multiple_of(4) {
                             None
                         } else {
                             Some(unix_name)

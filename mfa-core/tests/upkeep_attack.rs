@@ -201,6 +201,50 @@ fn a_backup_with_a_user_of_a_missing_group_is_refused() {
     assert!(err.to_string().contains("foreign keys"), "{err}");
 }
 
+/// Finding 2c (low, an administrator's mistake). `backup --force` onto the store itself
+/// renamed a copy over the live database (the connections that have it open, the sender's,
+/// a login's, go on writing the old file: their writes are lost), and onto a file of the
+/// store (`<db>-lockouts`, the snapshot) replaced it with an SQLite file. Refused, and the
+/// files are as they were.
+#[test]
+fn a_backup_onto_the_store_or_its_files_is_refused() {
+    use std::os::unix::fs::MetadataExt;
+    let d = tempfile::tempdir().unwrap();
+    let (mut s, _) = Store::create(&d.path().join("mfa.db")).unwrap();
+    add_user(&mut s, "ann");
+    let inode = |p: &Path| std::fs::metadata(p).unwrap().ino();
+    let db = s.path().to_path_buf();
+    let mut before: Vec<(String, u64)> = std::fs::read_dir(d.path())
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            (p.display().to_string(), inode(&p))
+        })
+        .collect();
+    let dotted = d.path().join(".").join("mfa.db");
+    for dest in [
+        db.clone(),
+        dotted,
+        std::path::PathBuf::from(format!("{}-lockouts", db.display())),
+        std::path::PathBuf::from(format!("{}-policy", db.display())),
+    ] {
+        let r = s.backup_to(&dest, true);
+        assert!(r.is_err(), "{}: {r:?}", dest.display());
+    }
+    let mut after: Vec<(String, u64)> = std::fs::read_dir(d.path())
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            (p.display().to_string(), inode(&p))
+        })
+        .collect();
+    before.sort();
+    after.sort();
+    assert_eq!(before, after, "a file of the store was replaced");
+    // Elsewhere in the same directory is fine.
+    s.backup_to(&d.path().join("backup-mfa.db"), false).unwrap();
+}
+
 /// What a sound restore still does (the guard above must not refuse a plain backup, nor
 /// one of an earlier schema): a backup of this build restores and ann is mandatory again.
 #[test]

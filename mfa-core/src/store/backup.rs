@@ -188,6 +188,25 @@ impl Store {
                 "a backup is a binary SQLite file: give a file name, not - (standard output)"
             ));
         }
+        // Not the store itself nor a file beside it that belongs to it (`<db>-lockouts`,
+        // the snapshot, the journal, the login-state files): `--force` would replace the
+        // live database under the connections that have it open, or damage its companions.
+        if let (Ok(db), Ok(dir), Some(name)) = (
+            std::fs::canonicalize(&self.path),
+            std::fs::canonicalize(parent(dest)),
+            dest.file_name(),
+        ) && dir
+            .join(name)
+            .as_os_str()
+            .as_encoded_bytes()
+            .starts_with(db.as_os_str().as_encoded_bytes())
+        {
+            return Err(invalid!(
+                "{} is the store or one of its own files ({}*); write the backup elsewhere",
+                dest.display(),
+                db.display()
+            ));
+        }
         if !force && std::fs::symlink_metadata(dest).is_ok() {
             return Err(Error::Conflict(format!(
                 "{} exists; choose another name, or --force to replace it",

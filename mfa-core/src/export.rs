@@ -547,7 +547,8 @@ fn check(doc: &Document) -> Result<Checked> {
 }
 
 /// Replaces every rule with the document's, inside the caller's write transaction. Returns
-/// a one-line summary for the audit log.
+/// a one-line summary for the audit log. Groups are written before the users who name them
+/// and deleted after the users stop naming them; `default_group` is set last.
 pub fn import(conn: &Connection, doc: &Document, now: i64) -> Result<String> {
     let c = check(doc)?;
     conn.execute_batch("PRAGMA defer_foreign_keys = ON")?;

@@ -344,8 +344,9 @@ fn import_dry_run_and_round_trip_with_groups() {
     );
     let f = file.to_str().unwrap();
     let before = env.dump();
-    let out = env.ok(&["import", f]);
-    assert!(out.contains("changes: no changes"), "{out}");
+    let out = env.ok(&["import", "--dry-run", f]);
+    assert!(out.contains("would change: no changes"), "{out}");
+    env.ok(&["import", f]);
     let no_audit = |d: Vec<String>| -> Vec<String> {
         d.into_iter()
             .filter(|l| {
@@ -356,8 +357,10 @@ fn import_dry_run_and_round_trip_with_groups() {
     assert_eq!(no_audit(env.dump()), no_audit(before.clone()));
     // Into a fresh installation: the same rules.
     let fresh = Env::new();
-    let out = fresh.ok(&["import", f]);
+    let out = fresh.ok(&["import", "--dry-run", f]);
     assert!(out.contains("groups 3 added"), "{out}");
+    let out = fresh.ok(&["import", f]);
+    assert!(out.contains("2 users, 3 groups"), "{out}");
     assert_eq!(fresh.ok(&["export"]), env.ok(&["export"]));
     // A changed document, dry run: counted, nothing written.
     let changed = doc.replace("name = \"contractors\"", "name = \"vendors\"")

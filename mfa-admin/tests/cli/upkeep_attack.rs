@@ -22,7 +22,6 @@ fn enabled(env: &Env, user: &str) -> bool {
 /// `user enable` and `group enable` set `last_success`, or a column `enabled_at` counted in
 /// the activity, to now).
 #[test]
-#[ignore = "finding 4: fails until enabling a user restarts their inactivity period"]
 fn an_enabled_user_is_not_disabled_again_by_the_next_run() {
     let env = Env::new();
     setup(&env, &["ann"], &["inactive_after=30d"]);

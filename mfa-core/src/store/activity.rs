@@ -4,8 +4,9 @@
 //! none for a given time (`mfa-admin user list --inactive`, the maintenance run's
 //! `inactive` task).
 //!
-//! A user's activity is `max(last_success, created)`: a user who never logged in counts
-//! from the creation of their record. Users exempt from the second factor (their own
+//! A user's activity is `max(last_success, created, active_from)`: a user who never logged
+//! in counts from the creation of their record, or from the upgrade to schema 7 (earlier
+//! versions kept no successes) or their last re-enabling (`active_from`), whichever is later. Users exempt from the second factor (their own
 //! override or their group's) never prove one, so inactivity does not apply to them: they
 //! are listed (marked exempt) but never disabled by it.
 
@@ -19,7 +20,7 @@ use crate::Result;
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Inactive {
     pub name: String,
-    /// `max(last_success, created)`.
+    /// `max(last_success, created, active_from)`.
     pub since: i64,
     /// The last proven second factor, if any is known.
     pub last_success: Option<i64>,
@@ -49,10 +50,11 @@ pub fn fold_last_success(conn: &Connection, database: &Path) -> Result<usize> {
 /// The users (enabled or not) whose activity is older than `before`, oldest first.
 pub fn inactive_since(conn: &Connection, before: i64) -> Result<Vec<Inactive>> {
     let mut stmt = conn.prepare(
-        "SELECT u.name, max(coalesce(u.last_success, 0), u.created) AS since,
+        "SELECT u.name,
+                max(coalesce(u.last_success, 0), u.created, coalesce(u.active_from, 0)) AS since,
                 u.last_success, u.created, u.enabled, coalesce(p.exempt, 0)
            FROM users u LEFT JOIN user_policy p ON p.user = u.name
-          WHERE max(coalesce(u.last_success, 0), u.created) < ?1
+          WHERE max(coalesce(u.last_success, 0), u.created, coalesce(u.active_from, 0)) < ?1
           ORDER BY since, u.name",
     )?;
     let rows = stmt.query_map([before], |r| {

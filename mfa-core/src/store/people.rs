@@ -279,10 +279,16 @@ pub fn delete_user(conn: &Connection, name: &str) -> Result<()> {
 }
 
 /// Enables or disables a user; returns false when it already was so.
+///
+/// Enabling a disabled user starts their activity afresh (`active_from`, see
+/// [`super::activity`]): the next maintenance run does not disable them again for a
+/// period of inactivity that ended with this decision.
 pub fn set_enabled(conn: &Connection, name: &str, enabled: bool) -> Result<bool> {
     require_user(conn, name)?;
     let n = conn.execute(
-        "UPDATE users SET enabled = ?2 WHERE name = ?1 AND enabled <> ?2",
+        "UPDATE users SET enabled = ?2,
+                active_from = CASE WHEN ?2 THEN unixepoch() ELSE active_from END
+          WHERE name = ?1 AND enabled <> ?2",
         params![name, enabled],
     )?;
     Ok(n > 0)

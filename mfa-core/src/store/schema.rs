@@ -266,8 +266,17 @@ ALTER TABLE users ADD COLUMN group_name TEXT
     REFERENCES groups (name) ON UPDATE CASCADE ON DELETE RESTRICT;
 CREATE INDEX users_group ON users (group_name);
 -- The last proven second factor (Unix time; NULL: none since the record was made), folded
--- in from the login-state files by the maintenance run (inactive_after).
+-- in from the login-state files by the maintenance run (inactive_after). Before this version
+-- no success was recorded: the auth log's newest success stands in for it.
 ALTER TABLE users ADD COLUMN last_success INTEGER;
+UPDATE users SET last_success = (SELECT max(ts) FROM auth_log a
+                                  WHERE a.user = users.name AND a.outcome = 'success');
+-- Since when the user counts as active whatever their successes (NULL: since `created`):
+-- the upgrade to this version (earlier versions kept no successes, so no user is inactive
+-- before inactive_after has run its course from here), and each re-enabling (`user enable`,
+-- `group enable`), so that the next maintenance run does not disable them again.
+ALTER TABLE users ADD COLUMN active_from INTEGER;
+UPDATE users SET active_from = unixepoch();
 
 -- Members of the Unix groups that groups follow, as mfa-admin last resolved them.
 CREATE TABLE unix_members (

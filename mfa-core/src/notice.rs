@@ -48,6 +48,9 @@ pub enum Event {
         count: u32,
         service: String,
         address: String,
+        /// Lockouts of the user since the last lockout notice that were not told (at most
+        /// one lockout notice an hour: [`crate::state::claim_lockout_notice`]).
+        untold: u32,
     },
     /// `user` is disabled, or tried to log in while disabled.
     Disabled { user: String, why: Disabled },
@@ -147,6 +150,7 @@ pub fn text(event: &Event, to: To, host: &str, sms: bool) -> (String, String) {
                 count,
                 service,
                 address,
+                untold,
             },
             _,
         ) => {
@@ -154,11 +158,16 @@ pub fn text(event: &Event, to: To, host: &str, sms: bool) -> (String, String) {
                 To::User => "your account".to_string(),
                 To::Admin => format!("user {}", shown(user, NAME_MAX)),
             };
-            let body = format!(
+            let mut body = format!(
                 "mfa on {host}: {whose} was locked out until {} after {count} failed attempts{}.",
                 utc(*until),
                 from(service, address)
             );
+            if *untold > 0 {
+                body.push_str(&format!(
+                    " {untold} earlier lockout(s) in the last hour were not told (at most one notice an hour)."
+                ));
+            }
             let advice = match to {
                 To::User => " If this was not you, tell your administrator.",
                 To::Admin => " `mfa-admin user unlock` ends it sooner.",
@@ -261,6 +270,7 @@ pub fn message(
 /// notice that cannot be queued does not change the login's outcome.
 #[allow(clippy::too_many_arguments)]
 pub fn at_lockout(
+    database: &Path,
     spool_dir: &Path,
     conn: Option<&rusqlite::Connection>,
     settings: Option<&Settings>,
@@ -297,12 +307,25 @@ pub fn at_lockout(
         }
         _ => Vec::new(),
     };
+    // At most one an hour per user; a state file that cannot be written tells nobody (the
+    // lockout itself is what matters, and it holds).
+    let untold = match crate::state::claim_lockout_notice(database, user, now) {
+        Ok(Some(n)) => n,
+        Ok(None) => return Sent::default(),
+        Err(e) => {
+            return Sent {
+                queued: 0,
+                errors: vec![format!("lockout notice: {e}")],
+            };
+        }
+    };
     let event = Event::Lockout {
         user: user.to_string(),
         until,
         count,
         service: service.to_string(),
         address: address.to_string(),
+        untold,
     };
     send(spool_dir, settings, &event, &contacts, now)
 }

@@ -48,6 +48,7 @@ fn lockout(user: &str, address: &str) -> Event {
         count: 5,
         service: "sshd".into(),
         address: address.into(),
+        untold: 0,
     }
 }
 

@@ -167,6 +167,7 @@ pub(super) fn lockout(cx: &mut Cx<'_>, req: &Request, now: i64, until: i64) -> R
     let settings = cx.snap.as_ref().map(|s| s.settings().clone());
     let conn = cx.store().ok().map(|s| s.conn());
     let _ = crate::notice::at_lockout(
+        &config.paths.database,
         &config.paths.spool,
         conn,
         settings.as_ref(),

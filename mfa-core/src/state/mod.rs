@@ -96,6 +96,10 @@ pub(crate) struct UserState {
     pub success: i64,
     /// When a notice last told of this (disabled) user trying to log in (0: never).
     pub disabled_notice: i64,
+    /// When a notice last told of a lockout of this user (0: never), and how many lockouts
+    /// since were not told ([`claim_lockout_notice`]: at most one an hour).
+    pub lockout_notice: i64,
+    pub lockouts_untold: u32,
 }
 
 impl UserState {
@@ -136,6 +140,12 @@ impl UserState {
         if self.disabled_notice > 0 {
             t.push_str(&format!("d {}\n", self.disabled_notice));
         }
+        if self.lockout_notice > 0 {
+            t.push_str(&format!(
+                "n {} {}\n",
+                self.lockout_notice, self.lockouts_untold
+            ));
+        }
         t
     }
 
@@ -153,9 +163,17 @@ impl UserState {
         }
         let (mut grants, mut sends, mut challenges) = (Vec::new(), Vec::new(), Vec::new());
         let (mut success, mut disabled_notice) = (0i64, 0i64);
+        let (mut lockout_notice, mut lockouts_untold) = (0i64, 0u32);
         for line in lines {
             let mut f = line.split(' ');
             match f.next() {
+                Some("n") => {
+                    lockout_notice = f.next().and_then(|t| t.parse().ok()).unwrap_or(0).max(0);
+                    lockouts_untold = f.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+                    if lockout_notice == 0 {
+                        lockouts_untold = 0;
+                    }
+                }
                 Some(kind @ ("l" | "d")) => {
                     let t: i64 = f.next().and_then(|t| t.parse().ok()).unwrap_or(0);
                     let slot = if kind == "l" {
@@ -203,6 +221,8 @@ impl UserState {
             challenges,
             success,
             disabled_notice,
+            lockout_notice,
+            lockouts_untold,
         }
     }
 }
@@ -460,6 +480,24 @@ pub fn claim_disabled_notice(database: &Path, user: &str, now: i64) -> Result<bo
         }
         st.disabled_notice = now;
         (true, true)
+    })
+}
+
+/// At most one lockout notice an hour per user: `Some(n)` (and the time recorded, under the
+/// user's lock) when none was sent for `user` in the last hour, `n` being the lockouts not
+/// told since the last notice; `None` when one was, and this lockout is counted for the
+/// next. Whoever knows a password can lock a user out again and again (`lockout_after=1`,
+/// `lockout_for=1m`: 1,440 times a day), and notices pass the sender's send limits.
+pub fn claim_lockout_notice(database: &Path, user: &str, now: i64) -> Result<Option<u32>> {
+    with_user(database, user, true, |st| {
+        if st.lockout_notice > 0 && now - st.lockout_notice < 3600 && st.lockout_notice <= now {
+            st.lockouts_untold = st.lockouts_untold.saturating_add(1);
+            return (None, true);
+        }
+        let untold = st.lockouts_untold;
+        st.lockout_notice = now;
+        st.lockouts_untold = 0;
+        (Some(untold), true)
     })
 }
 

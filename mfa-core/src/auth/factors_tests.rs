@@ -21,7 +21,7 @@ fn ann_in_ops(t: &super::duo_fixture::T, factors: &str) -> (Key, String) {
             let c = Contact::email("ann@example.com")?;
             people::add_contact(tx, "ann", &c, "", None, 0)?;
             factors::set_totp(tx, "ann", &key, 0)?;
-            factors::set_backup_codes(tx, "ann", &[hash.clone()], 0)?;
+            factors::set_backup_codes(tx, "ann", std::slice::from_ref(&hash), 0)?;
             tx.execute(
                 "INSERT INTO groups (name, factors, created) VALUES ('ops', ?1, 0)",
                 [bits],

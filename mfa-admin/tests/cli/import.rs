@@ -415,17 +415,32 @@ impl Fixture {
 
 impl Drop for Fixture {
     fn drop(&mut self) {
+        // userdel and groupdel fail while another test holds the lock of /etc/passwd or
+        // /etc/group: retried for up to 30 s.
+        let gone = |cmd: &str, name: &str| {
+            for _ in 0..300 {
+                let ok = Command::new(cmd)
+                    .arg(name)
+                    .stderr(std::process::Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success());
+                let db = if cmd == "userdel" { "passwd" } else { "group" };
+                let known = Command::new("getent")
+                    .args([db, name])
+                    .stdout(std::process::Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success());
+                if ok || !known {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        };
         for u in &self.users {
-            let _ = Command::new("userdel")
-                .arg(u)
-                .stderr(std::process::Stdio::null())
-                .status();
+            gone("userdel", u);
         }
         for g in &self.groups {
-            let _ = Command::new("groupdel")
-                .arg(g)
-                .stderr(std::process::Stdio::null())
-                .status();
+            gone("groupdel", g);
         }
     }
 }

@@ -305,6 +305,7 @@ fn add_or_set(ctx: &Ctx, name: &str, opts: &GroupOpts, add: bool) -> Result<()> 
     if let Some(s) = &out.sync {
         print_warnings(&SyncReport {
             groups: vec![s.clone()],
+            several: Vec::new(),
         });
     }
     if ctx.json {

@@ -396,6 +396,9 @@ pub struct GroupSync {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SyncReport {
     pub groups: Vec<GroupSync>,
+    /// Users without a group of their own who are in more than one followed Unix group:
+    /// (user, the groups by name; the first governs them).
+    pub several: Vec<(String, Vec<String>)>,
 }
 
 impl SyncReport {
@@ -410,6 +413,20 @@ impl SyncReport {
     /// members without a record, names that cannot be stored.
     pub fn warnings(&self) -> Vec<String> {
         let mut w = Vec::new();
+        if !self.several.is_empty() {
+            let shown: Vec<String> = self
+                .several
+                .iter()
+                .take(10)
+                .map(|(u, gs)| format!("{u} ({})", gs.join(" over ")))
+                .collect();
+            w.push(format!(
+                "{} user(s) are in more than one followed Unix group; the first group by name governs each (an exempt group can beat a mandatory one): {}{}; give them a group of their own with `mfa-admin user set USER --group G`",
+                self.several.len(),
+                shown.join(", "),
+                if self.several.len() > 10 { ", ..." } else { "" }
+            ));
+        }
         for g in &self.groups {
             if !g.resolved {
                 w.push(format!(
@@ -502,7 +519,28 @@ pub fn sync_unix(conn: &Connection, resolve: impl Fn(&str) -> Resolved) -> Resul
             .groups
             .push(sync_group(conn, &group, &unix, &resolve)?);
     }
+    report.several = in_several(conn)?;
     Ok(report)
+}
+
+/// Users with a record and no group of their own who are in more than one followed Unix
+/// group, with those groups by name (the first governs: `user_policy`).
+fn in_several(conn: &Connection) -> Result<Vec<(String, Vec<String>)>> {
+    let mut stmt = conn.prepare(
+        "SELECT m.user, group_concat(m.grp, char(10)) FROM
+           (SELECT user, grp FROM unix_members ORDER BY user, grp) m
+           JOIN users u ON u.name = m.user AND u.group_name IS NULL
+          GROUP BY m.user HAVING count(*) > 1 ORDER BY m.user",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        let groups: String = r.get(1)?;
+        Ok((r.get::<_, String>(0)?, {
+            let mut g: Vec<String> = groups.split('\n').map(String::from).collect();
+            g.sort();
+            g
+        }))
+    })?;
+    Ok(rows.collect::<std::result::Result<_, _>>()?)
 }
 
 /// What [`sync_unix`] would do, without writing: whether a change is needed at all (the
@@ -514,6 +552,8 @@ pub fn plan_unix(conn: &Connection, resolve: impl Fn(&str) -> Resolved) -> Resul
             .groups
             .push(resolve_group(conn, &group, &unix, &resolve, false)?);
     }
+    // As resolved before (a plan writes nothing).
+    report.several = in_several(conn)?;
     Ok(report)
 }
 

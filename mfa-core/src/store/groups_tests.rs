@@ -441,6 +441,19 @@ fn unix_sync_keeps_unknown_and_failed_groups() {
     assert_eq!(p.group.unix_group.as_deref(), Some("wheel"));
     assert_eq!(p.group.also_in, ["b-staff"]);
     assert_eq!(get(c, "b-staff").unwrap().unwrap().members.unix, 1);
+    // The sync says so too, naming the one that governs (zed has no record: not listed).
+    assert_eq!(
+        r.several,
+        [(
+            "ann".to_string(),
+            vec!["a-admins".to_string(), "b-staff".to_string()]
+        )]
+    );
+    assert!(
+        w.contains("1 user(s) are in more than one followed Unix group")
+            && w.contains("ann (a-admins over b-staff)"),
+        "{w}"
+    );
     // Unknown, then failing: the rows stay, the report says so.
     let r = sync_unix(c, |g| match g {
         "wheel" => Ok(None),

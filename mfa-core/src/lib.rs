@@ -6,8 +6,8 @@
 //! here: the PAM module, the sender daemon and the admin CLI are thin layers over this crate.
 
 pub mod auth;
-pub mod bulk;
 pub mod authlog;
+pub mod bulk;
 pub mod config;
 pub mod contact;
 pub mod duo;

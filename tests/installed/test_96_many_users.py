@@ -24,10 +24,14 @@ on a pseudo-terminal), the real sender (as user `mfa`) and the local SMTP server
    disables the user whose record is old and who never proved a factor, and mails them and
    the administrator; a user whose record is as old but who just logged in through su (the
    module's recorded success) stays enabled, as do the fresh ones; a Unix group joined
-   since is resolved by that run; a second run disables and mails nobody.
+   since is resolved by that run; a second run disables and mails nobody, nor a run after
+   the administrator enabled the disabled user again.
 8. A disabled user's su tries: one notice to the administrator, one to the user. The sender
    down under fail_mode=safe: su lets the target in (logged unavailable-*), the unit's next
    run queues one fail-mode notice, mailed once the sender is back, and not again.
+9. An application allowed `sudo mfa-admin verify *` (alice): --service su refused (exit 2,
+   nothing sent); a proof for mfa-verify leaves no repeat-window grant su honours (su still
+   asks), while su's own proof does (the next su asks nothing).
 
 Each case puts back what it changed (settings, service methods, groups, Unix groups, users,
 keys, lockouts), also when it fails: later files see the system as the fixture made it.
@@ -544,6 +548,12 @@ def test_maintenance_unit_disables_the_inactive_user(system):
         p = as_the_unit(exec_start[0].split())
         assert p.returncode == 0, p
         assert not quiet(system, mark, secs=1), "the second run mailed again"
+        # Enabled again by the administrator: the next run leaves idle1 alone (a re-enabling
+        # starts the inactivity period afresh).
+        admin("user", "enable", "idle1")
+        p = as_the_unit(exec_start[0].split())
+        assert p.returncode == 0, p
+        assert user_json("idle1")["enabled"], f"re-enabled idle1 disabled again:\n{p.stdout}"
 
 
 # ---- 3. user import --csv -----------------------------------------------------------------
@@ -762,3 +772,60 @@ def test_fail_mode_notice_from_the_unit_after_a_sender_outage(system):
         assert p.returncode == 0, p
         found = quiet(system, mark, secs=1)
         assert len([m for m in found if ADMIN in m[0]]) == 1, found
+
+
+# ---- 9. a proof through `sudo mfa-admin verify` is no PAM service's repeat window -----------
+
+SUDOERS_VERIFY = "/etc/sudoers.d/mfa-sys-verify"
+
+
+def test_verify_through_sudo_leaves_no_grant_for_su(system):
+    """An application (alice) allowed `sudo mfa-admin verify *` proves grantee's passcode;
+    with repeat_window on, su to grantee from the same (local) address still asks for the
+    second factor; a proven su then lets the next su through (the window works here). Through
+    sudo, --service su is refused (exit 2) and leaves nothing either."""
+    with contextlib.ExitStack() as undo:
+        g = undo.enter_context(unix_user("grantee"))
+        undo.callback(admin, "user", "del", g.name, check=False)
+        admin("user", "add", g.name)
+        admin("contact", "add", g.name, "--email", g.email)
+        undo.enter_context(settings(repeat_window="10m"))
+        undo.callback(lambda: os.path.exists(SUDOERS_VERIFY) and os.unlink(SUDOERS_VERIFY))
+        with open(SUDOERS_VERIFY, "w") as f:
+            f.write(f"alice ALL=(root) NOPASSWD: {SBIN}/mfa-admin verify *\n")
+        os.chmod(SUDOERS_VERIFY, 0o440)
+
+        from pexpect.popen_spawn import PopenSpawn
+
+        def sudo_verify(*args):
+            cmd = " ".join(shlex.quote(a) for a in ["sudo", "-n", f"{SBIN}/mfa-admin", "verify",
+                                                     g.name, *args])
+            return PopenSpawn(["setpriv", "--reuid", "alice", "--regid", "alice", "--init-groups",
+                               "--", "sh", "-c", f"exec {cmd} 2>&1"], encoding="utf-8", timeout=40,
+                              env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
+
+        child = sudo_verify("--service", "su")
+        i = child.expect([pexpect.EOF, pexpect.TIMEOUT], timeout=10)
+        if i == 1:
+            child.proc.stdin.close()
+            child.expect(pexpect.EOF)
+        status = child.wait()
+        assert i == 0 and status == 2, f"through sudo, --service su: exit {status}:\n{child.before}"
+        mark = system.mailbox.mark()
+        child = sudo_verify()
+        child.expect(PASSCODE_PROMPT)
+        child.sendline(system.mailbox.code(g.email, child.match.group(1), mark))
+        child.expect(pexpect.EOF)
+        assert child.wait() == 0, child.before
+        system.assert_logged(g.name, "mfa-verify", "success")
+
+        # su from the same machine: asked, whatever verify proved.
+        out, status = su_passcode_login(system, g)
+        assert status == 0 and f"uid={g.uid}(" in out, out
+        # ... and su's own proof opens su's window: the next su asks nothing more.
+        child = su_start(system, g)
+        i = child.expect([pexpect.EOF, PASSCODE_PROMPT, MENU_PROMPT])
+        out = child.before
+        child.close()
+        assert i == 0 and child.exitstatus == 0 and f"uid={g.uid}(" in out, \
+            f"repeat_window=10m did not let the second su through:\n{out}"

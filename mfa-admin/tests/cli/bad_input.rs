@@ -1299,7 +1299,10 @@ fn import_refuses_unreadable_and_malformed_documents() {
         &env,
         "format3.toml",
         "format = 3\n",
-        &["format = 3 is not supported", "this mfa reads format = 1 and 2"],
+        &[
+            "format = 3 is not supported",
+            "this mfa reads format = 1 and 2",
+        ],
     );
     bad_import(
         &env,

@@ -34,7 +34,10 @@ fn choice(env: &Env, user: &str) -> serde_json::Value {
 fn set_list_show_and_audit() {
     let env = setup();
     let out = env.ok(&["override", "set", "alice", "--double-logon-contact", "2"]);
-    assert!(out.contains("alice: mandatory default, exempt default"), "{out}");
+    assert!(
+        out.contains("alice: mandatory default, exempt default"),
+        "{out}"
+    );
     assert!(out.contains("double-logon contact 2"), "{out}");
     let a = last_audit(&env);
     assert_eq!(a["action"], "override set");

@@ -12,7 +12,7 @@ use crate::contact::{Channel, Contact};
 use crate::grants;
 use crate::net::parse_address;
 use crate::passcode;
-use crate::policy::{self, Decision, Facts, Factors};
+use crate::policy::{self, Decision, Factors, Facts};
 use crate::settings::FailMode;
 use crate::snapshot::Snapshot;
 use crate::spool::{self, HEARTBEAT_STALE_SECS, Kind, Message};

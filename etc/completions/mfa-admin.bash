@@ -19,6 +19,9 @@ _mfa__admin() {
             mfa__admin,audit)
                 cmd="mfa__admin__subcmd__audit"
                 ;;
+            mfa__admin,backup)
+                cmd="mfa__admin__subcmd__backup"
+                ;;
             mfa__admin,backup-codes)
                 cmd="mfa__admin__subcmd__backup__subcmd__codes"
                 ;;
@@ -36,6 +39,9 @@ _mfa__admin() {
                 ;;
             mfa__admin,export)
                 cmd="mfa__admin__subcmd__export"
+                ;;
+            mfa__admin,group)
+                cmd="mfa__admin__subcmd__group"
                 ;;
             mfa__admin,help)
                 cmd="mfa__admin__subcmd__help"
@@ -61,6 +67,9 @@ _mfa__admin() {
             mfa__admin,queue)
                 cmd="mfa__admin__subcmd__queue"
                 ;;
+            mfa__admin,restore)
+                cmd="mfa__admin__subcmd__restore"
+                ;;
             mfa__admin,sender)
                 cmd="mfa__admin__subcmd__sender"
                 ;;
@@ -81,6 +90,9 @@ _mfa__admin() {
                 ;;
             mfa__admin,user)
                 cmd="mfa__admin__subcmd__user"
+                ;;
+            mfa__admin,verify)
+                cmd="mfa__admin__subcmd__verify"
                 ;;
             mfa__admin__subcmd__audit,help)
                 cmd="mfa__admin__subcmd__audit__subcmd__help"
@@ -178,8 +190,71 @@ _mfa__admin() {
             mfa__admin__subcmd__duo__subcmd__help,preauth)
                 cmd="mfa__admin__subcmd__duo__subcmd__help__subcmd__preauth"
                 ;;
+            mfa__admin__subcmd__group,add)
+                cmd="mfa__admin__subcmd__group__subcmd__add"
+                ;;
+            mfa__admin__subcmd__group,del)
+                cmd="mfa__admin__subcmd__group__subcmd__del"
+                ;;
+            mfa__admin__subcmd__group,disable)
+                cmd="mfa__admin__subcmd__group__subcmd__disable"
+                ;;
+            mfa__admin__subcmd__group,enable)
+                cmd="mfa__admin__subcmd__group__subcmd__enable"
+                ;;
+            mfa__admin__subcmd__group,help)
+                cmd="mfa__admin__subcmd__group__subcmd__help"
+                ;;
+            mfa__admin__subcmd__group,list)
+                cmd="mfa__admin__subcmd__group__subcmd__list"
+                ;;
+            mfa__admin__subcmd__group,set)
+                cmd="mfa__admin__subcmd__group__subcmd__set"
+                ;;
+            mfa__admin__subcmd__group,show)
+                cmd="mfa__admin__subcmd__group__subcmd__show"
+                ;;
+            mfa__admin__subcmd__group,sync)
+                cmd="mfa__admin__subcmd__group__subcmd__sync"
+                ;;
+            mfa__admin__subcmd__group,test)
+                cmd="mfa__admin__subcmd__group__subcmd__test"
+                ;;
+            mfa__admin__subcmd__group__subcmd__help,add)
+                cmd="mfa__admin__subcmd__group__subcmd__help__subcmd__add"
+                ;;
+            mfa__admin__subcmd__group__subcmd__help,del)
+                cmd="mfa__admin__subcmd__group__subcmd__help__subcmd__del"
+                ;;
+            mfa__admin__subcmd__group__subcmd__help,disable)
+                cmd="mfa__admin__subcmd__group__subcmd__help__subcmd__disable"
+                ;;
+            mfa__admin__subcmd__group__subcmd__help,enable)
+                cmd="mfa__admin__subcmd__group__subcmd__help__subcmd__enable"
+                ;;
+            mfa__admin__subcmd__group__subcmd__help,help)
+                cmd="mfa__admin__subcmd__group__subcmd__help__subcmd__help"
+                ;;
+            mfa__admin__subcmd__group__subcmd__help,list)
+                cmd="mfa__admin__subcmd__group__subcmd__help__subcmd__list"
+                ;;
+            mfa__admin__subcmd__group__subcmd__help,set)
+                cmd="mfa__admin__subcmd__group__subcmd__help__subcmd__set"
+                ;;
+            mfa__admin__subcmd__group__subcmd__help,show)
+                cmd="mfa__admin__subcmd__group__subcmd__help__subcmd__show"
+                ;;
+            mfa__admin__subcmd__group__subcmd__help,sync)
+                cmd="mfa__admin__subcmd__group__subcmd__help__subcmd__sync"
+                ;;
+            mfa__admin__subcmd__group__subcmd__help,test)
+                cmd="mfa__admin__subcmd__group__subcmd__help__subcmd__test"
+                ;;
             mfa__admin__subcmd__help,audit)
                 cmd="mfa__admin__subcmd__help__subcmd__audit"
+                ;;
+            mfa__admin__subcmd__help,backup)
+                cmd="mfa__admin__subcmd__help__subcmd__backup"
                 ;;
             mfa__admin__subcmd__help,backup-codes)
                 cmd="mfa__admin__subcmd__help__subcmd__backup__subcmd__codes"
@@ -198,6 +273,9 @@ _mfa__admin() {
                 ;;
             mfa__admin__subcmd__help,export)
                 cmd="mfa__admin__subcmd__help__subcmd__export"
+                ;;
+            mfa__admin__subcmd__help,group)
+                cmd="mfa__admin__subcmd__help__subcmd__group"
                 ;;
             mfa__admin__subcmd__help,help)
                 cmd="mfa__admin__subcmd__help__subcmd__help"
@@ -223,6 +301,9 @@ _mfa__admin() {
             mfa__admin__subcmd__help,queue)
                 cmd="mfa__admin__subcmd__help__subcmd__queue"
                 ;;
+            mfa__admin__subcmd__help,restore)
+                cmd="mfa__admin__subcmd__help__subcmd__restore"
+                ;;
             mfa__admin__subcmd__help,sender)
                 cmd="mfa__admin__subcmd__help__subcmd__sender"
                 ;;
@@ -243,6 +324,9 @@ _mfa__admin() {
                 ;;
             mfa__admin__subcmd__help,user)
                 cmd="mfa__admin__subcmd__help__subcmd__user"
+                ;;
+            mfa__admin__subcmd__help,verify)
+                cmd="mfa__admin__subcmd__help__subcmd__verify"
                 ;;
             mfa__admin__subcmd__help__subcmd__audit,show)
                 cmd="mfa__admin__subcmd__help__subcmd__audit__subcmd__show"
@@ -279,6 +363,33 @@ _mfa__admin() {
                 ;;
             mfa__admin__subcmd__help__subcmd__duo,preauth)
                 cmd="mfa__admin__subcmd__help__subcmd__duo__subcmd__preauth"
+                ;;
+            mfa__admin__subcmd__help__subcmd__group,add)
+                cmd="mfa__admin__subcmd__help__subcmd__group__subcmd__add"
+                ;;
+            mfa__admin__subcmd__help__subcmd__group,del)
+                cmd="mfa__admin__subcmd__help__subcmd__group__subcmd__del"
+                ;;
+            mfa__admin__subcmd__help__subcmd__group,disable)
+                cmd="mfa__admin__subcmd__help__subcmd__group__subcmd__disable"
+                ;;
+            mfa__admin__subcmd__help__subcmd__group,enable)
+                cmd="mfa__admin__subcmd__help__subcmd__group__subcmd__enable"
+                ;;
+            mfa__admin__subcmd__help__subcmd__group,list)
+                cmd="mfa__admin__subcmd__help__subcmd__group__subcmd__list"
+                ;;
+            mfa__admin__subcmd__help__subcmd__group,set)
+                cmd="mfa__admin__subcmd__help__subcmd__group__subcmd__set"
+                ;;
+            mfa__admin__subcmd__help__subcmd__group,show)
+                cmd="mfa__admin__subcmd__help__subcmd__group__subcmd__show"
+                ;;
+            mfa__admin__subcmd__help__subcmd__group,sync)
+                cmd="mfa__admin__subcmd__help__subcmd__group__subcmd__sync"
+                ;;
+            mfa__admin__subcmd__help__subcmd__group,test)
+                cmd="mfa__admin__subcmd__help__subcmd__group__subcmd__test"
                 ;;
             mfa__admin__subcmd__help__subcmd__log,purge)
                 cmd="mfa__admin__subcmd__help__subcmd__log__subcmd__purge"
@@ -366,6 +477,9 @@ _mfa__admin() {
                 ;;
             mfa__admin__subcmd__help__subcmd__user,enable)
                 cmd="mfa__admin__subcmd__help__subcmd__user__subcmd__enable"
+                ;;
+            mfa__admin__subcmd__help__subcmd__user,import)
+                cmd="mfa__admin__subcmd__help__subcmd__user__subcmd__import"
                 ;;
             mfa__admin__subcmd__help__subcmd__user,list)
                 cmd="mfa__admin__subcmd__help__subcmd__user__subcmd__list"
@@ -598,6 +712,9 @@ _mfa__admin() {
             mfa__admin__subcmd__user,help)
                 cmd="mfa__admin__subcmd__user__subcmd__help"
                 ;;
+            mfa__admin__subcmd__user,import)
+                cmd="mfa__admin__subcmd__user__subcmd__import"
+                ;;
             mfa__admin__subcmd__user,list)
                 cmd="mfa__admin__subcmd__user__subcmd__list"
                 ;;
@@ -625,6 +742,9 @@ _mfa__admin() {
             mfa__admin__subcmd__user__subcmd__help,help)
                 cmd="mfa__admin__subcmd__user__subcmd__help__subcmd__help"
                 ;;
+            mfa__admin__subcmd__user__subcmd__help,import)
+                cmd="mfa__admin__subcmd__user__subcmd__help__subcmd__import"
+                ;;
             mfa__admin__subcmd__user__subcmd__help,list)
                 cmd="mfa__admin__subcmd__user__subcmd__help__subcmd__list"
                 ;;
@@ -644,7 +764,7 @@ _mfa__admin() {
 
     case "${cmd}" in
         mfa__admin)
-            opts="-h -V --config --json --help --version init settings service net user contact override carrier template log audit test queue totp backup-codes sender duo doctor maintain export import help"
+            opts="-h -V --config --json --help --version init settings service net user contact override group carrier template log audit test queue totp backup-codes sender duo verify doctor maintain export import backup restore help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -736,6 +856,24 @@ _mfa__admin() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__backup)
+            opts="-h --force --config --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1327,8 +1465,398 @@ _mfa__admin() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mfa__admin__subcmd__group)
+            opts="-h --config --json --help list show add set del sync enable disable test help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__group__subcmd__add)
+            opts="-h --description --mandatory --exempt --self-enroll --log --factors --unix-group --config --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --description)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mandatory)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --exempt)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --self-enroll)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --factors)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --unix-group)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__group__subcmd__del)
+            opts="-h --config --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__group__subcmd__disable)
+            opts="-h --config --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__group__subcmd__enable)
+            opts="-h --config --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__group__subcmd__help)
+            opts="list show add set del sync enable disable test help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__group__subcmd__help__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__group__subcmd__help__subcmd__del)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__group__subcmd__help__subcmd__disable)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__group__subcmd__help__subcmd__enable)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__group__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__group__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__group__subcmd__help__subcmd__set)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__group__subcmd__help__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__group__subcmd__help__subcmd__sync)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__group__subcmd__help__subcmd__test)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__group__subcmd__list)
+            opts="-h --config --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__group__subcmd__set)
+            opts="-h --description --mandatory --exempt --self-enroll --log --factors --unix-group --config --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --description)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mandatory)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --exempt)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --self-enroll)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --factors)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --unix-group)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__group__subcmd__show)
+            opts="-h --members --config --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__group__subcmd__sync)
+            opts="-h --config --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__group__subcmd__test)
+            opts="-h --config --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mfa__admin__subcmd__help)
-            opts="init settings service net user contact override carrier template log audit test queue totp backup-codes sender duo doctor maintain export import help"
+            opts="init settings service net user contact override group carrier template log audit test queue totp backup-codes sender duo verify doctor maintain export import backup restore help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1358,6 +1886,20 @@ _mfa__admin() {
         mfa__admin__subcmd__help__subcmd__audit__subcmd__show)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__help__subcmd__backup)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1596,6 +2138,146 @@ _mfa__admin() {
         mfa__admin__subcmd__help__subcmd__export)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__help__subcmd__group)
+            opts="list show add set del sync enable disable test"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__help__subcmd__group__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__help__subcmd__group__subcmd__del)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__help__subcmd__group__subcmd__disable)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__help__subcmd__group__subcmd__enable)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__help__subcmd__group__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__help__subcmd__group__subcmd__set)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__help__subcmd__group__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__help__subcmd__group__subcmd__sync)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__help__subcmd__group__subcmd__test)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1887,6 +2569,20 @@ _mfa__admin() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mfa__admin__subcmd__help__subcmd__restore)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mfa__admin__subcmd__help__subcmd__sender)
             opts="status"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -2154,7 +2850,7 @@ _mfa__admin() {
             return 0
             ;;
         mfa__admin__subcmd__help__subcmd__user)
-            opts="list add set show del enable disable unlock"
+            opts="list add set show del enable disable unlock import"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2210,6 +2906,20 @@ _mfa__admin() {
             return 0
             ;;
         mfa__admin__subcmd__help__subcmd__user__subcmd__enable)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__help__subcmd__user__subcmd__import)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2279,8 +2989,22 @@ _mfa__admin() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mfa__admin__subcmd__help__subcmd__verify)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mfa__admin__subcmd__import)
-            opts="-h --config --json --help"
+            opts="-h --dry-run --config --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2810,7 +3534,7 @@ _mfa__admin() {
             return 0
             ;;
         mfa__admin__subcmd__override__subcmd__set)
-            opts="-h --mandatory --exempt --self-enroll --log --double-logon-contact --config --json --help"
+            opts="-h --mandatory --exempt --factors --self-enroll --log --double-logon-contact --config --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2821,6 +3545,10 @@ _mfa__admin() {
                     return 0
                     ;;
                 --exempt)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --factors)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2974,6 +3702,24 @@ _mfa__admin() {
         mfa__admin__subcmd__queue__subcmd__retry)
             opts="-h --all-failed --config --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__restore)
+            opts="-h --config --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -3674,7 +4420,7 @@ _mfa__admin() {
             return 0
             ;;
         mfa__admin__subcmd__user)
-            opts="-h --config --json --help list add set show del enable disable unlock help"
+            opts="-h --config --json --help list add set show del enable disable unlock import help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3692,7 +4438,7 @@ _mfa__admin() {
             return 0
             ;;
         mfa__admin__subcmd__user__subcmd__add)
-            opts="-h --full-name --duo --config --json --help"
+            opts="-h --full-name --duo --group --config --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3703,6 +4449,10 @@ _mfa__admin() {
                     return 0
                     ;;
                 --duo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --group)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -3772,7 +4522,7 @@ _mfa__admin() {
             return 0
             ;;
         mfa__admin__subcmd__user__subcmd__help)
-            opts="list add set show del enable disable unlock help"
+            opts="list add set show del enable disable unlock import help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3855,6 +4605,20 @@ _mfa__admin() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mfa__admin__subcmd__user__subcmd__help__subcmd__import)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mfa__admin__subcmd__user__subcmd__help__subcmd__list)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -3911,13 +4675,51 @@ _mfa__admin() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        mfa__admin__subcmd__user__subcmd__list)
-            opts="-h --config --json --help"
+        mfa__admin__subcmd__user__subcmd__import)
+            opts="-h --csv --unix-group --group --update --dry-run --config --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --csv)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --unix-group)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --group)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__user__subcmd__list)
+            opts="-h --group --inactive --config --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --group)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --inactive)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -3930,13 +4732,17 @@ _mfa__admin() {
             return 0
             ;;
         mfa__admin__subcmd__user__subcmd__set)
-            opts="-h --duo --no-duo --config --json --help"
+            opts="-h --duo --no-duo --group --config --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --duo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --group)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -3976,6 +4782,40 @@ _mfa__admin() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__verify)
+            opts="-h --service --address --tty --timeout --config --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --service)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --address)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tty)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

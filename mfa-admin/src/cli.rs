@@ -47,7 +47,7 @@ pub enum Command {
     /// that follows a Unix group they are in (`--unix-group`), else the default_group
     /// setting. A user's own override beats their group's, the group's beats the global
     /// setting; `user show` says where each value comes from. Unix groups are resolved by
-    /// mfa-admin through NSS (`group add/set --unix-group`, `group sync`, and the daily
+    /// mfa-admin through NSS (`group add/set --unix-group`, `group sync`, and the hourly
     /// maintenance run `mfa-admin maintain`), never inside a login: logins read the members
     /// resolved last, so a slow directory cannot hang a login, and a change in the Unix
     /// group counts once one of those has run.
@@ -165,15 +165,27 @@ pub enum Command {
         #[arg(long)]
         full: bool,
     },
-    /// Daily upkeep, as mfa-maintenance.timer runs it: purge the auth log, sweep expired
-    /// login state, verify the policy snapshot (root only)
+    /// Hourly upkeep, as mfa-maintenance.timer runs it: move and purge the auth log, resolve
+    /// Unix groups, disable inactive users, send fail-mode notices, sweep expired login
+    /// state, verify the policy snapshot (root only)
     ///
-    /// Runs four tasks and prints one line for each, with its counts (one JSON object with
+    /// Runs seven tasks and prints one line for each, with its counts (one JSON object with
     /// --json):
     ///
     /// auth log: moves the module's log inbox and the files it rotated into the database (the
     /// module never does it in a login), then deletes the
     /// entries older than the log_keep_days setting, as `log purge` does (0 keeps everything).
+    ///
+    /// unix groups: resolves the Unix groups that groups follow, as `group sync` does
+    /// (writes and audits only when members changed).
+    ///
+    /// inactive: folds each user's last proven second factor from the login-state files into
+    /// the database, then, when inactive_after is set, disables the enabled users inactive
+    /// that long (never exempt ones) in one audited change, with the `disabled` notices.
+    ///
+    /// notices: a fail-mode notice to admin_email (notify_admin=fail-mode) when logins ended
+    /// unavailable-* since the last run or a message waited in the spool over 15 minutes; at
+    /// most once a day per condition.
     ///
     /// challenges: removes every passcode challenge that expired over an hour ago (logins
     /// abandoned or killed at the prompt), and files named like one that do not parse and are
@@ -576,7 +588,7 @@ pub enum GroupCmd {
     ///
     /// With --unix-group the Unix group's members (its member list and the accounts whose
     /// primary group it is) are resolved now, through NSS, and again by `group sync` and the
-    /// daily maintenance run.
+    /// hourly maintenance run.
     Add {
         name: String,
         #[command(flatten)]
@@ -596,7 +608,7 @@ pub enum GroupCmd {
     Del { name: String },
     /// Resolve the Unix groups that groups follow, now
     ///
-    /// The daily maintenance run does the same. A Unix group NSS does not know (or cannot
+    /// The hourly maintenance run does the same. A Unix group NSS does not know (or cannot
     /// look up) keeps the members resolved before, with a warning; members without an mfa
     /// record are listed (`user import --unix-group` creates them).
     Sync,

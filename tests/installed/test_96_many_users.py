@@ -8,7 +8,8 @@ on a pseudo-terminal), the real sender (as user `mfa`) and the local SMTP server
    says the group comes from the Unix group. Out of the Unix group and after `maintain`: su
    offers the passcode again.
 2. Notices: a lockout after three wrong passcodes mails the administrator once and the user
-   once, through the real sender; tries while locked out mail nobody.
+   once, through the real sender; tries while locked out mail nobody, nor a second lockout
+   within the hour.
 3. `user import --csv`: imported users log in with the mailed passcode; a bad line: exit 2,
    its line number named, `export` unchanged.
 4. `user import --unix-group` with unassigned=enroll self_enroll=yes: records without
@@ -32,12 +33,15 @@ on a pseudo-terminal), the real sender (as user `mfa`) and the local SMTP server
 9. An application allowed `sudo mfa-admin verify *` (alice): --service su refused (exit 2,
    nothing sent); a proof for mfa-verify leaves no repeat-window grant su honours (su still
    asks), while su's own proof does (the next su asks nothing).
+10. mfa-sender.service's ExecStart in a sandbox like its unit's (user mfa, its syscall
+    filter, /var/lib/mfa inaccessible): a passcode and the lockout notices are delivered.
 
 Each case puts back what it changed (settings, service methods, groups, Unix groups, users,
 keys, lockouts), also when it fails: later files see the system as the fixture made it.
 """
 
 import contextlib
+import errno
 import glob
 import grp
 import json
@@ -156,9 +160,10 @@ def quiet(system, since, secs=3.0):
     return mails(system, since)
 
 
-def su_start(system, who="target"):
-    """su by alice to `who` on a terminal, past the password: returns the child."""
-    user = system.target if who == "target" else who
+def su_start(system, who=None):
+    """su by alice to `who` (a harness.User; target) on a terminal, past the password:
+    returns the child."""
+    user = who or system.target
     child = spawn_as("alice", ["su", user.name, "-c", "id"], UMASK)
     child.expect("Password: ")
     child.sendline(user.password)
@@ -242,10 +247,10 @@ def test_group_following_a_unix_group_allows_only_totp(system, ops_group):
 
 # ---- 2. lockout notices through the real sender -----------------------------------------
 
-def su_wrong_passcode(system, mark):
-    """One su by alice to target with a wrong passcode (the mailed one plus one)."""
-    t = system.target
-    child = su_start(system)
+def su_wrong_passcode(system, mark, user=None):
+    """One su by alice to `user` (target) with a wrong passcode (the mailed one plus one)."""
+    t = user or system.target
+    child = su_start(system, t)
     i = child.expect([PASSCODE_PROMPT, pexpect.EOF, MENU_PROMPT])
     assert i == 0, transcript(child)
     code = system.mailbox.code(t.email, child.match.group(1), mark)
@@ -285,6 +290,16 @@ def test_lockout_notices_one_to_the_admin_one_to_the_user(system):
         assert len([m for m in found if ADMIN in m[0]]) == 1, "the admin got something else too"
         later = mails(system, locked_mark)
         assert not later, f"mail while locked out: {later}"
+
+        # Unlocked, then locked out again within the hour: refused as before, but nobody is
+        # told again (at most one lockout notice an hour per user).
+        admin("user", "unlock", t.name)
+        again = system.mailbox.mark()
+        for _ in range(3):
+            su_wrong_passcode(system, system.mailbox.mark())
+        assert user_json(t.name)["locked_until"] > time.time(), user_json(t.name)
+        told = [m for m in quiet(system, again) if "locked out" in m[1]]
+        assert not told, f"a second lockout notice within the hour: {told}"
 
 
 # ---- 5. backup while logins run, then restore ---------------------------------------------
@@ -397,37 +412,40 @@ def unit_values(path, key):
         return [l.split("=", 1)[1].strip() for l in f if l.startswith(f"{key}=")]
 
 
-SANDBOX = r'''
+SANDBOX = r"""
 set -eu
-rw=$1; shift
 # ReadWritePaths: their own mounts, left writable.
-for p in $rw; do mount --bind "$p" "$p"; done
+for p in $RW; do mount --bind "$p" "$p"; done
 # ProtectSystem=strict: every other mount read-only.
 for mp in $(awk '{print $5}' /proc/self/mountinfo | sort -u); do
-  case " $rw " in *" $mp "*) continue ;; esac
+  case " $RW " in *" $mp "*) continue ;; esac
   mount -o remount,bind,ro "$mp" 2>/dev/null || true
 done
-# PrivateTmp, ProtectHome.
+# PrivateTmp, ProtectHome, InaccessiblePaths.
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t tmpfs -o mode=1777 tmpfs /var/tmp
-for h in /home /root; do mount -t tmpfs -o mode=0 tmpfs "$h"; done
+for h in /home /root $HIDE; do mount -t tmpfs -o mode=0 tmpfs "$h"; done
 umask "$UNIT_UMASK"
-exec setpriv --no-new-privs --bounding-set=-all --inh-caps=-all --ambient-caps=-all -- \
+ids=""
+[ -n "$RUN_AS" ] && ids="--reuid $RUN_AS --regid $RUN_AS --init-groups"
+exec setpriv $ids --no-new-privs --bounding-set=-all --inh-caps=-all --ambient-caps=-all -- \
   env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
-  SECCOMP_ALLOW="$SECCOMP_ALLOW" /usr/bin/python3 -c "$SECCOMP_PY" "$@"
-'''
+  SECCOMP_ALLOW="$SECCOMP_ALLOW" SECCOMP_DEFAULT="$SECCOMP_DEFAULT" \
+  /usr/bin/python3 -c "$SECCOMP_PY" "$@"
+"""
 
-# SystemCallFilter= with SystemCallErrorNumber=EPERM, through libseccomp: the syscalls
-# allowed, every other fails with EPERM (under no_new_privs, as systemd loads it).
-SECCOMP_PY = r'''
-import ctypes, errno, os, sys
+# SystemCallFilter= through libseccomp: the syscalls allowed; every other fails with the
+# unit's SystemCallErrorNumber, or kills the process (systemd's default), loaded under
+# no_new_privs as systemd loads it.
+SECCOMP_PY = r"""
+import ctypes, os, sys
 lib = ctypes.CDLL("libseccomp.so.2")
 lib.seccomp_init.restype = ctypes.c_void_p
 lib.seccomp_init.argtypes = [ctypes.c_uint32]
 lib.seccomp_rule_add.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint]
 lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
 lib.seccomp_load.argtypes = [ctypes.c_void_p]
-ctx = lib.seccomp_init(0x00050000 | errno.EPERM)
+ctx = lib.seccomp_init(int(os.environ.pop("SECCOMP_DEFAULT")))
 for name in filter(None, os.environ.pop("SECCOMP_ALLOW").split(",")):
     nr = lib.seccomp_syscall_resolve_name(name.encode())
     if nr >= 0 and lib.seccomp_rule_add(ctx, 0x7FFF0000, nr, 0) != 0:
@@ -435,7 +453,9 @@ for name in filter(None, os.environ.pop("SECCOMP_ALLOW").split(",")):
 if lib.seccomp_load(ctx) != 0:
     sys.exit("seccomp: cannot load the filter")
 os.execvp(sys.argv[1], sys.argv[1:])
-'''
+"""
+SCMP_ACT_KILL_PROCESS = 0x80000000
+SCMP_ACT_ERRNO = 0x00050000
 
 
 def syscall_set(group, seen=None):
@@ -455,31 +475,46 @@ def syscall_set(group, seen=None):
     return out
 
 
-def unit_syscalls():
-    """The system calls the unit's SystemCallFilter= lines allow (allow-lists, then ~denials)."""
+def unit_syscalls(unit):
+    """The system calls the unit's SystemCallFilter= lines allow (allow-lists, then
+    ~denials) and libseccomp's action for the others."""
     allow, deny = set(), set()
-    for v in unit_values(UNIT, "SystemCallFilter"):
+    for v in unit_values(unit, "SystemCallFilter"):
         into = deny if v.startswith("~") else allow
         for word in v.lstrip("~").split():
             into |= syscall_set(word) if word.startswith("@") else {word}
-    assert allow and unit_values(UNIT, "SystemCallErrorNumber") == ["EPERM"], \
-        "the emulation assumes an allow-list with SystemCallErrorNumber=EPERM"
-    return allow - deny
+    assert allow, f"{unit}: the emulation assumes an allow-list"
+    errno_name = unit_values(unit, "SystemCallErrorNumber")
+    if not errno_name:
+        return allow - deny, SCMP_ACT_KILL_PROCESS
+    return allow - deny, SCMP_ACT_ERRNO | getattr(errno, errno_name[0])
+
+
+def unit_sandbox(unit, argv, **popen):
+    """`argv` as `unit` runs its ExecStart: its User= (else root), without capabilities
+    (CapabilityBoundingSet=, NoNewPrivileges), its SystemCallFilter, a new network namespace
+    with PrivateNetwork=yes, every mount read-only but ReadWritePaths (ProtectSystem=strict),
+    InaccessiblePaths hidden, a private /tmp, no /home nor /root, the unit's UMask and a bare
+    environment. Not emulated: the other Protect*/Restrict* settings. A Popen (argv as
+    `popen` says)."""
+    allow, default = unit_syscalls(unit)
+    env = {"PATH": os.environ["PATH"], "SECCOMP_PY": SECCOMP_PY,
+           "SECCOMP_ALLOW": ",".join(sorted(allow)), "SECCOMP_DEFAULT": str(default),
+           "RW": " ".join(p for v in unit_values(unit, "ReadWritePaths") for p in v.split()),
+           "HIDE": " ".join(p.lstrip("-") for v in unit_values(unit, "InaccessiblePaths")
+                            for p in v.split()),
+           "RUN_AS": (unit_values(unit, "User") or [""])[0],
+           "UNIT_UMASK": (unit_values(unit, "UMask") or ["0022"])[0]}
+    net = ["--net"] if unit_values(unit, "PrivateNetwork") == ["yes"] else []
+    return subprocess.Popen(["unshare", "--mount", *net, "--propagation", "private",
+                             "bash", "-c", SANDBOX, "sandbox", *argv], env=env, **popen)
 
 
 def as_the_unit(argv):
-    """`argv` as mfa-maintenance.service runs its ExecStart: root without capabilities
-    (CapabilityBoundingSet=, NoNewPrivileges), its SystemCallFilter (EPERM for the rest), a
-    new network namespace (PrivateNetwork), every mount read-only but ReadWritePaths
-    (ProtectSystem=strict), a private /tmp, no /home nor /root, the unit's UMask and a bare
-    environment. Not emulated: the other Protect*/Restrict* settings."""
-    rw = " ".join(p for v in unit_values(UNIT, "ReadWritePaths") for p in v.split())
-    umask = (unit_values(UNIT, "UMask") or ["0022"])[0]
-    env = {"UNIT_UMASK": umask, "PATH": os.environ["PATH"], "SECCOMP_PY": SECCOMP_PY,
-           "SECCOMP_ALLOW": ",".join(sorted(unit_syscalls()))}
-    return subprocess.run(["unshare", "--mount", "--net", "--propagation", "private",
-                           "bash", "-c", SANDBOX, "sandbox", rw, *argv],
-                          capture_output=True, text=True, env=env)
+    """`argv` run to its end as mfa-maintenance.service runs it (unit_sandbox)."""
+    p = unit_sandbox(UNIT, argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = p.communicate(timeout=120)
+    return subprocess.CompletedProcess(p.args, p.returncode, out, err)
 
 
 def set_created(name, when):
@@ -832,3 +867,68 @@ def test_verify_through_sudo_leaves_no_grant_for_su(system):
         child.close()
         assert i == 0 and child.exitstatus == 0 and f"uid={g.uid}(" in out, \
             f"repeat_window=10m did not let the second su through:\n{out}"
+
+
+# ---- 10. the sender as its unit runs it delivers passcodes and notices ----------------------
+
+SENDER_UNIT = "/lib/systemd/system/mfa-sender.service"
+
+
+def test_sender_unit_sandbox_delivers_passcodes_and_notices(system):
+    """mfa-sender.service's ExecStart in the unit's sandbox (user mfa, no capabilities, its
+    SystemCallFilter killing the process on any other call, /var/lib/mfa inaccessible, a
+    read-only system but the spool and /run/mfa): a passcode and the lockout notices reach
+    the mail server, and the sender is still running afterwards."""
+    t = system.target
+    exec_start = unit_values(SENDER_UNIT, "ExecStart")
+    assert exec_start == [f"{SBIN}/mfa-sender --config /etc/mfa/mfa.toml"], exec_start
+    logpath = os.path.join(WORK, "sender-unit.log")
+    proc = None
+    system.stop_sender()
+    try:
+        with open(logpath, "w") as log:
+            proc = unit_sandbox(SENDER_UNIT, exec_start[0].split(), stdout=log, stderr=log)
+
+        def beating():
+            assert proc.poll() is None, \
+                f"the sandboxed sender exited {proc.returncode}:\n{open(logpath).read()}"
+            return os.path.exists("/run/mfa/sender.heartbeat")
+
+        wait_for(beating, 20, "the sandboxed sender's heartbeat")
+        # The process the test started is the sender itself, confined as the unit says.
+        with open(f"/proc/{proc.pid}/status") as f:
+            st = dict(l.split(":", 1) for l in f.read().splitlines() if ":" in l)
+        assert st["Name"].strip() == "mfa-sender", st["Name"]
+        assert st["Uid"].split()[0] == str(pwd.getpwnam("mfa").pw_uid), st["Uid"]
+        assert (st["Seccomp"].strip(), st["NoNewPrivs"].strip(), st["CapEff"].strip()) == \
+            ("2", "1", "0000000000000000"), st
+        with contextlib.ExitStack() as undo:
+            # A user of its own: lockout notices go at most once an hour per user.
+            u = undo.enter_context(unix_user("sbx"))
+            undo.callback(admin, "user", "del", u.name, check=False)
+            admin("user", "add", u.name)
+            admin("contact", "add", u.name, "--email", u.email)
+            out, status = su_passcode_login(system, u)
+            assert status == 0 and f"uid={u.uid}(" in out, out
+            undo.enter_context(settings(admin_email=ADMIN, notify_admin="lockout",
+                                        notify_user="lockout", lockout_after="1"))
+            mark = system.mailbox.mark()
+            su_wrong_passcode(system, mark, u)
+            assert "user sbx was locked out" in system.mailbox.wait_mail(ADMIN, mark)
+            user_note = [m for m in quiet(system, mark, secs=0.5)
+                         if u.email in m[0] and "your account was locked out" in m[1]]
+            assert len(user_note) == 1, user_note
+        assert proc.poll() is None, f"the sandboxed sender died:\n{open(logpath).read()}"
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        try:
+            os.unlink("/run/mfa/sender.heartbeat")
+        except FileNotFoundError:
+            pass
+        system.start_sender()

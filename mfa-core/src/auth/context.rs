@@ -165,7 +165,13 @@ pub(super) fn lockout(cx: &mut Cx<'_>, req: &Request, now: i64, until: i64) -> R
     });
     let config = cx.config;
     let settings = cx.snap.as_ref().map(|s| s.settings().clone());
-    let conn = cx.store().ok().map(|s| s.conn());
+    // The database only when the lockout could be written to it: a store that is locked or
+    // unreadable would make the notice wait its bound again (each open and read waits up to
+    // files::LOCK_WAIT) on a login already refused. The administrator's notice needs none.
+    let conn = match (&written, cx.store.as_ref()) {
+        (Ok(()), Some(s)) => Some(s.conn()),
+        _ => None,
+    };
     let _ = crate::notice::at_lockout(
         &config.paths.database,
         &config.paths.spool,

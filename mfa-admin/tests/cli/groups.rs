@@ -5,11 +5,10 @@
 //! guard, also when the test fails); the snapshot a login reads follows a group change at
 //! once. (Precedence over every combination: mfa-core's store/groups_tests.rs.)
 
-use std::process::Command;
-
 use mfa_core::snapshot::Snapshot;
 
 use super::Env;
+use super::unix_accounts::UnixAccounts;
 
 fn env_with_users() -> Env {
     let env = Env::new();
@@ -389,75 +388,9 @@ fn dead_store_and_damaged_rows() {
     }
 }
 
-/// Unix groups and accounts made for one test, removed when it ends (also on failure).
-struct UnixFixture {
-    groups: Vec<String>,
-    users: Vec<String>,
-}
-
-impl UnixFixture {
-    fn new() -> UnixFixture {
-        UnixFixture {
-            groups: Vec::new(),
-            users: Vec::new(),
-        }
-    }
-
-    fn name(&self, what: &str) -> String {
-        format!("mfag{}{what}", std::process::id() % 100_000)
-    }
-
-    fn group(&mut self, what: &str) -> String {
-        let n = self.name(what);
-        run("groupadd", &[&n]);
-        self.groups.push(n.clone());
-        n
-    }
-
-    /// An account without a home: `primary` as its primary group, else in `extra`.
-    fn user(&mut self, what: &str, primary: Option<&str>, extra: &[&str]) -> String {
-        let n = self.name(what);
-        let mut args = vec!["-M", "-s", "/usr/sbin/nologin"];
-        match primary {
-            Some(g) => args.extend(["-g", g]),
-            None => args.push("-N"),
-        }
-        let extra = extra.join(",");
-        if !extra.is_empty() {
-            args.extend(["-G", &extra]);
-        }
-        args.push(&n);
-        self.users.push(n.clone());
-        run("useradd", &args);
-        n
-    }
-}
-
-impl Drop for UnixFixture {
-    fn drop(&mut self) {
-        for u in &self.users {
-            let _ = Command::new("userdel")
-                .arg(u)
-                .stderr(std::process::Stdio::null())
-                .status();
-        }
-        for g in &self.groups {
-            let _ = Command::new("groupdel")
-                .arg(g)
-                .stderr(std::process::Stdio::null())
-                .status();
-        }
-    }
-}
-
-fn run(cmd: &str, args: &[&str]) {
-    let o = Command::new(cmd).args(args).output().unwrap();
-    assert!(o.status.success(), "{cmd} {args:?}: {o:?}");
-}
-
 #[test]
 fn unix_groups_are_resolved_by_mfa_admin() {
-    let mut fx = UnixFixture::new();
+    let mut fx = UnixAccounts::new("mfag");
     let wheel = fx.group("w");
     let other = fx.group("o");
     // One member through the group's member list, one whose primary group it is, one
@@ -519,7 +452,7 @@ fn unix_groups_are_resolved_by_mfa_admin() {
     assert_eq!(g["members"]["unix"], 3);
 
     // Membership changes are picked up by `group sync` (and only then: no NSS in a login).
-    run("gpasswd", &["-d", &listed, &wheel]);
+    fx.run("gpasswd", &["-d", &listed, &wheel]);
     assert!(snapshot_facts(&env, &listed).mandatory, "not resolved yet");
     let r = env.json(&["group", "sync"]);
     assert_eq!(r["groups"][0]["removed"], serde_json::json!([listed]));
@@ -532,8 +465,8 @@ fn unix_groups_are_resolved_by_mfa_admin() {
 
     // The Unix group disappears: its members stay (a directory outage must not make
     // mandatory users optional), with a warning.
-    run("usermod", &["-g", "users", &primary]);
-    run("groupdel", &[&wheel]);
+    fx.run("usermod", &["-g", "users", &primary]);
+    fx.run("groupdel", &[&wheel]);
     let o = env.run(&["group", "sync"]);
     assert_eq!(o.code, 0, "{o:?}");
     assert!(

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::process::Command;
 
 use super::Env;
+use super::unix_accounts::UnixAccounts;
 
 const HEADER: &str = "user,full_name,group,email,sms,phone,carrier";
 
@@ -396,76 +397,13 @@ fn import_dry_run_and_round_trip_with_groups() {
     env.bad(&["import", "--dry-run", f], &["users[0].group", "ghost"]);
 }
 
-/// Unix groups and accounts for one test, removed when it ends (also on failure).
-struct Fixture {
-    groups: Vec<String>,
-    users: Vec<String>,
-}
-
-impl Fixture {
-    fn name(what: &str) -> String {
-        format!("mfai{}{what}", std::process::id() % 100_000)
-    }
-
-    fn run(cmd: &str, args: &[&str]) {
-        let o = Command::new(cmd).args(args).output().unwrap();
-        assert!(o.status.success(), "{cmd} {args:?}: {o:?}");
-    }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        // userdel and groupdel fail while another test holds the lock of /etc/passwd or
-        // /etc/group: retried for up to 30 s.
-        let gone = |cmd: &str, name: &str| {
-            for _ in 0..300 {
-                let ok = Command::new(cmd)
-                    .arg(name)
-                    .stderr(std::process::Stdio::null())
-                    .status()
-                    .is_ok_and(|s| s.success());
-                let db = if cmd == "userdel" { "passwd" } else { "group" };
-                let known = Command::new("getent")
-                    .args([db, name])
-                    .stdout(std::process::Stdio::null())
-                    .status()
-                    .is_ok_and(|s| s.success());
-                if ok || !known {
-                    return;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
-        };
-        for u in &self.users {
-            gone("userdel", u);
-        }
-        for g in &self.groups {
-            gone("groupdel", g);
-        }
-    }
-}
-
 #[test]
 fn unix_group_members_get_records() {
-    let mut fx = Fixture {
-        groups: Vec::new(),
-        users: Vec::new(),
-    };
-    let g = Fixture::name("g");
-    Fixture::run("groupadd", &[&g]);
-    fx.groups.push(g.clone());
-    let (listed, primary, had) = (Fixture::name("a"), Fixture::name("b"), Fixture::name("c"));
-    for (u, args) in [
-        (&listed, vec!["-N", "-G", g.as_str()]),
-        (&primary, vec!["-g", g.as_str()]),
-        (&had, vec!["-N", "-G", g.as_str()]),
-    ] {
-        let mut a = vec!["-M", "-s", "/usr/sbin/nologin"];
-        a.extend(args);
-        a.push(u);
-        fx.users.push(u.clone());
-        Fixture::run("useradd", &a);
-    }
+    let mut fx = UnixAccounts::new("mfai");
+    let g = fx.group("g");
+    let listed = fx.user("a", None, &[&g]);
+    let primary = fx.user("b", Some(&g), &[]);
+    let had = fx.user("c", None, &[&g]);
     let env = with_groups();
     env.ok(&["user", "add", &had, "--full-name", "Had One"]);
     let before = env.dump();

@@ -33,6 +33,7 @@ mod safenet;
 mod scale;
 mod setup;
 mod transfer;
+mod unix_accounts;
 mod upkeep_attack;
 mod verify;
 mod verify_attack;

@@ -237,6 +237,12 @@ fn unix_groups(store: &mut Store, actor: &str) -> Task {
                 return Task::new("ok", line, counts);
             }
             line.push_str(&format!("; {}", warnings.join("; ")));
+            // A followed Unix group that cannot be resolved (gone, renamed, the directory
+            // down) keeps deciding with old members until an administrator acts: the run
+            // fails, so the timer's unit says so. Other warnings are warnings.
+            if r.groups.iter().any(|g| !g.resolved) {
+                return Task::new("failed", line, counts);
+            }
             Task::new("warn", line, counts)
         }
         Err(e) => Task::failed(format!("cannot resolve the Unix groups: {e}")),
@@ -467,6 +473,16 @@ fn fail_mode_notices(store: &mut Store, spool: &std::path::Path, now: i64) -> Ta
     });
     if let Err(e) = marked {
         return Task::failed(format!("{line}; cannot keep the notice markers: {e}"));
+    }
+    // A sender that does not send needs an administrator now, and its own notice waits in
+    // the spool it does not drain: the run fails (the timer's unit shows it, the journal
+    // keeps the line) for as long as the spool is stale.
+    if let Some(t) = stale {
+        status = "failed";
+        line.push_str(&format!(
+            "; the sender is not sending (a message has waited since {}): check `systemctl status mfa-sender` and `mfa-admin sender status` (a notice about it goes out only once the sender sends again)",
+            when::show(t)
+        ));
     }
     Task::new(status, line, counts)
 }

@@ -474,6 +474,12 @@ fn unix_groups_are_resolved_by_mfa_admin() {
         "{o:?}"
     );
     assert!(snapshot_facts(&env, &primary).mandatory, "kept");
+    // The maintenance run fails while it lasts (an administrator must act), keeping them.
+    let o = env.run(&["--json", "maintain"]);
+    assert_eq!(o.code, 1, "{o:?}");
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(v["unix_groups"]["status"], "failed", "{v}");
+    assert!(snapshot_facts(&env, &primary).mandatory, "still kept");
     // Stop following it: the rows go in the same change.
     env.ok(&["group", "set", "a-admins", "--unix-group", "none"]);
     assert!(!snapshot_facts(&env, &primary).mandatory);

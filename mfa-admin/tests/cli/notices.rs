@@ -226,8 +226,12 @@ fn logged(env: &Env, outcome: &str) {
     .unwrap();
 }
 
+/// `maintain --json`: its report; the exit status is 1 exactly when a task failed.
 fn maintain(env: &Env) -> serde_json::Value {
-    env.json(&["maintain"])
+    let o = env.run(&["--json", "maintain"]);
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(o.code, if v["ok"] == true { 0 } else { 1 }, "{o:?}");
+    v
 }
 
 fn fail_notices(env: &Env) -> Vec<Message> {
@@ -274,9 +278,20 @@ fn a_fail_mode_condition_is_told_once_a_day() {
         .unwrap();
     let v = maintain(&env);
     assert_eq!(v["notices"]["queued"], 1, "{v}");
+    // A sender that does not send fails the run (the timer's unit shows it) while it lasts.
+    assert_eq!(v["notices"]["status"], "failed", "{v}");
+    assert!(
+        v["notices"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("the sender is not sending"),
+        "{v}"
+    );
     let v = maintain(&env);
     assert_eq!(v["notices"]["queued"], 0, "{v}");
+    assert_eq!(v["ok"], false, "{v}");
     std::fs::remove_file(&stuck).unwrap();
+    assert_eq!(maintain(&env)["ok"], true);
     let q = fail_notices(&env);
     assert_eq!(q.len(), 2, "{q:#?}");
     assert!(q.iter().any(|m| m.body.contains("the sender looks down")));

@@ -281,12 +281,32 @@ impl Store {
         let users = count_users(&restored.conn)?;
         let _lock = crate::snapshot::lock(&self.path, false)?;
         // The database as it is, aside.
-        let kept = crate::files::sibling(&self.path, &format!(".before-restore-{now}"));
-        let (_, tmp) = write_copy(&self.conn, &kept)?;
-        std::fs::hard_link(&tmp, &kept).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            Error::io(&kept, e)
-        })?;
+        // Named by the time; a second restore within the same second takes the next free
+        // name (`-2`, `-3`, ...): never over an earlier copy.
+        let named = |n: u32| {
+            let suffix = if n == 1 {
+                format!(".before-restore-{now}")
+            } else {
+                format!(".before-restore-{now}-{n}")
+            };
+            crate::files::sibling(&self.path, &suffix)
+        };
+        let (_, tmp) = write_copy(&self.conn, &named(1))?;
+        let mut kept = named(1);
+        let mut n = 1;
+        loop {
+            match std::fs::hard_link(&tmp, &kept) {
+                Ok(()) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => {
+                    n += 1;
+                    kept = named(n);
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    return Err(Error::io(&kept, e));
+                }
+            }
+        }
         let _ = std::fs::remove_file(&tmp);
         sync_dir(&parent(&kept))?;
         let before = (

@@ -82,6 +82,20 @@ fn a_backup_is_private_exclusive_and_restores_what_it_held() {
     assert_eq!(kept_mode, 0o600);
     let kept = Store::open(&r.kept).unwrap();
     assert_eq!(users(&kept), ["ann", "bob"]);
+    drop(kept);
+    // Restored again within the same second: the next free name, the first copy untouched.
+    add(&mut s, "cy");
+    let again = s.restore(&file, 1_000_000).unwrap();
+    assert!(
+        again
+            .kept
+            .to_string_lossy()
+            .ends_with("mfa.db.before-restore-1000000-2"),
+        "{again:?}"
+    );
+    assert_eq!(users(&Store::open(&again.kept).unwrap()), ["ann", "cy"]);
+    assert_eq!(users(&Store::open(&r.kept).unwrap()), ["ann", "bob"]);
+    assert_eq!(users(&s), ["ann"]);
     // The snapshot matches the restored store; a second restore is fine too.
     assert!(s.snapshot_matches().unwrap());
     assert!(s.integrity_check().unwrap().is_empty());

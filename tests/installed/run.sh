@@ -11,7 +11,10 @@
 # the setuid helper mfa-check, driven by psql and pamtester; the helper is abused directly
 # as postgres and nobody (test_91_unprivileged.py). Duo (test_95_duo.py): the sender brokers
 # a local Auth API mock (tests/lib/mock_duo.py, a throwaway openssl certificate) for ssh, su,
-# sudo and mfa-admin.
+# sudo and mfa-admin. Many users (test_96_many_users.py): groups following Unix groups,
+# notices through the real sender, imports, backup/restore during logins, mfa-admin verify,
+# and the units' commands run in a sandbox like the units' (unitsandbox.py: needs
+# systemd-analyze and libseccomp.so.2).
 #
 # The throwaway root is a mount namespace (namespace.sh): private copies of /etc, the PAM
 # module directory and /lib/systemd/system, overlays on /var and /usr/local, tmpfs on /run
@@ -40,7 +43,8 @@ done
 for c in unshare:util-linux setpriv:util-linux su:util-linux login:login sudo:sudo \
          useradd:passwd chpasswd:passwd /usr/sbin/sshd:openssh-server ssh:openssh-client \
          ssh-keygen:openssh-client oathtool:oathtool make:make psql:postgresql \
-         pamtester:pamtester prlimit:util-linux openssl:openssl; do
+         pamtester:pamtester prlimit:util-linux openssl:openssl gpasswd:passwd \
+         systemd-analyze:systemd; do
   command -v "${c%%:*}" >/dev/null || missing+=("${c%%:*} (apt-get install ${c#*:})")
 done
 for m in pexpect:python3-pexpect pytest:python3-pytest aiosmtpd:python3-aiosmtpd; do

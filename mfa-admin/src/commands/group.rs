@@ -213,6 +213,28 @@ pub fn sync_unix_groups(store: &mut Store, actor: &str) -> Result<SyncReport> {
     })
 }
 
+/// Warns about users a change left with factors but none they may use (on stderr: the
+/// change is made, as asked; the administrator learns who is now refused).
+pub(crate) fn warn_stranded(
+    store: &mfa_core::store::Store,
+    group: Option<&str>,
+    user: Option<&str>,
+) {
+    let Ok(names) = g::stranded(store.conn(), group, user) else {
+        return;
+    };
+    if names.is_empty() {
+        return;
+    }
+    let shown: Vec<&str> = names.iter().take(10).map(String::as_str).collect();
+    eprintln!(
+        "warning: {} user(s) have factors but none they may use: {}{}; they are refused wherever a second factor is required until they enrol one that is allowed or their factors are allowed (`mfa-admin user show USER` says which factors apply and why)",
+        names.len(),
+        visible(&shown.join(", ")),
+        if names.len() > 10 { ", ..." } else { "" }
+    );
+}
+
 fn print_warnings(r: &SyncReport) {
     for w in r.warnings() {
         eprintln!("warning: {}", visible(&w));
@@ -308,6 +330,7 @@ fn add_or_set(ctx: &Ctx, name: &str, opts: &GroupOpts, add: bool) -> Result<()> 
             several: Vec::new(),
         });
     }
+    warn_stranded(&store, Some(&name), None);
     if ctx.json {
         return json(&out);
     }

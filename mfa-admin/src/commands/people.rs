@@ -199,6 +199,9 @@ pub fn user(ctx: &Ctx, cmd: UserCmd) -> Result<()> {
             for line in said {
                 println!("{line}");
             }
+            if group.is_some() {
+                super::group::warn_stranded(&store, None, Some(&name));
+            }
             Ok(())
         }
         UserCmd::Show { name } => {
@@ -520,6 +523,7 @@ pub fn overrides(ctx: &Ctx, cmd: OverrideCmd) -> Result<()> {
                 let detail = override_line(&o);
                 Ok((o, detail))
             })?;
+            super::group::warn_stranded(&store, None, Some(&s.user));
             if ctx.json {
                 return json(&o);
             }

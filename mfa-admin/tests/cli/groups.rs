@@ -491,3 +491,38 @@ fn unix_groups_are_resolved_by_mfa_admin() {
         &["follows Unix group", "--unix-group none"],
     );
 }
+
+/// A change that leaves users with factors but none they may use is made, and names them:
+/// they are refused wherever a second factor is required until that changes.
+#[test]
+fn users_left_without_an_allowed_factor_are_named() {
+    let env = env_with_users();
+    env.ok(&["group", "set", "ops", "--factors", "totp"]);
+    let o = env.run(&["user", "set", "bob", "--group", "ops"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(
+        o.stderr
+            .contains("warning: 1 user(s) have factors but none they may use: bob"),
+        "{o:?}"
+    );
+    assert_eq!(
+        snapshot_facts(&env, "bob").factors.to_string(),
+        "totp",
+        "the change is made"
+    );
+    // cy has no factor at all: not named (enrolment decides for them).
+    let o = env.run(&["user", "set", "cy", "--group", "ops"]);
+    assert!(!o.stderr.contains("warning"), "{o:?}");
+    // The group's own change names every member it strands; allowing theirs names nobody.
+    env.ok(&["user", "set", "ann", "--group", "ops"]);
+    let o = env.run(&["group", "set", "ops", "--factors", "totp,backup"]);
+    assert!(
+        o.stderr.contains("2 user(s)") && o.stderr.contains("ann, bob"),
+        "{o:?}"
+    );
+    let o = env.run(&["group", "set", "ops", "--factors", "passcode"]);
+    assert!(!o.stderr.contains("warning"), "{o:?}");
+    // A user's own override too.
+    let o = env.run(&["override", "set", "ann", "--factors", "duo"]);
+    assert!(o.stderr.contains("none they may use: ann"), "{o:?}");
+}

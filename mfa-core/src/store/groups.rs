@@ -504,6 +504,28 @@ pub fn followed(conn: &Connection) -> Result<Vec<(String, String)>> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Users who hold factors but none of the factors they may use (their own override, else
+/// their group's): they are refused wherever a second factor is required ("no factor this
+/// service's method accepts") until they enrol an allowed one or the rule changes. Limited to
+/// the effective members of `group`, or to `user`, when given; by name.
+pub fn stranded(conn: &Connection, group: Option<&str>, user: Option<&str>) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare(
+        "SELECT user FROM (
+           SELECT p.user, p.factors AS f,
+                  EXISTS (SELECT 1 FROM contacts c WHERE c.user = p.user) AS contact,
+                  EXISTS (SELECT 1 FROM totp t WHERE t.user = p.user) AS key,
+                  EXISTS (SELECT 1 FROM backup_codes b WHERE b.user = p.user) AS codes,
+                  u.duo_user IS NOT NULL AS duo
+             FROM user_policy p JOIN users u ON u.name = p.user
+            WHERE (?1 IS NULL OR p.grp = ?1) AND (?2 IS NULL OR p.user = ?2))
+          WHERE (contact OR key OR codes OR duo)
+            AND NOT ((contact AND f & 1) OR (key AND f & 2) OR (codes AND f & 4) OR (duo AND f & 8))
+          ORDER BY user",
+    )?;
+    let rows = stmt.query_map(rusqlite::params![group, user], |r| r.get(0))?;
+    Ok(rows.collect::<std::result::Result<_, _>>()?)
+}
+
 /// How a Unix group resolves: its member names, `Ok(None)` for an unknown group, `Err` for a
 /// lookup that failed (both keep the rows resolved before).
 pub type Resolved = Result<Option<Vec<String>>>;

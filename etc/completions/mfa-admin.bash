@@ -3186,7 +3186,7 @@ _mfa__admin() {
             return 0
             ;;
         mfa__admin__subcmd__maintain)
-            opts="-h --config --json --help"
+            opts="-h --allow-mass-disable --config --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -495,6 +495,7 @@ complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand doctor" -l full -d '
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand doctor" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand doctor" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand maintain" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand maintain" -l allow-mass-disable -d 'Disable the inactive users even when they are more than half of the enabled ones'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand maintain" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand maintain" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand export" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F

@@ -203,7 +203,15 @@ pub enum Command {
     /// Safe beside logins and another maintain. Exit status 0 when every task ran (a
     /// rewritten snapshot included); 1 when one failed (the database cannot be opened, the
     /// snapshot cannot be made usable, a file cannot be read): its line says what to fix.
-    Maintain,
+    ///
+    /// The inactive task disables nobody when more than half of the enabled users (and
+    /// more than 10) would go at once (a clock that jumped forward, successes that were not
+    /// recorded): the run fails and says so; --allow-mass-disable disables them anyway.
+    Maintain {
+        /// Disable the inactive users even when they are more than half of the enabled ones
+        #[arg(long)]
+        allow_mass_disable: bool,
+    },
     /// Write every rule as one TOML document (to FILE, or standard output)
     Export {
         /// Output file (written atomically, mode 0600)

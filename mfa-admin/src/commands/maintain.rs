@@ -89,7 +89,7 @@ pub fn require_root() -> Result<()> {
     ))
 }
 
-pub fn run(ctx: &Ctx) -> Result<()> {
+pub fn run(ctx: &Ctx, allow_mass_disable: bool) -> Result<()> {
     let db = ctx.config.paths.database.clone();
     let now = mfa_core::now();
     // Store::open's errors name the file.
@@ -106,7 +106,13 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         Err(_) => not_open(),
     };
     let inactive = match &mut store {
-        Ok(s) => inactive(s, &ctx.actor(), &ctx.config.paths.spool, now),
+        Ok(s) => inactive(
+            s,
+            &ctx.actor(),
+            &ctx.config.paths.spool,
+            now,
+            allow_mass_disable,
+        ),
         Err(_) => not_open(),
     };
     let notices = match &mut store {
@@ -249,9 +255,19 @@ fn unix_groups(store: &mut Store, actor: &str) -> Task {
     }
 }
 
+/// Up to this many inactive users are disabled in one run whatever their share of the
+/// enabled ones; above it, more than half of them at once needs `--allow-mass-disable`.
+const MASS_DISABLE: i64 = 10;
+
 /// `inactive_after`: the last successes folded into the database, then the inactive users
 /// disabled (one change, each named in the audit log) and told.
-fn inactive(store: &mut Store, actor: &str, spool: &std::path::Path, now: i64) -> Task {
+fn inactive(
+    store: &mut Store,
+    actor: &str,
+    spool: &std::path::Path,
+    now: i64,
+    allow_mass_disable: bool,
+) -> Task {
     let db = store.path().to_path_buf();
     let folded = match store.write(|tx| activity::fold_last_success(tx, &db)) {
         Ok(n) => n,
@@ -288,6 +304,27 @@ fn inactive(store: &mut Store, actor: &str, spool: &std::path::Path, now: i64) -
                 format!("{head}; no enabled user inactive for {shown_after}"),
                 counts,
             );
+        }
+        Ok(d) if !allow_mass_disable => {
+            // More than half of the enabled users at once is more likely a clock that jumped
+            // forward than an organisation gone idle: nobody is disabled on it.
+            let enabled: i64 = store
+                .conn()
+                .query_row("SELECT count(*) FROM users WHERE enabled = 1", [], |r| {
+                    r.get(0)
+                })
+                .unwrap_or(0);
+            let n = i64::try_from(d.len()).unwrap_or(i64::MAX);
+            if n > MASS_DISABLE && n * 2 > enabled {
+                counts["would_disable"] = json!(n);
+                return Task::new(
+                    "failed",
+                    format!(
+                        "{head}; nobody disabled: {n} of {enabled} enabled users are inactive for {shown_after}, more than half at once (a clock that jumped forward? successes not recorded?); check the time and `mfa-admin user list --inactive {shown_after}`, then run `mfa-admin maintain --allow-mass-disable` to disable them"
+                    ),
+                    counts,
+                );
+            }
         }
         Ok(_) => {}
         Err(e) => return Task::failed(format!("{head}; cannot list the inactive users: {e}")),

@@ -75,7 +75,7 @@ pub fn run(cli: Cli) -> Result<()> {
         // Its own exit statuses: 0 proven, 1 denied, 2 bad input, 3 not required, 4 unavailable.
         std::process::exit(i32::from(verify::run(&source, args, cli.json)));
     }
-    if let Command::Maintain = cli.command {
+    if let Command::Maintain { .. } = cli.command {
         // Before the configuration, which others may not read: say what is wrong first.
         maintain::require_root()?;
     }
@@ -113,7 +113,7 @@ pub fn run(cli: Cli) -> Result<()> {
             sshd_config,
             full,
         } => doctor::run(&ctx, &pam_dir, &sshd_config, full),
-        Command::Maintain => maintain::run(&ctx),
+        Command::Maintain { allow_mass_disable } => maintain::run(&ctx, allow_mass_disable),
         Command::Export { file } => transfer::export(&ctx, file.as_deref()),
         Command::Import { file, dry_run } => transfer::import(&ctx, &file, dry_run),
         Command::Backup { file, force } => backup::backup(&ctx, &file, force),

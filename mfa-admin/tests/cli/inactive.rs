@@ -181,3 +181,40 @@ fn inactive_after_zero_disables_nobody_and_bad_durations_are_refused() {
     assert_eq!(listed[0]["name"], "ann");
     assert!(listed[0]["last_success"].is_null());
 }
+
+/// More than half of the enabled users inactive at once (a clock that jumped forward) is
+/// not acted on: the run fails, naming the count and the flag, and disables nobody; with
+/// `--allow-mass-disable` it disables them.
+#[test]
+fn a_mass_disable_waits_for_the_administrator() {
+    let env = Env::new();
+    let users: Vec<String> = (0..14).map(|i| format!("u{i:02}")).collect();
+    let names: Vec<&str> = users.iter().map(String::as_str).collect();
+    setup(&env, &names, &["inactive_after=30d"]);
+    let long_ago = mfa_core::now() - 400 * DAY;
+    // 12 of 14 never logged in since long ago; 2 did yesterday.
+    sql(
+        &env,
+        "UPDATE users SET created = ?1, active_from = NULL",
+        &[&long_ago],
+    );
+    for u in ["u00", "u01"] {
+        state::record_success(&env.db(), u, mfa_core::now() - DAY).unwrap();
+    }
+    let o = env.run(&["--json", "maintain"]);
+    assert_eq!(o.code, 1, "{o:?}");
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(v["inactive"]["status"], "failed", "{v}");
+    assert_eq!(v["inactive"]["would_disable"], 12, "{v}");
+    let detail = v["inactive"]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("12 of 14 enabled users") && detail.contains("--allow-mass-disable"),
+        "{detail}"
+    );
+    assert!(names.iter().all(|u| enabled(&env, u)), "nobody disabled");
+    let o = env.run(&["--json", "maintain", "--allow-mass-disable"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    let off: Vec<&&str> = names.iter().filter(|u| !enabled(&env, u)).collect();
+    assert_eq!(off.len(), 12, "{off:?}");
+    assert!(enabled(&env, "u00") && enabled(&env, "u01"));
+}

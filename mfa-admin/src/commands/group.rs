@@ -5,12 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use mfa_core::contact::Channel;
 use mfa_core::policy::Factors;
-use mfa_core::spool::{self, Kind, Message};
+use mfa_core::spool;
 use mfa_core::store::groups::{self as g, GroupChange, Resolved, SyncReport};
 use mfa_core::store::{Store, people, rules};
-use mfa_core::template::{self, Values};
 use mfa_core::{Error, Result, invalid, validate};
 use serde::Serialize;
 
@@ -19,9 +17,6 @@ use super::rules::log_level_or_default;
 use crate::cli::{GroupCmd, GroupOpts};
 use crate::output::{json, table, visible, yes_no};
 use crate::when;
-
-/// How long a test message may wait for the sender (as `mfa-admin test`).
-const TEST_TTL: i64 = 3600;
 
 pub fn run(ctx: &Ctx, cmd: GroupCmd) -> Result<()> {
     match cmd {
@@ -533,25 +528,7 @@ fn test(ctx: &Ctx, name: &str) -> Result<()> {
     let now = mfa_core::now();
     let mut queued = Vec::new();
     for (user, c) in &targets {
-        let values = Values {
-            prefix: "",
-            code: "",
-            user,
-            host: &host,
-            minutes: 0,
-        };
-        let msg = Message {
-            id: format!("{now}-{}", mfa_core::passcode::random_id()?),
-            created: now,
-            expires: now + TEST_TTL,
-            channel: Channel::parse(&c.channel)?,
-            to: c.to.clone(),
-            subject: format!("mfa test message from {host}"),
-            body: template::render(&body, &values),
-            user: user.clone(),
-            kind: Kind::Test,
-            masked_to: c.masked.clone(),
-        };
+        let msg = super::queue::test_message(user, c, &body, &host, now)?;
         spool::enqueue(&spool_dir, &msg)?;
         queued.push(serde_json::json!({ "user": user, "id": msg.id, "to": msg.masked_to }));
     }

@@ -17,6 +17,35 @@ use crate::output::{json, table, visible};
 /// How long a test message may wait for the sender.
 const TEST_TTL: i64 = 3600;
 
+/// The test message (`test-body` template `body`) to `user`'s contact `c`, from `host`.
+pub(crate) fn test_message(
+    user: &str,
+    c: &people::ContactRow,
+    body: &str,
+    host: &str,
+    now: i64,
+) -> Result<Message> {
+    let values = Values {
+        prefix: "",
+        code: "",
+        user,
+        host,
+        minutes: 0,
+    };
+    Ok(Message {
+        id: format!("{now}-{}", mfa_core::passcode::random_id()?),
+        created: now,
+        expires: now + TEST_TTL,
+        channel: Channel::parse(&c.channel)?,
+        to: c.to.clone(),
+        subject: format!("mfa test message from {host}"),
+        body: template::render(body, &values),
+        user: user.to_string(),
+        kind: Kind::Test,
+        masked_to: c.masked.clone(),
+    })
+}
+
 pub fn test(ctx: &Ctx, user: &str, contact: Option<&str>) -> Result<()> {
     let seq = contact
         .map(|c| parse_number("contact number", c, 4))
@@ -37,20 +66,7 @@ pub fn test(ctx: &Ctx, user: &str, contact: Option<&str>) -> Result<()> {
             })?,
         };
         let body = rules::templates(tx)?.into_iter().find(|t| t.name == "test-body").map(|t| t.text).unwrap_or_default();
-        let now = mfa_core::now();
-        let values = Values { prefix: "", code: "", user, host: &host, minutes: 0 };
-        let msg = Message {
-            id: format!("{now}-{}", mfa_core::passcode::random_id()?),
-            created: now,
-            expires: now + TEST_TTL,
-            channel: Channel::parse(&c.channel)?,
-            to: c.to.clone(),
-            subject: format!("mfa test message from {host}"),
-            body: template::render(&body, &values),
-            user: user.to_string(),
-            kind: Kind::Test,
-            masked_to: c.masked.clone(),
-        };
+        let msg = test_message(user, c, &body, &host, mfa_core::now())?;
         spool::enqueue(&spool_dir, &msg)?;
         let detail = format!("{user} #{}: {} ({})", c.seq, c.masked, msg.id);
         Ok((msg, detail))

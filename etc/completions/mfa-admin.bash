@@ -3004,7 +3004,7 @@ _mfa__admin() {
             return 0
             ;;
         mfa__admin__subcmd__import)
-            opts="-h --dry-run --config --json --help"
+            opts="-h --dry-run --allow-no-users --config --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -503,6 +503,7 @@ complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand export" -l json -d '
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand export" -s h -l help -d 'Print help'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand import" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand import" -l dry-run -d 'Check the document and print what an import would change; write nothing'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand import" -l allow-no-users -d 'Import a document that holds no user into a store that has users (every user is deleted); refused without it'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand import" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand import" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand backup" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F

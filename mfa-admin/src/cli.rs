@@ -229,6 +229,10 @@ pub enum Command {
         /// Check the document and print what an import would change; write nothing
         #[arg(long)]
         dry_run: bool,
+        /// Import a document that holds no user into a store that has users (every user is
+        /// deleted); refused without it
+        #[arg(long)]
+        allow_no_users: bool,
     },
     /// Copy the whole store to FILE while logins go on (0600; as secret as the database)
     ///

@@ -115,7 +115,11 @@ pub fn run(cli: Cli) -> Result<()> {
         } => doctor::run(&ctx, &pam_dir, &sshd_config, full),
         Command::Maintain { allow_mass_disable } => maintain::run(&ctx, allow_mass_disable),
         Command::Export { file } => transfer::export(&ctx, file.as_deref()),
-        Command::Import { file, dry_run } => transfer::import(&ctx, &file, dry_run),
+        Command::Import {
+            file,
+            dry_run,
+            allow_no_users,
+        } => transfer::import(&ctx, &file, dry_run, allow_no_users),
         Command::Backup { file, force } => backup::backup(&ctx, &file, force),
         Command::Restore { file } => backup::restore(&ctx, &file),
     }

@@ -59,7 +59,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-pub fn import(ctx: &Ctx, file: &Path, dry_run: bool) -> Result<()> {
+pub fn import(ctx: &Ctx, file: &Path, dry_run: bool, allow_no_users: bool) -> Result<()> {
     let (name, text) = if file == Path::new("-") {
         let mut s = String::new();
         std::io::stdin()
@@ -95,10 +95,20 @@ pub fn import(ctx: &Ctx, file: &Path, dry_run: bool) -> Result<()> {
         );
         return Ok(());
     }
+    // A document without users makes a store without users: every record, contact, key and
+    // override gone, everyone `unassigned`. More often a truncated or wrong file than meant.
+    // Refused after the document's own checks (their errors say more), inside the change:
+    // nothing is written.
     // No per-section counts here (`--dry-run` gives them): two more exports of every rule
     // would double an import of 100,000 users.
     let summary = store.change(&ctx.actor(), "import", |tx| {
+        let have: i64 = tx.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?;
         let s = export::import(tx, &doc, mfa_core::now())?;
+        if doc.users.is_empty() && have > 0 && !allow_no_users {
+            return Err(mfa_core::invalid!(
+                "{name} holds no user but the store has {have}: importing it would delete every user with their contacts, keys and overrides (a truncated or wrong file?); nothing was changed. Check it with `mfa-admin import --dry-run`, or import it with --allow-no-users"
+            ));
+        }
         Ok((s.clone(), format!("{name}: {s}")))
     })?;
     std::mem::forget(doc);

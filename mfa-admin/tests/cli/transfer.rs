@@ -166,3 +166,42 @@ fn a_bad_document_changes_nothing() {
     );
     assert!(o.stdout.is_empty());
 }
+
+/// A document without users into a store with users (a truncated or wrong file) would
+/// delete every user: refused after the document's checks, nothing written; with
+/// --allow-no-users it is imported.
+#[test]
+fn a_document_without_users_does_not_empty_the_store_by_accident() {
+    let env = populated();
+    let before = env.ok(&["export"]);
+    let audit = env.json(&["audit", "show"]).as_array().unwrap().len();
+    let file = env.path("empty.toml");
+    std::fs::write(&file, "format = 2\n").unwrap();
+    let f = file.to_str().unwrap();
+    env.bad(
+        &["import", f],
+        &[
+            "holds no user but the store has",
+            "nothing was changed",
+            "--allow-no-users",
+        ],
+    );
+    assert_eq!(env.ok(&["export"]), before, "nothing written");
+    assert_eq!(
+        env.json(&["audit", "show"]).as_array().unwrap().len(),
+        audit
+    );
+    // A bad document still says what is wrong with it first.
+    std::fs::write(&file, "format = 2\n[settings]\nbogus = 1\n").unwrap();
+    env.bad(&["import", f], &["unknown setting 'bogus'"]);
+    env.bad(
+        &["import", f, "--allow-no-users"],
+        &["unknown setting 'bogus'"],
+    );
+    std::fs::write(&file, "format = 2\n").unwrap();
+    assert!(
+        env.ok(&["import", "--allow-no-users", f])
+            .contains("imported")
+    );
+    assert!(env.json(&["user", "list"]).as_array().unwrap().is_empty());
+}

@@ -295,7 +295,13 @@ fn run(
         // A disabled user trying to log in: the notices the settings ask for, at most one a
         // day per user; one that cannot be queued changes nothing.
         Decision::Deny(r @ policy::Refusal::UserDisabled) => {
-            let contacts = cx.contacts(&req.user).unwrap_or_default();
+            // The user's contacts only when their own notice is asked for (a read of the
+            // database when there is no snapshot).
+            let contacts = if facts.settings.notify_user_of("disabled") {
+                cx.contacts(&req.user).unwrap_or_default()
+            } else {
+                Vec::new()
+            };
             let _ = crate::notice::at_disabled_attempt(
                 cx.db(),
                 &config.paths.spool,

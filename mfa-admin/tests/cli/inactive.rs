@@ -17,7 +17,8 @@ fn sql(env: &Env, q: &str, p: &[&dyn rusqlite::ToSql]) {
     conn.execute(q, p).unwrap();
 }
 
-fn enabled(env: &Env, user: &str) -> bool {
+/// Whether the user is enabled, as the database says.
+pub(super) fn enabled(env: &Env, user: &str) -> bool {
     let conn = rusqlite::Connection::open(env.db()).unwrap();
     conn.query_row("SELECT enabled FROM users WHERE name = ?1", [user], |r| {
         r.get::<_, i64>(0)

@@ -1,18 +1,9 @@
 //! Attack tests of issue 15's maintenance run (helper X's review): what an administrator
-//! does to undo an inactivity disable must last. Tests marked `#[ignore]` fail until the fix
-//! the report proposes (then drop the ignore).
+//! does to undo an inactivity disable must last (fixed: enabling sets `users.active_from`).
 
 use super::Env;
+use super::inactive::enabled;
 use super::notices::setup;
-
-fn enabled(env: &Env, user: &str) -> bool {
-    let conn = rusqlite::Connection::open(env.db()).unwrap();
-    conn.query_row("SELECT enabled FROM users WHERE name = ?1", [user], |r| {
-        r.get::<_, i64>(0)
-    })
-    .unwrap()
-        == 1
-}
 
 /// Finding 4 (medium, availability). ann is disabled for inactivity; she calls the help
 /// desk, the administrator runs `user enable ann` and tells her to log in. The maintenance

@@ -21,21 +21,8 @@ fn setup(env: &Env) -> mfa_core::totp::Key {
     env.ok(&["user", "add", "alice"]);
     env.ok(&["service", "set", "mfa-verify", "totp"]);
     env.ok(&["service", "set", "sshd", "totp"]);
-    env.ok(&["totp", "enroll", "alice"]);
     std::fs::File::create(env.path("run/sender.heartbeat")).unwrap();
-    let conn = rusqlite::Connection::open(env.db()).unwrap();
-    conn.query_row(
-        "SELECT secret, algorithm, digits FROM totp WHERE user = 'alice'",
-        [],
-        |r| {
-            Ok(mfa_core::totp::Key {
-                secret: r.get(0)?,
-                algorithm: r.get(1)?,
-                digits: r.get(2)?,
-            })
-        },
-    )
-    .unwrap()
+    super::verify::enrol_totp(env)
 }
 
 /// `mfa-admin verify ARGS` as `sudo_user` would run it through sudo, `input` on stdin.

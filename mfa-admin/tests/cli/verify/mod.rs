@@ -192,7 +192,7 @@ fn spooled(env: &Env) -> usize {
 }
 
 /// Enrols alice's authenticator; returns the stored key.
-fn enrol_totp(env: &Env) -> mfa_core::totp::Key {
+pub(super) fn enrol_totp(env: &Env) -> mfa_core::totp::Key {
     env.ok(&["totp", "enroll", "alice"]);
     let conn = rusqlite::Connection::open(env.db()).unwrap();
     conn.query_row(

@@ -291,7 +291,10 @@ impl Env {
 
     /// The reason next to a failed message.
     pub fn reason(&self, id: &str) -> Option<String> {
-        spool::failure_reason(&self.spool().join("failed").join(format!("{id}.json")))
+        // As mfa-admin reads it: once the message is in failed/ (the sender writes the
+        // reason first, then moves the message there). Reading the reason file alone could
+        // catch it created and not yet written (outage::server_down_for_30s saw "").
+        spool::failed(&self.spool(), id)
     }
 
     /// Queues a message to `to` that expires `ttl` seconds from now (negative: expired).

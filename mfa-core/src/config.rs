@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::store_config::StoreConfig;
 use crate::{Error, Result};
 
 /// The configuration file used when neither `--config` nor `MFA_CONFIG` names another.
@@ -41,6 +42,9 @@ pub struct Config {
     /// default, so that the table is there to fill in.)
     #[serde(default)]
     pub callers: BTreeMap<String, Vec<String>>,
+    /// `[store]`: the embedded SQLite store (default) or a fleet's PostgreSQL.
+    #[serde(default, skip_serializing_if = "StoreConfig::is_default")]
+    pub store: StoreConfig,
 }
 
 /// How the sender talks to its SMTP server.
@@ -367,6 +371,10 @@ impl Config {
             .window_secs()
             .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         check_callers(path, text, &config.callers)?;
+        config
+            .store
+            .check()
+            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         if let Some(duo) = &config.duo {
             duo.timeout_secs()
                 .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;

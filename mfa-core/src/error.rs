@@ -31,6 +31,10 @@ pub enum Error {
     /// A diagnosis found problems (`mfa-admin doctor`).
     #[error("{0}")]
     Failed(String),
+    /// The fleet's central PostgreSQL store cannot be reached, refused us, or holds what
+    /// this host cannot use (`mfa-fleet`).
+    #[error("central store: {0}")]
+    Central(String),
     /// An operating-system call on a path failed.
     #[error("{path}: {source}")]
     Io {

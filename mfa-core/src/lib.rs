@@ -28,6 +28,7 @@ pub mod snapshot;
 pub mod spool;
 pub mod state;
 pub mod store;
+pub mod store_config;
 pub mod template;
 pub mod totp;
 pub mod validate;

@@ -19,6 +19,9 @@ pub mod activity;
 pub mod auth;
 pub mod backup;
 pub mod factors;
+pub mod fleet;
+#[cfg(test)]
+mod fleet_tests;
 pub mod groups;
 pub mod logs;
 pub mod people;
@@ -255,11 +258,17 @@ impl Store {
 
     /// Runs a write that is neither an administrator's change nor one the policy snapshot
     /// follows (moving the auth-log inbox) as one immediate transaction.
+    /// On a fleet replica the rows it changes in the replicated tables are queued for the
+    /// fleet ([`fleet`]) in the same transaction.
     pub fn write<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let capturing = fleet::capture_begin(&tx)?;
         let out = f(&tx)?;
+        if capturing {
+            fleet::capture_end(&tx)?;
+        }
         tx.commit()?;
         Ok(out)
     }
@@ -292,9 +301,23 @@ impl Store {
     /// and sections the change touched, as temporary triggers recorded them; built whole when
     /// the old file was not of the database's generation before the change or cannot be read
     /// back.
+    ///
+    /// On a fleet replica the rows it changes in the replicated tables are queued for the
+    /// fleet ([`fleet`]) in the same transaction.
     pub fn policy_write<T>(
         &mut self,
         durable: bool,
+        f: impl FnOnce(&Transaction<'_>) -> Result<(T, bool)>,
+    ) -> Result<T> {
+        self.policy_write_as(durable, true, f)
+    }
+
+    /// [`Store::policy_write`]; `capture`: queue the change for the fleet (not when it
+    /// comes from the fleet).
+    fn policy_write_as<T>(
+        &mut self,
+        durable: bool,
+        capture: bool,
         f: impl FnOnce(&Transaction<'_>) -> Result<(T, bool)>,
     ) -> Result<T> {
         let _lock = snapshot::lock(&self.path, self.bounded)?;
@@ -302,7 +325,11 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         snapshot::track_changes(&tx)?;
+        let capturing = capture && fleet::capture_begin(&tx)?;
         let (out, changed) = f(&tx)?;
+        if capturing {
+            fleet::capture_end(&tx)?;
+        }
         // Staged beside the old files, not yet in place; if staging fails, the change still
         // commits and the files are built after it.
         let mut staged: Vec<(Result<PathBuf>, PathBuf, bool)> = Vec::new();

@@ -2,7 +2,21 @@
 //! to N; each runs in one transaction. Never edit a released migration: add the next one.
 
 /// The migrations, in order.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
+
+const V8: &str = r#"
+-- A fleet host's own changes until it has applied them back in the central order (issue
+-- 16, mfa_core::store::fleet): each write transaction of a fleet replica adds its rows here
+-- in the same transaction (body: the rows after; undo: the same rows before); mfa-fleetd
+-- ships them once (shipped = 1). Empty on a single machine.
+CREATE TABLE fleet_outbox (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    created INTEGER NOT NULL,
+    body    BLOB NOT NULL,
+    undo    BLOB NOT NULL,
+    shipped INTEGER NOT NULL DEFAULT 0 CHECK (shipped IN (0, 1))
+);
+"#;
 
 const V1: &str = r#"
 -- Secrets and identifiers of this installation (the passcode hash key lives here; the file

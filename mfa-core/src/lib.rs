@@ -14,6 +14,7 @@ pub mod duo;
 pub mod error;
 pub mod export;
 pub mod files;
+pub mod fleet_status;
 pub mod grants;
 pub mod helper;
 pub mod logline;

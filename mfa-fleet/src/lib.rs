@@ -16,6 +16,7 @@
 
 pub mod changes;
 pub mod connect;
+pub mod follower;
 pub mod hosts;
 pub mod logs;
 pub mod schema;

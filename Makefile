@@ -41,10 +41,11 @@ CARGO_PROFILE := $(if $(filter release,$(PROFILE)),--release,)
 # suite does, inside its mount namespace, so nothing is built twice).
 NO_BUILD ?=
 
-BINARIES := mfa-admin mfa-sender
-UNITS := mfa-sender.service mfa-maintenance.service mfa-maintenance.timer
+BINARIES := mfa-admin mfa-sender mfa-fleetd
+# mfa-fleetd.service is for fleet hosts only: installed, never enabled by install or the package.
+UNITS := mfa-sender.service mfa-maintenance.service mfa-maintenance.timer mfa-fleetd.service
 MAN5 := docs/man/mfa.toml.5
-MAN8 := docs/man/pam_mfa.8 docs/man/mfa-admin.8 docs/man/mfa-sender.8
+MAN8 := docs/man/pam_mfa.8 docs/man/mfa-admin.8 docs/man/mfa-sender.8 docs/man/mfa-fleetd.8
 # Example files, relative to etc/: installed under $(EXAMPLESDIR) with the same layout.
 EXAMPLES := mfa.toml $(patsubst etc/%,%,$(wildcard etc/pam.d/* etc/ssh/sshd_config.d/*))
 
@@ -148,6 +149,8 @@ install: install-ready
 	@echo "Installed. Next (as root): mfa-admin init; see $(EXAMPLESDIR) and the README's Quick start."
 	@echo "With systemd (after init): systemctl daemon-reload &&"
 	@echo "  systemctl enable --now mfa-sender.service mfa-maintenance.timer"
+	@echo "A fleet host (after mfa-admin migrate --to postgres URL, or fleet join):"
+	@echo "  systemctl enable --now mfa-fleetd.service"
 
 # Where install puts pam_mfa.so (tests/installed/namespace.sh asks).
 print-pamdir:

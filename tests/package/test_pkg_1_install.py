@@ -17,13 +17,14 @@ import harness
 import pkg
 from harness import ownership_errors, run
 
-MANPAGES = [("8", "pam_mfa"), ("8", "mfa-admin"), ("8", "mfa-sender"), ("5", "mfa.toml")]
+MANPAGES = [("8", "pam_mfa"), ("8", "mfa-admin"), ("8", "mfa-sender"), ("8", "mfa-fleetd"),
+            ("5", "mfa.toml")]
 COMPLETIONS = {
     "bash": "/usr/share/bash-completion/completions/mfa-admin",
     "zsh": "/usr/share/zsh/vendor-completions/_mfa-admin",
     "fish": "/usr/share/fish/vendor_completions.d/mfa-admin.fish",
 }
-UNITS = ["mfa-sender.service", "mfa-maintenance.service", "mfa-maintenance.timer"]
+UNITS = ["mfa-sender.service", "mfa-maintenance.service", "mfa-maintenance.timer", "mfa-fleetd.service"]
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +55,12 @@ def test_apt_install_succeeds_without_systemd(install):
             assert os.path.islink(link) and os.readlink(link) == f"/lib/systemd/system/{unit}", \
                 f"{unit} not enabled by the postinst: no {link}\n{out}"
     assert pkg.processes("mfa-sender") == [], "the postinst started mfa-sender outside systemd"
+    # mfa-fleetd is for fleet hosts only: installed, not enabled, not started.
+    assert os.path.isfile("/lib/systemd/system/mfa-fleetd.service")
+    wants = [os.path.join(d, n) for d, _, ns in os.walk("/etc/systemd/system") for n in ns
+             if n == "mfa-fleetd.service"]
+    assert not wants, f"the postinst enabled mfa-fleetd.service on a single machine: {wants}"
+    assert pkg.processes("mfa-fleetd") == [], "the postinst started mfa-fleetd"
     errors = [l for l in out.splitlines() if re.match(r"(E: |dpkg: error|.*maintainer script)", l)]
     assert not errors, out
 
@@ -100,8 +107,12 @@ def test_module_and_binaries(install):
     mods = pkg.pam_mfa_modules()
     assert mods == [os.path.realpath(f"{os.environ['MFA_PAMDIR']}/pam_mfa.so")], mods
     assert harness.mode_owner(mods[0]) == (0o644, "root", "root")
-    for b in ("mfa-admin", "mfa-sender"):
+    for b in ("mfa-admin", "mfa-sender", "mfa-fleetd"):
         assert harness.mode_owner(f"/usr/sbin/{b}") == (0o755, "root", "root")
+    # On a single machine ([store] backend sqlite) it refuses to run: exit 2, which the
+    # unit's RestartPreventExitStatus=2 keeps from restarting.
+    p = run("mfa-fleetd", "--once", check=False)
+    assert p.returncode == 2 and "[store]" in p.stderr, p.stdout + p.stderr
     p = run("mfa-admin", "--version", check=False)
     assert p.returncode == 0 and pkg.deb_version(pkg.DEB_MFA).split("~")[0].split("-")[0] in p.stdout, \
         p.stdout + p.stderr
@@ -124,7 +135,7 @@ def test_unit_documentation_resolves(install, unit):
     path = f"/lib/systemd/system/{unit}"
     with open(path) as f:
         docs = " ".join(re.findall(r"(?m)^Documentation=(.*)$", f.read())).split()
-    if unit == "mfa-sender.service":
+    if unit in ("mfa-sender.service", "mfa-fleetd.service"):
         assert docs, f"{path} has no Documentation="
     for d in docs:
         m = re.fullmatch(r"man:([\w.+-]+)\((\d)\)", d)

@@ -118,7 +118,8 @@ def test_after_remove_pam_mfa_is_out_and_data_kept(accounts):
     with open("/etc/pam.d/common-auth") as f:
         assert "pam_mfa" not in f.read(), "common-auth still names pam_mfa after apt-get remove"
     assert pkg.pam_mfa_modules() == [], pkg.pam_mfa_modules()
-    for gone in ("/usr/sbin/mfa-admin", "/usr/sbin/mfa-sender", "/lib/systemd/system/mfa-sender.service"):
+    for gone in ("/usr/sbin/mfa-admin", "/usr/sbin/mfa-sender", "/lib/systemd/system/mfa-sender.service",
+                 "/usr/sbin/mfa-fleetd", "/lib/systemd/system/mfa-fleetd.service"):
         assert not os.path.exists(gone), f"{gone} left after apt-get remove"
     assert not pkg.installed("mfa") and not pkg.installed("libpam-mfa")
     assert pkg.status("mfa").startswith("deinstall ok config-files"), pkg.status("mfa")
@@ -176,7 +177,7 @@ def test_purge_leaves_nothing(accounts):
     assert not left, f"after purge: {left} still there: {sorted(pkg.listing(left))}"
     assert pkg.pam_mfa_modules() == [], pkg.pam_mfa_modules()
     for gone in ("/usr/share/pam-configs/mfa", "/usr/sbin/mfa-admin", "/usr/sbin/mfa-sender",
-                 "/usr/share/doc/mfa", "/usr/share/doc/libpam-mfa"):
+                 "/usr/sbin/mfa-fleetd", "/usr/share/doc/mfa", "/usr/share/doc/libpam-mfa"):
         assert not os.path.lexists(gone), f"{gone} left after purge"
     for top in ("/lib/systemd/system", "/etc/systemd/system"):
         units = [os.path.join(d, n) for d, _, ns in os.walk(top) for n in ns if n.startswith("mfa-")]

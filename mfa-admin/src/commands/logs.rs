@@ -1,9 +1,13 @@
-//! `log` and `audit`: reading and purging the auth log, reading the audit log.
+//! `log` and `audit`: reading and purging the auth log, reading the audit log. In a fleet
+//! `log show` reads the central log, every host's rows (`--host` one host's, `--local`
+//! this host's own database).
 
 use mfa_core::net::IpRange;
-use mfa_core::store::logs::{self as q, AuthFilter};
+use mfa_core::store::logs::{self as q, AuthEvent, AuthFilter};
 use mfa_core::store::rules::settings;
+use mfa_core::store_config::valid_host;
 use mfa_core::{Result, invalid, validate};
+use serde::Serialize;
 
 use super::{Ctx, parse_number};
 use crate::cli::{AuditCmd, LogCmd};
@@ -45,44 +49,31 @@ pub fn log(ctx: &Ctx, cmd: LogCmd) -> Result<()> {
             {
                 return Err(invalid!("--since must be before --until"));
             }
+            let fleet = ctx.config.store.is_fleet();
+            if let Some(h) = &s.host {
+                if !fleet {
+                    return Err(invalid!(
+                        "--host reads a fleet's central log, and this host is not in a fleet \
+                         ([store] backend = \"sqlite\" in {}): leave out --host to read this \
+                         host's log, or join a fleet (set [store] backend = \"postgres\" with \
+                         its url and password_file, then `mfa-admin fleet join`)",
+                        ctx.config_path.display()
+                    ));
+                }
+                if !valid_host(h) {
+                    return Err(invalid!(
+                        "--host {h:?} is not a host name: 1 to 64 letters, digits, '.', '-' or '_'"
+                    ));
+                }
+            }
+            if fleet && !s.local {
+                return central_log(ctx, &filter, s.host.as_deref());
+            }
             let rows = q::auth_log(ctx.store()?.conn(), &filter)?;
             if ctx.json {
                 return json(&rows);
             }
-            // Duo's transaction ids: a column only when a row has one.
-            let txids = rows.iter().any(|e| !e.txid.is_empty());
-            let rows = rows
-                .into_iter()
-                .map(|e| {
-                    let mut row = vec![
-                        when::show(e.time),
-                        e.user,
-                        e.service,
-                        if e.address.is_empty() {
-                            "local".into()
-                        } else {
-                            e.address
-                        },
-                        e.tty,
-                        e.outcome,
-                        e.method,
-                        e.destination,
-                        readable_reason(&e.reason),
-                    ];
-                    if txids {
-                        row.push(e.txid);
-                    }
-                    row
-                })
-                .collect();
-            let mut header = vec![
-                "TIME", "USER", "SERVICE", "ADDRESS", "TTY", "OUTCOME", "METHOD", "SENT TO",
-                "REASON",
-            ];
-            if txids {
-                header.push("DUO TXID");
-            }
-            table(&header, rows, "no log entries");
+            print_log(rows.into_iter().map(|e| (None, e)).collect());
             Ok(())
         }
         LogCmd::Purge { before, keep_days } => {
@@ -111,6 +102,75 @@ pub fn log(ctx: &Ctx, cmd: LogCmd) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Prints auth-log rows as a table; with a HOST column when they come from the central
+/// log (each row's host is `Some`).
+fn print_log(rows: Vec<(Option<String>, AuthEvent)>) {
+    let hosts = rows.iter().any(|(h, _)| h.is_some());
+    // Duo's transaction ids: a column only when a row has one.
+    let txids = rows.iter().any(|(_, e)| !e.txid.is_empty());
+    let rows = rows
+        .into_iter()
+        .map(|(host, e)| {
+            let mut row = vec![when::show(e.time)];
+            if hosts {
+                row.push(host.unwrap_or_default());
+            }
+            row.extend([
+                e.user,
+                e.service,
+                if e.address.is_empty() {
+                    "local".into()
+                } else {
+                    e.address
+                },
+                e.tty,
+                e.outcome,
+                e.method,
+                e.destination,
+                readable_reason(&e.reason),
+            ]);
+            if txids {
+                row.push(e.txid);
+            }
+            row
+        })
+        .collect();
+    let mut header = vec!["TIME"];
+    if hosts {
+        header.push("HOST");
+    }
+    header.extend([
+        "USER", "SERVICE", "ADDRESS", "TTY", "OUTCOME", "METHOD", "SENT TO", "REASON",
+    ]);
+    if txids {
+        header.push("DUO TXID");
+    }
+    table(&header, rows, "no log entries");
+}
+
+/// One row of the central log in JSON: the host, then the row as `log show` gives it.
+#[derive(Serialize)]
+struct CentralRow {
+    host: String,
+    #[serde(flatten)]
+    event: AuthEvent,
+}
+
+/// `log show` in a fleet: every host's rows from the central store (`host`: one host's).
+fn central_log(ctx: &Ctx, filter: &AuthFilter, host: Option<&str>) -> Result<()> {
+    let mut client = mfa_fleet::connect::connect(&ctx.config.store)?;
+    let rows = mfa_fleet::logs::central_auth_log(&mut client, filter, host)?;
+    if ctx.json {
+        let rows: Vec<CentralRow> = rows
+            .into_iter()
+            .map(|(host, event)| CentralRow { host, event })
+            .collect();
+        return json(&rows);
+    }
+    print_log(rows.into_iter().map(|(h, e)| (Some(h), e)).collect());
+    Ok(())
 }
 
 /// A reason as people read it: the Unix time of a lockout that older versions of the module

@@ -20,6 +20,7 @@ mod doctor_oneword;
 mod double_logon;
 mod duo;
 mod duo_admin;
+mod fleet;
 mod groups;
 mod hostile_output;
 mod import;

@@ -322,6 +322,55 @@ pub(crate) fn user_names(database: &Path) -> Vec<String> {
     .collect()
 }
 
+/// The directory of the users' login-state files (made 0700 when missing): what the fleet
+/// follower watches for accepted TOTP steps.
+pub fn users_dir(database: &Path) -> Result<PathBuf> {
+    dir(database, USERS)
+}
+
+/// What a fleet shares of one user's login state ([`shared_in`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shared {
+    pub user: String,
+    /// The newest accepted TOTP step.
+    pub step: u64,
+    /// The consecutive failures.
+    pub failures: u32,
+}
+
+/// What a fleet shares of one login-state file, read under a shared lock; `None` when it
+/// cannot be read, is damaged, or is not named after its user.
+pub fn shared_in(path: &Path) -> Option<Shared> {
+    let mut file = File::open(path).ok()?;
+    lock_within(&file, path, false).ok()?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).ok()?;
+    let text = String::from_utf8_lossy(&bytes);
+    let name = text.split('\n').next()?.splitn(5, ' ').nth(4)?;
+    let user = String::from_utf8(unhex(name)?).ok()?;
+    if path.file_name()? != user_file(Path::new("/"), &user).file_name()? {
+        return None;
+    }
+    let st = UserState::parse(&text, &user);
+    Some(Shared {
+        user,
+        step: st.step,
+        failures: st.failures.count,
+    })
+}
+
+/// Adds `n` failures another host of the fleet counted (at `last`) to the user's count, so
+/// that guesses spread over the fleet's hosts count toward one `lockout_after`. Returns the
+/// new count.
+pub fn add_failures(database: &Path, user: &str, n: u32, last: i64) -> Result<u32> {
+    with_user(database, user, true, |st| {
+        let f = &mut st.failures;
+        f.count = f.count.saturating_add(n);
+        f.last = f.last.max(last);
+        (f.count, n > 0)
+    })
+}
+
 /// A user's failures (none when no file, or when it cannot be read).
 pub fn failures(database: &Path, user: &str) -> Failures {
     read_user(database, user).unwrap_or_default().failures

@@ -65,6 +65,9 @@ pub const HOST_KEY: &str = "fleet_host";
 pub const INCARNATION_KEY: &str = "fleet_incarnation";
 /// `meta` key: the last central change applied.
 pub const GENERATION_KEY: &str = "fleet_generation";
+/// `meta` key: that change's origin, as `INCARNATION ORIGIN_ID` (to find out that the
+/// central store's history changed under a replica: a failover that lost changes).
+pub const LAST_KEY: &str = "fleet_last";
 /// Format version of a change.
 const FORMAT: u32 = 1;
 /// A change larger than this is refused (a whole store of 100,000 users is about 60 MB).
@@ -235,6 +238,14 @@ pub fn generation(conn: &Connection) -> Result<i64> {
     Ok(meta_get(conn, GENERATION_KEY)?
         .and_then(|g| g.parse().ok())
         .unwrap_or(0))
+}
+
+/// The origin (incarnation, outbox id) of the last central change applied here.
+pub fn last_applied(conn: &Connection) -> Result<Option<(String, i64)>> {
+    Ok(meta_get(conn, LAST_KEY)?.and_then(|v| {
+        let (inc, id) = v.split_once(' ')?;
+        Some((inc.to_string(), id.parse().ok()?))
+    }))
 }
 
 /// This database's incarnation (set by [`join`]).
@@ -691,9 +702,22 @@ impl Store {
         })
     }
 
+    /// Marks this host's changes after `id` not shipped (the central store does not hold
+    /// them: a failover lost them); they go again.
+    pub fn fleet_unship_after(&mut self, id: i64) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE fleet_outbox SET shipped = 0 WHERE id > ?1 AND shipped = 1",
+                [id],
+            )?;
+            Ok(())
+        })
+    }
+
     /// Applies central changes in order (see the module doc); `reset` first empties the
-    /// replicated tables (a host joining a fleet takes the fleet's rules, not its own, and
-    /// forgets its own pending changes).
+    /// replicated tables and starts from generation 0 (a host joining a fleet takes the
+    /// fleet's rules, not its own; a replica whose store lost its history takes it again);
+    /// this host's pending changes are redone on top either way.
     pub fn fleet_apply(&mut self, changes: &[Central], reset: bool) -> Result<Applied> {
         self.policy_write_as(true, false, |tx| {
             let mut done = Applied {
@@ -705,8 +729,9 @@ impl Store {
                 return Ok((done, false));
             }
             let mine = incarnation(tx)?;
+            let mut last = None;
             if reset {
-                tx.execute("DELETE FROM fleet_outbox", [])?;
+                done.generation = 0;
                 for t in REPLICATED.iter().rev() {
                     tx.execute(&format!("DELETE FROM main.{}", quote(t)), [])?;
                 }
@@ -734,8 +759,12 @@ impl Store {
                     tx.execute("DELETE FROM fleet_outbox WHERE id = ?1", [c.origin_id])?;
                 }
                 done.generation = c.generation;
+                last = Some(format!("{} {}", c.incarnation, c.origin_id));
             }
             meta_set(tx, GENERATION_KEY, &done.generation.to_string())?;
+            if let Some(last) = last {
+                meta_set(tx, LAST_KEY, &last)?;
+            }
             // Our changes the central store has not numbered yet come after all of these:
             // redone on top, each with its undo taken again from the new state.
             let applied_back: Vec<i64> = changes

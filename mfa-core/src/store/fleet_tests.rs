@@ -319,8 +319,13 @@ fn joining_takes_the_fleets_rules_whole() {
         Ok(())
     });
     let base = encode(&full_state(a.store.conn()).unwrap()).unwrap();
-    let mut b = host("b");
+    // B has rules of its own from before it joined (no outbox then).
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = Store::create(&dir.path().join("mfa.db")).unwrap();
+    let mut b = Host { _dir: dir, store };
     change(&mut b, |tx| people::add_user(tx, "local-only", "", 1));
+    b.store.write(|tx| join(tx, "b").map(|_| ())).unwrap();
+    assert_eq!(outbox_len(b.store.conn()).unwrap(), 0);
     let central = vec![Central {
         generation: 1,
         origin: "a".into(),

@@ -40,6 +40,9 @@ _mfa__admin() {
             mfa__admin,export)
                 cmd="mfa__admin__subcmd__export"
                 ;;
+            mfa__admin,fleet)
+                cmd="mfa__admin__subcmd__fleet"
+                ;;
             mfa__admin,group)
                 cmd="mfa__admin__subcmd__group"
                 ;;
@@ -57,6 +60,9 @@ _mfa__admin() {
                 ;;
             mfa__admin,maintain)
                 cmd="mfa__admin__subcmd__maintain"
+                ;;
+            mfa__admin,migrate)
+                cmd="mfa__admin__subcmd__migrate"
                 ;;
             mfa__admin,net)
                 cmd="mfa__admin__subcmd__net"
@@ -190,6 +196,30 @@ _mfa__admin() {
             mfa__admin__subcmd__duo__subcmd__help,preauth)
                 cmd="mfa__admin__subcmd__duo__subcmd__help__subcmd__preauth"
                 ;;
+            mfa__admin__subcmd__fleet,help)
+                cmd="mfa__admin__subcmd__fleet__subcmd__help"
+                ;;
+            mfa__admin__subcmd__fleet,join)
+                cmd="mfa__admin__subcmd__fleet__subcmd__join"
+                ;;
+            mfa__admin__subcmd__fleet,status)
+                cmd="mfa__admin__subcmd__fleet__subcmd__status"
+                ;;
+            mfa__admin__subcmd__fleet,sync)
+                cmd="mfa__admin__subcmd__fleet__subcmd__sync"
+                ;;
+            mfa__admin__subcmd__fleet__subcmd__help,help)
+                cmd="mfa__admin__subcmd__fleet__subcmd__help__subcmd__help"
+                ;;
+            mfa__admin__subcmd__fleet__subcmd__help,join)
+                cmd="mfa__admin__subcmd__fleet__subcmd__help__subcmd__join"
+                ;;
+            mfa__admin__subcmd__fleet__subcmd__help,status)
+                cmd="mfa__admin__subcmd__fleet__subcmd__help__subcmd__status"
+                ;;
+            mfa__admin__subcmd__fleet__subcmd__help,sync)
+                cmd="mfa__admin__subcmd__fleet__subcmd__help__subcmd__sync"
+                ;;
             mfa__admin__subcmd__group,add)
                 cmd="mfa__admin__subcmd__group__subcmd__add"
                 ;;
@@ -274,6 +304,9 @@ _mfa__admin() {
             mfa__admin__subcmd__help,export)
                 cmd="mfa__admin__subcmd__help__subcmd__export"
                 ;;
+            mfa__admin__subcmd__help,fleet)
+                cmd="mfa__admin__subcmd__help__subcmd__fleet"
+                ;;
             mfa__admin__subcmd__help,group)
                 cmd="mfa__admin__subcmd__help__subcmd__group"
                 ;;
@@ -291,6 +324,9 @@ _mfa__admin() {
                 ;;
             mfa__admin__subcmd__help,maintain)
                 cmd="mfa__admin__subcmd__help__subcmd__maintain"
+                ;;
+            mfa__admin__subcmd__help,migrate)
+                cmd="mfa__admin__subcmd__help__subcmd__migrate"
                 ;;
             mfa__admin__subcmd__help,net)
                 cmd="mfa__admin__subcmd__help__subcmd__net"
@@ -363,6 +399,15 @@ _mfa__admin() {
                 ;;
             mfa__admin__subcmd__help__subcmd__duo,preauth)
                 cmd="mfa__admin__subcmd__help__subcmd__duo__subcmd__preauth"
+                ;;
+            mfa__admin__subcmd__help__subcmd__fleet,join)
+                cmd="mfa__admin__subcmd__help__subcmd__fleet__subcmd__join"
+                ;;
+            mfa__admin__subcmd__help__subcmd__fleet,status)
+                cmd="mfa__admin__subcmd__help__subcmd__fleet__subcmd__status"
+                ;;
+            mfa__admin__subcmd__help__subcmd__fleet,sync)
+                cmd="mfa__admin__subcmd__help__subcmd__fleet__subcmd__sync"
                 ;;
             mfa__admin__subcmd__help__subcmd__group,add)
                 cmd="mfa__admin__subcmd__help__subcmd__group__subcmd__add"
@@ -764,7 +809,7 @@ _mfa__admin() {
 
     case "${cmd}" in
         mfa__admin)
-            opts="-h -V --config --json --help --version init settings service net user contact override group carrier template log audit test queue totp backup-codes sender duo verify doctor maintain export import backup restore help"
+            opts="-h -V --config --json --help --version init settings service net user contact override group carrier template log audit fleet test queue totp backup-codes sender duo verify doctor maintain export import backup restore migrate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1465,6 +1510,148 @@ _mfa__admin() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mfa__admin__subcmd__fleet)
+            opts="-h --config --json --help status join sync help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__fleet__subcmd__help)
+            opts="status join sync help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__fleet__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__fleet__subcmd__help__subcmd__join)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__fleet__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__fleet__subcmd__help__subcmd__sync)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__fleet__subcmd__join)
+            opts="-h --replace-local-rules --config --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__fleet__subcmd__status)
+            opts="-h --config --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__fleet__subcmd__sync)
+            opts="-h --config --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mfa__admin__subcmd__group)
             opts="-h --config --json --help list show add set del sync enable disable test help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1856,7 +2043,7 @@ _mfa__admin() {
             return 0
             ;;
         mfa__admin__subcmd__help)
-            opts="init settings service net user contact override group carrier template log audit test queue totp backup-codes sender duo verify doctor maintain export import backup restore help"
+            opts="init settings service net user contact override group carrier template log audit fleet test queue totp backup-codes sender duo verify doctor maintain export import backup restore migrate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2149,6 +2336,62 @@ _mfa__admin() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mfa__admin__subcmd__help__subcmd__fleet)
+            opts="status join sync"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__help__subcmd__fleet__subcmd__join)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__help__subcmd__fleet__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__help__subcmd__fleet__subcmd__sync)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mfa__admin__subcmd__help__subcmd__group)
             opts="list show add set del sync enable disable test"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -2374,6 +2617,20 @@ _mfa__admin() {
             return 0
             ;;
         mfa__admin__subcmd__help__subcmd__maintain)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__help__subcmd__migrate)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -3140,7 +3397,7 @@ _mfa__admin() {
             return 0
             ;;
         mfa__admin__subcmd__log__subcmd__show)
-            opts="-h --user --address --service --outcome --since --until --limit --config --json --help"
+            opts="-h --user --address --service --outcome --since --until --limit --host --local --config --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3174,6 +3431,10 @@ _mfa__admin() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -3192,6 +3453,40 @@ _mfa__admin() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfa__admin__subcmd__migrate)
+            opts="-h --to --password-file --ca-file --host --config --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --to)
+                    COMPREPLY=($(compgen -W "postgres" -- "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

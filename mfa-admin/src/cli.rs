@@ -65,6 +65,10 @@ pub enum Command {
     /// The log of administrators' changes
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// This host's fleet: many hosts sharing one rule set and one log through PostgreSQL
+    /// ([store] backend = "postgres")
+    #[command(subcommand)]
+    Fleet(FleetCmd),
     /// Queue a test message to a user's contact (from the test-body template), or with
     /// --duo send the user a Duo Push and wait for the answer
     ///
@@ -260,6 +264,29 @@ pub enum Command {
     Restore {
         /// A file written by `mfa-admin backup`
         file: PathBuf,
+    },
+    /// Move this machine's store into PostgreSQL: it becomes a fleet's first generation
+    ///
+    /// Creates the central schema (or checks it), writes every rule of this store as the
+    /// fleet's first change and ships this host's logs. Refused when the central store
+    /// already holds a fleet (run `fleet join` on this host instead). The password file, CA
+    /// file and host name come from the options, else from [store]; afterwards put the
+    /// [store] table it prints in mfa.toml and start mfa-fleetd.
+    Migrate {
+        /// Where to: postgres
+        #[arg(long, value_parser = ["postgres"])]
+        to: String,
+        /// The server: postgresql://USER@HOST:PORT/DATABASE (no password in it)
+        url: String,
+        /// A file holding the role's password (root only, 0600)
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        /// The CA certificate(s) the server's certificate must chain to (TLS)
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+        /// This host's name in the fleet (default: the machine's host name)
+        #[arg(long)]
+        host: Option<String>,
     },
 }
 
@@ -726,6 +753,12 @@ pub struct LogShow {
     /// Only the newest N entries
     #[arg(long)]
     pub limit: Option<String>,
+    /// In a fleet: only this host's entries in the central log (which every host ships to)
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
+    /// In a fleet: read this host's own database instead of the central log
+    #[arg(long, conflicts_with = "host")]
+    pub local: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -774,4 +807,34 @@ pub struct VerifyArgs {
     /// Seconds each answer may take
     #[arg(long, default_value = "300", value_name = "SECS")]
     pub timeout: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FleetCmd {
+    /// Every host of the fleet: its policy generation, last contact, queues and last error
+    ///
+    /// Reads the central store's hosts table, which each host's mfa-fleetd updates at every
+    /// round. Columns: HOST; GENERATION, the last fleet change the host applied ("behind N"
+    /// when the central store has N newer ones); LAST CONTACT, its last heartbeat, flagged
+    /// "silent" past 3 times [store] poll (at least 60 s); QUEUE and FAILED, the messages
+    /// waiting in and given up by its sender; OUTBOX, its own changes not yet shipped; LAST
+    /// ERROR, what its last round failed on.
+    ///
+    /// Exit status: 0 every host is healthy (or none has reported yet); 1 a host needs
+    /// attention: silent, behind for over 60 s, or with a last error (each is named on
+    /// standard error; the table or JSON is printed first), or the central store cannot be
+    /// reached; 2 this host is not in a fleet.
+    Status,
+    /// Make this host a member of the fleet named in [store]: its rules become the fleet's
+    ///
+    /// Applies every change of the central store to this host's database (its own rules are
+    /// replaced; refused while it holds users or network rules of its own, unless
+    /// --replace-local-rules), then start mfa-fleetd to keep it in step.
+    Join {
+        /// Replace this host's own users and rules with the fleet's
+        #[arg(long)]
+        replace_local_rules: bool,
+    },
+    /// Ship this host's changes and apply the fleet's now (mfa-fleetd does it continuously)
+    Sync,
 }

@@ -163,9 +163,11 @@ pub fn check_url(url: &str) -> std::result::Result<(), String> {
     if let Some((userinfo, _)) = authority.rsplit_once('@')
         && userinfo.contains(':')
     {
-        return Err("store.url holds a password; remove it from the URL and put it in \
+        return Err(
+            "store.url holds a password; remove it from the URL and put it in \
                     store.password_file (a file readable by root alone)"
-            .to_string());
+                .to_string(),
+        );
     }
     if rest.contains("password=") {
         return Err("store.url holds a password parameter; put the password in \

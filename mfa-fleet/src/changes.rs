@@ -26,6 +26,16 @@ pub(crate) fn central(doing: &str, e: postgres::Error) -> Error {
 pub fn ship(client: &mut Client, store: &mut Store) -> Result<usize> {
     let host = fleet::host(store.conn())?.ok_or_else(not_joined)?;
     let incarnation = fleet::incarnation(store.conn())?;
+    // Changes this host shipped that the store no longer holds (a failover to a standby
+    // that had not received them) go again: they stay in the outbox until applied back.
+    let held: i64 = client
+        .query_one(
+            "SELECT coalesce(max(origin_id), 0) FROM changes WHERE incarnation = $1",
+            &[&incarnation],
+        )
+        .map_err(|e| central("reading what the store holds of this host", e))?
+        .get(0);
+    store.fleet_unship_after(held)?;
     let mut total = 0;
     loop {
         let out = fleet::outbox(store.conn(), SHIP)?;
@@ -83,6 +93,25 @@ pub fn newest(client: &mut Client) -> Result<i64> {
 /// Applies every central change this replica has not applied yet. The total of what was
 /// applied and skipped; stops at a change of a newer schema (`newer`).
 pub fn follow(client: &mut Client, store: &mut Store) -> Result<Applied> {
+    if !same_history(client, store)? {
+        // The store's history is not the one this replica followed (a failover lost its
+        // last changes, or the database was restored): start again from the first change.
+        eprintln!(
+            "mfa-fleetd: the central store no longer holds the change this host applied last \
+             (generation {}): taking the fleet's rules again from the first change",
+            fleet::generation(store.conn())?
+        );
+        let first = fetch(client, 0, FETCH)?;
+        let mut total = store.fleet_apply(&first, true)?;
+        if total.newer.is_none() {
+            let rest = follow(client, store)?;
+            total.applied += rest.applied;
+            total.skipped.extend(rest.skipped);
+            total.generation = rest.generation;
+            total.newer = rest.newer;
+        }
+        return Ok(total);
+    }
     let mut total = Applied {
         generation: fleet::generation(store.conn())?,
         ..Applied::default()
@@ -95,12 +124,33 @@ pub fn follow(client: &mut Client, store: &mut Store) -> Result<Applied> {
         let done = store.fleet_apply(&batch, false)?;
         total.applied += done.applied;
         total.skipped.extend(done.skipped);
+        total.unlocked.extend(done.unlocked);
         total.generation = done.generation;
         if done.newer.is_some() {
             total.newer = done.newer;
             return Ok(total);
         }
     }
+}
+
+/// Whether the change this replica applied last is still the store's change of that
+/// generation (by its origin's incarnation and id).
+fn same_history(client: &mut Client, store: &Store) -> Result<bool> {
+    let generation = fleet::generation(store.conn())?;
+    let Some((incarnation, origin_id)) = fleet::last_applied(store.conn())? else {
+        return Ok(true);
+    };
+    let row = client
+        .query_opt(
+            "SELECT incarnation, origin_id FROM changes WHERE gen = $1",
+            &[&generation],
+        )
+        .map_err(|e| central("checking the fleet's history", e))?;
+    Ok(
+        row.is_some_and(|r| {
+            r.get::<_, String>(0) == incarnation && r.get::<_, i64>(1) == origin_id
+        }),
+    )
 }
 
 /// Ships, then follows: after it the replica holds every change the central store had,

@@ -2,10 +2,11 @@
 //! central store, and keep going without it.
 //!
 //! Each round: ship this host's outbox (its lockouts, used backup codes and changes made
-//! while the store was away), apply the central changes it has not applied, ship its logs,
-//! report to `hosts`. Rounds run when PostgreSQL notifies `mfa_changes`, every second for
-//! the outbox (a lockout must reach the other hosts within seconds), and at least every
-//! `[store] poll` for the rest. When the store cannot be reached the host keeps enforcing
+//! while the store was away), apply the central changes it has not applied, share accepted
+//! TOTP steps and failure counts (`crate::login_state`), ship its logs, report to `hosts`.
+//! Rounds run when PostgreSQL notifies `mfa_changes`, every second for the outbox and the
+//! login state (a lockout must reach the other hosts within seconds), and at least every
+//! `[store] poll` for the logs and the report. When the store cannot be reached the host keeps enforcing
 //! what it has (logins never wait on this), writes the error to its status file
 //! (`mfa_core::fleet_status`: `doctor`, `fleet status`), and reconnects with a backoff of
 //! 1 s doubling to 30 s; it catches up in its first round back.
@@ -21,6 +22,7 @@ use mfa_core::{Error, Result};
 use postgres::Client;
 use postgres::fallible_iterator::FallibleIterator;
 
+use crate::login_state::LoginState;
 use crate::{changes, connect, hosts, logs, schema};
 
 /// How often the outbox is looked at between notifications.
@@ -34,6 +36,9 @@ pub struct Follower {
     store: Store,
     host: String,
     status: FleetStatus,
+    /// Accepted TOTP steps and failure counts travelling (None: the login-state directory
+    /// cannot be watched, said at start; each host then protects only itself).
+    steps: Option<LoginState>,
     /// Whether a readiness notice was sent (systemd `Type=notify`).
     pub ready: bool,
 }
@@ -50,7 +55,7 @@ impl Follower {
         }
         let store = Store::open(&config.paths.database)?;
         let host = fleet::host(store.conn())?.ok_or_else(|| {
-            Error::Database(
+            Error::Config(
                 "this host has not joined the fleet: run `mfa-admin fleet join` (or \
                  `mfa-admin migrate --to postgres URL` for the first host)"
                     .to_string(),
@@ -64,11 +69,22 @@ impl Follower {
             )));
         }
         let status = fleet_status::read(&config.paths.database).unwrap_or_default();
+        let steps = match LoginState::new(&config.paths.database) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!(
+                    "mfa-fleetd: {e}: accepted TOTP steps and failure counts are not shared \
+                     with the fleet (each host still protects itself)"
+                );
+                None
+            }
+        };
         Ok(Follower {
             config,
             store,
             host,
             status,
+            steps,
             ready: false,
         })
     }
@@ -161,6 +177,9 @@ impl Follower {
     fn round(&mut self, client: &mut Client, full: bool) -> Result<()> {
         changes::ship(client, &mut self.store)?;
         self.apply(client)?;
+        if let Some(steps) = &mut self.steps {
+            steps.round(client, &self.host)?;
+        }
         if full {
             logs::ship_all(client, &mut self.store, &self.host)?;
             let (queue, failed) = hosts::spool_counts(&self.config.paths.spool).unwrap_or((0, 0));
@@ -232,6 +251,17 @@ impl Follower {
         }
         self.status.connected = false;
         self.status.last_error = e.to_string();
+        // Ready all the same: the host enforces what it has; waiting for the store would
+        // hold the boot up.
+        if !self.ready {
+            let _ = sd_notify::notify(&[
+                sd_notify::NotifyState::Ready,
+                sd_notify::NotifyState::Status(
+                    "central store unreachable; enforcing the last rules",
+                ),
+            ]);
+            self.ready = true;
+        }
         self.status.outbox = fleet::outbox_len(self.store.conn()).unwrap_or(-1);
         self.save();
     }

@@ -18,5 +18,6 @@ pub mod changes;
 pub mod connect;
 pub mod follower;
 pub mod hosts;
+pub mod login_state;
 pub mod logs;
 pub mod schema;

@@ -93,6 +93,30 @@ CREATE TABLE hosts (
     last_error   TEXT NOT NULL DEFAULT '',
     version      TEXT NOT NULL DEFAULT ''
 );
+
+-- The login state a fleet shares (mfa_fleet::login_state): each user's newest accepted
+-- TOTP step (raised, never lowered; seq moves at each raise), and failure events (failures
+-- counted on a host; 0: its count went back to none).
+CREATE SEQUENCE totp_steps_seq;
+CREATE TABLE totp_steps (
+    "user" TEXT PRIMARY KEY,
+    step   BIGINT NOT NULL,
+    host   TEXT NOT NULL,
+    seq    BIGINT NOT NULL DEFAULT nextval('totp_steps_seq'),
+    at     TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX totp_steps_seq_idx ON totp_steps (seq);
+CREATE TRIGGER totp_steps_notify AFTER INSERT OR UPDATE ON totp_steps
+    FOR EACH STATEMENT EXECUTE FUNCTION mfa_changes_notify();
+CREATE TABLE failures (
+    seq      BIGSERIAL PRIMARY KEY,
+    "user"   TEXT NOT NULL,
+    host     TEXT NOT NULL,
+    failures INT NOT NULL,
+    at       BIGINT NOT NULL
+);
+CREATE TRIGGER failures_notify AFTER INSERT ON failures
+    FOR EACH STATEMENT EXECUTE FUNCTION mfa_changes_notify();
 "#;
 
 /// The schema version of the central store; None when it has no mfa schema.

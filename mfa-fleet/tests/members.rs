@@ -161,6 +161,12 @@ fn migrate_join_change_and_an_outage() {
     assert!(!status.connected);
     assert_eq!(status.outbox, 1);
     assert!(!status.last_error.is_empty());
+    let (state, detail) = doctor_fleet(&b);
+    assert_eq!(state, "warn", "{detail}");
+    assert!(
+        detail.contains("unreachable") && detail.contains("1 change(s)"),
+        "{detail}"
+    );
     pg.start_again();
     assert!(b.fleetd_once().status.success());
     assert!(a.fleetd_once().status.success());
@@ -170,4 +176,26 @@ fn migrate_join_change_and_an_outage() {
     );
     let status = mfa_core::fleet_status::read(&b.database()).unwrap();
     assert!(status.connected && status.outbox == 0, "{status:?}");
+    let (state, detail) = doctor_fleet(&b);
+    assert_eq!(state, "ok", "{detail}");
+    assert!(
+        detail.contains(&format!("generation {}", status.generation)),
+        "{detail}"
+    );
+}
+
+/// `doctor`'s fleet check: its status and detail.
+fn doctor_fleet(h: &Host) -> (String, String) {
+    let out = h.admin(&["--json", "doctor"]);
+    let checks: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "fleet")
+        .unwrap_or_else(|| panic!("no fleet check: {checks}"));
+    (
+        c["status"].as_str().unwrap().to_string(),
+        c["detail"].as_str().unwrap().to_string(),
+    )
 }

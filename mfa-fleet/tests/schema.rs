@@ -46,7 +46,7 @@ fn migrate_creates_version_1_and_twice_is_once() {
     assert_eq!(pg.psql_in(&url, "SELECT count(*) FROM mfa_schema"), "1");
     assert_eq!(
         pg.psql_in(&url, TABLES),
-        "audit_log,auth_log,changes,hosts,mfa_schema"
+        "audit_log,auth_log,changes,failures,hosts,mfa_schema,totp_steps"
     );
     let indexes = pg.psql_in(
         &url,
@@ -98,7 +98,7 @@ fn eight_hosts_migrating_at_once_migrate_once() {
     );
     assert_eq!(
         pg.psql_in(&url, TABLES),
-        "audit_log,auth_log,changes,hosts,mfa_schema"
+        "audit_log,auth_log,changes,failures,hosts,mfa_schema,totp_steps"
     );
     assert_eq!(
         pg.psql_in(

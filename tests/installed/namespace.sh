@@ -33,7 +33,7 @@ overlay /usr/local
 fresh_run_and_home
 # A fresh machine as far as mfa goes: whatever a real install left here is hidden.
 rm -rf /etc/mfa /var/lib/mfa /var/spool/mfa /etc/sudoers.d/mfa-* \
-  "$pamdir/pam_mfa.so" /usr/local/sbin/mfa-admin /usr/local/sbin/mfa-sender
+  "$pamdir/pam_mfa.so" /usr/local/sbin/mfa-admin /usr/local/sbin/mfa-sender /usr/local/sbin/mfa-fleetd
 
 # The FTP servers this machine has for pam_mfa's own system tests (proftpd-basic) are not
 # part of the machine these suites install on: with pam_mfa in common-auth, doctor rightly

@@ -36,7 +36,7 @@ fi
 
 profile=${MFA_PROFILE:-release}
 missing=()
-for f in "target/$profile/mfa-admin" "target/$profile/mfa-sender" "target/$profile/libpam_mfa.so" \
+for f in "target/$profile/mfa-admin" "target/$profile/mfa-sender" "target/$profile/mfa-fleetd" "target/$profile/libpam_mfa.so" \
          "target/$profile/mfa-check"; do
   [ -f "$f" ] || missing+=("$f (run: make build, or MFA_PROFILE=debug after cargo build)")
 done
@@ -62,8 +62,8 @@ fingerprint() {
   for s in su su-l sudo sudo-i login sshd postgresql; do sha256sum "/etc/pam.d/$s" 2>&1 || true; done
   ls -la /etc/sudoers.d /etc/ssh/sshd_config.d 2>&1 || true
   ls -lad /etc/mfa /var/lib/mfa /var/spool/mfa /run/mfa /run/sshd /home/alice /home/target \
-    /usr/local/sbin/mfa-admin /usr/local/sbin/mfa-sender /usr/local/share/doc/mfa \
-    "$pamdir/pam_mfa.so" /lib/systemd/system/mfa-sender.service 2>&1 || true
+    /usr/local/sbin/mfa-admin /usr/local/sbin/mfa-sender /usr/local/sbin/mfa-fleetd /usr/local/share/doc/mfa \
+    "$pamdir/pam_mfa.so" /lib/systemd/system/mfa-sender.service /lib/systemd/system/mfa-fleetd.service 2>&1 || true
 }
 before=$(fingerprint)
 

@@ -82,7 +82,7 @@ fingerprint() {
   getent group mfa 2>&1 || true
   dpkg-query -W -f '${Package} ${Status} ${Version}\n' mfa libpam-mfa 2>&1 || true
   ls -lad /etc/mfa /var/lib/mfa /var/spool/mfa /run/mfa /run/sshd /home/alice /home/target \
-    /usr/sbin/mfa-admin /usr/sbin/mfa-sender /usr/local/sbin/mfa-admin /usr/local/sbin/mfa-sender \
+    /usr/sbin/mfa-admin /usr/sbin/mfa-sender /usr/sbin/mfa-fleetd /usr/local/sbin/mfa-admin /usr/local/sbin/mfa-sender \
     /usr/lib/*/security/pam_mfa.so /lib/*/security/pam_mfa.so /usr/share/pam-configs/mfa \
     /lib/systemd/system/mfa-* /etc/systemd/system/*/mfa-* /usr/share/doc/mfa 2>&1 || true
 }

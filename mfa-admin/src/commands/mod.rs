@@ -4,6 +4,8 @@
 mod backup;
 mod doctor;
 mod duo;
+mod fleet;
+mod fleet_member;
 mod group;
 mod init;
 mod logs;
@@ -45,6 +47,8 @@ impl Ctx {
             ),
             Err(e) => eprintln!("warning: the auth-log inbox was not moved into the database: {e}"),
         }
+        // A fleet host: the fleet's newest rules first (a warning when it cannot).
+        fleet_member::catch_up(&self.config, &mut store);
         // A snapshot that fails its checksum or is readable by others is rewritten by every
         // command, and said so: the module reads the database (and logs an error) meanwhile.
         match store.repair_snapshot() {
@@ -85,43 +89,66 @@ pub fn run(cli: Cli) -> Result<()> {
         config,
         json: cli.json,
     };
-    match cli.command {
+    let done = command(&ctx, cli.command);
+    if done.is_ok() {
+        // A fleet host ships what the command changed at once.
+        fleet_member::publish(&ctx.config);
+    }
+    done
+}
+
+fn command(ctx: &Ctx, command: Command) -> Result<()> {
+    match command {
         Command::Init => Ok(()),
         Command::Verify(_) => Ok(()),
-        Command::Settings(c) => rules::settings(&ctx, c),
-        Command::Service(c) => rules::service(&ctx, c),
-        Command::Template(c) => rules::template(&ctx, c),
-        Command::Net(c) => network::run(&ctx, c),
-        Command::User(c) => people::user(&ctx, c),
-        Command::Contact(c) => people::contact(&ctx, c),
-        Command::Override(c) => people::overrides(&ctx, c),
-        Command::Group(c) => group::run(&ctx, c),
-        Command::Carrier(c) => people::carrier(&ctx, c),
-        Command::Log(c) => logs::log(&ctx, c),
-        Command::Audit(c) => logs::audit(&ctx, c),
+        Command::Settings(c) => rules::settings(ctx, c),
+        Command::Service(c) => rules::service(ctx, c),
+        Command::Template(c) => rules::template(ctx, c),
+        Command::Net(c) => network::run(ctx, c),
+        Command::User(c) => people::user(ctx, c),
+        Command::Contact(c) => people::contact(ctx, c),
+        Command::Override(c) => people::overrides(ctx, c),
+        Command::Group(c) => group::run(ctx, c),
+        Command::Carrier(c) => people::carrier(ctx, c),
+        Command::Log(c) => logs::log(ctx, c),
+        Command::Audit(c) => logs::audit(ctx, c),
+        Command::Fleet(c) => fleet::run(ctx, c),
         Command::Test {
             user, duo: true, ..
-        } => duo::test(&ctx, &user),
-        Command::Test { user, contact, .. } => queue::test(&ctx, &user, contact.as_deref()),
-        Command::Duo(c) => duo::run(&ctx, c),
-        Command::Queue(c) => queue::run(&ctx, c),
-        Command::Sender(c) => queue::sender(&ctx, c),
-        Command::Totp(c) => totp::run(&ctx, c),
-        Command::BackupCodes { user, count } => totp::backup_codes(&ctx, &user, &count),
+        } => duo::test(ctx, &user),
+        Command::Test { user, contact, .. } => queue::test(ctx, &user, contact.as_deref()),
+        Command::Duo(c) => duo::run(ctx, c),
+        Command::Queue(c) => queue::run(ctx, c),
+        Command::Sender(c) => queue::sender(ctx, c),
+        Command::Totp(c) => totp::run(ctx, c),
+        Command::BackupCodes { user, count } => totp::backup_codes(ctx, &user, &count),
         Command::Doctor {
             pam_dir,
             sshd_config,
             full,
-        } => doctor::run(&ctx, &pam_dir, &sshd_config, full),
-        Command::Maintain { allow_mass_disable } => maintain::run(&ctx, allow_mass_disable),
-        Command::Export { file } => transfer::export(&ctx, file.as_deref()),
+        } => doctor::run(ctx, &pam_dir, &sshd_config, full),
+        Command::Maintain { allow_mass_disable } => maintain::run(ctx, allow_mass_disable),
+        Command::Export { file } => transfer::export(ctx, file.as_deref()),
         Command::Import {
             file,
             dry_run,
             allow_no_users,
-        } => transfer::import(&ctx, &file, dry_run, allow_no_users),
-        Command::Backup { file, force } => backup::backup(&ctx, &file, force),
-        Command::Restore { file } => backup::restore(&ctx, &file),
+        } => transfer::import(ctx, &file, dry_run, allow_no_users),
+        Command::Backup { file, force } => backup::backup(ctx, &file, force),
+        Command::Restore { file } => backup::restore(ctx, &file),
+        Command::Migrate {
+            to: _,
+            url,
+            password_file,
+            ca_file,
+            host,
+        } => fleet_member::migrate(
+            ctx,
+            &url,
+            password_file.as_deref(),
+            ca_file.as_deref(),
+            host.as_deref(),
+        ),
     }
 }
 

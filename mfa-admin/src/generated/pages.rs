@@ -35,7 +35,13 @@ fn every_page_is_there() {
         .iter()
         .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
-    for want in ["pam_mfa.8", "mfa-sender.8", "mfa.toml.5", "mfa-admin.8"] {
+    for want in [
+        "pam_mfa.8",
+        "mfa-sender.8",
+        "mfa-fleetd.8",
+        "mfa.toml.5",
+        "mfa-admin.8",
+    ] {
         assert!(
             names.contains(want),
             "docs/man/{want} is missing: {names:?}"
@@ -256,6 +262,7 @@ fn mfa_sender_page_documents_every_option() {
 #[test]
 fn mfa_toml_page_documents_every_key() {
     use mfa_core::config::{Config, Duo, DuoSignature, Sms, SmsProvider, Smtp, SmtpTls};
+    use mfa_core::store_config::{Backend, StoreConfig};
     // Struct literals: a key added to mfa-core stops this from compiling until it is here.
     let full = Config {
         smtp: Some(Smtp {
@@ -288,6 +295,14 @@ fn mfa_toml_page_documents_every_key() {
             signature: DuoSignature::Sha512,
             autopush: false,
         }),
+        store: StoreConfig {
+            backend: Backend::Postgres,
+            url: Some("postgresql://mfa@db/mfa".into()),
+            password_file: Some("/p".into()),
+            ca_file: Some("/c".into()),
+            host: Some("h".into()),
+            poll: "5s".into(),
+        },
         ..Config::default()
     };
     let value = toml::Value::try_from(&full).unwrap();

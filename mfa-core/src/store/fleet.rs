@@ -25,8 +25,9 @@
 //!
 //! What does not travel: `meta` (this database's generations and keys, such as the passcode
 //! hash key), the logs (shipped as rows of their own, `mfa-fleet::logs`), `unix_members`
-//! (each host resolves its own Unix groups through its own NSS) and the login state files
-//! (failure counts, TOTP steps, repeat-window grants: per host).
+//! (each host resolves its own Unix groups through its own NSS) and the login-state files
+//! (repeat-window grants stay per host; failure counts and accepted TOTP steps travel on
+//! their own, `mfa-fleet::login_state`).
 //!
 //! Change format (JSON, bytes in `fleet_outbox.body` and the central `changes.body`):
 //! `{"v":1,"schema":N,"ops":[{"t":TABLE,"k":[KEY...],"r":{COLUMN:VALUE,...}|null}]}` where a
@@ -140,6 +141,9 @@ pub struct Applied {
     pub newer: Option<(i64, i64)>,
     /// The last generation applied (or skipped).
     pub generation: i64,
+    /// Users whose lockout a central change ended (an unlock or a success on another
+    /// host): their failure counts here are cleared too.
+    pub unlocked: Vec<String>,
 }
 
 /// A table's columns and which of them make its primary key, in order.
@@ -719,6 +723,16 @@ impl Store {
     /// fleet's rules, not its own; a replica whose store lost its history takes it again);
     /// this host's pending changes are redone on top either way.
     pub fn fleet_apply(&mut self, changes: &[Central], reset: bool) -> Result<Applied> {
+        let done = self.fleet_apply_rows(changes, reset)?;
+        // A lockout ended elsewhere ends this host's count too, or its own login-state file
+        // would keep the user locked out here.
+        for user in &done.unlocked {
+            crate::state::clear_failures(&self.path, user)?;
+        }
+        Ok(done)
+    }
+
+    fn fleet_apply_rows(&mut self, changes: &[Central], reset: bool) -> Result<Applied> {
         self.policy_write_as(true, false, |tx| {
             let mut done = Applied {
                 generation: generation(tx)?,
@@ -752,7 +766,17 @@ impl Store {
                     break;
                 }
                 match apply_one(tx, &c.body) {
-                    Ok(()) => done.applied += 1,
+                    Ok(()) => {
+                        done.applied += 1;
+                        if let Ok(change) = decode(&c.body) {
+                            done.unlocked.extend(change.ops.iter().filter_map(|op| {
+                                match (op.t.as_str(), &op.r, op.k.first()) {
+                                    ("lockouts", None, Some(Val::Text(u))) => Some(u.clone()),
+                                    _ => None,
+                                }
+                            }));
+                        }
+                    }
                     Err(e) => done.skipped.push((c.generation, e.to_string())),
                 }
                 if c.incarnation == mine {

@@ -14,6 +14,7 @@
 
 mod callers;
 pub(super) mod files;
+mod fleet;
 mod flow;
 mod module;
 mod oneword;
@@ -96,6 +97,7 @@ pub fn run(ctx: &Ctx, pam_dir: &Path, sshd_config: &Path, full: bool) -> Result<
             "no heartbeat: mfa-sender has not run; passcode logins follow fail_mode",
         ),
     }
+    fleet::check(&mut r, &ctx.config);
     let who = files::check(&mut r, &ctx.config, &ctx.config_path);
     sender::check(&mut r, &ctx.config, &ctx.config_path, who.as_ref());
     // Duo's signed check through the sender's broker, when [duo] is configured.

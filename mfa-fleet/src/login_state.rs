@@ -41,7 +41,8 @@ pub struct LoginState {
     /// Failure events of this host not yet shipped: (user, failures; 0 = back to none).
     events: Vec<(String, u32)>,
     step_cursor: i64,
-    failure_cursor: i64,
+    /// `None` until the first round: events from before this follower started are history.
+    failure_cursor: Option<i64>,
 }
 
 impl LoginState {
@@ -63,7 +64,7 @@ impl LoginState {
             steps: HashMap::new(),
             events: Vec::new(),
             step_cursor: 0,
-            failure_cursor: 0,
+            failure_cursor: None,
         };
         let files: Vec<PathBuf> = std::fs::read_dir(&me.dir)
             .map_err(|e| Error::io(&me.dir, e))?
@@ -88,8 +89,13 @@ impl LoginState {
         }
         if s.failures > failures {
             self.events.push((s.user.clone(), s.failures - failures));
-        } else if s.failures == 0 && failures > 0 {
+        } else if s.failures < failures {
+            // The count went back to none (a success, a lockout run out), and perhaps
+            // grew again before this look.
             self.events.push((s.user.clone(), 0));
+            if s.failures > 0 {
+                self.events.push((s.user.clone(), s.failures));
+            }
         }
         self.known.insert(s.user, (s.step.max(step), s.failures));
     }
@@ -180,25 +186,26 @@ impl LoginState {
             self.known.insert(user, (step, known.1));
             taken += 1;
         }
-        if self.failure_cursor == 0 {
+        let Some(mut cursor) = self.failure_cursor else {
             // Events from before this follower started are history: counts start here.
             let row = client
                 .query_one("SELECT coalesce(max(seq), 0) FROM failures", &[])
                 .map_err(|e| central("reading failure counts", e))?;
-            self.failure_cursor = row.get(0);
+            self.failure_cursor = Some(row.get(0));
             return Ok(taken);
-        }
+        };
         let rows = client
             .query(
                 "SELECT \"user\", failures, at, seq FROM failures
                   WHERE seq > $1 AND host <> $2 ORDER BY seq",
-                &[&self.failure_cursor, &host],
+                &[&cursor, &host],
             )
             .map_err(|e| central("reading failure counts", e))?;
         for r in rows {
             let (user, failures, at, seq): (String, i32, i64, i64) =
                 (r.get(0), r.get(1), r.get(2), r.get(3));
-            self.failure_cursor = self.failure_cursor.max(seq);
+            cursor = cursor.max(seq);
+            self.failure_cursor = Some(cursor);
             let step = self.known.get(&user).map_or(0, |k| k.0);
             let count = if failures <= 0 {
                 state::clear_failures(&self.database, &user)?;

@@ -165,6 +165,15 @@ pub fn sync(client: &mut Client, store: &mut Store) -> Result<Applied> {
 /// instead, `join`). Returns the generation.
 pub fn found(client: &mut Client, store: &mut Store, host: &str) -> Result<i64> {
     store.write(|tx| fleet::join(tx, host).map(|_| ()))?;
+    let founded = first_generation(client, store, host);
+    if founded.is_err() {
+        // Not a member after all: its next writes must not queue for a fleet.
+        store.write(|tx| fleet::leave(tx))?;
+    }
+    founded
+}
+
+fn first_generation(client: &mut Client, store: &mut Store, host: &str) -> Result<i64> {
     let incarnation = fleet::incarnation(store.conn())?;
     let base = fleet::encode(&fleet::full_state(store.conn())?)?;
     let mut tx = client
@@ -213,15 +222,24 @@ pub fn join(client: &mut Client, store: &mut Store, host: &str) -> Result<Applie
         fleet::join(tx, host)?;
         fleet::meta_set(tx, fleet::GENERATION_KEY, "0")
     })?;
-    let first = fetch(client, 0, FETCH)?;
-    if first.is_empty() {
-        return Err(Error::NotFound(
-            "the central store holds no fleet yet; make this host its first member with \
-             `mfa-admin migrate --to postgres URL`"
-                .to_string(),
-        ));
-    }
-    let mut total = store.fleet_apply(&first, true)?;
+    let first = fetch(client, 0, FETCH).and_then(|first| {
+        if first.is_empty() {
+            return Err(Error::NotFound(
+                "the central store holds no fleet yet; make this host its first member with \
+                 `mfa-admin migrate --to postgres URL`"
+                    .to_string(),
+            ));
+        }
+        store.fleet_apply(&first, true)
+    });
+    let mut total = match first {
+        Ok(applied) => applied,
+        Err(e) => {
+            // Not a member after all: its rules are still its own.
+            store.write(|tx| fleet::leave(tx))?;
+            return Err(e);
+        }
+    };
     if total.newer.is_none() {
         let rest = follow(client, store)?;
         total.applied += rest.applied;

@@ -107,6 +107,11 @@ fn snapshot_has(db: &Path, user: &str) -> bool {
         .is_some()
 }
 
+fn is_member(h: &Host) -> bool {
+    let c = rusqlite::Connection::open(h.database()).unwrap();
+    mfa_core::store::fleet::host(&c).unwrap().is_some()
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -127,6 +132,30 @@ fn migrate_join_change_and_an_outage() {
         "{}",
         stderr(&refused)
     );
+    assert!(
+        !is_member(&again),
+        "a refused migrate leaves the store its own"
+    );
+    // A join with no fleet yet in a store is refused the same way.
+    let url = pg.new_database();
+    let mut c = mfa_fleet::connect::connect(&mfa_core::store_config::StoreConfig {
+        backend: mfa_core::store_config::Backend::Postgres,
+        url: Some(url.clone()),
+        password_file: Some(pg.password_file()),
+        ..Default::default()
+    })
+    .unwrap();
+    mfa_fleet::schema::migrate(&mut c).unwrap();
+    drop(c);
+    let empty = Host::new("y", &pg.store_toml_for(&url, "y", true));
+    let refused = empty.admin(&["fleet", "join"]);
+    assert_ne!(refused.status.code(), Some(0));
+    assert!(
+        stderr(&refused).contains("holds no fleet yet"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!is_member(&empty));
 
     let b = Host::new("b", &pg.store_toml("b", true));
     b.ok(&["user", "add", "local"]);

@@ -237,6 +237,18 @@ pub fn join(conn: &Connection, host_name: &str) -> Result<String> {
     Ok(inc)
 }
 
+/// Undoes [`join`] before the database held any of a fleet's rules (a first generation or a
+/// join the central store refused): its writes stop queueing for a fleet. The incarnation
+/// stays (its outbox ids were never shipped under it).
+pub fn leave(conn: &Connection) -> Result<()> {
+    conn.execute(
+        "DELETE FROM meta WHERE key IN (?1, ?2, ?3)",
+        [HOST_KEY, GENERATION_KEY, LAST_KEY],
+    )?;
+    conn.execute("DELETE FROM fleet_outbox", [])?;
+    Ok(())
+}
+
 /// The last central change applied here.
 pub fn generation(conn: &Connection) -> Result<i64> {
     Ok(meta_get(conn, GENERATION_KEY)?

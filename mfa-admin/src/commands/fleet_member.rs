@@ -20,6 +20,7 @@ use mfa_fleet::{changes, connect, schema};
 use serde::Serialize;
 
 use super::Ctx;
+use crate::output::json;
 
 /// How long a command waits for the central store before going on without it.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(3);
@@ -121,7 +122,7 @@ fn fleet_config(ctx: &Ctx) -> Result<&StoreConfig> {
 
 fn print(ctx: &Ctx, what: &str, j: &Joined) -> Result<()> {
     if ctx.json {
-        println!("{}", serde_json::to_string_pretty(j).unwrap_or_default());
+        json(j)?;
     } else {
         println!(
             "{what} as {}: at fleet generation {} ({} change(s) applied, {} skipped)",
@@ -246,12 +247,8 @@ pub fn migrate(
         )
     })?;
     if ctx.json {
-        println!(
-            "{}",
-            serde_json::json!({"host": name, "generation": generation,
-                               "auth_log": auth, "audit_log": audit})
-        );
-        return Ok(());
+        return json(&serde_json::json!({"host": name, "generation": generation,
+                                        "auth_log": auth, "audit_log": audit}));
     }
     println!(
         "This store is now the fleet's first generation ({generation}), as host {name}; \

@@ -75,16 +75,19 @@ fn report_status(r: &mut Report, db: &Path, host: &str, config: &Config) {
             ),
         );
     } else if !s.connected {
+        let since = if s.last_contact > 0 {
+            format!("for {} s", now - s.last_contact)
+        } else {
+            "since mfa-fleetd started".to_string()
+        };
         r.add(
             "fleet",
             "warn",
             format!(
-                "host {host}: central store unreachable for {} s ({}); enforcing fleet \
-                 generation {}, {} change(s) of this host waiting; it catches up when the store returns",
-                now - s.last_contact.max(0).min(now),
-                s.last_error,
-                s.generation,
-                s.outbox
+                "host {host}: central store unreachable {since} ({}); enforcing fleet \
+                 generation {}, {} change(s) of this host waiting; it catches up when the \
+                 store returns; check [store] url and the server",
+                s.last_error, s.generation, s.outbox
             ),
         );
     } else if s.needs_schema > 0 {

@@ -6,96 +6,29 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "support/hosts.rs"]
+mod hosts;
 #[path = "support/pg.rs"]
 mod pg;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
+use hosts::{Host, bin};
 use mfa_core::snapshot::Snapshot;
 
-/// A binary of the workspace (built by `cargo build --workspace`, as `make test` does).
-fn bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let p = dir.join(name);
-    assert!(
-        p.exists(),
-        "{} is missing: cargo build --workspace first",
-        p.display()
-    );
-    p
+/// One round of the host's follower.
+fn fleetd_once(h: &Host) -> Output {
+    Command::new(bin("mfa-fleetd"))
+        .arg("--config")
+        .arg(h.config())
+        .arg("--once")
+        .output()
+        .unwrap()
 }
 
-/// A simulated host: its own configuration, database, spool and runtime directory.
-pub struct Host {
-    pub dir: tempfile::TempDir,
-    pub name: String,
-}
-
-impl Host {
-    pub fn new(name: &str, store: &str) -> Host {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        std::fs::create_dir(root.join("db")).unwrap();
-        std::fs::write(
-            root.join("mfa.toml"),
-            format!(
-                "[paths]\ndatabase = \"{r}/db/mfa.db\"\nspool = \"{r}/spool\"\nruntime = \"{r}/run\"\n\
-                 [sender]\nuser = \"nobody\"\n{store}",
-                r = root.display()
-            ),
-        )
-        .unwrap();
-        let h = Host {
-            dir,
-            name: name.to_string(),
-        };
-        h.ok(&["init"]);
-        h
-    }
-
-    pub fn config(&self) -> PathBuf {
-        self.dir.path().join("mfa.toml")
-    }
-
-    pub fn database(&self) -> PathBuf {
-        self.dir.path().join("db/mfa.db")
-    }
-
-    pub fn admin(&self, args: &[&str]) -> Output {
-        Command::new(bin("mfa-admin"))
-            .arg("--config")
-            .arg(self.config())
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.admin(args);
-        assert!(
-            out.status.success(),
-            "{} mfa-admin {args:?}: {}{}",
-            self.name,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    pub fn fleetd_once(&self) -> Output {
-        Command::new(bin("mfa-fleetd"))
-            .arg("--config")
-            .arg(self.config())
-            .arg("--once")
-            .output()
-            .unwrap()
-    }
-
-    pub fn user_in_snapshot(&self, user: &str) -> bool {
-        snapshot_has(&self.database(), user)
-    }
+fn in_snapshot(h: &Host, user: &str) -> bool {
+    snapshot_has(&h.database(), user)
 }
 
 fn snapshot_has(db: &Path, user: &str) -> bool {
@@ -121,7 +54,7 @@ fn migrate_join_change_and_an_outage() {
     let mut pg = pg::Pg::start();
     let a = Host::new("a", &pg.store_toml("a", true));
     a.ok(&["user", "add", "ann"]);
-    let out = a.ok(&["migrate", "--to", "postgres", &pg.url()]);
+    let (out, _) = a.ok(&["migrate", "--to", "postgres", &pg.url()]);
     assert!(out.contains("first generation"), "{out}");
     // A second migrate into the same store is refused: that is a join.
     let again = Host::new("x", &pg.store_toml("x", true));
@@ -163,16 +96,16 @@ fn migrate_join_change_and_an_outage() {
     assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
     assert!(stderr(&refused).contains("--replace-local-rules"));
     b.ok(&["fleet", "join", "--replace-local-rules"]);
-    assert!(b.user_in_snapshot("ann"));
-    assert!(!b.user_in_snapshot("local"), "its own rules replaced");
+    assert!(in_snapshot(&b, "ann"));
+    assert!(!in_snapshot(&b, "local"), "its own rules replaced");
 
     // A change on A reaches B's database and snapshot through mfa-fleetd.
     let added = a.admin(&["user", "add", "bob"]);
     assert!(added.status.success());
     assert!(stderr(&added).contains("change sent"), "{}", stderr(&added));
-    let run = b.fleetd_once();
+    let run = fleetd_once(&b);
     assert!(run.status.success(), "{}", stderr(&run));
-    assert!(b.user_in_snapshot("bob"));
+    assert!(in_snapshot(&b, "bob"));
 
     // The store goes away: B keeps its rules, a change on B waits in its outbox.
     pg.stop();
@@ -183,8 +116,8 @@ fn migrate_join_change_and_an_outage() {
         "{}",
         stderr(&added)
     );
-    assert!(b.user_in_snapshot("carol"), "applies here at once");
-    let run = b.fleetd_once();
+    assert!(in_snapshot(&b, "carol"), "applies here at once");
+    let run = fleetd_once(&b);
     assert_eq!(run.status.code(), Some(1));
     let status = mfa_core::fleet_status::read(&b.database()).unwrap();
     assert!(!status.connected);
@@ -197,10 +130,10 @@ fn migrate_join_change_and_an_outage() {
         "{detail}"
     );
     pg.start_again();
-    assert!(b.fleetd_once().status.success());
-    assert!(a.fleetd_once().status.success());
+    assert!(fleetd_once(&b).status.success());
+    assert!(fleetd_once(&a).status.success());
     assert!(
-        a.user_in_snapshot("carol"),
+        in_snapshot(&a, "carol"),
         "the change made meanwhile applies on A"
     );
     let status = mfa_core::fleet_status::read(&b.database()).unwrap();

@@ -7,9 +7,15 @@
 //! statement (one transaction) that ignores rows already there — auth rows are unique by
 //! (host, event id), audit rows by (incarnation, local id) — and only after that commit
 //! moves the cursor. A crash between the two sends the batch again, and the central store
-//! ignores it; the cursor only ever moves forward, so two shippers at once (`mfa-fleetd`
-//! and `mfa-admin`) are safe too. Auth rows from before event ids (`event` NULL) get the
-//! stable id `row-<incarnation>-<local id>`.
+//! ignores it; the cursor only moves forward while shipping, so two shippers at once
+//! (`mfa-fleetd` and `mfa-admin`) are safe too. Auth rows from before event ids (`event`
+//! NULL) get the stable id `row-<incarnation>-<local id>`.
+//!
+//! **Failover.** Central rows keep their origin (the host database's incarnation and local
+//! row id). Each round first asks the store for the highest origin id it holds of this
+//! host and moves the cursor back to it when the store holds less: after a failover to an
+//! asynchronous standby that had not received the last batches, those rows are sent again,
+//! so no row is lost (rule changes re-ship the same way, `changes::ship`).
 //!
 //! **Speed.** A batch is one `INSERT ... SELECT FROM unnest($arrays)`: every column travels
 //! as one array parameter, so a thousand rows cost one round trip and one statement plan.
@@ -148,6 +154,7 @@ fn log_key(a: IpAddr) -> Vec<u8> {
 #[derive(Default)]
 struct AuthBatch {
     last: i64,
+    origin_id: Vec<i64>,
     event: Vec<String>,
     ts: Vec<i64>,
     user: Vec<String>,
@@ -162,12 +169,16 @@ struct AuthBatch {
     txid: Vec<String>,
 }
 
-const INSERT_AUTH: &str = "INSERT INTO auth_log (host, event, ts, \"user\", service, address, \
-     addr_key, tty, outcome, method, destination, reason, txid)
-     SELECT $1::text, * FROM unnest($2::text[], $3::int8[], $4::text[], $5::text[], \
-     $6::text[], $7::bytea[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], \
-     $13::text[])
-     ON CONFLICT (host, event) DO NOTHING";
+// A row shipped before central schema 2 (no origin) gets its origin when sent again, so
+// that `held` sees it.
+const INSERT_AUTH: &str = "INSERT INTO auth_log (host, incarnation, origin_id, event, ts, \
+     \"user\", service, address, addr_key, tty, outcome, method, destination, reason, txid)
+     SELECT $1::text, $2::text, * FROM unnest($3::int8[], $4::text[], $5::int8[], $6::text[], \
+     $7::text[], $8::text[], $9::bytea[], $10::text[], $11::text[], $12::text[], $13::text[], \
+     $14::text[], $15::text[])
+     ON CONFLICT (host, event) DO UPDATE
+        SET incarnation = excluded.incarnation, origin_id = excluded.origin_id
+      WHERE auth_log.origin_id IS NULL";
 
 fn read_auth(
     conn: &rusqlite::Connection,
@@ -188,6 +199,7 @@ fn read_auth(
     while let Some(r) = rows.next()? {
         let id: i64 = r.get(0)?;
         b.last = id;
+        b.origin_id.push(id);
         let event = text(r, 1)?;
         b.event.push(if event.is_empty() {
             format!("row-{inc}-{id}")
@@ -210,6 +222,67 @@ fn read_auth(
     Ok(b)
 }
 
+/// What the central store holds of this host's log `table`: the highest local row id of
+/// its incarnation (0: none).
+fn held(client: &mut Client, table: &str, host: &str, inc: &str) -> Result<i64> {
+    // (`table` is one of this module's two constants, never input.)
+    let sql = format!("SELECT coalesce(max(origin_id), 0) FROM {table} WHERE incarnation = $1");
+    Ok(client
+        .query_one(&sql, &[&inc])
+        .map_err(|e| {
+            central(
+                &format!("shipping {table} rows of {host}: asking what the store holds"),
+                &e,
+            )
+        })?
+        .get(0))
+}
+
+/// Moves a cursor back to `held` when the central store holds less than it says was
+/// shipped: a failover to a standby that had not received the last batches lost them,
+/// and they go again (the store ignores what it already has).
+fn rewind(store: &mut Store, key: &str, held: i64) -> Result<()> {
+    if cursor(store.conn(), key)? <= held {
+        return Ok(());
+    }
+    store.write(|tx| {
+        tx.execute(
+            "UPDATE meta SET value = ?2 WHERE key = ?1",
+            rusqlite::params![key, held.to_string()],
+        )?;
+        Ok(())
+    })
+}
+
+/// The shipping round both logs share (`host` names the host in errors): the cursor `key` brought back to what the store
+/// holds of `table`, then `send(store, after)` (which ships the rows above `after` and
+/// returns how many, and the last id) until fewer than `batch` rows were left. Returns
+/// the rows sent.
+fn ship_log(
+    client: &mut Client,
+    store: &mut Store,
+    (table, key, host): (&str, &str, &str),
+    batch: usize,
+    mut send: impl FnMut(&mut Client, &Store, i64) -> Result<(usize, i64)>,
+) -> Result<usize> {
+    let inc = incarnation(store.conn())?;
+    let held = held(client, table, host, &inc)?;
+    rewind(store, key, held)?;
+    let mut total = 0;
+    loop {
+        let after = cursor(store.conn(), key)?;
+        let (n, last) = send(client, store, after)?;
+        if n == 0 {
+            return Ok(total);
+        }
+        advance(store, key, last)?;
+        total += n;
+        if n < batch {
+            return Ok(total);
+        }
+    }
+}
+
 /// Ships this host's auth-log rows not shipped yet to the central `auth_log`, `batch` rows
 /// per central transaction, until none is left; returns how many rows were sent (rows the
 /// central store already had count too, and are ignored there).
@@ -221,38 +294,40 @@ pub fn ship_auth_log(
 ) -> Result<usize> {
     let batch = batch.max(1);
     let inc = incarnation(store.conn())?;
-    let mut total = 0;
-    loop {
-        let after = cursor(store.conn(), LOG_CURSOR)?;
-        let b = read_auth(store.conn(), after, batch, &inc)?;
-        let n = b.event.len();
-        if n == 0 {
-            return Ok(total);
-        }
-        let params: [&(dyn ToSql + Sync); 13] = [
-            &host,
-            &b.event,
-            &b.ts,
-            &b.user,
-            &b.service,
-            &b.address,
-            &b.addr_key,
-            &b.tty,
-            &b.outcome,
-            &b.method,
-            &b.destination,
-            &b.reason,
-            &b.txid,
-        ];
-        client
-            .execute(INSERT_AUTH, &params)
-            .map_err(|e| central(&format!("shipping {n} auth-log rows of {host}"), &e))?;
-        advance(store, LOG_CURSOR, b.last)?;
-        total += n;
-        if n < batch {
-            return Ok(total);
-        }
-    }
+    ship_log(
+        client,
+        store,
+        ("auth_log", LOG_CURSOR, host),
+        batch,
+        |client, store, after| {
+            let b = read_auth(store.conn(), after, batch, &inc)?;
+            let n = b.event.len();
+            if n == 0 {
+                return Ok((0, after));
+            }
+            let params: [&(dyn ToSql + Sync); 15] = [
+                &host,
+                &inc,
+                &b.origin_id,
+                &b.event,
+                &b.ts,
+                &b.user,
+                &b.service,
+                &b.address,
+                &b.addr_key,
+                &b.tty,
+                &b.outcome,
+                &b.method,
+                &b.destination,
+                &b.reason,
+                &b.txid,
+            ];
+            client
+                .execute(INSERT_AUTH, &params)
+                .map_err(|e| central(&format!("shipping {n} auth-log rows of {host}"), &e))?;
+            Ok((n, b.last))
+        },
+    )
 }
 
 const INSERT_AUDIT: &str = "INSERT INTO audit_log (host, incarnation, origin_id, ts, actor, \
@@ -271,39 +346,40 @@ pub fn ship_audit_log(
 ) -> Result<usize> {
     let batch = batch.max(1);
     let inc = incarnation(store.conn())?;
-    let mut total = 0;
-    loop {
-        let after = cursor(store.conn(), AUDIT_CURSOR)?;
-        let (mut id, mut ts, mut actor, mut action, mut detail) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        {
-            let mut stmt = store.conn().prepare_cached(
-                "SELECT id, ts, actor, action, detail FROM audit_log
-                 WHERE id > ?1 ORDER BY id LIMIT ?2",
-            )?;
-            let mut rows = stmt.query(rusqlite::params![after, batch as i64])?;
-            while let Some(r) = rows.next()? {
-                id.push(r.get::<_, i64>(0)?);
-                ts.push(int(r, 1)?);
-                actor.push(text(r, 2)?);
-                action.push(text(r, 3)?);
-                detail.push(text(r, 4)?);
+    ship_log(
+        client,
+        store,
+        ("audit_log", AUDIT_CURSOR, host),
+        batch,
+        |client, store, after| {
+            let (mut id, mut ts, mut actor, mut action, mut detail) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            {
+                let mut stmt = store.conn().prepare_cached(
+                    "SELECT id, ts, actor, action, detail FROM audit_log
+                     WHERE id > ?1 ORDER BY id LIMIT ?2",
+                )?;
+                let mut rows = stmt.query(rusqlite::params![after, batch as i64])?;
+                while let Some(r) = rows.next()? {
+                    id.push(r.get::<_, i64>(0)?);
+                    ts.push(int(r, 1)?);
+                    actor.push(text(r, 2)?);
+                    action.push(text(r, 3)?);
+                    detail.push(text(r, 4)?);
+                }
             }
-        }
-        let n = id.len();
-        let Some(&last) = id.last() else {
-            return Ok(total);
-        };
-        let params: [&(dyn ToSql + Sync); 7] = [&host, &inc, &id, &ts, &actor, &action, &detail];
-        client
-            .execute(INSERT_AUDIT, &params)
-            .map_err(|e| central(&format!("shipping {n} audit-log rows of {host}"), &e))?;
-        advance(store, AUDIT_CURSOR, last)?;
-        total += n;
-        if n < batch {
-            return Ok(total);
-        }
-    }
+            let n = id.len();
+            let Some(&last) = id.last() else {
+                return Ok((0, after));
+            };
+            let params: [&(dyn ToSql + Sync); 7] =
+                [&host, &inc, &id, &ts, &actor, &action, &detail];
+            client
+                .execute(INSERT_AUDIT, &params)
+                .map_err(|e| central(&format!("shipping {n} audit-log rows of {host}"), &e))?;
+            Ok((n, last))
+        },
+    )
 }
 
 /// Moves the module's auth-log inbox into the local table, then ships both logs; returns

@@ -12,10 +12,10 @@ use mfa_core::{Error, Result};
 use crate::connect::describe;
 
 /// The schema version this mfa writes and reads.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// The migrations, in order: `MIGRATIONS[N-1]` brings the schema to version N.
-pub const MIGRATIONS: &[&str] = &[V1];
+pub const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The key of the transaction-scoped advisory lock held while migrating ("mfa-sche").
 pub const MIGRATION_LOCK: i64 = 0x6d66_612d_7363_6865;
@@ -117,6 +117,14 @@ CREATE TABLE failures (
 );
 CREATE TRIGGER failures_notify AFTER INSERT ON failures
     FOR EACH STATEMENT EXECUTE FUNCTION mfa_changes_notify();
+"#;
+
+/// Version 2: each auth-log row's origin (its host database's incarnation and local row
+/// id), so a host can ask what the store holds of its log and send again what a failover
+/// lost (`logs`). Rows shipped before get theirs when sent again.
+const V2: &str = r#"
+ALTER TABLE auth_log ADD COLUMN incarnation TEXT, ADD COLUMN origin_id BIGINT;
+CREATE INDEX auth_log_origin ON auth_log (incarnation, origin_id);
 "#;
 
 /// The schema version of the central store; None when it has no mfa schema.

@@ -306,6 +306,52 @@ fn a_lost_cursor_resends_and_duplicates_nothing() {
     );
 }
 
+/// A failover to a standby that had not received the last batches: the store holds less
+/// than the host's cursors say. The next round sends what it lacks, once; rows shipped by
+/// an mfa from before central schema 2 (no origin) get theirs, once.
+#[test]
+fn rows_the_store_lost_are_sent_again() {
+    let (_, mut c) = central();
+    let mut h = Host::new("web4");
+    h.add_auth(1500, 1_800_000_000);
+    h.add_audit(9);
+    assert_eq!(ship_all(&mut c, &mut h.store, "web4").unwrap(), (1500, 9));
+    let all = central_rows(&mut c, "web4");
+    // The tail a failover lost (the origins are the local ids).
+    let lost = c
+        .execute("DELETE FROM auth_log WHERE origin_id > 1111", &[])
+        .unwrap();
+    assert_eq!(lost, 389);
+    c.execute("DELETE FROM audit_log WHERE origin_id > 4", &[])
+        .unwrap();
+    h.add_auth(2, 1_800_300_000);
+    assert_eq!(ship_all(&mut c, &mut h.store, "web4").unwrap(), (391, 5));
+    assert_eq!(count(&mut c, "SELECT count(*) FROM auth_log"), 1502);
+    assert_eq!(count(&mut c, "SELECT count(*) FROM audit_log"), 9);
+    let now = central_rows(&mut c, "web4");
+    assert!(all.iter().all(|(k, v)| now.get(k) == Some(v)));
+    assert_eq!(now, expected_rows(&h));
+    // Nothing lost: nothing sent again.
+    assert_eq!(ship_all(&mut c, &mut h.store, "web4").unwrap(), (0, 0));
+
+    // Rows from before schema 2: sent again once, which records their origin.
+    c.execute(
+        "UPDATE auth_log SET incarnation = NULL, origin_id = NULL",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(ship_all(&mut c, &mut h.store, "web4").unwrap(), (1502, 0));
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT count(*) FROM auth_log WHERE origin_id IS NOT NULL"
+        ),
+        1502
+    );
+    assert_eq!(ship_all(&mut c, &mut h.store, "web4").unwrap(), (0, 0));
+    assert_eq!(central_rows(&mut c, "web4"), expected_rows(&h));
+}
+
 /// Three hosts ship at once into one database (small batches, so that their statements
 /// interleave): every row once, each under its own host.
 #[test]
@@ -488,7 +534,8 @@ fn central_gone_mid_ship() {
     server.stop();
     let e = ship_auth_log(&mut c, &mut h.store, "web4", 1000).unwrap_err();
     assert!(
-        e.to_string().starts_with("central store: shipping 700"),
+        e.to_string()
+            .starts_with("central store: shipping auth_log rows of web4"),
         "{e}"
     );
     assert_eq!(cursor(h.store.conn(), LOG_CURSOR).unwrap(), 1500);

@@ -34,15 +34,15 @@ fn fresh() -> (String, postgres::Client) {
 }
 
 #[test]
-fn migrate_creates_version_1_and_twice_is_once() {
+fn migrate_creates_the_schema_and_twice_is_once() {
     let pg = Pg::shared();
     let (url, mut c) = fresh();
     assert_eq!(version(&mut c).unwrap(), None);
     migrate(&mut c).expect("migrate");
     assert_eq!(version(&mut c).unwrap(), Some(SCHEMA_VERSION));
-    assert_eq!(SCHEMA_VERSION, 1);
+    assert_eq!(SCHEMA_VERSION, 2);
     migrate(&mut c).expect("migrate again");
-    assert_eq!(version(&mut c).unwrap(), Some(1));
+    assert_eq!(version(&mut c).unwrap(), Some(2));
     assert_eq!(pg.psql_in(&url, "SELECT count(*) FROM mfa_schema"), "1");
     assert_eq!(
         pg.psql_in(&url, TABLES),
@@ -59,6 +59,7 @@ fn migrate_creates_version_1_and_twice_is_once() {
         "(\"user\", ts)",
         "UNIQUE INDEX",
         "(host, event)",
+        "(incarnation, origin_id)",
     ] {
         assert!(indexes.contains(want), "{want} missing in:\n{indexes}");
     }
@@ -109,6 +110,33 @@ fn eight_hosts_migrating_at_once_migrate_once() {
     );
 }
 
+/// A store made by an mfa of central schema 1 is refused by `check` until migrated; the
+/// migration keeps its rows (their origins unknown until their host sends them again).
+#[test]
+fn a_version_1_store_migrates_and_keeps_its_rows() {
+    let pg = Pg::shared();
+    let (url, mut c) = fresh();
+    c.batch_execute(mfa_fleet::schema::MIGRATIONS[0]).unwrap();
+    c.batch_execute(
+        "INSERT INTO mfa_schema (version) VALUES (1);
+         INSERT INTO auth_log (host, event, ts, \"user\", service, outcome)
+         VALUES ('web-1', 'ev-1', 1, 'alice', 'sshd', 'success');",
+    )
+    .unwrap();
+    let e = check(&mut c).unwrap_err().to_string();
+    assert!(e.contains("version 1") && e.contains("migrate"), "{e}");
+    migrate(&mut c).unwrap();
+    assert_eq!(version(&mut c).unwrap(), Some(SCHEMA_VERSION));
+    check(&mut c).unwrap();
+    assert_eq!(
+        pg.psql_in(
+            &url,
+            "SELECT host || ',' || event || ',' || coalesce(origin_id::text, 'none') FROM auth_log"
+        ),
+        "web-1,ev-1,none"
+    );
+}
+
 #[test]
 fn a_newer_schema_is_refused() {
     let pg = Pg::shared();
@@ -118,7 +146,8 @@ fn a_newer_schema_is_refused() {
     for e in [migrate(&mut c).unwrap_err(), check(&mut c).unwrap_err()] {
         assert!(matches!(e, Error::Database(_)), "{e:?}");
         let m = e.to_string();
-        assert!(m.contains("version 7") && m.contains("(1)"), "{m}");
+        let ours = format!("({SCHEMA_VERSION})");
+        assert!(m.contains("version 7") && m.contains(&ours), "{m}");
         assert!(m.contains("upgrade mfa on this host"), "{m}");
     }
     assert_eq!(pg.psql_in(&url, "SELECT version FROM mfa_schema"), "7");

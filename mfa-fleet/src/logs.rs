@@ -11,11 +11,12 @@
 //! (`mfa-fleetd` and `mfa-admin`) are safe too. Auth rows from before event ids (`event`
 //! NULL) get the stable id `row-<incarnation>-<local id>`.
 //!
-//! **Failover.** Central rows keep their origin (the host database's incarnation and local
-//! row id). Each round first asks the store for the highest origin id it holds of this
-//! host and moves the cursor back to it when the store holds less: after a failover to an
-//! asynchronous standby that had not received the last batches, those rows are sent again,
-//! so no row is lost (rule changes re-ship the same way, `changes::ship`).
+//! **Failover.** The transaction that inserts a batch also moves this host database's mark
+//! in the central `log_marks` (the highest local id shipped of that log). Each round first
+//! reads the mark and moves the cursor back to it when the store holds less: after a
+//! failover to an asynchronous standby that had not received the last batches, the mark
+//! went with them and those rows are sent again, so no row is lost (rule changes re-ship
+//! the same way, `changes::ship`). Purging old central rows leaves the marks alone.
 //!
 //! **Speed.** A batch is one `INSERT ... SELECT FROM unnest($arrays)`: every column travels
 //! as one array parameter, so a thousand rows cost one round trip and one statement plan.
@@ -154,7 +155,6 @@ fn log_key(a: IpAddr) -> Vec<u8> {
 #[derive(Default)]
 struct AuthBatch {
     last: i64,
-    origin_id: Vec<i64>,
     event: Vec<String>,
     ts: Vec<i64>,
     user: Vec<String>,
@@ -169,16 +169,12 @@ struct AuthBatch {
     txid: Vec<String>,
 }
 
-// A row shipped before central schema 2 (no origin) gets its origin when sent again, so
-// that `held` sees it.
-const INSERT_AUTH: &str = "INSERT INTO auth_log (host, incarnation, origin_id, event, ts, \
-     \"user\", service, address, addr_key, tty, outcome, method, destination, reason, txid)
-     SELECT $1::text, $2::text, * FROM unnest($3::int8[], $4::text[], $5::int8[], $6::text[], \
-     $7::text[], $8::text[], $9::bytea[], $10::text[], $11::text[], $12::text[], $13::text[], \
-     $14::text[], $15::text[])
-     ON CONFLICT (host, event) DO UPDATE
-        SET incarnation = excluded.incarnation, origin_id = excluded.origin_id
-      WHERE auth_log.origin_id IS NULL";
+const INSERT_AUTH: &str = "INSERT INTO auth_log (host, event, ts, \"user\", service, address, \
+     addr_key, tty, outcome, method, destination, reason, txid)
+     SELECT $1::text, * FROM unnest($2::text[], $3::int8[], $4::text[], $5::text[], \
+     $6::text[], $7::bytea[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], \
+     $13::text[])
+     ON CONFLICT (host, event) DO NOTHING";
 
 fn read_auth(
     conn: &rusqlite::Connection,
@@ -199,7 +195,6 @@ fn read_auth(
     while let Some(r) = rows.next()? {
         let id: i64 = r.get(0)?;
         b.last = id;
-        b.origin_id.push(id);
         let event = text(r, 1)?;
         b.event.push(if event.is_empty() {
             format!("row-{inc}-{id}")
@@ -222,20 +217,39 @@ fn read_auth(
     Ok(b)
 }
 
-/// What the central store holds of this host's log `table`: the highest local row id of
-/// its incarnation (0: none).
+/// How far the central store holds this host database's log `table` (its mark; 0: none).
 fn held(client: &mut Client, table: &str, host: &str, inc: &str) -> Result<i64> {
-    // (`table` is one of this module's two constants, never input.)
-    let sql = format!("SELECT coalesce(max(origin_id), 0) FROM {table} WHERE incarnation = $1");
-    Ok(client
-        .query_one(&sql, &[&inc])
+    let row = client
+        .query_opt(
+            "SELECT upto FROM log_marks WHERE incarnation = $1 AND log = $2",
+            &[&inc, &table],
+        )
         .map_err(|e| {
             central(
                 &format!("shipping {table} rows of {host}: asking what the store holds"),
                 &e,
             )
-        })?
-        .get(0))
+        })?;
+    Ok(row.map_or(0, |r| r.get(0)))
+}
+
+const MARK: &str = "INSERT INTO log_marks (incarnation, log, upto) VALUES ($1, $2, $3)
+     ON CONFLICT (incarnation, log) DO UPDATE SET upto = greatest(log_marks.upto, excluded.upto)";
+
+/// Runs `insert` (a batch of `table`, local ids up to `last`) and moves the mark, in one
+/// central transaction.
+fn insert_marked(
+    client: &mut Client,
+    (table, inc, last): (&str, &str, i64),
+    what: &str,
+    insert: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<()> {
+    let fail = |e: postgres::Error| central(what, &e);
+    let mut tx = client.transaction().map_err(fail)?;
+    tx.execute(insert, params).map_err(fail)?;
+    tx.execute(MARK, &[&inc, &table, &last]).map_err(fail)?;
+    tx.commit().map_err(fail)
 }
 
 /// Moves a cursor back to `held` when the central store holds less than it says was
@@ -305,10 +319,8 @@ pub fn ship_auth_log(
             if n == 0 {
                 return Ok((0, after));
             }
-            let params: [&(dyn ToSql + Sync); 15] = [
+            let params: [&(dyn ToSql + Sync); 13] = [
                 &host,
-                &inc,
-                &b.origin_id,
                 &b.event,
                 &b.ts,
                 &b.user,
@@ -322,9 +334,13 @@ pub fn ship_auth_log(
                 &b.reason,
                 &b.txid,
             ];
-            client
-                .execute(INSERT_AUTH, &params)
-                .map_err(|e| central(&format!("shipping {n} auth-log rows of {host}"), &e))?;
+            insert_marked(
+                client,
+                ("auth_log", &inc, b.last),
+                &format!("shipping {n} auth-log rows of {host}"),
+                INSERT_AUTH,
+                &params,
+            )?;
             Ok((n, b.last))
         },
     )
@@ -374,9 +390,13 @@ pub fn ship_audit_log(
             };
             let params: [&(dyn ToSql + Sync); 7] =
                 [&host, &inc, &id, &ts, &actor, &action, &detail];
-            client
-                .execute(INSERT_AUDIT, &params)
-                .map_err(|e| central(&format!("shipping {n} audit-log rows of {host}"), &e))?;
+            insert_marked(
+                client,
+                ("audit_log", &inc, last),
+                &format!("shipping {n} audit-log rows of {host}"),
+                INSERT_AUDIT,
+                &params,
+            )?;
             Ok((n, last))
         },
     )

@@ -119,12 +119,16 @@ CREATE TRIGGER failures_notify AFTER INSERT ON failures
     FOR EACH STATEMENT EXECUTE FUNCTION mfa_changes_notify();
 "#;
 
-/// Version 2: each auth-log row's origin (its host database's incarnation and local row
-/// id), so a host can ask what the store holds of its log and send again what a failover
-/// lost (`logs`). Rows shipped before get theirs when sent again.
+/// Version 2: how far each host database (incarnation) has shipped each log, moved in the
+/// transaction that ships the rows (`logs`): a failover that loses rows loses the mark with
+/// them, so the host sends them again; purging old rows leaves the mark alone.
 const V2: &str = r#"
-ALTER TABLE auth_log ADD COLUMN incarnation TEXT, ADD COLUMN origin_id BIGINT;
-CREATE INDEX auth_log_origin ON auth_log (incarnation, origin_id);
+CREATE TABLE log_marks (
+    incarnation TEXT NOT NULL,
+    log         TEXT NOT NULL,
+    upto        BIGINT NOT NULL,
+    PRIMARY KEY (incarnation, log)
+);
 "#;
 
 /// The schema version of the central store; None when it has no mfa schema.

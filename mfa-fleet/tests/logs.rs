@@ -307,8 +307,8 @@ fn a_lost_cursor_resends_and_duplicates_nothing() {
 }
 
 /// A failover to a standby that had not received the last batches: the store holds less
-/// than the host's cursors say. The next round sends what it lacks, once; rows shipped by
-/// an mfa from before central schema 2 (no origin) get theirs, once.
+/// than the host's cursors say, and the marks went with the rows. The next round sends
+/// what it lacks, once. Purging old central rows is not a loss: nothing is sent again.
 #[test]
 fn rows_the_store_lost_are_sent_again() {
     let (_, mut c) = central();
@@ -316,16 +316,37 @@ fn rows_the_store_lost_are_sent_again() {
     h.add_auth(1500, 1_800_000_000);
     h.add_audit(9);
     assert_eq!(ship_all(&mut c, &mut h.store, "web4").unwrap(), (1500, 9));
+    let marks = |c: &mut Client| -> Vec<(String, i64)> {
+        c.query("SELECT log, upto FROM log_marks ORDER BY log", &[])
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect()
+    };
+    assert_eq!(
+        marks(&mut c),
+        [
+            ("audit_log".to_string(), h.max_id("audit_log")),
+            ("auth_log".to_string(), h.max_id("auth_log"))
+        ]
+    );
     let all = central_rows(&mut c, "web4");
-    // The tail a failover lost (the origins are the local ids).
+    // What a failover loses: the last batches' rows and their marks (the first 1000 auth
+    // rows were one batch, the rest another; the audit rows one).
     let lost = c
-        .execute("DELETE FROM auth_log WHERE origin_id > 1111", &[])
+        .execute(
+            "DELETE FROM auth_log WHERE id > (SELECT min(id) + 999 FROM auth_log)",
+            &[],
+        )
         .unwrap();
-    assert_eq!(lost, 389);
-    c.execute("DELETE FROM audit_log WHERE origin_id > 4", &[])
-        .unwrap();
+    assert_eq!(lost, 500);
+    c.batch_execute(
+        "DELETE FROM audit_log; UPDATE log_marks SET upto = 1000 WHERE log = 'auth_log';
+         DELETE FROM log_marks WHERE log = 'audit_log';",
+    )
+    .unwrap();
     h.add_auth(2, 1_800_300_000);
-    assert_eq!(ship_all(&mut c, &mut h.store, "web4").unwrap(), (391, 5));
+    assert_eq!(ship_all(&mut c, &mut h.store, "web4").unwrap(), (502, 9));
     assert_eq!(count(&mut c, "SELECT count(*) FROM auth_log"), 1502);
     assert_eq!(count(&mut c, "SELECT count(*) FROM audit_log"), 9);
     let now = central_rows(&mut c, "web4");
@@ -333,23 +354,11 @@ fn rows_the_store_lost_are_sent_again() {
     assert_eq!(now, expected_rows(&h));
     // Nothing lost: nothing sent again.
     assert_eq!(ship_all(&mut c, &mut h.store, "web4").unwrap(), (0, 0));
-
-    // Rows from before schema 2: sent again once, which records their origin.
-    c.execute(
-        "UPDATE auth_log SET incarnation = NULL, origin_id = NULL",
-        &[],
-    )
-    .unwrap();
-    assert_eq!(ship_all(&mut c, &mut h.store, "web4").unwrap(), (1502, 0));
-    assert_eq!(
-        count(
-            &mut c,
-            "SELECT count(*) FROM auth_log WHERE origin_id IS NOT NULL"
-        ),
-        1502
-    );
+    // Old rows purged centrally: the marks stay, nothing comes back.
+    c.batch_execute("DELETE FROM auth_log; DELETE FROM audit_log;")
+        .unwrap();
     assert_eq!(ship_all(&mut c, &mut h.store, "web4").unwrap(), (0, 0));
-    assert_eq!(central_rows(&mut c, "web4"), expected_rows(&h));
+    assert_eq!(count(&mut c, "SELECT count(*) FROM auth_log"), 0);
 }
 
 /// Three hosts ship at once into one database (small batches, so that their statements

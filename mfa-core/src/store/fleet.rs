@@ -756,6 +756,13 @@ impl Store {
             }
             let mine = incarnation(tx)?;
             let mut last = None;
+            // This host's Unix group members are its own (not replicated), but they hang
+            // off `groups`, whose rows the undo and the changes below may delete and put
+            // back: kept aside, and restored for every group that still exists.
+            tx.execute_batch(
+                "DROP TABLE IF EXISTS temp.fleet_unix;
+                 CREATE TEMP TABLE fleet_unix AS SELECT user, grp FROM main.unix_members;",
+            )?;
             if reset {
                 done.generation = 0;
                 for t in REPLICATED.iter().rev() {
@@ -823,6 +830,12 @@ impl Store {
                     rusqlite::params![p.id, undo],
                 )?;
             }
+            tx.execute_batch(
+                "INSERT OR IGNORE INTO main.unix_members (user, grp)
+                   SELECT user, grp FROM temp.fleet_unix
+                    WHERE grp IN (SELECT name FROM main.groups);
+                 DROP TABLE temp.fleet_unix;",
+            )?;
             capture_discard(tx)?;
             Ok((done, true))
         })

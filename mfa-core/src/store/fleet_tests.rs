@@ -344,6 +344,74 @@ fn joining_takes_the_fleets_rules_whole() {
     );
 }
 
+/// A host's Unix group members (its own, not replicated) survive its own group change
+/// being undone and applied back, another host's change, and a reset; a group the fleet
+/// deletes takes its members with it.
+#[test]
+fn unix_group_members_stay_through_applying() {
+    let mut centre = Centre::default();
+    let mut a = host("a");
+    let mut b = host("b");
+    let members = |h: &Host| -> Vec<(String, String)> {
+        let mut stmt = h
+            .store
+            .conn()
+            .prepare("SELECT user, grp FROM unix_members ORDER BY user, grp")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    change(&mut a, |tx| {
+        tx.execute(
+            "INSERT INTO groups (name, created) VALUES ('ops', 1), ('dev', 1)",
+            [],
+        )?;
+        tx.execute(
+            "INSERT INTO unix_members (user, grp) VALUES ('ann', 'ops'), ('bob', 'dev')",
+            [],
+        )?;
+        Ok(())
+    });
+    let want = vec![
+        ("ann".to_string(), "ops".to_string()),
+        ("bob".to_string(), "dev".to_string()),
+    ];
+    let mut want = want;
+    want.sort();
+    // A's own change comes back from the store (undone, then applied).
+    centre.ship(&mut a);
+    centre.follow(&mut a);
+    assert_eq!(members(&a), want);
+    // B changes a group; A applies it with a change of its own pending.
+    centre.follow(&mut b);
+    change(&mut b, |tx| {
+        tx.execute("UPDATE groups SET description = 'x' WHERE name = 'ops'", [])?;
+        Ok(())
+    });
+    centre.ship(&mut b);
+    change(&mut a, |tx| {
+        tx.execute("UPDATE groups SET description = 'y' WHERE name = 'dev'", [])?;
+        Ok(())
+    });
+    centre.follow(&mut a);
+    assert_eq!(members(&a), want);
+    // A reset (a failover, a restored store) takes every row again.
+    a.store.fleet_apply(&centre.log, true).unwrap();
+    assert_eq!(members(&a), want);
+    // The fleet deletes a group: its members here go with it.
+    centre.ship(&mut a);
+    centre.follow(&mut b);
+    change(&mut b, |tx| {
+        tx.execute("DELETE FROM groups WHERE name = 'dev'", [])?;
+        Ok(())
+    });
+    centre.ship(&mut b);
+    centre.follow(&mut a);
+    assert_eq!(members(&a), vec![("ann".to_string(), "ops".to_string())]);
+}
+
 /// Random changes on three hosts, shipped and followed in random interleavings: once every
 /// host has shipped and followed, all hold the same rows (seeded, so a failure repeats).
 #[test]

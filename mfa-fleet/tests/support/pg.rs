@@ -9,6 +9,11 @@
 //! `Pg`) it kills the server and removes the directory. The server runs under
 //! `unshare --ipc`, so its System V segment goes with it too.
 //!
+//! A streaming-replication standby of a server ([`Pg::standby`]: `pg_basebackup -R -X
+//! stream`, asynchronous) is another such server with its own directory and watchdog;
+//! [`Pg::promote`] makes it a primary, and [`Pg::detach_standby`] / [`Pg::reattach_standby`]
+//! make it miss the primary's next commits (a failover that loses them).
+//!
 //! Use it from another test crate with `#[path = "../../mfa-fleet/tests/support/pg.rs"] mod
 //! pg;` (std, nix and tempfile only).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -210,40 +215,9 @@ fn free_port() -> u16 {
 impl Pg {
     /// A new server with role and database `mfa` (password in [`Pg::password_file`]).
     pub fn start() -> Pg {
-        let bin = bindir();
         let (uid, gid) = owner_ids();
-        let dir = tempfile::Builder::new()
-            .prefix("mfa-pg-")
-            .tempdir()
-            .expect("tempdir")
-            .keep();
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod dir");
-        // The watchdog first: from here on the directory goes when this process does.
-        let mut wd = Command::new("sh")
-            .args(["-c", WATCHDOG, "mfa-pg-watchdog"])
-            .arg(&dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .spawn()
-            .expect("spawn the watchdog (sh)");
-        let stdin = wd.stdin.take().expect("watchdog stdin");
-        let mut pg = Pg {
-            dir: dir.clone(),
-            bin,
-            port: 0,
-            server: None,
-            watchdog: Some((wd, stdin)),
-            starts: 0,
-            password: random_hex(16),
-        };
-        for sub in ["data", "sock", "tls"] {
-            let p = dir.join(sub);
-            fs::create_dir(&p).expect("mkdir");
-            fs::set_permissions(&p, fs::Permissions::from_mode(0o700)).expect("chmod");
-        }
+        let mut pg = Pg::unstarted(random_hex(16));
+        let dir = pg.dir.clone();
         // TLS: the CA (0644, root) and the server's certificate and key (postgres, 0600).
         let ca = make_ca(&dir, "ca");
         fs::set_permissions(&ca.0, fs::Permissions::from_mode(0o644)).expect("chmod ca");
@@ -260,6 +234,7 @@ impl Pg {
         fs::write(
             tls.join("pg_hba.conf"),
             "local all postgres trust\n\
+             local replication postgres trust\n\
              hostssl all all 127.0.0.1/32 scram-sha-256\n\
              host all all 127.0.0.1/32 scram-sha-256\n",
         )
@@ -286,24 +261,193 @@ impl Pg {
                 .env("HOME", &dir),
             "initdb as postgres",
         );
+        pg.launch_on_a_free_port();
+        pg.psql_in(
+            "postgres",
+            &format!(
+                "CREATE ROLE mfa LOGIN PASSWORD '{}'; CREATE DATABASE mfa OWNER mfa;",
+                pg.password
+            ),
+        );
+        pg
+    }
+
+    /// A new server directory (0755, root) with empty `data`, `sock` and `tls` (0700,
+    /// root: chown them) and its watchdog; no server yet.
+    fn unstarted(password: String) -> Pg {
+        let dir = tempfile::Builder::new()
+            .prefix("mfa-pg-")
+            .tempdir()
+            .expect("tempdir")
+            .keep();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod dir");
+        // The watchdog first: from here on the directory goes when this process does.
+        let mut wd = Command::new("sh")
+            .args(["-c", WATCHDOG, "mfa-pg-watchdog"])
+            .arg(&dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .spawn()
+            .expect("spawn the watchdog (sh)");
+        let stdin = wd.stdin.take().expect("watchdog stdin");
+        for sub in ["data", "sock", "tls"] {
+            let p = dir.join(sub);
+            fs::create_dir(&p).expect("mkdir");
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o700)).expect("chmod");
+        }
+        Pg {
+            dir,
+            bin: bindir(),
+            port: 0,
+            server: None,
+            watchdog: Some((wd, stdin)),
+            starts: 0,
+            password,
+        }
+    }
+
+    /// Starts the server on a free port (another tried when a process took the port first).
+    fn launch_on_a_free_port(&mut self) {
         let mut last = String::new();
         for _ in 0..5 {
-            pg.port = free_port();
-            match pg.launch() {
-                Ok(()) => {
-                    pg.psql_in(
-                        "postgres",
-                        &format!(
-                            "CREATE ROLE mfa LOGIN PASSWORD '{}'; CREATE DATABASE mfa OWNER mfa;",
-                            pg.password
-                        ),
-                    );
-                    return pg;
-                }
+            self.port = free_port();
+            match self.launch() {
+                Ok(()) => return,
                 Err(log) => last = log, // (another process took the port: try another)
             }
         }
         panic!("the PostgreSQL server did not start:\n{last}");
+    }
+
+    /// A hot standby of this (running) server: a new server directory with its own
+    /// watchdog, its data a `pg_basebackup -R -X stream` of this server as user postgres
+    /// over the unix socket (`standby.signal` and `primary_conninfo` written), the same TLS
+    /// files, `pg_hba.conf` and password file, started on a free port. It streams this
+    /// server's WAL asynchronously (the primary never waits for it), serves read-only
+    /// queries ([`Pg::psql`]) and refuses writes until [`Pg::promote`].
+    pub fn standby(&self) -> Pg {
+        let (uid, gid) = owner_ids();
+        let mut sb = Pg::unstarted(self.password.clone());
+        let dir = sb.dir.clone();
+        for (from, to, mode, postgres) in [
+            ("ca.crt", "ca.crt", 0o644, false),
+            ("password", "password", 0o600, false),
+            ("tls/server.crt", "tls/server.crt", 0o644, true),
+            ("tls/server.key", "tls/server.key", 0o600, true),
+            ("tls/pg_hba.conf", "tls/pg_hba.conf", 0o644, true),
+        ] {
+            let to = dir.join(to);
+            fs::copy(self.dir.join(from), &to).expect("copy a server file");
+            fs::set_permissions(&to, fs::Permissions::from_mode(mode)).expect("chmod");
+            if postgres {
+                chown(&to, Some(uid), Some(gid)).expect("chown");
+            }
+        }
+        for sub in ["data", "sock", "tls"] {
+            chown(dir.join(sub), Some(uid), Some(gid)).expect("chown");
+        }
+        run(
+            as_owner(&self.bin.join("pg_basebackup"))
+                .arg("-D")
+                .arg(dir.join("data"))
+                .arg("-h")
+                .arg(self.socket_dir())
+                .args(["-p", &self.port.to_string(), "-U", OWNER])
+                .args(["-R", "-X", "stream", "--checkpoint=fast", "--no-sync", "-w"])
+                .current_dir(&dir)
+                .env_clear()
+                .env("PATH", "/usr/bin:/bin")
+                .env("LANG", "C.UTF-8")
+                .env("HOME", &dir),
+            "pg_basebackup as postgres",
+        );
+        assert!(
+            dir.join("data/standby.signal").exists(),
+            "pg_basebackup -R wrote no standby.signal"
+        );
+        sb.launch_on_a_free_port();
+        sb
+    }
+
+    /// Waits until this standby has replayed everything `primary` has written so far (its
+    /// WAL position now); panics after 30 s.
+    pub fn catch_up(&self, primary: &Pg) {
+        // (The insert position: with synchronous_commit=off a commit's record may still be
+        // in the WAL buffers; the WAL writer sends it on within wal_writer_delay.)
+        let lsn = primary.psql_in("postgres", "SELECT pg_current_wal_insert_lsn()");
+        let sql = format!("SELECT coalesce(pg_last_wal_replay_lsn() >= '{lsn}', false)");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.psql_in("postgres", &sql) != "t" {
+            assert!(
+                Instant::now() < deadline,
+                "the standby did not replay the primary's WAL up to {lsn} within 30 s:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Cuts this standby off its primary: `primary_conninfo` emptied (`ALTER SYSTEM`,
+    /// reloaded), so its WAL receiver ends and none starts again; returns once the receiver
+    /// is gone and all it received is replayed. The primary's commits from then on never
+    /// reach this server (what a failover to a standby that lagged loses), whatever they
+    /// are. Returns the old `primary_conninfo` for [`Pg::reattach_standby`].
+    ///
+    /// (Stopping the receiver with SIGSTOP is not enough: the primary's WAL sender keeps
+    /// writing into the socket until its buffer is full, and the receiver reads all of that
+    /// when continued, even after the primary died.)
+    pub fn detach_standby(&self) -> String {
+        let conninfo = self.psql_in("postgres", "SHOW primary_conninfo");
+        assert!(
+            !conninfo.is_empty(),
+            "detach_standby: not a standby (no primary_conninfo)"
+        );
+        self.psql_in(
+            "postgres",
+            "ALTER SYSTEM SET primary_conninfo = ''; SELECT pg_reload_conf();",
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let gone = "SELECT count(*) = 0 FROM pg_stat_wal_receiver WHERE pid IS NOT NULL";
+        let replayed =
+            "SELECT coalesce(pg_last_wal_replay_lsn() >= pg_last_wal_receive_lsn(), true)";
+        while self.psql_in("postgres", gone) != "t" || self.psql_in("postgres", replayed) != "t" {
+            assert!(
+                Instant::now() < deadline,
+                "the standby's WAL receiver did not stop within 30 s:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        conninfo
+    }
+
+    /// Points this standby at its primary again (`conninfo` from [`Pg::detach_standby`]);
+    /// a WAL receiver starts when the primary is up.
+    pub fn reattach_standby(&self, conninfo: &str) {
+        self.psql_in(
+            "postgres",
+            &format!(
+                "ALTER SYSTEM SET primary_conninfo = '{}'; SELECT pg_reload_conf();",
+                conninfo.replace('\'', "''")
+            ),
+        );
+    }
+
+    /// Promotes this standby (`pg_promote`, waiting up to 30 s): it leaves recovery and
+    /// accepts writes on a new timeline.
+    pub fn promote(&self) {
+        let done = self.psql_in("postgres", "SELECT pg_promote(true, 30)");
+        assert_eq!(done, "t", "pg_promote did not finish:\n{}", self.log());
+        let state = self.psql_in("postgres", "SELECT pg_is_in_recovery()");
+        assert_eq!(
+            state,
+            "f",
+            "still in recovery after pg_promote:\n{}",
+            self.log()
+        );
     }
 
     /// One server for the whole test binary, started at first use; it dies with the process
@@ -369,7 +513,10 @@ impl Pg {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let text = fs::read_to_string(&log_path).unwrap_or_default();
-            if text.contains("ready to accept connections") {
+            // (A hot standby says "ready to accept read-only connections" once consistent.)
+            if text.contains("ready to accept connections")
+                || text.contains("ready to accept read-only connections")
+            {
                 self.server = Some(child);
                 return Ok(());
             }

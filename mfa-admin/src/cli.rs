@@ -721,6 +721,9 @@ pub enum LogCmd {
     /// Show authentication outcomes, oldest first
     Show(LogShow),
     /// Delete old entries: --before DATE, --keep-days N, or the log_keep_days setting
+    ///
+    /// On a fleet host, from this host's log and from the fleet's central log (every
+    /// host's entries before that time).
     Purge {
         /// Delete entries before this time (2026-01-31, '2026-01-31 12:00', RFC 3339)
         #[arg(long, conflicts_with = "keep_days")]

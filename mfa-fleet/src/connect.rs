@@ -47,6 +47,9 @@ const MAX_PASSWORD_FILE: usize = 4096;
 /// The largest CA file read.
 const MAX_CA_FILE: u64 = 1 << 20;
 
+/// A connection to the central store (what [`connect`] returns).
+pub use postgres::Client;
+
 /// Connects to the central store of `cfg` (`[store]`), with [`DEFAULT_TIMEOUT`].
 pub fn connect(cfg: &StoreConfig) -> Result<postgres::Client> {
     connect_with(cfg, DEFAULT_TIMEOUT)

@@ -413,6 +413,14 @@ pub fn ship_all(client: &mut Client, store: &mut Store, host: &str) -> Result<(u
     Ok((auth, audit))
 }
 
+/// Deletes the central auth-log rows (every host's) from before `before`; how many. The
+/// hosts' shipping marks stay, so nothing purged is sent again.
+pub fn purge_central(client: &mut Client, before: i64) -> Result<u64> {
+    client
+        .execute("DELETE FROM auth_log WHERE ts < $1", &[&before])
+        .map_err(|e| central("purging the central auth log", &e))
+}
+
 /// The central auth log as `log show` lists it: the rows `filter` describes, of every host
 /// or of `host` alone; the newest `filter.limit` of them (all when `None`), oldest first,
 /// each with its host. Values are bound parameters, never pasted into the statement.

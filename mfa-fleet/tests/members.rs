@@ -102,7 +102,12 @@ fn migrate_join_change_and_an_outage() {
     // A change on A reaches B's database and snapshot through mfa-fleetd.
     let added = a.admin(&["user", "add", "bob"]);
     assert!(added.status.success());
-    assert!(stderr(&added).contains("change sent"), "{}", stderr(&added));
+    // Shipped at once, silently: no warning, nothing left waiting in A's outbox.
+    assert!(!stderr(&added).contains("warning"), "{}", stderr(&added));
+    assert_eq!(
+        a.count("SELECT count(*) FROM fleet_outbox WHERE shipped = 0"),
+        0
+    );
     let run = fleetd_once(&b);
     assert!(run.status.success(), "{}", stderr(&run));
     assert!(in_snapshot(&b, "bob"));

@@ -1,6 +1,7 @@
 //! `backup FILE` and `restore FILE`: a consistent copy of the whole store while logins go
 //! on, and putting one back (checked first, the current database kept aside). The work is
-//! [`mfa_core::store::backup`]'s; this prints what it did.
+//! [`mfa_core::store::backup`]'s; this prints what it did. A fleet host's restore is
+//! refused: its rules are the fleet's (the central database is what to restore).
 
 use std::path::Path;
 
@@ -30,6 +31,19 @@ pub fn backup(ctx: &Ctx, file: &Path, force: bool) -> Result<()> {
 }
 
 pub fn restore(ctx: &Ctx, file: &Path) -> Result<()> {
+    if ctx.config.store.is_fleet() {
+        // The rules of a fleet host are the fleet's: an old copy of its replica would be
+        // undone by the fleet's changes, or would bring back an identity (incarnation) the
+        // fleet has moved past. The fleet's backup is the central database's.
+        return Err(mfa_core::Error::Conflict(format!(
+            "this host is in a fleet ([store] backend = \"postgres\" in {}): its rules are \
+             the fleet's, so restoring its own database would not bring rules back. To roll \
+             the fleet back, restore the central PostgreSQL database (its hosts then take \
+             the rules again from the first change); to rebuild this host, move its database \
+             aside, run `mfa-admin init` and `mfa-admin fleet join`",
+            ctx.config_path.display()
+        )));
+    }
     // Opened without ctx.store(): no snapshot repair or inbox move into a database that is
     // about to be replaced (the inbox is moved afterwards, into the restored one).
     let db = &ctx.config.paths.database;

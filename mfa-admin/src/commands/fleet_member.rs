@@ -9,6 +9,7 @@
 //! hosts when the store returns (a change of the same row made meanwhile on another host
 //! and shipped later wins).
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use mfa_core::config::Config;
@@ -44,15 +45,57 @@ pub fn catch_up(config: &Config, store: &mut Store) {
         );
         return;
     }
-    let synced = connect::connect_with(&config.store, COMMAND_TIMEOUT)
-        .and_then(|mut client| changes::sync(&mut client, store));
-    match synced {
+    match sync_now(config, store) {
         Ok(done) => report_skips(&done),
         Err(e) => eprintln!(
             "warning: {e}; this command uses this host's copy of the rules (generation {})",
             fleet::generation(store.conn()).unwrap_or(0)
         ),
     }
+}
+
+/// The connection `catch_up` opened, for `publish` after the command (one login to the
+/// central store per command, not two).
+static CLIENT: Mutex<Option<connect::Client>> = Mutex::new(None);
+
+/// Runs `f` on the command's connection to the central store, opened at first use within
+/// [`COMMAND_TIMEOUT`] and kept for the rest of the command (a closed one is not kept).
+pub fn with_client<T>(
+    config: &Config,
+    f: impl FnOnce(&mut connect::Client) -> Result<T>,
+) -> Result<T> {
+    let mut slot = CLIENT.lock().unwrap_or_else(|p| p.into_inner());
+    let mut client = match slot.take() {
+        Some(c) if !c.is_closed() => c,
+        _ => connect::connect_with(&config.store, COMMAND_TIMEOUT)?,
+    };
+    let done = f(&mut client);
+    if !client.is_closed() {
+        *slot = Some(client);
+    }
+    done
+}
+
+/// Ships this host's changes and applies the fleet's, through the command's connection.
+fn sync_now(config: &Config, store: &mut Store) -> Result<fleet::Applied> {
+    with_client(config, |client| changes::sync(client, store))
+}
+
+/// Whether `store` is a fleet member under `config` (for the commands that read or purge
+/// the central log).
+pub fn is_member(config: &Config, store: &Store) -> bool {
+    member(config, store)
+}
+
+/// This host's log rows not shipped yet go to the central log now, so that reading it
+/// shows this host's newest logins (mfa-fleetd ships them every `[store] poll` anyway).
+pub fn ship_logs(config: &Config, store: &mut Store) -> Result<()> {
+    let Some(host) = fleet::host(store.conn())? else {
+        return Ok(());
+    };
+    with_client(config, |client| {
+        mfa_fleet::logs::ship_all(client, store, &host).map(|_| ())
+    })
 }
 
 /// After a command: a change it made shipped to the fleet now, or said to be waiting.
@@ -66,16 +109,9 @@ pub fn publish(config: &Config) {
     if !member(config, &store) || fleet::outbox_len(store.conn()).unwrap_or(0) == 0 {
         return;
     }
-    let synced = connect::connect_with(&config.store, COMMAND_TIMEOUT)
-        .and_then(|mut client| changes::sync(&mut client, &mut store));
-    match synced {
-        Ok(done) => {
-            report_skips(&done);
-            eprintln!(
-                "fleet: change sent; the fleet is at generation {}",
-                done.generation
-            );
-        }
+    match sync_now(config, &mut store) {
+        // (Silent when it worked, like the command on a single machine.)
+        Ok(done) => report_skips(&done),
         Err(e) => eprintln!(
             "warning: {e}; the change applies on this host now and reaches the fleet when \
              mfa-fleetd can ship it ({} change(s) waiting)",

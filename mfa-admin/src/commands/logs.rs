@@ -1,6 +1,7 @@
 //! `log` and `audit`: reading and purging the auth log, reading the audit log. In a fleet
 //! `log show` reads the central log, every host's rows (`--host` one host's, `--local`
-//! this host's own database).
+//! this host's own database), after shipping this host's newest rows; `log purge` purges
+//! this host's log and the central one.
 
 use mfa_core::net::IpRange;
 use mfa_core::store::logs::{self as q, AuthEvent, AuthFilter};
@@ -95,10 +96,32 @@ pub fn log(ctx: &Ctx, cmd: LogCmd) -> Result<()> {
             let n = store.purge_auth_log(&ctx.actor(), cutoff, |n| {
                 Some(format!("{n} entries before {shown}"))
             })?;
+            // A fleet host: the central log too (it is the one `log show` reads).
+            let central = if super::fleet_member::is_member(&ctx.config, &store) {
+                let done = super::fleet_member::with_client(&ctx.config, |c| {
+                    mfa_fleet::logs::purge_central(c, cutoff)
+                });
+                match done {
+                    Ok(m) => Some(m),
+                    Err(e) => {
+                        return Err(mfa_core::Error::Failed(format!(
+                            "deleted {n} entries before {shown} from this host's log, but not                              from the fleet's central log: {e}; run the same command again                              when the central store is reachable"
+                        )));
+                    }
+                }
+            } else {
+                None
+            };
             if ctx.json {
-                return json(&serde_json::json!({ "deleted": n, "before": cutoff }));
+                return json(&serde_json::json!({ "deleted": n, "before": cutoff,
+                                                 "central_deleted": central }));
             }
-            println!("deleted {n} log entries before {shown}");
+            match central {
+                Some(m) => println!(
+                    "deleted {n} log entries before {shown} (and {m} from the fleet's central log)"
+                ),
+                None => println!("deleted {n} log entries before {shown}"),
+            }
             Ok(())
         }
     }
@@ -160,8 +183,17 @@ struct CentralRow {
 
 /// `log show` in a fleet: every host's rows from the central store (`host`: one host's).
 fn central_log(ctx: &Ctx, filter: &AuthFilter, host: Option<&str>) -> Result<()> {
-    let mut client = mfa_fleet::connect::connect(&ctx.config.store)?;
-    let rows = mfa_fleet::logs::central_auth_log(&mut client, filter, host)?;
+    let mut store = ctx.store()?;
+    if super::fleet_member::is_member(&ctx.config, &store)
+        && let Err(e) = super::fleet_member::ship_logs(&ctx.config, &mut store)
+    {
+        eprintln!(
+            "warning: this host's newest log rows could not be shipped ({e}); the central              log may lack them (`log show --local` reads this host's own)"
+        );
+    }
+    let rows = super::fleet_member::with_client(&ctx.config, |c| {
+        mfa_fleet::logs::central_auth_log(c, filter, host)
+    })?;
     if ctx.json {
         let rows: Vec<CentralRow> = rows
             .into_iter()

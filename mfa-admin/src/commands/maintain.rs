@@ -97,7 +97,7 @@ pub fn run(ctx: &Ctx, allow_mass_disable: bool) -> Result<()> {
         format!("cannot open the database: {e}. Nothing in it was kept up; see `mfa-admin doctor`")
     });
     let auth_log = match &mut store {
-        Ok(s) => auth_log(s, &ctx.actor(), now),
+        Ok(s) => auth_log(ctx, s, now),
         Err(e) => Task::failed(e.clone()),
     };
     let not_open = || Task::failed("not done: the database cannot be opened (see auth log)");
@@ -166,8 +166,11 @@ pub fn run(ctx: &Ctx, allow_mass_disable: bool) -> Result<()> {
 }
 
 /// Moves the inbox into the database, then deletes what `log_keep_days` no longer keeps
-/// ([`Store::purge_auth_log`], recorded in the audit log when it deleted anything).
-fn auth_log(store: &mut Store, actor: &str, now: i64) -> Task {
+/// ([`Store::purge_auth_log`], recorded in the audit log when it deleted anything); on a
+/// fleet host from the central log too (a failure there is a warning: the next run does
+/// it).
+fn auth_log(ctx: &Ctx, store: &mut Store, now: i64) -> Task {
+    let actor = &ctx.actor();
     let (moved, bad, inbox_error) = match store.ingest_auth_log() {
         Ok((moved, bad)) => (moved, bad, None),
         Err(e) => (
@@ -193,7 +196,9 @@ fn auth_log(store: &mut Store, actor: &str, now: i64) -> Task {
         "keep_days": days,
         "deleted": 0,
         "before": Value::Null,
+        "central_deleted": Value::Null,
     });
+    let mut central_error = None;
     let purge = if days == 0 {
         "kept every entry (log_keep_days = 0)".to_string()
     } else {
@@ -208,15 +213,33 @@ fn auth_log(store: &mut Store, actor: &str, now: i64) -> Task {
             Ok(n) => {
                 counts["deleted"] = json!(n);
                 counts["before"] = json!(cutoff);
-                format!("deleted {n} entries before {shown} (log_keep_days = {days})")
+                let mut line =
+                    format!("deleted {n} entries before {shown} (log_keep_days = {days})");
+                if super::fleet_member::is_member(&ctx.config, store) {
+                    match super::fleet_member::with_client(&ctx.config, |c| {
+                        mfa_fleet::logs::purge_central(c, cutoff)
+                    }) {
+                        Ok(m) => {
+                            counts["central_deleted"] = json!(m);
+                            line.push_str(&format!(", {m} from the fleet's central log"));
+                        }
+                        Err(e) => {
+                            central_error = Some(format!(
+                                "the fleet's central log was not purged ({e}): the next run will"
+                            ))
+                        }
+                    }
+                }
+                line
             }
             Err(e) => return Task::failed(format!("{inbox}; cannot delete old entries: {e}")),
         }
     };
-    match inbox_error {
-        Some(e) => Task::new("failed", format!("{e}; {purge}"), counts),
-        None if bad > 0 => Task::new("warn", format!("{inbox}; {purge}"), counts),
-        None => Task::new("ok", format!("{inbox}; {purge}"), counts),
+    match (inbox_error, central_error) {
+        (Some(e), _) => Task::new("failed", format!("{e}; {purge}"), counts),
+        (None, Some(c)) => Task::new("warn", format!("{inbox}; {purge}; {c}"), counts),
+        (None, None) if bad > 0 => Task::new("warn", format!("{inbox}; {purge}"), counts),
+        (None, None) => Task::new("ok", format!("{inbox}; {purge}"), counts),
     }
 }
 

@@ -3,6 +3,9 @@
 //! database and snapshot checks; the backup file is 0600, never written through a link nor
 //! over an existing file without --force; a restore of a corrupt, truncated, non-mfa,
 //! newer-schema or symlinked file is refused (exit 2) and changes nothing.
+//!
+//! The restores run on a single machine whatever the backend (`Env::sqlite`): a fleet
+//! host refuses `restore` (its rules are the fleet's; `fleet::restore_is_refused_on_a_fleet_host`).
 
 use std::os::unix::fs::PermissionsExt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -51,7 +54,7 @@ fn users(env: &Env) -> Vec<String> {
 
 #[test]
 fn a_backup_taken_during_32_logins_restores_to_a_sound_store() {
-    let env = Env::new();
+    let env = Env::sqlite();
     let names: Vec<String> = (0..32).map(|i| format!("u{i:02}")).collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     setup(&env, &refs, &["lockout_after=2", "lockout_for=1m"]);
@@ -154,7 +157,7 @@ fn backup_refuses_an_existing_file_a_link_and_standard_output() {
 
 #[test]
 fn restore_refuses_bad_files_and_changes_nothing() {
-    let env = Env::new();
+    let env = Env::sqlite();
     env.ok(&["user", "add", "ann"]);
     let good = env.path("good.db");
     env.ok(&["backup", good.to_str().unwrap()]);
@@ -210,7 +213,7 @@ fn restore_refuses_bad_files_and_changes_nothing() {
 
 #[test]
 fn restore_onto_a_damaged_database_says_how_to_proceed() {
-    let env = Env::new();
+    let env = Env::sqlite();
     env.ok(&["user", "add", "ann"]);
     let good = env.path("good.db");
     env.ok(&["backup", good.to_str().unwrap()]);

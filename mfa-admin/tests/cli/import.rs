@@ -275,6 +275,8 @@ impl Drop for Immutable {
 #[test]
 fn a_dead_store_is_reported_and_nothing_is_half_written() {
     let env = with_groups();
+    // (It kills its database: not compared with the fleet at the end.)
+    env.single_machine();
     let file = env.path("u.csv");
     std::fs::write(&file, big_csv(500, None)).unwrap();
     let f = file.to_str().unwrap();
@@ -299,6 +301,7 @@ fn a_dead_store_is_reported_and_nothing_is_half_written() {
     assert_eq!(env.dump(), before, "nothing half-written");
     // Not a database at all.
     let other = Env::new();
+    other.single_machine();
     std::fs::write(other.db(), vec![0x55u8; 8192]).unwrap();
     let o = other.run(&["user", "import", "--csv", f]);
     assert_ne!(o.code, 0, "{o:?}");

@@ -10,6 +10,7 @@
 )]
 
 mod authenticator;
+mod backend;
 mod backup;
 mod bad_input;
 mod commands;
@@ -39,15 +40,24 @@ mod upkeep_attack;
 mod verify;
 mod verify_attack;
 
+#[path = "../../../mfa-fleet/tests/support/pg.rs"]
+mod pg;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rusqlite::types::ValueRef;
 
-/// A private mfa installation: config, database, spool and runtime under one temp dir.
+/// A private mfa installation: config, database, spool and runtime under one temp dir;
+/// with `MFA_TEST_BACKEND=postgres`, the first host of a fleet of its own (`backend.rs`).
 pub struct Env {
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
+    /// Its central database when the suite runs against PostgreSQL.
+    central: Option<backend::Central>,
+    /// Set by [`Env::single_machine`]: no comparison with the fleet at the end.
+    single_machine: AtomicBool,
 }
 
 /// What a run of mfa-admin did.
@@ -76,14 +86,44 @@ impl Env {
             ),
         )
         .unwrap();
-        Env { dir, config }
+        Env {
+            dir,
+            config,
+            central: None,
+            single_machine: AtomicBool::new(false),
+        }
     }
 
-    /// An initialised installation.
+    /// An initialised installation (a fleet's first host with `MFA_TEST_BACKEND=postgres`).
     pub fn new() -> Env {
+        let mut env = Env::bare();
+        env.ok(&["init"]);
+        if backend::postgres() {
+            env.central = Some(backend::found(&env));
+        }
+        env
+    }
+
+    /// An initialised installation that is the first host of a fleet of its own, whatever
+    /// the backend (tests of what only a fleet host does).
+    pub fn fleet() -> Env {
+        let mut env = Env::sqlite();
+        env.central = Some(backend::found(&env));
+        env
+    }
+
+    /// An initialised single-machine installation, whatever the backend (tests of becoming
+    /// or not being a fleet member).
+    pub fn sqlite() -> Env {
         let env = Env::bare();
         env.ok(&["init"]);
         env
+    }
+
+    /// This test edits or breaks its database behind mfa-admin's back: with
+    /// `MFA_TEST_BACKEND=postgres` its rules are not compared with the fleet's at the end.
+    pub fn single_machine(&self) {
+        self.single_machine.store(true, Ordering::Relaxed);
     }
 
     pub fn db(&self) -> PathBuf {
@@ -175,6 +215,19 @@ impl Env {
     /// Every row of every table (and the schema version), as sorted text.
     pub fn dump(&self) -> Vec<String> {
         dump(&self.db())
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let Some(central) = &self.central else {
+            return;
+        };
+        if std::thread::panicking() || self.single_machine.load(Ordering::Relaxed) {
+            backend::drop_database(central);
+        } else {
+            backend::check(self, central);
+        }
     }
 }
 

@@ -375,6 +375,8 @@ fn init_on_a_sound_installation_changes_nothing() {
 #[test]
 fn a_corrupt_database_is_named_and_left_alone() {
     let env = Env::new();
+    // (It corrupts its database: not compared with the fleet at the end.)
+    env.single_machine();
     let mut junk = b"SQLite format 3\0".to_vec();
     junk.extend((0..=255u8).cycle().take(4096));
     for bytes in [junk, b"not a database at all".repeat(64)] {
@@ -411,6 +413,8 @@ fn init_refuses_a_directory_another_user_prepared() {
     let (uid, gid) = nobody();
     for dir in ["db", "spool", "spool/new", "run"] {
         let env = Env::new();
+        // (It gives its database directory to another user: not compared with the fleet at the end.)
+        env.single_machine();
         let path = env.path(dir);
         // The runtime directory of a previous sender account (daemon, uid 1): it follows
         // the configured one (nobody here).

@@ -23,6 +23,12 @@
 //! either arrived resolve to the one the central store numbered last. Applying runs through
 //! [`Store::policy_write`], so the snapshot and lockouts files follow as for any change.
 //!
+//! **Failover.** A change of this host that the fleet applied back stays in the outbox
+//! ([`KEEP_APPLIED`], column `applied`). If the central store turns out not to hold it (a
+//! failover to a standby that had not received it), shipping marks it pending again and
+//! sends it again; the replica, whose history the store no longer has, takes the fleet's
+//! rules again from the first change and redoes its pending changes on top.
+//!
 //! What does not travel: `meta` (this database's generations and keys, such as the passcode
 //! hash key), the logs (shipped as rows of their own, `mfa-fleet::logs`), `unix_members`
 //! (each host resolves its own Unix groups through its own NSS) and the login-state files
@@ -42,6 +48,12 @@ use serde::{Deserialize, Serialize};
 
 use super::{SCHEMA_VERSION, Store};
 use crate::{Error, Result};
+
+/// How long (seconds) this host keeps a change of its own after the fleet applied it back:
+/// a failover to a standby that had not received it loses it centrally, and the host,
+/// seeing that at its next round, ships it again. A host that was away for longer when
+/// its change was lost loses it as the fleet did.
+pub const KEEP_APPLIED: i64 = 86_400;
 
 /// The replicated tables, parents before children (upserts run in this order, deletes in
 /// the reverse one).
@@ -693,8 +705,10 @@ pub fn outbox_len(conn: &Connection) -> Result<i64> {
     )?)
 }
 
+/// This host's changes the fleet has not applied back yet, oldest first.
 fn pending(conn: &Connection) -> Result<Vec<Pending>> {
-    let mut stmt = conn.prepare("SELECT id, body, undo FROM fleet_outbox ORDER BY id")?;
+    let mut stmt =
+        conn.prepare("SELECT id, body, undo FROM fleet_outbox WHERE applied IS NULL ORDER BY id")?;
     let rows = stmt.query_map([], |r| {
         Ok(Pending {
             id: r.get(0)?,
@@ -719,11 +733,13 @@ impl Store {
     }
 
     /// Marks this host's changes after `id` not shipped (the central store does not hold
-    /// them: a failover lost them); they go again.
+    /// them: a failover lost them, also after this host had applied them back); they go
+    /// again, pending again.
     pub fn fleet_unship_after(&mut self, id: i64) -> Result<()> {
         self.write(|tx| {
             tx.execute(
-                "UPDATE fleet_outbox SET shipped = 0 WHERE id > ?1 AND shipped = 1",
+                "UPDATE fleet_outbox SET shipped = 0, applied = NULL
+                  WHERE id > ?1 AND shipped = 1",
                 [id],
             )?;
             Ok(())
@@ -770,11 +786,14 @@ impl Store {
                 }
             }
             // Back to the fleet's state at our generation: our own changes undone, newest
-            // first. An undo that cannot apply means the database was changed behind the
-            // fleet's back; the central changes are applied anyway.
+            // first (after a reset there is nothing to undo: the tables are empty). An undo
+            // that cannot apply means the database was changed behind the fleet's back; the
+            // central changes are applied anyway.
             let own = pending(tx)?;
-            for p in own.iter().rev() {
-                let _ = apply_one(tx, &p.undo);
+            if !reset {
+                for p in own.iter().rev() {
+                    let _ = apply_one(tx, &p.undo);
+                }
             }
             for c in changes {
                 if c.generation <= done.generation {
@@ -799,7 +818,12 @@ impl Store {
                     Err(e) => done.skipped.push((c.generation, e.to_string())),
                 }
                 if c.incarnation == mine {
-                    tx.execute("DELETE FROM fleet_outbox WHERE id = ?1", [c.origin_id])?;
+                    // Kept a while (KEEP_APPLIED), in case a failover loses it centrally.
+                    tx.execute(
+                        "UPDATE fleet_outbox SET applied = unixepoch(), shipped = 1
+                          WHERE id = ?1",
+                        [c.origin_id],
+                    )?;
                 }
                 done.generation = c.generation;
                 last = Some(format!("{} {}", c.incarnation, c.origin_id));
@@ -830,6 +854,10 @@ impl Store {
                     rusqlite::params![p.id, undo],
                 )?;
             }
+            tx.execute(
+                "DELETE FROM fleet_outbox WHERE applied < unixepoch() - ?1",
+                [KEEP_APPLIED],
+            )?;
             tx.execute_batch(
                 "INSERT OR IGNORE INTO main.unix_members (user, grp)
                    SELECT user, grp FROM temp.fleet_unix

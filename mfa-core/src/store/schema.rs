@@ -2,7 +2,14 @@
 //! to N; each runs in one transaction. Never edit a released migration: add the next one.
 
 /// The migrations, in order.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9];
+
+const V9: &str = r#"
+-- A fleet host keeps its changes a while after the fleet applied them back (applied: when,
+-- Unix seconds; NULL while pending): a failover to a standby that had not received one
+-- loses it centrally, and the host ships it again (mfa_core::store::fleet).
+ALTER TABLE fleet_outbox ADD COLUMN applied INTEGER;
+"#;
 
 const V8: &str = r#"
 -- A fleet host's own changes until it has applied them back in the central order (issue

@@ -79,6 +79,9 @@ test-cargo: lint
 	$(CARGO) build --workspace --all-targets --locked
 	$(CARGO) test --workspace --all-targets --locked
 	$(CARGO) test --workspace --doc --locked
+	# The CLI suite again with every test's installation a fleet host through PostgreSQL
+	# (mfa-admin/tests/cli/backend.rs).
+	MFA_TEST_BACKEND=postgres $(CARGO) test -p mfa-admin --test cli --locked
 	# A short pass of every fuzz target (fuzz/: the debug build, overflow checks on; about 40 s);
 	# bench/fuzz.sh runs the long one.
 	$(CARGO) run -q -p mfa-fuzz --locked -- --all --seconds 3

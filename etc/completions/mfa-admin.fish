@@ -373,7 +373,7 @@ complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand log; and __fish_seen
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand log; and __fish_seen_subcommand_from purge" -l keep-days -d 'Keep only the last N days' -r
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand log; and __fish_seen_subcommand_from purge" -l config -d 'Configuration file [default: $MFA_CONFIG, else /etc/mfa/mfa.toml]' -r -F
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand log; and __fish_seen_subcommand_from purge" -l json -d 'Machine-readable JSON output (formats: /usr/share/doc/mfa/json.md; docs/json.md in the source)'
-complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand log; and __fish_seen_subcommand_from purge" -s h -l help -d 'Print help'
+complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand log; and __fish_seen_subcommand_from purge" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand log; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show authentication outcomes, oldest first'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand log; and __fish_seen_subcommand_from help" -f -a "purge" -d 'Delete old entries: --before DATE, --keep-days N, or the log_keep_days setting'
 complete -c mfa-admin -n "__fish_mfa_admin_using_subcommand log; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

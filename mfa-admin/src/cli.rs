@@ -260,7 +260,8 @@ pub enum Command {
     /// backup into the database in one transaction while logins go on, and rewrites the
     /// policy snapshot and lockouts file under new generations. The login-state files stay;
     /// every TOTP user's newest accepted step is raised to now, so no code used before the
-    /// restore passes again.
+    /// restore passes again. Refused on a fleet host: a fleet's backup is its central
+    /// database's.
     Restore {
         /// A file written by `mfa-admin backup`
         file: PathBuf,

@@ -1,7 +1,8 @@
 //! `mfa_fleet::connect` against a real throwaway PostgreSQL (tests/support/pg.rs): TLS with
 //! the right and a wrong CA, the server's name, passwords right and wrong, password files
 //! that are not root's alone, remote servers without TLS, a stopped server and a server
-//! that never answers (the deadline), hostile CA files and URLs.
+//! that never answers (the deadline), hostile CA files and URLs; URLs naming several hosts
+//! whose first ones hang (each host gets its share of the deadline) or are read-only.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -9,14 +10,16 @@
 mod pg;
 
 use std::fs;
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mfa_core::Error;
 use mfa_core::store_config::{Backend, StoreConfig};
-use mfa_fleet::connect::{connect, connect_with};
+use mfa_fleet::connect::{self, connect, connect_with};
 use pg::Pg;
 
 fn store(url: &str, password_file: Option<PathBuf>, ca: Option<PathBuf>) -> StoreConfig {
@@ -62,6 +65,60 @@ impl Silent {
     }
     fn accepted(&self) -> bool {
         self.0.accept().is_ok()
+    }
+}
+
+/// A "server" that accepts connections and never answers (a hung primary): a thread
+/// accepts and holds every socket until this is dropped.
+struct Hung {
+    port: u16,
+    accepted: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Hung {
+    fn new() -> Hung {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (a, s) = (Arc::clone(&accepted), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            let held: Mutex<Vec<TcpStream>> = Mutex::new(Vec::new());
+            while !s.load(Ordering::SeqCst) {
+                match l.accept() {
+                    Ok((sock, _)) => {
+                        held.lock().unwrap().push(sock);
+                        a.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Hung {
+            port,
+            accepted,
+            stop,
+            thread: Some(thread),
+        }
+    }
+    /// `host:port` as the URL names it (and as errors name it).
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+    fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Hung {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 
@@ -422,4 +479,133 @@ fn urls_with_passwords_are_refused() {
         let m = err(connect(&store(url, None, None))).to_string();
         assert!(m.contains("store.url"), "{url}: {m}");
     }
+}
+
+#[test]
+fn a_first_host_that_hangs_does_not_keep_the_next_from_being_used() {
+    let pg = Pg::shared();
+    for tls in [false, true] {
+        let hung = Hung::new();
+        let url = format!(
+            "postgresql://mfa@{},127.0.0.1:{}/mfa?target_session_attrs=read-write",
+            hung.host(),
+            pg.port()
+        );
+        let ca = tls.then(|| pg.ca_file());
+        let t = Instant::now();
+        let mut c = connect(&store(&url, Some(pg.password_file()), ca))
+            .unwrap_or_else(|e| panic!("tls {tls}: not failed over past the hung host: {e}"));
+        let took = t.elapsed();
+        eprintln!("tls {tls}: past a hung first host to the live second in {took:?}");
+        assert!(took < connect::DEFAULT_TIMEOUT, "tls {tls}: {took:?}");
+        assert_eq!(
+            hung.accepted(),
+            1,
+            "tls {tls}: the hung host was not tried first"
+        );
+        let row = c
+            .query_one(
+                "SELECT inet_server_port(), coalesce(s.ssl, false) FROM pg_stat_ssl s \
+                 WHERE s.pid = pg_backend_pid()",
+                &[],
+            )
+            .unwrap();
+        assert_eq!(row.get::<_, i32>(0), i32::from(pg.port()));
+        assert_eq!(row.get::<_, bool>(1), tls, "TLS as store.ca_file says");
+    }
+}
+
+#[test]
+fn hosts_that_all_hang_fail_at_the_deadline_naming_each() {
+    let (one, two) = (Hung::new(), Hung::new());
+    let dir = tempfile::tempdir().unwrap();
+    let pw = secret_file(dir.path(), "pw", "secret\n");
+    let url = format!("postgresql://mfa@{},{}/mfa", one.host(), two.host());
+    let timeout = Duration::from_secs(2);
+    let t = Instant::now();
+    let m = err(connect_with(&store(&url, Some(pw), None), timeout)).to_string();
+    let took = t.elapsed();
+    eprintln!("two hung hosts: gave up after {took:?}: {m}");
+    assert!(took >= timeout, "{took:?}");
+    assert!(took < timeout + Duration::from_secs(1), "{took:?}");
+    assert!(
+        m.starts_with(&format!("central store: cannot connect to {url}: ")),
+        "{m}"
+    );
+    // The first waited the whole deadline, the second from the end of the first's share.
+    for (h, waited) in [(&one, "2s"), (&two, "1s")] {
+        assert!(
+            m.contains(&format!("{}: no answer within {waited}", h.host())),
+            "{}: {m}",
+            h.host()
+        );
+        assert_eq!(h.accepted(), 1, "{} was not tried", h.host());
+    }
+}
+
+#[test]
+fn a_read_only_server_is_passed_over_under_read_write() {
+    let pg = Pg::shared();
+    let db = pg::db_name(&pg.new_database());
+    pg.psql_in(
+        "postgres",
+        &format!("ALTER DATABASE {db} SET default_transaction_read_only = on"),
+    );
+    let hung = Hung::new();
+    let url = format!(
+        "postgresql://mfa@{},127.0.0.1:{}/{db}?target_session_attrs=read-write",
+        hung.host(),
+        pg.port()
+    );
+    let cfg = store(&url, Some(pg.password_file()), Some(pg.ca_file()));
+    let timeout = Duration::from_secs(2);
+    let t = Instant::now();
+    let m = err(connect_with(&cfg, timeout)).to_string();
+    let took = t.elapsed();
+    eprintln!("hung, then read-only: refused after {took:?}: {m}");
+    assert!(took < timeout + Duration::from_secs(1), "{took:?}");
+    assert!(
+        m.contains(&format!("{}: no answer within", hung.host())),
+        "{m}"
+    );
+    assert!(
+        m.contains(&format!(
+            "127.0.0.1:{}: error connecting to server: database does not allow writes (a \
+             read-only standby",
+            pg.port()
+        )),
+        "{m}"
+    );
+    assert!(!m.contains(pg.password()), "{m}");
+    // Without the attribute the read-only server will do.
+    let url = url.replace("?target_session_attrs=read-write", "");
+    let cfg = store(&url, Some(pg.password_file()), Some(pg.ca_file()));
+    connect_with(&cfg, timeout).expect("read-only is fine without read-write");
+}
+
+#[test]
+fn a_host_that_keeps_hanging_is_skipped_not_waited_for_again() {
+    let pg = Pg::shared();
+    let hung = Hung::new();
+    let url = format!(
+        "postgresql://mfa@{},127.0.0.1:{}/mfa",
+        hung.host(),
+        pg.port()
+    );
+    let cfg = store(&url, Some(pg.password_file()), None);
+    let timeout = Duration::from_secs(2);
+    // Each connection waits for the hung host's share and leaves an attempt hanging there.
+    for i in 1..=4 {
+        let t = Instant::now();
+        connect_with(&cfg, timeout).unwrap_or_else(|e| panic!("attempt {i}: {e}"));
+        assert!(t.elapsed() >= timeout / 2, "attempt {i}: {:?}", t.elapsed());
+        assert_eq!(hung.accepted(), i, "attempt {i} did not try the hung host");
+    }
+    // With 4 attempts hanging there, the hung host is skipped: no wait for its share.
+    let t = Instant::now();
+    connect_with(&cfg, timeout).expect("past the skipped host");
+    let took = t.elapsed();
+    eprintln!("a host with 4 hanging attempts skipped: connected in {took:?}");
+    assert_eq!(hung.accepted(), 4, "the hung host was tried a fifth time");
+    assert!(took < timeout / 2, "{took:?}");
 }

@@ -18,8 +18,22 @@
 //! meanwhile goes out when it returns. Repeat-window grants stay per host: a grant is bound
 //! to the address one host saw, and widening it to every host would let one host's trusted
 //! session open all the others.
+//!
+//! After a failover of the central store the new primary may lack the newest rows, and its
+//! sequences go on from what the standby saw (plus up to 32 values PostgreSQL logs ahead),
+//! so a `seq` may be lower than this follower's cursor, or re-used by another event. So:
+//! - when the server is another one (`pg_postmaster_start_time()` changed: a failover, a
+//!   restart) or `totp_steps` ends below the step cursor, every step is read again (taking a
+//!   step is idempotent: a step is only ever raised), and this host's steps the server
+//!   lacks are shipped again;
+//! - the failure events read (every host's) are remembered by `seq` with what they hold
+//!   (user, host, count, time), the newest [`SEEN_WINDOW`]; when the server is another one
+//!   or the event at the cursor is gone or different, the events from the oldest one
+//!   remembered on are read again, and only those not remembered as they are are applied
+//!   (adding failures is not idempotent: none is counted twice). (An event that re-uses the
+//!   `seq` of a lost one and holds the same user, host, count and second is taken for it.)
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use inotify::{Inotify, WatchMask};
@@ -28,6 +42,20 @@ use mfa_core::{Error, Result};
 use postgres::Client;
 
 use crate::changes::central;
+
+/// How many of the newest failure events read are remembered (to tell, after the server
+/// lost some or re-used their `seq`, which were applied here already).
+pub const SEEN_WINDOW: usize = 4096;
+
+/// A failure event as read from `failures`: what tells it apart from another event that
+/// re-uses its `seq`.
+#[derive(Clone, PartialEq, Eq, Debug)]
+struct Event {
+    user: String,
+    host: String,
+    failures: i32,
+    at: i64,
+}
 
 /// What this host knows of each user's state, and where it is in the central tables.
 pub struct LoginState {
@@ -40,9 +68,17 @@ pub struct LoginState {
     steps: HashMap<String, u64>,
     /// Failure events of this host not yet shipped: (user, failures; 0 = back to none).
     events: Vec<(String, u32)>,
+    /// The highest `totp_steps.seq` read.
     step_cursor: i64,
-    /// `None` until the first round: events from before this follower started are history.
+    /// The highest `failures.seq` read; `None` until the first round: events from before
+    /// this follower started are history.
     failure_cursor: Option<i64>,
+    /// The newest failure events read (every host's, this one's included), by `seq`; at
+    /// most [`SEEN_WINDOW`]. The one at `failure_cursor` (if any) anchors the cursor.
+    seen: BTreeMap<i64, Event>,
+    /// The server's `pg_postmaster_start_time()` at the last round: when it changes, the
+    /// store may have lost rows and gone back with its sequences.
+    server: Option<String>,
 }
 
 impl LoginState {
@@ -65,6 +101,8 @@ impl LoginState {
             events: Vec::new(),
             step_cursor: 0,
             failure_cursor: None,
+            seen: BTreeMap::new(),
+            server: None,
         };
         let files: Vec<PathBuf> = std::fs::read_dir(&me.dir)
             .map_err(|e| Error::io(&me.dir, e))?
@@ -165,59 +203,154 @@ impl LoginState {
         Ok(n)
     }
 
+    /// Takes the other hosts' steps and failure events, after checking that the server's
+    /// history is the one the cursors were read from.
     fn take(&mut self, client: &mut Client, host: &str) -> Result<usize> {
-        let mut taken = 0;
-        let rows = client
-            .query(
-                "SELECT \"user\", step, seq FROM totp_steps
-                  WHERE seq > $1 AND host <> $2 ORDER BY seq",
-                &[&self.step_cursor, &host],
+        let row = client
+            .query_one(
+                "SELECT extract(epoch FROM pg_postmaster_start_time())::text,
+                        (SELECT coalesce(max(seq), 0) FROM totp_steps)",
+                &[],
             )
             .map_err(|e| central("reading TOTP steps", e))?;
+        let (server, step_max): (String, i64) = (row.get(0), row.get(1));
+        let other_server = self.server.as_ref().is_some_and(|s| *s != server);
+        self.server = Some(server);
+        let taken = self.take_steps(client, host, other_server || step_max < self.step_cursor)?;
+        Ok(taken + self.take_failures(client, host, other_server)?)
+    }
+
+    /// Takes the steps raised since the cursor; with `again`, all of them (the server's
+    /// history changed), shipping again this host's steps the server lacks.
+    fn take_steps(&mut self, client: &mut Client, host: &str, again: bool) -> Result<usize> {
+        if again {
+            self.step_cursor = 0;
+        }
+        let rows = client
+            .query(
+                "SELECT \"user\", step, seq, host FROM totp_steps WHERE seq > $1 ORDER BY seq",
+                &[&self.step_cursor],
+            )
+            .map_err(|e| central("reading TOTP steps", e))?;
+        let mut central_steps: HashMap<String, u64> = HashMap::new();
+        let mut taken = 0;
         for r in rows {
-            let (user, step, seq): (String, i64, i64) = (r.get(0), r.get(1), r.get(2));
+            let (user, step, seq, by): (String, i64, i64, String) =
+                (r.get(0), r.get(1), r.get(2), r.get(3));
             self.step_cursor = self.step_cursor.max(seq);
             let step = step.max(0) as u64;
+            if again {
+                central_steps.insert(user.clone(), step);
+            }
             let known = self.known.get(&user).copied().unwrap_or((0, 0));
-            if known.0 >= step {
+            if by == host || known.0 >= step {
                 continue;
             }
             state::accept_step(&self.database, &user, step)?;
             self.known.insert(user, (step, known.1));
             taken += 1;
         }
+        if again {
+            // Steps the server lost (or never had): out again at the next round.
+            for (user, (step, _)) in &self.known {
+                if *step > central_steps.get(user).copied().unwrap_or(0) {
+                    let s = self.steps.entry(user.clone()).or_insert(0);
+                    *s = (*s).max(*step);
+                }
+            }
+        }
+        Ok(taken)
+    }
+
+    /// Takes the failure events after the cursor, or, when the event at the cursor is gone
+    /// or another one, or with `again` (another server), every event from the oldest one
+    /// remembered on that is not remembered as it is.
+    fn take_failures(&mut self, client: &mut Client, host: &str, again: bool) -> Result<usize> {
         let Some(mut cursor) = self.failure_cursor else {
             // Events from before this follower started are history: counts start here.
-            let row = client
-                .query_one("SELECT coalesce(max(seq), 0) FROM failures", &[])
+            let rows = client
+                .query(
+                    "SELECT seq, \"user\", host, failures, at FROM failures
+                      ORDER BY seq DESC LIMIT 1",
+                    &[],
+                )
                 .map_err(|e| central("reading failure counts", e))?;
-            self.failure_cursor = Some(row.get(0));
-            return Ok(taken);
-        };
-        let rows = client
-            .query(
-                "SELECT \"user\", failures, at, seq FROM failures
-                  WHERE seq > $1 AND host <> $2 ORDER BY seq",
-                &[&cursor, &host],
-            )
-            .map_err(|e| central("reading failure counts", e))?;
-        for r in rows {
-            let (user, failures, at, seq): (String, i32, i64, i64) =
-                (r.get(0), r.get(1), r.get(2), r.get(3));
-            cursor = cursor.max(seq);
+            let mut cursor = 0;
+            for r in rows {
+                let (seq, ev) = event(&r);
+                cursor = seq;
+                self.seen.insert(seq, ev);
+            }
             self.failure_cursor = Some(cursor);
-            let step = self.known.get(&user).map_or(0, |k| k.0);
-            let count = if failures <= 0 {
-                state::clear_failures(&self.database, &user)?;
+            return Ok(0);
+        };
+        let mut rows = failures_from(client, cursor)?;
+        let anchored = match self.seen.get(&cursor) {
+            Some(ev) => rows
+                .first()
+                .is_some_and(|r| event(r) == (cursor, ev.clone())),
+            None => true,
+        };
+        if again || !anchored {
+            let oldest = self.seen.keys().next().copied().unwrap_or(cursor);
+            cursor = cursor.min(oldest - 1).max(0);
+            self.failure_cursor = Some(cursor);
+            rows = failures_from(client, cursor)?;
+        }
+        let mut taken = 0;
+        for r in rows {
+            let (seq, ev) = event(&r);
+            if seq <= cursor {
+                continue; // the anchor
+            }
+            cursor = seq;
+            self.failure_cursor = Some(cursor);
+            if self.seen.get(&seq) == Some(&ev) {
+                continue; // read (and applied, if another host's) before
+            }
+            self.seen.insert(seq, ev.clone());
+            while self.seen.len() > SEEN_WINDOW {
+                self.seen.pop_first();
+            }
+            if ev.host == host {
+                continue;
+            }
+            let step = self.known.get(&ev.user).map_or(0, |k| k.0);
+            let count = if ev.failures <= 0 {
+                state::clear_failures(&self.database, &ev.user)?;
                 0
             } else {
-                state::add_failures(&self.database, &user, failures as u32, at)?
+                state::add_failures(&self.database, &ev.user, ev.failures as u32, ev.at)?
             };
-            self.known.insert(user, (step, count));
+            self.known.insert(ev.user, (step, count));
             taken += 1;
         }
         Ok(taken)
     }
+}
+
+/// The failure events from `seq` on (`seq` itself included: the anchor), oldest first.
+fn failures_from(client: &mut Client, seq: i64) -> Result<Vec<postgres::Row>> {
+    client
+        .query(
+            "SELECT seq, \"user\", host, failures, at FROM failures
+              WHERE seq >= $1 ORDER BY seq",
+            &[&seq],
+        )
+        .map_err(|e| central("reading failure counts", e))
+}
+
+/// A row of [`failures_from`]: its `seq` and event.
+fn event(r: &postgres::Row) -> (i64, Event) {
+    (
+        r.get(0),
+        Event {
+            user: r.get(1),
+            host: r.get(2),
+            failures: r.get(3),
+            at: r.get(4),
+        },
+    )
 }
 
 fn now() -> i64 {

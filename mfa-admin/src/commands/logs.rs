@@ -105,7 +105,9 @@ pub fn log(ctx: &Ctx, cmd: LogCmd) -> Result<()> {
                     Ok(m) => Some(m),
                     Err(e) => {
                         return Err(mfa_core::Error::Failed(format!(
-                            "deleted {n} entries before {shown} from this host's log, but not                              from the fleet's central log: {e}; run the same command again                              when the central store is reachable"
+                            "deleted {n} entries before {shown} from this host's log, but not \
+                             from the fleet's central log: {e}; run the same command again \
+                             when the central store is reachable"
                         )));
                     }
                 }
@@ -188,7 +190,8 @@ fn central_log(ctx: &Ctx, filter: &AuthFilter, host: Option<&str>) -> Result<()>
         && let Err(e) = super::fleet_member::ship_logs(&ctx.config, &mut store)
     {
         eprintln!(
-            "warning: this host's newest log rows could not be shipped ({e}); the central              log may lack them (`log show --local` reads this host's own)"
+            "warning: this host's newest log rows could not be shipped ({e}); the central \
+             log may lack them (`log show --local` reads this host's own)"
         );
     }
     let rows = super::fleet_member::with_client(&ctx.config, |c| {

@@ -404,3 +404,52 @@ fn a_fleet_hosts_log_is_shown_at_once_and_purged_everywhere() {
     assert_eq!(local.as_array().unwrap().len(), 1, "{local}");
     assert_eq!(env.json(&["log", "show"]).as_array().unwrap().len(), 1);
 }
+
+/// The central store gone: `log purge` still purges this host's log and says, exit 1, that
+/// the central one was not; the maintenance run warns and goes on; `log show` names the
+/// store. Nothing claims a purge it did not do.
+#[test]
+fn purging_without_the_central_store_says_what_was_not_done() {
+    let env = Env::fleet();
+    {
+        let store = Store::open(&env.db()).unwrap();
+        let ev = AuthEvent {
+            time: 1_700_000_000,
+            user: "old".into(),
+            service: "sshd".into(),
+            outcome: "success".into(),
+            ..Default::default()
+        };
+        logs::record_auth(store.conn(), &ev).unwrap();
+    }
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let text = std::fs::read_to_string(&env.config).unwrap();
+    let good = text
+        .lines()
+        .find(|l| l.starts_with("url = "))
+        .unwrap()
+        .to_string();
+    let dead = format!("url = \"postgresql://mfa@127.0.0.1:{port}/mfa\"");
+    std::fs::write(&env.config, text.replace(&good, &dead)).unwrap();
+    let o = env.run(&["log", "purge", "--before", "2030-01-01"]);
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(
+        o.stderr.contains("deleted 1 entries")
+            && o.stderr.contains("but not from the fleet's central log")
+            && o.stderr.contains("run the same command again"),
+        "{o:?}"
+    );
+    assert!(!o.stderr.contains("  "), "no run of spaces: {o:?}");
+    let local = env.json(&["log", "show", "--local"]);
+    assert_eq!(local.as_array().unwrap().len(), 0, "{local}");
+    let o = env.run(&["log", "show"]);
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(o.stderr.contains("central store"), "{o:?}");
+    // Back: the purge again reaches the central log (the row was never shipped: 0 there).
+    std::fs::write(&env.config, text).unwrap();
+    let v = env.json(&["log", "purge", "--before", "2030-01-01"]);
+    assert_eq!(v["central_deleted"].as_i64(), Some(0), "{v}");
+}

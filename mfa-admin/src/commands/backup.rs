@@ -37,10 +37,10 @@ pub fn restore(ctx: &Ctx, file: &Path) -> Result<()> {
         // fleet has moved past. The fleet's backup is the central database's.
         return Err(mfa_core::Error::Conflict(format!(
             "this host is in a fleet ([store] backend = \"postgres\" in {}): its rules are \
-             the fleet's, so restoring its own database would not bring rules back. To roll \
-             the fleet back, restore the central PostgreSQL database (its hosts then take \
-             the rules again from the first change); to rebuild this host, move its database \
-             aside, run `mfa-admin init` and `mfa-admin fleet join`",
+             the fleet's, so restoring its own database would not bring rules back. The \
+             fleet's backup is the central PostgreSQL database's (pg_dump); to undo a change, \
+             make the opposite one; to rebuild this host, move its database aside, run \
+             `mfa-admin init` and `mfa-admin fleet join`",
             ctx.config_path.display()
         )));
     }

@@ -323,7 +323,7 @@ fn lockout_on_b_stops_a_and_c(f: &mut Fleet) {
 const ROWS: usize = 20_000;
 /// Rounds of SIGKILLs at most; the first lets the followers run `KILL_FIRST` ms, each
 /// next one `KILL_STEP` ms longer, until every host was caught mid-shipment.
-const KILL_ROUNDS: u64 = 14;
+const KILL_ROUNDS: u64 = 24;
 const KILL_FIRST: u64 = 150;
 const KILL_STEP: u64 = 150;
 
@@ -369,6 +369,15 @@ fn every_row_once_after_sigkills(f: &mut Fleet) {
         .map(|h| (h.name.clone(), central(&f.pg, &h.name)))
         .collect();
     let caught = |n: i64, host: &str| n > pre[host] && n < pre[host] + ROWS as i64;
+    // The central server made slow, as a distant one is: each shipped batch (1,000 rows)
+    // takes 100 ms more, so a host's shipment lasts about 2 s and the SIGKILLs land in it
+    // (on this machine the whole shipment otherwise takes less than one KILL_STEP).
+    f.pg.psql(
+        "CREATE FUNCTION slow_down() RETURNS trigger LANGUAGE plpgsql
+           AS $$ BEGIN PERFORM pg_sleep(0.1); RETURN NULL; END $$;
+         CREATE TRIGGER slow_shipping AFTER INSERT ON auth_log
+           FOR EACH STATEMENT EXECUTE FUNCTION slow_down();",
+    );
     // Each round: start the three followers, let them work, SIGKILL them; until each was
     // killed with part of its rows shipped.
     let mut seen: HashMap<String, Vec<i64>> = HashMap::new();
@@ -388,6 +397,7 @@ fn every_row_once_after_sigkills(f: &mut Fleet) {
         }
     }
     println!("4. central rows per host at each SIGKILL: {seen:?}");
+    f.pg.psql("DROP TRIGGER slow_shipping ON auth_log; DROP FUNCTION slow_down();");
     for h in f.hosts() {
         h.start_fleetd();
     }

@@ -27,15 +27,10 @@ pub fn ship(client: &mut Client, store: &mut Store) -> Result<usize> {
     let host = fleet::host(store.conn())?.ok_or_else(not_joined)?;
     let incarnation = fleet::incarnation(store.conn())?;
     // Changes this host shipped that the store no longer holds (a failover to a standby
-    // that had not received them) go again: they stay in the outbox until applied back.
-    let held: i64 = client
-        .query_one(
-            "SELECT coalesce(max(origin_id), 0) FROM changes WHERE incarnation = $1",
-            &[&incarnation],
-        )
-        .map_err(|e| central("reading what the store holds of this host", e))?
-        .get(0);
-    store.fleet_unship_after(held)?;
+    // that had not received them) go again. (Those already applied back only when
+    // following finds the history broken: `follow`.)
+    let held = held(client, &incarnation)?;
+    store.fleet_unship_after(held, false)?;
     let mut total = 0;
     loop {
         let out = fleet::outbox(store.conn(), SHIP)?;
@@ -58,6 +53,17 @@ pub fn ship(client: &mut Client, store: &mut Store) -> Result<usize> {
         store.fleet_shipped(last)?;
         total += out.len();
     }
+}
+
+/// The highest outbox id of this database (`incarnation`) the store holds (0: none).
+fn held(client: &mut Client, incarnation: &str) -> Result<i64> {
+    Ok(client
+        .query_one(
+            "SELECT coalesce(max(origin_id), 0) FROM changes WHERE incarnation = $1",
+            &[&incarnation],
+        )
+        .map_err(|e| central("reading what the store holds of this host", e))?
+        .get(0))
 }
 
 /// The central changes after `after`, oldest first, at most `limit`.
@@ -101,6 +107,11 @@ pub fn follow(client: &mut Client, store: &mut Store) -> Result<Applied> {
              (generation {}): taking the fleet's rules again from the first change",
             fleet::generation(store.conn())?
         );
+        // Its own changes the store lost go again, those it had applied back too (kept
+        // for KEEP_APPLIED), so that the fleet's rules taken again include them.
+        let held = held(client, &fleet::incarnation(store.conn())?)?;
+        store.fleet_unship_after(held, true)?;
+        ship(client, store)?;
         let first = fetch(client, 0, FETCH)?;
         let mut total = store.fleet_apply(&first, true)?;
         if total.newer.is_none() {

@@ -733,14 +733,17 @@ impl Store {
     }
 
     /// Marks this host's changes after `id` not shipped (the central store does not hold
-    /// them: a failover lost them, also after this host had applied them back); they go
-    /// again, pending again.
-    pub fn fleet_unship_after(&mut self, id: i64) -> Result<()> {
+    /// them: a failover lost them); they go again. `applied_too`: also those this host had
+    /// applied back, which become pending again. Only when the store's history broke (the
+    /// change this replica applied last is gone): otherwise a change another shipper of
+    /// this database sent and applied back between the read of `id` and this would be
+    /// taken for a lost one and stay pending with a stale undo.
+    pub fn fleet_unship_after(&mut self, id: i64, applied_too: bool) -> Result<()> {
         self.write(|tx| {
             tx.execute(
                 "UPDATE fleet_outbox SET shipped = 0, applied = NULL
-                  WHERE id > ?1 AND shipped = 1",
-                [id],
+                  WHERE id > ?1 AND shipped = 1 AND (?2 OR applied IS NULL)",
+                rusqlite::params![id, applied_too],
             )?;
             Ok(())
         })

@@ -28,7 +28,7 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Whether this host's commands go through a fleet: `[store] backend = "postgres"` and a
 /// database that joined.
-fn member(config: &Config, store: &Store) -> bool {
+pub fn member(config: &Config, store: &Store) -> bool {
     config.store.is_fleet() && fleet::host(store.conn()).ok().flatten().is_some()
 }
 
@@ -79,12 +79,6 @@ pub fn with_client<T>(
 /// Ships this host's changes and applies the fleet's, through the command's connection.
 fn sync_now(config: &Config, store: &mut Store) -> Result<fleet::Applied> {
     with_client(config, |client| changes::sync(client, store))
-}
-
-/// Whether `store` is a fleet member under `config` (for the commands that read or purge
-/// the central log).
-pub fn is_member(config: &Config, store: &Store) -> bool {
-    member(config, store)
 }
 
 /// This host's log rows not shipped yet go to the central log now, so that reading it

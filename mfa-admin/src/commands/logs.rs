@@ -97,7 +97,7 @@ pub fn log(ctx: &Ctx, cmd: LogCmd) -> Result<()> {
                 Some(format!("{n} entries before {shown}"))
             })?;
             // A fleet host: the central log too (it is the one `log show` reads).
-            let central = if super::fleet_member::is_member(&ctx.config, &store) {
+            let central = if super::fleet_member::member(&ctx.config, &store) {
                 let done = super::fleet_member::with_client(&ctx.config, |c| {
                     mfa_fleet::logs::purge_central(c, cutoff)
                 });
@@ -186,7 +186,7 @@ struct CentralRow {
 /// `log show` in a fleet: every host's rows from the central store (`host`: one host's).
 fn central_log(ctx: &Ctx, filter: &AuthFilter, host: Option<&str>) -> Result<()> {
     let mut store = ctx.store()?;
-    if super::fleet_member::is_member(&ctx.config, &store)
+    if super::fleet_member::member(&ctx.config, &store)
         && let Err(e) = super::fleet_member::ship_logs(&ctx.config, &mut store)
     {
         eprintln!(

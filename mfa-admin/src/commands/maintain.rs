@@ -215,7 +215,7 @@ fn auth_log(ctx: &Ctx, store: &mut Store, now: i64) -> Task {
                 counts["before"] = json!(cutoff);
                 let mut line =
                     format!("deleted {n} entries before {shown} (log_keep_days = {days})");
-                if super::fleet_member::is_member(&ctx.config, store) {
+                if super::fleet_member::member(&ctx.config, store) {
                     match super::fleet_member::with_client(&ctx.config, |c| {
                         mfa_fleet::logs::purge_central(c, cutoff)
                     }) {

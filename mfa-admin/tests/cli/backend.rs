@@ -15,7 +15,7 @@
 use std::path::Path;
 
 use super::pg::Pg;
-use super::{Env, dump};
+use super::{Env, dump, paths_toml};
 
 /// The variable that selects the backend, and its one non-default value.
 const VAR: &str = "MFA_TEST_BACKEND";
@@ -77,14 +77,6 @@ pub fn found(env: &Env) -> Central {
     );
     assert_eq!(o.code, 0, "mfa-fleetd --once: {o:?}");
     Central { url }
-}
-
-/// The `[paths]` of an installation rooted at `root`, and `[sender] user = "nobody"`.
-fn paths_toml(root: &Path) -> String {
-    format!(
-        "[paths]\ndatabase = \"{r}/db/mfa.db\"\nspool = \"{r}/spool\"\nruntime = \"{r}/run\"\n\n[sender]\nuser = \"nobody\"\n",
-        r = root.display()
-    )
 }
 
 /// Runs mfa-admin with `config`; panics with its output unless it succeeds.

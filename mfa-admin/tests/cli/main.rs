@@ -74,18 +74,7 @@ impl Env {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         let config = root.join("mfa.toml");
-        std::fs::write(
-            &config,
-            format!(
-                // `[sender] user`: an account every Debian system has, so that `init` (as
-                // root) does not create the sender's account `mfa` on the test machine.
-                "[paths]\ndatabase = \"{}/db/mfa.db\"\nspool = \"{}/spool\"\nruntime = \"{}/run\"\n\n[sender]\nuser = \"nobody\"\n",
-                root.display(),
-                root.display(),
-                root.display()
-            ),
-        )
-        .unwrap();
+        std::fs::write(&config, paths_toml(root)).unwrap();
         Env {
             dir,
             config,
@@ -229,6 +218,16 @@ impl Drop for Env {
             backend::check(self, central);
         }
     }
+}
+
+/// The configuration of an installation rooted at `root`: its `[paths]` there, and
+/// `[sender] user = "nobody"` (an account every Debian system has, so that `init`, as root,
+/// does not create the sender's account `mfa` on the test machine).
+pub fn paths_toml(root: &Path) -> String {
+    format!(
+        "[paths]\ndatabase = \"{r}/db/mfa.db\"\nspool = \"{r}/spool\"\nruntime = \"{r}/run\"\n\n[sender]\nuser = \"nobody\"\n",
+        r = root.display()
+    )
 }
 
 pub fn out(o: Output) -> Out {
